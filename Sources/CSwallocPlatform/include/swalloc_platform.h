@@ -1,0 +1,67 @@
+// The small C layer swalloc needs for what Swift cannot express:
+// initial-exec thread-locals, errno, variadic syscalls, CPU_COUNT.
+// Everything here is static inline (or a TLS definition in platform.c)
+// so Swift code calls it without any call overhead.
+#ifndef SWALLOC_PLATFORM_H
+#define SWALLOC_PLATFORM_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1  // mremap, sched_getaffinity, CPU_COUNT
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/auxv.h>
+#include <linux/futex.h>
+
+// Thread-specific data lives in two initial-exec TLS slots: a pointer to the
+// thread's tcache (NULL until the thread's first slow-path call) and a state
+// byte. initial-exec keeps the fast path to one %fs-relative load.
+extern __thread void *swalloc_tsd_tcache
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern __thread uint8_t swalloc_tsd_state
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+static inline void *swalloc_tls_tcache(void) { return swalloc_tsd_tcache; }
+static inline void swalloc_tls_set_tcache(void *t) { swalloc_tsd_tcache = t; }
+static inline uint8_t swalloc_tls_state(void) { return swalloc_tsd_state; }
+static inline void swalloc_tls_set_state(uint8_t s) { swalloc_tsd_state = s; }
+
+static inline int swalloc_errno(void) { return errno; }
+static inline void swalloc_set_errno(int e) { errno = e; }
+
+// futex(2) has no libc wrapper and syscall(2) is variadic.
+static inline void swalloc_futex_wait(uint32_t *word, uint32_t expected) {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+static inline void swalloc_futex_wake_one(uint32_t *word) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+// mremap(2) is variadic in glibc.
+static inline void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags) {
+  return mremap(old, oldSize, newSize, flags);
+}
+
+// The CPUs this process may run on (CPU_COUNT is a macro).
+static inline int swalloc_cpus_available(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  int n = CPU_COUNT(&set);
+  return n > 0 ? n : 1;
+}
+
+static inline void *swalloc_map_failed(void) { return MAP_FAILED; }
+
+// abort(3) is noreturn; Swift sees it as such through this wrapper too.
+static inline __attribute__((noreturn)) void swalloc_abort(void) { abort(); }
+
+#endif

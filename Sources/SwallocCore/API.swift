@@ -1,0 +1,343 @@
+// The C API entry points, exported under swalloc_ names; the C layer
+// (lib/exports.c and the link step) gives them their standard names.
+// Semantics follow glibc's: see docs/API.md.
+
+import CSwallocPlatform
+
+// MARK: Fast paths
+
+@_cdecl("swalloc_malloc")
+public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if size <= lookupMaxSize, let t = currentTcache() {
+    let bin = tcacheBin(t, Int(sizeLookupTable[Int((size &+ 15) >> 4)]))
+    let n = bin.pointee.count
+    if n != 0 {
+      bin.pointee.count = n &- 1
+      return bin.pointee.stack[Int(n &- 1)]
+    }
+  }
+  return mallocSlow(size)
+}
+
+@_cdecl("swalloc_free")
+public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
+  guard let pointer else { return }
+  if let t = currentTcache() {
+    let address = UInt(bitPattern: pointer)
+    if pageMapLookup(address) & pageMapArenaChunkTag != 0 {
+      let classPlusOne = chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+      // classPlusOne == 0 wraps around and fails the comparison.
+      if classPlusOne &- 1 < UInt(tcacheClassCount) {
+        let bin = tcacheBin(t, Int(classPlusOne &- 1))
+        let n = bin.pointee.count
+        if n < bin.pointee.capacity {
+          bin.pointee.stack[Int(n)] = pointer
+          bin.pointee.count = n &+ 1
+          return
+        }
+      }
+    }
+  }
+  freeSlow(pointer)
+}
+
+// MARK: Slow paths
+
+@inline(never)
+func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  if size > largeMaxClass {
+    if size > maxRequestSize { setErrno(ENOMEM); return nil }
+    guard let p = hugeAlloc(size, alignment: 0) else { setErrno(ENOMEM); return nil }
+    return p
+  }
+  return allocateClass(classIndexFor(size))
+}
+
+/// Allocates one block of class `sizeClass`, through the thread's cache when
+/// it has one. Sets ENOMEM on failure.
+func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
+  var result: UnsafeMutableRawPointer? = nil
+  if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+    let bin = tcacheBin(t, sizeClass)
+    let n = bin.pointee.count
+    if n != 0 {
+      bin.pointee.count = n &- 1
+      return bin.pointee.stack[Int(n &- 1)]
+    }
+    if sizeClass < smallClassCount {
+      result = tcacheRefillAndPop(t, sizeClass: sizeClass)
+    } else {
+      result = arenaAllocLarge(t.pointee.arena, sizeClass: sizeClass, alignment: pageSize, zero: false)
+    }
+  } else {
+    result = allocateUncached(sizeClass, alignment: 0, zero: false)
+  }
+  if result == nil { setErrno(ENOMEM) }
+  return result
+}
+
+/// The thread's arena: its tcache's, or the fallback arena.
+func threadArena() -> UnsafeMutablePointer<Arena> {
+  if let t = tsdFetchTcache() { return t.pointee.arena }
+  return fallbackArena()
+}
+
+/// Allocates straight from an arena, bypassing the thread cache.
+func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
+  let arena = threadArena()
+  if sizeClass < smallClassCount {
+    var p: UnsafeMutableRawPointer? = nil
+    if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 { return nil }
+    if zero, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
+    return p
+  }
+  return arenaAllocLarge(arena, sizeClass: sizeClass, alignment: alignment, zero: zero)
+}
+
+/// What the allocator knows about a pointer it handed out.
+enum Allocation {
+  case small(arena: UnsafeMutablePointer<Arena>, slab: UnsafeMutablePointer<Extent>, sizeClass: Int)
+  case large(arena: UnsafeMutablePointer<Arena>, extent: UnsafeMutablePointer<Extent>, sizeClass: Int)
+  case huge(record: UnsafeMutablePointer<Extent>)
+
+  var usableSize: UInt {
+    switch self {
+    case .small(_, _, let c), .large(_, _, let c): return sizeClassSize(c)
+    case .huge(let r): return r.pointee.pages << pageShift
+    }
+  }
+}
+
+/// Classifies `pointer`, aborting with a message when swalloc did not hand
+/// it out (or it was already returned to its arena).
+func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) -> Allocation {
+  let address = UInt(bitPattern: pointer)
+  let leaf = pageMapLookup(address)
+  if leaf == 0 { invalidPointer(what) }
+  if leaf & pageMapArenaChunkTag == 0 {
+    let record = UnsafeMutablePointer<Extent>(bitPattern: leaf).unsafelyUnwrapped
+    if record.pointee.address != address { invalidPointer(what) }
+    return .huge(record: record)
+  }
+  let entry = pageEntry(address)
+  let classPlusOne = entry >> pageEntryClassShift
+  guard classPlusOne != 0, let extent = pageEntryExtent(entry) else { invalidPointer(what) }
+  let arena = chunkHeader(address & ~chunkMask).pointee.arena
+  let sizeClass = Int(classPlusOne &- 1)
+  if sizeClass < smallClassCount {
+    return .small(arena: arena, slab: extent, sizeClass: sizeClass)
+  }
+  if extent.pointee.address != address || extent.pointee.state != .large { invalidPointer(what) }
+  return .large(arena: arena, extent: extent, sizeClass: sizeClass)
+}
+
+func invalidPointer(_ what: StaticString) -> Never {
+  writeStderr("swalloc: ")
+  writeStderr(what)
+  fatal(": invalid pointer (not allocated by swalloc, or already freed)")
+}
+
+@inline(never)
+func freeSlow(_ pointer: UnsafeMutableRawPointer) {
+  if !isBooted() { invalidPointer("free") }
+  switch lookupAllocation(pointer, "free") {
+  case .huge(let record):
+    hugeFree(record)
+  case .small(let arena, let slab, let sizeClass):
+    if let t = tsdFetchTcache(), sizeClass < tcacheClassCount {
+      cacheFree(t, pointer, sizeClass)
+      return
+    }
+    let bin = arena.pointee.bins + sizeClass
+    mutexLock(&bin.pointee.lock)
+    binFreeLocked(arena, bin, slab, address: UInt(bitPattern: pointer))
+    mutexUnlock(&bin.pointee.lock)
+  case .large(let arena, let extent, let sizeClass):
+    if let t = tsdFetchTcache(), sizeClass < tcacheClassCount {
+      cacheFree(t, pointer, sizeClass)
+      return
+    }
+    arenaFreeLarge(arena, extent)
+  }
+}
+
+/// Pushes onto the thread's cache, flushing the older half when it is full.
+private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer, _ sizeClass: Int) {
+  let bin = tcacheBin(t, sizeClass)
+  if bin.pointee.count == bin.pointee.capacity {
+    tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
+  }
+  bin.pointee.stack[Int(bin.pointee.count)] = pointer
+  bin.pointee.count &+= 1
+}
+
+// MARK: Aligned and zeroed allocation
+
+/// Allocates `size` bytes aligned to `alignment` (a power of two), zeroed
+/// when asked. Sets ENOMEM on failure.
+func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  if size > maxRequestSize { setErrno(ENOMEM); return nil }
+  let request = size == 0 ? 1 : size
+  if alignment <= pageSize {
+    // A class that is a multiple of the alignment gives aligned regions in
+    // page-aligned slabs; large runs start on page boundaries.
+    let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
+    if rounded <= largeMaxClass {
+      let sizeClass = classIndexFor(rounded)
+      if zero && sizeClass >= tcacheClassCount {
+        let p = allocateUncached(sizeClass, alignment: pageSize, zero: true)
+        if p == nil { setErrno(ENOMEM) }
+        return p
+      }
+      let p = allocateClass(sizeClass)
+      if zero, let p { memset(p, 0, Int(request)) }
+      return p
+    }
+  } else {
+    let sizeClass = classIndexFor(max(min(request, largeMaxClass), largeMinClass))
+    let pages = sizeClassSize(sizeClass) >> pageShift
+    if request <= largeMaxClass && pages &+ (alignment >> pageShift) &- 1 <= chunkUsablePages {
+      let p = allocateUncached(sizeClass, alignment: alignment, zero: zero)
+      if p == nil { setErrno(ENOMEM) }
+      return p
+    }
+  }
+  // Huge: fresh mappings are already zero.
+  guard let p = hugeAlloc(request, alignment: alignment) else { setErrno(ENOMEM); return nil }
+  return p
+}
+
+@inline(__always) func isPowerOfTwo(_ x: UInt) -> Bool { x != 0 && x & (x &- 1) == 0 }
+
+// MARK: The rest of the API
+
+@_cdecl("swalloc_calloc")
+public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  let (total, overflow) = count.multipliedReportingOverflow(by: size)
+  if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
+  return allocateAligned(total, alignment: quantum, zero: true)
+}
+
+@_cdecl("swalloc_realloc")
+public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> UnsafeMutableRawPointer? {
+  guard let pointer else { return swallocMalloc(size) }
+  if size == 0 {
+    // glibc: realloc(p, 0) frees p and returns NULL.
+    swallocFree(pointer)
+    return nil
+  }
+  if size > maxRequestSize { setErrno(ENOMEM); return nil }
+  if !isBooted() { invalidPointer("realloc") }
+  let old = lookupAllocation(pointer, "realloc")
+  switch old {
+  case .small(_, _, let c):
+    if size <= largeMaxClass && classIndexFor(size) == c { return pointer }
+  case .large(let arena, let extent, let c):
+    if size <= largeMaxClass {
+      let newClass = classIndexFor(size)
+      if newClass == c { return pointer }
+      if newClass >= smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
+        return pointer
+      }
+    }
+  case .huge(let record):
+    if size > largeMaxClass && hugeResizeInPlace(record, newSize: size) { return pointer }
+  }
+  guard let fresh = swallocMalloc(size) else { return nil }
+  memcpy(fresh, pointer, Int(min(size, old.usableSize)))
+  swallocFree(pointer)
+  return fresh
+}
+
+@_cdecl("swalloc_reallocarray")
+public func swallocReallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  let (total, overflow) = count.multipliedReportingOverflow(by: size)
+  if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
+  return swallocRealloc(pointer, total)
+}
+
+@_cdecl("swalloc_posix_memalign")
+public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: UInt, _ size: UInt) -> Int32 {
+  if !isPowerOfTwo(alignment) || alignment < UInt(MemoryLayout<UnsafeRawPointer>.size) { return EINVAL }
+  let saved = swalloc_errno()
+  let p = allocateAligned(size, alignment: max(alignment, quantum), zero: false)
+  swalloc_set_errno(saved)
+  guard let p else { return ENOMEM }
+  result.pointee = p
+  return 0
+}
+
+@_cdecl("swalloc_aligned_alloc")
+public func swallocAlignedAlloc(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  // As glibc 2.38+: an alignment that is not a power of two is EINVAL.
+  if !isPowerOfTwo(alignment) { setErrno(EINVAL); return nil }
+  return allocateAligned(size, alignment: max(alignment, quantum), zero: false)
+}
+
+@_cdecl("swalloc_memalign")
+public func swallocMemalign(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  // glibc rounds a non-power-of-two alignment up to the next power of two.
+  var a = max(alignment, quantum)
+  if !isPowerOfTwo(a) {
+    if a > (UInt(1) << 63) { setErrno(EINVAL); return nil }
+    a = UInt(1) << UInt(64 &- (a &- 1).leadingZeroBitCount)
+  }
+  return allocateAligned(size, alignment: a, zero: false)
+}
+
+@_cdecl("swalloc_valloc")
+public func swallocValloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  return allocateAligned(size, alignment: pageSize, zero: false)
+}
+
+@_cdecl("swalloc_pvalloc")
+public func swallocPvalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  if size > maxRequestSize { setErrno(ENOMEM); return nil }
+  let rounded = size == 0 ? pageSize : roundUpToPage(size)
+  return allocateAligned(rounded, alignment: pageSize, zero: false)
+}
+
+@_cdecl("swalloc_malloc_usable_size")
+public func swallocMallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> UInt {
+  guard let pointer else { return 0 }
+  if !isBooted() { invalidPointer("malloc_usable_size") }
+  return lookupAllocation(pointer, "malloc_usable_size").usableSize
+}
+
+@_cdecl("swalloc_free_sized")
+public func swallocFreeSized(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) {
+  swallocFree(pointer)
+}
+
+@_cdecl("swalloc_free_aligned_sized")
+public func swallocFreeAlignedSized(_ pointer: UnsafeMutableRawPointer?, _ alignment: UInt, _ size: UInt) {
+  swallocFree(pointer)
+}
+
+@_cdecl("swalloc_malloc_stats")
+public func swallocMallocStats() {
+  statsPrint()
+}
+
+// MARK: Hooks called by the C layer (not exported from the library)
+
+@_cdecl("swalloc_internal_boot")
+public func swallocInternalBoot() { _ = ensureBooted() }
+
+@_cdecl("swalloc_internal_exit")
+public func swallocInternalExit() {
+  if isBooted() && optStatsPrint { statsPrint() }
+}
+
+@_cdecl("swalloc_internal_prefork")
+public func swallocInternalPrefork() { forkPrepare() }
+
+@_cdecl("swalloc_internal_postfork_parent")
+public func swallocInternalPostforkParent() { forkParent() }
+
+@_cdecl("swalloc_internal_postfork_child")
+public func swallocInternalPostforkChild() { forkChild() }

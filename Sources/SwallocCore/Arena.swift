@@ -1,0 +1,351 @@
+// Arenas: independent heaps, each with its own chunks, free extents and
+// bins, so threads bound to different arenas never contend. An arena's page
+// runs (extents) are guarded by `extentLock`; each bin has its own lock and
+// a bin lock is always taken before the extent lock.
+
+import CSwallocPlatform
+
+struct Arena {
+  var extentLock = Mutex()
+  var index: UInt32 = 0
+  /// Threads bound to this arena (guarded by arenasLock).
+  var threadCount: Int = 0
+  var freeExtents: ExtentBuckets
+  /// Recycled Extent records, linked through `next`.
+  var recordCache: UnsafeMutablePointer<Extent>? = nil
+  var bins: UnsafeMutablePointer<Bin>
+  var chunkCount: UInt = 0
+  var emptyChunkCount: UInt = 0
+  var largeBytes: UInt = 0
+  var largeCount: UInt = 0
+  var largeMallocs: UInt = 0
+  var largeFrees: UInt = 0
+}
+
+/// All arenas (created lazily), the arena count and the lock guarding both.
+var arenas: UnsafeMutablePointer<UnsafeMutablePointer<Arena>?> = UnsafeMutablePointer(bitPattern: 64)!
+var arenaCount = 1
+var arenasLock = Mutex()
+
+/// Usable pages of a chunk (all but the header).
+@inline(__always) var chunkUsablePages: UInt { pagesPerChunk &- chunkHeaderPages }
+
+/// Creates arena `index` from base memory. Caller holds arenasLock.
+func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
+  let binBytes = UInt(MemoryLayout<Bin>.stride &* smallClassCount)
+  let headBytes = UInt(extentBucketCount &* 8)
+  let arenaBytes = (UInt(MemoryLayout<Arena>.stride) &+ 63) & ~63
+  guard let raw = baseAlloc(arenaBytes &+ binBytes &+ headBytes, alignment: 64) else { return nil }
+  let bins = (raw + Int(arenaBytes)).bindMemory(to: Bin.self, capacity: smallClassCount)
+  var i = 0
+  while i < smallClassCount { (bins + i).initialize(to: Bin()); i &+= 1 }
+  let heads = (raw + Int(arenaBytes &+ binBytes))
+    .bindMemory(to: UnsafeMutablePointer<Extent>?.self, capacity: extentBucketCount)
+  let a = raw.bindMemory(to: Arena.self, capacity: 1)
+  a.initialize(to: Arena(index: UInt32(index), freeExtents: ExtentBuckets(heads: heads), bins: bins))
+  arenas[index] = a
+  return a
+}
+
+/// Binds the calling thread to an arena: an initialized arena with no
+/// threads first, then a not-yet-created one, else the least loaded.
+func arenaChoose() -> UnsafeMutablePointer<Arena>? {
+  mutexLock(&arenasLock)
+  defer { mutexUnlock(&arenasLock) }
+  var best: UnsafeMutablePointer<Arena>? = nil
+  var firstUncreated = -1
+  var i = 0
+  while i < arenaCount {
+    if let a = arenas[i] {
+      if a.pointee.threadCount == 0 { best = a; break }
+      if best == nil || a.pointee.threadCount < best.unsafelyUnwrapped.pointee.threadCount { best = a }
+    } else if firstUncreated < 0 {
+      firstUncreated = i
+    }
+    i &+= 1
+  }
+  if (best == nil || best.unsafelyUnwrapped.pointee.threadCount != 0) && firstUncreated >= 0 {
+    if let created = arenaCreate(firstUncreated) { best = created }
+  }
+  if let b = best { b.pointee.threadCount &+= 1 }
+  return best
+}
+
+func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {
+  mutexLock(&arenasLock)
+  a.pointee.threadCount &-= 1
+  mutexUnlock(&arenasLock)
+}
+
+// MARK: Extent records (extentLock held)
+
+func arenaNewRecord(_ a: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Extent>? {
+  if let r = a.pointee.recordCache {
+    a.pointee.recordCache = r.pointee.next
+    r.initialize(to: Extent())
+    return r
+  }
+  guard let raw = baseAlloc(extentRecordSize, alignment: 64) else { return nil }
+  let r = raw.bindMemory(to: Extent.self, capacity: 1)
+  r.initialize(to: Extent())
+  return r
+}
+
+func arenaRecycleRecord(_ a: UnsafeMutablePointer<Arena>, _ r: UnsafeMutablePointer<Extent>) {
+  r.pointee.next = a.pointee.recordCache
+  a.pointee.recordCache = r
+}
+
+// MARK: Chunks and page runs (extentLock held)
+
+@inline(__always)
+func setPageEntry(_ address: UInt, _ value: UInt) {
+  chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] = value
+}
+
+@inline(__always)
+func pageEntry(_ address: UInt) -> UInt {
+  chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))]
+}
+
+/// Free extents are findable from their first and last pages.
+func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>) {
+  let entry = makePageEntry(e, classPlusOne: 0)
+  setPageEntry(e.pointee.address, entry)
+  setPageEntry(e.end &- pageSize, entry)
+}
+
+func clearBoundaries(_ e: UnsafeMutablePointer<Extent>) {
+  setPageEntry(e.pointee.address, 0)
+  setPageEntry(e.end &- pageSize, 0)
+}
+
+/// Maps a new chunk for the arena and files its usable pages as one free extent.
+func arenaAddChunk(_ a: UnsafeMutablePointer<Arena>) -> Bool {
+  guard let record = arenaNewRecord(a) else { return false }
+  guard let raw = mapAligned(chunkSize, alignment: chunkSize) else {
+    arenaRecycleRecord(a, record)
+    return false
+  }
+  let chunk = UInt(bitPattern: raw)
+  if !pageMapSet(chunk, chunk | pageMapArenaChunkTag) {
+    unmapPages(raw, chunkSize)
+    arenaRecycleRecord(a, record)
+    return false
+  }
+  chunkHeader(chunk).initialize(to: ChunkHeader(arena: a))
+  record.pointee.address = chunk &+ (chunkHeaderPages << pageShift)
+  record.pointee.pages = chunkUsablePages
+  record.pointee.zeroed = true
+  a.pointee.freeExtents.insert(record)
+  markFreeBoundaries(record)
+  a.pointee.chunkCount &+= 1
+  a.pointee.emptyChunkCount &+= 1
+  return true
+}
+
+/// Takes `pages` pages whose start is aligned to `alignPages` pages (a power
+/// of two), splitting off the unused head and tail. The caller sets the
+/// state and page-map entries of the returned extent.
+func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: UInt) -> UnsafeMutablePointer<Extent>? {
+  let need = pages &+ alignPages &- 1
+  if need > chunkUsablePages { return nil }
+  // Records for a possible head and tail split, reserved up front so a
+  // failure leaves the free extents untouched.
+  guard let head = arenaNewRecord(a) else { return nil }
+  guard let tail = arenaNewRecord(a) else { arenaRecycleRecord(a, head); return nil }
+  var found = a.pointee.freeExtents.takeBestFit(pages: need)
+  if found == nil {
+    if arenaAddChunk(a) { found = a.pointee.freeExtents.takeBestFit(pages: need) }
+  }
+  guard let e = found else {
+    arenaRecycleRecord(a, head)
+    arenaRecycleRecord(a, tail)
+    return nil
+  }
+  if e.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
+  clearBoundaries(e)
+  let alignBytes = alignPages << pageShift
+  let alignedStart = (e.pointee.address &+ alignBytes &- 1) & ~(alignBytes &- 1)
+  let leadPages = (alignedStart &- e.pointee.address) >> pageShift
+  if leadPages != 0 {
+    head.pointee.address = e.pointee.address
+    head.pointee.pages = leadPages
+    head.pointee.zeroed = e.pointee.zeroed
+    a.pointee.freeExtents.insert(head)
+    markFreeBoundaries(head)
+    e.pointee.address = alignedStart
+    e.pointee.pages &-= leadPages
+  } else {
+    arenaRecycleRecord(a, head)
+  }
+  if e.pointee.pages > pages {
+    tail.pointee.address = e.pointee.address &+ (pages << pageShift)
+    tail.pointee.pages = e.pointee.pages &- pages
+    tail.pointee.zeroed = e.pointee.zeroed
+    a.pointee.freeExtents.insert(tail)
+    markFreeBoundaries(tail)
+    e.pointee.pages = pages
+  } else {
+    arenaRecycleRecord(a, tail)
+  }
+  return e
+}
+
+/// Returns an extent's pages to the free store, coalescing with free
+/// neighbours; a chunk that becomes entirely free is unmapped when the arena
+/// already keeps one empty chunk in reserve.
+func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+  if e.pointee.state == .slab {
+    var page = e.pointee.address
+    let end = e.end
+    while page < end { setPageEntry(page, 0); page &+= pageSize }
+  } else {
+    clearBoundaries(e)
+  }
+  e.pointee.state = .free
+  e.pointee.zeroed = false
+  let chunk = e.pointee.address & ~chunkMask
+  let firstPage = pageIndexInChunk(e.pointee.address)
+  if firstPage > chunkHeaderPages, let left = pageEntryExtent(pageEntry(e.pointee.address &- pageSize)),
+     left.pointee.state == .free {
+    a.pointee.freeExtents.remove(left)
+    clearBoundaries(left)
+    e.pointee.address = left.pointee.address
+    e.pointee.pages &+= left.pointee.pages
+    arenaRecycleRecord(a, left)
+  }
+  let endAddress = e.end
+  if endAddress < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(endAddress)),
+     right.pointee.state == .free {
+    a.pointee.freeExtents.remove(right)
+    clearBoundaries(right)
+    e.pointee.pages &+= right.pointee.pages
+    arenaRecycleRecord(a, right)
+  }
+  if e.pointee.pages == chunkUsablePages {
+    if a.pointee.emptyChunkCount >= 1 {
+      // Keep one empty chunk per arena to absorb alloc/free cycles; unmap the rest.
+      arenaRecycleRecord(a, e)
+      _ = pageMapSet(chunk, 0)
+      unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
+      a.pointee.chunkCount &-= 1
+      return
+    }
+    a.pointee.emptyChunkCount &+= 1
+  }
+  a.pointee.freeExtents.insert(e)
+  markFreeBoundaries(e)
+}
+
+// MARK: Large allocations
+
+/// The smallest large class: the first class that is not small.
+@inline(__always) var largeMinClass: UInt { sizeClassSize(smallClassCount) }
+
+/// Allocates a large run of class `sizeClass` aligned to `alignment` bytes.
+func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
+  let usize = sizeClassSize(sizeClass)
+  let pages = usize >> pageShift
+  let alignPages = alignment > pageSize ? alignment >> pageShift : 1
+  mutexLock(&a.pointee.extentLock)
+  guard let e = arenaAllocPages(a, pages: pages, alignPages: alignPages) else {
+    mutexUnlock(&a.pointee.extentLock)
+    return nil
+  }
+  e.pointee.state = .large
+  e.pointee.sizeClass = UInt16(sizeClass)
+  let wasZeroed = e.pointee.zeroed
+  setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
+  setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1))
+  a.pointee.largeBytes &+= usize
+  a.pointee.largeCount &+= 1
+  a.pointee.largeMallocs &+= 1
+  mutexUnlock(&a.pointee.extentLock)
+  let p = UnsafeMutableRawPointer(bitPattern: e.pointee.address).unsafelyUnwrapped
+  if zero && !wasZeroed { memset(p, 0, Int(usize)) }
+  return p
+}
+
+func arenaFreeLarge(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+  mutexLock(&a.pointee.extentLock)
+  a.pointee.largeBytes &-= e.pointee.pages << pageShift
+  a.pointee.largeCount &-= 1
+  a.pointee.largeFrees &+= 1
+  arenaFreePages(a, e)
+  mutexUnlock(&a.pointee.extentLock)
+}
+
+/// Resizes a large run in place to class `newClass` when the pages after it
+/// are free (grow) or by giving back its tail (shrink). Returns success.
+func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, newClass: Int) -> Bool {
+  let newPages = sizeClassSize(newClass) >> pageShift
+  mutexLock(&a.pointee.extentLock)
+  defer { mutexUnlock(&a.pointee.extentLock) }
+  let oldPages = e.pointee.pages
+  if newPages == oldPages { return true }
+  let chunk = e.pointee.address & ~chunkMask
+  if newPages > oldPages {
+    let end = e.end
+    guard end < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(end)),
+          right.pointee.state == .free, right.pointee.pages >= newPages &- oldPages else { return false }
+    let extra = newPages &- oldPages
+    a.pointee.freeExtents.remove(right)
+    if right.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
+    clearBoundaries(right)
+    if right.pointee.pages > extra {
+      right.pointee.address &+= extra << pageShift
+      right.pointee.pages &-= extra
+      a.pointee.freeExtents.insert(right)
+      markFreeBoundaries(right)
+    } else {
+      arenaRecycleRecord(a, right)
+    }
+  } else {
+    guard let tail = arenaNewRecord(a) else { return false }
+    tail.pointee.address = e.pointee.address &+ (newPages << pageShift)
+    tail.pointee.pages = oldPages &- newPages
+    tail.pointee.state = .large
+    setPageEntry(e.end &- pageSize, 0)
+    setPageEntry(tail.pointee.address, makePageEntry(tail, classPlusOne: 0))
+    setPageEntry(tail.end &- pageSize, makePageEntry(tail, classPlusOne: 0))
+    e.pointee.pages = newPages
+    arenaFreePages(a, tail)  // coalesces with whatever follows
+  }
+  if newPages > oldPages { e.pointee.pages = newPages }
+  a.pointee.largeBytes = a.pointee.largeBytes &- (oldPages << pageShift) &+ (newPages << pageShift)
+  e.pointee.sizeClass = UInt16(newClass)
+  setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(newClass) &+ 1))
+  if newPages > 1 { setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0)) }
+  return true
+}
+
+// MARK: Slabs
+
+/// Takes pages for a fresh slab of small class `sizeClass`; every page maps
+/// back to the slab so any region can be freed.
+func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeMutablePointer<Extent>? {
+  let info = binInfos[sizeClass]
+  mutexLock(&a.pointee.extentLock)
+  guard let e = arenaAllocPages(a, pages: UInt(info.slabPages), alignPages: 1) else {
+    mutexUnlock(&a.pointee.extentLock)
+    return nil
+  }
+  e.pointee.state = .slab
+  e.pointee.sizeClass = UInt16(sizeClass)
+  e.pointee.freeRegions = info.regionCount
+  e.pointee.slabList = .full
+  let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
+  var page = e.pointee.address
+  let end = e.end
+  while page < end { setPageEntry(page, entry); page &+= pageSize }
+  mutexUnlock(&a.pointee.extentLock)
+  e.bitmap.setAll()
+  return e
+}
+
+func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+  mutexLock(&a.pointee.extentLock)
+  arenaFreePages(a, e)
+  mutexUnlock(&a.pointee.extentLock)
+}

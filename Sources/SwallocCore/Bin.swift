@@ -1,0 +1,84 @@
+// Arena bins: one per small size class. A bin owns the slabs of its class:
+// the current slab regions are taken from, and a doubly linked list of other
+// slabs with free regions. Full slabs are on no list; a slab whose last
+// region comes back is returned to the arena's extents.
+
+struct Bin {
+  var lock = Mutex()
+  var current: UnsafeMutablePointer<Extent>? = nil
+  var nonfull: UnsafeMutablePointer<Extent>? = nil
+  var slabCount: UInt = 0
+  /// Regions handed out (to threads' caches or to callers).
+  var regionsInUse: UInt = 0
+  var mallocs: UInt = 0
+  var frees: UInt = 0
+  var refills: UInt = 0
+}
+
+private func nonfullPush(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
+  slab.pointee.slabList = .nonfull
+  slab.pointee.prev = nil
+  slab.pointee.next = bin.pointee.nonfull
+  if let n = bin.pointee.nonfull { n.pointee.prev = slab }
+  bin.pointee.nonfull = slab
+}
+
+private func nonfullRemove(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
+  if let p = slab.pointee.prev { p.pointee.next = slab.pointee.next } else { bin.pointee.nonfull = slab.pointee.next }
+  if let n = slab.pointee.next { n.pointee.prev = slab.pointee.prev }
+  slab.pointee.next = nil
+  slab.pointee.prev = nil
+  slab.pointee.slabList = .full
+}
+
+/// Fills `out` with up to `want` regions of class `sizeClass` from arena `a`;
+/// returns how many it got (0 only when memory is exhausted).
+func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
+             into out: UnsafeMutablePointer<UnsafeMutableRawPointer?>, want: Int) -> Int {
+  let bin = a.pointee.bins + sizeClass
+  let regionSize = UInt(binInfos[sizeClass].regionSize)
+  mutexLock(&bin.pointee.lock)
+  var got = 0
+  while got < want {
+    var slab = bin.pointee.current
+    if slab == nil || slab.unsafelyUnwrapped.pointee.freeRegions == 0 {
+      if let full = slab { full.pointee.slabList = .full }
+      if let n = bin.pointee.nonfull {
+        nonfullRemove(bin, n)
+        slab = n
+      } else if let fresh = arenaAllocSlab(a, sizeClass: sizeClass) {
+        bin.pointee.slabCount &+= 1
+        slab = fresh
+      } else {
+        bin.pointee.current = nil
+        break
+      }
+      slab.unsafelyUnwrapped.pointee.slabList = .current
+      bin.pointee.current = slab
+    }
+    got &+= slabTakeRegions(slab.unsafelyUnwrapped, regionSize: regionSize, into: out + got, want: want &- got)
+  }
+  bin.pointee.regionsInUse &+= UInt(got)
+  bin.pointee.mallocs &+= UInt(got)
+  bin.pointee.refills &+= 1
+  mutexUnlock(&bin.pointee.lock)
+  return got
+}
+
+/// Returns one region to its slab; the bin's lock must be held.
+func binFreeLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
+                   _ slab: UnsafeMutablePointer<Extent>, address: UInt) {
+  let info = binInfos[Int(slab.pointee.sizeClass)]
+  slabReturnRegion(slab, info: info, address: address)
+  bin.pointee.regionsInUse &-= 1
+  bin.pointee.frees &+= 1
+  let free = slab.pointee.freeRegions
+  if free == info.regionCount {
+    if slab.pointee.slabList == .current { return }
+    if slab.pointee.slabList == .nonfull { nonfullRemove(bin, slab) }
+    bin.pointee.slabCount &-= 1
+    arenaFreeSlab(a, slab)
+  } else if free == 1 && slab.pointee.slabList == .full {
+    nonfullPush(bin, slab)
+  }
+}

@@ -1,0 +1,114 @@
+// Extents: runs of whole pages inside an arena chunk, described by an
+// `Extent` record allocated from base memory. An extent is free, a slab
+// (cut into regions of one small class), or a large allocation. Huge
+// allocations reuse the same record shape, outside any chunk.
+//
+// Free extents are kept in size buckets (four per doubling of the page
+// count); an allocation takes the lowest-addressed extent of the best-fitting
+// bucket (address-ordered best fit), splits off what it does not need, and a
+// freed extent coalesces with free neighbours on both sides.
+
+enum ExtentState: UInt8 {
+  case free = 0
+  case slab = 1
+  case large = 2
+  case huge = 3
+}
+
+enum SlabListState: UInt8 {
+  case full = 0      // on no list: every region is handed out
+  case current = 1   // the bin's current slab
+  case nonfull = 2   // on the bin's nonfull list
+}
+
+struct Extent {
+  var address: UInt = 0
+  var pages: UInt = 0
+  var next: UnsafeMutablePointer<Extent>? = nil
+  var prev: UnsafeMutablePointer<Extent>? = nil
+  var state: ExtentState = .free
+  /// Free extents only: every page is known to read as zero (fresh from mmap).
+  var zeroed: Bool = false
+  var slabList: SlabListState = .full
+  var sizeClass: UInt16 = 0
+  var freeRegions: UInt32 = 0
+  var spare: UInt32 = 0
+}
+
+/// Offset of a slab's bitmap words inside its Extent record.
+let extentBitmapOffset = 64
+/// Size of one Extent record (header + bitmap for the largest slab), set at boot.
+var extentRecordSize: UInt = 128
+
+func extentRecordBoot() {
+  let words = Bitmap.wordCount(bits: maxRegionsPerSlab)
+  extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
+}
+
+extension UnsafeMutablePointer where Pointee == Extent {
+  @inline(__always) var bitmap: Bitmap {
+    let words = (UnsafeMutableRawPointer(self) + extentBitmapOffset).assumingMemoryBound(to: UInt64.self)
+    return Bitmap(words: words, bitCount: UInt(binInfos[Int(pointee.sizeClass)].regionCount))
+  }
+  @inline(__always) var end: UInt { pointee.address &+ (pointee.pages << pageShift) }
+}
+
+/// Free-extent bucket of a page count: 1..7 exactly, then four per doubling.
+@inline(__always)
+func extentBucket(pages: UInt) -> Int {
+  if pages < 8 { return Int(pages) &- 1 }
+  let lg = UInt(63 &- pages.leadingZeroBitCount)
+  return 7 &+ Int((lg &- 3) &* 4 &+ ((pages >> (lg &- 2)) & 3))
+}
+
+let extentBucketCount = 64
+
+/// Address-ordered best-fit store of free extents.
+struct ExtentBuckets {
+  var heads: UnsafeMutablePointer<UnsafeMutablePointer<Extent>?>
+  var nonEmpty: UInt64 = 0
+
+  mutating func insert(_ e: UnsafeMutablePointer<Extent>) {
+    let b = extentBucket(pages: e.pointee.pages)
+    e.pointee.prev = nil
+    e.pointee.next = heads[b]
+    if let h = heads[b] { h.pointee.prev = e }
+    heads[b] = e
+    nonEmpty |= UInt64(1) << UInt64(b)
+  }
+
+  mutating func remove(_ e: UnsafeMutablePointer<Extent>) {
+    let b = extentBucket(pages: e.pointee.pages)
+    if let p = e.pointee.prev { p.pointee.next = e.pointee.next } else { heads[b] = e.pointee.next }
+    if let n = e.pointee.next { n.pointee.prev = e.pointee.prev }
+    if heads[b] == nil { nonEmpty &= ~(UInt64(1) << UInt64(b)) }
+    e.pointee.next = nil
+    e.pointee.prev = nil
+  }
+
+  /// The lowest-addressed extent of at least `pages` pages in the smallest
+  /// bucket that has one, removed from the store.
+  mutating func takeBestFit(pages: UInt) -> UnsafeMutablePointer<Extent>? {
+    let first = extentBucket(pages: pages)
+    if let e = lowestFitting(in: first, pages: pages) { remove(e); return e }
+    let higher = first &+ 1 < 64 ? nonEmpty & ~((UInt64(1) << UInt64(first &+ 1)) &- 1) : 0
+    if higher == 0 { return nil }
+    let b = higher.trailingZeroBitCount
+    // Every extent in a higher bucket is large enough.
+    let e = lowestFitting(in: b, pages: 1).unsafelyUnwrapped
+    remove(e)
+    return e
+  }
+
+  private func lowestFitting(in bucket: Int, pages: UInt) -> UnsafeMutablePointer<Extent>? {
+    var best: UnsafeMutablePointer<Extent>? = nil
+    var e = heads[bucket]
+    while let cur = e {
+      if cur.pointee.pages >= pages && (best == nil || cur.pointee.address < best.unsafelyUnwrapped.pointee.address) {
+        best = cur
+      }
+      e = cur.pointee.next
+    }
+    return best
+  }
+}

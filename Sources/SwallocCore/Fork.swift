@@ -1,0 +1,37 @@
+// fork(2) safety: before fork every allocator lock is taken (in the global
+// order arenas -> bins -> extents -> records -> page map -> base), so the
+// child's copy of the heap is consistent; the parent releases them and the
+// child, now single-threaded, resets them.
+
+func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
+  body(&arenasLock)
+  var i = 0
+  while i < arenaCount {
+    if let a = arenas[i] {
+      var c = 0
+      while c < smallClassCount { body(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
+      body(&a.pointee.extentLock)
+    }
+    i &+= 1
+  }
+  body(&tcacheRecycle.lock)
+  body(&hugeRecords.lock)
+  body(&pageMapLock)
+  body(&base.lock)
+  body(&reportWriter.lock)
+}
+
+func forkPrepare() {
+  if !isBooted() { return }
+  forEachLockInOrder { mutexLock($0) }
+}
+
+func forkParent() {
+  if !isBooted() { return }
+  forEachLockInOrder { mutexUnlock($0) }
+}
+
+func forkChild() {
+  if !isBooted() { return }
+  forEachLockInOrder { mutexResetInChild($0) }
+}

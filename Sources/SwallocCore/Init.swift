@@ -1,0 +1,60 @@
+// Boot (malloc_init): runs once, from the library constructor or from the
+// first allocation, whichever comes first; other threads wait on the lock.
+// Nothing here calls malloc, so a first call from the dynamic loader or
+// dlsym is safe.
+
+import Synchronization
+
+import CSwallocPlatform
+
+var bootState: UInt32 = 0     // 0: not booted, 1: booted, 2: boot failed
+var bootLock = Mutex()
+
+@inline(__always)
+func isBooted() -> Bool {
+  atomicU32(&bootState).pointee.load(ordering: .acquiring) == 1
+}
+
+@inline(__always)
+func ensureBooted() -> Bool {
+  if isBooted() { return true }
+  return bootSlow()
+}
+
+@inline(never)
+func bootSlow() -> Bool {
+  mutexLock(&bootLock)
+  defer { mutexUnlock(&bootLock) }
+  let state = atomicU32(&bootState).pointee.load(ordering: .acquiring)
+  if state != 0 { return state == 1 }
+  if !bootSteps() {
+    atomicU32(&bootState).pointee.store(2, ordering: .releasing)
+    return false
+  }
+  atomicU32(&bootState).pointee.store(1, ordering: .releasing)
+  return true
+}
+
+private func bootSteps() -> Bool {
+  // Page size from the auxiliary vector (sysconf may not be ready this early).
+  let auxPage = UInt(getauxval(UInt(AT_PAGESZ)))
+  pageSize = auxPage >= 4096 && auxPage & (auxPage &- 1) == 0 ? auxPage : 4096
+  pageShift = UInt(pageSize.trailingZeroBitCount)
+  pageMask = pageSize &- 1
+  optionsBoot()
+  chunkGeometryBoot()
+  guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }
+  sizeClassesBoot(memory: tables)
+  extentRecordBoot()
+  tcacheBoot(maxBytes: optTcacheMax, memory: tables + Int(sizeClassTablesBytes()))
+  if !pageMapBoot() { return false }
+  let cpus = UInt(swalloc_cpus_available())
+  arenaCount = Int(optArenaCount != 0 ? optArenaCount : min(cpus &* 4, 1024))
+  guard let table = baseAlloc(UInt(arenaCount &* 8), alignment: 64) else { return false }
+  arenas = table.bindMemory(to: UnsafeMutablePointer<Arena>?.self, capacity: arenaCount)
+  mutexLock(&arenasLock)
+  let first = arenaCreate(0)
+  mutexUnlock(&arenasLock)
+  if first == nil { return false }
+  return tsdBoot()
+}

@@ -1,0 +1,63 @@
+// A futex-based mutex (0 = free, 1 = locked, 2 = locked with waiters).
+// It lives inline in arena/bin metadata, which sits in raw base memory, so the
+// atomic operations act on the word through a pointer.
+
+import CSwallocPlatform
+import Synchronization
+
+struct Mutex {
+  var word: UInt32 = 0
+}
+
+@inline(__always)
+func atomicU32(_ p: UnsafeMutablePointer<UInt32>) -> UnsafeMutablePointer<Atomic<UInt32>> {
+  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Atomic<UInt32>.self)
+}
+
+@inline(__always)
+func atomicInt(_ p: UnsafeMutablePointer<Int>) -> UnsafeMutablePointer<Atomic<Int>> {
+  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Atomic<Int>.self)
+}
+
+@inline(__always)
+func atomicUInt(_ p: UnsafeMutablePointer<UInt>) -> UnsafeMutablePointer<Atomic<UInt>> {
+  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Atomic<UInt>.self)
+}
+
+@inline(__always)
+func mutexLock(_ m: UnsafeMutablePointer<Mutex>) {
+  let w = atomicU32(&m.pointee.word)
+  if w.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
+  mutexLockContended(m)
+}
+
+@inline(never)
+func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
+  let w = atomicU32(&m.pointee.word)
+  // Spin briefly: critical sections are short, a sleep costs two syscalls.
+  var spins = 0
+  while spins < 100 {
+    if w.pointee.load(ordering: .relaxed) == 0,
+       w.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+      return
+    }
+    spins &+= 1
+  }
+  while w.pointee.exchange(2, ordering: .acquiring) != 0 {
+    swalloc_futex_wait(&m.pointee.word, 2)
+  }
+}
+
+@inline(__always)
+func mutexUnlock(_ m: UnsafeMutablePointer<Mutex>) {
+  let w = atomicU32(&m.pointee.word)
+  if w.pointee.exchange(0, ordering: .releasing) == 2 {
+    swalloc_futex_wake_one(&m.pointee.word)
+  }
+}
+
+/// After fork, the child is single-threaded: every lock it inherited is free.
+@inline(__always)
+func mutexResetInChild(_ m: UnsafeMutablePointer<Mutex>) {
+  m.pointee.word = 0
+}

@@ -1,0 +1,84 @@
+// Options from the environment: SWALLOC_CONF, or MALLOC_CONF when it is not
+// set, in jemalloc's "key:value,key:value" syntax. Parsed at boot without
+// allocating; an unknown key or bad value prints one warning and is ignored.
+
+import CSwallocPlatform
+
+var optArenaCount: UInt = 0          // 0: 4 x CPUs available to the process
+var optTcache = true
+var optTcacheMax: UInt = 32 << 10
+var optStatsPrint = false
+
+private func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
+  if length != name.utf8CodeUnitCount { return false }
+  var i = 0
+  while i < length {
+    if UInt8(bitPattern: key[i]) != name.utf8Start[i] { return false }
+    i &+= 1
+  }
+  return true
+}
+
+private func parseBool(_ v: UnsafePointer<CChar>, _ length: Int) -> Bool? {
+  if keyEquals(v, length, "true") || keyEquals(v, length, "1") { return true }
+  if keyEquals(v, length, "false") || keyEquals(v, length, "0") { return false }
+  return nil
+}
+
+private func parseUInt(_ v: UnsafePointer<CChar>, _ length: Int) -> UInt? {
+  if length == 0 || length > 19 { return nil }
+  var value: UInt = 0
+  var i = 0
+  while i < length {
+    let c = UInt8(bitPattern: v[i])
+    if c < 48 || c > 57 { return nil }
+    value = value &* 10 &+ UInt(c &- 48)
+    i &+= 1
+  }
+  return value
+}
+
+private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
+  writeStderr("swalloc: ")
+  writeStderr(what)
+  writeStderr(" '")
+  _ = write(2, text, length)
+  writeStderr("' ignored\n")
+}
+
+func optionsBoot() {
+  var conf = getenv("SWALLOC_CONF")
+  if conf == nil { conf = getenv("MALLOC_CONF") }
+  guard let s = conf else { return }
+  var i = 0
+  while s[i] != 0 {
+    let keyStart = i
+    while s[i] != 0 && s[i] != 58 && s[i] != 44 { i &+= 1 }   // ':' ','
+    let keyLength = i &- keyStart
+    if s[i] != 58 {
+      if keyLength > 0 { warn("option without a value", s + keyStart, keyLength) }
+      if s[i] == 44 { i &+= 1 }
+      continue
+    }
+    i &+= 1
+    let valueStart = i
+    while s[i] != 0 && s[i] != 44 { i &+= 1 }
+    let valueLength = i &- valueStart
+    if s[i] == 44 { i &+= 1 }
+    applyOption(s + keyStart, keyLength, s + valueStart, valueLength)
+  }
+}
+
+private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointer<CChar>, _ vl: Int) {
+  if keyEquals(k, kl, "narenas") {
+    if let n = parseUInt(v, vl), n > 0, n <= 4096 { optArenaCount = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "tcache") {
+    if let b = parseBool(v, vl) { optTcache = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "tcache_max") {
+    if let n = parseUInt(v, vl) { optTcacheMax = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "stats_print") {
+    if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else {
+    warn("unknown option", k, kl)
+  }
+}

@@ -1,0 +1,42 @@
+// Slabs: extents cut into equal regions of one small size class, with a
+// bitmap of free regions in the Extent record. All slab operations run with
+// the owning bin's lock held.
+
+/// Hands out up to `want` free regions of `slab` into `out`; returns how many.
+@inline(__always)
+func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
+                     into out: UnsafeMutablePointer<UnsafeMutableRawPointer?>, want: Int) -> Int {
+  let bitmap = slab.bitmap
+  let wordCount = Int(Bitmap.wordCount(bits: bitmap.bitCount))
+  let start = slab.pointee.address
+  var taken = 0
+  var w = 0
+  while w < wordCount && taken < want {
+    var word = bitmap.words[w]
+    while word != 0 && taken < want {
+      let bit = UInt(w &* 64 &+ word.trailingZeroBitCount)
+      word &= word &- 1
+      out[taken] = UnsafeMutableRawPointer(bitPattern: start &+ bit &* regionSize)
+      taken &+= 1
+    }
+    bitmap.words[w] = word
+    w &+= 1
+  }
+  slab.pointee.freeRegions &-= UInt32(taken)
+  return taken
+}
+
+/// Returns a region to its slab, aborting on a pointer that is not the start
+/// of a region or on a region that is already free.
+@inline(__always)
+func slabReturnRegion(_ slab: UnsafeMutablePointer<Extent>, info: BinInfo, address: UInt) {
+  let offset = address &- slab.pointee.address
+  let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
+  if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) {
+    fatal("free(): invalid pointer (not the start of an allocated block)")
+  }
+  let bitmap = slab.bitmap
+  if bitmap.isSet(index) { fatal("free(): double free detected") }
+  bitmap.set(index)
+  slab.pointee.freeRegions &+= 1
+}

@@ -1,0 +1,152 @@
+// Statistics: counters kept on the slow paths (bin refills and flushes, large
+// and huge operations, chunk maps), merged across arenas on read, so the
+// tcache fast path pays nothing. `statsPrint` writes a short report to
+// stderr without allocating.
+
+import Synchronization
+
+import CSwallocPlatform
+
+struct StatsTotals {
+  var arenasInUse: UInt = 0
+  var threads: UInt = 0
+  var chunks: UInt = 0
+  var slabs: UInt = 0
+  var smallBytes: UInt = 0
+  var smallRegions: UInt = 0
+  var smallMallocs: UInt = 0
+  var smallFrees: UInt = 0
+  var refills: UInt = 0
+  var largeBytes: UInt = 0
+  var largeCount: UInt = 0
+  var largeMallocs: UInt = 0
+  var largeFrees: UInt = 0
+  var hugeBytes: UInt = 0
+  var hugeCount: UInt = 0
+  var metadataMapped: UInt = 0
+}
+
+/// Reads every arena's counters under its locks.
+func statsGather() -> StatsTotals {
+  var s = StatsTotals()
+  if !ensureBooted() { return s }
+  mutexLock(&arenasLock)
+  var i = 0
+  while i < arenaCount {
+    if let a = arenas[i] {
+      s.arenasInUse &+= 1
+      s.threads &+= UInt(a.pointee.threadCount)
+      var c = 0
+      while c < smallClassCount {
+        let bin = a.pointee.bins + c
+        mutexLock(&bin.pointee.lock)
+        s.slabs &+= bin.pointee.slabCount
+        s.smallRegions &+= bin.pointee.regionsInUse
+        s.smallBytes &+= bin.pointee.regionsInUse &* sizeClassSize(c)
+        s.smallMallocs &+= bin.pointee.mallocs
+        s.smallFrees &+= bin.pointee.frees
+        s.refills &+= bin.pointee.refills
+        mutexUnlock(&bin.pointee.lock)
+        c &+= 1
+      }
+      mutexLock(&a.pointee.extentLock)
+      s.chunks &+= a.pointee.chunkCount
+      s.largeBytes &+= a.pointee.largeBytes
+      s.largeCount &+= a.pointee.largeCount
+      s.largeMallocs &+= a.pointee.largeMallocs
+      s.largeFrees &+= a.pointee.largeFrees
+      mutexUnlock(&a.pointee.extentLock)
+    }
+    i &+= 1
+  }
+  mutexUnlock(&arenasLock)
+  s.hugeBytes = atomicUInt(&hugeBytes).pointee.load(ordering: .relaxed)
+  s.hugeCount = atomicUInt(&hugeCount).pointee.load(ordering: .relaxed)
+  mutexLock(&base.lock)
+  s.metadataMapped = base.mapped
+  mutexUnlock(&base.lock)
+  return s
+}
+
+/// A line buffer in static storage; report printing is serialized by its lock.
+struct ReportWriter {
+  var lock = Mutex()
+  var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+               UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  var length = 0
+}
+
+var reportWriter = ReportWriter()
+let reportCapacity = 128
+
+private func withReportBytes(_ body: (UnsafeMutablePointer<UInt8>) -> Void) {
+  withUnsafeMutableBytes(of: &reportWriter.buffer) { raw in
+    body(raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self))
+  }
+}
+
+private func flushLine() {
+  withReportBytes { bytes in _ = write(2, bytes, reportWriter.length) }
+  reportWriter.length = 0
+}
+
+private func put(_ byte: UInt8) {
+  if reportWriter.length == reportCapacity { flushLine() }
+  withReportBytes { bytes in bytes[reportWriter.length] = byte }
+  reportWriter.length &+= 1
+}
+
+private func put(_ s: StaticString) {
+  var i = 0
+  while i < s.utf8CodeUnitCount { put(s.utf8Start[i]); i &+= 1 }
+}
+
+private func put(_ n: UInt) {
+  var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+               UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  var count = 0
+  var v = n
+  withUnsafeMutableBytes(of: &digits) { d in
+    repeat {
+      d[count] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+      v /= 10
+      count &+= 1
+    } while v != 0
+    while count > 0 { count &-= 1; put(d[count]) }
+  }
+}
+
+/// Bytes as "N.N MiB" / "N.N KiB" / "N B".
+private func putBytes(_ n: UInt) {
+  if n >= 1 << 20 {
+    put(n >> 20); put("."); put(((n & ((1 << 20) &- 1)) &* 10) >> 20); put(" MiB")
+  } else if n >= 1 << 10 {
+    put(n >> 10); put("."); put(((n & 1023) &* 10) >> 10); put(" KiB")
+  } else {
+    put(n); put(" B")
+  }
+}
+
+/// Prints the summary report to stderr.
+func statsPrint() {
+  let s = statsGather()
+  mutexLock(&reportWriter.lock)
+  let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.metadataMapped
+  put("___ swalloc statistics ___\n")
+  put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
+  put(" in use; threads with a cache: "); put(s.threads); put("\n")
+  put("allocated: "); putBytes(s.smallBytes &+ s.largeBytes &+ s.hugeBytes)
+  put(" (small "); putBytes(s.smallBytes); put(", large "); putBytes(s.largeBytes)
+  put(", huge "); putBytes(s.hugeBytes); put(")\n")
+  put("mapped: "); putBytes(mapped); put(" ("); put(s.chunks); put(" chunks of ")
+  putBytes(chunkSize); put(", metadata "); putBytes(s.metadataMapped); put(")\n")
+  put("small: "); put(s.smallRegions); put(" regions in "); put(s.slabs); put(" slabs; ")
+  put(s.smallMallocs); put(" handed out, "); put(s.smallFrees); put(" returned in ")
+  put(s.refills); put(" refills\n")
+  put("large: "); put(s.largeCount); put(" live; "); put(s.largeMallocs); put(" allocations, ")
+  put(s.largeFrees); put(" frees; huge: "); put(s.hugeCount); put(" live\n")
+  flushLine()
+  mutexUnlock(&reportWriter.lock)
+}

@@ -1,0 +1,73 @@
+// Thread-specific data: two initial-exec TLS slots (see swalloc_platform.h),
+// the thread's tcache pointer and a state byte, plus a pthread key whose
+// destructor returns the cache to its arena when the thread exits.
+
+import CSwallocPlatform
+
+enum TsdState: UInt8 {
+  case uninitialized = 0
+  case nominal = 1
+  /// The tcache is being created; allocations made meanwhile (e.g. by
+  /// pthread_setspecific) bypass the cache.
+  case initializing = 2
+  /// The thread's cache was torn down at thread exit; later calls go
+  /// straight to arena 0.
+  case tornDown = 3
+  /// Caching is disabled by the `tcache:false` option.
+  case disabled = 4
+}
+
+var tsdKey: pthread_key_t = 0
+
+@inline(__always)
+func currentTcache() -> UnsafeMutablePointer<Tcache>? {
+  swalloc_tls_tcache()?.assumingMemoryBound(to: Tcache.self)
+}
+
+func tsdBoot() -> Bool {
+  pthread_key_create(&tsdKey, { value in
+    if value != nil { tsdThreadExit() }
+  }) == 0
+}
+
+/// The thread's tcache, created on first use; nil when the thread has no
+/// cache (being created, torn down, disabled, or out of memory).
+@inline(never)
+func tsdFetchTcache() -> UnsafeMutablePointer<Tcache>? {
+  if let t = currentTcache() { return t }
+  if !ensureBooted() { return nil }
+  if swalloc_tls_state() != TsdState.uninitialized.rawValue { return nil }
+  if !optTcache {
+    swalloc_tls_set_state(TsdState.disabled.rawValue)
+    return nil
+  }
+  swalloc_tls_set_state(TsdState.initializing.rawValue)
+  guard let arena = arenaChoose() else {
+    swalloc_tls_set_state(TsdState.uninitialized.rawValue)
+    return nil
+  }
+  guard let t = tcacheCreate(arena: arena) else {
+    arenaRelease(arena)
+    swalloc_tls_set_state(TsdState.uninitialized.rawValue)
+    return nil
+  }
+  swalloc_tls_set_tcache(UnsafeMutableRawPointer(t))
+  // May allocate (glibc's second-level key storage); the state routes that
+  // allocation around the cache being built.
+  _ = pthread_setspecific(tsdKey, UnsafeRawPointer(t))
+  swalloc_tls_set_state(TsdState.nominal.rawValue)
+  return t
+}
+
+/// The arena used by a thread that has no tcache.
+@inline(__always)
+func fallbackArena() -> UnsafeMutablePointer<Arena> {
+  arenas[0].unsafelyUnwrapped
+}
+
+func tsdThreadExit() {
+  guard let t = currentTcache() else { return }
+  swalloc_tls_set_tcache(nil)
+  swalloc_tls_set_state(TsdState.tornDown.rawValue)
+  tcacheDestroy(t)
+}

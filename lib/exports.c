@@ -1,0 +1,29 @@
+// The preload library's C layer: what Swift cannot express.
+//  - a constructor that boots the allocator before main and registers the
+//    fork handlers (pthread_atfork may allocate, so it runs after boot);
+//  - a destructor that prints statistics at exit when asked (stats_print);
+// The standard names (malloc, free, ...) are aliases of the swalloc_ entry
+// points, made at link time (see scripts/build-lib.sh); lib/swalloc.map
+// exports exactly the documented API.
+
+#define INTERNAL __attribute__((visibility("hidden")))
+INTERNAL void swalloc_internal_boot(void);
+INTERNAL void swalloc_internal_exit(void);
+INTERNAL void swalloc_internal_prefork(void);
+INTERNAL void swalloc_internal_postfork_parent(void);
+INTERNAL void swalloc_internal_postfork_child(void);
+int pthread_atfork(void (*)(void), void (*)(void), void (*)(void));
+
+// Local trampolines, so no Swift symbol needs a dynamic-symbol entry.
+static void prefork(void) { swalloc_internal_prefork(); }
+static void postfork_parent(void) { swalloc_internal_postfork_parent(); }
+static void postfork_child(void) { swalloc_internal_postfork_child(); }
+
+__attribute__((constructor(101))) static void swalloc_constructor(void) {
+  swalloc_internal_boot();
+  pthread_atfork(prefork, postfork_parent, postfork_child);
+}
+
+__attribute__((destructor(101))) static void swalloc_destructor(void) {
+  swalloc_internal_exit();
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the preload library .build/release/libswalloc.so:
+#   1. the allocator's Swift sources, compiled as Embedded Swift in one
+#      whole-module object (no Swift runtime, no Swift allocations);
+#   2. the small C layer (TLS definitions, constructor, fork hooks);
+#   3. a link that aliases the standard names to the swalloc_ entry points and
+#      exports exactly those names (everything else, including the weak
+#      swift_retain/... of Embedded Swift, stays local).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=.build/release
+obj=.build/embedded
+mkdir -p "$out" "$obj"
+
+inc=Sources/CSwallocPlatform/include
+cflags=(-O2 -fPIC -fno-plt -ftls-model=initial-exec -fvisibility=hidden -fno-stack-protector -Wall -Werror)
+
+swiftc -enable-experimental-feature Embedded -wmo -O -parse-as-library \
+  -module-name SwallocCore -enforce-exclusivity=unchecked \
+  -Xcc -fPIC -Xcc -fno-stack-protector -Xfrontend -disable-stack-protector \
+  -Xfrontend -function-sections \
+  -I "$inc" -Xcc -I"$inc" \
+  -c Sources/SwallocCore/*.swift -o "$obj/swalloc-swift.o"
+
+clang "${cflags[@]}" -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
+clang "${cflags[@]}" -c lib/exports.c -o "$obj/exports.o"
+
+# Version script and aliases from the one list of API names.
+{
+  echo "{ global:"
+  while read -r name; do echo "  $name; swalloc_$name;"; done < lib/api-names.txt
+  echo "local: *; };"
+} > "$obj/swalloc.map"
+defsyms=()
+while read -r name; do defsyms+=("-Wl,--defsym=$name=swalloc_$name"); done < lib/api-names.txt
+
+clang -shared -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
+  -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
+  -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,--hash-style=gnu -Wl,-soname,libswalloc.so
+echo "built $out/libswalloc.so"
