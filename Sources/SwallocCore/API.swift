@@ -27,8 +27,8 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
     if pageMapLookup(address) & pageMapArenaChunkTag != 0 {
       let classPlusOne = chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] >> pageEntryClassShift
       // classPlusOne == 0 wraps around and fails the comparison.
-      if classPlusOne &- 1 < UInt(tcacheClassCount) {
-        let bin = tcacheBin(t, Int(classPlusOne &- 1))
+      if classPlusOne &- 1 < UInt(bitPattern: tcacheClassCount) {
+        let bin = tcacheBin(t, Int(bitPattern: classPlusOne &- 1))
         let n = bin.pointee.count
         if n < bin.pointee.capacity {
           bin.pointee.stack[Int(n)] = pointer

@@ -36,7 +36,7 @@ func chunkHeader(_ chunk: UInt) -> UnsafeMutablePointer<ChunkHeader> {
 }
 
 @inline(__always)
-func pageIndexInChunk(_ address: UInt) -> UInt { (address & chunkMask) >> pageShift }
+func pageIndexInChunk(_ address: UInt) -> UInt { (address & chunkMask) &>> pageShift }
 
 @inline(__always)
 func makePageEntry(_ extent: UnsafeMutablePointer<Extent>, classPlusOne: UInt) -> UInt {

@@ -18,7 +18,7 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
   body(&hugeRecords.lock)
   body(&pageMapLock)
   body(&base.lock)
-  body(&reportWriter.lock)
+  body(&reportLock)
 }
 
 func forkPrepare() {

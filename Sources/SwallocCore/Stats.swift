@@ -68,33 +68,26 @@ func statsGather() -> StatsTotals {
   return s
 }
 
-/// A line buffer in static storage; report printing is serialized by its lock.
-struct ReportWriter {
-  var lock = Mutex()
-  var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-               UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-  var length = 0
-}
-
-var reportWriter = ReportWriter()
+/// A line buffer in static storage; report printing is serialized by
+/// `reportLock`.
+var reportLock = Mutex()
+var reportBuffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+  (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+var reportLength = 0
 let reportCapacity = 128
 
-private func withReportBytes(_ body: (UnsafeMutablePointer<UInt8>) -> Void) {
-  withUnsafeMutableBytes(of: &reportWriter.buffer) { raw in
-    body(raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self))
-  }
-}
-
 private func flushLine() {
-  withReportBytes { bytes in _ = write(2, bytes, reportWriter.length) }
-  reportWriter.length = 0
+  let length = reportLength
+  withUnsafeBytes(of: &reportBuffer) { raw in _ = write(2, raw.baseAddress, length) }
+  reportLength = 0
 }
 
 private func put(_ byte: UInt8) {
-  if reportWriter.length == reportCapacity { flushLine() }
-  withReportBytes { bytes in bytes[reportWriter.length] = byte }
-  reportWriter.length &+= 1
+  if reportLength == reportCapacity { flushLine() }
+  let index = reportLength
+  withUnsafeMutableBytes(of: &reportBuffer) { raw in raw[index] = byte }
+  reportLength = index &+ 1
 }
 
 private func put(_ s: StaticString) {
@@ -132,7 +125,7 @@ private func putBytes(_ n: UInt) {
 /// Prints the summary report to stderr.
 func statsPrint() {
   let s = statsGather()
-  mutexLock(&reportWriter.lock)
+  mutexLock(&reportLock)
   let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.metadataMapped
   put("___ swalloc statistics ___\n")
   put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
@@ -148,5 +141,5 @@ func statsPrint() {
   put("large: "); put(s.largeCount); put(" live; "); put(s.largeMallocs); put(" allocations, ")
   put(s.largeFrees); put(" frees; huge: "); put(s.hugeCount); put(" live\n")
   flushLine()
-  mutexUnlock(&reportWriter.lock)
+  mutexUnlock(&reportLock)
 }

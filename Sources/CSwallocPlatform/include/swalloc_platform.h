@@ -5,14 +5,10 @@
 #ifndef SWALLOC_PLATFORM_H
 #define SWALLOC_PLATFORM_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1  // mremap, sched_getaffinity, CPU_COUNT
-#endif
 
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -46,18 +42,12 @@ static inline void swalloc_futex_wake_one(uint32_t *word) {
   syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+// Defined in platform.c, which needs _GNU_SOURCE (this header must not set
+// it: Swift's Glibc module is built without it).
 // mremap(2) is variadic in glibc.
-static inline void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags) {
-  return mremap(old, oldSize, newSize, flags);
-}
-
+void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags);
 // The CPUs this process may run on (CPU_COUNT is a macro).
-static inline int swalloc_cpus_available(void) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
-  int n = CPU_COUNT(&set);
-  return n > 0 ? n : 1;
-}
+int swalloc_cpus_available(void);
 
 static inline void *swalloc_map_failed(void) { return MAP_FAILED; }
 

@@ -1,0 +1,67 @@
+import XCTest
+@testable import SwallocCore
+
+final class SizeClassTests: XCTestCase {
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  func testFirstClassesAreQuantumSpaced() {
+    XCTAssertEqual((0..<8).map { sizeClassSize($0) }, [16, 32, 48, 64, 80, 96, 112, 128])
+    XCTAssertEqual((8..<16).map { sizeClassSize($0) }, [160, 192, 224, 256, 320, 384, 448, 512])
+    XCTAssertEqual(sizeClassSize(classCount - 1), largeMaxClass)
+  }
+
+  func testIndexAndSizeRoundTrip() {
+    for index in 0..<classCount {
+      XCTAssertEqual(sizeClassIndex(sizeClassSize(index)), index)
+      XCTAssertEqual(sizeClassIndex(sizeClassSize(index) + 1), index + 1)
+    }
+  }
+
+  func testEverySizeGetsTheSmallestClassThatFitsWithBoundedWaste() {
+    var size: UInt = 1
+    while size <= largeMaxClass {
+      let index = classIndexFor(size)
+      let usable = sizeClassSize(index)
+      XCTAssertGreaterThanOrEqual(usable, size)
+      if index > 0 { XCTAssertLessThan(sizeClassSize(index - 1), size, "size \(size)") }
+      // At most 25% internal waste, or less than one 16-byte quantum.
+      XCTAssertLessThanOrEqual(Double(usable), max(Double(size) * 1.25, Double(size + quantum - 1)), "size \(size)")
+      size += size < 8192 ? 1 : 97
+    }
+  }
+
+  func testLookupTableMatchesArithmetic() {
+    for size in 0...lookupMaxSize {
+      XCTAssertEqual(classIndexFor(size), sizeClassIndex(size), "size \(size)")
+    }
+  }
+
+  func testSlabGeometry() {
+    XCTAssertEqual(sizeClassSize(smallClassCount - 1), 14336, "small classes stop below 4 pages of 4 KiB")
+    for c in 0..<smallClassCount {
+      let info = binInfos[c]
+      let slabBytes = UInt(info.slabPages) * pageSize
+      XCTAssertEqual(UInt(info.regionSize), sizeClassSize(c))
+      XCTAssertEqual(UInt(info.regionCount), slabBytes / UInt(info.regionSize))
+      XCTAssertLessThanOrEqual(UInt(info.regionCount), maxRegionsPerSlab)
+      XCTAssertLessThanOrEqual(Double(slabBytes % UInt(info.regionSize)) / Double(slabBytes), 0.25)
+      // The division magic gives the exact region index of every region start.
+      for i in 0..<UInt(info.regionCount) {
+        let offset = i * UInt(info.regionSize)
+        XCTAssertEqual(UInt((UInt64(offset) * UInt64(info.divisionMagic)) >> 32), i)
+      }
+    }
+  }
+
+  func testAlignedRequestsLandOnClassesThatAreMultiplesOfTheAlignment() {
+    var alignment: UInt = 16
+    while alignment <= pageSize {
+      for size in stride(from: UInt(1), through: 3 * pageSize, by: 7) {
+        let rounded = (size + alignment - 1) & ~(alignment - 1)
+        let usable = sizeClassSize(classIndexFor(rounded))
+        XCTAssertEqual(usable % min(alignment, 4096), 0, "size \(size) alignment \(alignment)")
+      }
+      alignment <<= 1
+    }
+  }
+}
