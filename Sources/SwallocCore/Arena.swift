@@ -291,7 +291,6 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
           right.pointee.state == .free, right.pointee.pages >= newPages &- oldPages else { return false }
     let extra = newPages &- oldPages
     a.pointee.freeExtents.remove(right)
-    if right.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
     clearBoundaries(right)
     if right.pointee.pages > extra {
       right.pointee.address &+= extra << pageShift
@@ -301,22 +300,26 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
     } else {
       arenaRecycleRecord(a, right)
     }
+    // The old last page is now interior: interior entries stay zero.
+    setPageEntry(end &- pageSize, 0)
+    e.pointee.pages = newPages
+    setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
   } else {
     guard let tail = arenaNewRecord(a) else { return false }
     tail.pointee.address = e.pointee.address &+ (newPages << pageShift)
     tail.pointee.pages = oldPages &- newPages
     tail.pointee.state = .large
     setPageEntry(e.end &- pageSize, 0)
+    e.pointee.pages = newPages
+    // e's new last page must be marked before the tail looks left to coalesce.
+    setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
     setPageEntry(tail.pointee.address, makePageEntry(tail, classPlusOne: 0))
     setPageEntry(tail.end &- pageSize, makePageEntry(tail, classPlusOne: 0))
-    e.pointee.pages = newPages
     arenaFreePages(a, tail)  // coalesces with whatever follows
   }
-  if newPages > oldPages { e.pointee.pages = newPages }
   a.pointee.largeBytes = a.pointee.largeBytes &- (oldPages << pageShift) &+ (newPages << pageShift)
   e.pointee.sizeClass = UInt16(newClass)
   setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(newClass) &+ 1))
-  if newPages > 1 { setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0)) }
   return true
 }
 

@@ -13,6 +13,7 @@ var pageMask: UInt = 4095
 /// Maps `size` bytes of fresh, zeroed, read-write anonymous memory.
 /// Returns nil (errno untouched by us) when the kernel refuses.
 func mapPages(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if size > UInt(Int.max) { return nil }
   let p = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
   if p == nil || p == swalloc_map_failed() { return nil }
   return p
@@ -20,6 +21,7 @@ func mapPages(_ size: UInt) -> UnsafeMutableRawPointer? {
 
 /// Reserves address space without committing memory (used to find aligned ranges).
 func reserveAddressSpace(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if size > UInt(Int.max) { return nil }
   let p = mmap(nil, Int(size), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
   if p == nil || p == swalloc_map_failed() { return nil }
   return p
