@@ -92,4 +92,21 @@ final class ExtentTests: XCTestCase {
     for i in 0..<20_000 { if bytes[i] != 0x5A { XCTFail("byte \(i) lost"); break } }
     swallocFree(shrunk)
   }
+
+  /// Regression: shrinking a large run in place once left a stale page-map
+  /// entry that the freed tail's coalescing followed into another extent.
+  func testRandomResizeSequenceKeepsExtentsConsistent() {
+    var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next() -> UInt { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; return UInt(seed % 100_000) + 1 }
+    for _ in 0..<20_000 {
+      let s1 = next(), s2 = next()
+      var p = swallocCalloc(1, s1)!
+      p = swallocRealloc(p, s2)!
+      XCTAssertGreaterThanOrEqual(swallocMallocUsableSize(p), s2)
+      swallocFree(p)
+      let a = swallocMemalign(256, s1)!
+      XCTAssertEqual(UInt(bitPattern: a) % 256, 0)
+      swallocFree(a)
+    }
+  }
 }
