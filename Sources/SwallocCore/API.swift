@@ -10,10 +10,10 @@ import CSwallocPlatform
 public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   if size <= lookupMaxSize, let t = currentTcache() {
     let bin = tcacheBin(t, Int(sizeLookupTable[Int((size &+ 15) >> 4)]))
-    let n = bin.pointee.count
-    if n != 0 {
-      bin.pointee.count = n &- 1
-      return bin.pointee.stack[Int(n &- 1)]
+    let head = bin.pointee.head
+    if head != bin.pointee.end {
+      bin.pointee.head = head + 1
+      return head.pointee
     }
   }
   return mallocSlow(size)
@@ -24,17 +24,11 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   guard let pointer else { return }
   if let t = currentTcache() {
     let address = UInt(bitPattern: pointer)
-    if pageMapLookup(address) & pageMapArenaChunkTag != 0 {
+    if isInArenaChunk(address) {
       let classPlusOne = chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] >> pageEntryClassShift
       // classPlusOne == 0 wraps around and fails the comparison.
       if classPlusOne &- 1 < UInt(bitPattern: tcacheClassCount) {
-        let bin = tcacheBin(t, Int(bitPattern: classPlusOne &- 1))
-        let n = bin.pointee.count
-        if n < bin.pointee.capacity {
-          bin.pointee.stack[Int(n)] = pointer
-          bin.pointee.count = n &+ 1
-          return
-        }
+        if tcacheBin(t, Int(bitPattern: classPlusOne &- 1)).push(pointer) { return }
       }
     }
   }
@@ -59,12 +53,7 @@ func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
 func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
   var result: UnsafeMutableRawPointer? = nil
   if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
-    let bin = tcacheBin(t, sizeClass)
-    let n = bin.pointee.count
-    if n != 0 {
-      bin.pointee.count = n &- 1
-      return bin.pointee.stack[Int(n &- 1)]
-    }
+    if let p = tcacheBin(t, sizeClass).pop() { return p }
     if sizeClass < smallClassCount {
       result = tcacheRefillAndPop(t, sizeClass: sizeClass)
     } else {
@@ -165,11 +154,9 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer) {
 /// Pushes onto the thread's cache, flushing the older half when it is full.
 private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer, _ sizeClass: Int) {
   let bin = tcacheBin(t, sizeClass)
-  if bin.pointee.count == bin.pointee.capacity {
-    tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
-  }
-  bin.pointee.stack[Int(bin.pointee.count)] = pointer
-  bin.pointee.count &+= 1
+  if bin.push(pointer) { return }
+  tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
+  _ = bin.push(pointer)
 }
 
 // MARK: Aligned and zeroed allocation

@@ -2,6 +2,14 @@
 // the current slab regions are taken from, and a doubly linked list of other
 // slabs with free regions. Full slabs are on no list; a slab whose last
 // region comes back is returned to the arena's extents.
+//
+// Regions freed by threads bound to *other* arenas arrive through
+// `remoteFrees`, a lock-free stack of regions linked through their first
+// word: a flushing thread pushes a whole batch with one compare-and-swap and
+// never takes this bin's lock; the bin drains the stack (one exchange) when
+// it next works under its own lock.
+
+import Synchronization
 
 struct Bin {
   var lock = Mutex()
@@ -13,6 +21,35 @@ struct Bin {
   var mallocs: UInt = 0
   var frees: UInt = 0
   var refills: UInt = 0
+  /// Head of the remote-free stack (a region address, 0 when empty).
+  var remoteFrees: UInt = 0
+}
+
+/// Pushes the chain `first ... last` (already linked through first words)
+/// onto a bin's remote-free stack: one successful CAS per batch.
+func binPushRemote(_ bin: UnsafeMutablePointer<Bin>, first: UInt, last: UInt) {
+  let head = atomicUInt(&bin.pointee.remoteFrees)
+  var old = head.pointee.load(ordering: .relaxed)
+  while true {
+    UnsafeMutableRawPointer(bitPattern: last).unsafelyUnwrapped.storeBytes(of: old, as: UInt.self)
+    let (exchanged, current) = head.pointee.compareExchange(expected: old, desired: first, ordering: .releasing)
+    if exchanged { return }
+    old = current
+  }
+}
+
+/// Returns every region on the remote-free stack to its slab; the bin's lock
+/// must be held.
+func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>) {
+  let head = atomicUInt(&bin.pointee.remoteFrees)
+  if head.pointee.load(ordering: .relaxed) == 0 { return }
+  var region = head.pointee.exchange(0, ordering: .acquiring)
+  while region != 0 {
+    let next = UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self)
+    let slab = pageEntryExtent(pageEntry(region)).unsafelyUnwrapped
+    binFreeLocked(a, bin, slab, address: region)
+    region = next
+  }
 }
 
 private func nonfullPush(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
@@ -38,6 +75,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
   let bin = a.pointee.bins + sizeClass
   let regionSize = UInt(binInfos[sizeClass].regionSize)
   mutexLock(&bin.pointee.lock)
+  binDrainRemoteLocked(a, bin)
   var got = 0
   while got < want {
     var slab = bin.pointee.current

@@ -1,6 +1,7 @@
-// The pointer -> metadata map: a two-level radix tree over the 47-bit user
-// address space at chunk (4 MiB) granularity. A lookup is two dependent
-// loads. A leaf entry is either
+// The pointer -> metadata map: a two-level radix tree over a 48-bit address
+// space at chunk (4 MiB) granularity. A lookup is two dependent loads and no
+// branch: root slots without a leaf of their own point at one shared,
+// never-written leaf of zeros. A leaf entry is either
 //   chunkAddress | 1      the chunk belongs to an arena (its header holds the
 //                         per-page map, see Chunk.swift), or
 //   descriptor address    the start of a huge allocation (an Extent record).
@@ -11,37 +12,59 @@ import Synchronization
 let chunkShift: UInt = 22
 let chunkSize: UInt = 1 << chunkShift
 let chunkMask: UInt = chunkSize &- 1
-let addressBits: UInt = 47
+let addressBits: UInt = 48
 let rootShift: UInt = 36
-let rootEntries = 1 << (addressBits - rootShift)          // 2048
+let rootEntries = 1 << (addressBits - rootShift)          // 4096
 let leafEntries = 1 << (rootShift - chunkShift)           // 16384
 let pageMapArenaChunkTag: UInt = 1
 
-var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>?> = UnsafeMutablePointer(bitPattern: 64)!
+var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> = UnsafeMutablePointer(bitPattern: 64)!
+var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> = UnsafeMutablePointer(bitPattern: 64)!
 var pageMapLock = Mutex()
 
 func pageMapBoot() -> Bool {
-  guard let root = baseAlloc(UInt(rootEntries &* 8), alignment: 4096) else { return false }
-  pageMapRoot = root.bindMemory(to: UnsafeMutablePointer<UInt>?.self, capacity: rootEntries)
+  guard let root = baseAlloc(UInt(rootEntries &* 8), alignment: 4096),
+        let empty = baseAlloc(UInt(leafEntries &* 8), alignment: 4096) else { return false }
+  pageMapEmptyLeaf = empty.bindMemory(to: UInt.self, capacity: leafEntries)
+  pageMapRoot = root.bindMemory(to: UnsafeMutablePointer<UInt>.self, capacity: rootEntries)
+  pageMapRoot.initialize(repeating: pageMapEmptyLeaf, count: rootEntries)
   return true
 }
 
+/// The leaf entry for `address`, with no validation: addresses above 48 bits
+/// alias lower ones, so callers compare the entry with the address (an arena
+/// chunk's entry is exactly its base | 1; a huge record holds its address).
+@inline(__always)
+func pageMapEntry(_ address: UInt) -> UInt {
+  let leaf = pageMapRoot[Int((address &>> rootShift) & UInt(rootEntries &- 1))]
+  return leaf[Int((address &>> chunkShift) & UInt(leafEntries &- 1))]
+}
+
+/// Whether `address` lies in an arena chunk (exact: no aliasing).
+@inline(__always)
+func isInArenaChunk(_ address: UInt) -> Bool {
+  pageMapEntry(address) == (address & ~chunkMask) | pageMapArenaChunkTag
+}
+
+/// The validated entry for `address`: 0 when swalloc has nothing there.
 @inline(__always)
 func pageMapLookup(_ address: UInt) -> UInt {
   if address >> addressBits != 0 { return 0 }
-  guard let leaf = pageMapRoot[Int(address >> rootShift)] else { return 0 }
-  return leaf[Int((address >> chunkShift) & UInt(leafEntries &- 1))]
+  let entry = pageMapEntry(address)
+  if entry & pageMapArenaChunkTag != 0 && entry != (address & ~chunkMask) | pageMapArenaChunkTag { return 0 }
+  return entry
 }
 
 /// Records `value` for the chunk containing `address`, creating the leaf if
 /// needed. Returns false when metadata memory is exhausted.
 func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
-  let rootIndex = Int(address >> rootShift)
+  let rootIndex = Int((address >> rootShift) & UInt(rootEntries &- 1))
   var leaf = pageMapRoot[rootIndex]
-  if leaf == nil {
+  if leaf == pageMapEmptyLeaf {
+    if value == 0 { return true }  // the shared empty leaf is never written
     mutexLock(&pageMapLock)
     leaf = pageMapRoot[rootIndex]
-    if leaf == nil {
+    if leaf == pageMapEmptyLeaf {
       guard let raw = baseAlloc(UInt(leafEntries &* 8), alignment: 4096) else {
         mutexUnlock(&pageMapLock)
         return false
@@ -54,6 +77,6 @@ func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
     }
     mutexUnlock(&pageMapLock)
   }
-  leaf.unsafelyUnwrapped[Int((address >> chunkShift) & UInt(leafEntries &- 1))] = value
+  leaf[Int((address >> chunkShift) & UInt(leafEntries &- 1))] = value
   return true
 }

@@ -1,13 +1,42 @@
 // Thread caches: per-thread stacks of free regions, one per size class up to
 // `tcache_max` (small classes and the smallest large classes). A hit pops or
 // pushes one pointer without any lock or atomic; a miss fills half the stack
-// from the arena bin under one lock, and a full stack flushes its older half
-// back to the owning arenas, grouped so each bin lock is taken once per group.
+// from the arena bin under one lock, and a full stack flushes its older half:
+// regions of the thread's own arena under that bin's lock, regions of other
+// arenas as one batch per arena pushed onto that bin's remote-free stack
+// (one CAS, no lock; see Bin.swift).
 
+/// One size class's stack of cached pointers. It grows down from `end`:
+/// `head` is the most recently cached entry, the stack is empty when
+/// `head == end` and full when `head == start`. Comparing pointers keeps
+/// both fast paths to one load, one compare and one store.
 struct TcacheBin {
-  var count: UInt32 = 0
-  var capacity: UInt32 = 0
-  var stack: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+  var head: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+  var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+  var end: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+  var capacity: UInt32
+  var spare: UInt32 = 0
+}
+
+extension UnsafeMutablePointer where Pointee == TcacheBin {
+  @inline(__always) func pop() -> UnsafeMutableRawPointer? {
+    let h = pointee.head
+    if h == pointee.end { return nil }
+    pointee.head = h + 1
+    return h.pointee
+  }
+
+  /// Pushes unless the stack is full.
+  @inline(__always) func push(_ p: UnsafeMutableRawPointer) -> Bool {
+    let h = pointee.head
+    if h == pointee.start { return false }
+    let n = h - 1
+    n.pointee = p
+    pointee.head = n
+    return true
+  }
+
+  @inline(__always) var count: Int { pointee.end - pointee.head }
 }
 
 struct Tcache {
@@ -60,8 +89,9 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   var c = 0
   while c < tcacheClassCount {
     let capacity = tcacheCapacities[c]
-    tcacheBin(t, c).initialize(to: TcacheBin(count: 0, capacity: capacity, stack: stack))
-    stack += Int(capacity)
+    let end = stack + Int(capacity)
+    tcacheBin(t, c).initialize(to: TcacheBin(head: end, start: stack, end: end, capacity: capacity))
+    stack = end
     c &+= 1
   }
   return t
@@ -82,22 +112,30 @@ func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
 /// nil when memory is exhausted.
 func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> UnsafeMutableRawPointer? {
   let bin = tcacheBin(t, sizeClass)
-  let want = Int(bin.pointee.capacity >> 1)
-  let got = binFill(t.pointee.arena, sizeClass: sizeClass, into: bin.pointee.stack, want: max(want, 1))
+  let want = max(Int(bin.pointee.capacity >> 1), 1)
+  let end = bin.pointee.end
+  let got = binFill(t.pointee.arena, sizeClass: sizeClass, into: end - want, want: want)
   if got == 0 { return nil }
-  bin.pointee.count = UInt32(got &- 1)
-  return bin.pointee.stack[got &- 1]
+  if got < want {
+    // Keep the filled entries contiguous with the stack's end.
+    var i = got
+    while i > 0 { i &-= 1; (end - got + i).pointee = (end - want + i).pointee }
+  }
+  bin.pointee.head = end - got
+  return bin.pop()
 }
 
 /// Flushes all but the `keep` most recently freed entries of one stack.
 func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
   let bin = tcacheBin(t, sizeClass)
-  let count = Int(bin.pointee.count)
+  let count = bin.count
   if count <= keep { return }
   let flushCount = count &- keep
-  let items = bin.pointee.stack
+  // The oldest entries sit nearest the end of the stack.
+  let end = bin.pointee.end
+  let items = end - flushCount
   if sizeClass < smallClassCount {
-    flushSmall(items, count: flushCount, sizeClass: sizeClass)
+    flushSmall(items, count: flushCount, sizeClass: sizeClass, home: t.pointee.arena)
   } else {
     var i = 0
     while i < flushCount {
@@ -107,35 +145,52 @@ func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
       i &+= 1
     }
   }
-  // Slide the kept (most recent) entries to the bottom of the stack.
-  var i = 0
-  while i < keep { items[i] = items[flushCount &+ i]; i &+= 1 }
-  bin.pointee.count = UInt32(keep)
+  // Slide the kept (most recent) entries up against the end.
+  let head = bin.pointee.head
+  var i = keep
+  while i > 0 { i &-= 1; (end - keep + i).pointee = (head + i).pointee }
+  bin.pointee.head = end - keep
 }
 
-/// Returns `count` regions of one small class to their arenas' bins. Regions
-/// of the first region's arena are freed under one bin lock; the rest are
-/// compacted to the front and handled in the next round.
-private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>, count: Int, sizeClass: Int) {
+/// Returns `count` regions of one small class to their arenas' bins, one
+/// arena per round: the first region's arena takes every region of its own;
+/// the rest are compacted to the front for the next round.
+private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>, count: Int,
+                        sizeClass: Int, home: UnsafeMutablePointer<Arena>) {
   var remaining = count
   while remaining > 0 {
     let arena = chunkHeader(UInt(bitPattern: items[0]) & ~chunkMask).pointee.arena
     let bin = arena.pointee.bins + sizeClass
-    mutexLock(&bin.pointee.lock)
+    let local = arena == home
+    if local {
+      mutexLock(&bin.pointee.lock)
+      binDrainRemoteLocked(arena, bin)
+    }
     var kept = 0
+    var chainFirst: UInt = 0
+    var chainLast: UInt = 0
     var i = 0
     while i < remaining {
       let address = UInt(bitPattern: items[i])
-      if chunkHeader(address & ~chunkMask).pointee.arena == arena {
+      if chunkHeader(address & ~chunkMask).pointee.arena != arena {
+        items[kept] = items[i]
+        kept &+= 1
+      } else if local {
         let slab = pageEntryExtent(pageEntry(address)).unsafelyUnwrapped
         binFreeLocked(arena, bin, slab, address: address)
       } else {
-        items[kept] = items[i]
-        kept &+= 1
+        // Link the region in front of the chain through its first word.
+        UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped.storeBytes(of: chainFirst, as: UInt.self)
+        if chainFirst == 0 { chainLast = address }
+        chainFirst = address
       }
       i &+= 1
     }
-    mutexUnlock(&bin.pointee.lock)
+    if local {
+      mutexUnlock(&bin.pointee.lock)
+    } else {
+      binPushRemote(bin, first: chainFirst, last: chainLast)
+    }
     remaining = kept
   }
 }

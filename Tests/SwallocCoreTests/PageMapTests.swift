@@ -9,18 +9,26 @@ final class PageMapTests: XCTestCase {
     let chunkA: UInt = 0x5A5A_0000_0000 & ~chunkMask
     let chunkB = chunkA + chunkSize
     XCTAssertEqual(pageMapLookup(chunkA), 0)
-    XCTAssertTrue(pageMapSet(chunkA, 0x1234_5671))
-    XCTAssertEqual(pageMapLookup(chunkA), 0x1234_5671)
-    XCTAssertEqual(pageMapLookup(chunkA + 12345), 0x1234_5671, "any address in the chunk")
-    XCTAssertEqual(pageMapLookup(chunkA + chunkSize - 1), 0x1234_5671)
+    XCTAssertTrue(pageMapSet(chunkA, chunkA | 1))
+    XCTAssertEqual(pageMapLookup(chunkA), chunkA | 1)
+    XCTAssertTrue(isInArenaChunk(chunkA + 12345), "any address in the chunk")
+    XCTAssertEqual(pageMapLookup(chunkA + chunkSize - 1), chunkA | 1)
     XCTAssertEqual(pageMapLookup(chunkB), 0)
     XCTAssertEqual(pageMapLookup(chunkA - 1), 0)
+    // An address that aliases chunkA in the radix (bits above 48) is not ours.
+    XCTAssertFalse(isInArenaChunk(chunkA | (1 << 52)))
+    XCTAssertEqual(pageMapLookup(chunkA | (1 << 52)), 0)
     XCTAssertTrue(pageMapSet(chunkA, 0))
     XCTAssertEqual(pageMapLookup(chunkA), 0)
+    XCTAssertFalse(isInArenaChunk(chunkA))
+    // Huge entries are record addresses (even), returned as they are.
+    XCTAssertTrue(pageMapSet(chunkB, 0x7000_0040))
+    XCTAssertEqual(pageMapLookup(chunkB), 0x7000_0040)
+    XCTAssertTrue(pageMapSet(chunkB, 0))
   }
 
   func testAddressesOutsideTheUserSpaceAreUnknown() {
-    XCTAssertEqual(pageMapLookup(UInt(1) << 47), 0)
+    XCTAssertEqual(pageMapLookup(UInt(1) << 48), 0)
     XCTAssertEqual(pageMapLookup(UInt.max), 0)
     XCTAssertEqual(pageMapLookup(0), 0)
   }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Black-box checks of the built library's shape: it links only libc and the
+# loader, and exports exactly the documented API (lib/api-names.txt, each
+# name also with the swalloc_ prefix), nothing from the Swift runtime.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+lib=${1:-$root/.build/release/libswalloc.so}
+fail=0
+deps=$(readelf -d "$lib" | awk '/NEEDED/ {print $5}' | tr -d '[]' | sort | tr '\n' ' ')
+if [ "$deps" = "libc.so.6 " ]; then echo "ok   NEEDED is only libc.so.6"; else echo "FAIL NEEDED: $deps"; fail=1; fi
+extra=$(ldd "$lib" | grep -vE 'linux-vdso|libc\.so\.6|ld-linux' || true)
+if [ -z "$extra" ]; then echo "ok   ldd lists only libc and the loader"; else echo "FAIL ldd: $extra"; fail=1; fi
+want=$( (cat "$root/lib/api-names.txt"; sed 's/^/swalloc_/' "$root/lib/api-names.txt") | sort)
+got=$(nm -D --defined-only "$lib" | awk '{print $3}' | sort)
+if [ "$want" = "$got" ]; then
+  echo "ok   exports exactly the $(echo "$want" | wc -l) documented symbols"
+else
+  echo "FAIL exported symbols differ from lib/api-names.txt:"
+  diff <(echo "$want") <(echo "$got") | sed 's/^/     /'
+  fail=1
+fi
+for name in $(cat "$root/lib/api-names.txt"); do
+  a=$(nm -D --defined-only "$lib" | awk -v n="$name" '$3==n {print $1}')
+  b=$(nm -D --defined-only "$lib" | awk -v n="swalloc_$name" '$3==n {print $1}')
+  if [ -z "$a" ] || [ "$a" != "$b" ]; then echo "FAIL $name is not an alias of swalloc_$name"; fail=1; fi
+done
+[ $fail -eq 0 ] && echo "ok   every standard name aliases its swalloc_ twin"
+exit $fail

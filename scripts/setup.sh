@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need and a fresh machine may lack.
+# Swift itself comes with the machine image (/opt/swift).
+set -euo pipefail
+need=()
+for tool in gcc git sqlite3 valgrind python3 timeout; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+pkgs=()
+for tool in "${need[@]}"; do
+  case "$tool" in
+    timeout) pkgs+=(coreutils) ;;
+    *) pkgs+=("$tool") ;;
+  esac
+done
+if [ ${#pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${pkgs[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+command -v swiftc >/dev/null || { echo "setup: swiftc not found (expected Swift 6.3 in /opt/swift)" >&2; exit 1; }

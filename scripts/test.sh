@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite (README's test command):
+#   1. set-up of missing tools, then the Embedded Swift library build;
+#   2. the library's shape (links only libc, exports exactly the API);
+#   3. unit tests of the internals through the normally compiled twin;
+#   4. the library as a black box: the C API through dlopen and LD_PRELOAD,
+#      a multi-threaded stress, fork, and real programs (python3, git, gcc,
+#      sqlite3, sort) with and without the library, outputs compared.
+# Ends with "N passed, M failed" over those steps; exits non-zero on failure.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+passed=0
+failed=0
+step() { # name, command...
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok"
+  else failed=$((failed + 1)); echo "=== $name: FAILED"; fi
+}
+step "setup" scripts/setup.sh
+step "build libswalloc.so (Embedded Swift)" scripts/build-lib.sh
+lib=$root/.build/release/libswalloc.so
+if [ ! -f "$lib" ]; then
+  echo "no library was built; stopping"
+  echo "$passed passed, $((failed + 1)) failed"
+  exit 1
+fi
+step "library shape" scripts/check-library.sh "$lib"
+step "unit tests (twin)" swift test
+step "black-box and real programs" tests/run-programs.sh "$lib"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
