@@ -1,0 +1,490 @@
+#!/usr/bin/env bash
+# run-programs.sh - black-box tests of a malloc replacement library.
+#
+# usage: tests/run-programs.sh /abs/path/libswalloc.so
+#        (or SWALLOC_LIB=/abs/path/libswalloc.so tests/run-programs.sh)
+#
+# Compiles the C test programs in tests/c into a temporary directory, then
+# runs each check twice - without LD_PRELOAD (baseline: glibc malloc) and
+# with LD_PRELOAD=<lib> - under `timeout`, and compares stdout and exit
+# status. Prints "ok NAME ..." / "FAIL NAME: reason" per check and finally
+# exactly one line "N passed, M failed". Exit status 1 if anything failed.
+#
+# Environment knobs:
+#   STRESS_SECONDS   duration of the threaded stress test (default 10)
+#   STRESS_THREADS   threads of the stress test (default 8)
+#   KEEP_WORK=1      keep the temporary directory (kept anyway on failure)
+#   ONLY="a b"       run only the named checks (e.g. ONLY="stress git")
+#
+# Runs one command at a time (the test machines have 2 cores); the whole
+# run takes about 2-3 minutes with glibc-speed allocators.
+
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CDIR="$HERE/c"
+
+usage() {
+    echo "usage: $0 /abs/path/libswalloc.so   (or set SWALLOC_LIB)" >&2
+    exit 2
+}
+
+LIB=${1:-${SWALLOC_LIB:-}}
+[ -n "$LIB" ] || usage
+if [ ! -f "$LIB" ]; then
+    echo "$0: library '$LIB' does not exist" >&2
+    exit 2
+fi
+LIB=$(realpath "$LIB")
+
+STRESS_SECONDS=${STRESS_SECONDS:-10}
+STRESS_THREADS=${STRESS_THREADS:-8}
+ONLY=${ONLY:-}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/swalloc-tests.XXXXXX")
+BIN="$WORK/bin"
+LOGS="$WORK/logs"
+mkdir -p "$BIN" "$LOGS"
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+cleanup() {
+    if [ "$FAILED" -eq 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
+        rm -rf "$WORK"
+    else
+        echo "(logs kept in $LOGS)"
+    fi
+}
+trap cleanup EXIT
+
+# Deterministic environment for every command.
+export LC_ALL=C
+export TZ=UTC
+unset LD_PRELOAD
+
+pass() { PASSED=$((PASSED + 1)); echo "ok $1${2:+ $2}"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
+skip() { SKIPPED=$((SKIPPED + 1)); echo "SKIP $1: $2"; }
+
+wanted() {
+    [ -z "$ONLY" ] && return 0
+    local w
+    for w in $ONLY; do [ "$w" = "$1" ] && return 0; done
+    return 1
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
+
+# run_one TAG PRELOAD(0|1) TIMEOUT CMD...
+#   runs CMD with stdout -> $LOGS/TAG.out, stderr -> $LOGS/TAG.err;
+#   sets RC and DUR. `timeout` itself never runs under the library.
+run_one() {
+    local tag=$1 pre=$2 t=$3
+    shift 3
+    local t0 t1
+    t0=$(now)
+    if [ "$pre" = 1 ]; then
+        timeout -k 10 "$t" env LD_PRELOAD="$LIB" "$@" >"$LOGS/$tag.out" 2>"$LOGS/$tag.err"
+    else
+        timeout -k 10 "$t" "$@" >"$LOGS/$tag.out" 2>"$LOGS/$tag.err"
+    fi
+    RC=$?
+    t1=$(now)
+    DUR=$(elapsed "$t0" "$t1")
+}
+
+rc_text() {
+    case $1 in
+        124 | 137) echo "timed out (hang?) rc=$1" ;;
+        0) echo "rc=0" ;;
+        *)
+            if [ "$1" -gt 128 ]; then
+                echo "rc=$1 (signal $(($1 - 128)) $(kill -l $(($1 - 128)) 2>/dev/null))"
+            else
+                echo "rc=$1"
+            fi
+            ;;
+    esac
+}
+
+short_err() { # last lines of a stderr log, on one line
+    tail -n 3 "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-300
+}
+
+# compare NAME TIMEOUT FILTER CMD...
+#   FILTER is a shell command applied to stdout before comparing ("cat" for
+#   exact comparison).
+compare() {
+    local name=$1 t=$2 filter=$3
+    shift 3
+    wanted "$name" || return 0
+    run_one "$name.base" 0 "$t" "$@"
+    local rc0=$RC d0=$DUR
+    run_one "$name.lib" 1 "$t" "$@"
+    local rc1=$RC d1=$DUR
+    bash -c "$filter" <"$LOGS/$name.base.out" >"$LOGS/$name.base.cmp" 2>/dev/null
+    bash -c "$filter" <"$LOGS/$name.lib.out" >"$LOGS/$name.lib.cmp" 2>/dev/null
+    if [ "$rc0" -ne 0 ]; then
+        fail "$name" "baseline run without the library failed ($(rc_text "$rc0")): $(short_err "$LOGS/$name.base.err")"
+    elif [ "$rc1" -ne "$rc0" ]; then
+        fail "$name" "with library: $(rc_text "$rc1") (baseline rc=$rc0): $(short_err "$LOGS/$name.lib.err")"
+    elif ! cmp -s "$LOGS/$name.base.cmp" "$LOGS/$name.lib.cmp"; then
+        fail "$name" "stdout differs: $(diff "$LOGS/$name.base.cmp" "$LOGS/$name.lib.cmp" | head -n 6 | tr '\n' ' ' | cut -c1-400)"
+    elif [ ! -s "$LOGS/$name.base.cmp" ]; then
+        fail "$name" "no output to compare (filter produced nothing)"
+    else
+        pass "$name" "(base $d0, lib $d1)"
+    fi
+}
+
+echo "library: $LIB"
+
+# ---------------------------------------------------------------------------
+# compile (one compiler at a time)
+compile() {
+    local prog=$1
+    shift
+    if ! gcc -std=gnu11 -O1 -g -pthread -o "$BIN/$prog" "$CDIR/$prog.c" "$@" >"$LOGS/compile-$prog.log" 2>&1; then
+        fail "compile-$prog" "$(head -n 5 "$LOGS/compile-$prog.log" | tr '\n' ' ' | cut -c1-300)"
+        return 1
+    fi
+}
+t0=$(now)
+for p in api_conformance fork_threads stress; do compile "$p"; done
+compile dlopen_api -ldl
+echo "compiled test programs ($(elapsed "$t0" "$(now)"))"
+
+have() { [ -x "$BIN/$1" ]; }
+
+# ---------------------------------------------------------------------------
+# preload_active: LD_PRELOAD really interposes malloc (ld.so silently ignores
+# a library it cannot load, which would make every comparison meaningless)
+if wanted preload_active && have api_conformance; then
+    run_one preload_active 1 30 "$BIN/api_conformance" --which-malloc
+    where=$(cat "$LOGS/preload_active.out")
+    if [ "$RC" -eq 0 ] && [ -n "$where" ] && [ "$(realpath "$where" 2>/dev/null)" = "$LIB" ]; then
+        pass preload_active "(malloc -> $where)"
+    else
+        fail preload_active "malloc resolves to '$where', not the library ($(rc_text "$RC")): $(short_err "$LOGS/preload_active.err")"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# api_conformance: must pass with and without the library
+if wanted api_conformance && have api_conformance; then
+    run_one api_conformance.base 0 180 "$BIN/api_conformance"
+    rc0=$RC d0=$DUR
+    run_one api_conformance.lib 1 180 "$BIN/api_conformance"
+    rc1=$RC d1=$DUR
+    if [ "$rc0" -ne 0 ]; then
+        fail api_conformance "fails even without the library ($(rc_text "$rc0")): $(grep '^FAIL' "$LOGS/api_conformance.base.out" | head -n 3 | tr '\n' ' ')"
+    elif [ "$rc1" -ne 0 ]; then
+        fail api_conformance "$(rc_text "$rc1"): $(grep '^FAIL' "$LOGS/api_conformance.lib.out" | head -n 5 | tr '\n' ' ' | cut -c1-600)"
+    else
+        pass api_conformance "(base $d0, lib $d1)"
+    fi
+fi
+
+# dlopen_api: no preload, the library is dlopen()ed RTLD_LOCAL
+if wanted dlopen_api && have dlopen_api; then
+    run_one dlopen_api 0 180 "$BIN/dlopen_api" "$LIB"
+    if [ "$RC" -eq 0 ]; then
+        pass dlopen_api "($DUR)"
+    else
+        fail dlopen_api "$(rc_text "$RC"): $( (grep '^FAIL' "$LOGS/dlopen_api.out"; short_err "$LOGS/dlopen_api.err") | head -n 5 | tr '\n' ' ' | cut -c1-600)"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+have stress && compare stress $((STRESS_SECONDS + 120)) cat "$BIN/stress" "$STRESS_THREADS" "$STRESS_SECONDS"
+have fork_threads && compare fork_threads 120 cat "$BIN/fork_threads"
+
+# ---------------------------------------------------------------------------
+# python
+PY=""
+if command -v python3 >/dev/null 2>&1; then
+    # resolve wrappers such as pyenv shims to the real interpreter
+    PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+    [ -x "$PY" ] || PY=$(command -v python3)
+fi
+# PYTHONMALLOC=malloc: route every object allocation through malloc (by
+# default pymalloc serves objects <= 512 bytes from its own arenas).
+PYENV=(env)
+PYVARS=(PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1)
+
+cat >"$WORK/py_inline.py" <<'EOF'
+import hashlib, json, re, collections, itertools, random
+rnd = random.Random(12345)
+h = hashlib.sha256()
+# dicts of many sizes, inserts and deletes
+d = {}
+for i in range(200000):
+    d[("k%d" % (i * 7919 % 100003)) * (1 + i % 5)] = [i] * (i % 17)
+    if i % 3 == 0:
+        d.pop(("k%d" % (i * 31 % 100003)), None)
+h.update(str(len(d)).encode()); h.update(str(sum(len(v) for v in d.values())).encode())
+# lists and sorting
+lst = [rnd.random() for _ in range(300000)]
+lst.sort()
+h.update(repr(lst[::1000]).encode())
+# strings: join/split/replace, unicode
+s = "".join(chr(0x20 + (i * 37) % 0x2000) for i in range(200000))
+parts = s.split("a")
+s2 = "\u00e9".join(parts).replace("b", "\U0001F600")
+h.update(s2.encode("utf-8", "surrogatepass"))
+# json round trips
+obj = {"n": list(range(1000)), "s": [str(i) * (i % 50) for i in range(2000)],
+       "d": {str(i): {"x": i, "y": [i] * (i % 9)} for i in range(3000)}}
+for _ in range(20):
+    obj = json.loads(json.dumps(obj, sort_keys=True))
+h.update(json.dumps(obj, sort_keys=True).encode())
+# regular expressions
+text = " ".join("word%d-%s" % (i, "x" * (i % 13)) for i in range(50000))
+m = re.findall(r"word(\d+)-(x{5,})", text)
+h.update(repr(m[::100]).encode())
+h.update(re.sub(r"(\d+)", lambda mo: mo.group(1)[::-1], text[:200000]).encode())
+# bytes / bytearray growth
+ba = bytearray()
+for i in range(100000):
+    ba += bytes([i & 0xFF]) * (i % 7)
+h.update(hashlib.md5(ba).digest())
+# collections
+c = collections.Counter(itertools.islice(itertools.cycle("abcdefghij"), 500000))
+dq = collections.deque(range(100000))
+dq.rotate(12345)
+h.update(repr(sorted(c.items())).encode()); h.update(repr(list(itertools.islice(dq, 10))).encode())
+# big temporary objects
+for k in range(30):
+    big = bytes(1 << 20) * (1 + k % 4)
+    h.update(str(len(big)).encode())
+print("python inline", h.hexdigest())
+EOF
+
+cat >"$WORK/py_threads.py" <<'EOF'
+import threading, hashlib, json
+results = [None] * 8
+def work(t):
+    h = hashlib.sha256()
+    objs = []
+    for i in range(40000):
+        o = {"t": t, "i": i, "s": "x" * ((i * (t + 1)) % 300), "l": list(range(i % 40))}
+        objs.append(o)
+        if len(objs) > 2000:
+            # hand objects between threads' lifetimes: drop the oldest half
+            del objs[:1000]
+        if i % 5000 == 0:
+            h.update(json.dumps(objs[-50:], sort_keys=True).encode())
+    h.update(str(sum(len(o["s"]) for o in objs)).encode())
+    results[t] = h.hexdigest()
+shared = []
+lock = threading.Lock()
+def producer_consumer(t):
+    for i in range(20000):
+        with lock:
+            if t % 2 == 0:
+                shared.append(("p%d" % t) * (i % 20) + str(i))
+            elif shared:
+                shared.pop(0 if i % 2 else -1)
+threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+threads += [threading.Thread(target=producer_consumer, args=(t,)) for t in range(8)]
+for th in threads: th.start()
+for th in threads: th.join()
+print("python threads", hashlib.sha256("".join(results).encode()).hexdigest())
+EOF
+
+PY_REGR_MODULES="test_list test_dict test_set test_unicode test_json test_re test_bytes test_float test_int test_collections test_deque test_struct test_tuple test_array test_thread"
+
+if [ -z "$PY" ]; then
+    wanted python_regrtest && skip python_regrtest "python3 not found"
+    wanted python_inline && skip python_inline "python3 not found"
+    wanted python_threads && skip python_threads "python3 not found"
+else
+    if wanted python_regrtest; then
+        if "$PY" -c 'import test.support, test.libregrtest' >/dev/null 2>&1; then
+            mods=""
+            for m in $PY_REGR_MODULES; do
+                "$PY" -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('test.$m') else 1)" 2>/dev/null &&
+                    mods="$mods $m"
+            done
+            mkdir -p "$WORK/pyregr"
+            echo "python_regrtest modules:$mods"
+            # compare only the final "Result: ..." line (the output has timings)
+            compare python_regrtest 300 "grep -E '^(Tests )?[Rr]esult:' | tail -n 1" \
+                "${PYENV[@]}" -C "$WORK/pyregr" "${PYVARS[@]}" "$PY" -m test -q $mods
+        else
+            echo "note: python3's 'test' package is not importable; running the inline workload in place of python_regrtest"
+            compare python_regrtest 300 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$WORK/py_inline.py"
+        fi
+    fi
+    compare python_inline 180 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$WORK/py_inline.py"
+    compare python_threads 180 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$WORK/py_threads.py"
+fi
+
+# ---------------------------------------------------------------------------
+# git: deterministic history, gc, fsck, clone
+cat >"$WORK/git_work.sh" <<'EOF'
+set -u
+dir=$1
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+export HOME="$dir/home" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+export GIT_AUTHOR_NAME="Swalloc Test" GIT_AUTHOR_EMAIL="test@swalloc.invalid"
+export GIT_COMMITTER_NAME="Swalloc Test" GIT_COMMITTER_EMAIL="test@swalloc.invalid"
+mkdir -p home repo && cd repo || exit 1
+git init -q -b main . || exit 1
+git config gc.auto 0
+for i in $(seq 1 200); do
+    f="file$((i % 10)).txt"
+    printf 'commit %d line %d %s\n' "$i" "$((i * i))" "$(printf '%0*d' $((i % 50 + 1)) 0)" >>"$f"
+    if [ $((i % 7)) -eq 0 ]; then
+        mkdir -p "dir$((i % 5))"
+        seq "$i" "$((i * 3))" >"dir$((i % 5))/seq$i.txt"
+    fi
+    if [ $((i % 13)) -eq 0 ] && [ -e "dir$((i % 5))" ]; then
+        git rm -q -r "dir$((i % 5))"
+    fi
+    git add -A || exit 1
+    export GIT_AUTHOR_DATE="@$((1700000000 + i * 60)) +0000" GIT_COMMITTER_DATE="@$((1700000000 + i * 60)) +0000"
+    git commit -q -m "commit $i" -m "body of commit $i" || exit 1
+done
+git tag -a -m "tag v1" v1 HEAD~100
+git gc --aggressive --quiet || echo "gc failed"
+git fsck --full --strict 2>&1 | grep -v '^Checking' ; echo "fsck rc=${PIPESTATUS[0]}"
+echo "commits $(git log --oneline | wc -l)"
+echo "head $(git rev-parse HEAD)"
+echo "tree $(git rev-parse HEAD^{tree})"
+echo "tag $(git rev-parse v1^{commit})"
+echo "log $(git log --stat --format='%H %an %ad %s' | md5sum | cut -c1-32)"
+echo "diff $(git diff v1 HEAD | md5sum | cut -c1-32)"
+echo "blame $(git blame -s file3.txt | md5sum | cut -c1-32)"
+git clone -q --no-local . ../clone || echo "clone failed"
+echo "clone head $(git -C ../clone rev-parse HEAD)"
+git -C ../clone fsck --full 2>&1 | grep -v '^Checking'; echo "clone fsck rc=${PIPESTATUS[0]}"
+EOF
+if wanted git; then
+    if command -v git >/dev/null 2>&1; then
+        # the directory argument differs between the two runs; nothing that
+        # depends on it is printed
+        run_one git.base 0 300 bash "$WORK/git_work.sh" "$WORK/git-base"
+        rc0=$RC d0=$DUR
+        run_one git.lib 1 300 bash "$WORK/git_work.sh" "$WORK/git-lib"
+        rc1=$RC d1=$DUR
+        if [ "$rc0" -ne 0 ] || ! grep -q '^commits 200$' "$LOGS/git.base.out"; then
+            fail git "baseline failed ($(rc_text "$rc0")): $(short_err "$LOGS/git.base.err")"
+        elif [ "$rc1" -ne 0 ]; then
+            fail git "with library: $(rc_text "$rc1"): $(short_err "$LOGS/git.lib.err")"
+        elif ! cmp -s "$LOGS/git.base.out" "$LOGS/git.lib.out"; then
+            fail git "stdout differs: $(diff "$LOGS/git.base.out" "$LOGS/git.lib.out" | head -n 6 | tr '\n' ' ' | cut -c1-400)"
+        else
+            pass git "(base $d0, lib $d1)"
+        fi
+        rm -rf "$WORK/git-base" "$WORK/git-lib"
+    else
+        skip git "git not installed"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# gcc: compile (under the library) a program and a large test source, run it
+mkdir -p "$WORK/gcc-src"
+cat >"$WORK/gcc-src/prog.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static int cmp(const void *a, const void *b) {
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return x < y ? -1 : x > y;
+}
+int main(void) {
+    enum { N = 2000000, M = 300000 };
+    char *sieve = calloc(N + 1, 1);
+    unsigned long primes = 0, psum = 0;
+    for (unsigned long i = 2; i <= N; i++) {
+        if (sieve[i]) continue;
+        primes++; psum += i;
+        for (unsigned long j = i * i; j <= N; j += i) sieve[j] = 1;
+    }
+    unsigned *v = malloc(M * sizeof *v), x = 12345;
+    for (int i = 0; i < M; i++) { x = x * 1103515245u + 12345u; v[i] = x >> 3; }
+    qsort(v, M, sizeof *v, cmp);
+    unsigned long h = 0;
+    for (int i = 0; i < M; i += 997) h = h * 31 + v[i];
+    char **strs = malloc(10000 * sizeof *strs);
+    size_t total = 0;
+    for (int i = 0; i < 10000; i++) {
+        strs[i] = malloc(1 + i % 300);
+        memset(strs[i], 'a' + i % 26, i % 300);
+        strs[i][i % 300] = 0;
+        total += strlen(strs[i]);
+    }
+    for (int i = 0; i < 10000; i++) free(strs[i]);
+    free(strs); free(v); free(sieve);
+    printf("primes %lu sum %lu hash %lu strings %zu\n", primes, psum, h, total);
+    return 0;
+}
+EOF
+cp "$CDIR/api_conformance.c" "$CDIR/malloc_checks.h" "$WORK/gcc-src/"
+cat >"$WORK/gcc_work.sh" <<'EOF'
+set -u
+src=$1 out=$2
+rm -rf "$out" && mkdir -p "$out" && cp "$src"/* "$out"/ && cd "$out" || exit 1
+gcc -O2 -o prog prog.c || exit 1
+./prog || exit 1
+# the object code must not depend on the allocator
+gcc -O2 -c api_conformance.c -o api.o || exit 1
+echo "object $(md5sum api.o | cut -c1-32)"
+EOF
+if wanted gcc; then
+    compare gcc 120 cat bash "$WORK/gcc_work.sh" "$WORK/gcc-src" "$WORK/gcc-out"
+fi
+
+# ---------------------------------------------------------------------------
+# sqlite3
+if wanted sqlite3; then
+    if ! command -v sqlite3 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing sqlite3 with apt-get ..."
+        (apt-get update -qq && apt-get install -y -qq sqlite3) >"$LOGS/apt-sqlite3.log" 2>&1
+    fi
+    if command -v sqlite3 >/dev/null 2>&1; then
+        cat >"$WORK/sqlite_work.sh" <<'EOF'
+set -u
+db=$1
+rm -f "$db"
+sqlite3 "$db" <<'SQL'
+CREATE TABLE t(id INTEGER PRIMARY KEY, a INTEGER, b TEXT, c REAL);
+BEGIN;
+WITH RECURSIVE cnt(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM cnt WHERE x < 100000)
+INSERT INTO t(a, b, c) SELECT (x * 7919) % 1000, printf('row-%06d-%s', x, hex(x * x)), x / 7.0 FROM cnt;
+COMMIT;
+CREATE INDEX t_a ON t(a);
+CREATE INDEX t_b ON t(b);
+SELECT count(*), sum(a), min(b), max(b), printf('%.3f', sum(c)) FROM t;
+SELECT count(DISTINCT a), count(DISTINCT substr(b, 12)) FROM t;
+SELECT a, count(*), sum(id) FROM t GROUP BY a ORDER BY count(*) DESC, a LIMIT 5;
+SELECT a, count(*), printf('%.2f', avg(c)) FROM t WHERE a BETWEEN 10 AND 14 GROUP BY a ORDER BY a;
+SELECT length(group_concat(b, ',')) FROM (SELECT b FROM t ORDER BY b DESC LIMIT 2000);
+SELECT count(*) FROM t t1 JOIN t t2 ON t1.a = t2.a WHERE t1.id < 300 AND t2.id < 3000;
+UPDATE t SET b = b || '-updated' WHERE a % 3 = 0;
+DELETE FROM t WHERE a % 10 = 7;
+SELECT count(*), sum(length(b)) FROM t;
+PRAGMA integrity_check;
+SQL
+EOF
+        compare sqlite3 120 cat bash "$WORK/sqlite_work.sh" "$WORK/sqlite.db"
+    else
+        skip sqlite3 "sqlite3 not installed (and could not be installed)"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# sort
+if wanted sort; then
+    compare sort 60 cat bash -c 'seq 200000 | sort -R --random-source=/dev/zero | sort -n | tail -n 1'
+fi
+
+# ---------------------------------------------------------------------------
+[ "$SKIPPED" -gt 0 ] && echo "($SKIPPED skipped)"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
