@@ -27,7 +27,7 @@ if [ ! -f "$lib" ]; then
   exit 1
 fi
 step "library shape" scripts/check-library.sh "$lib"
-step "unit tests (twin)" swift test
+step "unit tests (twin)" swift test --disable-swift-testing
 step "black-box and real programs" tests/run-programs.sh "$lib"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,82 @@
+import XCTest
+@testable import SwallocCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class ThreadCacheTests: XCTestCase {
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  private func privateArena() -> UnsafeMutablePointer<Arena> {
+    mutexLock(&arenasLock)
+    defer { mutexUnlock(&arenasLock) }
+    let saved = arenas[0]
+    let a = arenaCreate(0)!
+    arenas[0] = saved
+    return a
+  }
+
+  func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
+    let owner = privateArena()
+    let other = privateArena()
+    let sizeClass = classIndexFor(48)
+    let bin = owner.pointee.bins + sizeClass
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 50)
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: 50), 50)
+    XCTAssertEqual(bin.pointee.regionsInUse, 50)
+
+    // A thread cache bound to the other arena caches and then flushes them.
+    let t = tcacheCreate(arena: other)!
+    let cacheBin = tcacheBin(t, sizeClass)
+    for r in regions { XCTAssertTrue(cacheBin.push(r!)) }
+    mutexLock(&bin.pointee.lock)   // the owner's bin lock is held throughout
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(cacheBin.count, 0)
+    XCTAssertNotEqual(bin.pointee.remoteFrees, 0, "the batch sits on the owner's remote stack")
+    XCTAssertEqual(bin.pointee.regionsInUse, 50, "not yet returned to the slabs")
+    mutexUnlock(&bin.pointee.lock)
+
+    // The owner's next refill drains the stack first.
+    var one: UnsafeMutableRawPointer? = nil
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &one, want: 1), 1)
+    XCTAssertEqual(bin.pointee.remoteFrees, 0)
+    XCTAssertEqual(bin.pointee.regionsInUse, 1)
+    XCTAssertEqual(bin.pointee.frees, 50)
+  }
+
+  func testFlushOfOwnRegionsReturnsThemToTheSlabs() {
+    let owner = privateArena()
+    let sizeClass = classIndexFor(100)
+    let bin = owner.pointee.bins + sizeClass
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 30)
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: 30), 30)
+    let t = tcacheCreate(arena: owner)!
+    for r in regions { XCTAssertTrue(tcacheBin(t, sizeClass).push(r!)) }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 10)
+    XCTAssertEqual(tcacheBin(t, sizeClass).count, 10)
+    XCTAssertEqual(bin.pointee.regionsInUse, 10)
+    XCTAssertEqual(bin.pointee.remoteFrees, 0)
+    // The ten kept are the most recently cached ones, popped newest first.
+    XCTAssertEqual(tcacheBin(t, sizeClass).pop(), regions[29])
+  }
+
+  func testThreadExitFlushesTheCacheAndUnbindsTheArena() {
+    func boundThreads() -> Int {
+      mutexLock(&arenasLock)
+      defer { mutexUnlock(&arenasLock) }
+      return (0..<arenaCount).reduce(0) { $0 + (arenas[$1]?.pointee.threadCount ?? 0) }
+    }
+    let before = boundThreads()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { _ in
+      var kept: [UnsafeMutableRawPointer] = []
+      for i in 0..<1000 { kept.append(swallocMalloc(UInt(i % 300 + 1))!) }
+      for p in kept { swallocFree(p) }   // all of it now sits in this thread's cache
+      return nil
+    }, nil)
+    XCTAssertEqual(rc, 0)
+    pthread_join(thread, nil)
+    XCTAssertEqual(boundThreads(), before, "the exiting thread released its arena")
+    XCTAssertNotNil(tcacheRecycle.head, "its cache block was recycled")
+  }
+}
