@@ -153,7 +153,7 @@ compile() {
     fi
 }
 t0=$(now)
-for p in api_conformance fork_threads stress; do compile "$p"; done
+for p in api_conformance fork_threads stress decay_rss; do compile "$p"; done
 compile dlopen_api -ldl
 echo "compiled test programs ($(elapsed "$t0" "$(now)"))"
 
@@ -196,6 +196,28 @@ if wanted dlopen_api && have dlopen_api; then
     else
         fail dlopen_api "$(rc_text "$RC"): $( (grep '^FAIL' "$LOGS/dlopen_api.out"; short_err "$LOGS/dlopen_api.err") | head -n 5 | tr '\n' ' ' | cut -c1-600)"
     fi
+fi
+
+# ---------------------------------------------------------------------------
+# decay_rss: swalloc-specific (library only): 1 GiB allocated and freed goes
+# back to the system, at once through malloc_trim(0), and by decay alone
+# with a short dirty_decay_ms (plain, and through the MADV_FREE stage);
+# calloc of purged memory reads zero.
+decay_check() { # name conf args...
+    local name=$1 conf=$2
+    shift 2
+    wanted "$name" || return 0
+    run_one "$name" 1 120 env SWALLOC_CONF="$conf" "$BIN/decay_rss" "$@"
+    if [ "$RC" -eq 0 ]; then
+        pass "$name" "($(head -n 1 "$LOGS/$name.out"); $DUR)"
+    else
+        fail "$name" "$(rc_text "$RC"): $(short_err "$LOGS/$name.err") $(head -n 1 "$LOGS/$name.out")"
+    fi
+}
+if have decay_rss; then
+    decay_check decay_trim "" trim
+    decay_check decay_timed "dirty_decay_ms:300" decay 400
+    decay_check decay_muzzy "dirty_decay_ms:100,muzzy_decay_ms:200" decay 400
 fi
 
 # ---------------------------------------------------------------------------

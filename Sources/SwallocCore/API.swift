@@ -191,8 +191,7 @@ func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
       return p
     }
   }
-  // Huge: fresh mappings are already zero.
-  guard let p = hugeAlloc(request, alignment: alignment) else { setErrno(ENOMEM); return nil }
+  guard let p = hugeAlloc(request, alignment: alignment, zero: zero) else { setErrno(ENOMEM); return nil }
   return p
 }
 
@@ -303,6 +302,42 @@ public func swallocFreeSized(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) 
 @_cdecl("swalloc_free_aligned_sized")
 public func swallocFreeAlignedSized(_ pointer: UnsafeMutableRawPointer?, _ alignment: UInt, _ size: UInt) {
   swallocFree(pointer)
+}
+
+/// glibc's malloc_trim: returns every page swalloc can give back now (the
+/// caller's cached blocks, empty slabs, dirty and muzzy free pages, cached
+/// huge mappings). `pad` is accepted and ignored. Returns 1 when memory was
+/// released, else 0.
+@_cdecl("swalloc_malloc_trim")
+public func swallocMallocTrim(_ pad: UInt) -> Int32 {
+  if !isBooted() { return 0 }
+  if let t = currentTcache() {
+    var c = 0
+    while c < tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
+  }
+  var released: UInt = 0
+  var i = 0
+  while i < arenaCount {
+    mutexLock(&arenasLock)
+    let arena = arenas[i]
+    mutexUnlock(&arenasLock)
+    if let a = arena {
+      var c = 0
+      while c < smallClassCount {
+        let bin = a.pointee.bins + c
+        mutexLock(&bin.pointee.lock)
+        binDrainRemoteLocked(a, bin)
+        mutexUnlock(&bin.pointee.lock)
+        c &+= 1
+      }
+      mutexLock(&a.pointee.extentLock)
+      released &+= arenaPurgeAll(a)
+      mutexUnlock(&a.pointee.extentLock)
+    }
+    i &+= 1
+  }
+  released &+= hugeCacheDrop(olderThanMs: -1) >> pageShift
+  return released != 0 ? 1 : 0
 }
 
 @_cdecl("swalloc_malloc_stats")

@@ -20,6 +20,9 @@ struct Arena {
   var largeCount: UInt = 0
   var largeMallocs: UInt = 0
   var largeFrees: UInt = 0
+  /// Free extents whose pages are dirty / muzzy, and their decay (Decay.swift).
+  var dirty: DecayStage
+  var muzzy: DecayStage
 }
 
 /// All arenas (created lazily), the arena count and the lock guarding both.
@@ -35,14 +38,18 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
   let binBytes = UInt(MemoryLayout<Bin>.stride &* smallClassCount)
   let headBytes = UInt(extentBucketCount &* 8)
   let arenaBytes = (UInt(MemoryLayout<Arena>.stride) &+ 63) & ~63
-  guard let raw = baseAlloc(arenaBytes &+ binBytes &+ headBytes, alignment: 64) else { return nil }
+  let epochBytes = UInt(2 &* decayEpochs &* 8)
+  guard let raw = baseAlloc(arenaBytes &+ binBytes &+ headBytes &+ epochBytes, alignment: 64) else { return nil }
   let bins = (raw + Int(arenaBytes)).bindMemory(to: Bin.self, capacity: smallClassCount)
   var i = 0
   while i < smallClassCount { (bins + i).initialize(to: Bin()); i &+= 1 }
   let heads = (raw + Int(arenaBytes &+ binBytes))
     .bindMemory(to: UnsafeMutablePointer<Extent>?.self, capacity: extentBucketCount)
+  let epochs = (raw + Int(arenaBytes &+ binBytes &+ headBytes)).bindMemory(to: UInt.self, capacity: 2 &* decayEpochs)
   let a = raw.bindMemory(to: Arena.self, capacity: 1)
-  a.initialize(to: Arena(index: UInt32(index), freeExtents: ExtentBuckets(heads: heads), bins: bins))
+  a.initialize(to: Arena(index: UInt32(index), freeExtents: ExtentBuckets(heads: heads), bins: bins,
+                         dirty: DecayStage(epochPages: epochs),
+                         muzzy: DecayStage(epochPages: epochs + decayEpochs)))
   arenas[index] = a
   return a
 }
@@ -136,12 +143,21 @@ func arenaAddChunk(_ a: UnsafeMutablePointer<Arena>) -> Bool {
   chunkHeader(chunk).initialize(to: ChunkHeader(arena: a))
   record.pointee.address = chunk &+ (chunkHeaderPages << pageShift)
   record.pointee.pages = chunkUsablePages
-  record.pointee.zeroed = true
+  record.pointee.contents = .zeroed
   a.pointee.freeExtents.insert(record)
   markFreeBoundaries(record)
   a.pointee.chunkCount &+= 1
   a.pointee.emptyChunkCount &+= 1
   return true
+}
+
+/// The part of a splitting free extent's resident pages that a `pages`-page
+/// piece takes along (spread evenly: the extent does not know which pages
+/// are resident; rounding up keeps every dirty piece on the decay lists).
+@inline(__always)
+func residentShare(_ e: UnsafeMutablePointer<Extent>, _ pages: UInt) -> UInt {
+  if e.pointee.contents == .zeroed || e.pointee.pages == 0 { return 0 }
+  return min((e.pointee.residentPages &* pages &+ e.pointee.pages &- 1) / e.pointee.pages, pages)
 }
 
 /// Takes `pages` pages whose start is aligned to `alignPages` pages (a power
@@ -164,6 +180,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
     return nil
   }
   if e.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
+  decayUntrack(a, e)
   clearBoundaries(e)
   let alignBytes = alignPages << pageShift
   let alignedStart = (e.pointee.address &+ alignBytes &- 1) & ~(alignBytes &- 1)
@@ -171,9 +188,12 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   if leadPages != 0 {
     head.pointee.address = e.pointee.address
     head.pointee.pages = leadPages
-    head.pointee.zeroed = e.pointee.zeroed
+    head.pointee.contents = e.pointee.contents
+    head.pointee.residentPages = residentShare(e, leadPages)
     a.pointee.freeExtents.insert(head)
     markFreeBoundaries(head)
+    decayTrack(a, head, newPages: 0)
+    e.pointee.residentPages &-= min(head.pointee.residentPages, e.pointee.residentPages)
     e.pointee.address = alignedStart
     e.pointee.pages &-= leadPages
   } else {
@@ -182,13 +202,16 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   if e.pointee.pages > pages {
     tail.pointee.address = e.pointee.address &+ (pages << pageShift)
     tail.pointee.pages = e.pointee.pages &- pages
-    tail.pointee.zeroed = e.pointee.zeroed
+    tail.pointee.contents = e.pointee.contents
+    tail.pointee.residentPages = residentShare(e, e.pointee.pages &- pages)
     a.pointee.freeExtents.insert(tail)
     markFreeBoundaries(tail)
+    decayTrack(a, tail, newPages: 0)
     e.pointee.pages = pages
   } else {
     arenaRecycleRecord(a, tail)
   }
+  decayTick(a)
   return e
 }
 
@@ -204,12 +227,16 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
     clearBoundaries(e)
   }
   e.pointee.state = .free
-  e.pointee.zeroed = false
+  e.pointee.contents = .dirty
+  let freedPages = e.pointee.pages
+  var resident = freedPages
   let chunk = e.pointee.address & ~chunkMask
   let firstPage = pageIndexInChunk(e.pointee.address)
   if firstPage > chunkHeaderPages, let left = pageEntryExtent(pageEntry(e.pointee.address &- pageSize)),
      left.pointee.state == .free {
     a.pointee.freeExtents.remove(left)
+    decayUntrack(a, left)
+    if left.pointee.contents == .dirty { resident &+= left.pointee.residentPages }
     clearBoundaries(left)
     e.pointee.address = left.pointee.address
     e.pointee.pages &+= left.pointee.pages
@@ -219,6 +246,8 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
   if endAddress < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(endAddress)),
      right.pointee.state == .free {
     a.pointee.freeExtents.remove(right)
+    decayUntrack(a, right)
+    if right.pointee.contents == .dirty { resident &+= right.pointee.residentPages }
     clearBoundaries(right)
     e.pointee.pages &+= right.pointee.pages
     arenaRecycleRecord(a, right)
@@ -234,8 +263,11 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
     }
     a.pointee.emptyChunkCount &+= 1
   }
+  e.pointee.residentPages = resident
   a.pointee.freeExtents.insert(e)
   markFreeBoundaries(e)
+  decayTrack(a, e, newPages: freedPages)
+  decayTick(a)
 }
 
 // MARK: Large allocations
@@ -255,7 +287,7 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
   }
   e.pointee.state = .large
   e.pointee.sizeClass = UInt16(sizeClass)
-  let wasZeroed = e.pointee.zeroed
+  let wasZeroed = e.pointee.contents == .zeroed
   setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
   setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1))
   a.pointee.largeBytes &+= usize
@@ -291,12 +323,15 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
           right.pointee.state == .free, right.pointee.pages >= newPages &- oldPages else { return false }
     let extra = newPages &- oldPages
     a.pointee.freeExtents.remove(right)
+    decayUntrack(a, right)
     clearBoundaries(right)
     if right.pointee.pages > extra {
+      right.pointee.residentPages = residentShare(right, right.pointee.pages &- extra)
       right.pointee.address &+= extra << pageShift
       right.pointee.pages &-= extra
       a.pointee.freeExtents.insert(right)
       markFreeBoundaries(right)
+      decayTrack(a, right, newPages: 0)
     } else {
       arenaRecycleRecord(a, right)
     }

@@ -27,12 +27,17 @@ struct Extent {
   var next: UnsafeMutablePointer<Extent>? = nil
   var prev: UnsafeMutablePointer<Extent>? = nil
   var state: ExtentState = .free
-  /// Free extents only: every page is known to read as zero (fresh from mmap).
-  var zeroed: Bool = false
+  /// Free extents only: what the pages hold (see Decay.swift).
+  var contents: PageContents = .dirty
   var slabList: SlabListState = .full
   var sizeClass: UInt16 = 0
+  /// Slabs: free regions. Free extents: pages that are dirty (or muzzy),
+  /// see `residentPages`.
   var freeRegions: UInt32 = 0
   var spare: UInt32 = 0
+  /// Free extents only: links in the arena's dirty or muzzy LRU list.
+  var lruNext: UnsafeMutablePointer<Extent>? = nil
+  var lruPrev: UnsafeMutablePointer<Extent>? = nil
 }
 
 /// Offset of a slab's bitmap words inside its Extent record.
@@ -43,6 +48,16 @@ var extentRecordSize: UInt = 128
 func extentRecordBoot() {
   let words = Bitmap.wordCount(bits: maxRegionsPerSlab)
   extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
+}
+
+extension Extent {
+  /// Free extents only: how many of the pages were freed without being
+  /// purged since (dirty or muzzy, per `contents`); a free extent may be
+  /// partly zeroed after coalescing. Shares storage with `freeRegions`.
+  var residentPages: UInt {
+    get { UInt(freeRegions) }
+    set { freeRegions = UInt32(truncatingIfNeeded: newValue) }
+  }
 }
 
 extension UnsafeMutablePointer where Pointee == Extent {

@@ -15,6 +15,7 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
     i &+= 1
   }
   body(&tcacheRecycle.lock)
+  body(&hugeCacheLock)
   body(&hugeRecords.lock)
   body(&pageMapLock)
   body(&base.lock)

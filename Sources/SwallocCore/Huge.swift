@@ -1,6 +1,14 @@
 // Huge allocations (above 2 MiB): mapped directly, aligned to the chunk size
-// so the page map can key them by chunk, and unmapped on free. Each has an
-// Extent record (state .huge) that the page map points to.
+// so the page map can key them by chunk. Each has an Extent record (state
+// .huge) that the page map points to.
+//
+// A freed mapping is not unmapped at once: a small cache (at most
+// `hugeCacheMaxEntries` mappings of up to 64 MiB, 128 MiB in all) keeps it
+// for reuse by a request that fits it with at most 25% to spare, so a loop
+// that allocates and frees big blocks does not pay mmap + munmap + page
+// faults each round. Cached mappings are unmapped once they have been idle
+// for dirty_decay_ms (checked on huge allocations and frees), or at once by
+// malloc_trim; dirty_decay_ms:0 disables the cache.
 
 import Synchronization
 
@@ -10,12 +18,104 @@ var hugeRecords = RecycleList()
 var hugeBytes: UInt = 0
 var hugeCount: UInt = 0
 
+var hugeCacheLock = Mutex()
+var hugeCacheHead: UnsafeMutablePointer<Extent>? = nil
+var hugeCacheEntries = 0
+var hugeCacheBytes: UInt = 0
+let hugeCacheMaxEntries = 8
+let hugeCacheMaxBytes: UInt = 128 << 20
+let hugeCacheMaxMapping: UInt = 64 << 20
+
+@inline(__always) func hugeRecordBytes(_ r: UnsafeMutablePointer<Extent>) -> UInt { r.pointee.pages << pageShift }
+
+/// Takes the smallest cached mapping that fits `usize` with at most 25% to
+/// spare, or nil.
+private func hugeCacheTake(_ usize: UInt) -> UnsafeMutablePointer<Extent>? {
+  mutexLock(&hugeCacheLock)
+  defer { mutexUnlock(&hugeCacheLock) }
+  var best: UnsafeMutablePointer<Extent>? = nil
+  var e = hugeCacheHead
+  while let cur = e {
+    let bytes = hugeRecordBytes(cur)
+    if bytes >= usize && bytes &- usize <= usize / 4 &&
+       (best == nil || bytes < hugeRecordBytes(best.unsafelyUnwrapped)) {
+      best = cur
+    }
+    e = cur.pointee.next
+  }
+  guard let found = best else { return nil }
+  if let p = found.pointee.prev { p.pointee.next = found.pointee.next } else { hugeCacheHead = found.pointee.next }
+  if let n = found.pointee.next { n.pointee.prev = found.pointee.prev }
+  hugeCacheEntries &-= 1
+  hugeCacheBytes &-= hugeRecordBytes(found)
+  return found
+}
+
+/// Keeps a freed mapping for reuse; false when the cache declines it.
+private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
+  let bytes = hugeRecordBytes(record)
+  if optDirtyDecayMs == 0 || bytes > hugeCacheMaxMapping { return false }
+  mutexLock(&hugeCacheLock)
+  defer { mutexUnlock(&hugeCacheLock) }
+  if hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes { return false }
+  record.pointee.spare = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+  record.pointee.prev = nil
+  record.pointee.next = hugeCacheHead
+  if let h = hugeCacheHead { h.pointee.prev = record }
+  hugeCacheHead = record
+  hugeCacheEntries &+= 1
+  hugeCacheBytes &+= bytes
+  return true
+}
+
+/// Unmaps cached mappings idle for longer than `olderThanMs` (all of them
+/// when negative); returns the bytes unmapped.
+func hugeCacheDrop(olderThanMs: Int) -> UInt {
+  if !isBooted() { return 0 }
+  let now = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+  var dropped: UInt = 0
+  mutexLock(&hugeCacheLock)
+  var e = hugeCacheHead
+  while let cur = e {
+    e = cur.pointee.next
+    if olderThanMs >= 0 && Int(now &- cur.pointee.spare) < olderThanMs { continue }
+    if let p = cur.pointee.prev { p.pointee.next = cur.pointee.next } else { hugeCacheHead = cur.pointee.next }
+    if let n = cur.pointee.next { n.pointee.prev = cur.pointee.prev }
+    let bytes = hugeRecordBytes(cur)
+    hugeCacheEntries &-= 1
+    hugeCacheBytes &-= bytes
+    dropped &+= bytes
+    unmapPages(UnsafeMutableRawPointer(bitPattern: cur.pointee.address).unsafelyUnwrapped, bytes)
+    hugeRecords.push(UnsafeMutableRawPointer(cur))
+  }
+  mutexUnlock(&hugeCacheLock)
+  return dropped
+}
+
+private func hugeCacheDecay() {
+  if optDirtyDecayMs > 0 && hugeCacheEntries != 0 { _ = hugeCacheDrop(olderThanMs: optDirtyDecayMs) }
+}
+
 /// The largest request any allocation function accepts (PTRDIFF_MAX).
 let maxRequestSize = UInt(Int.max)
 
-func hugeAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+/// Maps a huge block; `zero` asks for zeroed memory (only a reused cached
+/// mapping needs clearing: fresh mappings are zero).
+func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutableRawPointer? {
   if size > maxRequestSize &- chunkSize { return nil }
   let usize = roundUpToPage(size)
+  hugeCacheDecay()
+  if alignment <= chunkSize, let cached = hugeCacheTake(usize) {
+    if pageMapSet(cached.pointee.address, UInt(bitPattern: cached)) {
+      let p = UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped
+      if zero { memset(p, 0, Int(size)) }
+      atomicUInt(&hugeBytes).pointee.add(hugeRecordBytes(cached), ordering: .relaxed)
+      atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
+      return p
+    }
+    unmapPages(UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped, hugeRecordBytes(cached))
+    hugeRecords.push(UnsafeMutableRawPointer(cached))
+  }
   var raw = hugeRecords.pop()
   if raw == nil { raw = baseAlloc(UInt(MemoryLayout<Extent>.stride), alignment: 64) }
   guard let raw else { return nil }
@@ -39,10 +139,12 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
   let size = record.pointee.pages << pageShift
   let p = UnsafeMutableRawPointer(bitPattern: record.pointee.address).unsafelyUnwrapped
   _ = pageMapSet(record.pointee.address, 0)
-  unmapPages(p, size)
-  hugeRecords.push(UnsafeMutableRawPointer(record))
   atomicUInt(&hugeBytes).pointee.subtract(size, ordering: .relaxed)
   atomicUInt(&hugeCount).pointee.subtract(1, ordering: .relaxed)
+  hugeCacheDecay()
+  if hugeCachePut(record) { return }
+  unmapPages(p, size)
+  hugeRecords.push(UnsafeMutableRawPointer(record))
 }
 
 /// Resizes a huge mapping without moving it: shrinking unmaps the tail,

@@ -38,6 +38,15 @@ private func parseUInt(_ v: UnsafePointer<CChar>, _ length: Int) -> UInt? {
   return value
 }
 
+private func parseInt(_ v: UnsafePointer<CChar>, _ length: Int) -> Int? {
+  if length > 0 && v[0] == 45 {  // '-'
+    guard let magnitude = parseUInt(v + 1, length &- 1), magnitude <= UInt(Int.max) else { return nil }
+    return -Int(magnitude)
+  }
+  guard let magnitude = parseUInt(v, length), magnitude <= UInt(Int.max) else { return nil }
+  return Int(magnitude)
+}
+
 private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
   writeStderr("swalloc: ")
   writeStderr(what)
@@ -76,6 +85,10 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     if let b = parseBool(v, vl) { optTcache = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "tcache_max") {
     if let n = parseUInt(v, vl) { optTcacheMax = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "dirty_decay_ms") {
+    if let n = parseInt(v, vl), n >= -1 { optDirtyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "muzzy_decay_ms") {
+    if let n = parseInt(v, vl), n >= -1 { optMuzzyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "stats_print") {
     if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else {

@@ -24,6 +24,10 @@ struct StatsTotals {
   var hugeBytes: UInt = 0
   var hugeCount: UInt = 0
   var metadataMapped: UInt = 0
+  var dirtyPages: UInt = 0
+  var muzzyPages: UInt = 0
+  var purgedPages: UInt = 0
+  var hugeCachedBytes: UInt = 0
 }
 
 /// Reads every arena's counters under its locks.
@@ -55,6 +59,9 @@ func statsGather() -> StatsTotals {
       s.largeCount &+= a.pointee.largeCount
       s.largeMallocs &+= a.pointee.largeMallocs
       s.largeFrees &+= a.pointee.largeFrees
+      s.dirtyPages &+= a.pointee.dirty.pages
+      s.muzzyPages &+= a.pointee.muzzy.pages
+      s.purgedPages &+= a.pointee.dirty.purged &+ a.pointee.muzzy.purged
       mutexUnlock(&a.pointee.extentLock)
     }
     i &+= 1
@@ -62,6 +69,9 @@ func statsGather() -> StatsTotals {
   mutexUnlock(&arenasLock)
   s.hugeBytes = atomicUInt(&hugeBytes).pointee.load(ordering: .relaxed)
   s.hugeCount = atomicUInt(&hugeCount).pointee.load(ordering: .relaxed)
+  mutexLock(&hugeCacheLock)
+  s.hugeCachedBytes = hugeCacheBytes
+  mutexUnlock(&hugeCacheLock)
   mutexLock(&base.lock)
   s.metadataMapped = base.mapped
   mutexUnlock(&base.lock)
@@ -126,7 +136,7 @@ private func putBytes(_ n: UInt) {
 func statsPrint() {
   let s = statsGather()
   mutexLock(&reportLock)
-  let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.metadataMapped
+  let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
   put("___ swalloc statistics ___\n")
   put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
   put(" in use; threads with a cache: "); put(s.threads); put("\n")
@@ -139,7 +149,11 @@ func statsPrint() {
   put(s.smallMallocs); put(" handed out, "); put(s.smallFrees); put(" returned in ")
   put(s.refills); put(" refills\n")
   put("large: "); put(s.largeCount); put(" live; "); put(s.largeMallocs); put(" allocations, ")
-  put(s.largeFrees); put(" frees; huge: "); put(s.hugeCount); put(" live\n")
+  put(s.largeFrees); put(" frees; huge: "); put(s.hugeCount); put(" live, ")
+  putBytes(s.hugeCachedBytes); put(" cached\n")
+  put("free pages: "); putBytes(s.dirtyPages << pageShift); put(" dirty, ")
+  putBytes(s.muzzyPages << pageShift); put(" muzzy; purged so far: ")
+  putBytes(s.purgedPages << pageShift); put("\n")
   flushLine()
   mutexUnlock(&reportLock)
 }

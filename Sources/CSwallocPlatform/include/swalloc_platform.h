@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <sys/auxv.h>
 #include <linux/futex.h>
@@ -50,6 +51,13 @@ void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags);
 int swalloc_cpus_available(void);
 
 static inline void *swalloc_map_failed(void) { return MAP_FAILED; }
+
+// Milliseconds of CLOCK_MONOTONIC (a vDSO call: no syscall, no allocation).
+static inline uint64_t swalloc_monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 // abort(3) is noreturn; Swift sees it as such through this wrapper too.
 static inline __attribute__((noreturn)) void swalloc_abort(void) { abort(); }
