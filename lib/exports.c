@@ -8,6 +8,7 @@
 
 #define INTERNAL __attribute__((visibility("hidden")))
 INTERNAL void swalloc_internal_boot(void);
+INTERNAL void swalloc_internal_constructor_done(void);
 INTERNAL void swalloc_internal_exit(void);
 INTERNAL void swalloc_internal_prefork(void);
 INTERNAL void swalloc_internal_postfork_parent(void);
@@ -22,6 +23,7 @@ static void postfork_child(void) { swalloc_internal_postfork_child(); }
 __attribute__((constructor(101))) static void swalloc_constructor(void) {
   swalloc_internal_boot();
   pthread_atfork(prefork, postfork_parent, postfork_child);
+  swalloc_internal_constructor_done();
 }
 
 __attribute__((destructor(101))) static void swalloc_destructor(void) {

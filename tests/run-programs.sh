@@ -218,6 +218,8 @@ if have decay_rss; then
     decay_check decay_trim "" trim
     decay_check decay_timed "dirty_decay_ms:300" decay 400
     decay_check decay_muzzy "dirty_decay_ms:100,muzzy_decay_ms:200" decay 400
+    decay_check decay_background "dirty_decay_ms:300,background_thread:true" idle 600
+    decay_check decay_background_fork "dirty_decay_ms:300,background_thread:true" fork-idle 600
 fi
 
 # ---------------------------------------------------------------------------

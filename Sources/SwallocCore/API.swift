@@ -57,12 +57,15 @@ func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
     if sizeClass < smallClassCount {
       result = tcacheRefillAndPop(t, sizeClass: sizeClass)
     } else {
+      tcacheBin(t, sizeClass).pointee.refilled = 1
+      tcacheEvent(t)
       result = arenaAllocLarge(t.pointee.arena, sizeClass: sizeClass, alignment: pageSize, zero: false)
     }
   } else {
     result = allocateUncached(sizeClass, alignment: 0, zero: false)
   }
   if result == nil { setErrno(ENOMEM) }
+  backgroundThreadMaybeStart()
   return result
 }
 
@@ -130,6 +133,7 @@ func invalidPointer(_ what: StaticString) -> Never {
 @inline(never)
 func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
+  defer { backgroundThreadMaybeStart() }
   switch lookupAllocation(pointer, "free") {
   case .huge(let record):
     hugeFree(record)
@@ -157,6 +161,7 @@ private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutab
   if bin.push(pointer) { return }
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
   _ = bin.push(pointer)
+  tcacheEvent(t)
 }
 
 // MARK: Aligned and zeroed allocation
@@ -349,6 +354,9 @@ public func swallocMallocStats() {
 
 @_cdecl("swalloc_internal_boot")
 public func swallocInternalBoot() { _ = ensureBooted() }
+
+@_cdecl("swalloc_internal_constructor_done")
+public func swallocInternalConstructorDone() { markConstructorFinished() }
 
 @_cdecl("swalloc_internal_exit")
 public func swallocInternalExit() {

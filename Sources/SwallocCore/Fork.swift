@@ -35,4 +35,5 @@ func forkParent() {
 func forkChild() {
   if !isBooted() { return }
   forEachLockInOrder { mutexResetInChild($0) }
+  backgroundThreadResetInChild()
 }

@@ -92,7 +92,7 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
   return dropped
 }
 
-private func hugeCacheDecay() {
+func hugeCacheExpire() {
   if optDirtyDecayMs > 0 && hugeCacheEntries != 0 { _ = hugeCacheDrop(olderThanMs: optDirtyDecayMs) }
 }
 
@@ -104,7 +104,7 @@ let maxRequestSize = UInt(Int.max)
 func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutableRawPointer? {
   if size > maxRequestSize &- chunkSize { return nil }
   let usize = roundUpToPage(size)
-  hugeCacheDecay()
+  hugeCacheExpire()
   if alignment <= chunkSize, let cached = hugeCacheTake(usize) {
     if pageMapSet(cached.pointee.address, UInt(bitPattern: cached)) {
       let p = UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped
@@ -141,7 +141,7 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
   _ = pageMapSet(record.pointee.address, 0)
   atomicUInt(&hugeBytes).pointee.subtract(size, ordering: .relaxed)
   atomicUInt(&hugeCount).pointee.subtract(1, ordering: .relaxed)
-  hugeCacheDecay()
+  hugeCacheExpire()
   if hugeCachePut(record) { return }
   unmapPages(p, size)
   hugeRecords.push(UnsafeMutableRawPointer(record))

@@ -89,6 +89,8 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     if let n = parseInt(v, vl), n >= -1 { optDirtyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "muzzy_decay_ms") {
     if let n = parseInt(v, vl), n >= -1 { optMuzzyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "background_thread") {
+    if let b = parseBool(v, vl) { optBackgroundThread = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "stats_print") {
     if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else {

@@ -15,7 +15,9 @@ struct TcacheBin {
   var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var end: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var capacity: UInt32
-  var spare: UInt32 = 0
+  /// Set when the stack ran empty and was refilled since the garbage
+  /// collector last looked at it.
+  var refilled: UInt32 = 0
 }
 
 extension UnsafeMutablePointer where Pointee == TcacheBin {
@@ -42,6 +44,33 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 struct Tcache {
   var arena: UnsafeMutablePointer<Arena>
   var nextRecycled: UnsafeMutablePointer<Tcache>? = nil
+  /// Slow-path events since the last garbage-collection step.
+  var gcEvents: UInt32 = 0
+  /// The stack the next garbage-collection step looks at.
+  var gcCursor: UInt32 = 0
+}
+
+/// Slow-path events between two incremental garbage-collection steps.
+let tcacheGCInterval: UInt32 = 32
+
+/// Incremental garbage collection (jemalloc-style, driven by the thread's
+/// own slow-path events so the fast paths pay nothing): every
+/// `tcacheGCInterval` events, one stack is examined in turn; if it has not
+/// run empty since its last visit, its cache is more than the thread needs
+/// and three quarters of it go back to the arena.
+func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
+  t.pointee.gcEvents &+= 1
+  if t.pointee.gcEvents < tcacheGCInterval { return }
+  t.pointee.gcEvents = 0
+  if tcacheClassCount == 0 { return }
+  let sizeClass = Int(t.pointee.gcCursor)
+  t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(tcacheClassCount)
+  let bin = tcacheBin(t, sizeClass)
+  if bin.pointee.refilled == 0 {
+    let count = bin.count
+    if count > 0 { tcacheFlush(t, sizeClass: sizeClass, keep: count >> 2) }
+  }
+  bin.pointee.refilled = 0
 }
 
 /// TcacheBin records start this far into a Tcache block.
@@ -122,6 +151,8 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
     while i > 0 { i &-= 1; (end - got + i).pointee = (end - want + i).pointee }
   }
   bin.pointee.head = end - got
+  bin.pointee.refilled = 1
+  tcacheEvent(t)
   return bin.pop()
 }
 

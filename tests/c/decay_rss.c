@@ -5,12 +5,17 @@
 // short dirty_decay_ms: after sleeping past it, one large malloc/free gives
 // the allocator the slow-path tick on which it purges). Then it checks that
 // memory re-allocated after the purge through calloc reads as zero.
-// usage: decay_rss trim|decay [sleep_ms]
+// Mode "idle" makes no allocator call while it waits: run it with
+// background_thread:true.
+// Mode "fork-idle" runs "idle" in a child forked after the parent's
+// background thread started.
+// usage: decay_rss trim|decay|idle|fork-idle [sleep_ms]
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static long rss_kib(void) {
@@ -32,6 +37,19 @@ static size_t sizes[MAXBLOCKS];
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "trim";
   int sleep_ms = argc > 2 ? atoi(argv[2]) : 600;
+  if (strcmp(mode, "fork-idle") == 0) {
+    // The parent's background thread (started by these calls) does not
+    // survive fork: the child must get one of its own to pass "idle".
+    for (int i = 0; i < 1000; i++) { char *volatile p = malloc(1 << 16); p[0] = 1; free(p); }
+    pid_t pid = fork();
+    if (pid < 0) { perror("fork"); return 2; }
+    if (pid > 0) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    mode = "idle";
+  }
   const long slack_kib = 8 * 1024;  // "within a few MiB"
   // Warm up stdio and the allocator so their fixed costs are in the baseline.
   void *w = malloc(100); free(w);
@@ -53,6 +71,11 @@ int main(int argc, char **argv) {
 
   if (strcmp(mode, "trim") == 0) {
     malloc_trim(0);
+  } else if (strcmp(mode, "idle") == 0) {
+    // No allocator call at all: only a background thread can purge.
+    struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL);
   } else {
     struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
     // A slow-path event (volatile: the compiler may not elide the pair).

@@ -1,0 +1,76 @@
+// The opt-in background purging thread (`background_thread:true`). Without
+// it, decay runs only on the allocator's slow paths, so a program that goes
+// idle keeps its dirty pages until its next slow-path call. The thread
+// wakes every decay epoch (at most once a second), runs each arena's decay
+// tick and expires cached huge mappings.
+//
+// It is started lazily: never by the library's constructor or boot, but by
+// the first slow-path call after the constructor has returned, made
+// outside every allocator lock (creating a thread allocates: its TLS block
+// comes from our own malloc). After fork the child has no such thread; the
+// next slow-path call in the child starts a new one.
+
+import CSwallocPlatform
+import Synchronization
+
+var optBackgroundThread = false
+/// 0: not running, 1: starting or running.
+var backgroundState: UInt32 = 0
+/// Set by the C constructor once it has returned (see lib/exports.c).
+var constructorFinished: UInt32 = 0
+
+@inline(__always)
+func backgroundThreadMaybeStart() {
+  if !optBackgroundThread { return }
+  if atomicU32(&backgroundState).pointee.load(ordering: .relaxed) != 0 { return }
+  backgroundThreadStart()
+}
+
+@inline(never)
+private func backgroundThreadStart() {
+  if atomicU32(&constructorFinished).pointee.load(ordering: .acquiring) == 0 { return }
+  // The thread being created must not reenter here through its own malloc.
+  if swalloc_tls_state() == TsdState.initializing.rawValue { return }
+  if !atomicU32(&backgroundState).pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged {
+    return
+  }
+  var thread = pthread_t()
+  if pthread_create(&thread, nil, { _ in backgroundThreadMain() }, nil) == 0 {
+    pthread_detach(thread)
+  } else {
+    atomicU32(&backgroundState).pointee.store(0, ordering: .releasing)
+  }
+}
+
+private func backgroundThreadMain() -> UnsafeMutableRawPointer? {
+  // This thread never allocates, so it never gets a tcache or an arena.
+  swalloc_tls_set_state(TsdState.disabled.rawValue)
+  while true {
+    let decayMs = optDirtyDecayMs > 0 ? optDirtyDecayMs : 10_000
+    let sleepMs = min(max(decayMs / decayEpochs, 10), 1000)
+    var request = timespec(tv_sec: sleepMs / 1000, tv_nsec: (sleepMs % 1000) * 1_000_000)
+    _ = nanosleep(&request, nil)
+    var i = 0
+    while i < arenaCount {
+      mutexLock(&arenasLock)
+      let arena = arenas[i]
+      mutexUnlock(&arenasLock)
+      if let a = arena {
+        mutexLock(&a.pointee.extentLock)
+        decayTick(a)
+        mutexUnlock(&a.pointee.extentLock)
+      }
+      i &+= 1
+    }
+    hugeCacheExpire()
+  }
+}
+
+func markConstructorFinished() {
+  atomicU32(&constructorFinished).pointee.store(1, ordering: .releasing)
+}
+
+/// In the fork child: the thread did not survive; allow a new one.
+func backgroundThreadResetInChild() {
+  atomicU32(&backgroundState).pointee.store(0, ordering: .relaxed)
+}
