@@ -80,3 +80,37 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertNotNil(tcacheRecycle.head, "its cache block was recycled")
   }
 }
+
+final class ThreadCacheGCTests: XCTestCase {
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  func testGarbageCollectionTrimsStacksThatDidNotRunEmpty() {
+    mutexLock(&arenasLock)
+    let saved = arenas[0]
+    let arena = arenaCreate(0)!
+    arenas[0] = saved
+    mutexUnlock(&arenasLock)
+    let idle = classIndexFor(64), busy = classIndexFor(80)
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 100)
+    let t = tcacheCreate(arena: arena)!
+    for sizeClass in [idle, busy] {
+      XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: 100), 100)
+      for r in regions { XCTAssertTrue(tcacheBin(t, sizeClass).push(r!)) }
+    }
+    tcacheBin(t, busy).pointee.refilled = 1     // this one ran empty recently
+
+    for sizeClass in [idle, busy] {
+      t.pointee.gcCursor = UInt32(sizeClass)
+      t.pointee.gcEvents = tcacheGCInterval - 1
+      tcacheEvent(t)                              // the 32nd event: one GC step
+    }
+    XCTAssertEqual(tcacheBin(t, idle).count, 25, "three quarters of an unused stack go back")
+    XCTAssertEqual((arena.pointee.bins + idle).pointee.regionsInUse, 25)
+    XCTAssertEqual(tcacheBin(t, busy).count, 100, "a stack in use is left alone")
+    XCTAssertEqual(tcacheBin(t, busy).pointee.refilled, 0, "until its next visit")
+    t.pointee.gcCursor = UInt32(busy)
+    t.pointee.gcEvents = tcacheGCInterval - 1
+    tcacheEvent(t)
+    XCTAssertEqual(tcacheBin(t, busy).count, 25)
+  }
+}
