@@ -25,10 +25,18 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   if let t = currentTcache() {
     let address = UInt(bitPattern: pointer)
     if isInArenaChunk(address) {
-      let classPlusOne = chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] >> pageEntryClassShift
-      // classPlusOne == 0 wraps around and fails the comparison.
-      if classPlusOne &- 1 < UInt(bitPattern: tcacheClassCount) {
-        if tcacheBin(t, Int(bitPattern: classPlusOne &- 1)).push(pointer) { return }
+      let classCode = chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+      // Code 0 (no allocation starts here) and uncached classes have
+      // zero-capacity stacks: they fail the room check.
+      let bin = tcacheBin(forCode: Int(bitPattern: classCode), t)
+      let head = bin.pointee.head
+      // Room left, and not the block freed last (an immediate double free
+      // goes to the slow path, which reports it).
+      if head != bin.pointee.start && (head == bin.pointee.end || head.pointee != pointer) {
+        let slot = head - 1
+        slot.pointee = pointer
+        bin.pointee.head = slot
+        return
       }
     }
   }
@@ -158,6 +166,10 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer) {
 /// Pushes onto the thread's cache, flushing the older half when it is full.
 private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer, _ sizeClass: Int) {
   let bin = tcacheBin(t, sizeClass)
+  let head = bin.pointee.head
+  if head != bin.pointee.end && head.pointee == pointer {
+    fatal("free(): double free detected (the block is already in the thread cache)")
+  }
   if bin.push(pointer) { return }
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
   _ = bin.push(pointer)
@@ -299,13 +311,35 @@ public func swallocMallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> UInt
   return lookupAllocation(pointer, "malloc_usable_size").usableSize
 }
 
+/// C23 free_sized: `size` must be the size the block was requested with.
+/// A size that cannot be (another size class, or more than the block holds)
+/// aborts: it means the caller's bookkeeping is corrupt.
 @_cdecl("swalloc_free_sized")
 public func swallocFreeSized(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) {
+  guard let pointer else { return }
+  if !isBooted() { invalidPointer("free_sized") }
+  let allocation = lookupAllocation(pointer, "free_sized")
+  let matches: Bool
+  switch allocation {
+  case .small(_, _, let c), .large(_, _, let c):
+    matches = size <= largeMaxClass && classIndexFor(size) == c
+  case .huge:
+    matches = size > largeMaxClass && size <= allocation.usableSize
+  }
+  if !matches { fatal("free_sized(): size does not match the allocation") }
   swallocFree(pointer)
 }
 
+/// C23 free_aligned_sized: checks that the block can hold `size` bytes and
+/// is aligned as claimed, then frees it.
 @_cdecl("swalloc_free_aligned_sized")
 public func swallocFreeAlignedSized(_ pointer: UnsafeMutableRawPointer?, _ alignment: UInt, _ size: UInt) {
+  guard let pointer else { return }
+  if !isBooted() { invalidPointer("free_aligned_sized") }
+  let usable = lookupAllocation(pointer, "free_aligned_sized").usableSize
+  if size > usable || !isPowerOfTwo(alignment) || UInt(bitPattern: pointer) & (alignment &- 1) != 0 {
+    fatal("free_aligned_sized(): size or alignment does not match the allocation")
+  }
   swallocFree(pointer)
 }
 

@@ -7,7 +7,7 @@ import Synchronization
 
 import CSwallocPlatform
 
-var bootState: UInt32 = 0     // 0: not booted, 1: booted, 2: boot failed
+var bootState: UInt32 = 0     // 0: not booted, 1: booted
 var bootLock = Mutex()
 
 @inline(__always)
@@ -25,10 +25,10 @@ func ensureBooted() -> Bool {
 func bootSlow() -> Bool {
   mutexLock(&bootLock)
   defer { mutexUnlock(&bootLock) }
-  let state = atomicU32(&bootState).pointee.load(ordering: .acquiring)
-  if state != 0 { return state == 1 }
+  if atomicU32(&bootState).pointee.load(ordering: .acquiring) == 1 { return true }
   if !bootSteps() {
-    atomicU32(&bootState).pointee.store(2, ordering: .releasing)
+    // Out of memory while booting: leave the state "not booted" so a later
+    // call retries once memory is available again.
     return false
   }
   atomicU32(&bootState).pointee.store(1, ordering: .releasing)

@@ -84,9 +84,20 @@ var tcacheCapacities: UnsafeMutablePointer<UInt32> = UnsafeMutablePointer(bitPat
 
 var tcacheRecycle = RecycleList()
 
+/// A Tcache block holds one TcacheBin per page-map class code (size class
+/// + 1, 0...classCount): code 0 (not an allocation) and every class above
+/// tcache_max get an empty, zero-capacity stack, so both fast paths index
+/// the bins without a range check and simply fall through to the slow path.
+let tcacheBinCount = classCount &+ 1
+
+@inline(__always)
+func tcacheBin(forCode classPlusOne: Int, _ t: UnsafeMutablePointer<Tcache>) -> UnsafeMutablePointer<TcacheBin> {
+  (UnsafeMutableRawPointer(t) + tcacheBinsOffset).assumingMemoryBound(to: TcacheBin.self) + classPlusOne
+}
+
 @inline(__always)
 func tcacheBin(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) -> UnsafeMutablePointer<TcacheBin> {
-  (UnsafeMutableRawPointer(t) + tcacheBinsOffset).assumingMemoryBound(to: TcacheBin.self) + sizeClass
+  tcacheBin(forCode: sizeClass &+ 1, t)
 }
 
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
@@ -104,7 +115,7 @@ func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
     stackSlots &+= UInt(capacity)
     c &+= 1
   }
-  tcacheBlockSize = UInt(tcacheBinsOffset) &+ UInt(MemoryLayout<TcacheBin>.stride &* tcacheClassCount) &+ stackSlots &* 8
+  tcacheBlockSize = UInt(tcacheBinsOffset) &+ UInt(MemoryLayout<TcacheBin>.stride &* tcacheBinCount) &+ stackSlots &* 8
 }
 
 func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
@@ -113,15 +124,15 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   guard let raw else { return nil }
   let t = raw.bindMemory(to: Tcache.self, capacity: 1)
   t.initialize(to: Tcache(arena: arena))
-  var stack = (raw + tcacheBinsOffset + MemoryLayout<TcacheBin>.stride &* tcacheClassCount)
+  var stack = (raw + tcacheBinsOffset + MemoryLayout<TcacheBin>.stride &* tcacheBinCount)
     .bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
-  var c = 0
-  while c < tcacheClassCount {
-    let capacity = tcacheCapacities[c]
+  var code = 0
+  while code < tcacheBinCount {
+    let capacity = code >= 1 && code <= tcacheClassCount ? tcacheCapacities[code &- 1] : 0
     let end = stack + Int(capacity)
-    tcacheBin(t, c).initialize(to: TcacheBin(head: end, start: stack, end: end, capacity: capacity))
+    tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, start: stack, end: end, capacity: capacity))
     stack = end
-    c &+= 1
+    code &+= 1
   }
   return t
 }
