@@ -30,6 +30,11 @@ var arenas: UnsafeMutablePointer<UnsafeMutablePointer<Arena>?> = UnsafeMutablePo
 var arenaCount = 1
 var arenasLock = Mutex()
 
+/// Empty chunks an arena keeps mapped (their pages purged by decay) before
+/// unmapping further ones: bounded retained address space, and no
+/// mmap/munmap/page-fault churn when big runs come and go.
+let retainedEmptyChunks: UInt = 4
+
 /// Usable pages of a chunk (all but the header).
 @inline(__always) var chunkUsablePages: UInt { pagesPerChunk &- chunkHeaderPages }
 
@@ -253,8 +258,9 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
     arenaRecycleRecord(a, right)
   }
   if e.pointee.pages == chunkUsablePages {
-    if a.pointee.emptyChunkCount >= 1 {
-      // Keep one empty chunk per arena to absorb alloc/free cycles; unmap the rest.
+    if a.pointee.emptyChunkCount >= retainedEmptyChunks {
+      // Keep a few empty chunks per arena to absorb alloc/free cycles
+      // (decay purges their pages; the address space stays); unmap the rest.
       arenaRecycleRecord(a, e)
       _ = pageMapSet(chunk, 0)
       unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)

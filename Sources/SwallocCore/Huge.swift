@@ -3,10 +3,11 @@
 // .huge) that the page map points to.
 //
 // A freed mapping is not unmapped at once: a small cache (at most
-// `hugeCacheMaxEntries` mappings of up to 64 MiB, 128 MiB in all) keeps it
-// for reuse by a request that fits it with at most 25% to spare, so a loop
-// that allocates and frees big blocks does not pay mmap + munmap + page
-// faults each round. Cached mappings are unmapped once they have been idle
+// `hugeCacheMaxEntries` mappings of up to 64 MiB, 128 MiB in all; the
+// oldest are unmapped to make room) keeps it for reuse by the next request
+// it can hold (the smallest such; one more than 4 times too big gives its
+// tail back first), so a loop that allocates and frees big blocks does not
+// pay mmap + munmap + page faults each round. Cached mappings are unmapped once they have been idle
 // for dirty_decay_ms (checked on huge allocations and frees), or at once by
 // malloc_trim; dirty_decay_ms:0 disables the cache.
 
@@ -25,11 +26,15 @@ var hugeCacheBytes: UInt = 0
 let hugeCacheMaxEntries = 8
 let hugeCacheMaxBytes: UInt = 128 << 20
 let hugeCacheMaxMapping: UInt = 64 << 20
+/// A cached mapping more than (1 + this) times the request gives its tail
+/// back before it is reused; smaller surpluses are kept (their pages are
+/// already faulted in, and trimming them measured slower on bench `large`).
+let hugeTrimFactor: UInt = 3
 
 @inline(__always) func hugeRecordBytes(_ r: UnsafeMutablePointer<Extent>) -> UInt { r.pointee.pages << pageShift }
 
-/// Takes the smallest cached mapping that fits `usize` with at most 25% to
-/// spare, or nil.
+/// Takes the smallest cached mapping that holds `usize` bytes (trimmed to
+/// `usize` when it is more than 4 times larger), or nil.
 private func hugeCacheTake(_ usize: UInt) -> UnsafeMutablePointer<Extent>? {
   mutexLock(&hugeCacheLock)
   defer { mutexUnlock(&hugeCacheLock) }
@@ -37,8 +42,7 @@ private func hugeCacheTake(_ usize: UInt) -> UnsafeMutablePointer<Extent>? {
   var e = hugeCacheHead
   while let cur = e {
     let bytes = hugeRecordBytes(cur)
-    if bytes >= usize && bytes &- usize <= usize / 4 &&
-       (best == nil || bytes < hugeRecordBytes(best.unsafelyUnwrapped)) {
+    if bytes >= usize && (best == nil || bytes < hugeRecordBytes(best.unsafelyUnwrapped)) {
       best = cur
     }
     e = cur.pointee.next
@@ -48,6 +52,11 @@ private func hugeCacheTake(_ usize: UInt) -> UnsafeMutablePointer<Extent>? {
   if let n = found.pointee.next { n.pointee.prev = found.pointee.prev }
   hugeCacheEntries &-= 1
   hugeCacheBytes &-= hugeRecordBytes(found)
+  let bytes = hugeRecordBytes(found)
+  if bytes &- usize > usize &* hugeTrimFactor {
+    unmapPages(UnsafeMutableRawPointer(bitPattern: found.pointee.address &+ usize).unsafelyUnwrapped, bytes &- usize)
+    found.pointee.pages = usize >> pageShift
+  }
   return found
 }
 
@@ -57,7 +66,17 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
   if optDirtyDecayMs == 0 || bytes > hugeCacheMaxMapping { return false }
   mutexLock(&hugeCacheLock)
   defer { mutexUnlock(&hugeCacheLock) }
-  if hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes { return false }
+  // Make room by unmapping the oldest entries (the list's tail).
+  while hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes {
+    var oldest = hugeCacheHead.unsafelyUnwrapped
+    while let n = oldest.pointee.next { oldest = n }
+    if let p = oldest.pointee.prev { p.pointee.next = nil } else { hugeCacheHead = nil }
+    let oldBytes = hugeRecordBytes(oldest)
+    hugeCacheEntries &-= 1
+    hugeCacheBytes &-= oldBytes
+    unmapPages(UnsafeMutableRawPointer(bitPattern: oldest.pointee.address).unsafelyUnwrapped, oldBytes)
+    hugeRecords.push(UnsafeMutableRawPointer(oldest))
+  }
   record.pointee.spare = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
   record.pointee.prev = nil
   record.pointee.next = hugeCacheHead
