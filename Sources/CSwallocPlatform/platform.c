@@ -14,6 +14,11 @@ void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags) {
 }
 
 __attribute__((visibility("hidden")))
+void *swalloc_mremap_to(void *old, size_t oldSize, size_t newSize, void *target) {
+  return mremap(old, oldSize, newSize, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+}
+
+__attribute__((visibility("hidden")))
 int swalloc_cpus_available(void) {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;

@@ -233,6 +233,23 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   }
   if size > maxRequestSize { setErrno(ENOMEM); return nil }
   if !isBooted() { invalidPointer("realloc") }
+  // Fast path: the new size has the block's size class (a string growing
+  // within its class): one page-map read, no full lookup.
+  let address = UInt(bitPattern: pointer)
+  if size <= largeMaxClass && isInArenaChunk(address) {
+    let classCode = pageEntry(address) >> pageEntryClassShift
+    if classCode != 0 && UInt(classIndexFor(size) &+ 1) == classCode
+       && (classCode <= UInt(smallClassCount) || address & pageMask == 0) {
+      return pointer
+    }
+  }
+  return reallocSlow(pointer, size)
+}
+
+/// realloc when the size class changes: resize in place where possible,
+/// else allocate, copy and free.
+@inline(never)
+func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
   let old = lookupAllocation(pointer, "realloc")
   switch old {
   case .small(_, _, let c):
@@ -246,7 +263,11 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
       }
     }
   case .huge(let record):
-    if size > largeMaxClass && hugeResizeInPlace(record, newSize: size) { return pointer }
+    if size > largeMaxClass {
+      if size <= old.usableSize && size > old.usableSize / 2 { return pointer }
+      if hugeResizeInPlace(record, newSize: size) { return pointer }
+      if size > old.usableSize, let moved = hugeGrowByRemap(record, newSize: size) { return moved }
+    }
   }
   guard let fresh = swallocMalloc(size) else { return nil }
   memcpy(fresh, pointer, Int(min(size, old.usableSize)))

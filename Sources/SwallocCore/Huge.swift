@@ -166,6 +166,40 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
   hugeRecords.push(UnsafeMutableRawPointer(record))
 }
 
+/// Grows a huge block by moving its pages, not its bytes: the kernel remaps
+/// them (mremap) onto a fresh chunk-aligned reservation. The new size gets
+/// 25% headroom so a block grown step by step moves O(log n) times.
+/// Returns the new address, or nil (the caller then copies).
+func hugeGrowByRemap(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> UnsafeMutableRawPointer? {
+  let oldSize = record.pointee.pages << pageShift
+  let (withHeadroom, overflow) = roundUpToPage(newSize).addingReportingOverflow(roundUpToPage(newSize) / 4)
+  if overflow || withHeadroom > maxRequestSize &- 2 &* chunkSize { return nil }
+  let usize = roundUpToPage(withHeadroom)
+  guard let reservation = reserveAddressSpace(usize &+ chunkSize) else { return nil }
+  let start = UInt(bitPattern: reservation)
+  let target = (start &+ chunkMask) & ~chunkMask
+  let old = UnsafeMutableRawPointer(bitPattern: record.pointee.address).unsafelyUnwrapped
+  let saved = swalloc_errno()
+  let moved = swalloc_mremap_to(old, Int(oldSize), Int(usize), UnsafeMutableRawPointer(bitPattern: target))
+  swalloc_set_errno(saved)
+  if moved != UnsafeMutableRawPointer(bitPattern: target) {
+    unmapPages(reservation, usize &+ chunkSize)
+    return nil
+  }
+  // The remap replaced the middle of the reservation; drop its two ends.
+  if target > start { unmapPages(reservation, target &- start) }
+  let tailStart = target &+ usize
+  let tailEnd = start &+ usize &+ chunkSize
+  if tailEnd > tailStart { unmapPages(UnsafeMutableRawPointer(bitPattern: tailStart).unsafelyUnwrapped, tailEnd &- tailStart) }
+  // The old range is gone; re-key the page map.
+  _ = pageMapSet(record.pointee.address, 0)
+  record.pointee.address = target
+  record.pointee.pages = usize >> pageShift
+  if !pageMapSet(target, UInt(bitPattern: record)) { fatal("out of metadata memory while moving a huge block") }
+  atomicUInt(&hugeBytes).pointee.add(usize &- oldSize, ordering: .relaxed)
+  return UnsafeMutableRawPointer(bitPattern: target)
+}
+
 /// Resizes a huge mapping without moving it: shrinking unmaps the tail,
 /// growing asks the kernel to extend the mapping in place.
 func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> Bool {

@@ -47,6 +47,8 @@ static inline void swalloc_futex_wake_one(uint32_t *word) {
 // it: Swift's Glibc module is built without it).
 // mremap(2) is variadic in glibc.
 void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags);
+// mremap(MREMAP_MAYMOVE | MREMAP_FIXED) onto `target`.
+void *swalloc_mremap_to(void *old, size_t oldSize, size_t newSize, void *target);
 // The CPUs this process may run on (CPU_COUNT is a macro).
 int swalloc_cpus_available(void);
 
