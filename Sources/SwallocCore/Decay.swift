@@ -53,6 +53,9 @@ struct DecayStage {
   var epochStartMs: UInt64 = 0
   /// Pages purged out of this stage, for statistics.
   var purged: UInt = 0
+  /// allowedPages() as of the current epoch (pages added during the epoch
+  /// count with weight 1), so a tick within an epoch needs no recompute.
+  var allowedCache: UInt = 0
 
   init(epochPages: UnsafeMutablePointer<UInt>) {
     self.epochPages = epochPages
@@ -75,10 +78,17 @@ struct DecayStage {
     pages &-= e.pointee.residentPages
   }
 
-  /// Moves the epoch ring forward to `now`.
+  /// Counts pages entering the stage in the current epoch.
+  mutating func addToCurrentEpoch(_ pages: UInt) {
+    epochPages[newest] &+= pages
+    allowedCache &+= pages
+  }
+
+  /// Moves the epoch ring forward to `now`, refreshing `allowedCache` when
+  /// an epoch ends.
   mutating func advance(now: UInt64, decayMs: Int) {
     let epochMs = UInt64(max(decayMs / decayEpochs, 1))
-    if epochStartMs == 0 { epochStartMs = now; return }
+    if epochStartMs == 0 { epochStartMs = now; allowedCache = allowedPages(); return }
     if now < epochStartMs &+ epochMs { return }
     let steps = (now &- epochStartMs) / epochMs
     var i: UInt64 = 0
@@ -88,6 +98,7 @@ struct DecayStage {
       i &+= 1
     }
     epochStartMs &+= steps &* epochMs
+    allowedCache = allowedPages()
   }
 
   /// Pages allowed to stay in this stage now: the smoothstep-weighted sum of
@@ -119,7 +130,7 @@ func decayTrack(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Exte
   switch e.pointee.contents {
   case .dirty:
     a.pointee.dirty.append(e)
-    a.pointee.dirty.epochPages[a.pointee.dirty.newest] &+= newPages
+    a.pointee.dirty.addToCurrentEpoch(newPages)
   case .muzzy:
     a.pointee.muzzy.append(e)
   case .zeroed:
@@ -148,7 +159,7 @@ func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
   if lazily && madvise(p, length, MADV_FREE) == 0 {
     e.pointee.contents = .muzzy
     decayTrack(a, e, newPages: 0)
-    a.pointee.muzzy.epochPages[a.pointee.muzzy.newest] &+= resident
+    a.pointee.muzzy.addToCurrentEpoch(resident)
   } else {
     _ = madvise(p, length, MADV_DONTNEED)
     e.pointee.contents = .zeroed
@@ -173,10 +184,10 @@ private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt
     allowed = 0
   } else if dirty {
     a.pointee.dirty.advance(now: now, decayMs: decayMs)
-    allowed = a.pointee.dirty.allowedPages()
+    allowed = a.pointee.dirty.allowedCache
   } else {
     a.pointee.muzzy.advance(now: now, decayMs: decayMs)
-    allowed = a.pointee.muzzy.allowedPages()
+    allowed = a.pointee.muzzy.allowedCache
   }
   let lazily = dirty && optMuzzyDecayMs != 0
   while true {
