@@ -371,33 +371,10 @@ public func swallocFreeAlignedSized(_ pointer: UnsafeMutableRawPointer?, _ align
 @_cdecl("swalloc_malloc_trim")
 public func swallocMallocTrim(_ pad: UInt) -> Int32 {
   if !isBooted() { return 0 }
-  if let t = currentTcache() {
-    var c = 0
-    while c < tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
-  }
-  var released: UInt = 0
-  var i = 0
-  while i < arenaCount {
-    mutexLock(&arenasLock)
-    let arena = arenas[i]
-    mutexUnlock(&arenasLock)
-    if let a = arena {
-      var c = 0
-      while c < smallClassCount {
-        let bin = a.pointee.bins + c
-        mutexLock(&bin.pointee.lock)
-        binDrainRemoteLocked(a, bin)
-        mutexUnlock(&bin.pointee.lock)
-        c &+= 1
-      }
-      mutexLock(&a.pointee.extentLock)
-      released &+= arenaPurgeAll(a)
-      mutexUnlock(&a.pointee.extentLock)
-    }
-    i &+= 1
-  }
-  released &+= hugeCacheDrop(olderThanMs: -1) >> pageShift
-  return released != 0 ? 1 : 0
+  flushThreadCache()
+  let purged = purgeAllArenas()
+  let unmapped = hugeCacheDrop(olderThanMs: -1)
+  return purged || unmapped != 0 ? 1 : 0
 }
 
 @_cdecl("swalloc_malloc_stats")

@@ -28,6 +28,8 @@ struct StatsTotals {
   var muzzyPages: UInt = 0
   var purgedPages: UInt = 0
   var hugeCachedBytes: UInt = 0
+  /// Pages held by slabs.
+  var slabPages: UInt = 0
 }
 
 /// Reads every arena's counters under its locks.
@@ -45,6 +47,7 @@ func statsGather() -> StatsTotals {
         let bin = a.pointee.bins + c
         mutexLock(&bin.pointee.lock)
         s.slabs &+= bin.pointee.slabCount
+        s.slabPages &+= bin.pointee.slabCount &* UInt(binInfos[c].slabPages)
         s.smallRegions &+= bin.pointee.regionsInUse
         s.smallBytes &+= bin.pointee.regionsInUse &* sizeClassSize(c)
         s.smallMallocs &+= bin.pointee.mallocs

@@ -1,0 +1,194 @@
+// The control interface, jemalloc's mallctl: `mallctl(name, oldp, oldlenp,
+// newp, newlen)` (also exported as `swalloc_mallctl`) reads a value into
+// *oldp when oldp and oldlenp are given, and writes *newp when newp is
+// given; the lengths must equal the value's size. Returns 0, or ENOENT for an
+// unknown name, EINVAL for a wrong length or value, EPERM for writing a
+// read-only name. Names (a subset of jemalloc's; see README):
+//
+//   version                       const char *   read
+//   epoch                         uint64_t       read/write (statistics are
+//                                                always current; counts writes)
+//   arenas.narenas                unsigned       read
+//   arenas.bin.<i>.size           size_t         read
+//   arena.<i>.purge               -              purge arena i (i = narenas or
+//                                                4096: every arena) now
+//   thread.tcache.flush           -              flush the calling thread's cache
+//   stats.allocated / active / mapped / resident / retained   size_t  read
+//   opt.narenas (unsigned), opt.tcache (bool), opt.tcache_max (size_t),
+//   opt.dirty_decay_ms / opt.muzzy_decay_ms (ssize_t),
+//   opt.background_thread (bool), opt.stats_print (bool)      read
+//
+// Parsing never allocates: the name is compared in place.
+
+import CSwallocPlatform
+
+/// jemalloc's MALLCTL_ARENAS_ALL.
+let ctlArenasAll = 4096
+var ctlEpoch: UInt64 = 0
+
+/// A cursor over a NUL-terminated name.
+private struct NameCursor {
+  var p: UnsafePointer<CChar>
+
+  /// Consumes `literal` if the name continues with it.
+  mutating func take(_ literal: StaticString) -> Bool {
+    var i = 0
+    while i < literal.utf8CodeUnitCount {
+      if UInt8(bitPattern: p[i]) != literal.utf8Start[i] { return false }
+      i &+= 1
+    }
+    p += i
+    return true
+  }
+
+  /// Consumes a decimal number (at most 9 digits).
+  mutating func number() -> Int? {
+    var value = 0
+    var digits = 0
+    while p[0] >= 48 && p[0] <= 57 && digits < 9 {
+      value = value &* 10 &+ Int(p[0] &- 48)
+      p += 1
+      digits &+= 1
+    }
+    return digits == 0 ? nil : value
+  }
+
+  var atEnd: Bool { p[0] == 0 }
+}
+
+private func readOnly<T>(_ value: T, _ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeMutablePointer<Int>?,
+                         _ newp: UnsafeMutableRawPointer?) -> Int32 {
+  if newp != nil { return EPERM }
+  return copyOut(value, oldp, oldlenp)
+}
+
+private func copyOut<T>(_ value: T, _ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeMutablePointer<Int>?) -> Int32 {
+  guard let oldp, let oldlenp else { return 0 }
+  if oldlenp.pointee != MemoryLayout<T>.size {
+    oldlenp.pointee = MemoryLayout<T>.size
+    return EINVAL
+  }
+  oldp.storeBytes(of: value, as: T.self)
+  return 0
+}
+
+/// An action name: nothing may be read or written.
+private func action(_ oldp: UnsafeMutableRawPointer?, _ newp: UnsafeMutableRawPointer?, _ body: () -> Void) -> Int32 {
+  if oldp != nil || newp != nil { return EINVAL }
+  body()
+  return 0
+}
+
+/// Drains arena `index`'s remote-free stacks and purges all its dirty and
+/// muzzy pages; returns the pages purged.
+@discardableResult
+private func purgeArena(_ index: Int) -> UInt {
+  mutexLock(&arenasLock)
+  let arena = arenas[index]
+  mutexUnlock(&arenasLock)
+  guard let a = arena else { return 0 }
+  var c = 0
+  while c < smallClassCount {
+    let bin = a.pointee.bins + c
+    mutexLock(&bin.pointee.lock)
+    binDrainRemoteLocked(a, bin)
+    mutexUnlock(&bin.pointee.lock)
+    c &+= 1
+  }
+  mutexLock(&a.pointee.extentLock)
+  let purged = arenaPurgeAll(a)
+  mutexUnlock(&a.pointee.extentLock)
+  return purged
+}
+
+/// Purges every arena; returns whether anything was purged (malloc_trim).
+func purgeAllArenas() -> Bool {
+  var purged: UInt = 0
+  var i = 0
+  while i < arenaCount { purged &+= purgeArena(i); i &+= 1 }
+  return purged != 0
+}
+
+func flushThreadCache() {
+  guard let t = currentTcache() else { return }
+  var c = 0
+  while c < tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
+}
+
+/// Bytes in active pages: slabs in use, large runs, huge mappings.
+func statsActive(_ s: StatsTotals) -> UInt {
+  (s.slabPages << pageShift) &+ s.largeBytes &+ s.hugeBytes
+}
+
+@_cdecl("swalloc_mallctl")
+public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPointer?,
+                       _ oldlenp: UnsafeMutablePointer<Int>?, _ newp: UnsafeMutableRawPointer?,
+                       _ newlen: Int) -> Int32 {
+  guard let name else { return EINVAL }
+  if !ensureBooted() { return EAGAIN }
+  var n = NameCursor(p: name)
+  if n.take("version") && n.atEnd {
+    return readOnly(swallocVersion.utf8Start, oldp, oldlenp, newp)
+  }
+  n = NameCursor(p: name)
+  if n.take("epoch") && n.atEnd {
+    if let newp {
+      if newlen != 8 { return EINVAL }
+      _ = newp
+      ctlEpoch &+= 1
+    }
+    return copyOut(ctlEpoch, oldp, oldlenp)
+  }
+  n = NameCursor(p: name)
+  if n.take("arenas.") {
+    if n.take("narenas") && n.atEnd { return readOnly(UInt32(arenaCount), oldp, oldlenp, newp) }
+    if n.take("bin."), let i = n.number(), n.take(".size"), n.atEnd {
+      if i >= smallClassCount { return ENOENT }
+      return readOnly(sizeClassSize(i), oldp, oldlenp, newp)
+    }
+    return ENOENT
+  }
+  n = NameCursor(p: name)
+  if n.take("arena."), let i = n.number(), n.take(".purge"), n.atEnd {
+    if i == arenaCount || i == ctlArenasAll { return action(oldp, newp) { _ = purgeAllArenas() } }
+    if i > arenaCount { return ENOENT }
+    return action(oldp, newp) { purgeArena(i) }
+  }
+  n = NameCursor(p: name)
+  if n.take("thread.tcache.flush") && n.atEnd {
+    return action(oldp, newp) { flushThreadCache() }
+  }
+  n = NameCursor(p: name)
+  if n.take("stats.") {
+    let s = statsGather()
+    let allocated = s.smallBytes &+ s.largeBytes &+ s.hugeBytes
+    let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
+    let active = statsActive(s)
+    let resident = active &+ ((s.dirtyPages &+ s.muzzyPages) << pageShift) &+ s.hugeCachedBytes &+ s.metadataMapped
+    if n.take("allocated") && n.atEnd { return readOnly(allocated, oldp, oldlenp, newp) }
+    if n.take("active") && n.atEnd { return readOnly(active, oldp, oldlenp, newp) }
+    if n.take("mapped") && n.atEnd { return readOnly(mapped, oldp, oldlenp, newp) }
+    if n.take("resident") && n.atEnd { return readOnly(resident, oldp, oldlenp, newp) }
+    if n.take("retained") && n.atEnd {
+      // Mapped chunk pages that are neither in use nor resident.
+      let chunkBytes = s.chunks &* chunkSize
+      let used = active &- s.hugeBytes &+ ((s.dirtyPages &+ s.muzzyPages) << pageShift)
+      return readOnly(chunkBytes > used ? chunkBytes &- used : 0, oldp, oldlenp, newp)
+    }
+    return ENOENT
+  }
+  n = NameCursor(p: name)
+  if n.take("opt.") {
+    if n.take("narenas") && n.atEnd { return readOnly(UInt32(arenaCount), oldp, oldlenp, newp) }
+    if n.take("tcache_max") && n.atEnd { return readOnly(optTcacheMax, oldp, oldlenp, newp) }
+    if n.take("tcache") && n.atEnd { return readOnly(optTcache, oldp, oldlenp, newp) }
+    if n.take("dirty_decay_ms") && n.atEnd { return readOnly(optDirtyDecayMs, oldp, oldlenp, newp) }
+    if n.take("muzzy_decay_ms") && n.atEnd { return readOnly(optMuzzyDecayMs, oldp, oldlenp, newp) }
+    if n.take("background_thread") && n.atEnd { return readOnly(optBackgroundThread, oldp, oldlenp, newp) }
+    if n.take("stats_print") && n.atEnd { return readOnly(optStatsPrint, oldp, oldlenp, newp) }
+    return ENOENT
+  }
+  return ENOENT
+}
+
+let swallocVersion: StaticString = "0.1.0"

@@ -1,0 +1,55 @@
+import XCTest
+@testable import SwallocCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class CtlTests: XCTestCase {
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  private func read<T>(_ name: String, _ type: T.Type) -> (Int32, T?) {
+    let value = UnsafeMutablePointer<T>.allocate(capacity: 1)
+    defer { value.deallocate() }
+    var length = MemoryLayout<T>.size
+    let rc = name.withCString { swallocCtl($0, value, &length, nil, 0) }
+    return (rc, rc == 0 ? value.pointee : nil)
+  }
+
+  func testReadsNamesAndRejectsBadRequests() {
+    XCTAssertEqual(read("arenas.narenas", UInt32.self).1, UInt32(arenaCount))
+    XCTAssertEqual(read("arenas.bin.0.size", Int.self).1, 16)
+    XCTAssertEqual(read("arenas.bin.8.size", Int.self).1, 160)
+    XCTAssertEqual(read("arenas.bin.99.size", Int.self).0, ENOENT)
+    XCTAssertEqual(read("opt.dirty_decay_ms", Int.self).1, optDirtyDecayMs)
+    XCTAssertEqual(read("opt.tcache", Bool.self).1, optTcache)
+    XCTAssertEqual(read("no.such.name", Int.self).0, ENOENT)
+    XCTAssertEqual(read("stats.allocatedX", Int.self).0, ENOENT)
+    // Wrong length: EINVAL, and the expected length is reported back.
+    var small: UInt32 = 0
+    var length = 4
+    XCTAssertEqual("stats.allocated".withCString { swallocCtl($0, &small, &length, nil, 0) }, EINVAL)
+    XCTAssertEqual(length, 8)
+    // Read-only names refuse writes.
+    var value = 1
+    XCTAssertEqual("stats.allocated".withCString { swallocCtl($0, nil, nil, &value, 8) }, EPERM)
+    // Actions take no values.
+    XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, &value, &length, nil, 0) }, EINVAL)
+  }
+
+  func testStatsFollowAllocationsAndPurgeEmptiesDirtyPages() {
+    let before = read("stats.allocated", Int.self).1!
+    let blocks = (0..<64).map { _ in swallocMalloc(100_000)! }
+    for b in blocks { memset(b, 1, 100_000) }
+    let during = read("stats.allocated", Int.self).1!
+    XCTAssertGreaterThanOrEqual(during - before, 64 * 100_000)
+    XCTAssertGreaterThanOrEqual(read("stats.active", Int.self).1!, during - before)
+    XCTAssertGreaterThanOrEqual(read("stats.mapped", Int.self).1!, read("stats.active", Int.self).1!)
+    for b in blocks { swallocFree(b) }
+    XCTAssertLessThan(read("stats.allocated", Int.self).1!, during)
+    let all = "arena.\(ctlArenasAll).purge"
+    XCTAssertEqual(all.withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
+    var dirty: UInt = 0
+    for i in 0..<arenaCount { if let a = arenas[i] { dirty += a.pointee.dirty.pages + a.pointee.muzzy.pages } }
+    XCTAssertEqual(dirty, 0, "purge leaves no dirty or muzzy pages")
+  }
+}
