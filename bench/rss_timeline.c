@@ -1,5 +1,5 @@
 // Grow/shrink workload for the resident-memory timeline (bench/rss_timeline.py):
-//   grow   ~600 MiB of mixed small and large blocks over about a second,
+//   grow   about 1.4 GiB of mixed small and large blocks over two seconds,
 //   shrink to ~10% of it (random blocks freed),
 //   idle   12 s of light activity (a few small allocations and one 64 KiB
 //          block every 50 ms, as a program waiting on I/O would do),

@@ -113,7 +113,7 @@ def main():
         "## Resident memory over time",
         "",
         f"`bench/rss_timeline.py` ({time.strftime('%Y-%m-%d')}): the grow/shrink workload of `bench/rss_timeline.c` "
-        "grows to ~600 MiB, frees 90% of it, then idles with light activity for 12 s; twice. "
+        "grows to about 1.4 GiB, frees 90% of it, then idles with light activity for 12 s; twice. "
         "Every allocator runs with its default settings (swalloc: dirty_decay_ms 10000, no background thread; "
         "the idle phase's periodic small allocations give swalloc's decay its slow-path ticks).",
         "",
