@@ -23,6 +23,7 @@ import os
 import platform
 import shlex
 import shutil
+import re
 import signal
 import statistics
 import subprocess
@@ -825,6 +826,14 @@ def main():
         if w in workloads:
             L.append(f"- `{w.name}`{' (T)' if w.threaded else ''}: {w.desc}.")
     L.append("")
+    # Keep the resident-memory timeline section that bench/rss_timeline.py
+    # maintains in the same file.
+    if os.path.exists(out_md):
+        previous = open(out_md).read()
+        m = re.search(r"<!-- rss-timeline -->.*?<!-- /rss-timeline -->", previous, flags=re.S)
+        if m:
+            L.append(m.group(0))
+            L.append("")
     with open(out_md, "w") as f:
         f.write("\n".join(L))
 
