@@ -73,22 +73,31 @@ func usableSizeFor(_ size: UInt) -> UInt {
   return roundUpToPage(size)
 }
 
+/// Regions a slab should hold at least, so that page-sized classes do not
+/// cost one page-run allocation per block (bench: 1000 x 4 KiB rounds).
+let minRegionsPerSlab: UInt = 4
+
 /// Chooses the number of pages for a slab of `regionSize` regions: the fewest
-/// pages whose leftover tail is at most 1/64 of the slab, else the least
-/// wasteful count up to `maxSlabPages`.
+/// pages that hold `minRegionsPerSlab` regions with a leftover tail of at
+/// most 1/64 of the slab, else the least wasteful such count up to
+/// `maxSlabPages`.
 func slabPagesFor(regionSize: UInt) -> UInt {
   var best: UInt = 1
   var bestWastePerMille: UInt = UInt.max
   var pages: UInt = 1
   while pages <= maxSlabPages {
     let bytes = pages &* pageSize
-    if bytes >= regionSize {
+    if bytes >= regionSize &* minRegionsPerSlab {
       let waste = bytes % regionSize
       if waste &* 64 <= bytes { return pages }
       let perMille = waste &* 1000 / bytes
       if perMille < bestWastePerMille { bestWastePerMille = perMille; best = pages }
     }
     pages &+= 1
+  }
+  if bestWastePerMille == UInt.max {
+    // No count holds minRegionsPerSlab regions: as many pages as allowed.
+    return maxSlabPages
   }
   return best
 }
