@@ -23,8 +23,6 @@ struct Arena {
   /// Free extents whose pages are dirty / muzzy, and their decay (Decay.swift).
   var dirty: DecayStage
   var muzzy: DecayStage
-  /// Extent events seen by decayTick (it reads the clock on some of them).
-  var decayEvents: UInt = 0
 }
 
 /// All arenas (created lazily), the arena count and the lock guarding both.

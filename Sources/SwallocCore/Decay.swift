@@ -171,10 +171,6 @@ func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
 /// Purges the oldest extents of each stage down to what decay allows now.
 func decayTick(_ a: UnsafeMutablePointer<Arena>) {
   if a.pointee.dirty.pages == 0 && a.pointee.muzzy.pages == 0 { return }
-  // Read the clock on one event in eight: epochs last decay_ms / 32, far
-  // longer than eight extent operations. decay_ms 0 purges every time.
-  a.pointee.decayEvents &+= 1
-  if a.pointee.decayEvents & 7 != 0 && optDirtyDecayMs != 0 { return }
   let now = swalloc_monotonic_ms()
   decayStage(a, dirty: true, now: now)
   decayStage(a, dirty: false, now: now)
