@@ -25,4 +25,13 @@ for name in $(cat "$root/lib/api-names.txt"); do
   if [ -z "$a" ] || [ "$a" != "$b" ]; then echo "FAIL $name is not an alias of swalloc_$name"; fail=1; fi
 done
 [ $fail -eq 0 ] && echo "ok   every standard name aliases its swalloc_ twin"
+# No allocation inside the allocator: nothing from the malloc family, and no
+# Swift runtime allocation entry point, may be called by the library.
+imported=$(nm -D --undefined-only "$lib" | awk '{print $2}' | sed 's/@.*//' | grep -xE 'malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign' || true)
+swiftcalls=$(objdump -d --no-show-raw-insn "$lib" | grep -E '(call|jmp).*<swift_(allocObject|retain|release|allocEmptyBox|once)' || true)
+if [ -z "$imported$swiftcalls" ]; then
+  echo "ok   imports no malloc-family symbol and never calls the Swift runtime's allocator"
+else
+  echo "FAIL the library allocates through: $imported $swiftcalls"; fail=1
+fi
 exit $fail

@@ -83,9 +83,11 @@ func threadArena() -> UnsafeMutablePointer<Arena> {
   return fallbackArena()
 }
 
-/// Allocates straight from an arena, bypassing the thread cache.
-func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
-  let arena = threadArena()
+/// Allocates straight from an arena (the thread's unless one is given),
+/// bypassing the thread cache.
+func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
+                      arena chosen: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
+  let arena = chosen ?? threadArena()
   if sizeClass < smallClassCount {
     var p: UnsafeMutableRawPointer? = nil
     if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 { return nil }
@@ -138,6 +140,23 @@ func invalidPointer(_ what: StaticString) -> Never {
   fatal(": invalid pointer (not allocated by swalloc, or already freed)")
 }
 
+/// Frees straight to the owning arena, bypassing the thread cache
+/// (dallocx with MALLOCX_TCACHE_NONE).
+func freeUncached(_ pointer: UnsafeMutableRawPointer) {
+  if !isBooted() { invalidPointer("free") }
+  switch lookupAllocation(pointer, "free") {
+  case .huge(let record):
+    hugeFree(record)
+  case .small(let arena, let slab, let sizeClass):
+    let bin = arena.pointee.bins + sizeClass
+    mutexLock(&bin.pointee.lock)
+    binFreeLocked(arena, bin, slab, address: UInt(bitPattern: pointer))
+    mutexUnlock(&bin.pointee.lock)
+  case .large(let arena, let extent, _):
+    arenaFreeLarge(arena, extent)
+  }
+}
+
 @inline(never)
 func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
@@ -179,19 +198,22 @@ private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutab
 // MARK: Aligned and zeroed allocation
 
 /// Allocates `size` bytes aligned to `alignment` (a power of two), zeroed
-/// when asked. Sets ENOMEM on failure.
-func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
+/// when asked, through the thread cache unless `uncached` or an explicit
+/// `arena` (mallocx flags) says otherwise. Sets ENOMEM on failure.
+func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool = false,
+                     arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
   if !ensureBooted() { setErrno(ENOMEM); return nil }
   if size > maxRequestSize { setErrno(ENOMEM); return nil }
   let request = size == 0 ? 1 : size
+  let bypassCache = uncached || arena != nil
   if alignment <= pageSize {
     // A class that is a multiple of the alignment gives aligned regions in
     // page-aligned slabs; large runs start on page boundaries.
     let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
     if rounded <= largeMaxClass {
       let sizeClass = classIndexFor(rounded)
-      if zero && sizeClass >= tcacheClassCount {
-        let p = allocateUncached(sizeClass, alignment: pageSize, zero: true)
+      if bypassCache || (zero && sizeClass >= tcacheClassCount) {
+        let p = allocateUncached(sizeClass, alignment: pageSize, zero: zero, arena: arena)
         if p == nil { setErrno(ENOMEM) }
         return p
       }
@@ -203,7 +225,7 @@ func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
     let sizeClass = classIndexFor(max(min(request, largeMaxClass), largeMinClass))
     let pages = sizeClassSize(sizeClass) >> pageShift
     if request <= largeMaxClass && pages &+ (alignment >> pageShift) &- 1 <= chunkUsablePages {
-      let p = allocateUncached(sizeClass, alignment: alignment, zero: zero)
+      let p = allocateUncached(sizeClass, alignment: alignment, zero: zero, arena: arena)
       if p == nil { setErrno(ENOMEM) }
       return p
     }
@@ -213,6 +235,25 @@ func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
 }
 
 @inline(__always) func isPowerOfTwo(_ x: UInt) -> Bool { x != 0 && x & (x &- 1) == 0 }
+
+/// The usable size allocateAligned gives for `size` and `alignment` (the
+/// least a huge request can get; 0 when the request is impossible).
+func usableSizeFor(_ size: UInt, alignment: UInt) -> UInt {
+  if size > maxRequestSize { return 0 }
+  let request = size == 0 ? 1 : size
+  if alignment <= pageSize {
+    let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
+    if rounded <= largeMaxClass { return sizeClassSize(classIndexFor(rounded)) }
+  } else {
+    let sizeClass = classIndexFor(max(min(request, largeMaxClass), largeMinClass))
+    let pages = sizeClassSize(sizeClass) >> pageShift
+    if request <= largeMaxClass && pages &+ (alignment >> pageShift) &- 1 <= chunkUsablePages {
+      return sizeClassSize(sizeClass)
+    }
+  }
+  if request > maxRequestSize &- chunkSize { return 0 }
+  return roundUpToPage(request)
+}
 
 // MARK: The rest of the API
 

@@ -83,6 +83,16 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
   return best
 }
 
+/// Arena `index`, created if it does not exist yet; nil for an index beyond
+/// the arena count or when memory is exhausted.
+func arenaGetOrCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
+  if index < 0 || index >= arenaCount { return nil }
+  mutexLock(&arenasLock)
+  defer { mutexUnlock(&arenasLock) }
+  if let a = arenas[index] { return a }
+  return arenaCreate(index)
+}
+
 func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {
   mutexLock(&arenasLock)
   a.pointee.threadCount &-= 1

@@ -38,10 +38,13 @@ struct Extent {
   /// Free extents only: links in the arena's dirty or muzzy LRU list.
   var lruNext: UnsafeMutablePointer<Extent>? = nil
   var lruPrev: UnsafeMutablePointer<Extent>? = nil
+  /// Huge records only: pages mapped, at least `pages` (the usable size); more
+  /// when a cached mapping larger than the request was reused.
+  var mappedPages: UInt = 0
 }
 
 /// Offset of a slab's bitmap words inside its Extent record.
-let extentBitmapOffset = 64
+let extentBitmapOffset = (MemoryLayout<Extent>.stride &+ 15) & ~15
 /// Size of one Extent record (header + bitmap for the largest slab), set at boot.
 var extentRecordSize: UInt = 128
 

@@ -31,7 +31,8 @@ let hugeCacheMaxMapping: UInt = 64 << 20
 /// already faulted in, and trimming them measured slower on bench `large`).
 let hugeTrimFactor: UInt = 3
 
-@inline(__always) func hugeRecordBytes(_ r: UnsafeMutablePointer<Extent>) -> UInt { r.pointee.pages << pageShift }
+/// Bytes mapped for a huge record (its usable size is `pages`).
+@inline(__always) func hugeRecordBytes(_ r: UnsafeMutablePointer<Extent>) -> UInt { r.pointee.mappedPages << pageShift }
 
 /// Takes the smallest cached mapping that holds `usize` bytes (trimmed to
 /// `usize` when it is more than 4 times larger), or nil.
@@ -55,8 +56,11 @@ private func hugeCacheTake(_ usize: UInt) -> UnsafeMutablePointer<Extent>? {
   let bytes = hugeRecordBytes(found)
   if bytes &- usize > usize &* hugeTrimFactor {
     unmapPages(UnsafeMutableRawPointer(bitPattern: found.pointee.address &+ usize).unsafelyUnwrapped, bytes &- usize)
-    found.pointee.pages = usize >> pageShift
+    found.pointee.mappedPages = usize >> pageShift
   }
+  // The block's usable size is what was asked for (nallocx agrees); the
+  // rest of the mapping stays attached to the record.
+  found.pointee.pages = usize >> pageShift
   return found
 }
 
@@ -128,7 +132,7 @@ func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutab
     if pageMapSet(cached.pointee.address, UInt(bitPattern: cached)) {
       let p = UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped
       if zero { memset(p, 0, Int(size)) }
-      atomicUInt(&hugeBytes).pointee.add(hugeRecordBytes(cached), ordering: .relaxed)
+      atomicUInt(&hugeBytes).pointee.add(usize, ordering: .relaxed)
       atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
       return p
     }
@@ -144,6 +148,7 @@ func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutab
     return nil
   }
   record.initialize(to: Extent(address: UInt(bitPattern: p), pages: usize >> pageShift, state: .huge))
+  record.pointee.mappedPages = usize >> pageShift
   if !pageMapSet(UInt(bitPattern: p), UInt(bitPattern: record)) {
     unmapPages(p, usize)
     hugeRecords.push(raw)
@@ -155,14 +160,13 @@ func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutab
 }
 
 func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
-  let size = record.pointee.pages << pageShift
   let p = UnsafeMutableRawPointer(bitPattern: record.pointee.address).unsafelyUnwrapped
   _ = pageMapSet(record.pointee.address, 0)
-  atomicUInt(&hugeBytes).pointee.subtract(size, ordering: .relaxed)
+  atomicUInt(&hugeBytes).pointee.subtract(record.pointee.pages << pageShift, ordering: .relaxed)
   atomicUInt(&hugeCount).pointee.subtract(1, ordering: .relaxed)
   hugeCacheExpire()
   if hugeCachePut(record) { return }
-  unmapPages(p, size)
+  unmapPages(p, hugeRecordBytes(record))
   hugeRecords.push(UnsafeMutableRawPointer(record))
 }
 
@@ -171,7 +175,8 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
 /// 25% headroom so a block grown step by step moves O(log n) times.
 /// Returns the new address, or nil (the caller then copies).
 func hugeGrowByRemap(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> UnsafeMutableRawPointer? {
-  let oldSize = record.pointee.pages << pageShift
+  let oldUsable = record.pointee.pages << pageShift
+  let oldSize = hugeRecordBytes(record)
   let (withHeadroom, overflow) = roundUpToPage(newSize).addingReportingOverflow(roundUpToPage(newSize) / 4)
   if overflow || withHeadroom > maxRequestSize &- 2 &* chunkSize { return nil }
   let usize = roundUpToPage(withHeadroom)
@@ -195,27 +200,34 @@ func hugeGrowByRemap(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> U
   _ = pageMapSet(record.pointee.address, 0)
   record.pointee.address = target
   record.pointee.pages = usize >> pageShift
+  record.pointee.mappedPages = usize >> pageShift
   if !pageMapSet(target, UInt(bitPattern: record)) { fatal("out of metadata memory while moving a huge block") }
-  atomicUInt(&hugeBytes).pointee.add(usize &- oldSize, ordering: .relaxed)
+  atomicUInt(&hugeBytes).pointee.add(usize &- oldUsable, ordering: .relaxed)
   return UnsafeMutableRawPointer(bitPattern: target)
 }
 
-/// Resizes a huge mapping without moving it: shrinking unmaps the tail,
-/// growing asks the kernel to extend the mapping in place.
+/// Resizes a huge block without moving it: shrinking unmaps the tail,
+/// growing uses mapped slack first, then asks the kernel to extend the
+/// mapping in place.
 func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> Bool {
-  let oldSize = record.pointee.pages << pageShift
+  let oldUsable = record.pointee.pages << pageShift
+  let mapped = hugeRecordBytes(record)
   let usize = roundUpToPage(newSize)
-  if usize == oldSize { return true }
+  if usize == oldUsable { return true }
   let p = UnsafeMutableRawPointer(bitPattern: record.pointee.address).unsafelyUnwrapped
-  if usize < oldSize {
-    unmapPages(p + Int(usize), oldSize &- usize)
-    atomicUInt(&hugeBytes).pointee.subtract(oldSize &- usize, ordering: .relaxed)
+  if usize < oldUsable {
+    unmapPages(p + Int(usize), mapped &- usize)
+    record.pointee.mappedPages = usize >> pageShift
+    atomicUInt(&hugeBytes).pointee.subtract(oldUsable &- usize, ordering: .relaxed)
   } else {
-    let saved = swalloc_errno()
-    let q = swalloc_mremap(p, Int(oldSize), Int(usize), 0)
-    swalloc_set_errno(saved)
-    if q != p { return false }
-    atomicUInt(&hugeBytes).pointee.add(usize &- oldSize, ordering: .relaxed)
+    if usize > mapped {
+      let saved = swalloc_errno()
+      let q = swalloc_mremap(p, Int(mapped), Int(usize), 0)
+      swalloc_set_errno(saved)
+      if q != p { return false }
+      record.pointee.mappedPages = usize >> pageShift
+    }
+    atomicUInt(&hugeBytes).pointee.add(usize &- oldUsable, ordering: .relaxed)
   }
   record.pointee.pages = usize >> pageShift
   return true

@@ -1,0 +1,135 @@
+// jemalloc's non-standard API: mallocx, rallocx, xallocx, sallocx, dallocx,
+// sdallocx, nallocx, with the MALLOCX_* flags:
+//   MALLOCX_LG_ALIGN(la) = la (bits 0-5: alignment 1 << la),
+//   MALLOCX_ZERO = 0x40, MALLOCX_TCACHE_NONE = 1 << 8 (bypass the thread
+//   cache; other explicit tcaches are not supported and act as the default),
+//   MALLOCX_ARENA(a) = (a + 1) << 20 (allocate from arena a, uncached).
+// Failures return NULL (or, for the size functions, 0) as in jemalloc.
+
+import CSwallocPlatform
+
+struct MallocxFlags {
+  var alignment: UInt = quantum
+  var zero = false
+  var uncached = false
+  var arena: UnsafeMutablePointer<Arena>? = nil
+}
+
+/// Decodes `flags`; nil when they name an arena that does not exist or an
+/// alignment beyond the address space.
+func decodeMallocxFlags(_ flags: Int32) -> MallocxFlags? {
+  var f = MallocxFlags()
+  let bits = UInt32(bitPattern: flags)
+  let lgAlign = bits & 0x3f
+  if lgAlign >= 48 { return nil }
+  if lgAlign != 0 { f.alignment = max(UInt(1) << UInt(lgAlign), quantum) }
+  f.zero = bits & 0x40 != 0
+  f.uncached = (bits >> 8) & 0xfff == 1
+  let arenaField = Int((bits >> 20) & 0xfff)
+  if arenaField != 0 {
+    guard let a = arenaGetOrCreate(arenaField &- 1) else { return nil }
+    f.arena = a
+  }
+  return f
+}
+
+@_cdecl("swalloc_mallocx")
+public func swallocMallocx(_ size: UInt, _ flags: Int32) -> UnsafeMutableRawPointer? {
+  if flags == 0 { return swallocMalloc(size) }
+  if !ensureBooted() { return nil }
+  guard let f = decodeMallocxFlags(flags) else { return nil }
+  return allocateAligned(size, alignment: f.alignment, zero: f.zero, uncached: f.uncached, arena: f.arena)
+}
+
+@_cdecl("swalloc_rallocx")
+public func swallocRallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ flags: Int32) -> UnsafeMutableRawPointer? {
+  guard let pointer else { return swallocMallocx(size, flags) }
+  if !isBooted() { invalidPointer("rallocx") }
+  guard let f = decodeMallocxFlags(flags) else { return nil }
+  let oldUsable = lookupAllocation(pointer, "rallocx").usableSize
+  let aligned = UInt(bitPattern: pointer) & (f.alignment &- 1) == 0
+  if aligned && f.arena == nil {
+    // In place when the block already has the size class asked for.
+    let wanted = usableSizeFor(size, alignment: f.alignment)
+    if wanted == 0 { return nil }
+    if wanted == oldUsable { return pointer }
+    if wanted > oldUsable && swallocXallocx(pointer, size, 0, flags) >= size { return pointer }
+  }
+  guard let fresh = allocateAligned(size, alignment: f.alignment, zero: f.zero, uncached: f.uncached, arena: f.arena) else {
+    return nil
+  }
+  memcpy(fresh, pointer, Int(min(size, oldUsable)))
+  if f.uncached { freeUncached(pointer) } else { swallocFree(pointer) }
+  return fresh
+}
+
+/// Resizes in place to at least `size` (and up to `size + extra`) bytes when
+/// possible; returns the usable size the block has afterwards.
+@_cdecl("swalloc_xallocx")
+public func swallocXallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ extra: UInt, _ flags: Int32) -> UInt {
+  guard let pointer else { return 0 }
+  if !isBooted() { invalidPointer("xallocx") }
+  let zero = UInt32(bitPattern: flags) & 0x40 != 0
+  let allocation = lookupAllocation(pointer, "xallocx")
+  let oldUsable = allocation.usableSize
+  if size > maxRequestSize { return oldUsable }
+  let (target, overflow) = size.addingReportingOverflow(extra)
+  let most = overflow || target > maxRequestSize ? maxRequestSize : target
+  switch allocation {
+  case .small:
+    break
+  case .large(let arena, let extent, _):
+    // The most that fits, else at least `size`.
+    var grown = false
+    if most <= largeMaxClass && most > oldUsable {
+      grown = arenaResizeLargeInPlace(arena, extent, newClass: classIndexFor(most))
+    }
+    if !grown && size <= largeMaxClass && size > oldUsable {
+      _ = arenaResizeLargeInPlace(arena, extent, newClass: classIndexFor(size))
+    }
+  case .huge(let record):
+    if most > oldUsable && !hugeResizeInPlace(record, newSize: most) && size > oldUsable {
+      _ = hugeResizeInPlace(record, newSize: size)
+    }
+  }
+  let newUsable = lookupAllocation(pointer, "xallocx").usableSize
+  if zero && newUsable > oldUsable { memset(pointer + Int(oldUsable), 0, Int(newUsable &- oldUsable)) }
+  return newUsable
+}
+
+@_cdecl("swalloc_sallocx")
+public func swallocSallocx(_ pointer: UnsafeMutableRawPointer?, _ flags: Int32) -> UInt {
+  swallocMallocUsableSize(pointer)
+}
+
+@_cdecl("swalloc_dallocx")
+public func swallocDallocx(_ pointer: UnsafeMutableRawPointer?, _ flags: Int32) {
+  guard let pointer else { return }
+  if (UInt32(bitPattern: flags) >> 8) & 0xfff == 1 { freeUncached(pointer) } else { swallocFree(pointer) }
+}
+
+/// Sized deallocation: `size` (with the flags' alignment) must give the
+/// block's usable size, else the caller's bookkeeping is corrupt: abort.
+@_cdecl("swalloc_sdallocx")
+public func swallocSdallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ flags: Int32) {
+  guard let pointer else { return }
+  if !isBooted() { invalidPointer("sdallocx") }
+  let lgAlign = UInt32(bitPattern: flags) & 0x3f
+  let alignment = lgAlign == 0 ? quantum : max(UInt(1) << UInt(min(lgAlign, 47)), quantum)
+  let allocation = lookupAllocation(pointer, "sdallocx")
+  let usable = allocation.usableSize
+  let matches: Bool
+  switch allocation {
+  case .huge: matches = size > largeMaxClass && size <= usable
+  default: matches = usableSizeFor(size, alignment: alignment) == usable
+  }
+  if !matches { fatal("sdallocx(): size does not match the allocation") }
+  swallocDallocx(pointer, flags)
+}
+
+@_cdecl("swalloc_nallocx")
+public func swallocNallocx(_ size: UInt, _ flags: Int32) -> UInt {
+  if !ensureBooted() { return 0 }
+  guard let f = decodeMallocxFlags(flags) else { return 0 }
+  return usableSizeFor(size, alignment: f.alignment)
+}

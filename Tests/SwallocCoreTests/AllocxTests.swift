@@ -1,0 +1,61 @@
+import XCTest
+@testable import SwallocCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class AllocxTests: XCTestCase {
+  let zeroFlag: Int32 = 0x40
+  let noCache: Int32 = 1 << 8
+  func lgAlign(_ la: Int32) -> Int32 { la }
+  func arenaFlag(_ a: Int32) -> Int32 { (a + 1) << 20 }
+
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  func testMallocxHonoursAlignmentZeroAndArena() {
+    for la: Int32 in [0, 4, 6, 12, 16, 22, 23] {
+      for size: UInt in [1, 100, 5000, 100_000, 3 << 20] {
+        let p = swallocMallocx(size, lgAlign(la) | zeroFlag)!
+        XCTAssertEqual(UInt(bitPattern: p) % max(UInt(1) << UInt(la), 16), 0, "la \(la) size \(size)")
+        let bytes = p.assumingMemoryBound(to: UInt8.self)
+        for i in stride(from: 0, to: Int(size), by: 511) where bytes[i] != 0 { XCTFail("not zero"); break }
+        XCTAssertEqual(swallocSallocx(p, 0), swallocNallocx(size, lgAlign(la)), "la \(la) size \(size)")
+        swallocDallocx(p, 0)
+      }
+    }
+    // An explicit arena: the block lives in that arena's chunk.
+    let p = swallocMallocx(64, arenaFlag(1))!
+    XCTAssertEqual(chunkHeader(UInt(bitPattern: p) & ~chunkMask).pointee.arena, arenas[1])
+    swallocDallocx(p, noCache)
+    XCTAssertNil(swallocMallocx(64, arenaFlag(Int32(arenaCount))), "no such arena")
+  }
+
+  func testNallocxMatchesWhatMallocReturns() {
+    var size: UInt = 1
+    while size < 8 << 20 {
+      let p = swallocMalloc(size)!
+      XCTAssertEqual(swallocNallocx(size, 0), swallocMallocUsableSize(p), "size \(size)")
+      swallocFree(p)
+      size = size * 5 / 4 + 1
+    }
+    XCTAssertEqual(swallocNallocx(UInt.max, 0), 0)
+  }
+
+  func testRallocxAndXallocx() {
+    let p = swallocMallocx(20_000, 0)!
+    memset(p, 0x77, 20_000)
+    // Grow in place when the following pages are free, zeroing the new part.
+    let usable = swallocXallocx(p, 60_000, 0, zeroFlag)
+    XCTAssertGreaterThanOrEqual(swallocSallocx(p, 0), 20_000)
+    if usable >= 60_000 {
+      let bytes = p.assumingMemoryBound(to: UInt8.self)
+      XCTAssertEqual(bytes[19_999], 0x77)
+      XCTAssertEqual(bytes[Int(usable) - 1], 0)
+    }
+    let q = swallocRallocx(p, 200_000, lgAlign(12))!
+    XCTAssertEqual(UInt(bitPattern: q) % 4096, 0)
+    XCTAssertEqual(q.assumingMemoryBound(to: UInt8.self)[100], 0x77)
+    XCTAssertEqual(swallocRallocx(q, 200_001, 0), q, "same size class: in place")
+    swallocSdallocx(q, 200_000, 0)
+  }
+}
