@@ -27,7 +27,7 @@ let ctlArenasAll = 4096
 var ctlEpoch: UInt64 = 0
 
 /// A cursor over a NUL-terminated name.
-private struct NameCursor {
+struct NameCursor {
   var p: UnsafePointer<CChar>
 
   /// Consumes `literal` if the name continues with it.
@@ -192,3 +192,144 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
 }
 
 let swallocVersion: StaticString = "0.1.0"
+
+// MARK: MIB interface
+
+/// The name components a MIB can hold, by index; numeric components (the
+/// one after "arena" or "bin") are stored as the number itself, so a caller
+/// can reuse the MIB of "arena.0.purge" for every arena, as with jemalloc.
+private let mibWords: (StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
+                       StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
+                       StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
+                       StaticString, StaticString, StaticString, StaticString, StaticString, StaticString) =
+  ("version", "epoch", "arenas", "narenas", "bin", "size", "arena", "purge", "thread", "tcache", "flush",
+   "stats", "allocated", "active", "mapped", "resident", "retained", "opt", "tcache_max",
+   "dirty_decay_ms", "muzzy_decay_ms", "background_thread", "stats_print", "")
+private let mibWordCount = 23
+
+private func mibWord(_ i: Int) -> StaticString {
+  withUnsafeBytes(of: mibWords) { raw in
+    raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: StaticString.self)[i]
+  }
+}
+
+/// Whether component `index` of a name is numeric: the one after "arena"
+/// or "bin" (word indices 6 and 4).
+private func isNumericPosition(previousWord: Int) -> Bool { previousWord == 6 || previousWord == 4 }
+
+@_cdecl("swalloc_mallctlnametomib")
+public func swallocMallctlnametomib(_ name: UnsafePointer<CChar>?, _ mibp: UnsafeMutablePointer<Int>?,
+                                    _ miblenp: UnsafeMutablePointer<Int>?) -> Int32 {
+  guard let name, let mibp, let miblenp else { return EINVAL }
+  var p = name
+  var count = 0
+  var previous = -1
+  while true {
+    if count == miblenp.pointee { return EINVAL }
+    // One component, up to '.' or the end.
+    var length = 0
+    while p[length] != 0 && p[length] != 46 { length &+= 1 }
+    if length == 0 { return ENOENT }
+    var value = -1
+    if isNumericPosition(previousWord: previous) {
+      var n = 0
+      var i = 0
+      while i < length {
+        let c = p[i]
+        if c < 48 || c > 57 || i >= 9 { return ENOENT }
+        n = n &* 10 &+ Int(c &- 48)
+        i &+= 1
+      }
+      value = n
+      previous = -1
+    } else {
+      var w = 0
+      while w < mibWordCount {
+        let word = mibWord(w)
+        if word.utf8CodeUnitCount == length && memcmp(word.utf8Start, p, length) == 0 { break }
+        w &+= 1
+      }
+      if w == mibWordCount { return ENOENT }
+      value = w
+      previous = w
+    }
+    mibp[count] = value
+    count &+= 1
+    if p[length] == 0 { break }
+    p += length &+ 1
+  }
+  miblenp.pointee = count
+  // Only names mallctl knows make a MIB.
+  return swallocMallctlbymibCheck(mibp, count)
+}
+
+/// Rebuilds the dotted name of a MIB into `buffer` (capacity bytes);
+/// false when the MIB is malformed or too long.
+private func mibName(_ mib: UnsafePointer<Int>, _ count: Int, into buffer: UnsafeMutablePointer<CChar>, capacity: Int) -> Bool {
+  var used = 0
+  var previous = -1
+  var i = 0
+  while i < count {
+    if i > 0 { if used &+ 1 >= capacity { return false }; buffer[used] = 46; used &+= 1 }
+    let v = mib[i]
+    if isNumericPosition(previousWord: previous) {
+      if v < 0 || v > 999_999_999 { return false }
+      var digits: (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+      var n = v
+      var k = 0
+      withUnsafeMutableBytes(of: &digits) { d in
+        repeat { d[k] = UInt8(48 &+ n % 10); n /= 10; k &+= 1 } while n != 0
+        while k > 0 {
+          k &-= 1
+          if used &+ 1 < capacity { buffer[used] = CChar(bitPattern: d[k]); used &+= 1 }
+        }
+      }
+      previous = -1
+    } else {
+      if v < 0 || v >= mibWordCount { return false }
+      let word = mibWord(v)
+      if used &+ word.utf8CodeUnitCount >= capacity { return false }
+      var j = 0
+      while j < word.utf8CodeUnitCount { buffer[used] = CChar(bitPattern: word.utf8Start[j]); used &+= 1; j &+= 1 }
+      previous = v
+    }
+    i &+= 1
+  }
+  buffer[used] = 0
+  return true
+}
+
+private func swallocMallctlbymibCheck(_ mib: UnsafePointer<Int>, _ count: Int) -> Int32 {
+  var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+  return withUnsafeMutableBytes(of: &buffer) { raw -> Int32 in
+    let name = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+    if !mibName(mib, count, into: name, capacity: raw.count) { return ENOENT }
+    return ctlNameExists(name) ? 0 : ENOENT
+  }
+}
+
+@_cdecl("swalloc_mallctlbymib")
+public func swallocMallctlbymib(_ mib: UnsafePointer<Int>?, _ miblen: Int, _ oldp: UnsafeMutableRawPointer?,
+                                _ oldlenp: UnsafeMutablePointer<Int>?, _ newp: UnsafeMutableRawPointer?,
+                                _ newlen: Int) -> Int32 {
+  guard let mib else { return EINVAL }
+  var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+  return withUnsafeMutableBytes(of: &buffer) { raw -> Int32 in
+    let name = raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self)
+    if !mibName(mib, miblen, into: name, capacity: raw.count) { return ENOENT }
+    return swallocCtl(name, oldp, oldlenp, newp, newlen)
+  }
+}
+
+/// Whether mallctl knows `name` (asked with nothing to read or write: a
+/// known name answers 0 or EINVAL for an action, never ENOENT).
+private func ctlNameExists(_ name: UnsafePointer<CChar>) -> Bool {
+  var probe = NameCursor(p: name)
+  // Actions would run if asked with no values: recognise them by shape.
+  if probe.take("thread.tcache.flush") && probe.atEnd { return true }
+  probe = NameCursor(p: name)
+  if probe.take("arena."), let i = probe.number(), probe.take(".purge"), probe.atEnd {
+    return i <= arenaCount || i == ctlArenasAll
+  }
+  return swallocCtl(name, nil, nil, nil, 0) != ENOENT
+}

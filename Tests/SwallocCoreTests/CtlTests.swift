@@ -53,3 +53,45 @@ final class CtlTests: XCTestCase {
     XCTAssertEqual(dirty, 0, "purge leaves no dirty or muzzy pages")
   }
 }
+
+final class MibTests: XCTestCase {
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  private func mib(_ name: String) -> (Int32, [Int]) {
+    var buffer = [Int](repeating: -1, count: 6)
+    var length = buffer.count
+    let rc = name.withCString { n in buffer.withUnsafeMutableBufferPointer { swallocMallctlnametomib(n, $0.baseAddress, &length) } }
+    return (rc, Array(buffer.prefix(rc == 0 ? length : 0)))
+  }
+
+  func testNameToMibAndBack() {
+    let (rc, purge) = mib("arena.0.purge")
+    XCTAssertEqual(rc, 0)
+    XCTAssertEqual(purge.count, 3)
+    XCTAssertEqual(purge[1], 0, "numeric components are the numbers themselves")
+    // Reuse the MIB for another arena, as jemalloc users do.
+    var all = purge
+    all[1] = ctlArenasAll
+    XCTAssertEqual(all.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 3, nil, nil, nil, 0) }, 0)
+
+    let (rc2, allocated) = mib("stats.allocated")
+    XCTAssertEqual(rc2, 0)
+    var value = 0
+    var length = 8
+    XCTAssertEqual(allocated.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 2, &value, &length, nil, 0) }, 0)
+    var direct = 0
+    XCTAssertEqual("stats.allocated".withCString { swallocCtl($0, &direct, &length, nil, 0) }, 0)
+    XCTAssertEqual(value, direct)
+
+    let (rc3, bin) = mib("arenas.bin.5.size")
+    XCTAssertEqual(rc3, 0)
+    XCTAssertEqual(bin.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 4, &value, &length, nil, 0) }, 0)
+    XCTAssertEqual(value, 96)
+
+    XCTAssertEqual(mib("stats.nonsense").0, ENOENT)
+    XCTAssertEqual(mib("arena.x.purge").0, ENOENT)
+    XCTAssertEqual(mib("opt").0, ENOENT, "a prefix is not a name")
+    let bogus = [99, 1]
+    XCTAssertEqual(bogus.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 2, nil, nil, nil, 0) }, ENOENT)
+  }
+}
