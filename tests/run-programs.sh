@@ -154,6 +154,7 @@ compile() {
 }
 t0=$(now)
 for p in api_conformance fork_threads stress decay_rss; do compile "$p"; done
+compile options -ldl
 compile dlopen_api -ldl
 echo "compiled test programs ($(elapsed "$t0" "$(now)"))"
 
@@ -220,6 +221,39 @@ if have decay_rss; then
     decay_check decay_muzzy "dirty_decay_ms:100,muzzy_decay_ms:200" decay 400
     decay_check decay_background "dirty_decay_ms:300,background_thread:true" idle 600
     decay_check decay_background_fork "dirty_decay_ms:300,background_thread:true" fork-idle 600
+fi
+
+# ---------------------------------------------------------------------------
+# options: SWALLOC_CONF / MALLOC_CONF (library only)
+option_check() { # name conf expect(ok|abort) stderr-pattern args...
+    local name=$1 conf=$2 expect=$3 pattern=$4
+    shift 4
+    wanted "$name" || return 0
+    run_one "$name" 1 60 env SWALLOC_CONF="$conf" "$BIN/options" "$@"
+    local err
+    err=$(cat "$LOGS/$name.err")
+    if [ "$expect" = ok ] && [ "$RC" -eq 0 ] && grep -q ' ok$' "$LOGS/$name.out" && { [ -z "$pattern" ] || grep -q -- "$pattern" <<<"$err"; }; then
+        pass "$name" "($DUR)"
+    elif [ "$expect" = abort ] && [ "$RC" -eq 134 ] && grep -q -- "$pattern" <<<"$err"; then
+        pass "$name" "(aborted: $(head -n 1 <<<"$err"))"
+    else
+        fail "$name" "$(rc_text "$RC"): $(head -n 2 "$LOGS/$name.out" | tr '\n' ' ') $(short_err "$LOGS/$name.err")"
+    fi
+}
+if have options; then
+    option_check opt_junk "junk:true" ok "" junk
+    option_check opt_zero "zero:true" ok "" zero
+    option_check opt_narenas "narenas:3" ok "" narenas 3
+    option_check opt_unknown "bogus:1,narenas:2" ok "swalloc: unknown option 'bogus' ignored" narenas 2
+    option_check opt_bad_value "narenas:lots" ok "swalloc: bad value for option 'narenas:lots' ignored" plain
+    option_check opt_abort_conf "bogus:1,abort_conf:true" abort "swalloc: invalid configuration (abort_conf:true)" plain
+    option_check opt_stats_print "stats_print:true" ok "___ swalloc statistics ___" plain
+    option_check opt_tcache_off "tcache:false" abort "swalloc: free(): double free detected" tcache-off-double-free
+    if wanted opt_malloc_conf; then
+        run_one opt_malloc_conf 1 60 env -u SWALLOC_CONF MALLOC_CONF="narenas:5" "$BIN/options" narenas 5
+        if [ "$RC" -eq 0 ]; then pass opt_malloc_conf "(MALLOC_CONF used when SWALLOC_CONF is unset)"
+        else fail opt_malloc_conf "$(rc_text "$RC"): $(head -n 1 "$LOGS/opt_malloc_conf.out")"; fi
+    fi
 fi
 
 # ---------------------------------------------------------------------------

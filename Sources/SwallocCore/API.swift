@@ -88,13 +88,22 @@ func threadArena() -> UnsafeMutablePointer<Arena> {
 func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
                       arena chosen: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
   let arena = chosen ?? threadArena()
+  let zeroed = zero || optZero
+  var p: UnsafeMutableRawPointer? = nil
   if sizeClass < smallClassCount {
-    var p: UnsafeMutableRawPointer? = nil
     if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 { return nil }
-    if zero, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
-    return p
+    if zeroed, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
+  } else {
+    p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: alignment, zero: zeroed)
   }
-  return arenaAllocLarge(arena, sizeClass: sizeClass, alignment: alignment, zero: zero)
+  if optJunkAlloc && !zeroed, let p { memset(p, 0xa5, Int(sizeClassSize(sizeClass))) }
+  return p
+}
+
+/// junk:free: fills a block about to be freed with 0x5a.
+@inline(__always)
+func junkOnFree(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
+  if optJunkFree { memset(pointer, 0x5a, Int(allocation.usableSize)) }
 }
 
 /// What the allocator knows about a pointer it handed out.
@@ -144,7 +153,9 @@ func invalidPointer(_ what: StaticString) -> Never {
 /// (dallocx with MALLOCX_TCACHE_NONE).
 func freeUncached(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
-  switch lookupAllocation(pointer, "free") {
+  let allocation = lookupAllocation(pointer, "free")
+  junkOnFree(pointer, allocation)
+  switch allocation {
   case .huge(let record):
     hugeFree(record)
   case .small(let arena, let slab, let sizeClass):
@@ -161,7 +172,9 @@ func freeUncached(_ pointer: UnsafeMutableRawPointer) {
 func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
   defer { backgroundThreadMaybeStart() }
-  switch lookupAllocation(pointer, "free") {
+  let allocation = lookupAllocation(pointer, "free")
+  junkOnFree(pointer, allocation)
+  switch allocation {
   case .huge(let record):
     hugeFree(record)
   case .small(let arena, let slab, let sizeClass):
@@ -417,6 +430,9 @@ public func swallocMallocTrim(_ pad: UInt) -> Int32 {
   let unmapped = hugeCacheDrop(olderThanMs: -1)
   return purged || unmapped != 0 ? 1 : 0
 }
+
+@_cdecl("swalloc_mallinfo2")
+public func swallocMallinfo2() -> swalloc_mallinfo2 { statsMallinfo2() }
 
 @_cdecl("swalloc_malloc_stats")
 public func swallocMallocStats() {

@@ -125,6 +125,12 @@ let maxRequestSize = UInt(Int.max)
 /// Maps a huge block; `zero` asks for zeroed memory (only a reused cached
 /// mapping needs clearing: fresh mappings are zero).
 func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutableRawPointer? {
+  guard let p = hugeMap(size, alignment: alignment, zero: zero || optZero) else { return nil }
+  if optJunkAlloc && !(zero || optZero) { memset(p, 0xa5, Int(roundUpToPage(size))) }
+  return p
+}
+
+private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
   if size > maxRequestSize &- chunkSize { return nil }
   let usize = roundUpToPage(size)
   hugeCacheExpire()

@@ -8,6 +8,19 @@ var optArenaCount: UInt = 0          // 0: 4 x CPUs available to the process
 var optTcache = true
 var optTcacheMax: UInt = 32 << 10
 var optStatsPrint = false
+/// junk: fill new blocks with 0xa5 and freed ones with 0x5a (debugging).
+var optJunkAlloc = false
+var optJunkFree = false
+/// zero: every allocation is zero-filled.
+var optZero = false
+/// abort_conf: a bad option aborts instead of warning.
+var optAbortConf = false
+/// stats_print_opts: "J" prints the report as JSON.
+var optStatsJSON = false
+private var sawBadOption = false
+
+/// junk and zero need every allocation and free to pass the slow paths.
+var optFillsMemory: Bool { optJunkAlloc || optJunkFree || optZero }
 
 private func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
   if length != name.utf8CodeUnitCount { return false }
@@ -48,6 +61,7 @@ private func parseInt(_ v: UnsafePointer<CChar>, _ length: Int) -> Int? {
 }
 
 private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
+  sawBadOption = true
   writeStderr("swalloc: ")
   writeStderr(what)
   writeStderr(" '")
@@ -76,6 +90,7 @@ func optionsBoot() {
     if s[i] == 44 { i &+= 1 }
     applyOption(s + keyStart, keyLength, s + valueStart, valueLength)
   }
+  if sawBadOption && optAbortConf { fatal("invalid configuration (abort_conf:true)") }
 }
 
 private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointer<CChar>, _ vl: Int) {
@@ -91,6 +106,19 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     if let n = parseInt(v, vl), n >= -1 { optMuzzyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "background_thread") {
     if let b = parseBool(v, vl) { optBackgroundThread = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "junk") {
+    if keyEquals(v, vl, "alloc") { optJunkAlloc = true; optJunkFree = false }
+    else if keyEquals(v, vl, "free") { optJunkAlloc = false; optJunkFree = true }
+    else if let b = parseBool(v, vl) { optJunkAlloc = b; optJunkFree = b }
+    else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "zero") {
+    if let b = parseBool(v, vl) { optZero = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "abort_conf") {
+    if let b = parseBool(v, vl) { optAbortConf = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "stats_print_opts") {
+    // jemalloc's letters; "J" (JSON) is the one that changes this report.
+    var i = 0
+    while i < vl { if v[i] == 74 { optStatsJSON = true }; i &+= 1 }
   } else if keyEquals(k, kl, "stats_print") {
     if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else {

@@ -135,8 +135,62 @@ private func putBytes(_ n: UInt) {
   }
 }
 
-/// Prints the summary report to stderr.
+/// One small size class summed over the arenas.
+struct ClassStats {
+  var slabs: UInt = 0
+  var regions: UInt = 0
+  var mallocs: UInt = 0
+  var frees: UInt = 0
+}
+
+func classStats(_ sizeClass: Int) -> ClassStats {
+  var c = ClassStats()
+  mutexLock(&arenasLock)
+  var i = 0
+  while i < arenaCount {
+    if let a = arenas[i] {
+      let bin = a.pointee.bins + sizeClass
+      mutexLock(&bin.pointee.lock)
+      c.slabs &+= bin.pointee.slabCount
+      c.regions &+= bin.pointee.regionsInUse
+      c.mallocs &+= bin.pointee.mallocs
+      c.frees &+= bin.pointee.frees
+      mutexUnlock(&bin.pointee.lock)
+    }
+    i &+= 1
+  }
+  mutexUnlock(&arenasLock)
+  return c
+}
+
+/// Pads to `width` columns with spaces on the left of a number.
+private func putPadded(_ n: UInt, width: Int) {
+  var digits = 1
+  var v = n
+  while v >= 10 { v /= 10; digits &+= 1 }
+  while digits < width { put(" "); digits &+= 1 }
+  put(n)
+}
+
+/// glibc's mallinfo2 from the same counters as the report: arena = chunk
+/// bytes, hblks/hblkhd = huge blocks, uordblks = allocated small + large,
+/// fordblks = chunk bytes not allocated.
+func statsMallinfo2() -> swalloc_mallinfo2 {
+  var m = swalloc_mallinfo2()
+  let s = statsGather()
+  let chunkBytes = s.chunks &* chunkSize
+  let used = s.smallBytes &+ s.largeBytes
+  m.arena = Int(chunkBytes)
+  m.hblks = Int(s.hugeCount)
+  m.hblkhd = Int(s.hugeBytes)
+  m.uordblks = Int(used)
+  m.fordblks = Int(chunkBytes > used ? chunkBytes &- used : 0)
+  return m
+}
+
+/// Prints the report to stderr: text, or JSON with stats_print_opts:J.
 func statsPrint() {
+  if optStatsJSON { statsPrintJSON(); return }
   let s = statsGather()
   mutexLock(&reportLock)
   let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
@@ -157,6 +211,54 @@ func statsPrint() {
   put("free pages: "); putBytes(s.dirtyPages << pageShift); put(" dirty, ")
   putBytes(s.muzzyPages << pageShift); put(" muzzy; purged so far: ")
   putBytes(s.purgedPages << pageShift); put("\n")
+  // Per small size class: regions in use, slabs, utilization, traffic.
+  put("    size  regs/slab   slabs  in use  util%  handed out   returned\n")
+  var c = 0
+  while c < smallClassCount {
+    let k = classStats(c)
+    if k.mallocs != 0 {
+      let perSlab = UInt(binInfos[c].regionCount)
+      putPadded(sizeClassSize(c), width: 8); putPadded(perSlab, width: 11); putPadded(k.slabs, width: 8)
+      putPadded(k.regions, width: 8)
+      putPadded(k.slabs == 0 ? 0 : k.regions &* 100 / (k.slabs &* perSlab), width: 7)
+      putPadded(k.mallocs, width: 12); putPadded(k.frees, width: 11); put("\n")
+    }
+    c &+= 1
+  }
+  flushLine()
+  mutexUnlock(&reportLock)
+}
+
+/// The same report as one JSON object (stats_print_opts:J).
+func statsPrintJSON() {
+  let s = statsGather()
+  mutexLock(&reportLock)
+  let allocated = s.smallBytes &+ s.largeBytes &+ s.hugeBytes
+  let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
+  put("{\"swalloc\": {\"version\": \""); put(swallocVersion); put("\", \"arenas\": "); put(UInt(arenaCount))
+  put(", \"arenas_in_use\": "); put(s.arenasInUse); put(", \"threads\": "); put(s.threads)
+  put(", \"allocated\": "); put(allocated); put(", \"active\": "); put(statsActive(s))
+  put(", \"mapped\": "); put(mapped); put(", \"metadata\": "); put(s.metadataMapped)
+  put(", \"dirty\": "); put(s.dirtyPages << pageShift); put(", \"muzzy\": "); put(s.muzzyPages << pageShift)
+  put(", \"purged\": "); put(s.purgedPages << pageShift)
+  put(", \"large\": {\"allocated\": "); put(s.largeBytes); put(", \"live\": "); put(s.largeCount)
+  put(", \"nmalloc\": "); put(s.largeMallocs); put(", \"ndalloc\": "); put(s.largeFrees)
+  put("}, \"huge\": {\"allocated\": "); put(s.hugeBytes); put(", \"live\": "); put(s.hugeCount)
+  put(", \"cached\": "); put(s.hugeCachedBytes); put("}, \"bins\": [")
+  var c = 0
+  var first = true
+  while c < smallClassCount {
+    let k = classStats(c)
+    if k.mallocs != 0 {
+      if !first { put(", ") }
+      first = false
+      put("{\"size\": "); put(sizeClassSize(c)); put(", \"nregs\": "); put(UInt(binInfos[c].regionCount))
+      put(", \"curslabs\": "); put(k.slabs); put(", \"curregs\": "); put(k.regions)
+      put(", \"nmalloc\": "); put(k.mallocs); put(", \"ndalloc\": "); put(k.frees); put("}")
+    }
+    c &+= 1
+  }
+  put("]}}\n")
   flushLine()
   mutexUnlock(&reportLock)
 }

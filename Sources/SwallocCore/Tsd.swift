@@ -37,7 +37,7 @@ func tsdFetchTcache() -> UnsafeMutablePointer<Tcache>? {
   if let t = currentTcache() { return t }
   if !ensureBooted() { return nil }
   if swalloc_tls_state() != TsdState.uninitialized.rawValue { return nil }
-  if !optTcache {
+  if !optTcache || optFillsMemory {
     swalloc_tls_set_state(TsdState.disabled.rawValue)
     return nil
   }

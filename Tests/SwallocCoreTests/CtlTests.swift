@@ -95,3 +95,21 @@ final class MibTests: XCTestCase {
     XCTAssertEqual(bogus.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 2, nil, nil, nil, 0) }, ENOENT)
   }
 }
+
+final class MallinfoTests: XCTestCase {
+  func testMallinfo2AgreesWithCtlStatistics() {
+    XCTAssertTrue(ensureBooted())
+    let blocks = (0..<50).map { _ in swallocMalloc(3000)! }
+    let huge = swallocMalloc(6 << 20)!
+    let m = swallocMallinfo2()
+    var allocated = 0
+    var length = 8
+    XCTAssertEqual("stats.allocated".withCString { swallocCtl($0, &allocated, &length, nil, 0) }, 0)
+    XCTAssertEqual(m.uordblks + m.hblkhd, allocated, "small + large + huge, from the same counters")
+    XCTAssertGreaterThanOrEqual(m.hblks, 1)
+    XCTAssertGreaterThanOrEqual(m.hblkhd, 6 << 20)
+    XCTAssertEqual(m.arena, m.uordblks + m.fordblks)
+    for b in blocks { swallocFree(b) }
+    swallocFree(huge)
+  }
+}

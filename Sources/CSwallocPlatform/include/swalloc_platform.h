@@ -54,6 +54,21 @@ int swalloc_cpus_available(void);
 
 static inline void *swalloc_map_failed(void) { return MAP_FAILED; }
 
+// glibc's struct mallinfo2, declared here so it need not come from
+// <malloc.h> (which would also declare the functions we define).
+struct swalloc_mallinfo2 {
+  size_t arena;    // bytes of non-mmapped space (arena chunks)
+  size_t ordblks;  // free chunks
+  size_t smblks;
+  size_t hblks;    // mmapped regions (huge blocks)
+  size_t hblkhd;   // bytes in mmapped regions
+  size_t usmblks;
+  size_t fsmblks;
+  size_t uordblks; // bytes allocated
+  size_t fordblks; // bytes free in arena chunks
+  size_t keepcost;
+};
+
 // Milliseconds of CLOCK_MONOTONIC (a vDSO call: no syscall, no allocation).
 static inline uint64_t swalloc_monotonic_ms(void) {
   struct timespec ts;
