@@ -2,13 +2,19 @@
 // The shipped library (libswalloc.so) is NOT built by SwiftPM: it is the
 // Embedded Swift build in scripts/build-lib.sh. This package builds the
 // normally compiled twin of the same sources (SwallocCore), which the unit
-// tests exercise, and nothing here is ever linked with the Embedded objects.
+// tests exercise, and the `swalloc` command-line tool; nothing here is ever
+// linked with the Embedded objects (the tool loads the library into the
+// programs it runs, or dlopens it RTLD_LOCAL for `version`).
 import PackageDescription
 
 let package = Package(
   name: "swalloc",
   products: [
     .library(name: "SwallocCore", targets: ["SwallocCore"]),
+    .executable(name: "swalloc", targets: ["SwallocTool"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
   ],
   targets: [
     .target(
@@ -20,6 +26,12 @@ let package = Package(
       name: "SwallocCore",
       dependencies: ["CSwallocPlatform"],
       path: "Sources/SwallocCore",
+      swiftSettings: [.swiftLanguageMode(.v5)]
+    ),
+    .executableTarget(
+      name: "SwallocTool",
+      dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/SwallocTool",
       swiftSettings: [.swiftLanguageMode(.v5)]
     ),
     .testTarget(

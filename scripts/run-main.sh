@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The main job (README): builds libswalloc.so and runs a real program under
-# it — python3 building, serialising and searching a few hundred thousand
-# objects on 4 threads — then prints swalloc's statistics summary at exit.
+# The main job (README): builds libswalloc.so and the swalloc tool, then
+# `swalloc run --stats` a real program — python3 building, serialising and
+# searching a few hundred thousand objects on 4 threads — and prints the
+# summary (peak and final allocated / resident, per-size-class table).
 # Pass a command to run that instead: scripts/run-main.sh -- sqlite3 ...
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 "$root/scripts/build-lib.sh"
-lib=$root/.build/release/libswalloc.so
+(cd "$root" && swift build -c release --product swalloc 2>&1 | tail -n 1)
+tool=$root/.build/release/swalloc
 if [ "${1:-}" = "--" ]; then
   shift
   cmd=("$@")
@@ -15,6 +17,7 @@ else
   # Resolve the real interpreter (a pyenv shim is a shell script that would
   # run, and report, several processes).
   python=$(python3 -c 'import sys; print(sys.executable)')
+  export PYTHONMALLOC=malloc  # objects through malloc, not CPython's own arenas
   cmd=("$python" -c '
 import json, re, threading, time
 start = time.time()
@@ -28,5 +31,4 @@ ts = [threading.Thread(target=work, args=(k, out)) for k in range(4)]
 print("python3 under swalloc:", out[0], "x4 threads in %.2f s" % (time.time() - start))
 ')
 fi
-echo "running: ${cmd[0]} ... with LD_PRELOAD=$lib"
-SWALLOC_CONF="${SWALLOC_CONF:+$SWALLOC_CONF,}stats_print:true" LD_PRELOAD="$lib" "${cmd[@]}"
+exec "$tool" run --stats ${SWALLOC_CONF:+--conf "$SWALLOC_CONF"} -- "${cmd[@]}"

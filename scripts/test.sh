@@ -4,8 +4,10 @@
 #   2. the library's shape (links only libc, exports exactly the API);
 #   3. unit tests of the internals through the normally compiled twin;
 #   4. the library as a black box: the C API through dlopen and LD_PRELOAD,
-#      a multi-threaded stress, fork, and real programs (python3, git, gcc,
-#      sqlite3, sort) with and without the library, outputs compared.
+#      a multi-threaded stress, fork, decay and options, and real programs
+#      (python3, git, gcc, sqlite3, sort) with and without the library,
+#      outputs compared;
+#   5. the swalloc command-line tool.
 # Ends with "N passed, M failed" over those steps; exits non-zero on failure.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,5 +31,6 @@ fi
 step "library shape" scripts/check-library.sh "$lib"
 step "unit tests (twin)" swift test --disable-swift-testing
 step "black-box and real programs" tests/run-programs.sh "$lib"
+step "swalloc tool" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

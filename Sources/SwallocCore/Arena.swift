@@ -307,6 +307,7 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
   setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
   setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1))
   a.pointee.largeBytes &+= usize
+  statsAllocated(usize)
   a.pointee.largeCount &+= 1
   a.pointee.largeMallocs &+= 1
   mutexUnlock(&a.pointee.extentLock)
@@ -318,6 +319,7 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
 func arenaFreeLarge(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
   mutexLock(&a.pointee.extentLock)
   a.pointee.largeBytes &-= e.pointee.pages << pageShift
+  statsDeallocated(e.pointee.pages << pageShift)
   a.pointee.largeCount &-= 1
   a.pointee.largeFrees &+= 1
   arenaFreePages(a, e)
@@ -369,6 +371,8 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
     arenaFreePages(a, tail)  // coalesces with whatever follows
   }
   a.pointee.largeBytes = a.pointee.largeBytes &- (oldPages << pageShift) &+ (newPages << pageShift)
+  if newPages > oldPages { statsAllocated((newPages &- oldPages) << pageShift) }
+  else { statsDeallocated((oldPages &- newPages) << pageShift) }
   e.pointee.sizeClass = UInt16(newClass)
   setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(newClass) &+ 1))
   return true

@@ -97,6 +97,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
     got &+= slabTakeRegions(slab.unsafelyUnwrapped, regionSize: regionSize, into: out + got, want: want &- got)
   }
   bin.pointee.regionsInUse &+= UInt(got)
+  statsAllocated(UInt(got) &* regionSize)
   bin.pointee.mallocs &+= UInt(got)
   bin.pointee.refills &+= 1
   mutexUnlock(&bin.pointee.lock)
@@ -109,6 +110,7 @@ func binFreeLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer
   let info = binInfos[Int(slab.pointee.sizeClass)]
   slabReturnRegion(slab, info: info, address: address)
   bin.pointee.regionsInUse &-= 1
+  statsDeallocated(UInt(info.regionSize))
   bin.pointee.frees &+= 1
   let free = slab.pointee.freeRegions
   if free == info.regionCount {

@@ -32,6 +32,16 @@ let hugeCacheMaxMapping: UInt = 64 << 20
 let hugeTrimFactor: UInt = 3
 
 /// Bytes mapped for a huge record (its usable size is `pages`).
+@inline(__always) func hugeBytesAdd(_ n: UInt) {
+  atomicUInt(&hugeBytes).pointee.add(n, ordering: .relaxed)
+  statsAllocated(n)
+}
+
+@inline(__always) func hugeBytesSubtract(_ n: UInt) {
+  atomicUInt(&hugeBytes).pointee.subtract(n, ordering: .relaxed)
+  statsDeallocated(n)
+}
+
 @inline(__always) func hugeRecordBytes(_ r: UnsafeMutablePointer<Extent>) -> UInt { r.pointee.mappedPages << pageShift }
 
 /// Takes the smallest cached mapping that holds `usize` bytes (trimmed to
@@ -138,7 +148,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
     if pageMapSet(cached.pointee.address, UInt(bitPattern: cached)) {
       let p = UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped
       if zero { memset(p, 0, Int(size)) }
-      atomicUInt(&hugeBytes).pointee.add(usize, ordering: .relaxed)
+      hugeBytesAdd(usize)
       atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
       return p
     }
@@ -160,7 +170,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
     hugeRecords.push(raw)
     return nil
   }
-  atomicUInt(&hugeBytes).pointee.add(usize, ordering: .relaxed)
+  hugeBytesAdd(usize)
   atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
   return p
 }
@@ -168,7 +178,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
 func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
   let p = UnsafeMutableRawPointer(bitPattern: record.pointee.address).unsafelyUnwrapped
   _ = pageMapSet(record.pointee.address, 0)
-  atomicUInt(&hugeBytes).pointee.subtract(record.pointee.pages << pageShift, ordering: .relaxed)
+  hugeBytesSubtract(record.pointee.pages << pageShift)
   atomicUInt(&hugeCount).pointee.subtract(1, ordering: .relaxed)
   hugeCacheExpire()
   if hugeCachePut(record) { return }
@@ -208,7 +218,7 @@ func hugeGrowByRemap(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> U
   record.pointee.pages = usize >> pageShift
   record.pointee.mappedPages = usize >> pageShift
   if !pageMapSet(target, UInt(bitPattern: record)) { fatal("out of metadata memory while moving a huge block") }
-  atomicUInt(&hugeBytes).pointee.add(usize &- oldUsable, ordering: .relaxed)
+  hugeBytesAdd(usize &- oldUsable)
   return UnsafeMutableRawPointer(bitPattern: target)
 }
 
@@ -224,7 +234,7 @@ func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) ->
   if usize < oldUsable {
     unmapPages(p + Int(usize), mapped &- usize)
     record.pointee.mappedPages = usize >> pageShift
-    atomicUInt(&hugeBytes).pointee.subtract(oldUsable &- usize, ordering: .relaxed)
+    hugeBytesSubtract(oldUsable &- usize)
   } else {
     if usize > mapped {
       let saved = swalloc_errno()
@@ -233,7 +243,7 @@ func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) ->
       if q != p { return false }
       record.pointee.mappedPages = usize >> pageShift
     }
-    atomicUInt(&hugeBytes).pointee.add(usize &- oldUsable, ordering: .relaxed)
+    hugeBytesAdd(usize &- oldUsable)
   }
   record.pointee.pages = usize >> pageShift
   return true

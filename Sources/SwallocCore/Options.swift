@@ -119,6 +119,9 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     // jemalloc's letters; "J" (JSON) is the one that changes this report.
     var i = 0
     while i < vl { if v[i] == 74 { optStatsJSON = true }; i &+= 1 }
+  } else if keyEquals(k, kl, "stats_fd") {
+    // The report goes to this descriptor (the swalloc tool reads it there).
+    if let n = parseUInt(v, vl), n <= 65535 { reportFd = Int32(n) } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "stats_print") {
     if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else {

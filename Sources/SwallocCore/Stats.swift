@@ -32,6 +32,30 @@ struct StatsTotals {
   var slabPages: UInt = 0
 }
 
+/// Bytes allocated right now (small regions handed out of the bins, large
+/// runs, huge blocks) and the most there has been, kept with one atomic per
+/// slow-path event (refill, flush, large or huge operation); the fast paths
+/// do not touch them, so blocks sitting in thread caches count as allocated.
+var allocatedNow: UInt = 0
+var allocatedPeak: UInt = 0
+
+@inline(__always)
+func statsAllocated(_ bytes: UInt) {
+  let now = atomicUInt(&allocatedNow).pointee.add(bytes, ordering: .relaxed).newValue
+  let peak = atomicUInt(&allocatedPeak)
+  var seen = peak.pointee.load(ordering: .relaxed)
+  while now > seen {
+    let (exchanged, current) = peak.pointee.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+    if exchanged { break }
+    seen = current
+  }
+}
+
+@inline(__always)
+func statsDeallocated(_ bytes: UInt) {
+  atomicUInt(&allocatedNow).pointee.subtract(bytes, ordering: .relaxed)
+}
+
 /// Reads every arena's counters under its locks.
 func statsGather() -> StatsTotals {
   var s = StatsTotals()
@@ -90,9 +114,13 @@ var reportBuffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt6
 var reportLength = 0
 let reportCapacity = 128
 
+/// Where reports go: stderr, or the descriptor named by `stats_fd`.
+var reportFd: Int32 = 2
+
 private func flushLine() {
   let length = reportLength
-  withUnsafeBytes(of: &reportBuffer) { raw in _ = write(2, raw.baseAddress, length) }
+  let fd = reportFd
+  withUnsafeBytes(of: &reportBuffer) { raw in _ = write(fd, raw.baseAddress, length) }
   reportLength = 0
 }
 
@@ -198,8 +226,9 @@ func statsPrint() {
   put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
   put(" in use; threads with a cache: "); put(s.threads); put("\n")
   put("allocated: "); putBytes(s.smallBytes &+ s.largeBytes &+ s.hugeBytes)
-  put(" (small "); putBytes(s.smallBytes); put(", large "); putBytes(s.largeBytes)
-  put(", huge "); putBytes(s.hugeBytes); put(")\n")
+  put(" (peak "); putBytes(atomicUInt(&allocatedPeak).pointee.load(ordering: .relaxed)); put(")")
+  put("; small "); putBytes(s.smallBytes); put(", large "); putBytes(s.largeBytes)
+  put(", huge "); putBytes(s.hugeBytes); put("\n")
   put("mapped: "); putBytes(mapped); put(" ("); put(s.chunks); put(" chunks of ")
   putBytes(chunkSize); put(", metadata "); putBytes(s.metadataMapped); put(")\n")
   put("small: "); put(s.smallRegions); put(" regions in "); put(s.slabs); put(" slabs; ")
@@ -237,8 +266,12 @@ func statsPrintJSON() {
   let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
   put("{\"swalloc\": {\"version\": \""); put(swallocVersion); put("\", \"arenas\": "); put(UInt(arenaCount))
   put(", \"arenas_in_use\": "); put(s.arenasInUse); put(", \"threads\": "); put(s.threads)
-  put(", \"allocated\": "); put(allocated); put(", \"active\": "); put(statsActive(s))
+  put(", \"pid\": "); put(UInt(getpid()))
+  put(", \"allocated\": "); put(allocated); put(", \"allocated_peak\": ")
+  put(atomicUInt(&allocatedPeak).pointee.load(ordering: .relaxed)); put(", \"active\": "); put(statsActive(s))
   put(", \"mapped\": "); put(mapped); put(", \"metadata\": "); put(s.metadataMapped)
+  put(", \"resident\": ")
+  put(statsActive(s) &+ ((s.dirtyPages &+ s.muzzyPages) << pageShift) &+ s.hugeCachedBytes &+ s.metadataMapped)
   put(", \"dirty\": "); put(s.dirtyPages << pageShift); put(", \"muzzy\": "); put(s.muzzyPages << pageShift)
   put(", \"purged\": "); put(s.purgedPages << pageShift)
   put(", \"large\": {\"allocated\": "); put(s.largeBytes); put(", \"live\": "); put(s.largeCount)
