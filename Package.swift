@@ -12,6 +12,7 @@ let package = Package(
   products: [
     .library(name: "SwallocCore", targets: ["SwallocCore"]),
     .executable(name: "swalloc", targets: ["SwallocTool"]),
+    .library(name: "Swalloc", targets: ["Swalloc"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,6 +33,17 @@ let package = Package(
       name: "SwallocTool",
       dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/SwallocTool",
+      swiftSettings: [.swiftLanguageMode(.v5)]
+    ),
+    .target(
+      name: "Swalloc",
+      path: "Sources/Swalloc",
+      swiftSettings: [.swiftLanguageMode(.v5)]
+    ),
+    .testTarget(
+      name: "SwallocAPITests",
+      dependencies: ["Swalloc"],
+      path: "Tests/SwallocAPITests",
       swiftSettings: [.swiftLanguageMode(.v5)]
     ),
     .testTarget(

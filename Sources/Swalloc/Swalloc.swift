@@ -1,0 +1,119 @@
+// A Swift API over swalloc's C control interface, for Swift programs that
+// run with the library (linked, or preloaded with LD_PRELOAD): typed
+// statistics, options and actions instead of mallctl's untyped buffers.
+//
+//   let swalloc = try Swalloc()              // the allocator this process uses
+//   let stats = try swalloc.statistics()     // allocated, active, resident, mapped...
+//   try swalloc.purge()                      // every arena, now
+//
+// `Swalloc(library:)` opens a given libswalloc.so privately (RTLD_LOCAL),
+// which only inspects that copy: useful for tools and tests.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct SwallocError: Error, CustomStringConvertible {
+  public let name: String
+  public let code: Int32
+  public var description: String { "swalloc: mallctl(\"\(name)\") failed: \(String(cString: strerror(code)))" }
+
+  public init(name: String, code: Int32) {
+    self.name = name
+    self.code = code
+  }
+}
+
+public struct SwallocStatistics: Equatable, Sendable {
+  /// Bytes in blocks handed out (blocks in thread caches count as handed out).
+  public var allocated: Int
+  /// Bytes in pages that hold allocations (slabs, large runs, huge blocks).
+  public var active: Int
+  /// Bytes resident: active pages, dirty and muzzy free pages, cached huge
+  /// mappings and metadata.
+  public var resident: Int
+  /// Bytes mapped from the system.
+  public var mapped: Int
+  /// Bytes of mapped chunk space neither in use nor resident.
+  public var retained: Int
+}
+
+public struct SwallocOptions: Equatable, Sendable {
+  public var arenas: Int
+  public var threadCache: Bool
+  public var threadCacheMax: Int
+  public var dirtyDecayMilliseconds: Int
+  public var muzzyDecayMilliseconds: Int
+  public var backgroundThread: Bool
+  public var statsPrint: Bool
+}
+
+public struct Swalloc {
+  private typealias Ctl = @convention(c) (UnsafePointer<CChar>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?,
+                                          UnsafeMutableRawPointer?, Int) -> Int32
+  private let ctl: Ctl
+
+  /// The swalloc this process allocates with; throws when the process's
+  /// malloc is not swalloc.
+  public init() throws {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "swalloc_mallctl") else {
+      throw SwallocError(name: "swalloc_mallctl", code: ENOENT)
+    }
+    ctl = unsafeBitCast(symbol, to: Ctl.self)
+  }
+
+  /// A private copy of the library at `path` (RTLD_LOCAL: it does not
+  /// replace this process's malloc).
+  public init(library path: String) throws {
+    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, "swalloc_mallctl") else {
+      throw SwallocError(name: path, code: ENOENT)
+    }
+    ctl = unsafeBitCast(symbol, to: Ctl.self)
+  }
+
+  private func read<T>(_ name: String, _ type: T.Type) throws -> T {
+    let value = UnsafeMutablePointer<T>.allocate(capacity: 1)
+    defer { value.deallocate() }
+    var length = MemoryLayout<T>.size
+    let rc = name.withCString { ctl($0, value, &length, nil, 0) }
+    if rc != 0 { throw SwallocError(name: name, code: rc) }
+    return value.pointee
+  }
+
+  private func act(_ name: String) throws {
+    let rc = name.withCString { ctl($0, nil, nil, nil, 0) }
+    if rc != 0 { throw SwallocError(name: name, code: rc) }
+  }
+
+  public func version() throws -> String { String(cString: try read("version", UnsafePointer<CChar>.self)) }
+
+  public func statistics() throws -> SwallocStatistics {
+    SwallocStatistics(allocated: try read("stats.allocated", Int.self), active: try read("stats.active", Int.self),
+                      resident: try read("stats.resident", Int.self), mapped: try read("stats.mapped", Int.self),
+                      retained: try read("stats.retained", Int.self))
+  }
+
+  public func options() throws -> SwallocOptions {
+    SwallocOptions(arenas: Int(try read("opt.narenas", UInt32.self)), threadCache: try read("opt.tcache", Bool.self),
+                   threadCacheMax: try read("opt.tcache_max", Int.self),
+                   dirtyDecayMilliseconds: try read("opt.dirty_decay_ms", Int.self),
+                   muzzyDecayMilliseconds: try read("opt.muzzy_decay_ms", Int.self),
+                   backgroundThread: try read("opt.background_thread", Bool.self),
+                   statsPrint: try read("opt.stats_print", Bool.self))
+  }
+
+  /// The size classes served from slabs, smallest first.
+  public func smallSizeClasses() throws -> [Int] {
+    var sizes: [Int] = []
+    while true {
+      do { sizes.append(try read("arenas.bin.\(sizes.count).size", Int.self)) } catch { break }
+    }
+    return sizes
+  }
+
+  /// Returns every purgeable page of `arena` (all arenas when nil) now.
+  public func purge(arena: Int? = nil) throws { try act("arena.\(arena ?? 4096).purge") }
+
+  /// Returns the calling thread's cached blocks to their arenas.
+  public func flushThreadCache() throws { try act("thread.tcache.flush") }
+}

@@ -1,0 +1,60 @@
+import XCTest
+import Swalloc
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Swift API against the built library, loaded privately (RTLD_LOCAL):
+/// scripts/test.sh builds .build/release/libswalloc.so before the tests.
+final class SwallocAPITests: XCTestCase {
+  static let libraryPath: String = {
+    if let env = ProcessInfo.processInfo.environment["SWALLOC_LIB"] { return env }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/release/libswalloc.so").path
+  }()
+
+  func library() throws -> Swalloc {
+    guard FileManager.default.fileExists(atPath: Self.libraryPath) else {
+      XCTFail("\(Self.libraryPath) is missing: build it with scripts/build-lib.sh (scripts/test.sh does)")
+      throw SwallocError(name: Self.libraryPath, code: ENOENT)
+    }
+    return try Swalloc(library: Self.libraryPath)
+  }
+
+  func testTypedStatisticsFollowAllocations() throws {
+    let swalloc = try library()
+    let handle = dlopen(Self.libraryPath, RTLD_NOW | RTLD_LOCAL)
+    typealias Malloc = @convention(c) (Int) -> UnsafeMutableRawPointer?
+    typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    let malloc = unsafeBitCast(dlsym(handle, "swalloc_malloc")!, to: Malloc.self)
+    let free = unsafeBitCast(dlsym(handle, "swalloc_free")!, to: Free.self)
+
+    let before = try swalloc.statistics()
+    let blocks = (0..<100).map { _ in malloc(50_000)! }
+    let during = try swalloc.statistics()
+    XCTAssertGreaterThanOrEqual(during.allocated - before.allocated, 100 * 50_000)
+    XCTAssertGreaterThanOrEqual(during.active, during.allocated - 4096 * 100)
+    XCTAssertGreaterThanOrEqual(during.mapped, during.active)
+    blocks.forEach { free($0) }
+    try swalloc.flushThreadCache()
+    try swalloc.purge()
+    let after = try swalloc.statistics()
+    XCTAssertLessThan(after.allocated, during.allocated)
+    XCTAssertLessThan(after.resident, during.resident, "purge returned the freed pages")
+  }
+
+  func testOptionsVersionAndSizeClasses() throws {
+    let swalloc = try library()
+    XCTAssertEqual(try swalloc.version(), "0.1.0")
+    let options = try swalloc.options()
+    XCTAssertGreaterThan(options.arenas, 0)
+    if ProcessInfo.processInfo.environment["SWALLOC_CONF"] == nil && ProcessInfo.processInfo.environment["MALLOC_CONF"] == nil {
+      XCTAssertEqual(options.dirtyDecayMilliseconds, 10_000)
+      XCTAssertTrue(options.threadCache)
+    }
+    let classes = try swalloc.smallSizeClasses()
+    XCTAssertEqual(Array(classes.prefix(9)), [16, 32, 48, 64, 80, 96, 112, 128, 160])
+    XCTAssertEqual(classes.last, 14336)
+    XCTAssertThrowsError(try swalloc.purge(arena: 100_000))
+  }
+}
