@@ -155,6 +155,11 @@ func freeUncached(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
   let allocation = lookupAllocation(pointer, "free")
   junkOnFree(pointer, allocation)
+  freeToArena(pointer, allocation)
+}
+
+/// Returns a block to its arena (or unmaps/caches a huge one), no tcache.
+private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
   switch allocation {
   case .huge(let record):
     hugeFree(record)
@@ -163,6 +168,7 @@ func freeUncached(_ pointer: UnsafeMutableRawPointer) {
     mutexLock(&bin.pointee.lock)
     binFreeLocked(arena, bin, slab, address: UInt(bitPattern: pointer))
     mutexUnlock(&bin.pointee.lock)
+    statsDeallocated(sizeClassSize(sizeClass))
   case .large(let arena, let extent, _):
     arenaFreeLarge(arena, extent)
   }
@@ -175,24 +181,15 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   let allocation = lookupAllocation(pointer, "free")
   junkOnFree(pointer, allocation)
   switch allocation {
-  case .huge(let record):
-    hugeFree(record)
-  case .small(let arena, let slab, let sizeClass):
-    if let t = tsdFetchTcache(), sizeClass < tcacheClassCount {
+  case .small(_, _, let sizeClass), .large(_, _, let sizeClass):
+    if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
       cacheFree(t, pointer, sizeClass)
       return
     }
-    let bin = arena.pointee.bins + sizeClass
-    mutexLock(&bin.pointee.lock)
-    binFreeLocked(arena, bin, slab, address: UInt(bitPattern: pointer))
-    mutexUnlock(&bin.pointee.lock)
-  case .large(let arena, let extent, let sizeClass):
-    if let t = tsdFetchTcache(), sizeClass < tcacheClassCount {
-      cacheFree(t, pointer, sizeClass)
-      return
-    }
-    arenaFreeLarge(arena, extent)
+  case .huge:
+    break
   }
+  freeToArena(pointer, allocation)
 }
 
 /// Pushes onto the thread's cache, flushing the older half when it is full.

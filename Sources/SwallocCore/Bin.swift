@@ -44,12 +44,17 @@ func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutable
   let head = atomicUInt(&bin.pointee.remoteFrees)
   if head.pointee.load(ordering: .relaxed) == 0 { return }
   var region = head.pointee.exchange(0, ordering: .acquiring)
+  var freed: UInt = 0
+  var regionSize: UInt = 0
   while region != 0 {
     let next = UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self)
     let slab = pageEntryExtent(pageEntry(region)).unsafelyUnwrapped
+    regionSize = UInt(binInfos[Int(slab.pointee.sizeClass)].regionSize)
     binFreeLocked(a, bin, slab, address: region)
+    freed &+= 1
     region = next
   }
+  statsDeallocated(freed &* regionSize)
 }
 
 private func nonfullPush(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
@@ -104,13 +109,13 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
   return got
 }
 
-/// Returns one region to its slab; the bin's lock must be held.
+/// Returns one region to its slab; the bin's lock must be held. The caller
+/// accounts the bytes with statsDeallocated, once per batch.
 func binFreeLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
                    _ slab: UnsafeMutablePointer<Extent>, address: UInt) {
   let info = binInfos[Int(slab.pointee.sizeClass)]
   slabReturnRegion(slab, info: info, address: address)
   bin.pointee.regionsInUse &-= 1
-  statsDeallocated(UInt(info.regionSize))
   bin.pointee.frees &+= 1
   let free = slab.pointee.freeRegions
   if free == info.regionCount {

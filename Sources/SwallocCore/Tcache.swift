@@ -200,6 +200,7 @@ func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
 private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>, count: Int,
                         sizeClass: Int, home: UnsafeMutablePointer<Arena>) {
   var remaining = count
+  var freed: UInt = 0
   while remaining > 0 {
     let arena = chunkHeader(UInt(bitPattern: items[0]) & ~chunkMask).pointee.arena
     let bin = arena.pointee.bins + sizeClass
@@ -220,6 +221,7 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
       } else if local {
         let slab = pageEntryExtent(pageEntry(address)).unsafelyUnwrapped
         binFreeLocked(arena, bin, slab, address: address)
+        freed &+= 1
       } else {
         // Link the region in front of the chain through its first word.
         UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped.storeBytes(of: chainFirst, as: UInt.self)
@@ -235,4 +237,6 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
     }
     remaining = kept
   }
+  // Remote batches are accounted when their owner drains them.
+  statsDeallocated(freed &* sizeClassSize(sizeClass))
 }

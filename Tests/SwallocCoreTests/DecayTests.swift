@@ -7,20 +7,12 @@ import Glibc
 final class DecayTests: XCTestCase {
   override func setUp() { XCTAssertTrue(ensureBooted()) }
 
-  private func privateArena() -> UnsafeMutablePointer<Arena> {
-    mutexLock(&arenasLock)
-    defer { mutexUnlock(&arenasLock) }
-    let saved = arenas[0]
-    let a = arenaCreate(0)!
-    arenas[0] = saved
-    return a
-  }
 
   func testDirtyPagesDecayToZeroAfterTheDecayTime() {
     let savedDecay = optDirtyDecayMs
     optDirtyDecayMs = 64
     defer { optDirtyDecayMs = savedDecay }
-    let a = privateArena()
+    let a = makePrivateArena()
     mutexLock(&a.pointee.extentLock)
     var runs: [UnsafeMutablePointer<Extent>] = []
     for _ in 0..<40 {

@@ -16,15 +16,6 @@ final class ExtentTests: XCTestCase {
     XCTAssertEqual(extentBucket(pages: 16) - extentBucket(pages: 8), 4)
   }
 
-  /// A private arena, so the test sees exactly its own extents.
-  private func makeArena() -> UnsafeMutablePointer<Arena> {
-    mutexLock(&arenasLock)
-    defer { mutexUnlock(&arenasLock) }
-    let saved = arenas[0]
-    let a = arenaCreate(0)!
-    arenas[0] = saved
-    return a
-  }
 
   private func freeExtentPages(_ a: UnsafeMutablePointer<Arena>) -> [UInt] {
     var result: [UInt] = []
@@ -36,7 +27,7 @@ final class ExtentTests: XCTestCase {
   }
 
   func testSplitAndCoalesce() {
-    let a = makeArena()
+    let a = makePrivateArena()
     mutexLock(&a.pointee.extentLock)
     defer { mutexUnlock(&a.pointee.extentLock) }
     let usable = chunkUsablePages
@@ -69,7 +60,7 @@ final class ExtentTests: XCTestCase {
   }
 
   func testAlignedRunsSplitOffTheirHead() {
-    let a = makeArena()
+    let a = makePrivateArena()
     mutexLock(&a.pointee.extentLock)
     defer { mutexUnlock(&a.pointee.extentLock) }
     let e = arenaAllocPages(a, pages: 3, alignPages: 64)!

@@ -7,18 +7,10 @@ import Glibc
 final class ThreadCacheTests: XCTestCase {
   override func setUp() { XCTAssertTrue(ensureBooted()) }
 
-  private func privateArena() -> UnsafeMutablePointer<Arena> {
-    mutexLock(&arenasLock)
-    defer { mutexUnlock(&arenasLock) }
-    let saved = arenas[0]
-    let a = arenaCreate(0)!
-    arenas[0] = saved
-    return a
-  }
 
   func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
-    let owner = privateArena()
-    let other = privateArena()
+    let owner = makePrivateArena()
+    let other = makePrivateArena()
     let sizeClass = classIndexFor(48)
     let bin = owner.pointee.bins + sizeClass
     var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 50)
@@ -45,7 +37,7 @@ final class ThreadCacheTests: XCTestCase {
   }
 
   func testFlushOfOwnRegionsReturnsThemToTheSlabs() {
-    let owner = privateArena()
+    let owner = makePrivateArena()
     let sizeClass = classIndexFor(100)
     let bin = owner.pointee.bins + sizeClass
     var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 30)
@@ -85,11 +77,7 @@ final class ThreadCacheGCTests: XCTestCase {
   override func setUp() { XCTAssertTrue(ensureBooted()) }
 
   func testGarbageCollectionTrimsStacksThatDidNotRunEmpty() {
-    mutexLock(&arenasLock)
-    let saved = arenas[0]
-    let arena = arenaCreate(0)!
-    arenas[0] = saved
-    mutexUnlock(&arenasLock)
+    let arena = makePrivateArena()
     let idle = classIndexFor(64), busy = classIndexFor(80)
     var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 100)
     let t = tcacheCreate(arena: arena)!
