@@ -1,9 +1,12 @@
 // fork(2) safety: before fork every allocator lock is taken (in the global
-// order arenas -> bins -> extents -> records -> page map -> base), so the
+// order report -> arenas -> bins -> extents -> caches and records -> page
+// map -> base), so the
 // child's copy of the heap is consistent; the parent releases them and the
 // child, now single-threaded, resets them.
 
 func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
+  // The report lock is outermost: printing a report reads the arenas.
+  body(&reportLock)
   body(&arenasLock)
   var i = 0
   while i < arenaCount {
@@ -19,7 +22,6 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
   body(&hugeRecords.lock)
   body(&pageMapLock)
   body(&base.lock)
-  body(&reportLock)
 }
 
 func forkPrepare() {
