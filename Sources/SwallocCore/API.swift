@@ -1,6 +1,6 @@
 // The C API entry points, exported under swalloc_ names; the C layer
 // (lib/exports.c and the link step) gives them their standard names.
-// Semantics follow glibc's: see docs/API.md.
+// Semantics follow glibc's (README.md, "API").
 
 import CSwallocPlatform
 
