@@ -9,9 +9,15 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The library goes where SwiftPM puts release products, with the same
+# .build/release symlink SwiftPM makes (a plain .build/release directory
+# would be replaced, library and all, by the next `swift build -c release`).
+triple_dir=.build/$(uname -m)-unknown-linux-gnu/release
 out=.build/release
 obj=.build/embedded
-mkdir -p "$out" "$obj"
+mkdir -p "$triple_dir" "$obj"
+if [ -d "$out" ] && [ ! -L "$out" ]; then rm -rf "$out"; fi
+[ -e "$out" ] || ln -s "$(uname -m)-unknown-linux-gnu/release" "$out"
 
 inc=Sources/CSwallocPlatform/include
 cflags=(-O2 -fPIC -fno-plt -ftls-model=initial-exec -fvisibility=hidden -fno-stack-protector -Wall -Werror)

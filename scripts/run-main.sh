@@ -7,8 +7,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
-"$root/scripts/build-lib.sh"
 (cd "$root" && swift build -c release --product swalloc 2>&1 | tail -n 1)
+"$root/scripts/build-lib.sh"
 tool=$root/.build/release/swalloc
 if [ "${1:-}" = "--" ]; then
   shift
