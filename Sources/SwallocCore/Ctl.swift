@@ -132,9 +132,10 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
   }
   n = NameCursor(p: name)
   if n.take("epoch") && n.atEnd {
-    if let newp {
+    // Writing any 64-bit value advances the epoch (statistics are always
+    // current, so nothing else needs refreshing).
+    if newp != nil {
       if newlen != 8 { return EINVAL }
-      _ = newp
       ctlEpoch &+= 1
     }
     return copyOut(ctlEpoch, oldp, oldlenp)
