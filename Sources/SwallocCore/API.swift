@@ -146,7 +146,8 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
 func invalidPointer(_ what: StaticString) -> Never {
   writeStderr("swalloc: ")
   writeStderr(what)
-  fatal(": invalid pointer (not allocated by swalloc, or already freed)")
+  writeStderr("(): invalid pointer (not allocated by swalloc, or already freed)\n")
+  swalloc_abort()
 }
 
 /// Frees straight to the owning arena, bypassing the thread cache

@@ -1,0 +1,406 @@
+/*
+ * api_fuzz.c - libFuzzer target for the allocator's C API.
+ *
+ * Build: clang -g -O1 -fsanitize=fuzzer -o api_fuzz api_fuzz.c -ldl
+ * Run:   SWALLOC_LIB=/abs/libswalloc.so ./api_fuzz [libFuzzer flags] [CORPUS...]
+ *        (tests/fuzz/run-fuzz.sh LIB SECONDS does both)
+ *
+ * The library is loaded with dlopen(RTLD_NOW | RTLD_LOCAL) and called
+ * through its swalloc_* symbols, so libFuzzer's own malloc stays glibc's.
+ *
+ * The input is a sequence of operations on a table of 64 slots, each slot
+ * empty or holding one live block (pointer, requested size, alignment, how
+ * it was made). An operation is one byte (the operation) and one byte (the
+ * slot), then whatever it needs (sizes, alignments), all read from the
+ * input; a truncated input reads zeros. Operations: malloc, calloc,
+ * realloc (to 0, from NULL, grow, shrink), reallocarray (incl. overflow),
+ * posix_memalign / aligned_alloc / memalign with power-of-two alignments
+ * up to 1 MiB and sometimes invalid ones (EINVAL / NULL expected), free,
+ * free_sized / free_aligned_sized with the right size, malloc_usable_size,
+ * and requests that must fail (> PTRDIFF_MAX, calloc overflow).
+ *
+ * Invariants, checked after every operation that touches a block:
+ *   - every block is filled (whole usable size; the head, tail and a few
+ *     bytes per page for big blocks) with a pattern of its slot and size
+ *     class generation and verified before realloc and free;
+ *   - realloc keeps min(old, new) requested bytes;
+ *   - calloc memory is zero;
+ *   - the alignment asked for is honoured, the 16-byte minimum always;
+ *   - malloc_usable_size >= the requested size;
+ *   - failures set the documented error (ENOMEM / EINVAL).
+ * A violation prints what happened and abort()s, so libFuzzer saves the
+ * input as a crash file.
+ *
+ * Sizes: mostly small (< 1 KiB), sometimes up to 256 KiB, rarely up to
+ * ~8 MiB; live memory is bounded by the 64 slots.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *(*s_malloc)(size_t);
+static void *(*s_calloc)(size_t, size_t);
+static void *(*s_realloc)(void *, size_t);
+static void *(*s_reallocarray)(void *, size_t, size_t);
+static void (*s_free)(void *);
+static int (*s_posix_memalign)(void **, size_t, size_t);
+static void *(*s_aligned_alloc)(size_t, size_t);
+static void *(*s_memalign)(size_t, size_t);
+static size_t (*s_usable)(void *);
+static void (*s_free_sized)(void *, size_t);
+static void (*s_free_aligned_sized)(void *, size_t, size_t);
+
+static void *resolve(void *h, const char *name)
+{
+    void *f = dlsym(h, name);
+    if (!f) {
+        fprintf(stderr, "api_fuzz: %s not found in SWALLOC_LIB\n", name);
+        exit(2);
+    }
+    return f;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *path = getenv("SWALLOC_LIB");
+    if (!path || !*path) {
+        fprintf(stderr, "api_fuzz: set SWALLOC_LIB to the library's path\n");
+        exit(2);
+    }
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "api_fuzz: dlopen(%s): %s\n", path, dlerror());
+        exit(2);
+    }
+    s_malloc = resolve(h, "swalloc_malloc");
+    s_calloc = resolve(h, "swalloc_calloc");
+    s_realloc = resolve(h, "swalloc_realloc");
+    s_reallocarray = resolve(h, "swalloc_reallocarray");
+    s_free = resolve(h, "swalloc_free");
+    s_posix_memalign = resolve(h, "swalloc_posix_memalign");
+    s_aligned_alloc = resolve(h, "swalloc_aligned_alloc");
+    s_memalign = resolve(h, "swalloc_memalign");
+    s_usable = resolve(h, "swalloc_malloc_usable_size");
+    s_free_sized = resolve(h, "swalloc_free_sized");
+    s_free_aligned_sized = resolve(h, "swalloc_free_aligned_sized");
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+
+enum kind { K_MALLOC, K_CALLOC, K_REALLOC, K_POSIX_MEMALIGN, K_ALIGNED_ALLOC, K_MEMALIGN };
+static const char *kind_name[] = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"};
+
+typedef struct {
+    unsigned char *p;
+    size_t size;   /* requested */
+    size_t filled; /* bytes covered by the pattern (the usable size) */
+    size_t align;
+    enum kind kind;
+} slot_t;
+
+#define NSLOTS 64
+static slot_t slots[NSLOTS];
+static unsigned long op_index;
+
+#define BUG(...)                                                             \
+    do {                                                                     \
+        fprintf(stderr, "api_fuzz: BUG at operation %lu: ", op_index);      \
+        fprintf(stderr, __VA_ARGS__);                                        \
+        fprintf(stderr, "\n");                                               \
+        abort();                                                             \
+    } while (0)
+
+static inline unsigned char pat(int slot, size_t i) { return (unsigned char)(slot * 37 + 11 + i * 13 + (i >> 12)); }
+
+/* Visits the offsets of the pattern of an n-byte block: all of it up to
+ * 64 KiB, else the first and last 4 KiB and 16 bytes of each page. */
+#define FOR_PATTERN(n, i, body)                                              \
+    do {                                                                     \
+        size_t n_ = (n);                                                     \
+        if (n_ <= 65536) {                                                   \
+            for (size_t i = 0; i < n_; i++) body;                            \
+        } else {                                                             \
+            for (size_t i = 0; i < 4096; i++) body;                          \
+            for (size_t pg_ = 4096; pg_ + 16 <= n_ - 4096; pg_ += 4096)      \
+                for (size_t i = pg_; i < pg_ + 16; i++) body;                \
+            for (size_t i = n_ - 4096; i < n_; i++) body;                    \
+        }                                                                    \
+    } while (0)
+
+static void fill(int s, unsigned char *p, size_t n) { FOR_PATTERN(n, i, p[i] = pat(s, i)); }
+
+/* Checks the pattern of slot s at the positions its last fill covered
+ * (b->filled bytes), below `limit`. */
+static void verify(int s, size_t limit, const char *when)
+{
+    slot_t *b = &slots[s];
+    unsigned char *p = b->p;
+    size_t n = b->filled;
+    FOR_PATTERN(n, i, {
+        if (i < limit && p[i] != pat(s, i))
+            BUG("%s: slot %d block %p (%s of %zu, usable %zu, align %zu) byte %zu is 0x%02x, expected 0x%02x", when,
+                s, (void *)p, kind_name[b->kind], b->size, b->filled, b->align, i, p[i], pat(s, i));
+    });
+}
+
+static void zero_check(const unsigned char *p, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) BUG("%s of %zu bytes: byte %zu is 0x%02x, not zero", what, n, i, p[i]);
+}
+
+/* Records a fresh block in slot s: usable size, alignment, fill. */
+static void adopt(int s, void *p, size_t n, size_t align, enum kind k)
+{
+    slot_t *b = &slots[s];
+    if ((uintptr_t)p % 16) BUG("%s(%zu) = %p: not 16-byte aligned", kind_name[k], n, p);
+    if (align && (uintptr_t)p % align) BUG("%s(align %zu, %zu) = %p: not aligned", kind_name[k], align, n, p);
+    size_t u = s_usable(p);
+    if (u < n) BUG("%s(%zu) = %p: malloc_usable_size %zu < requested", kind_name[k], n, p, u);
+    if (!align && u > n + n / 4 + 4096 && u > 2 * n + 64)
+        BUG("%s(%zu) = %p: malloc_usable_size %zu is far above the request", kind_name[k], n, p, u);
+    b->p = p;
+    b->size = n;
+    b->align = align;
+    b->kind = k;
+    b->filled = u;
+    fill(s, p, u);
+}
+
+static void release(int s, int how)
+{
+    slot_t *b = &slots[s];
+    if (!b->p) return;
+    verify(s, b->filled, "before free");
+    /* C23: free_sized for malloc/calloc/realloc blocks, free_aligned_sized
+     * for aligned_alloc blocks; plain free for the rest */
+    if (how == 1 && (b->kind == K_MALLOC || b->kind == K_CALLOC || b->kind == K_REALLOC))
+        s_free_sized(b->p, b->size);
+    else if (how == 1 && b->kind == K_ALIGNED_ALLOC)
+        s_free_aligned_sized(b->p, b->align, b->size);
+    else
+        s_free(b->p);
+    b->p = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the input                                                               */
+
+typedef struct {
+    const uint8_t *d;
+    size_t n, i;
+} input_t;
+
+static unsigned u8(input_t *in) { return in->i < in->n ? in->d[in->i++] : 0; }
+static unsigned u16(input_t *in) { return u8(in) | u8(in) << 8; }
+static uint32_t u24(input_t *in) { return u16(in) | (uint32_t)u8(in) << 16; }
+
+/* Mostly small, sometimes large, rarely huge (up to ~8 MiB). */
+static size_t size_of(input_t *in)
+{
+    unsigned sel = u8(in);
+    if (sel < 160) return u16(in) % 1024;
+    if (sel < 200) return u16(in) % 16384;
+    if (sel < 240) return u24(in) % (256 * 1024);
+    if (sel < 252) return u24(in) % (2u << 20) + (1u << 20);
+    return u24(in) % (6u << 20) + (2u << 20) + (u8(in) % 2 ? 1 : 0);
+}
+
+static size_t align_of(input_t *in) { return (size_t)1 << (u8(in) % 21); } /* 1 .. 1 MiB */
+
+static void op_malloc(int s, input_t *in)
+{
+    release(s, 0);
+    size_t n = size_of(in);
+    void *p = s_malloc(n);
+    if (!p) BUG("malloc(%zu) failed (errno %d)", n, errno);
+    adopt(s, p, n, 0, K_MALLOC);
+}
+
+static void op_calloc(int s, input_t *in)
+{
+    release(s, 0);
+    size_t n = size_of(in);
+    size_t m = 1 + u8(in) % 8; /* n split into m elements when it divides */
+    size_t cnt = n % m == 0 ? n / m : n, sz = n % m == 0 ? m : 1;
+    unsigned char *p = s_calloc(cnt, sz);
+    if (!p) BUG("calloc(%zu, %zu) failed (errno %d)", cnt, sz, errno);
+    /* the whole usable size need not be zero, the request must */
+    zero_check(p, n, "calloc");
+    adopt(s, p, n, 0, K_CALLOC);
+}
+
+static void op_realloc(int s, input_t *in)
+{
+    slot_t *b = &slots[s];
+    unsigned how = u8(in) % 16;
+    if (how == 0 && b->p) {
+        /* realloc(p, 0): frees p, returns NULL (glibc) */
+        verify(s, b->filled, "before realloc(p, 0)");
+        errno = 0;
+        void *q = s_realloc(b->p, 0);
+        if (q != NULL) BUG("realloc(%p, 0) = %p, expected NULL (glibc semantics)", (void *)b->p, q);
+        b->p = NULL;
+        return;
+    }
+    size_t n = size_of(in);
+    if (!b->p) {
+        void *q = s_realloc(NULL, n);
+        if (!q) BUG("realloc(NULL, %zu) failed (errno %d)", n, errno);
+        adopt(s, q, n, 0, K_REALLOC);
+        return;
+    }
+    verify(s, b->filled, "before realloc");
+    size_t keep = n < b->size ? n : b->size;
+    unsigned char *q = s_realloc(b->p, n);
+    if (!q && n) BUG("realloc(%p, %zu -> %zu) failed (errno %d)", (void *)b->p, b->size, n, errno);
+    if (!q) { /* realloc(p, 0) through size_of */
+        b->p = NULL;
+        return;
+    }
+    b->p = q; /* b->filled stays: the positions the old pattern covered */
+    verify(s, keep, "after realloc");
+    /* realloc keeps only the 16-byte guarantee */
+    adopt(s, q, n, 0, K_REALLOC);
+}
+
+static void op_reallocarray(int s, input_t *in)
+{
+    slot_t *b = &slots[s];
+    unsigned mode = u8(in);
+    if (mode % 8 == 0) {
+        /* overflow: NULL + ENOMEM, the block untouched */
+        errno = 0;
+        void *q = s_reallocarray(b->p, SIZE_MAX / 2 + 2, 2);
+        if (q || errno != ENOMEM) BUG("reallocarray overflow = %p, errno %d (expected NULL, ENOMEM)", q, errno);
+        if (b->p) verify(s, b->filled, "after failed reallocarray");
+        return;
+    }
+    size_t n = size_of(in);
+    size_t m = 1 + mode % 8;
+    size_t cnt = n % m == 0 ? n / m : n, sz = n % m == 0 ? m : 1;
+    if (b->p) verify(s, b->filled, "before reallocarray");
+    size_t keep = b->p ? (n < b->size ? n : b->size) : 0;
+    unsigned char *q = s_reallocarray(b->p, cnt, sz);
+    if (!q && n) BUG("reallocarray(%p, %zu, %zu) failed (errno %d)", (void *)b->p, cnt, sz, errno);
+    if (!q) {
+        /* reallocarray(p, 0, x) is realloc(p, 0): p is freed */
+        b->p = NULL;
+        return;
+    }
+    if (b->p) {
+        b->p = q;
+        verify(s, keep, "after reallocarray");
+    }
+    adopt(s, q, n, 0, K_REALLOC);
+}
+
+static void op_aligned(int s, input_t *in)
+{
+    release(s, 0);
+    unsigned which = u8(in) % 3;
+    size_t al = align_of(in);
+    size_t n = size_of(in);
+    int invalid = u8(in) % 16 == 0;
+    if (invalid) {
+        /* not a power of two (or below sizeof(void *) for posix_memalign) */
+        size_t bad = al < 8 ? (which == 0 ? al : 3) : al + al / 2;
+        if (bad == 1 && which != 0) bad = 3;
+        errno = 0;
+        if (which == 0) {
+            void *sentinel = (void *)0x1234, *q = sentinel;
+            int rc = s_posix_memalign(&q, bad, n);
+            if (rc != EINVAL) BUG("posix_memalign(align %zu) = %d, expected EINVAL", bad, rc);
+            if (q != sentinel) BUG("posix_memalign(align %zu) failed but changed *memptr", bad);
+        } else if (which == 1) {
+            void *q = s_aligned_alloc(bad, n);
+            if (q || errno != EINVAL) BUG("aligned_alloc(align %zu) = %p errno %d, expected NULL EINVAL", bad, q, errno);
+        } else {
+            /* memalign rounds a non-power-of-two alignment up (glibc) */
+            size_t up = 1;
+            while (up < bad) up <<= 1;
+            void *q = s_memalign(bad, n);
+            if (!q) BUG("memalign(%zu, %zu) failed", bad, n);
+            adopt(s, q, n, up < 16 ? 0 : up, K_MEMALIGN);
+        }
+        return;
+    }
+    void *q = NULL;
+    if (which == 0) {
+        if (al < sizeof(void *)) al = sizeof(void *);
+        int rc = s_posix_memalign(&q, al, n);
+        if (rc != 0) BUG("posix_memalign(%zu, %zu) = %d", al, n, rc);
+        adopt(s, q, n, al, K_POSIX_MEMALIGN);
+    } else if (which == 1) {
+        q = s_aligned_alloc(al, n);
+        if (!q) BUG("aligned_alloc(%zu, %zu) failed (errno %d)", al, n, errno);
+        adopt(s, q, n, al, K_ALIGNED_ALLOC);
+    } else {
+        q = s_memalign(al, n);
+        if (!q) BUG("memalign(%zu, %zu) failed (errno %d)", al, n, errno);
+        adopt(s, q, n, al, K_MEMALIGN);
+    }
+}
+
+static void op_usable(int s)
+{
+    slot_t *b = &slots[s];
+    if (!b->p) return;
+    size_t u = s_usable(b->p);
+    if (u < b->size || u != b->filled)
+        BUG("malloc_usable_size(%p) = %zu changed (was %zu, requested %zu)", (void *)b->p, u, b->filled, b->size);
+    verify(s, b->filled, "usable-size check");
+}
+
+static void op_must_fail(input_t *in)
+{
+    unsigned w = u8(in) % 4;
+    errno = 0;
+    void *q;
+    const char *what;
+    if (w == 0) {
+        q = s_malloc((size_t)PTRDIFF_MAX + 1 + u8(in));
+        what = "malloc(> PTRDIFF_MAX)";
+    } else if (w == 1) {
+        q = s_calloc(SIZE_MAX / 16 + 1 + u8(in), 16);
+        what = "calloc overflow";
+    } else if (w == 2) {
+        q = s_realloc(NULL, SIZE_MAX - u8(in));
+        what = "realloc(NULL, ~SIZE_MAX)";
+    } else {
+        q = s_aligned_alloc(64, SIZE_MAX - 32 - u8(in));
+        what = "aligned_alloc(64, ~SIZE_MAX)";
+    }
+    if (q || errno != ENOMEM) BUG("%s = %p errno %d, expected NULL ENOMEM", what, q, errno);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    input_t in = {data, size, 0};
+    op_index = 0;
+    while (in.i < in.n) {
+        unsigned op = u8(&in);
+        int s = (int)(u8(&in) % NSLOTS);
+        op_index++;
+        switch (op % 16) {
+        case 0: case 1: case 2: op_malloc(s, &in); break;
+        case 3: op_calloc(s, &in); break;
+        case 4: case 5: op_realloc(s, &in); break;
+        case 6: op_reallocarray(s, &in); break;
+        case 7: case 8: op_aligned(s, &in); break;
+        case 9: case 10: case 11: release(s, 0); break;
+        case 12: case 13: release(s, 1); break;
+        case 14: op_usable(s); break;
+        case 15: op_must_fail(&in); break;
+        }
+    }
+    for (int s = 0; s < NSLOTS; s++) release(s, (int)(s & 1));
+    return 0;
+}
