@@ -115,10 +115,6 @@ func flushThreadCache() {
   while c < tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
 }
 
-/// Bytes in active pages: slabs in use, large runs, huge mappings.
-func statsActive(_ s: StatsTotals) -> UInt {
-  (s.slabPages << pageShift) &+ s.largeBytes &+ s.hugeBytes
-}
 
 @_cdecl("swalloc_mallctl")
 public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPointer?,
@@ -162,10 +158,10 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
   n = NameCursor(p: name)
   if n.take("stats.") {
     let s = statsGather()
-    let allocated = s.smallBytes &+ s.largeBytes &+ s.hugeBytes
-    let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
-    let active = statsActive(s)
-    let resident = active &+ ((s.dirtyPages &+ s.muzzyPages) << pageShift) &+ s.hugeCachedBytes &+ s.metadataMapped
+    let allocated = s.allocated
+    let mapped = s.mapped
+    let active = s.active
+    let resident = s.resident
     if n.take("allocated") && n.atEnd { return readOnly(allocated, oldp, oldlenp, newp) }
     if n.take("active") && n.atEnd { return readOnly(active, oldp, oldlenp, newp) }
     if n.take("mapped") && n.atEnd { return readOnly(mapped, oldp, oldlenp, newp) }

@@ -30,6 +30,16 @@ struct StatsTotals {
   var hugeCachedBytes: UInt = 0
   /// Pages held by slabs.
   var slabPages: UInt = 0
+
+  /// Bytes in blocks handed out.
+  var allocated: UInt { smallBytes &+ largeBytes &+ hugeBytes }
+  /// Bytes in pages that hold allocations: slabs, large runs, huge blocks.
+  var active: UInt { (slabPages << pageShift) &+ largeBytes &+ hugeBytes }
+  /// Bytes mapped: chunks, huge blocks, the huge cache, metadata.
+  var mapped: UInt { chunks &* chunkSize &+ hugeBytes &+ hugeCachedBytes &+ metadataMapped }
+  /// Bytes resident: active pages, dirty and muzzy free pages, the huge
+  /// cache, metadata.
+  var resident: UInt { active &+ ((dirtyPages &+ muzzyPages) << pageShift) &+ hugeCachedBytes &+ metadataMapped }
 }
 
 /// Bytes allocated right now (small regions handed out of the bins, large
@@ -221,7 +231,7 @@ func statsPrint() {
   if optStatsJSON { statsPrintJSON(); return }
   let s = statsGather()
   mutexLock(&reportLock)
-  let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
+  let mapped = s.mapped
   put("___ swalloc statistics ___\n")
   put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
   put(" in use; threads with a cache: "); put(s.threads); put("\n")
@@ -262,16 +272,16 @@ func statsPrint() {
 func statsPrintJSON() {
   let s = statsGather()
   mutexLock(&reportLock)
-  let allocated = s.smallBytes &+ s.largeBytes &+ s.hugeBytes
-  let mapped = s.chunks &* chunkSize &+ s.hugeBytes &+ s.hugeCachedBytes &+ s.metadataMapped
+  let allocated = s.allocated
+  let mapped = s.mapped
   put("{\"swalloc\": {\"version\": \""); put(swallocVersion); put("\", \"arenas\": "); put(UInt(arenaCount))
   put(", \"arenas_in_use\": "); put(s.arenasInUse); put(", \"threads\": "); put(s.threads)
   put(", \"pid\": "); put(UInt(getpid()))
   put(", \"allocated\": "); put(allocated); put(", \"allocated_peak\": ")
-  put(atomicUInt(&allocatedPeak).pointee.load(ordering: .relaxed)); put(", \"active\": "); put(statsActive(s))
+  put(atomicUInt(&allocatedPeak).pointee.load(ordering: .relaxed)); put(", \"active\": "); put(s.active)
   put(", \"mapped\": "); put(mapped); put(", \"metadata\": "); put(s.metadataMapped)
   put(", \"resident\": ")
-  put(statsActive(s) &+ ((s.dirtyPages &+ s.muzzyPages) << pageShift) &+ s.hugeCachedBytes &+ s.metadataMapped)
+  put(s.resident)
   put(", \"dirty\": "); put(s.dirtyPages << pageShift); put(", \"muzzy\": "); put(s.muzzyPages << pageShift)
   put(", \"purged\": "); put(s.purgedPages << pageShift)
   put(", \"large\": {\"allocated\": "); put(s.largeBytes); put(", \"live\": "); put(s.largeCount)
