@@ -2,7 +2,8 @@
 # The whole test suite (README's test command):
 #   1. set-up of missing tools, then the Embedded Swift library build;
 #   2. the library's shape (links only libc, exports exactly the API);
-#   3. unit tests of the internals through the normally compiled twin;
+#   3. unit tests of the internals through the normally compiled twin, then
+#      the same tests under ThreadSanitizer and AddressSanitizer;
 #   4. the library as a black box: the C API through dlopen and LD_PRELOAD,
 #      a multi-threaded stress, fork, decay and options, and real programs
 #      (python3, git, gcc, sqlite3, sort) with and without the library,
@@ -30,6 +31,7 @@ if [ ! -f "$lib" ]; then
 fi
 step "library shape" scripts/check-library.sh "$lib"
 step "unit tests (twin)" swift test --disable-swift-testing
+step "unit tests (twin) under TSan and ASan" tests/sanitize.sh
 step "black-box and real programs" tests/run-programs.sh "$lib"
 step "swalloc tool" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
 echo "$passed passed, $failed failed"

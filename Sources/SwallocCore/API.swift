@@ -67,7 +67,9 @@ func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
     } else {
       tcacheBin(t, sizeClass).pointee.refilled = 1
       tcacheEvent(t)
-      result = arenaAllocLarge(t.pointee.arena, sizeClass: sizeClass, alignment: pageSize, zero: false)
+      let arena = t.pointee.arena
+      result = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)
+        ?? arenaFallback(excluding: arena) { arenaAllocLarge($0, sizeClass: sizeClass, alignment: pageSize, zero: false) }
     }
   } else {
     result = allocateUncached(sizeClass, alignment: 0, zero: false)
@@ -91,10 +93,21 @@ func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
   let zeroed = zero || optZero
   var p: UnsafeMutableRawPointer? = nil
   if sizeClass < smallClassCount {
-    if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 { return nil }
+    if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 {
+      // An arena named by the caller (MALLOCX_ARENA) is not substituted.
+      if chosen != nil { return nil }
+      p = arenaFallback(excluding: arena) { a -> UnsafeMutableRawPointer? in
+        var q: UnsafeMutableRawPointer? = nil
+        return binFill(a, sizeClass: sizeClass, into: &q, want: 1) == 0 ? nil : q
+      }
+      if p == nil { return nil }
+    }
     if zeroed, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
   } else {
     p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: alignment, zero: zeroed)
+    if p == nil && chosen == nil {
+      p = arenaFallback(excluding: arena) { arenaAllocLarge($0, sizeClass: sizeClass, alignment: alignment, zero: zeroed) }
+    }
   }
   if optJunkAlloc && !zeroed, let p { memset(p, 0xa5, Int(sizeClassSize(sizeClass))) }
   return p

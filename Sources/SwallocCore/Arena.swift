@@ -6,11 +6,15 @@
 import CSwallocPlatform
 
 struct Arena {
+  // Field order matters to ThreadSanitizer (tests/sanitize.sh): it records a
+  // Swift modify access through `arena.pointee` (arena.pointee.largeBytes +=,
+  // arena.pointee.freeExtents.insert) as a write of the struct's first byte.
+  // So the first field is one touched only under extentLock, like the
+  // accesses themselves; the lock word and fields read without it (index,
+  // bins) must not sit there, or every update would look like a race.
+  var freeExtents: ExtentBuckets
   var extentLock = Mutex()
   var index: UInt32 = 0
-  /// Threads bound to this arena (guarded by arenasLock).
-  var threadCount: Int = 0
-  var freeExtents: ExtentBuckets
   /// Recycled Extent records, linked through `next`.
   var recordCache: UnsafeMutablePointer<Extent>? = nil
   var bins: UnsafeMutablePointer<Bin>
@@ -29,6 +33,10 @@ struct Arena {
 var arenas: UnsafeMutablePointer<UnsafeMutablePointer<Arena>?> = UnsafeMutablePointer(bitPattern: 64)!
 var arenaCount = 1
 var arenasLock = Mutex()
+/// Threads bound to each arena, by index (guarded by arenasLock). Kept out of
+/// Arena itself so that no field of an arena is guarded by a lock other than
+/// its own extentLock (and its bins' locks).
+var arenaThreadCounts: UnsafeMutablePointer<Int> = UnsafeMutablePointer(bitPattern: 64)!
 
 /// Empty chunks an arena keeps mapped (their pages purged by decay) before
 /// unmapping further ones: bounded retained address space, and no
@@ -52,7 +60,7 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
     .bindMemory(to: UnsafeMutablePointer<Extent>?.self, capacity: extentBucketCount)
   let epochs = (raw + Int(arenaBytes &+ binBytes &+ headBytes)).bindMemory(to: UInt.self, capacity: 2 &* decayEpochs)
   let a = raw.bindMemory(to: Arena.self, capacity: 1)
-  a.initialize(to: Arena(index: UInt32(index), freeExtents: ExtentBuckets(heads: heads), bins: bins,
+  a.initialize(to: Arena(freeExtents: ExtentBuckets(heads: heads), index: UInt32(index), bins: bins,
                          dirty: DecayStage(epochPages: epochs),
                          muzzy: DecayStage(epochPages: epochs + decayEpochs)))
   arenas[index] = a
@@ -64,23 +72,42 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
 func arenaChoose() -> UnsafeMutablePointer<Arena>? {
   mutexLock(&arenasLock)
   defer { mutexUnlock(&arenasLock) }
-  var best: UnsafeMutablePointer<Arena>? = nil
+  var best = -1
   var firstUncreated = -1
   var i = 0
   while i < arenaCount {
-    if let a = arenas[i] {
-      if a.pointee.threadCount == 0 { best = a; break }
-      if best == nil || a.pointee.threadCount < best.unsafelyUnwrapped.pointee.threadCount { best = a }
+    if arenas[i] != nil {
+      if arenaThreadCounts[i] == 0 { best = i; break }
+      if best < 0 || arenaThreadCounts[i] < arenaThreadCounts[best] { best = i }
     } else if firstUncreated < 0 {
       firstUncreated = i
     }
     i &+= 1
   }
-  if (best == nil || best.unsafelyUnwrapped.pointee.threadCount != 0) && firstUncreated >= 0 {
-    if let created = arenaCreate(firstUncreated) { best = created }
+  if (best < 0 || arenaThreadCounts[best] != 0) && firstUncreated >= 0 {
+    if arenaCreate(firstUncreated) != nil { best = firstUncreated }
   }
-  if let b = best { b.pointee.threadCount &+= 1 }
-  return best
+  if best < 0 { return nil }
+  arenaThreadCounts[best] &+= 1
+  return arenas[best]
+}
+
+/// Runs `attempt` on each created arena other than `own`, in index order,
+/// until one succeeds. For when `own` cannot supply pages because the system
+/// refused it a chunk: under memory pressure a thread should not fail while
+/// other arenas still hold free space (a new thread's new arena starts with
+/// none). Only called after a failure, so it costs nothing otherwise.
+func arenaFallback<T>(excluding own: UnsafeMutablePointer<Arena>,
+                      _ attempt: (UnsafeMutablePointer<Arena>) -> T?) -> T? {
+  var i = 0
+  while i < arenaCount {
+    mutexLock(&arenasLock)
+    let a = arenas[i]
+    mutexUnlock(&arenasLock)
+    if let a, a != own, let result = attempt(a) { return result }
+    i &+= 1
+  }
+  return nil
 }
 
 /// Arena `index`, created if it does not exist yet; nil for an index beyond
@@ -95,7 +122,7 @@ func arenaGetOrCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
 
 func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {
   mutexLock(&arenasLock)
-  a.pointee.threadCount &-= 1
+  arenaThreadCounts[Int(a.pointee.index)] &-= 1
   mutexUnlock(&arenasLock)
 }
 

@@ -4,7 +4,6 @@
 // through their own free lists.
 
 struct Base {
-  var lock = Mutex()
   var cursor: UInt = 0
   var end: UInt = 0
   /// Bytes mapped for metadata, for statistics.
@@ -13,15 +12,20 @@ struct Base {
   var allocated: UInt = 0
 }
 
-var base = Base()
+var base = Base()          // guarded by baseLock
+// The lock is a global of its own, not a field of `base`: a write to
+// base.cursor is a Swift access of the whole of `base`, and with the lock word
+// inside it that access would overlap other threads' compare-exchange on the
+// lock (an exclusivity violation ThreadSanitizer reports).
+var baseLock = Mutex()
 
 let baseBlockSize: UInt = 256 << 10
 
 /// Returns `size` bytes of zeroed memory aligned to `alignment` (power of two,
 /// at most a page), or nil when the system refuses memory.
 func baseAlloc(_ size: UInt, alignment: UInt = 64) -> UnsafeMutableRawPointer? {
-  mutexLock(&base.lock)
-  defer { mutexUnlock(&base.lock) }
+  mutexLock(&baseLock)
+  defer { mutexUnlock(&baseLock) }
   var start = (base.cursor &+ alignment &- 1) & ~(alignment &- 1)
   if base.cursor == 0 || start &+ size > base.end {
     // Big requests get their own mapping; the current block keeps its tail.
@@ -41,24 +45,25 @@ func baseAlloc(_ size: UInt, alignment: UInt = 64) -> UnsafeMutableRawPointer? {
   return UnsafeMutableRawPointer(bitPattern: start)
 }
 
-/// A lock-protected LIFO of recycled fixed-size metadata records, linked
-/// through their first word.
+/// A LIFO of recycled fixed-size metadata records, linked through their first
+/// word. Like `base`, each list is a global guarded by a separate global lock;
+/// both are reached through pointers so no Swift access of the list spans the
+/// wait for its lock.
 struct RecycleList {
-  var lock = Mutex()
   var head: UnsafeMutableRawPointer? = nil
+}
 
-  mutating func pop() -> UnsafeMutableRawPointer? {
-    mutexLock(&lock)
-    let r = head
-    if let r { head = r.load(as: UnsafeMutableRawPointer?.self) }
-    mutexUnlock(&lock)
-    return r
-  }
+func recyclePop(_ list: UnsafeMutablePointer<RecycleList>, _ lock: UnsafeMutablePointer<Mutex>) -> UnsafeMutableRawPointer? {
+  mutexLock(lock)
+  let r = list.pointee.head
+  if let r { list.pointee.head = r.load(as: UnsafeMutableRawPointer?.self) }
+  mutexUnlock(lock)
+  return r
+}
 
-  mutating func push(_ p: UnsafeMutableRawPointer) {
-    mutexLock(&lock)
-    p.storeBytes(of: head, as: UnsafeMutableRawPointer?.self)
-    head = p
-    mutexUnlock(&lock)
-  }
+func recyclePush(_ list: UnsafeMutablePointer<RecycleList>, _ lock: UnsafeMutablePointer<Mutex>, _ p: UnsafeMutableRawPointer) {
+  mutexLock(lock)
+  p.storeBytes(of: list.pointee.head, as: UnsafeMutableRawPointer?.self)
+  list.pointee.head = p
+  mutexUnlock(lock)
 }

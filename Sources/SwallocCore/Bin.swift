@@ -12,8 +12,9 @@
 import Synchronization
 
 struct Bin {
-  var lock = Mutex()
+  // Not the lock first: see the note on Arena's field order (Arena.swift).
   var current: UnsafeMutablePointer<Extent>? = nil
+  var lock = Mutex()
   var nonfull: UnsafeMutablePointer<Extent>? = nil
   var slabCount: UInt = 0
   /// Regions handed out (to threads' caches or to callers).

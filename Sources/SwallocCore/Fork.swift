@@ -17,11 +17,11 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
     }
     i &+= 1
   }
-  body(&tcacheRecycle.lock)
+  body(&tcacheRecycleLock)
   body(&hugeCacheLock)
-  body(&hugeRecords.lock)
+  body(&hugeRecordsLock)
   body(&pageMapLock)
-  body(&base.lock)
+  body(&baseLock)
 }
 
 func forkPrepare() {

@@ -16,6 +16,7 @@ import Synchronization
 import CSwallocPlatform
 
 var hugeRecords = RecycleList()
+var hugeRecordsLock = Mutex()
 var hugeBytes: UInt = 0
 var hugeCount: UInt = 0
 
@@ -89,7 +90,7 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
     hugeCacheEntries &-= 1
     hugeCacheBytes &-= oldBytes
     unmapPages(UnsafeMutableRawPointer(bitPattern: oldest.pointee.address).unsafelyUnwrapped, oldBytes)
-    hugeRecords.push(UnsafeMutableRawPointer(oldest))
+    recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(oldest))
   }
   record.pointee.spare = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
   record.pointee.prev = nil
@@ -119,14 +120,16 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
     hugeCacheBytes &-= bytes
     dropped &+= bytes
     unmapPages(UnsafeMutableRawPointer(bitPattern: cur.pointee.address).unsafelyUnwrapped, bytes)
-    hugeRecords.push(UnsafeMutableRawPointer(cur))
+    recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cur))
   }
   mutexUnlock(&hugeCacheLock)
   return dropped
 }
 
 func hugeCacheExpire() {
-  if optDirtyDecayMs > 0 && hugeCacheEntries != 0 { _ = hugeCacheDrop(olderThanMs: optDirtyDecayMs) }
+  // No unlocked peek at hugeCacheEntries: every caller is about to make or
+  // has just made a system call, next to which the lock costs nothing.
+  if optDirtyDecayMs > 0 { _ = hugeCacheDrop(olderThanMs: optDirtyDecayMs) }
 }
 
 /// The largest request any allocation function accepts (PTRDIFF_MAX).
@@ -153,21 +156,21 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
       return p
     }
     unmapPages(UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped, hugeRecordBytes(cached))
-    hugeRecords.push(UnsafeMutableRawPointer(cached))
+    recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cached))
   }
-  var raw = hugeRecords.pop()
+  var raw = recyclePop(&hugeRecords, &hugeRecordsLock)
   if raw == nil { raw = baseAlloc(UInt(MemoryLayout<Extent>.stride), alignment: 64) }
   guard let raw else { return nil }
   let record = raw.bindMemory(to: Extent.self, capacity: 1)
   guard let p = mapAligned(usize, alignment: max(alignment, chunkSize)) else {
-    hugeRecords.push(raw)
+    recyclePush(&hugeRecords, &hugeRecordsLock, raw)
     return nil
   }
   record.initialize(to: Extent(address: UInt(bitPattern: p), pages: usize >> pageShift, state: .huge))
   record.pointee.mappedPages = usize >> pageShift
   if !pageMapSet(UInt(bitPattern: p), UInt(bitPattern: record)) {
     unmapPages(p, usize)
-    hugeRecords.push(raw)
+    recyclePush(&hugeRecords, &hugeRecordsLock, raw)
     return nil
   }
   hugeBytesAdd(usize)
@@ -183,7 +186,7 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
   hugeCacheExpire()
   if hugeCachePut(record) { return }
   unmapPages(p, hugeRecordBytes(record))
-  hugeRecords.push(UnsafeMutableRawPointer(record))
+  recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(record))
 }
 
 /// Grows a huge block by moving its pages, not its bytes: the kernel remaps

@@ -50,8 +50,9 @@ private func bootSteps() -> Bool {
   if !pageMapBoot() { return false }
   let cpus = UInt(swalloc_cpus_available())
   arenaCount = Int(optArenaCount != 0 ? optArenaCount : min(cpus &* 4, 1024))
-  guard let table = baseAlloc(UInt(arenaCount &* 8), alignment: 64) else { return false }
+  guard let table = baseAlloc(UInt(arenaCount &* 16), alignment: 64) else { return false }
   arenas = table.bindMemory(to: UnsafeMutablePointer<Arena>?.self, capacity: arenaCount)
+  arenaThreadCounts = (table + arenaCount &* 8).bindMemory(to: Int.self, capacity: arenaCount)
   mutexLock(&arenasLock)
   let first = arenaCreate(0)
   mutexUnlock(&arenasLock)

@@ -75,7 +75,7 @@ func statsGather() -> StatsTotals {
   while i < arenaCount {
     if let a = arenas[i] {
       s.arenasInUse &+= 1
-      s.threads &+= UInt(a.pointee.threadCount)
+      s.threads &+= UInt(arenaThreadCounts[i])
       var c = 0
       while c < smallClassCount {
         let bin = a.pointee.bins + c
@@ -109,9 +109,9 @@ func statsGather() -> StatsTotals {
   mutexLock(&hugeCacheLock)
   s.hugeCachedBytes = hugeCacheBytes
   mutexUnlock(&hugeCacheLock)
-  mutexLock(&base.lock)
+  mutexLock(&baseLock)
   s.metadataMapped = base.mapped
-  mutexUnlock(&base.lock)
+  mutexUnlock(&baseLock)
   return s
 }
 

@@ -83,6 +83,7 @@ var tcacheBlockSize: UInt = 0
 var tcacheCapacities: UnsafeMutablePointer<UInt32> = UnsafeMutablePointer(bitPattern: 64)!
 
 var tcacheRecycle = RecycleList()
+var tcacheRecycleLock = Mutex()
 
 /// A Tcache block holds one TcacheBin per page-map class code (size class
 /// + 1, 0...classCount): code 0 (not an allocation) and every class above
@@ -119,7 +120,7 @@ func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
 }
 
 func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
-  var raw = tcacheRecycle.pop()
+  var raw = recyclePop(&tcacheRecycle, &tcacheRecycleLock)
   if raw == nil { raw = baseAlloc(tcacheBlockSize, alignment: 64) }
   guard let raw else { return nil }
   let t = raw.bindMemory(to: Tcache.self, capacity: 1)
@@ -145,7 +146,7 @@ func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
     c &+= 1
   }
   arenaRelease(t.pointee.arena)
-  tcacheRecycle.push(UnsafeMutableRawPointer(t))
+  recyclePush(&tcacheRecycle, &tcacheRecycleLock, UnsafeMutableRawPointer(t))
 }
 
 /// Refills an empty small-class stack from the arena; returns a region, or
@@ -154,8 +155,14 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
   let bin = tcacheBin(t, sizeClass)
   let want = max(Int(bin.pointee.capacity >> 1), 1)
   let end = bin.pointee.end
-  let got = binFill(t.pointee.arena, sizeClass: sizeClass, into: end - want, want: want)
-  if got == 0 { return nil }
+  var got = binFill(t.pointee.arena, sizeClass: sizeClass, into: end - want, want: want)
+  if got == 0 {
+    got = arenaFallback(excluding: t.pointee.arena) { a -> Int? in
+      let n = binFill(a, sizeClass: sizeClass, into: end - want, want: want)
+      return n == 0 ? nil : n
+    } ?? 0
+    if got == 0 { return nil }
+  }
   if got < want {
     // Keep the filled entries contiguous with the stack's end.
     var i = got

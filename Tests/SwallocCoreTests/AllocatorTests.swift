@@ -126,4 +126,64 @@ final class AllocatorTests: XCTestCase {
     }
     group.wait()
   }
+
+  /// Threads allocate blocks of every kind (small, large, huge) and hand them
+  /// through a shared mailbox to whichever thread comes next, which checks the
+  /// stamp and frees or reallocs them: remote frees race with the owner's own
+  /// allocations, and each round's threads exit with blocks still live (their
+  /// tcaches are recycled while others free into their slabs). The point of
+  /// the test is as much the sanitizer runs (tests/sanitize.sh) as the checks.
+  func testConcurrentHandOffOfEveryKindOfBlock() {
+    let threads = 4
+    let rounds = 3
+    let perThread = 6_000
+    let mailboxSize = 256
+    nonisolated(unsafe) var mailbox = [UInt](repeating: 0, count: mailboxSize)
+    nonisolated(unsafe) var mismatches = 0
+    let lock = NSLock()
+    for round in 0..<rounds {
+      let group = DispatchGroup()
+      for t in 0..<threads {
+        group.enter()
+        Thread {
+          var seed = UInt64(round * 131 + t * 7 + 1)
+          for i in 0..<perThread {
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
+            let pick = seed % 1000
+            let size: UInt = pick < 900 ? UInt(seed >> 20) % 1024 + 1
+              : pick < 995 ? UInt(seed >> 20) % (256 << 10) + 4097
+              : UInt(seed >> 20) % (4 << 20) + (3 << 20)
+            let p = swallocMalloc(size)!
+            // Stamp: the size in the first word, so the receiver can check it.
+            p.storeBytes(of: size, as: UInt.self)
+            lock.lock()
+            let slot = (i &* 31 &+ t) % mailboxSize
+            let previous = mailbox[slot]
+            mailbox[slot] = UInt(bitPattern: p)
+            lock.unlock()
+            guard previous != 0, let q = UnsafeMutableRawPointer(bitPattern: previous) else { continue }
+            let stamped = q.load(as: UInt.self)
+            if swallocMallocUsableSize(q) < stamped {
+              lock.lock(); mismatches += 1; lock.unlock()
+            }
+            if pick & 1 == 0 {
+              swallocFree(q)
+            } else {
+              // realloc of a block another thread allocated: moves or resizes
+              // in place, always keeps the stamp.
+              let r = swallocRealloc(q, stamped / 2 + 8)!
+              if r.load(as: UInt.self) != stamped { lock.lock(); mismatches += 1; lock.unlock() }
+              swallocFree(r)
+            }
+          }
+          group.leave()
+        }.start()
+      }
+      group.wait()
+    }
+    for address in mailbox where address != 0 {
+      swallocFree(UnsafeMutableRawPointer(bitPattern: address))
+    }
+    XCTAssertEqual(mismatches, 0)
+  }
 }

@@ -56,7 +56,7 @@ final class ThreadCacheTests: XCTestCase {
     func boundThreads() -> Int {
       mutexLock(&arenasLock)
       defer { mutexUnlock(&arenasLock) }
-      return (0..<arenaCount).reduce(0) { $0 + (arenas[$1]?.pointee.threadCount ?? 0) }
+      return (0..<arenaCount).reduce(0) { $0 + arenaThreadCounts[$1] }
     }
     let before = boundThreads()
     var thread = pthread_t()

@@ -349,6 +349,7 @@ static void recover_all(const char *ctx)
 /* a thread whose first allocation happens during the fault                */
 
 static pthread_barrier_t late_go, late_done;
+static int late_small; /* small blocks the late thread got before a failure */
 
 static void *late_thread(void *arg)
 {
@@ -378,6 +379,7 @@ static void *late_thread(void *arg)
     }
     if (huge == 64) FAILF("late thread: 64 blocks of 3 MiB without a failure");
     for (int i = 0; i < n; i++) f_free(mine[i]);
+    late_small = n - huge;
     say(2, "%s late thread: %d small, %d huge before the first failure\n", g_mode, n - huge, huge);
     pthread_barrier_wait(&late_done);
     return NULL;
@@ -397,6 +399,12 @@ static void late_run(pthread_t t)
     pthread_barrier_wait(&late_go);
     pthread_barrier_wait(&late_done);
     pthread_join(t, NULL);
+    /* The blocks exhaust_all freed left free pages in the main thread's
+     * arena: a new thread must be served from them even though its own new
+     * arena can get no chunk (regression: swalloc returned NULL for its very
+     * first malloc(48) under mmap failure with the default narenas). */
+    if (late_small < 1000)
+        FAILF("late thread: only %d blocks of 48 bytes while other arenas hold free pages", late_small);
 }
 
 /* ---------------------------------------------------------------------- */
