@@ -95,36 +95,25 @@ final class AllocatorTests: XCTestCase {
     let perThread = 20_000
     nonisolated(unsafe) var blocks = [[UInt]](repeating: [], count: threads)
     let lock = NSLock()
-    let group = DispatchGroup()
-    for t in 0..<threads {
-      group.enter()
-      Thread {
-        var mine: [UInt] = []
-        for i in 0..<perThread {
-          let size = UInt((i * 37 + t * 11) % 700 + 1)
-          let p = swallocMalloc(size)!
-          p.storeBytes(of: UInt8(truncatingIfNeeded: t), as: UInt8.self)
-          mine.append(UInt(bitPattern: p))
-        }
-        lock.lock(); blocks[t] = mine; lock.unlock()
-        group.leave()
-      }.start()
+    runJoinedThreads(threads) { t in
+      var mine: [UInt] = []
+      for i in 0..<perThread {
+        let size = UInt((i * 37 + t * 11) % 700 + 1)
+        let p = swallocMalloc(size)!
+        p.storeBytes(of: UInt8(truncatingIfNeeded: t), as: UInt8.self)
+        mine.append(UInt(bitPattern: p))
+      }
+      lock.lock(); blocks[t] = mine; lock.unlock()
     }
-    group.wait()
     // Each block is freed by a thread other than the one that allocated it.
-    for t in 0..<threads {
-      group.enter()
+    runJoinedThreads(threads) { t in
       let victim = (t + 1) % threads
-      Thread {
-        for address in blocks[victim] {
-          let p = UnsafeMutableRawPointer(bitPattern: address)!
-          XCTAssertEqual(p.load(as: UInt8.self), UInt8(victim))
-          swallocFree(p)
-        }
-        group.leave()
-      }.start()
+      for address in blocks[victim] {
+        let p = UnsafeMutableRawPointer(bitPattern: address)!
+        XCTAssertEqual(p.load(as: UInt8.self), UInt8(victim))
+        swallocFree(p)
+      }
     }
-    group.wait()
   }
 
   /// Threads allocate blocks of every kind (small, large, huge) and hand them
@@ -142,44 +131,38 @@ final class AllocatorTests: XCTestCase {
     nonisolated(unsafe) var mismatches = 0
     let lock = NSLock()
     for round in 0..<rounds {
-      let group = DispatchGroup()
-      for t in 0..<threads {
-        group.enter()
-        Thread {
-          var seed = UInt64(round * 131 + t * 7 + 1)
-          for i in 0..<perThread {
-            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
-            let pick = seed % 1000
-            let size: UInt = pick < 900 ? UInt(seed >> 20) % 1024 + 1
-              : pick < 995 ? UInt(seed >> 20) % (256 << 10) + 4097
-              : UInt(seed >> 20) % (4 << 20) + (3 << 20)
-            let p = swallocMalloc(size)!
-            // Stamp: the size in the first word, so the receiver can check it.
-            p.storeBytes(of: size, as: UInt.self)
-            lock.lock()
-            let slot = (i &* 31 &+ t) % mailboxSize
-            let previous = mailbox[slot]
-            mailbox[slot] = UInt(bitPattern: p)
-            lock.unlock()
-            guard previous != 0, let q = UnsafeMutableRawPointer(bitPattern: previous) else { continue }
-            let stamped = q.load(as: UInt.self)
-            if swallocMallocUsableSize(q) < stamped {
-              lock.lock(); mismatches += 1; lock.unlock()
-            }
-            if pick & 1 == 0 {
-              swallocFree(q)
-            } else {
-              // realloc of a block another thread allocated: moves or resizes
-              // in place, always keeps the stamp.
-              let r = swallocRealloc(q, stamped / 2 + 8)!
-              if r.load(as: UInt.self) != stamped { lock.lock(); mismatches += 1; lock.unlock() }
-              swallocFree(r)
-            }
+      runJoinedThreads(threads) { t in
+        var seed = UInt64(round * 131 + t * 7 + 1)
+        for i in 0..<perThread {
+          seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
+          let pick = seed % 1000
+          let size: UInt = pick < 900 ? UInt(seed >> 20) % 1024 + 1
+            : pick < 995 ? UInt(seed >> 20) % (256 << 10) + 4097
+            : UInt(seed >> 20) % (4 << 20) + (3 << 20)
+          let p = swallocMalloc(size)!
+          // Stamp: the size in the first word, so the receiver can check it.
+          p.storeBytes(of: size, as: UInt.self)
+          lock.lock()
+          let slot = (i &* 31 &+ t) % mailboxSize
+          let previous = mailbox[slot]
+          mailbox[slot] = UInt(bitPattern: p)
+          lock.unlock()
+          guard previous != 0, let q = UnsafeMutableRawPointer(bitPattern: previous) else { continue }
+          let stamped = q.load(as: UInt.self)
+          if swallocMallocUsableSize(q) < stamped {
+            lock.lock(); mismatches += 1; lock.unlock()
           }
-          group.leave()
-        }.start()
+          if pick & 1 == 0 {
+            swallocFree(q)
+          } else {
+            // realloc of a block another thread allocated: moves or resizes
+            // in place, always keeps the stamp.
+            let r = swallocRealloc(q, stamped / 2 + 8)!
+            if r.load(as: UInt.self) != stamped { lock.lock(); mismatches += 1; lock.unlock() }
+            swallocFree(r)
+          }
+        }
       }
-      group.wait()
     }
     for address in mailbox where address != 0 {
       swallocFree(UnsafeMutableRawPointer(bitPattern: address))

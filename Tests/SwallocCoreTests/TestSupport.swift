@@ -10,3 +10,32 @@ func makePrivateArena() -> UnsafeMutablePointer<Arena> {
   arenas[0] = saved
   return a
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body(i)` for i in 0..<count, each on a thread of its own, and
+/// returns once every thread has exited: unlike Foundation's Thread, the
+/// threads' exit work (their tcaches flushed by the tsd destructor) is over
+/// before the next test changes any option.
+func runJoinedThreads(_ count: Int, _ body: @escaping (Int) -> Void) {
+  final class Job {
+    let body: (Int) -> Void
+    let index: Int
+    init(_ body: @escaping (Int) -> Void, _ index: Int) { self.body = body; self.index = index }
+  }
+  var threads: [pthread_t] = []
+  for i in 0..<count {
+    var thread = pthread_t()
+    let job = Unmanaged.passRetained(Job(body, i)).toOpaque()
+    let rc = pthread_create(&thread, nil, { raw in
+      let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+      job.body(job.index)
+      return nil
+    }, job)
+    precondition(rc == 0, "pthread_create failed")
+    threads.append(thread)
+  }
+  for thread in threads { pthread_join(thread, nil) }
+}
