@@ -38,6 +38,13 @@ public struct SwallocStatistics: Equatable, Sendable {
   public var retained: Int
 }
 
+/// The calling thread's running totals (usable bytes; they wrap, as
+/// jemalloc's thread.allocated / thread.deallocated do).
+public struct SwallocThreadCounters: Equatable, Sendable {
+  public var allocated: UInt64
+  public var deallocated: UInt64
+}
+
 public struct SwallocOptions: Equatable, Sendable {
   public var arenas: Int
   public var threadCache: Bool
@@ -91,6 +98,13 @@ public struct Swalloc {
     SwallocStatistics(allocated: try read("stats.allocated", Int.self), active: try read("stats.active", Int.self),
                       resident: try read("stats.resident", Int.self), mapped: try read("stats.mapped", Int.self),
                       retained: try read("stats.retained", Int.self))
+  }
+
+  /// Bytes the calling thread has allocated and freed so far; the
+  /// difference of two readings measures what a piece of code allocates.
+  public func threadCounters() throws -> SwallocThreadCounters {
+    SwallocThreadCounters(allocated: try read("thread.allocated", UInt64.self),
+                          deallocated: try read("thread.deallocated", UInt64.self))
   }
 
   public func options() throws -> SwallocOptions {

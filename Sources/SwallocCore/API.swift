@@ -13,6 +13,7 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
     let head = bin.pointee.head
     if head != bin.pointee.end {
       bin.pointee.head = head + 1
+      bin.pointee.allocs &+= 1
       return head.pointee
     }
   }
@@ -36,6 +37,7 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
         let slot = head - 1
         slot.pointee = pointer
         bin.pointee.head = slot
+        bin.pointee.frees &+= 1
         return
       }
     }
@@ -51,9 +53,13 @@ func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
   if size > largeMaxClass {
     if size > maxRequestSize { setErrno(ENOMEM); return nil }
     guard let p = hugeAlloc(size, alignment: 0) else { setErrno(ENOMEM); return nil }
+    threadCountAllocated(roundUpToPage(size))
     return p
   }
-  return allocateClass(classIndexFor(size))
+  let sizeClass = classIndexFor(size)
+  guard let p = allocateClass(sizeClass) else { return nil }
+  threadCountAllocated(sizeClassSize(sizeClass))
+  return p
 }
 
 /// Allocates one block of class `sizeClass`, through the thread's cache when
@@ -168,6 +174,7 @@ func invalidPointer(_ what: StaticString) -> Never {
 func freeUncached(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
   let allocation = lookupAllocation(pointer, "free")
+  threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
   freeToArena(pointer, allocation)
 }
@@ -193,6 +200,7 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
   defer { backgroundThreadMaybeStart() }
   let allocation = lookupAllocation(pointer, "free")
+  threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
   switch allocation {
   case .small(_, _, let sizeClass), .large(_, _, let sizeClass):
@@ -226,6 +234,15 @@ private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutab
 /// `arena` (mallocx flags) says otherwise. Sets ENOMEM on failure.
 func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool = false,
                      arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
+  guard let p = allocateAlignedBlock(size, alignment: alignment, zero: zero, uncached: uncached, arena: arena) else {
+    return nil
+  }
+  threadCountAllocated(usableSizeFor(size, alignment: alignment))
+  return p
+}
+
+private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool,
+                                  arena: UnsafeMutablePointer<Arena>?) -> UnsafeMutableRawPointer? {
   if !ensureBooted() { setErrno(ENOMEM); return nil }
   if size > maxRequestSize { setErrno(ENOMEM); return nil }
   let request = size == 0 ? 1 : size
@@ -316,6 +333,8 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
 @inline(never)
 func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
   let old = lookupAllocation(pointer, "realloc")
+  // Read now: a huge block's usable size changes when it is resized.
+  let oldUsable = old.usableSize
   switch old {
   case .small(_, _, let c):
     if size <= largeMaxClass && classIndexFor(size) == c { return pointer }
@@ -324,18 +343,25 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
       let newClass = classIndexFor(size)
       if newClass == c { return pointer }
       if newClass >= smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
+        threadCountResize(from: oldUsable, to: sizeClassSize(newClass))
         return pointer
       }
     }
   case .huge(let record):
     if size > largeMaxClass {
-      if size <= old.usableSize && size > old.usableSize / 2 { return pointer }
-      if hugeResizeInPlace(record, newSize: size) { return pointer }
-      if size > old.usableSize, let moved = hugeGrowByRemap(record, newSize: size) { return moved }
+      if size <= oldUsable && size > oldUsable / 2 { return pointer }
+      if hugeResizeInPlace(record, newSize: size) {
+        threadCountResize(from: oldUsable, to: record.pointee.pages << pageShift)
+        return pointer
+      }
+      if size > oldUsable, let moved = hugeGrowByRemap(record, newSize: size) {
+        threadCountResize(from: oldUsable, to: record.pointee.pages << pageShift)
+        return moved
+      }
     }
   }
   guard let fresh = swallocMalloc(size) else { return nil }
-  memcpy(fresh, pointer, Int(min(size, old.usableSize)))
+  memcpy(fresh, pointer, Int(min(size, oldUsable)))
   swallocFree(pointer)
   return fresh
 }

@@ -93,6 +93,7 @@ public func swallocXallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ 
     }
   }
   let newUsable = lookupAllocation(pointer, "xallocx").usableSize
+  threadCountResize(from: oldUsable, to: newUsable)
   if zero && newUsable > oldUsable { memset(pointer + Int(oldUsable), 0, Int(newUsable &- oldUsable)) }
   return newUsable
 }

@@ -152,8 +152,11 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
     return action(oldp, newp) { purgeArena(i) }
   }
   n = NameCursor(p: name)
-  if n.take("thread.tcache.flush") && n.atEnd {
-    return action(oldp, newp) { flushThreadCache() }
+  if n.take("thread.") {
+    if n.take("tcache.flush") && n.atEnd { return action(oldp, newp) { flushThreadCache() } }
+    if n.take("allocated") && n.atEnd { return readOnly(threadByteCounts().allocated, oldp, oldlenp, newp) }
+    if n.take("deallocated") && n.atEnd { return readOnly(threadByteCounts().deallocated, oldp, oldlenp, newp) }
+    return ENOENT
   }
   n = NameCursor(p: name)
   if n.take("stats.") {
@@ -201,8 +204,8 @@ private let mibWords: (StaticString, StaticString, StaticString, StaticString, S
                        StaticString, StaticString, StaticString, StaticString, StaticString, StaticString) =
   ("version", "epoch", "arenas", "narenas", "bin", "size", "arena", "purge", "thread", "tcache", "flush",
    "stats", "allocated", "active", "mapped", "resident", "retained", "opt", "tcache_max",
-   "dirty_decay_ms", "muzzy_decay_ms", "background_thread", "stats_print", "")
-private let mibWordCount = 23
+   "dirty_decay_ms", "muzzy_decay_ms", "background_thread", "stats_print", "deallocated")
+private let mibWordCount = 24
 
 private func mibWord(_ i: Int) -> StaticString {
   withUnsafeBytes(of: mibWords) { raw in

@@ -305,3 +305,49 @@ func statsPrintJSON() {
   flushLine()
   mutexUnlock(&reportLock)
 }
+
+// MARK: Per-thread byte counters (thread.allocated, thread.deallocated)
+//
+// jemalloc's exact per-thread totals of usable bytes allocated and freed,
+// made of two parts so the fast paths only bump a count on the tcache stack
+// they already write: each stack's allocs / frees times its class size, plus
+// the bytes the slow paths count in the tsd (swalloc_tsd_bytes). A realloc
+// that changes a block's usable size counts the old size as freed and the
+// new one as allocated; one that keeps it (same size class) counts nothing.
+
+@inline(__always)
+func threadCountAllocated(_ bytes: UInt) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  counters[0] &+= UInt64(bytes)
+}
+
+@inline(__always)
+func threadCountDeallocated(_ bytes: UInt) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  counters[1] &+= UInt64(bytes)
+}
+
+/// An in-place resize, counted as freeing the old size and allocating the new.
+func threadCountResize(from oldUsable: UInt, to newUsable: UInt) {
+  if oldUsable == newUsable { return }
+  threadCountDeallocated(oldUsable)
+  threadCountAllocated(newUsable)
+}
+
+/// The calling thread's totals (wrapping, as jemalloc's).
+func threadByteCounts() -> (allocated: UInt64, deallocated: UInt64) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  var allocated = counters[0]
+  var deallocated = counters[1]
+  if let t = currentTcache() {
+    var c = 0
+    while c < tcacheClassCount {
+      let bin = tcacheBin(t, c)
+      let size = UInt64(sizeClassSize(c))
+      allocated &+= bin.pointee.allocs &* size
+      deallocated &+= bin.pointee.frees &* size
+      c &+= 1
+    }
+  }
+  return (allocated, deallocated)
+}

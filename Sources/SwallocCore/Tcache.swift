@@ -18,6 +18,14 @@ struct TcacheBin {
   /// Set when the stack ran empty and was refilled since the garbage
   /// collector last looked at it.
   var refilled: UInt32 = 0
+  /// Blocks the malloc / free fast paths took from / gave to this stack:
+  /// the thread's share of thread.allocated / thread.deallocated (Stats.swift).
+  /// One increment of a line the fast path writes anyway; slow paths count
+  /// bytes in the tsd instead.
+  var allocs: UInt64 = 0
+  var frees: UInt64 = 0
+  /// Pads the record to 64 bytes: the fast paths index the bins with a shift.
+  var padding: (UInt64, UInt64) = (0, 0)
 }
 
 extension UnsafeMutablePointer where Pointee == TcacheBin {

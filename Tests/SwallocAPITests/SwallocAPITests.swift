@@ -28,14 +28,23 @@ final class SwallocAPITests: XCTestCase {
     typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
     let malloc = unsafeBitCast(dlsym(handle, "swalloc_malloc")!, to: Malloc.self)
     let free = unsafeBitCast(dlsym(handle, "swalloc_free")!, to: Free.self)
+    typealias UsableSize = @convention(c) (UnsafeMutableRawPointer?) -> Int
+    let usableSize = unsafeBitCast(dlsym(handle, "swalloc_malloc_usable_size")!, to: UsableSize.self)
 
     let before = try swalloc.statistics()
+    let threadBefore = try swalloc.threadCounters()
     let blocks = (0..<100).map { _ in malloc(50_000)! }
     let during = try swalloc.statistics()
+    let threadDuring = try swalloc.threadCounters()
+    let usable = UInt64(usableSize(blocks[0]))
+    XCTAssertGreaterThanOrEqual(usable, 50_000)
+    XCTAssertEqual(threadDuring.allocated - threadBefore.allocated, 100 * usable)
+    XCTAssertEqual(threadDuring.deallocated, threadBefore.deallocated)
     XCTAssertGreaterThanOrEqual(during.allocated - before.allocated, 100 * 50_000)
     XCTAssertGreaterThanOrEqual(during.active, during.allocated - 4096 * 100)
     XCTAssertGreaterThanOrEqual(during.mapped, during.active)
     blocks.forEach { free($0) }
+    XCTAssertEqual(try swalloc.threadCounters().deallocated - threadDuring.deallocated, 100 * usable)
     try swalloc.flushThreadCache()
     try swalloc.purge()
     let after = try swalloc.statistics()

@@ -52,6 +52,83 @@ final class CtlTests: XCTestCase {
     for i in 0..<arenaCount { if let a = arenas[i] { dirty += a.pointee.dirty.pages + a.pointee.muzzy.pages } }
     XCTAssertEqual(dirty, 0, "purge leaves no dirty or muzzy pages")
   }
+
+  /// thread.allocated / thread.deallocated against the usable sizes of every
+  /// block a thread gets and gives back, through every entry point (fast
+  /// paths, slow paths, uncached and huge blocks, in-place and moving
+  /// resizes), on a thread of its own so nothing else moves its counters.
+  func testThreadAllocatedAndDeallocatedCountEveryUsableByte() {
+    nonisolated(unsafe) var result: (expected: (UInt64, UInt64), counted: (UInt64, UInt64)) = ((0, 0), (0, 0))
+    let mainBefore = (read("thread.allocated", UInt64.self).1!, read("thread.deallocated", UInt64.self).1!)
+    runJoinedThreads(1) { [self] _ in
+      let start = (read("thread.allocated", UInt64.self).1!, read("thread.deallocated", UInt64.self).1!)
+      var allocated: UInt64 = 0
+      var freed: UInt64 = 0
+      func got(_ p: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer {
+        allocated += UInt64(swallocMallocUsableSize(p!))
+        return p!
+      }
+      func giving(_ p: UnsafeMutableRawPointer) { freed += UInt64(swallocMallocUsableSize(p)) }
+      /// A resize: nothing when the block keeps its usable size in place,
+      /// else old freed and new allocated.
+      func resized(_ old: UnsafeMutableRawPointer, _ oldUsable: UInt, _ new: UnsafeMutableRawPointer) {
+        let newUsable = swallocMallocUsableSize(new)
+        if new != old || newUsable != oldUsable {
+          freed += UInt64(oldUsable)
+          allocated += UInt64(newUsable)
+        }
+      }
+      for i in 0..<3000 {
+        let small = got(swallocMalloc(UInt(i % 500 + 1)))
+        let cachedLarge = got(swallocMalloc(20_000))
+        let zeroed = got(swallocCalloc(3, UInt(i % 100 + 1)))
+        giving(small); swallocFree(small)
+        giving(zeroed); swallocFreeSized(zeroed, 3 * UInt(i % 100 + 1))
+        var aligned: UnsafeMutableRawPointer? = nil
+        XCTAssertEqual(swallocPosixMemalign(&aligned, i % 2 == 0 ? 64 : 8192, 300), 0)
+        _ = got(aligned)
+        giving(aligned!); swallocFree(aligned)
+        // Growing realloc: moves from small to large, or grows in place.
+        let r = got(swallocMalloc(100))
+        let rUsable = swallocMallocUsableSize(r)
+        let r2 = swallocRealloc(r, 40_000)!
+        resized(r, rUsable, r2)
+        let r2Usable = swallocMallocUsableSize(r2)
+        let r3 = swallocRealloc(r2, 90_000)!
+        resized(r2, r2Usable, r3)
+        giving(r3); swallocFree(r3)
+        giving(cachedLarge); swallocFree(cachedLarge)
+        if i % 100 == 0 {
+          let uncached = got(swallocMalloc(1 << 20))
+          let huge = got(swallocMalloc(5 << 20))
+          let hugeUsable = swallocMallocUsableSize(huge)
+          let hugeGrown = swallocRealloc(huge, 9 << 20)!
+          resized(huge, hugeUsable, hugeGrown)
+          let x = got(swallocMallocx(40_000, 0x40 | (1 << 8)))
+          let xUsable = swallocMallocUsableSize(x)
+          let xGrown = swallocXallocx(x, 60_000, 0, 0)
+          resized(x, xUsable, x)
+          XCTAssertEqual(xGrown, swallocMallocUsableSize(x))
+          let y = got(swallocMallocx(50_000, 13))
+          let yUsable = swallocMallocUsableSize(y)
+          let y2 = swallocRallocx(y, 70_000, 13)!
+          resized(y, yUsable, y2)
+          giving(uncached); swallocDallocx(uncached, 1 << 8)
+          giving(hugeGrown); swallocFree(hugeGrown)
+          giving(x); swallocSdallocx(x, swallocMallocUsableSize(x), 0)
+          giving(y2); swallocFree(y2)
+        }
+      }
+      let end = (read("thread.allocated", UInt64.self).1!, read("thread.deallocated", UInt64.self).1!)
+      result = ((allocated, freed), (end.0 &- start.0, end.1 &- start.1))
+    }
+    XCTAssertGreaterThan(result.expected.0, 100_000_000)
+    XCTAssertEqual(result.counted.0, result.expected.0, "thread.allocated")
+    XCTAssertEqual(result.counted.1, result.expected.1, "thread.deallocated")
+    XCTAssertEqual(read("thread.allocated", UInt64.self).1!, mainBefore.0, "another thread's work")
+    XCTAssertEqual(read("thread.deallocated", UInt64.self).1!, mainBefore.1, "another thread's work")
+    XCTAssertEqual(read("thread.allocatedX", UInt64.self).0, ENOENT)
+  }
 }
 
 final class MibTests: XCTestCase {
@@ -87,6 +164,15 @@ final class MibTests: XCTestCase {
     XCTAssertEqual(rc3, 0)
     XCTAssertEqual(bin.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 4, &value, &length, nil, 0) }, 0)
     XCTAssertEqual(value, 96)
+
+    // thread.deallocated by MIB: the same value as by name (no frees between).
+    let (rc4, deallocated) = mib("thread.deallocated")
+    XCTAssertEqual(rc4, 0)
+    var counter: UInt64 = 0
+    XCTAssertEqual(deallocated.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 2, &counter, &length, nil, 0) }, 0)
+    var counterDirect: UInt64 = 1
+    XCTAssertEqual("thread.deallocated".withCString { swallocCtl($0, &counterDirect, &length, nil, 0) }, 0)
+    XCTAssertEqual(counter, counterDirect)
 
     XCTAssertEqual(mib("stats.nonsense").0, ENOENT)
     XCTAssertEqual(mib("arena.x.purge").0, ENOENT)
