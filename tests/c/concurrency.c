@@ -44,13 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Through volatile pointers: the compiler may not fold malloc/free pairs. */
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_calloc)(size_t, size_t) = calloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void (*volatile f_free)(void *) = free;
-static int (*volatile f_posix_memalign)(void **, size_t, size_t) = posix_memalign;
-static void *(*volatile f_aligned_alloc)(size_t, size_t) = aligned_alloc;
+#include "test_util.h"
 
 static const char *g_mode = "?";
 static atomic_int g_failures;
@@ -66,15 +60,6 @@ static atomic_int g_failures;
             funlockfile(stdout);                                             \
         }                                                                    \
     } while (0)
-
-static inline uint64_t xs(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 static double now_s(void)
 {

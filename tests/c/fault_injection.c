@@ -59,16 +59,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_calloc)(size_t, size_t) = calloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void *(*volatile f_reallocarray)(void *, size_t, size_t) = reallocarray;
-static void (*volatile f_free)(void *) = free;
-static int (*volatile f_posix_memalign)(void **, size_t, size_t) = posix_memalign;
-static void *(*volatile f_aligned_alloc)(size_t, size_t) = aligned_alloc;
-static void *(*volatile f_memalign)(size_t, size_t) = memalign;
-static void *(*volatile f_valloc)(size_t) = valloc;
-static void *(*volatile f_pvalloc)(size_t) = pvalloc;
+#include "test_util.h"
 
 static const char *g_mode = "?";
 static int g_fail;

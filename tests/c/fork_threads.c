@@ -28,22 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_calloc)(size_t, size_t) = calloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void (*volatile f_free)(void *) = free;
-static int (*volatile f_posix_memalign)(void **, size_t, size_t) = posix_memalign;
+#include "test_util.h"
 
 static atomic_int stop;
-
-static inline uint64_t xs(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* Patterns cover the first and last 4 KiB of a block (whole block if small),
  * which keeps MiB-sized blocks cheap. */

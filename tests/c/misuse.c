@@ -30,10 +30,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* volatile: the compiler must not see (or warn about) what we free */
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void (*volatile f_free)(void *) = free;
+#include "test_util.h"
 
 static void *volatile sink;
 

@@ -28,11 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_calloc)(size_t, size_t) = calloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void (*volatile f_free)(void *) = free;
-static int (*volatile f_posix_memalign)(void **, size_t, size_t) = posix_memalign;
+#include "test_util.h"
 
 enum { SLOTS = 2048, MAILBOX = 4096, MAXT = 256 };
 
@@ -64,15 +60,6 @@ static pthread_barrier_t barrier;
             fprintf(stderr, "\n");                                           \
         }                                                                    \
     } while (0)
-
-static inline uint64_t xs(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 static inline uint64_t pat_word(uint64_t seed, size_t i)
 {
