@@ -46,33 +46,62 @@ let hugeTrimFactor: UInt = 3
 @inline(__always) func hugeRecordBytes(_ r: UnsafeMutablePointer<Extent>) -> UInt { r.pointee.mappedPages << pageShift }
 
 /// Takes the smallest cached mapping that holds `usize` bytes (trimmed to
-/// `usize` when it is more than 4 times larger), or nil.
-private func hugeCacheTake(_ usize: UInt) -> UnsafeMutablePointer<Extent>? {
+/// `usize` when it is more than 4 times larger), else the largest smaller
+/// one, whose pages the caller moves onto a range of `usize` bytes
+/// (hugeRemap): what it already has faulted in then serves the new block,
+/// instead of a fresh mapping faulting every page while the cached one ages
+/// out. Returns the record and whether it holds `usize` already; nil when
+/// the cache is empty.
+private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Extent>, fits: Bool)? {
   mutexLock(&hugeCacheLock)
   defer { mutexUnlock(&hugeCacheLock) }
   var best: UnsafeMutablePointer<Extent>? = nil
+  var largestSmaller: UnsafeMutablePointer<Extent>? = nil
   var e = hugeCacheHead
   while let cur = e {
     let bytes = hugeRecordBytes(cur)
-    if bytes >= usize && (best == nil || bytes < hugeRecordBytes(best.unsafelyUnwrapped)) {
-      best = cur
+    if bytes >= usize {
+      if best == nil || bytes < hugeRecordBytes(best.unsafelyUnwrapped) { best = cur }
+    } else if largestSmaller == nil || bytes > hugeRecordBytes(largestSmaller.unsafelyUnwrapped) {
+      largestSmaller = cur
     }
     e = cur.pointee.next
   }
-  guard let found = best else { return nil }
+  guard let found = best ?? largestSmaller else { return nil }
   if let p = found.pointee.prev { p.pointee.next = found.pointee.next } else { hugeCacheHead = found.pointee.next }
   if let n = found.pointee.next { n.pointee.prev = found.pointee.prev }
   hugeCacheEntries &-= 1
   hugeCacheBytes &-= hugeRecordBytes(found)
   let bytes = hugeRecordBytes(found)
+  if bytes < usize { return (found, false) }
   if bytes &- usize > usize &* hugeTrimFactor {
-    unmapPages(UnsafeMutableRawPointer(bitPattern: found.pointee.address &+ usize).unsafelyUnwrapped, bytes &- usize)
-    found.pointee.mappedPages = usize >> pageShift
+    // Split the surplus off at a chunk boundary: the tail's pages are faulted
+    // in already, so it stays cached as a mapping of its own; unmapped only
+    // when the cache is full or there is no record for it.
+    let headBytes = (usize &+ chunkMask) & ~chunkMask
+    let tailStart = found.pointee.address &+ headBytes
+    if bytes > headBytes && hugeCacheEntries < hugeCacheMaxEntries, let raw = recyclePop(&hugeRecords, &hugeRecordsLock)
+                          ?? baseAlloc(UInt(MemoryLayout<Extent>.stride), alignment: 64) {
+      let tail = raw.bindMemory(to: Extent.self, capacity: 1)
+      tail.initialize(to: Extent(address: tailStart, pages: (bytes &- headBytes) >> pageShift, state: .huge))
+      tail.pointee.mappedPages = (bytes &- headBytes) >> pageShift
+      tail.pointee.spare = found.pointee.spare
+      tail.pointee.prev = nil
+      tail.pointee.next = hugeCacheHead
+      if let h = hugeCacheHead { h.pointee.prev = tail }
+      hugeCacheHead = tail
+      hugeCacheEntries &+= 1
+      hugeCacheBytes &+= bytes &- headBytes
+      found.pointee.mappedPages = headBytes >> pageShift
+    } else {
+      unmapPages(UnsafeMutableRawPointer(bitPattern: found.pointee.address &+ usize).unsafelyUnwrapped, bytes &- usize)
+      found.pointee.mappedPages = usize >> pageShift
+    }
   }
   // The block's usable size is what was asked for (nallocx agrees); the
   // rest of the mapping stays attached to the record.
   found.pointee.pages = usize >> pageShift
-  return found
+  return (found, true)
 }
 
 /// Keeps a freed mapping for reuse; false when the cache declines it.
@@ -147,16 +176,22 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
   if size > maxRequestSize &- chunkSize { return nil }
   let usize = roundUpToPage(size)
   hugeCacheExpire()
-  if alignment <= chunkSize, let cached = hugeCacheTake(usize) {
-    if pageMapSet(cached.pointee.address, UInt(bitPattern: cached)) {
+  if alignment <= chunkSize, let (cached, fits) = hugeCacheTake(usize) {
+    // Only the reused pages can hold old data; a grown mapping's new pages are fresh.
+    let reusedBytes = min(hugeRecordBytes(cached), size)
+    if !fits && !hugeRemap(cached, to: usize) {
+      unmapPages(UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped, hugeRecordBytes(cached))
+      recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cached))
+    } else if pageMapSet(cached.pointee.address, UInt(bitPattern: cached)) {
       let p = UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped
-      if zero { memset(p, 0, Int(size)) }
+      if zero { memset(p, 0, Int(reusedBytes)) }
       hugeBytesAdd(usize)
       atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
       return p
+    } else {
+      unmapPages(UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped, hugeRecordBytes(cached))
+      recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cached))
     }
-    unmapPages(UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped, hugeRecordBytes(cached))
-    recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cached))
   }
   var raw = recyclePop(&hugeRecords, &hugeRecordsLock)
   if raw == nil { raw = baseAlloc(UInt(MemoryLayout<Extent>.stride), alignment: 64) }
@@ -195,34 +230,44 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
 /// Returns the new address, or nil (the caller then copies).
 func hugeGrowByRemap(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> UnsafeMutableRawPointer? {
   let oldUsable = record.pointee.pages << pageShift
-  let oldSize = hugeRecordBytes(record)
   let (withHeadroom, overflow) = roundUpToPage(newSize).addingReportingOverflow(roundUpToPage(newSize) / 4)
   if overflow || withHeadroom > maxRequestSize &- 2 &* chunkSize { return nil }
-  let usize = roundUpToPage(withHeadroom)
-  guard let reservation = reserveAddressSpace(usize &+ chunkSize) else { return nil }
+  let oldAddress = record.pointee.address
+  if !hugeRemap(record, to: roundUpToPage(withHeadroom)) { return nil }
+  // The old range is gone; re-key the page map.
+  _ = pageMapSet(oldAddress, 0)
+  if !pageMapSet(record.pointee.address, UInt(bitPattern: record)) { fatal("out of metadata memory while moving a huge block") }
+  hugeBytesAdd((record.pointee.pages << pageShift) &- oldUsable)
+  return UnsafeMutableRawPointer(bitPattern: record.pointee.address)
+}
+
+/// Moves a huge mapping's pages onto a fresh chunk-aligned range of `usize`
+/// bytes (at least its current size): mremap moves the page tables, not the
+/// bytes, and the pages past the old end fault in on use. The record's
+/// address and sizes follow; the page map is the caller's. False, with the
+/// mapping untouched, when the system refuses.
+private func hugeRemap(_ record: UnsafeMutablePointer<Extent>, to usize: UInt) -> Bool {
+  if usize > maxRequestSize &- chunkSize { return false }
+  guard let reservation = reserveAddressSpace(usize &+ chunkSize) else { return false }
   let start = UInt(bitPattern: reservation)
   let target = (start &+ chunkMask) & ~chunkMask
   let old = UnsafeMutableRawPointer(bitPattern: record.pointee.address).unsafelyUnwrapped
   let saved = swalloc_errno()
-  let moved = swalloc_mremap_to(old, Int(oldSize), Int(usize), UnsafeMutableRawPointer(bitPattern: target))
+  let moved = swalloc_mremap_to(old, Int(hugeRecordBytes(record)), Int(usize), UnsafeMutableRawPointer(bitPattern: target))
   swalloc_set_errno(saved)
   if moved != UnsafeMutableRawPointer(bitPattern: target) {
     unmapPages(reservation, usize &+ chunkSize)
-    return nil
+    return false
   }
   // The remap replaced the middle of the reservation; drop its two ends.
   if target > start { unmapPages(reservation, target &- start) }
   let tailStart = target &+ usize
   let tailEnd = start &+ usize &+ chunkSize
   if tailEnd > tailStart { unmapPages(UnsafeMutableRawPointer(bitPattern: tailStart).unsafelyUnwrapped, tailEnd &- tailStart) }
-  // The old range is gone; re-key the page map.
-  _ = pageMapSet(record.pointee.address, 0)
   record.pointee.address = target
   record.pointee.pages = usize >> pageShift
   record.pointee.mappedPages = usize >> pageShift
-  if !pageMapSet(target, UInt(bitPattern: record)) { fatal("out of metadata memory while moving a huge block") }
-  hugeBytesAdd(usize &- oldUsable)
-  return UnsafeMutableRawPointer(bitPattern: target)
+  return true
 }
 
 /// Resizes a huge block without moving it: shrinking unmaps the tail,
