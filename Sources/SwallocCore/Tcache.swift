@@ -109,6 +109,12 @@ func tcacheBin(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) -> UnsafeMut
   tcacheBin(forCode: sizeClass &+ 1, t)
 }
 
+/// Bytes a small class's stack may cache before the 200-entry cap: bench
+/// churn-lifo (LIFO batches of 8-512 B) ran 20% fewer allocator instructions
+/// with 32 KiB than with jemalloc's rule alone (callgrind), 16 KiB got most
+/// of that, 64 KiB nothing more there.
+let tcacheStackBudget: UInt = 32 << 10
+
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
 func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
   tcacheCapacities = memory.bindMemory(to: UInt32.self, capacity: classCount)
@@ -118,7 +124,11 @@ func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
   while c < tcacheClassCount {
     var capacity: UInt32 = 20
     if c < smallClassCount {
-      capacity = min(max(binInfos[c].regionCount &* 2, 20), 200)
+      // jemalloc's rule (twice the regions of a slab, 20 to 200) plus a byte
+      // budget: classes whose slabs hold few regions (448 B: 9) would
+      // otherwise cache only 20 blocks and refill/flush every few calls.
+      let byBudget = UInt32(tcacheStackBudget / sizeClassSize(c))
+      capacity = min(max(binInfos[c].regionCount &* 2, 20, byBudget), 200)
     }
     tcacheCapacities[c] = capacity
     stackSlots &+= UInt(capacity)
