@@ -20,6 +20,32 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   return mallocSlow(size)
 }
 
+/// The thread-cache hit for an aligned or zeroed request: the malloc fast
+/// path on the size rounded up to the alignment, which lands on a class that
+/// is a multiple of the alignment, i.e. aligned regions in page-aligned slabs
+/// (SizeClassTests checks this) or page-aligned large runs. nil: take the
+/// slow path. Callers guarantee size <= 2 MiB and alignment <= a page, so
+/// nothing overflows.
+@inline(__always)
+func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+  // size 0 still gets a block of its own, aligned like any other.
+  let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
+  guard let t = currentTcache() else { return nil }
+  let sizeClass: Int
+  if rounded <= lookupMaxSize {
+    sizeClass = Int(sizeLookupTable[Int((rounded &+ 15) >> 4)])
+  } else {
+    if rounded > largeMaxClass { return nil }
+    sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
+  }
+  let bin = tcacheBin(t, sizeClass)
+  let head = bin.pointee.head
+  if head == bin.pointee.end { return nil }
+  bin.pointee.head = head + 1
+  bin.pointee.allocs &+= 1
+  return head.pointee
+}
+
 @_cdecl("swalloc_free")
 public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   guard let pointer else { return }
@@ -302,6 +328,10 @@ func usableSizeFor(_ size: UInt, alignment: UInt) -> UInt {
 public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
   if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
+  if total <= largeMaxClass, let p = cachedAlignedAlloc(total, alignment: quantum) {
+    memset(p, 0, Int(total))
+    return p
+  }
   return allocateAligned(total, alignment: quantum, zero: true)
 }
 
@@ -376,6 +406,10 @@ public func swallocReallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: UI
 @_cdecl("swalloc_posix_memalign")
 public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: UInt, _ size: UInt) -> Int32 {
   if !isPowerOfTwo(alignment) || alignment < UInt(MemoryLayout<UnsafeRawPointer>.size) { return EINVAL }
+  if size <= largeMaxClass && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+    result.pointee = p
+    return 0
+  }
   let saved = swalloc_errno()
   let p = allocateAligned(size, alignment: max(alignment, quantum), zero: false)
   swalloc_set_errno(saved)
@@ -388,6 +422,9 @@ public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRaw
 public func swallocAlignedAlloc(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   // As glibc 2.38+: an alignment that is not a power of two is EINVAL.
   if !isPowerOfTwo(alignment) { setErrno(EINVAL); return nil }
+  if size <= largeMaxClass && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+    return p
+  }
   return allocateAligned(size, alignment: max(alignment, quantum), zero: false)
 }
 
@@ -399,6 +436,7 @@ public func swallocMemalign(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRaw
     if a > (UInt(1) << 63) { setErrno(EINVAL); return nil }
     a = UInt(1) << UInt(64 &- (a &- 1).leadingZeroBitCount)
   }
+  if size <= largeMaxClass && a <= pageSize, let p = cachedAlignedAlloc(size, alignment: a) { return p }
   return allocateAligned(size, alignment: a, zero: false)
 }
 
