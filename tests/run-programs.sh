@@ -256,6 +256,7 @@ if have options; then
     option_check opt_bad_value "narenas:lots" ok "swalloc: bad value for option 'narenas:lots' ignored" plain
     option_check opt_abort_conf "bogus:1,abort_conf:true" abort "swalloc: invalid configuration (abort_conf:true)" plain
     option_check opt_stats_print "stats_print:true" ok "___ swalloc statistics ___" plain
+    option_check introspection "" ok "___ swalloc statistics ___" introspection
     option_check opt_tcache_off "tcache:false" abort "swalloc: free(): double free detected" tcache-off-double-free
     if wanted opt_malloc_conf; then
         run_one opt_malloc_conf 1 60 env -u SWALLOC_CONF MALLOC_CONF="narenas:5" "$BIN/options" narenas 5

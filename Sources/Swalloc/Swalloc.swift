@@ -58,24 +58,47 @@ public struct SwallocOptions: Equatable, Sendable {
 public struct Swalloc {
   private typealias Ctl = @convention(c) (UnsafePointer<CChar>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?,
                                           UnsafeMutableRawPointer?, Int) -> Int32
+  private typealias WriteCallback = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Void
+  private typealias StatsPrint = @convention(c) (WriteCallback?, UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Void
   private let ctl: Ctl
+  private let statsPrint: StatsPrint
 
   /// The swalloc this process allocates with; throws when the process's
   /// malloc is not swalloc.
   public init() throws {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "swalloc_mallctl") else {
+    let process = UnsafeMutableRawPointer(bitPattern: 0)
+    guard let symbol = dlsym(process, "swalloc_mallctl"), let print = dlsym(process, "swalloc_malloc_stats_print") else {
       throw SwallocError(name: "swalloc_mallctl", code: ENOENT)
     }
     ctl = unsafeBitCast(symbol, to: Ctl.self)
+    statsPrint = unsafeBitCast(print, to: StatsPrint.self)
+  }
+
+  /// The statistics report malloc_stats prints (text), or the JSON object
+  /// of stats_print_opts:J, as a string (through malloc_stats_print).
+  public func report(json: Bool = false) -> String {
+    final class Collector { var bytes: [UInt8] = [] }
+    let collector = Collector()
+    let context = Unmanaged.passUnretained(collector).toOpaque()
+    withExtendedLifetime(collector) {
+      statsPrint({ context, piece in
+        guard let context, let piece else { return }
+        let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
+        collector.bytes.append(contentsOf: UnsafeRawBufferPointer(start: piece, count: strlen(piece)))
+      }, context, json ? "J" : "")
+    }
+    return String(decoding: collector.bytes, as: UTF8.self)
   }
 
   /// A private copy of the library at `path` (RTLD_LOCAL: it does not
   /// replace this process's malloc).
   public init(library path: String) throws {
-    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, "swalloc_mallctl") else {
+    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, "swalloc_mallctl"),
+          let print = dlsym(handle, "swalloc_malloc_stats_print") else {
       throw SwallocError(name: path, code: ENOENT)
     }
     ctl = unsafeBitCast(symbol, to: Ctl.self)
+    statsPrint = unsafeBitCast(print, to: StatsPrint.self)
   }
 
   private func read<T>(_ name: String, _ type: T.Type) throws -> T {

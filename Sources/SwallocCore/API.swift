@@ -509,6 +509,44 @@ public func swallocMallocTrim(_ pad: UInt) -> Int32 {
 @_cdecl("swalloc_mallinfo2")
 public func swallocMallinfo2() -> swalloc_mallinfo2 { statsMallinfo2() }
 
+/// glibc's legacy mallinfo: mallinfo2's figures truncated to int, as glibc
+/// 2.33+ does.
+@_cdecl("swalloc_mallinfo")
+public func swallocMallinfo() -> swalloc_mallinfo {
+  let m = statsMallinfo2()
+  var legacy = swalloc_mallinfo()
+  legacy.arena = Int32(truncatingIfNeeded: m.arena)
+  legacy.ordblks = Int32(truncatingIfNeeded: m.ordblks)
+  legacy.hblks = Int32(truncatingIfNeeded: m.hblks)
+  legacy.hblkhd = Int32(truncatingIfNeeded: m.hblkhd)
+  legacy.uordblks = Int32(truncatingIfNeeded: m.uordblks)
+  legacy.fordblks = Int32(truncatingIfNeeded: m.fordblks)
+  return legacy
+}
+
+/// glibc's mallopt: its tuning parameters (M_MMAP_THRESHOLD, M_ARENA_MAX,
+/// ...) describe ptmalloc and have no meaning here (swalloc is tuned with
+/// SWALLOC_CONF). Accepted and ignored; returns 1 (success) as glibc does
+/// for any parameter it does not reject.
+@_cdecl("swalloc_mallopt")
+public func swallocMallopt(_ parameter: Int32, _ value: Int32) -> Int32 { 1 }
+
+/// jemalloc's malloc_stats_print: the statistics report in NUL-terminated
+/// pieces to `writeCallback(opaque, piece)`, or to stderr (the stats_fd
+/// descriptor) when it is NULL. `opts` containing 'J' gives the JSON form;
+/// jemalloc's letters that omit sections are accepted and ignored.
+@_cdecl("swalloc_malloc_stats_print")
+public func swallocMallocStatsPrint(_ writeCallback: StatsWriteCallback?, _ opaque: UnsafeMutableRawPointer?,
+                                    _ opts: UnsafePointer<CChar>?) {
+  if !ensureBooted() { return }
+  var json = false
+  if let opts {
+    var i = 0
+    while opts[i] != 0 { if opts[i] == 74 { json = true }; i &+= 1 }   // 'J'
+  }
+  statsPrint(json: json, to: writeCallback, context: opaque)
+}
+
 @_cdecl("swalloc_malloc_stats")
 public func swallocMallocStats() {
   statsPrint()

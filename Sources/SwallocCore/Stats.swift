@@ -1,7 +1,9 @@
 // Statistics: counters kept on the slow paths (bin refills and flushes, large
 // and huge operations, chunk maps), merged across arenas on read, so the
-// tcache fast path pays nothing. `statsPrint` writes a short report to
-// stderr without allocating.
+// tcache fast path pays nothing for them (the per-thread byte counters at the
+// end of this file cost one increment there). `statsPrint` writes a short
+// report, text or JSON, to stderr or to a malloc_stats_print callback,
+// without allocating.
 
 import Synchronization
 
@@ -127,15 +129,33 @@ let reportCapacity = 128
 /// Where reports go: stderr, or the descriptor named by `stats_fd`.
 var reportFd: Int32 = 2
 
+/// jemalloc's malloc_stats_print write callback: gets the report in
+/// NUL-terminated pieces.
+public typealias StatsWriteCallback = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Void
+
+/// While a report is printed for malloc_stats_print (guarded by reportLock):
+/// the callback that gets it instead of reportFd, and its argument.
+var reportCallback: StatsWriteCallback? = nil
+var reportCallbackContext: UnsafeMutableRawPointer? = nil
+
 private func flushLine() {
   let length = reportLength
+  reportLength = 0
+  if length == 0 { return }
+  if let callback = reportCallback {
+    // put() leaves the last byte free for the terminator.
+    withUnsafeMutableBytes(of: &reportBuffer) { raw in
+      raw[length] = 0
+      callback(reportCallbackContext, raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: CChar.self))
+    }
+    return
+  }
   let fd = reportFd
   withUnsafeBytes(of: &reportBuffer) { raw in _ = write(fd, raw.baseAddress, length) }
-  reportLength = 0
 }
 
 private func put(_ byte: UInt8) {
-  if reportLength == reportCapacity { flushLine() }
+  if reportLength == reportCapacity &- 1 { flushLine() }
   let index = reportLength
   withUnsafeMutableBytes(of: &reportBuffer) { raw in raw[index] = byte }
   reportLength = index &+ 1
@@ -226,11 +246,22 @@ func statsMallinfo2() -> swalloc_mallinfo2 {
   return m
 }
 
-/// Prints the report to stderr: text, or JSON with stats_print_opts:J.
-func statsPrint() {
-  if optStatsJSON { statsPrintJSON(); return }
+/// Prints the report to stderr (or the stats_fd descriptor), or hands it to
+/// `callback`: text, or JSON with stats_print_opts:J or `json`.
+func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = nil,
+                context: UnsafeMutableRawPointer? = nil) {
   let s = statsGather()
   mutexLock(&reportLock)
+  reportCallback = callback
+  reportCallbackContext = context
+  if json { statsPutJSON(s) } else { statsPutText(s) }
+  flushLine()
+  reportCallback = nil
+  reportCallbackContext = nil
+  mutexUnlock(&reportLock)
+}
+
+private func statsPutText(_ s: StatsTotals) {
   let mapped = s.mapped
   put("___ swalloc statistics ___\n")
   put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
@@ -264,14 +295,10 @@ func statsPrint() {
     }
     c &+= 1
   }
-  flushLine()
-  mutexUnlock(&reportLock)
 }
 
 /// The same report as one JSON object (stats_print_opts:J).
-func statsPrintJSON() {
-  let s = statsGather()
-  mutexLock(&reportLock)
+private func statsPutJSON(_ s: StatsTotals) {
   let allocated = s.allocated
   let mapped = s.mapped
   put("{\"swalloc\": {\"version\": \""); put(swallocVersion); put("\", \"arenas\": "); put(UInt(arenaCount))
@@ -302,8 +329,6 @@ func statsPrintJSON() {
     c &+= 1
   }
   put("]}}\n")
-  flushLine()
-  mutexUnlock(&reportLock)
 }
 
 // MARK: Per-thread byte counters (thread.allocated, thread.deallocated)

@@ -52,6 +52,19 @@ final class SwallocAPITests: XCTestCase {
     XCTAssertLessThan(after.resident, during.resident, "purge returned the freed pages")
   }
 
+  func testReportThroughMallocStatsPrint() throws {
+    let swalloc = try library()
+    let text = swalloc.report()
+    XCTAssertTrue(text.hasPrefix("___ swalloc statistics ___\n"), text)
+    XCTAssertTrue(text.contains("regs/slab"))
+    let json = swalloc.report(json: true)
+    XCTAssertTrue(json.hasPrefix("{\"swalloc\": {\"version\": \"0.1.0\""), json)
+    XCTAssertTrue(json.hasSuffix("}}\n"))
+    let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+    let body = object?["swalloc"] as? [String: Any]
+    XCTAssertNotNil(body?["allocated"] as? Int, "the JSON parses and has the totals")
+  }
+
   func testOptionsVersionAndSizeClasses() throws {
     let swalloc = try library()
     XCTAssertEqual(try swalloc.version(), "0.1.0")

@@ -1,8 +1,9 @@
 // Options from SWALLOC_CONF / MALLOC_CONF, one mode per option; the runner
 // sets the environment and checks exit status and stderr.
-// usage: options junk|zero|narenas N|tcache-off-double-free|plain
+// usage: options junk|zero|narenas N|tcache-off-double-free|introspection|plain
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,62 @@ static int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, si
   int (*f)(const char *, void *, size_t *, void *, size_t) =
       (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
   return f ? f(name, oldp, oldlenp, newp, newlen) : -1;
+}
+
+// malloc_stats_print's callback: collects the pieces in static storage
+// (no allocation while the report is written) and checks each is short
+// and NUL-terminated.
+static char report[1 << 16];
+static size_t report_len;
+static int pieces, bad_piece;
+static void collect(void *opaque, const char *piece) {
+  if (opaque != (void *)report) bad_piece = 1;
+  size_t n = strnlen(piece, 4096);
+  if (n == 0 || n >= 4096) bad_piece = 1;
+  if (report_len + n < sizeof report) { memcpy(report + report_len, piece, n); report_len += n; report[report_len] = 0; }
+  pieces++;
+}
+
+// mallinfo, mallopt and jemalloc's malloc_stats_print. (glibc marks
+// mallinfo deprecated; programs still call it, so swalloc provides it.)
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static int introspection(void) {
+  typedef void (*write_cb)(void *, const char *);
+  void (*stats_print)(write_cb, void *, const char *) =
+      (void (*)(write_cb, void *, const char *))dlsym(RTLD_DEFAULT, "malloc_stats_print");
+  if (!stats_print) { puts("FAIL introspection: malloc_stats_print is not exported"); return 1; }
+  struct mallinfo before = mallinfo();
+  static void *blocks[1000];
+  for (int i = 0; i < 1000; i++) blocks[i] = malloc(1000);
+  struct mallinfo during = mallinfo();
+  struct mallinfo2 during2 = mallinfo2();
+  if (during.uordblks - before.uordblks < 1000 * 1000) {
+    printf("FAIL introspection: mallinfo uordblks grew by %d for 1000 blocks of 1000 B\n", during.uordblks - before.uordblks);
+    return 1;
+  }
+  if (during.uordblks != (int)during2.uordblks || during.arena != (int)during2.arena || during.arena <= 0) {
+    printf("FAIL introspection: mallinfo (%d, %d) does not match mallinfo2 (%zu, %zu)\n", during.arena,
+           during.uordblks, during2.arena, during2.uordblks);
+    return 1;
+  }
+  if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1 || mallopt(M_ARENA_MAX, 2) != 1) {
+    puts("FAIL introspection: mallopt did not return 1"); return 1;
+  }
+  stats_print(collect, report, NULL);
+  if (bad_piece || pieces < 2 || !strstr(report, "___ swalloc statistics ___") || !strstr(report, "regs/slab")) {
+    printf("FAIL introspection: text report (%d pieces, bad %d): %.80s\n", pieces, bad_piece, report);
+    return 1;
+  }
+  report_len = 0; pieces = 0;
+  stats_print(collect, report, "J");
+  if (bad_piece || strncmp(report, "{\"swalloc\": {", 13) != 0 || report_len < 3 || strcmp(report + report_len - 3, "}}\n") != 0) {
+    printf("FAIL introspection: JSON report: %.80s\n", report);
+    return 1;
+  }
+  for (int i = 0; i < 1000; i++) free(blocks[i]);
+  stats_print(NULL, NULL, NULL);   // to stderr: the runner checks it
+  puts("introspection ok");
+  return 0;
 }
 
 static int all(const unsigned char *p, size_t n, unsigned char v) {
@@ -55,6 +112,8 @@ int main(int argc, char **argv) {
     char *volatile b = malloc(48);
     free(a); free(b); free(a);   // not adjacent: only caught without a cache
     puts("not detected");
+  } else if (strcmp(mode, "introspection") == 0) {
+    return introspection();
   } else {
     free(malloc(10));
     puts("plain ok");

@@ -77,6 +77,20 @@ struct swalloc_mallinfo2 {
   size_t keepcost;
 };
 
+// glibc's legacy struct mallinfo (int fields: mallinfo truncates, as glibc's).
+struct swalloc_mallinfo {
+  int arena;
+  int ordblks;
+  int smblks;
+  int hblks;
+  int hblkhd;
+  int usmblks;
+  int fsmblks;
+  int uordblks;
+  int fordblks;
+  int keepcost;
+};
+
 // Milliseconds of CLOCK_MONOTONIC (a vDSO call: no syscall, no allocation).
 static inline uint64_t swalloc_monotonic_ms(void) {
   struct timespec ts;
