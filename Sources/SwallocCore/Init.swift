@@ -36,10 +36,11 @@ func bootSlow() -> Bool {
 }
 
 private func bootSteps() -> Bool {
-  // The page-size constants (Platform.swift) must match the system's
-  // (from the auxiliary vector: sysconf may not be ready this early).
+  // Page size from the auxiliary vector (sysconf may not be ready this early).
   let auxPage = UInt(getauxval(UInt(AT_PAGESZ)))
-  if auxPage != 0 && auxPage != pageSize { fatal("unsupported page size (swalloc is built for 4 KiB pages)") }
+  pageSize = auxPage >= 4096 && auxPage & (auxPage &- 1) == 0 ? auxPage : 4096
+  pageShift = UInt(pageSize.trailingZeroBitCount)
+  pageMask = pageSize &- 1
   optionsBoot()
   chunkGeometryBoot()
   guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }

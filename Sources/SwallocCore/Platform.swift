@@ -3,12 +3,10 @@
 
 import CSwallocPlatform
 
-/// The page size. x86-64 Linux base pages are always 4 KiB (boot checks the
-/// auxiliary vector agrees); constants let the free and realloc fast paths
-/// shift by an immediate instead of loading the shift count.
-let pageSize: UInt = 4096
-let pageShift: UInt = 12
-let pageMask: UInt = 4095
+/// The page size, read at boot from the auxiliary vector.
+var pageSize: UInt = 4096
+var pageShift: UInt = 12
+var pageMask: UInt = 4095
 
 @inline(__always) func roundUpToPage(_ n: UInt) -> UInt { (n &+ pageMask) & ~pageMask }
 
