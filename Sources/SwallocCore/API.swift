@@ -547,6 +547,19 @@ public func swallocMallocStatsPrint(_ writeCallback: StatsWriteCallback?, _ opaq
   statsPrint(json: json, to: writeCallback, context: opaque)
 }
 
+/// glibc's malloc_info: the statistics as glibc's XML on `stream` (see
+/// statsPrintXML for what each element holds). Returns 0, or -1 with EINVAL
+/// when `options` is not 0 (glibc defines none).
+@_cdecl("swalloc_malloc_info")
+public func swallocMallocInfo(_ options: Int32, _ stream: UnsafeMutablePointer<FILE>?) -> Int32 {
+  guard options == 0, let stream else { setErrno(EINVAL); return -1 }
+  statsPrintXML(to: { file, piece in
+    guard let file, let piece else { return }
+    _ = fputs(piece, file.assumingMemoryBound(to: FILE.self))
+  }, context: UnsafeMutableRawPointer(stream))
+  return 0
+}
+
 @_cdecl("swalloc_malloc_stats")
 public func swallocMallocStats() {
   statsPrint()

@@ -32,6 +32,8 @@ struct StatsTotals {
   var hugeCachedBytes: UInt = 0
   /// Pages held by slabs.
   var slabPages: UInt = 0
+  /// Free regions in those slabs.
+  var slabFreeRegions: UInt = 0
 
   /// Bytes in blocks handed out.
   var allocated: UInt { smallBytes &+ largeBytes &+ hugeBytes }
@@ -68,14 +70,15 @@ func statsDeallocated(_ bytes: UInt) {
   atomicUInt(&allocatedNow).pointee.subtract(bytes, ordering: .relaxed)
 }
 
-/// Reads every arena's counters under its locks.
-func statsGather() -> StatsTotals {
+/// Reads every arena's counters (only arena `only`'s when it is >= 0) under
+/// their locks, and the huge and metadata figures.
+func statsGather(only: Int = -1) -> StatsTotals {
   var s = StatsTotals()
   if !ensureBooted() { return s }
   mutexLock(&arenasLock)
   var i = 0
   while i < arenaCount {
-    if let a = arenas[i] {
+    if only < 0 || i == only, let a = arenas[i] {
       s.arenasInUse &+= 1
       s.threads &+= UInt(arenaThreadCounts[i])
       var c = 0
@@ -85,6 +88,7 @@ func statsGather() -> StatsTotals {
         s.slabs &+= bin.pointee.slabCount
         s.slabPages &+= bin.pointee.slabCount &* UInt(binInfos[c].slabPages)
         s.smallRegions &+= bin.pointee.regionsInUse
+        s.slabFreeRegions &+= bin.pointee.slabCount &* UInt(binInfos[c].regionCount) &- bin.pointee.regionsInUse
         s.smallBytes &+= bin.pointee.regionsInUse &* sizeClassSize(c)
         s.smallMallocs &+= bin.pointee.mallocs
         s.smallFrees &+= bin.pointee.frees
@@ -251,14 +255,83 @@ func statsMallinfo2() -> swalloc_mallinfo2 {
 func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = nil,
                 context: UnsafeMutableRawPointer? = nil) {
   let s = statsGather()
+  withReport(to: callback, context: context) {
+    if json { statsPutJSON(s) } else { statsPutText(s) }
+  }
+}
+
+/// Runs `body`'s put() calls as one report to `callback` (or reportFd).
+private func withReport(to callback: StatsWriteCallback?, context: UnsafeMutableRawPointer?, _ body: () -> Void) {
   mutexLock(&reportLock)
   reportCallback = callback
   reportCallbackContext = context
-  if json { statsPutJSON(s) } else { statsPutText(s) }
+  body()
   flushLine()
   reportCallback = nil
   reportCallbackContext = nil
   mutexUnlock(&reportLock)
+}
+
+/// glibc's malloc_info XML (its element names, swalloc's figures): per arena
+/// in use a <heap> whose <sizes> list the free regions in slabs per small
+/// class; "rest" is those regions plus the arena's free pages; "mmap" the
+/// huge blocks; <system>/<aspace> the mapped bytes (chunks per heap, all
+/// mappings in the totals; "max" = current: no high-water mark is kept).
+func statsPrintXML(to callback: StatsWriteCallback, context: UnsafeMutableRawPointer?) {
+  if !ensureBooted() { return }
+  let all = statsGather()
+  withReport(to: callback, context: context) {
+    put("<malloc version=\"1\">\n")
+    var totalCount: UInt = 0
+    var totalBytes: UInt = 0
+    var i = 0
+    while i < arenaCount {
+      mutexLock(&arenasLock)
+      let a = arenas[i]
+      mutexUnlock(&arenasLock)
+      if let a {
+        let h = statsGather(only: i)
+        put("<heap nr=\""); put(UInt(i)); put("\">\n<sizes>\n")
+        var freeRegionBytes: UInt = 0
+        var c = 0
+        while c < smallClassCount {
+          let bin = a.pointee.bins + c
+          mutexLock(&bin.pointee.lock)
+          let free = bin.pointee.slabCount &* UInt(binInfos[c].regionCount) &- bin.pointee.regionsInUse
+          mutexUnlock(&bin.pointee.lock)
+          if free != 0 {
+            let size = sizeClassSize(c)
+            put("  <size from=\""); put(c == 0 ? 1 : sizeClassSize(c &- 1) &+ 1); put("\" to=\""); put(size)
+            put("\" total=\""); put(free &* size); put("\" count=\""); put(free); put("\"/>\n")
+            freeRegionBytes &+= free &* size
+          }
+          c &+= 1
+        }
+        let chunkBytes = h.chunks &* chunkSize
+        let usedPages = (h.slabPages << pageShift) &+ h.largeBytes &+ h.chunks &* (chunkHeaderPages << pageShift)
+        let freePageBytes = chunkBytes > usedPages ? chunkBytes &- usedPages : 0
+        let restBytes = freeRegionBytes &+ freePageBytes
+        totalCount &+= h.slabFreeRegions
+        totalBytes &+= restBytes
+        put("</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n<total type=\"rest\" count=\"")
+        put(h.slabFreeRegions); put("\" size=\""); put(restBytes); put("\"/>\n")
+        putSystem(chunkBytes)
+        put("</heap>\n")
+      }
+      i &+= 1
+    }
+    put("<total type=\"fast\" count=\"0\" size=\"0\"/>\n<total type=\"rest\" count=\"")
+    put(totalCount); put("\" size=\""); put(totalBytes); put("\"/>\n<total type=\"mmap\" count=\"")
+    put(all.hugeCount); put("\" size=\""); put(all.hugeBytes); put("\"/>\n")
+    putSystem(all.mapped)
+    put("</malloc>\n")
+  }
+}
+
+private func putSystem(_ bytes: UInt) {
+  put("<system type=\"current\" size=\""); put(bytes); put("\"/>\n<system type=\"max\" size=\""); put(bytes)
+  put("\"/>\n<aspace type=\"total\" size=\""); put(bytes); put("\"/>\n<aspace type=\"mprotect\" size=\"")
+  put(bytes); put("\"/>\n")
 }
 
 private func statsPutText(_ s: StatsTotals) {

@@ -3,6 +3,7 @@
 // usage: options junk|zero|narenas N|tcache-off-double-free|introspection|plain
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static void collect(void *opaque, const char *piece) {
   pieces++;
 }
 
-// mallinfo, mallopt and jemalloc's malloc_stats_print. (glibc marks
+// mallinfo, mallopt, malloc_info and jemalloc's malloc_stats_print. (glibc marks
 // mallinfo deprecated; programs still call it, so swalloc provides it.)
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 static int introspection(void) {
@@ -65,6 +66,22 @@ static int introspection(void) {
     printf("FAIL introspection: JSON report: %.80s\n", report);
     return 1;
   }
+  // malloc_info: glibc's XML, with a live huge block counted under "mmap".
+  void *volatile huge = malloc(5 << 20);
+  char *xml = NULL;
+  size_t xml_len = 0;
+  FILE *f = open_memstream(&xml, &xml_len);
+  int rc = malloc_info(0, f);
+  fclose(f);
+  if (rc != 0 || !strstr(xml, "<malloc version=\"1\">\n<heap nr=\"0\">") || !strstr(xml, "<total type=\"mmap\" count=\"1\" size=\"5242880\"/>")
+      || xml_len < 10 || strcmp(xml + xml_len - 10, "</malloc>\n") != 0) {
+    printf("FAIL introspection: malloc_info rc %d: %.200s\n", rc, xml ? xml : "(null)");
+    return 1;
+  }
+  free(xml);
+  free(huge);
+  errno = 0;
+  if (malloc_info(1, stderr) != -1 || errno != EINVAL) { puts("FAIL introspection: malloc_info(1, ...) did not fail with EINVAL"); return 1; }
   for (int i = 0; i < 1000; i++) free(blocks[i]);
   stats_print(NULL, NULL, NULL);   // to stderr: the runner checks it
   puts("introspection ok");

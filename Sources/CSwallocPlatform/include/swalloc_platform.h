@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>     // FILE and fputs, for malloc_info
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
