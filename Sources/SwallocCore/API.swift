@@ -58,8 +58,9 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
       let bin = tcacheBin(forCode: Int(bitPattern: classCode), t)
       let head = bin.pointee.head
       // Room left, and not the block freed last (an immediate double free
-      // goes to the slow path, which reports it).
-      if head != bin.pointee.start && (head == bin.pointee.end || head.pointee != pointer) {
+      // goes to the slow path, which reports it). An empty stack's *head is
+      // the nil sentinel past its end.
+      if head != bin.pointee.start && head.pointee != pointer {
         let slot = head - 1
         slot.pointee = pointer
         bin.pointee.head = slot

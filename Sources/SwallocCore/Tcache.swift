@@ -8,8 +8,9 @@
 
 /// One size class's stack of cached pointers. It grows down from `end`:
 /// `head` is the most recently cached entry, the stack is empty when
-/// `head == end` and full when `head == start`. Comparing pointers keeps
-/// both fast paths to one load, one compare and one store.
+/// `head == end` and full when `head == start`; the slot at `end` always
+/// holds nil. Comparing pointers keeps both fast paths to one load, one
+/// compare and one store.
 struct TcacheBin {
   var head: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -134,6 +135,8 @@ func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
     stackSlots &+= UInt(capacity)
     c &+= 1
   }
+  // Each stack is followed by one nil sentinel slot (tcacheCreate).
+  stackSlots &+= UInt(tcacheBinCount)
   tcacheBlockSize = UInt(tcacheBinsOffset) &+ UInt(MemoryLayout<TcacheBin>.stride &* tcacheBinCount) &+ stackSlots &* 8
 }
 
@@ -150,7 +153,10 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     let capacity = code >= 1 && code <= tcacheClassCount ? tcacheCapacities[code &- 1] : 0
     let end = stack + Int(capacity)
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, start: stack, end: end, capacity: capacity))
-    stack = end
+    // The slot at `end` stays nil: the free fast path compares *head with
+    // the block being freed without first checking for an empty stack.
+    end.pointee = nil
+    stack = end + 1
     code &+= 1
   }
   return t

@@ -7,6 +7,33 @@ import Glibc
 final class ThreadCacheTests: XCTestCase {
   override func setUp() { XCTAssertTrue(ensureBooted()) }
 
+  /// The free fast path reads *head even for an empty stack: the slot past
+  /// every stack's end must hold nil, also in a recycled block whose memory
+  /// held pointers before, and stay nil through fills and flushes.
+  func testEveryStackEndsInANilSentinel() {
+    let arena = makePrivateArena()
+    let first = tcacheCreate(arena: arena)!
+    // Dirty the whole block, then recycle it into a new cache.
+    memset(UnsafeMutableRawPointer(first), 0xAB, Int(tcacheBlockSize))
+    recyclePush(&tcacheRecycle, &tcacheRecycleLock, UnsafeMutableRawPointer(first))
+    let t = tcacheCreate(arena: arena)!
+    XCTAssertEqual(t, first, "the recycled block was reused")
+    for code in 0..<tcacheBinCount {
+      let bin = tcacheBin(forCode: code, t)
+      XCTAssertNil(bin.pointee.end.pointee, "code \(code)")
+      XCTAssertEqual(bin.pointee.head, bin.pointee.end)
+    }
+    let sizeClass = classIndexFor(64)
+    let bin = tcacheBin(t, sizeClass)
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: Int(bin.pointee.capacity))
+    XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: regions.count), regions.count)
+    for r in regions { XCTAssertTrue(bin.push(r!)) }
+    XCTAssertFalse(bin.push(regions[0]!), "full")
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertNil(bin.pointee.end.pointee)
+    XCTAssertNil(tcacheBin(t, sizeClass &+ 1).pointee.end.pointee)
+  }
+
 
   func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
     let owner = makePrivateArena()
