@@ -142,6 +142,9 @@ func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
 
 func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
   var raw = recyclePop(&tcacheRecycle, &tcacheRecycleLock)
+  // Base memory is fresh and zeroed: its sentinel slots are nil already, and
+  // not writing them leaves the pages of unused stacks untouched.
+  let recycled = raw != nil
   if raw == nil { raw = baseAlloc(tcacheBlockSize, alignment: 64) }
   guard let raw else { return nil }
   let t = raw.bindMemory(to: Tcache.self, capacity: 1)
@@ -155,7 +158,7 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, start: stack, end: end, capacity: capacity))
     // The slot at `end` stays nil: the free fast path compares *head with
     // the block being freed without first checking for an empty stack.
-    end.pointee = nil
+    if recycled { end.pointee = nil }
     stack = end + 1
     code &+= 1
   }
