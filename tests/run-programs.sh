@@ -163,6 +163,9 @@ compile misuse -ldl
 if ! gcc -std=gnu11 -O1 -g -shared -fPIC -o "$BIN/mmap_fail_shim.so" "$CDIR/mmap_fail_shim.c" >"$LOGS/compile-mmap_fail_shim.log" 2>&1; then
     fail compile-mmap_fail_shim "$(head -n 5 "$LOGS/compile-mmap_fail_shim.log" | tr '\n' ' ' | cut -c1-300)"
 fi
+if ! gcc -std=gnu11 -O1 -g -shared -fPIC -o "$BIN/early_alloc.so" "$CDIR/early_alloc.c" -ldl >"$LOGS/compile-early_alloc.log" 2>&1; then
+    fail compile-early_alloc "$(head -n 5 "$LOGS/compile-early_alloc.log" | tr '\n' ' ' | cut -c1-300)"
+fi
 compile dlopen_api -ldl
 echo "compiled test programs ($(elapsed "$t0" "$(now)"))"
 
@@ -263,6 +266,22 @@ if have options; then
         if [ "$RC" -eq 0 ]; then pass opt_malloc_conf "(MALLOC_CONF used when SWALLOC_CONF is unset)"
         else fail opt_malloc_conf "$(rc_text "$RC"): $(head -n 1 "$LOGS/opt_malloc_conf.out")"; fi
     fi
+fi
+
+# ---------------------------------------------------------------------------
+# early calls: a preloaded library's constructor allocates (and looks symbols
+# up with dlsym) before swalloc's constructor has run ("before": it is
+# listed after libswalloc.so, so ld.so initializes it first) or after it;
+# its blocks are freed by its destructor after main.
+if [ -f "$BIN/early_alloc.so" ] && have options; then
+    for order in before after; do
+        name=early_ctor_$order
+        wanted "$name" || continue
+        if [ "$order" = before ]; then pre="$LIB:$BIN/early_alloc.so"; else pre="$BIN/early_alloc.so:$LIB"; fi
+        run_one "$name" 0 60 env LD_PRELOAD="$pre" "$BIN/options" plain
+        if [ "$RC" -eq 0 ] && grep -qx "plain ok" "$LOGS/$name.out"; then pass "$name" "($DUR)"
+        else fail "$name" "$(rc_text "$RC"): $(head -n 2 "$LOGS/$name.out" | tr '\n' ' ') $(short_err "$LOGS/$name.err")"; fi
+    done
 fi
 
 # ---------------------------------------------------------------------------
