@@ -109,6 +109,44 @@ func purgeAllArenas() -> Bool {
   return purged != 0
 }
 
+/// One decay step of arena `index` (if it exists).
+private func decayArena(_ index: Int) {
+  mutexLock(&arenasLock)
+  let arena = arenas[index]
+  mutexUnlock(&arenasLock)
+  guard let a = arena else { return }
+  mutexLock(&a.pointee.extentLock)
+  decayTick(a)
+  mutexUnlock(&a.pointee.extentLock)
+}
+
+/// thread.arena: reads the calling thread's arena index (unsigned); writing
+/// an index binds the thread to that arena (created if needed) for its next
+/// refills and large allocations; blocks it already holds keep their arena.
+/// A thread without a cache (tcache:false) uses arena 0 and cannot move:
+/// EAGAIN. An index past arenas.narenas: EFAULT, as jemalloc.
+private func threadArenaCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeMutablePointer<Int>?,
+                            _ newp: UnsafeMutableRawPointer?, _ newlen: Int) -> Int32 {
+  let t = tsdFetchTcache()
+  let current = t.map { UInt32($0.pointee.arena.pointee.index) } ?? 0
+  if oldp != nil, let oldlenp, oldlenp.pointee != 4 { oldlenp.pointee = 4; return EINVAL }
+  if let newp {
+    if newlen != 4 { return EINVAL }
+    let index = Int(newp.load(as: UInt32.self))
+    if index >= arenaCount { return EFAULT }
+    guard let t else { return EAGAIN }
+    guard let target = arenaGetOrCreate(index) else { return EAGAIN }
+    if target != t.pointee.arena {
+      mutexLock(&arenasLock)
+      arenaThreadCounts[Int(t.pointee.arena.pointee.index)] &-= 1
+      arenaThreadCounts[index] &+= 1
+      mutexUnlock(&arenasLock)
+      t.pointee.arena = target
+    }
+  }
+  return copyOut(current, oldp, oldlenp)
+}
+
 func flushThreadCache() {
   guard let t = currentTcache() else { return }
   var c = 0
@@ -139,9 +177,18 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
   n = NameCursor(p: name)
   if n.take("arenas.") {
     if n.take("narenas") && n.atEnd { return readOnly(UInt32(arenaCount), oldp, oldlenp, newp) }
-    if n.take("bin."), let i = n.number(), n.take(".size"), n.atEnd {
+    if n.take("page") && n.atEnd { return readOnly(pageSize, oldp, oldlenp, newp) }
+    if n.take("quantum") && n.atEnd { return readOnly(quantum, oldp, oldlenp, newp) }
+    if n.take("nbins") && n.atEnd { return readOnly(UInt32(smallClassCount), oldp, oldlenp, newp) }
+    if n.take("tcache_max") && n.atEnd {
+      let cached = tcacheClassCount == 0 ? 0 : sizeClassSize(tcacheClassCount &- 1)
+      return readOnly(cached, oldp, oldlenp, newp)
+    }
+    if n.take("bin."), let i = n.number(), n.take(".") {
       if i >= smallClassCount { return ENOENT }
-      return readOnly(sizeClassSize(i), oldp, oldlenp, newp)
+      if n.take("size") && n.atEnd { return readOnly(sizeClassSize(i), oldp, oldlenp, newp) }
+      if n.take("nregs") && n.atEnd { return readOnly(binInfos[i].regionCount, oldp, oldlenp, newp) }
+      if n.take("slab_size") && n.atEnd { return readOnly(UInt(binInfos[i].slabPages) << pageShift, oldp, oldlenp, newp) }
     }
     return ENOENT
   }
@@ -152,8 +199,18 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
     return action(oldp, newp) { purgeArena(i) }
   }
   n = NameCursor(p: name)
+  if n.take("arena."), let i = n.number(), n.take(".decay"), n.atEnd {
+    // A decay step now: purges what the decay curve allows, as time passing does.
+    if i == arenaCount || i == ctlArenasAll {
+      return action(oldp, newp) { var k = 0; while k < arenaCount { decayArena(k); k &+= 1 } }
+    }
+    if i > arenaCount { return ENOENT }
+    return action(oldp, newp) { decayArena(i) }
+  }
+  n = NameCursor(p: name)
   if n.take("thread.") {
     if n.take("tcache.flush") && n.atEnd { return action(oldp, newp) { flushThreadCache() } }
+    if n.take("arena") && n.atEnd { return threadArenaCtl(oldp, oldlenp, newp, newlen) }
     if n.take("allocated") && n.atEnd { return readOnly(threadByteCounts().allocated, oldp, oldlenp, newp) }
     if n.take("deallocated") && n.atEnd { return readOnly(threadByteCounts().deallocated, oldp, oldlenp, newp) }
     return ENOENT
@@ -169,6 +226,7 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
     if n.take("active") && n.atEnd { return readOnly(active, oldp, oldlenp, newp) }
     if n.take("mapped") && n.atEnd { return readOnly(mapped, oldp, oldlenp, newp) }
     if n.take("resident") && n.atEnd { return readOnly(resident, oldp, oldlenp, newp) }
+    if n.take("metadata") && n.atEnd { return readOnly(s.metadataMapped, oldp, oldlenp, newp) }
     if n.take("retained") && n.atEnd {
       // Mapped chunk pages that are neither in use nor resident.
       let chunkBytes = s.chunks &* chunkSize
@@ -201,11 +259,14 @@ let swallocVersion: StaticString = "0.1.0"
 private let mibWords: (StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
                        StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
                        StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
-                       StaticString, StaticString, StaticString, StaticString, StaticString, StaticString) =
+                       StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
+                       StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
+                       StaticString) =
   ("version", "epoch", "arenas", "narenas", "bin", "size", "arena", "purge", "thread", "tcache", "flush",
    "stats", "allocated", "active", "mapped", "resident", "retained", "opt", "tcache_max",
-   "dirty_decay_ms", "muzzy_decay_ms", "background_thread", "stats_print", "deallocated")
-private let mibWordCount = 24
+   "dirty_decay_ms", "muzzy_decay_ms", "background_thread", "stats_print", "deallocated",
+   "page", "quantum", "nbins", "nregs", "slab_size", "metadata", "decay")
+private let mibWordCount = 31
 
 private func mibWord(_ i: Int) -> StaticString {
   withUnsafeBytes(of: mibWords) { raw in

@@ -53,6 +53,43 @@ final class CtlTests: XCTestCase {
     XCTAssertEqual(dirty, 0, "purge leaves no dirty or muzzy pages")
   }
 
+  func testGeometryMetadataDecayAndThreadArena() {
+    XCTAssertEqual(read("arenas.page", Int.self).1, 4096)
+    XCTAssertEqual(read("arenas.quantum", Int.self).1, 16)
+    XCTAssertEqual(read("arenas.nbins", UInt32.self).1, UInt32(smallClassCount))
+    XCTAssertEqual(read("arenas.tcache_max", Int.self).1, Int(optTcacheMax))
+    XCTAssertEqual(read("arenas.bin.0.nregs", UInt32.self).1, 256, "16-byte regions in one page")
+    XCTAssertEqual(read("arenas.bin.0.slab_size", Int.self).1, 4096)
+    XCTAssertEqual(read("arenas.bin.99.nregs", UInt32.self).0, ENOENT)
+    XCTAssertGreaterThan(read("stats.metadata", Int.self).1!, 0)
+    XCTAssertEqual("arena.0.decay".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
+    XCTAssertEqual("arena.\(ctlArenasAll).decay".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
+
+    // thread.arena, on a thread of its own: move it to another arena and
+    // check that its next blocks come from that arena's chunks.
+    XCTAssertGreaterThan(arenaCount, 2)
+    nonisolated(unsafe) var outcome: (before: UInt32, target: UInt32, after: UInt32, inTarget: Bool, rc: Int32, bad: Int32) =
+      (0, 0, 0, false, -1, -1)
+    runJoinedThreads(1) { [self] _ in
+      swallocFree(swallocMalloc(32))
+      let before = read("thread.arena", UInt32.self).1!
+      var target: UInt32 = before == 1 ? 2 : 1
+      let rc = "thread.arena".withCString { swallocCtl($0, nil, nil, &target, 4) }
+      var far = UInt32(arenaCount)
+      let bad = "thread.arena".withCString { swallocCtl($0, nil, nil, &far, 4) }
+      let after = read("thread.arena", UInt32.self).1!
+      let blocks = (0..<300).map { _ in swallocMalloc(48)! }
+      let inTarget = blocks.allSatisfy { chunkHeader(UInt(bitPattern: $0) & ~chunkMask).pointee.arena == arenas[Int(target)] }
+      blocks.forEach { swallocFree($0) }
+      outcome = (before, target, after, inTarget, rc, bad)
+    }
+    XCTAssertEqual(outcome.rc, 0)
+    XCTAssertEqual(outcome.bad, EFAULT)
+    XCTAssertNotEqual(outcome.before, outcome.target)
+    XCTAssertEqual(outcome.after, outcome.target)
+    XCTAssertTrue(outcome.inTarget, "refills after the move come from the new arena")
+  }
+
   /// thread.allocated / thread.deallocated against the usable sizes of every
   /// block a thread gets and gives back, through every entry point (fast
   /// paths, slow paths, uncached and huge blocks, in-place and moving
@@ -173,6 +210,15 @@ final class MibTests: XCTestCase {
     var counterDirect: UInt64 = 1
     XCTAssertEqual("thread.deallocated".withCString { swallocCtl($0, &counterDirect, &length, nil, 0) }, 0)
     XCTAssertEqual(counter, counterDirect)
+
+    // A name with the newer words, reused for another bin as jemalloc users do.
+    var (rc5, nregs) = mib("arenas.bin.3.nregs")
+    XCTAssertEqual(rc5, 0)
+    nregs[2] = 0
+    var regions: UInt32 = 0
+    var regionsLength = 4
+    XCTAssertEqual(nregs.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, 4, &regions, &regionsLength, nil, 0) }, 0)
+    XCTAssertEqual(regions, 256)
 
     XCTAssertEqual(mib("stats.nonsense").0, ENOENT)
     XCTAssertEqual(mib("arena.x.purge").0, ENOENT)
