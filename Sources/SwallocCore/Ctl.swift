@@ -147,6 +147,35 @@ private func threadArenaCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeM
   return copyOut(current, oldp, oldlenp)
 }
 
+/// thread.tcache.enabled (bool): reads whether the calling thread caches;
+/// writing false returns its cached blocks and its cache, writing true lets
+/// its next allocation build a new one (with tcache:false, junk or zero,
+/// caching stays off and writing true changes nothing).
+private func threadTcacheEnabledCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeMutablePointer<Int>?,
+                                    _ newp: UnsafeMutableRawPointer?, _ newlen: Int) -> Int32 {
+  let enabled = currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && optTcache && !optFillsMemory
+  if oldp != nil, let oldlenp, oldlenp.pointee != MemoryLayout<Bool>.size {
+    oldlenp.pointee = MemoryLayout<Bool>.size
+    return EINVAL
+  }
+  if let newp {
+    if newlen != MemoryLayout<Bool>.size { return EINVAL }
+    if newp.load(as: Bool.self) {
+      if swalloc_tls_state() == TsdState.disabled.rawValue && optTcache && !optFillsMemory {
+        swalloc_tls_set_state(TsdState.uninitialized.rawValue)
+      }
+    } else if let t = currentTcache() {
+      swalloc_tls_set_tcache(nil)
+      swalloc_tls_set_state(TsdState.disabled.rawValue)
+      _ = pthread_setspecific(tsdKey, nil)
+      tcacheDestroy(t)
+    } else if swalloc_tls_state() == TsdState.uninitialized.rawValue {
+      swalloc_tls_set_state(TsdState.disabled.rawValue)
+    }
+  }
+  return copyOut(enabled, oldp, oldlenp)
+}
+
 func flushThreadCache() {
   guard let t = currentTcache() else { return }
   var c = 0
@@ -209,7 +238,11 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
   }
   n = NameCursor(p: name)
   if n.take("thread.") {
-    if n.take("tcache.flush") && n.atEnd { return action(oldp, newp) { flushThreadCache() } }
+    if n.take("tcache.") {
+      if n.take("flush") && n.atEnd { return action(oldp, newp) { flushThreadCache() } }
+      if n.take("enabled") && n.atEnd { return threadTcacheEnabledCtl(oldp, oldlenp, newp, newlen) }
+      return ENOENT
+    }
     if n.take("arena") && n.atEnd { return threadArenaCtl(oldp, oldlenp, newp, newlen) }
     if n.take("allocated") && n.atEnd { return readOnly(threadByteCounts().allocated, oldp, oldlenp, newp) }
     if n.take("deallocated") && n.atEnd { return readOnly(threadByteCounts().deallocated, oldp, oldlenp, newp) }
@@ -261,12 +294,12 @@ private let mibWords: (StaticString, StaticString, StaticString, StaticString, S
                        StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
                        StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
                        StaticString, StaticString, StaticString, StaticString, StaticString, StaticString,
-                       StaticString) =
+                       StaticString, StaticString) =
   ("version", "epoch", "arenas", "narenas", "bin", "size", "arena", "purge", "thread", "tcache", "flush",
    "stats", "allocated", "active", "mapped", "resident", "retained", "opt", "tcache_max",
    "dirty_decay_ms", "muzzy_decay_ms", "background_thread", "stats_print", "deallocated",
-   "page", "quantum", "nbins", "nregs", "slab_size", "metadata", "decay")
-private let mibWordCount = 31
+   "page", "quantum", "nbins", "nregs", "slab_size", "metadata", "decay", "enabled")
+private let mibWordCount = 32
 
 private func mibWord(_ i: Int) -> StaticString {
   withUnsafeBytes(of: mibWords) { raw in

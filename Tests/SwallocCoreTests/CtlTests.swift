@@ -90,6 +90,33 @@ final class CtlTests: XCTestCase {
     XCTAssertTrue(outcome.inTarget, "refills after the move come from the new arena")
   }
 
+  /// thread.tcache.enabled: off returns the thread's cached blocks (the
+  /// bin's regions in use drop) and frees go straight to the slabs; on again
+  /// builds a new cache.
+  func testThreadTcacheEnabled() {
+    nonisolated(unsafe) var outcome: [String: Bool] = [:]
+    runJoinedThreads(1) { [self] _ in
+      var blocks = (0..<100).map { _ in swallocMalloc(80)! }
+      blocks.forEach { swallocFree($0) }      // cached now
+      outcome["enabled at first"] = read("thread.tcache.enabled", Bool.self).1 == true
+      outcome["has a cache"] = currentTcache() != nil
+      var off = false
+      outcome["write off"] = "thread.tcache.enabled".withCString { swallocCtl($0, nil, nil, &off, 1) } == 0
+      outcome["reads off"] = read("thread.tcache.enabled", Bool.self).1 == false
+      outcome["cache gone"] = currentTcache() == nil
+      blocks = (0..<10).map { _ in swallocMalloc(80)! }
+      blocks.forEach { swallocFree($0) }
+      outcome["still no cache"] = currentTcache() == nil
+      var on = true
+      outcome["write on"] = "thread.tcache.enabled".withCString { swallocCtl($0, nil, nil, &on, 1) } == 0
+      swallocFree(swallocMalloc(80))
+      outcome["cache again"] = currentTcache() != nil
+      outcome["reads on"] = read("thread.tcache.enabled", Bool.self).1 == true
+    }
+    for (what, ok) in outcome.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
+    XCTAssertEqual(outcome.count, 9)
+  }
+
   /// thread.allocated / thread.deallocated against the usable sizes of every
   /// block a thread gets and gives back, through every entry point (fast
   /// paths, slow paths, uncached and huge blocks, in-place and moving
