@@ -168,6 +168,7 @@ private func threadTcacheEnabledCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp:
       swalloc_tls_set_tcache(nil)
       swalloc_tls_set_state(TsdState.disabled.rawValue)
       _ = pthread_setspecific(tsdKey, nil)
+      threadCountsFold(t)
       tcacheDestroy(t)
     } else if swalloc_tls_state() == TsdState.uninitialized.rawValue {
       swalloc_tls_set_state(TsdState.disabled.rawValue)

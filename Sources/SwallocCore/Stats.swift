@@ -432,6 +432,23 @@ func threadCountResize(from oldUsable: UInt, to newUsable: UInt) {
   threadCountAllocated(newUsable)
 }
 
+/// Moves a tcache's counts into the tsd byte counters, before the cache is
+/// torn down while its thread goes on (thread.tcache.enabled:false), so the
+/// totals never go backwards.
+func threadCountsFold(_ t: UnsafeMutablePointer<Tcache>) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  var c = 0
+  while c < tcacheClassCount {
+    let bin = tcacheBin(t, c)
+    let size = UInt64(sizeClassSize(c))
+    counters[0] &+= bin.pointee.allocs &* size
+    counters[1] &+= bin.pointee.frees &* size
+    bin.pointee.allocs = 0
+    bin.pointee.frees = 0
+    c &+= 1
+  }
+}
+
 /// The calling thread's totals (wrapping, as jemalloc's).
 func threadByteCounts() -> (allocated: UInt64, deallocated: UInt64) {
   let counters = swalloc_tls_bytes().unsafelyUnwrapped

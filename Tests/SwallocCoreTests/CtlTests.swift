@@ -100,8 +100,10 @@ final class CtlTests: XCTestCase {
       blocks.forEach { swallocFree($0) }      // cached now
       outcome["enabled at first"] = read("thread.tcache.enabled", Bool.self).1 == true
       outcome["has a cache"] = currentTcache() != nil
+      let allocatedBefore = read("thread.allocated", UInt64.self).1!
       var off = false
       outcome["write off"] = "thread.tcache.enabled".withCString { swallocCtl($0, nil, nil, &off, 1) } == 0
+      outcome["thread.allocated kept its count"] = read("thread.allocated", UInt64.self).1! == allocatedBefore
       outcome["reads off"] = read("thread.tcache.enabled", Bool.self).1 == false
       outcome["cache gone"] = currentTcache() == nil
       blocks = (0..<10).map { _ in swallocMalloc(80)! }
@@ -114,7 +116,7 @@ final class CtlTests: XCTestCase {
       outcome["reads on"] = read("thread.tcache.enabled", Bool.self).1 == true
     }
     for (what, ok) in outcome.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
-    XCTAssertEqual(outcome.count, 9)
+    XCTAssertEqual(outcome.count, 10)
   }
 
   /// thread.allocated / thread.deallocated against the usable sizes of every
