@@ -17,7 +17,9 @@
  * posix_memalign / aligned_alloc / memalign with power-of-two alignments
  * up to 1 MiB and sometimes invalid ones (EINVAL / NULL expected), free,
  * free_sized / free_aligned_sized with the right size, malloc_usable_size,
- * and requests that must fail (> PTRDIFF_MAX, calloc overflow).
+ * requests that must fail (> PTRDIFF_MAX, calloc overflow), and control
+ * operations (mallctl: tcache flush / off / on, thread.arena, purge, decay,
+ * malloc_trim, thread.allocated never going backwards).
  *
  * Invariants, checked after every operation that touches a block:
  *   - every block is filled (whole usable size; the head, tail and a few
@@ -54,6 +56,9 @@ static size_t (*s_usable)(void *);
 static void (*s_free_sized)(void *, size_t);
 static void (*s_free_aligned_sized)(void *, size_t, size_t);
 
+static int (*s_mallctl)(const char *, void *, size_t *, void *, size_t);
+static int (*s_malloc_trim)(size_t);
+
 static void *resolve(void *h, const char *name)
 {
     void *f = dlsym(h, name);
@@ -89,6 +94,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     s_usable = resolve(h, "swalloc_malloc_usable_size");
     s_free_sized = resolve(h, "swalloc_free_sized");
     s_free_aligned_sized = resolve(h, "swalloc_free_aligned_sized");
+    s_mallctl = resolve(h, "swalloc_mallctl");
+    s_malloc_trim = resolve(h, "swalloc_malloc_trim");
     return 0;
 }
 
@@ -381,6 +388,56 @@ static void op_must_fail(input_t *in)
     if (q || errno != ENOMEM) BUG("%s = %p errno %d, expected NULL ENOMEM", what, q, errno);
 }
 
+/* Control operations between allocations: flushing or turning off the
+ * thread cache, moving the thread to another arena, purging, decay steps,
+ * malloc_trim. None may disturb a live block, and thread.allocated /
+ * thread.deallocated never go backwards. */
+static uint64_t last_allocated, last_deallocated;
+
+static void op_control(input_t *in)
+{
+    unsigned w = u8(in) % 7;
+    int rc = 0;
+    const char *what = "?";
+    if (w == 0) {
+        what = "thread.tcache.flush";
+        rc = s_mallctl(what, NULL, NULL, NULL, 0);
+    } else if (w == 1 || w == 2) {
+        _Bool on = w == 2;
+        what = "thread.tcache.enabled";
+        rc = s_mallctl(what, NULL, NULL, &on, sizeof on);
+    } else if (w == 3) {
+        unsigned n = 0;
+        size_t len = sizeof n;
+        if (s_mallctl("arenas.narenas", &n, &len, NULL, 0) != 0 || n == 0) BUG("arenas.narenas unreadable");
+        unsigned a = u8(in) % n;
+        what = "thread.arena";
+        rc = s_mallctl(what, NULL, NULL, &a, sizeof a);
+        if (rc == EAGAIN) rc = 0; /* no cache (turned off): the thread stays */
+    } else if (w == 4) {
+        what = u8(in) % 2 ? "arena.4096.purge" : "arena.4096.decay";
+        rc = s_mallctl(what, NULL, NULL, NULL, 0);
+    } else if (w == 5) {
+        what = "malloc_trim";
+        s_malloc_trim(0);
+    } else {
+        uint64_t a = 0, d = 0;
+        size_t len = sizeof a;
+        what = "thread.allocated";
+        rc = s_mallctl("thread.allocated", &a, &len, NULL, 0) | s_mallctl("thread.deallocated", &d, &len, NULL, 0);
+        if (a < last_allocated || d < last_deallocated)
+            BUG("thread counters went backwards: allocated %llu -> %llu, deallocated %llu -> %llu",
+                (unsigned long long)last_allocated, (unsigned long long)a, (unsigned long long)last_deallocated,
+                (unsigned long long)d);
+        if (d > a) BUG("thread.deallocated %llu > thread.allocated %llu", (unsigned long long)d, (unsigned long long)a);
+        last_allocated = a;
+        last_deallocated = d;
+    }
+    if (rc != 0) BUG("mallctl(%s) = %d", what, rc);
+    for (int s = 0; s < NSLOTS; s++)
+        if (slots[s].p) verify(s, slots[s].filled, "after a control operation");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input_t in = {data, size, 0};
@@ -389,7 +446,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned op = u8(&in);
         int s = (int)(u8(&in) % NSLOTS);
         op_index++;
-        switch (op % 16) {
+        switch (op % 17) {
         case 0: case 1: case 2: op_malloc(s, &in); break;
         case 3: op_calloc(s, &in); break;
         case 4: case 5: op_realloc(s, &in); break;
@@ -399,6 +456,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 12: case 13: release(s, 1); break;
         case 14: op_usable(s); break;
         case 15: op_must_fail(&in); break;
+        case 16: op_control(&in); break;
         }
     }
     for (int s = 0; s < NSLOTS; s++) release(s, (int)(s & 1));
