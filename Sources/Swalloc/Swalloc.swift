@@ -110,6 +110,12 @@ public struct Swalloc {
     return value.pointee
   }
 
+  private func write<T>(_ name: String, _ value: T) throws {
+    var v = value
+    let rc = name.withCString { ctl($0, nil, nil, &v, MemoryLayout<T>.size) }
+    if rc != 0 { throw SwallocError(name: name, code: rc) }
+  }
+
   private func act(_ name: String) throws {
     let rc = name.withCString { ctl($0, nil, nil, nil, 0) }
     if rc != 0 { throw SwallocError(name: name, code: rc) }
@@ -153,4 +159,18 @@ public struct Swalloc {
 
   /// Returns the calling thread's cached blocks to their arenas.
   public func flushThreadCache() throws { try act("thread.tcache.flush") }
+
+  /// Whether the calling thread caches blocks; setting false returns its
+  /// cache, true lets its next allocation build a new one.
+  public func threadCacheEnabled() throws -> Bool { try read("thread.tcache.enabled", Bool.self) }
+  public func setThreadCacheEnabled(_ enabled: Bool) throws { try write("thread.tcache.enabled", enabled) }
+
+  /// The calling thread's arena; setting it moves the thread's next refills
+  /// and large allocations to that arena (0 ..< options().arenas).
+  public func threadArena() throws -> Int { Int(try read("thread.arena", UInt32.self)) }
+  public func setThreadArena(_ arena: Int) throws { try write("thread.arena", UInt32(truncatingIfNeeded: arena)) }
+
+  /// One decay step now for `arena` (all arenas when nil): purges what the
+  /// decay curve allows.
+  public func decay(arena: Int? = nil) throws { try act("arena.\(arena ?? 4096).decay") }
 }

@@ -65,6 +65,25 @@ final class SwallocAPITests: XCTestCase {
     XCTAssertNotNil(body?["allocated"] as? Int, "the JSON parses and has the totals")
   }
 
+  func testThreadArenaAndCacheControls() throws {
+    let swalloc = try library()
+    let arenas = try swalloc.options().arenas
+    XCTAssertGreaterThan(arenas, 1)
+    let start = try swalloc.threadArena()
+    let target = (start + 1) % arenas
+    try swalloc.setThreadArena(target)
+    XCTAssertEqual(try swalloc.threadArena(), target)
+    XCTAssertThrowsError(try swalloc.setThreadArena(arenas), "past arenas.narenas")
+    try swalloc.setThreadArena(start)
+    XCTAssertTrue(try swalloc.threadCacheEnabled())
+    try swalloc.setThreadCacheEnabled(false)
+    XCTAssertFalse(try swalloc.threadCacheEnabled())
+    try swalloc.setThreadCacheEnabled(true)
+    XCTAssertTrue(try swalloc.threadCacheEnabled())
+    try swalloc.decay()
+    try swalloc.decay(arena: 0)
+  }
+
   func testOptionsVersionAndSizeClasses() throws {
     let swalloc = try library()
     XCTAssertEqual(try swalloc.version(), "0.1.0")
