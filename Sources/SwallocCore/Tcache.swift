@@ -10,7 +10,7 @@
 /// `head` is the most recently cached entry, the stack is empty when
 /// `head == end` and full when `head == start`; the slot at `end` always
 /// holds nil. Comparing pointers keeps both fast paths to one load, one
-/// compare and one store.
+/// compare and one store of the head (plus the allocs / frees count).
 struct TcacheBin {
   var head: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
