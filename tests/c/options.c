@@ -16,9 +16,9 @@ static int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, si
   return f ? f(name, oldp, oldlenp, newp, newlen) : -1;
 }
 
-// malloc_stats_print's callback: collects the pieces in static storage
-// (no allocation while the report is written) and checks each is short
-// and NUL-terminated.
+// malloc_stats_print's callback: collects the pieces in static storage,
+// checks each is short and NUL-terminated, and allocates while the report
+// is being written.
 static char report[1 << 16];
 static size_t report_len;
 static int pieces, bad_piece;
@@ -28,6 +28,10 @@ static void collect(void *opaque, const char *piece) {
   if (n == 0 || n >= 4096) bad_piece = 1;
   if (report_len + n < sizeof report) { memcpy(report + report_len, piece, n); report_len += n; report[report_len] = 0; }
   pieces++;
+  // A callback may allocate (jemalloc's usually do): not a deadlock.
+  void *volatile p = malloc(n + 1);
+  p = realloc(p, 3 * n + 100);
+  free(p);
 }
 
 // mallinfo, mallopt, malloc_info and jemalloc's malloc_stats_print. (glibc marks
