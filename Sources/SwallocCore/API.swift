@@ -8,6 +8,8 @@ import CSwallocPlatform
 
 @_cdecl("swalloc_malloc")
 public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  // popCounted() spelled out: `if let p = ...popCounted()` would test the
+  // popped pointer for nil too (two more instructions on every malloc).
   if size <= lookupMaxSize, let t = currentTcache() {
     let bin = tcacheBin(t, Int(sizeLookupTable[Int((size &+ 15) >> 4)]))
     let head = bin.pointee.head
@@ -38,12 +40,7 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
     if rounded > largeMaxClass { return nil }
     sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
   }
-  let bin = tcacheBin(t, sizeClass)
-  let head = bin.pointee.head
-  if head == bin.pointee.end { return nil }
-  bin.pointee.head = head + 1
-  bin.pointee.allocs &+= 1
-  return head.pointee
+  return tcacheBin(t, sizeClass).popCounted()
 }
 
 @_cdecl("swalloc_free")
@@ -76,6 +73,13 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 
 @inline(never)
 func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
+  // The cache hit for the classes above the lookup table (4 KiB up to
+  // tcache_max): the class by arithmetic, then the same pop as the fast
+  // path. (A thread with a tcache implies a booted allocator.)
+  if size > lookupMaxSize && size <= largeMaxClass, let t = currentTcache(),
+     let p = tcacheBin(t, sizeClassIndex(size)).popCounted() {   // uncached classes: empty stacks
+    return p
+  }
   if !ensureBooted() { setErrno(ENOMEM); return nil }
   if size > largeMaxClass {
     if size > maxRequestSize { setErrno(ENOMEM); return nil }

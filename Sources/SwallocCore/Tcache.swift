@@ -37,6 +37,16 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
     return h.pointee
   }
 
+  /// pop() for a block handed to the caller: also counts it for
+  /// thread.allocated (the malloc fast paths).
+  @inline(__always) func popCounted() -> UnsafeMutableRawPointer? {
+    let h = pointee.head
+    if h == pointee.end { return nil }
+    pointee.head = h + 1
+    pointee.allocs &+= 1
+    return h.pointee
+  }
+
   /// Pushes unless the stack is full.
   @inline(__always) func push(_ p: UnsafeMutableRawPointer) -> Bool {
     let h = pointee.head
