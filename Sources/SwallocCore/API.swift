@@ -74,10 +74,8 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 @inline(never)
 func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
   // The cache hit for the classes above the lookup table (4 KiB up to
-  // tcache_max): the class by arithmetic, then the same pop as the fast
-  // path. (A thread with a tcache implies a booted allocator.)
-  if size > lookupMaxSize && size <= largeMaxClass, let t = currentTcache(),
-     let p = tcacheBin(t, sizeClassIndex(size)).popCounted() {   // uncached classes: empty stacks
+  // tcache_max): the class by arithmetic, then the fast path's pop.
+  if size > lookupMaxSize && size <= largeMaxClass, let p = cachedAlignedAlloc(size, alignment: quantum) {
     return p
   }
   if !ensureBooted() { setErrno(ENOMEM); return nil }

@@ -51,17 +51,7 @@ private func backgroundThreadMain() -> UnsafeMutableRawPointer? {
     var request = timespec(tv_sec: sleepMs / 1000, tv_nsec: (sleepMs % 1000) * 1_000_000)
     _ = nanosleep(&request, nil)
     var i = 0
-    while i < arenaCount {
-      mutexLock(&arenasLock)
-      let arena = arenas[i]
-      mutexUnlock(&arenasLock)
-      if let a = arena {
-        mutexLock(&a.pointee.extentLock)
-        decayTick(a)
-        mutexUnlock(&a.pointee.extentLock)
-      }
-      i &+= 1
-    }
+    while i < arenaCount { decayArena(i); i &+= 1 }
     hugeCacheExpire()
   }
 }

@@ -62,6 +62,15 @@ private func readOnly<T>(_ value: T, _ oldp: UnsafeMutableRawPointer?, _ oldlenp
   return copyOut(value, oldp, oldlenp)
 }
 
+/// For names that act before answering: EINVAL (and the expected length in
+/// *oldlenp) when the caller's buffer cannot take a T, checked first.
+private func oldLengthMismatch<T>(_ type: T.Type, _ oldp: UnsafeMutableRawPointer?,
+                                  _ oldlenp: UnsafeMutablePointer<Int>?) -> Bool {
+  guard oldp != nil, let oldlenp, oldlenp.pointee != MemoryLayout<T>.size else { return false }
+  oldlenp.pointee = MemoryLayout<T>.size
+  return true
+}
+
 private func copyOut<T>(_ value: T, _ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeMutablePointer<Int>?) -> Int32 {
   guard let oldp, let oldlenp else { return 0 }
   if oldlenp.pointee != MemoryLayout<T>.size {
@@ -109,17 +118,6 @@ func purgeAllArenas() -> Bool {
   return purged != 0
 }
 
-/// One decay step of arena `index` (if it exists).
-private func decayArena(_ index: Int) {
-  mutexLock(&arenasLock)
-  let arena = arenas[index]
-  mutexUnlock(&arenasLock)
-  guard let a = arena else { return }
-  mutexLock(&a.pointee.extentLock)
-  decayTick(a)
-  mutexUnlock(&a.pointee.extentLock)
-}
-
 /// thread.arena: reads the calling thread's arena index (unsigned); writing
 /// an index binds the thread to that arena (created if needed) for its next
 /// refills and large allocations; blocks it already holds keep their arena.
@@ -129,7 +127,7 @@ private func threadArenaCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeM
                             _ newp: UnsafeMutableRawPointer?, _ newlen: Int) -> Int32 {
   let t = tsdFetchTcache()
   let current = t.map { UInt32($0.pointee.arena.pointee.index) } ?? 0
-  if oldp != nil, let oldlenp, oldlenp.pointee != 4 { oldlenp.pointee = 4; return EINVAL }
+  if oldLengthMismatch(UInt32.self, oldp, oldlenp) { return EINVAL }
   if let newp {
     if newlen != 4 { return EINVAL }
     let index = Int(newp.load(as: UInt32.self))
@@ -154,10 +152,7 @@ private func threadArenaCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeM
 private func threadTcacheEnabledCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp: UnsafeMutablePointer<Int>?,
                                     _ newp: UnsafeMutableRawPointer?, _ newlen: Int) -> Int32 {
   let enabled = currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && optTcache && !optFillsMemory
-  if oldp != nil, let oldlenp, oldlenp.pointee != MemoryLayout<Bool>.size {
-    oldlenp.pointee = MemoryLayout<Bool>.size
-    return EINVAL
-  }
+  if oldLengthMismatch(Bool.self, oldp, oldlenp) { return EINVAL }
   if let newp {
     if newlen != MemoryLayout<Bool>.size { return EINVAL }
     if newp.load(as: Bool.self) {

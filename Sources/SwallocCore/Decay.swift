@@ -169,6 +169,18 @@ func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
 }
 
 /// Purges the oldest extents of each stage down to what decay allows now.
+/// One decay step of arena `index`, if it exists (the background thread,
+/// mallctl arena.<i>.decay).
+func decayArena(_ index: Int) {
+  mutexLock(&arenasLock)
+  let arena = arenas[index]
+  mutexUnlock(&arenasLock)
+  guard let a = arena else { return }
+  mutexLock(&a.pointee.extentLock)
+  decayTick(a)
+  mutexUnlock(&a.pointee.extentLock)
+}
+
 func decayTick(_ a: UnsafeMutablePointer<Arena>) {
   if a.pointee.dirty.pages == 0 && a.pointee.muzzy.pages == 0 { return }
   let now = swalloc_monotonic_ms()

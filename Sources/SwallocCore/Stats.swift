@@ -437,32 +437,32 @@ func threadCountResize(from oldUsable: UInt, to newUsable: UInt) {
 /// totals never go backwards.
 func threadCountsFold(_ t: UnsafeMutablePointer<Tcache>) {
   let counters = swalloc_tls_bytes().unsafelyUnwrapped
-  var c = 0
-  while c < tcacheClassCount {
-    let bin = tcacheBin(t, c)
-    let size = UInt64(sizeClassSize(c))
-    counters[0] &+= bin.pointee.allocs &* size
-    counters[1] &+= bin.pointee.frees &* size
-    bin.pointee.allocs = 0
-    bin.pointee.frees = 0
-    c &+= 1
-  }
+  let (allocated, deallocated) = tcacheCountedBytes(t, reset: true)
+  counters[0] &+= allocated
+  counters[1] &+= deallocated
 }
 
 /// The calling thread's totals (wrapping, as jemalloc's).
 func threadByteCounts() -> (allocated: UInt64, deallocated: UInt64) {
   let counters = swalloc_tls_bytes().unsafelyUnwrapped
-  var allocated = counters[0]
-  var deallocated = counters[1]
-  if let t = currentTcache() {
-    var c = 0
-    while c < tcacheClassCount {
-      let bin = tcacheBin(t, c)
-      let size = UInt64(sizeClassSize(c))
-      allocated &+= bin.pointee.allocs &* size
-      deallocated &+= bin.pointee.frees &* size
-      c &+= 1
-    }
+  guard let t = currentTcache() else { return (counters[0], counters[1]) }
+  let (allocated, deallocated) = tcacheCountedBytes(t, reset: false)
+  return (counters[0] &+ allocated, counters[1] &+ deallocated)
+}
+
+/// Bytes a tcache's stacks counted (allocs / frees times class size),
+/// optionally zeroing the counts.
+private func tcacheCountedBytes(_ t: UnsafeMutablePointer<Tcache>, reset: Bool) -> (UInt64, UInt64) {
+  var allocated: UInt64 = 0
+  var deallocated: UInt64 = 0
+  var c = 0
+  while c < tcacheClassCount {
+    let bin = tcacheBin(t, c)
+    let size = UInt64(sizeClassSize(c))
+    allocated &+= bin.pointee.allocs &* size
+    deallocated &+= bin.pointee.frees &* size
+    if reset { bin.pointee.allocs = 0; bin.pointee.frees = 0 }
+    c &+= 1
   }
   return (allocated, deallocated)
 }
