@@ -70,6 +70,12 @@ func statsDeallocated(_ bytes: UInt) {
   atomicUInt(&allocatedNow).pointee.subtract(bytes, ordering: .relaxed)
 }
 
+/// Free regions in the slabs of bin `bin` (class `sizeClass`); its lock held.
+@inline(__always)
+private func binFreeRegions(_ bin: UnsafeMutablePointer<Bin>, _ sizeClass: Int) -> UInt {
+  bin.pointee.slabCount &* UInt(binInfos[sizeClass].regionCount) &- bin.pointee.regionsInUse
+}
+
 /// Reads every arena's counters (only arena `only`'s when it is >= 0) under
 /// their locks, and the huge and metadata figures.
 func statsGather(only: Int = -1) -> StatsTotals {
@@ -88,7 +94,7 @@ func statsGather(only: Int = -1) -> StatsTotals {
         s.slabs &+= bin.pointee.slabCount
         s.slabPages &+= bin.pointee.slabCount &* UInt(binInfos[c].slabPages)
         s.smallRegions &+= bin.pointee.regionsInUse
-        s.slabFreeRegions &+= bin.pointee.slabCount &* UInt(binInfos[c].regionCount) &- bin.pointee.regionsInUse
+        s.slabFreeRegions &+= binFreeRegions(bin, c)
         s.smallBytes &+= bin.pointee.regionsInUse &* sizeClassSize(c)
         s.smallMallocs &+= bin.pointee.mallocs
         s.smallFrees &+= bin.pointee.frees
@@ -297,7 +303,7 @@ func statsPrintXML(to callback: StatsWriteCallback, context: UnsafeMutableRawPoi
         while c < smallClassCount {
           let bin = a.pointee.bins + c
           mutexLock(&bin.pointee.lock)
-          let free = bin.pointee.slabCount &* UInt(binInfos[c].regionCount) &- bin.pointee.regionsInUse
+          let free = binFreeRegions(bin, c)
           mutexUnlock(&bin.pointee.lock)
           if free != 0 {
             let size = sizeClassSize(c)
