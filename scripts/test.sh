@@ -7,7 +7,8 @@
 #   4. the library as a black box: the C API through dlopen and LD_PRELOAD,
 #      a multi-threaded stress, fork, decay and options, and real programs
 #      (python3, git, gcc, sqlite3, sort) with and without the library,
-#      outputs compared;
+#      outputs compared; attacks on the allocator (tests/hardening.sh); its
+#      resident figure against the kernel's (tests/memtruth.sh);
 #   5. the swalloc command-line tool.
 # Ends with "N passed, M failed" over those steps; exits non-zero on failure.
 set -u
@@ -33,6 +34,8 @@ step "library shape" scripts/check-library.sh "$lib"
 step "unit tests (twin)" swift test --disable-swift-testing
 step "unit tests (twin) under TSan and ASan" tests/sanitize.sh
 step "black-box and real programs" tests/run-programs.sh "$lib"
+step "hardening: attacks on metadata, double frees, size limits, re-entry" tests/hardening.sh "$lib"
+step "memory truth: stats.resident against the kernel, memory returned" tests/memtruth.sh "$lib"
 step "swalloc tool" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

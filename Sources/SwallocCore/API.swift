@@ -39,8 +39,17 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
   } else {
     if rounded > largeMaxClass { return nil }
     sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
+    guard let p = tcacheBin(t, sizeClass).popCounted() else { return nil }
+    largeLeftThreadCache(p)
+    return p
   }
   return tcacheBin(t, sizeClass).popCounted()
+}
+
+/// A large run taken back out of a thread cache is live again.
+@inline(__always)
+func largeLeftThreadCache(_ p: UnsafeMutableRawPointer) {
+  pageEntryExtent(pageEntry(UInt(bitPattern: p))).unsafelyUnwrapped.pointee.inThreadCache = false
 }
 
 @_cdecl("swalloc_free")
@@ -48,16 +57,22 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   guard let pointer else { return }
   if let t = currentTcache() {
     let address = UInt(bitPattern: pointer)
-    if isInArenaChunk(address) {
-      let classCode = chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+    // Addresses above 48 bits would alias lower ones in the radix map: they
+    // go to the slow path (which rejects them). Below, the root index needs
+    // no mask. An arena chunk's leaf entry is its ChunkMeta | 1.
+    if address >> addressBits == 0,
+       case let leaf = pageMapRoot[Int(address &>> rootShift)][Int((address &>> chunkShift) & UInt(leafEntries &- 1))],
+       leaf & pageMapArenaChunkTag != 0 {
+      let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
+      let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
       // Code 0 (no allocation starts here) and uncached classes have
       // zero-capacity stacks: they fail the room check.
       let bin = tcacheBin(forCode: Int(bitPattern: classCode), t)
       let head = bin.pointee.head
       // Room left, and not the block freed last (an immediate double free
       // goes to the slow path, which reports it). An empty stack's *head is
-      // the nil sentinel past its end.
-      if head != bin.pointee.start && head.pointee != pointer {
+      // the nil sentinel past its end. Large classes never have room here.
+      if head > bin.pointee.fastLimit && head.pointee != pointer {
         let slot = head - 1
         slot.pointee = pointer
         bin.pointee.head = slot
@@ -96,7 +111,10 @@ func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
 func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
   var result: UnsafeMutableRawPointer? = nil
   if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
-    if let p = tcacheBin(t, sizeClass).pop() { return p }
+    if let p = tcacheBin(t, sizeClass).pop() {
+      if sizeClass >= smallClassCount { largeLeftThreadCache(p) }
+      return p
+    }
     if sizeClass < smallClassCount {
       result = tcacheRefillAndPop(t, sizeClass: sizeClass)
     } else {
@@ -182,12 +200,15 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
   let entry = pageEntry(address)
   let classPlusOne = entry >> pageEntryClassShift
   guard classPlusOne != 0, let extent = pageEntryExtent(entry) else { invalidPointer(what) }
-  let arena = chunkHeader(address & ~chunkMask).pointee.arena
+  let arena = chunkArena(address)
   let sizeClass = Int(classPlusOne &- 1)
   if sizeClass < smallClassCount {
     return .small(arena: arena, slab: extent, sizeClass: sizeClass)
   }
-  if extent.pointee.address != address || extent.pointee.state != .large { invalidPointer(what) }
+  // A run sitting in a thread cache was freed already.
+  if extent.pointee.address != address || extent.pointee.state != .large || extent.pointee.inThreadCache {
+    invalidPointer(what)
+  }
   return .large(arena: arena, extent: extent, sizeClass: sizeClass)
 }
 
@@ -219,8 +240,8 @@ private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Alloc
     binFreeLocked(arena, bin, slab, address: UInt(bitPattern: pointer))
     mutexUnlock(&bin.pointee.lock)
     statsDeallocated(sizeClassSize(sizeClass))
-  case .large(let arena, let extent, _):
-    arenaFreeLarge(arena, extent)
+  case .large(let arena, _, _):
+    arenaFreeLarge(arena, address: UInt(bitPattern: pointer), fromThreadCache: false)
   }
 }
 
@@ -232,8 +253,17 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
   switch allocation {
-  case .small(_, _, let sizeClass), .large(_, _, let sizeClass):
+  case .small(_, _, let sizeClass):
     if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+      cacheFree(t, pointer, sizeClass)
+      return
+    }
+  case .large(_, let extent, let sizeClass):
+    if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+      // Every free of a large block comes here (its fast-path stack never
+      // has room), so the run is marked while it sits in the cache: a
+      // second free of it, by any thread, fails lookupAllocation.
+      extent.pointee.inThreadCache = true
       cacheFree(t, pointer, sizeClass)
       return
     }

@@ -27,6 +27,9 @@ struct Arena {
   /// Free extents whose pages are dirty / muzzy, and their decay (Decay.swift).
   var dirty: DecayStage
   var muzzy: DecayStage
+  /// Muzzy pages in all free extents (also those on the dirty list, which
+  /// muzzy.pages leaves out), for statistics.
+  var muzzyPagesTotal: UInt = 0
 }
 
 /// All arenas (created lazily), the arena count and the lock guarding both.
@@ -43,8 +46,8 @@ var arenaThreadCounts: UnsafeMutablePointer<Int> = UnsafeMutablePointer(bitPatte
 /// mmap/munmap/page-fault churn when big runs come and go.
 let retainedEmptyChunks: UInt = 4
 
-/// Usable pages of a chunk (all but the header).
-@inline(__always) var chunkUsablePages: UInt { pagesPerChunk &- chunkHeaderPages }
+/// Usable pages of a chunk: all of them (its metadata is out of band).
+@inline(__always) var chunkUsablePages: UInt { pagesPerChunk }
 
 /// Creates arena `index` from base memory. Caller holds arenasLock.
 func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
@@ -149,12 +152,12 @@ func arenaRecycleRecord(_ a: UnsafeMutablePointer<Arena>, _ r: UnsafeMutablePoin
 
 @inline(__always)
 func setPageEntry(_ address: UInt, _ value: UInt) {
-  chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))] = value
+  chunkMeta(address).pageMap[Int(pageIndexInChunk(address))] = value
 }
 
 @inline(__always)
 func pageEntry(_ address: UInt) -> UInt {
-  chunkPageMap(address & ~chunkMask)[Int(pageIndexInChunk(address))]
+  chunkMeta(address).pageMap[Int(pageIndexInChunk(address))]
 }
 
 /// Free extents are findable from their first and last pages.
@@ -177,29 +180,43 @@ func arenaAddChunk(_ a: UnsafeMutablePointer<Arena>) -> Bool {
     return false
   }
   let chunk = UInt(bitPattern: raw)
-  if !pageMapSet(chunk, chunk | pageMapArenaChunkTag) {
+  guard let meta = chunkMetaCreate(chunk: chunk, arena: a) else {
     unmapPages(raw, chunkSize)
     arenaRecycleRecord(a, record)
     return false
   }
-  chunkHeader(chunk).initialize(to: ChunkHeader(arena: a))
-  record.pointee.address = chunk &+ (chunkHeaderPages << pageShift)
+  if !pageMapSet(chunk, UInt(bitPattern: meta) | pageMapArenaChunkTag) {
+    unmapPages(raw, chunkSize)
+    chunkMetaRecycle(meta)
+    arenaRecycleRecord(a, record)
+    return false
+  }
+  // Fresh pages: neither dirty nor muzzy (the record's bitmaps are zero).
+  record.pointee.address = chunk
   record.pointee.pages = chunkUsablePages
-  record.pointee.contents = .zeroed
   a.pointee.freeExtents.insert(record)
   markFreeBoundaries(record)
+  decayTrack(a, record, newPages: 0)
   a.pointee.chunkCount &+= 1
   a.pointee.emptyChunkCount &+= 1
   return true
 }
 
-/// The part of a splitting free extent's resident pages that a `pages`-page
-/// piece takes along (spread evenly: the extent does not know which pages
-/// are resident; rounding up keeps every dirty piece on the decay lists).
+/// A free extent's dirty and muzzy page counts, from the page-state bitmaps.
 @inline(__always)
-func residentShare(_ e: UnsafeMutablePointer<Extent>, _ pages: UInt) -> UInt {
-  if e.pointee.contents == .zeroed || e.pointee.pages == 0 { return 0 }
-  return min((e.pointee.residentPages &* pages &+ e.pointee.pages &- 1) / e.pointee.pages, pages)
+func extentCountStates(_ e: UnsafeMutablePointer<Extent>) {
+  let (dirty, muzzy) = pageStateCount(e.pointee.address, pages: e.pointee.pages)
+  e.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty)
+  e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
+}
+
+/// Takes free pages into use: whether they all read zero, and their state
+/// bits cleared (they are counted as active now).
+@inline(__always)
+func pagesTakeIntoUse(_ address: UInt, pages: UInt) -> Bool {
+  let (dirty, muzzy) = pageStateCount(address, pages: pages)
+  if dirty | muzzy != 0 { pageStateSet(address, pages: pages, .cleared) }
+  return dirty | muzzy == 0
 }
 
 /// Takes `pages` pages whose start is aligned to `alignPages` pages (a power
@@ -230,12 +247,10 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   if leadPages != 0 {
     head.pointee.address = e.pointee.address
     head.pointee.pages = leadPages
-    head.pointee.contents = e.pointee.contents
-    head.pointee.residentPages = residentShare(e, leadPages)
+    extentCountStates(head)
     a.pointee.freeExtents.insert(head)
     markFreeBoundaries(head)
     decayTrack(a, head, newPages: 0)
-    e.pointee.residentPages &-= min(head.pointee.residentPages, e.pointee.residentPages)
     e.pointee.address = alignedStart
     e.pointee.pages &-= leadPages
   } else {
@@ -244,8 +259,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   if e.pointee.pages > pages {
     tail.pointee.address = e.pointee.address &+ (pages << pageShift)
     tail.pointee.pages = e.pointee.pages &- pages
-    tail.pointee.contents = e.pointee.contents
-    tail.pointee.residentPages = residentShare(e, e.pointee.pages &- pages)
+    extentCountStates(tail)
     a.pointee.freeExtents.insert(tail)
     markFreeBoundaries(tail)
     decayTrack(a, tail, newPages: 0)
@@ -253,6 +267,9 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   } else {
     arenaRecycleRecord(a, tail)
   }
+  e.pointee.contents = pagesTakeIntoUse(e.pointee.address, pages: pages) ? .zeroed : .dirty
+  e.pointee.dirtyPages = 0
+  e.pointee.muzzyPages = 0
   decayTick(a)
   return e
 }
@@ -269,16 +286,18 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
     clearBoundaries(e)
   }
   e.pointee.state = .free
-  e.pointee.contents = .dirty
   let freedPages = e.pointee.pages
-  var resident = freedPages
+  pageStateSet(e.pointee.address, pages: freedPages, .freed)
+  var dirty = freedPages
+  var muzzy: UInt = 0
   let chunk = e.pointee.address & ~chunkMask
   let firstPage = pageIndexInChunk(e.pointee.address)
-  if firstPage > chunkHeaderPages, let left = pageEntryExtent(pageEntry(e.pointee.address &- pageSize)),
+  if firstPage > 0, let left = pageEntryExtent(pageEntry(e.pointee.address &- pageSize)),
      left.pointee.state == .free {
     a.pointee.freeExtents.remove(left)
     decayUntrack(a, left)
-    if left.pointee.contents == .dirty { resident &+= left.pointee.residentPages }
+    dirty &+= UInt(left.pointee.dirtyPages)
+    muzzy &+= UInt(left.pointee.muzzyPages)
     clearBoundaries(left)
     e.pointee.address = left.pointee.address
     e.pointee.pages &+= left.pointee.pages
@@ -289,7 +308,8 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
      right.pointee.state == .free {
     a.pointee.freeExtents.remove(right)
     decayUntrack(a, right)
-    if right.pointee.contents == .dirty { resident &+= right.pointee.residentPages }
+    dirty &+= UInt(right.pointee.dirtyPages)
+    muzzy &+= UInt(right.pointee.muzzyPages)
     clearBoundaries(right)
     e.pointee.pages &+= right.pointee.pages
     arenaRecycleRecord(a, right)
@@ -299,14 +319,17 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
       // Keep a few empty chunks per arena to absorb alloc/free cycles
       // (decay purges their pages; the address space stays); unmap the rest.
       arenaRecycleRecord(a, e)
+      let meta = chunkMeta(chunk)
       _ = pageMapSet(chunk, 0)
+      chunkMetaRecycle(meta)
       unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
       a.pointee.chunkCount &-= 1
       return
     }
     a.pointee.emptyChunkCount &+= 1
   }
-  e.pointee.residentPages = resident
+  e.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty)
+  e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
   a.pointee.freeExtents.insert(e)
   markFreeBoundaries(e)
   decayTrack(a, e, newPages: freedPages)
@@ -343,8 +366,20 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
   return p
 }
 
-func arenaFreeLarge(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+/// Frees the large run that starts at `address`, from a thread cache's
+/// flush or not. Checked under the extent lock: a run no longer live there,
+/// or not in the state the caller expects, is a double free (freed twice,
+/// by one thread or by two at once), an address inside a run an invalid
+/// pointer; both abort.
+func arenaFreeLarge(_ a: UnsafeMutablePointer<Arena>, address: UInt, fromThreadCache: Bool) {
   mutexLock(&a.pointee.extentLock)
+  let entry = pageEntry(address)
+  guard entry >> pageEntryClassShift != 0, let e = pageEntryExtent(entry), e.pointee.state == .large,
+        e.pointee.inThreadCache == fromThreadCache else {
+    fatal("free(): double free detected (a large block was freed twice)")
+  }
+  if e.pointee.address != address { fatal("free(): invalid pointer (not the start of an allocated block)") }
+  e.pointee.inThreadCache = false
   a.pointee.largeBytes &-= e.pointee.pages << pageShift
   statsDeallocated(e.pointee.pages << pageShift)
   a.pointee.largeCount &-= 1
@@ -370,10 +405,11 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
     a.pointee.freeExtents.remove(right)
     decayUntrack(a, right)
     clearBoundaries(right)
+    _ = pagesTakeIntoUse(end, pages: extra)
     if right.pointee.pages > extra {
-      right.pointee.residentPages = residentShare(right, right.pointee.pages &- extra)
       right.pointee.address &+= extra << pageShift
       right.pointee.pages &-= extra
+      extentCountStates(right)
       a.pointee.freeExtents.insert(right)
       markFreeBoundaries(right)
       decayTrack(a, right, newPages: 0)

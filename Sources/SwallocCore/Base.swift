@@ -13,6 +13,40 @@ struct Base {
 }
 
 var base = Base()          // guarded by baseLock
+
+/// Every mapping the base allocator made (address, size), so the resident
+/// figure can ask the kernel about them (Stats.swift): log pages linked
+/// through word 0, word 1 the entry count, then the pairs. Guarded by
+/// baseLock.
+var baseMappingLog: UnsafeMutablePointer<UInt>? = nil
+
+private func baseLogMapping(_ address: UInt, _ size: UInt) {
+  let capacity = Int((pageSize >> 3) &- 2) / 2
+  if baseMappingLog == nil || Int(baseMappingLog.unsafelyUnwrapped[1]) == capacity {
+    guard let raw = mapPages(pageSize) else { return }  // unlogged: counted as not resident
+    let page = raw.bindMemory(to: UInt.self, capacity: Int(pageSize >> 3))
+    page[0] = UInt(bitPattern: baseMappingLog)
+    page[1] = 0
+    baseMappingLog = page
+    base.mapped &+= pageSize
+    baseLogMapping(UInt(bitPattern: raw), pageSize)
+  }
+  let page = baseMappingLog.unsafelyUnwrapped
+  let n = Int(page[1])
+  page[2 &+ 2 &* n] = address
+  page[3 &+ 2 &* n] = size
+  page[1] = UInt(n &+ 1)
+}
+
+/// Calls `body(address, size)` for every base mapping; baseLock held.
+func baseForEachMapping(_ body: (UInt, UInt) -> Void) {
+  var page = baseMappingLog
+  while let p = page {
+    var i = 0
+    while i < Int(p[1]) { body(p[2 &+ 2 &* i], p[3 &+ 2 &* i]); i &+= 1 }
+    page = UnsafeMutablePointer<UInt>(bitPattern: p[0])
+  }
+}
 // The lock is a global of its own, not a field of `base`: a write to
 // base.cursor is a Swift access of the whole of `base`, and with the lock word
 // inside it that access would overlap other threads' compare-exchange on the
@@ -32,6 +66,7 @@ func baseAlloc(_ size: UInt, alignment: UInt = 64) -> UnsafeMutableRawPointer? {
     let blockSize = size > baseBlockSize / 4 ? roundUpToPage(size) : baseBlockSize
     guard let block = mapPages(blockSize) else { return nil }
     base.mapped &+= blockSize
+    baseLogMapping(UInt(bitPattern: block), blockSize)
     if blockSize != baseBlockSize {
       base.allocated &+= size
       return block

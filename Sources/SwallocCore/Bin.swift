@@ -8,6 +8,15 @@
 // word: a flushing thread pushes a whole batch with one compare-and-swap and
 // never takes this bin's lock; the bin drains the stack (one exchange) when
 // it next works under its own lock.
+//
+// Those links sit in freed user memory, which a use-after-free write can
+// change. So each link is stored encoded (glibc's safe-linking: XOR with
+// the link's own address shifted right by 12 and a per-process random
+// secret), and every decoded link is validated before it is followed: in an
+// arena chunk of this arena, on a page of a slab of this bin's class, on a
+// region boundary, and a region still allocated. A forged link decodes to a
+// random address that fails these checks (abort, "corrupted remote-free
+// list"); writing a chosen address needs the secret.
 
 import Synchronization
 
@@ -26,13 +35,30 @@ struct Bin {
   var remoteFrees: UInt = 0
 }
 
-/// Pushes the chain `first ... last` (already linked through first words)
-/// onto a bin's remote-free stack: one successful CAS per batch.
+/// Per-process secret of the remote-free links (from AT_RANDOM at boot).
+var remoteLinkSecret: UInt = 0
+
+/// Stores the link to `next` (0: end of chain) in the first word of the
+/// freed region at `region`, encoded.
+@inline(__always)
+func remoteLinkStore(_ region: UInt, next: UInt) {
+  UnsafeMutableRawPointer(bitPattern: region).unsafelyUnwrapped
+    .storeBytes(of: next ^ (region >> 12) ^ remoteLinkSecret, as: UInt.self)
+}
+
+/// The decoded link stored in the region at `region` (not yet validated).
+@inline(__always)
+func remoteLinkLoad(_ region: UInt) -> UInt {
+  UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self) ^ (region >> 12) ^ remoteLinkSecret
+}
+
+/// Pushes the chain `first ... last` (already linked through first words,
+/// encoded) onto a bin's remote-free stack: one successful CAS per batch.
 func binPushRemote(_ bin: UnsafeMutablePointer<Bin>, first: UInt, last: UInt) {
   let head = atomicUInt(&bin.pointee.remoteFrees)
   var old = head.pointee.load(ordering: .relaxed)
   while true {
-    UnsafeMutableRawPointer(bitPattern: last).unsafelyUnwrapped.storeBytes(of: old, as: UInt.self)
+    remoteLinkStore(last, next: old)
     let (exchanged, current) = head.pointee.compareExchange(expected: old, desired: first, ordering: .releasing)
     if exchanged { return }
     old = current
@@ -40,22 +66,48 @@ func binPushRemote(_ bin: UnsafeMutablePointer<Bin>, first: UInt, last: UInt) {
 }
 
 /// Returns every region on the remote-free stack to its slab; the bin's lock
-/// must be held.
-func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>) {
+/// must be held. `sizeClass` is the bin's class.
+func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>, sizeClass: Int) {
   let head = atomicUInt(&bin.pointee.remoteFrees)
   if head.pointee.load(ordering: .relaxed) == 0 { return }
+  // The head comes from the bin (allocator memory); every later link from
+  // freed user memory, checked by remoteRegionSlab before it is touched.
   var region = head.pointee.exchange(0, ordering: .acquiring)
+  var slab = remoteRegionSlab(a, sizeClass: sizeClass, region)
   var freed: UInt = 0
-  var regionSize: UInt = 0
-  while region != 0 {
-    let next = UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self)
-    let slab = pageEntryExtent(pageEntry(region)).unsafelyUnwrapped
-    regionSize = UInt(binInfos[Int(slab.pointee.sizeClass)].regionSize)
+  while true {
+    let next = remoteLinkLoad(region)
     binFreeLocked(a, bin, slab, address: region)
     freed &+= 1
+    if next == 0 { break }
     region = next
+    slab = remoteRegionSlab(a, sizeClass: sizeClass, region)
   }
-  statsDeallocated(freed &* regionSize)
+  statsDeallocated(freed &* UInt(binInfos[sizeClass].regionSize))
+}
+
+/// The slab of `region`, a link read from a remote-free chain of arena `a`'s
+/// bin of class `sizeClass`; aborts unless it is an allocated region there.
+@inline(__always)
+private func remoteRegionSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, _ region: UInt) -> UnsafeMutablePointer<Extent> {
+  guard region & (quantum &- 1) == 0, let meta = arenaChunkMeta(region), meta.pointee.arena == a else {
+    remoteListCorrupted()
+  }
+  let entry = meta.pageMap[Int(pageIndexInChunk(region))]
+  guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry),
+        slab.pointee.state == .slab else { remoteListCorrupted() }
+  let info = binInfos[sizeClass]
+  let offset = region &- slab.pointee.address
+  let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
+  if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) { remoteListCorrupted() }
+  if slab.bitmap.isSet(index) {
+    fatal("free(): double free detected (a block freed twice across threads, or a corrupted remote-free list)")
+  }
+  return slab
+}
+
+private func remoteListCorrupted() -> Never {
+  fatal("corrupted remote-free list (a freed block was written to after free)")
 }
 
 private func nonfullPush(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
@@ -81,7 +133,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
   let bin = a.pointee.bins + sizeClass
   let regionSize = UInt(binInfos[sizeClass].regionSize)
   mutexLock(&bin.pointee.lock)
-  binDrainRemoteLocked(a, bin)
+  binDrainRemoteLocked(a, bin, sizeClass: sizeClass)
   var got = 0
   while got < want {
     var slab = bin.pointee.current

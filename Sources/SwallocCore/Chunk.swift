@@ -1,6 +1,13 @@
-// Arena chunks: naturally aligned 4 MiB regions. The first pages hold the
-// chunk header and a per-page map; the rest is carved into page runs
-// (extents) for slabs and large allocations.
+// Arena chunks: naturally aligned 4 MiB regions made of user pages only,
+// carved into page runs (extents) for slabs and large allocations.
+//
+// Their metadata lives out of band, in a ChunkMeta record from base memory
+// that the radix page map (PageMap.swift) points at: the owning arena, a
+// per-page map and two page-state bitmaps. Nothing a buffer overflow or a
+// write after free into user memory can reach describes a chunk (before,
+// the header sat in the chunk's first pages, right after the previous
+// chunk's last block: a linear overflow rewrote the arena pointer and page
+// entries, see docs/ARCHITECTURE.md, "Hardening").
 //
 // Page-map entry (one UInt per page):
 //   bits 0..47   address of the Extent record covering the page (0: none)
@@ -11,29 +18,86 @@
 // Entries are kept for every page of a slab (any region may be freed), and
 // for the first and last page of large runs and free extents (the last page
 // lets a freed neighbour find this extent to coalesce with it).
+//
+// Page-state bitmaps (free pages only; pages in use have neither bit):
+//   dirty   freed and not purged since: resident
+//   muzzy   handed back with MADV_FREE: resident until the kernel needs it
+//   neither fresh from mmap or purged with MADV_DONTNEED: not resident, zero
+// They make the resident figure exact however free extents split and merge
+// (Decay.swift).
 
-struct ChunkHeader {
+import CSwallocPlatform
+
+struct ChunkMeta {
   var arena: UnsafeMutablePointer<Arena>
+  /// The chunk's base address.
+  var chunk: UInt
 }
 
-/// Byte offset of the page map inside a chunk.
-let chunkPageMapOffset = 64
-/// Pages per chunk and pages taken by the header, set at boot.
+/// Byte offset of the page map inside a ChunkMeta record; the dirty and
+/// muzzy bitmaps follow the map.
+let chunkMetaPageMapOffset = 64
+/// Pages per chunk, words of one page-state bitmap and bytes of one
+/// ChunkMeta record, set at boot.
 var pagesPerChunk: UInt = 1024
-var chunkHeaderPages: UInt = 3
+var chunkStateWords: UInt = 16
+var chunkMetaSize: UInt = 0
 
 let pageEntryAddressMask: UInt = (1 << 48) &- 1
 let pageEntryClassShift: UInt = 48
 
-@inline(__always)
-func chunkPageMap(_ chunk: UInt) -> UnsafeMutablePointer<UInt> {
-  UnsafeMutablePointer<UInt>(bitPattern: chunk &+ UInt(chunkPageMapOffset)).unsafelyUnwrapped
+var chunkMetaRecycleList = RecycleList()
+var chunkMetaRecycleLock = Mutex()
+
+func chunkGeometryBoot() {
+  pagesPerChunk = chunkSize >> pageShift
+  chunkStateWords = (pagesPerChunk &+ 63) >> 6
+  chunkMetaSize = (UInt(chunkMetaPageMapOffset) &+ pagesPerChunk &* 8 &+ 2 &* chunkStateWords &* 8 &+ 63) & ~63
 }
 
-@inline(__always)
-func chunkHeader(_ chunk: UInt) -> UnsafeMutablePointer<ChunkHeader> {
-  UnsafeMutablePointer<ChunkHeader>(bitPattern: chunk).unsafelyUnwrapped
+/// A zeroed ChunkMeta for `chunk`, recycled or from base memory.
+func chunkMetaCreate(chunk: UInt, arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<ChunkMeta>? {
+  var raw = recyclePop(&chunkMetaRecycleList, &chunkMetaRecycleLock)
+  if let r = raw { memset(r, 0, Int(chunkMetaSize)) } else { raw = baseAlloc(chunkMetaSize, alignment: 64) }
+  guard let raw else { return nil }
+  let m = raw.bindMemory(to: ChunkMeta.self, capacity: 1)
+  m.initialize(to: ChunkMeta(arena: arena, chunk: chunk))
+  return m
 }
+
+func chunkMetaRecycle(_ m: UnsafeMutablePointer<ChunkMeta>) {
+  recyclePush(&chunkMetaRecycleList, &chunkMetaRecycleLock, UnsafeMutableRawPointer(m))
+}
+
+extension UnsafeMutablePointer where Pointee == ChunkMeta {
+  @inline(__always) var pageMap: UnsafeMutablePointer<UInt> {
+    (UnsafeMutableRawPointer(self) + chunkMetaPageMapOffset).assumingMemoryBound(to: UInt.self)
+  }
+  @inline(__always) var dirtyBits: UnsafeMutablePointer<UInt64> {
+    (UnsafeMutableRawPointer(self) + chunkMetaPageMapOffset + Int(pagesPerChunk &* 8)).assumingMemoryBound(to: UInt64.self)
+  }
+  @inline(__always) var muzzyBits: UnsafeMutablePointer<UInt64> { dirtyBits + Int(chunkStateWords) }
+}
+
+/// The ChunkMeta of an address known to lie in an arena chunk (a block the
+/// allocator handed out and validated, or an extent's page): no checks.
+@inline(__always)
+func chunkMeta(_ address: UInt) -> UnsafeMutablePointer<ChunkMeta> {
+  UnsafeMutablePointer<ChunkMeta>(bitPattern: pageMapEntry(address) & ~pageMapArenaChunkTag).unsafelyUnwrapped
+}
+
+/// The ChunkMeta of any address, nil when it is not in an arena chunk.
+@inline(__always)
+func arenaChunkMeta(_ address: UInt) -> UnsafeMutablePointer<ChunkMeta>? {
+  let entry = pageMapEntry(address)
+  if entry & pageMapArenaChunkTag == 0 || address >> addressBits != 0 { return nil }
+  return UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag)
+}
+
+/// The arena that owns the chunk of `address` (an address known to lie in
+/// an arena chunk).
+@inline(__always)
+func chunkArena(_ address: UInt) -> UnsafeMutablePointer<Arena> { chunkMeta(address).pointee.arena }
 
 @inline(__always)
 func pageIndexInChunk(_ address: UInt) -> UInt { (address & chunkMask) &>> pageShift }
@@ -48,8 +112,47 @@ func pageEntryExtent(_ entry: UInt) -> UnsafeMutablePointer<Extent>? {
   UnsafeMutablePointer<Extent>(bitPattern: entry & pageEntryAddressMask)
 }
 
-func chunkGeometryBoot() {
-  pagesPerChunk = chunkSize >> pageShift
-  let headerBytes = UInt(chunkPageMapOffset) &+ pagesPerChunk &* 8
-  chunkHeaderPages = (headerBytes &+ pageMask) >> pageShift
+// MARK: Page-state bitmaps (the owning arena's extent lock held)
+
+/// Calls `body(word, mask)` for each bitmap word overlapping pages
+/// [first, first + count) of a chunk.
+@inline(__always)
+private func forEachStateWord(first: UInt, count: UInt, _ body: (Int, UInt64) -> Void) {
+  var page = first
+  let end = first &+ count
+  while page < end {
+    let bit = page & 63
+    let n = min(64 &- bit, end &- page)
+    let mask = n == 64 ? UInt64.max : ((UInt64(1) << UInt64(n)) &- 1) << UInt64(bit)
+    body(Int(page >> 6), mask)
+    page &+= n
+  }
+}
+
+/// Dirty and muzzy pages among `pages` pages from `address`.
+func pageStateCount(_ address: UInt, pages: UInt) -> (dirty: UInt, muzzy: UInt) {
+  let m = chunkMeta(address)
+  let d = m.dirtyBits, z = m.muzzyBits
+  var dirty: UInt = 0, muzzy: UInt = 0
+  forEachStateWord(first: pageIndexInChunk(address), count: pages) { w, mask in
+    dirty &+= UInt((d[w] & mask).nonzeroBitCount)
+    muzzy &+= UInt((z[w] & mask).nonzeroBitCount)
+  }
+  return (dirty, muzzy)
+}
+
+/// Marks pages dirty (freed), clean (taken into use or purged), or moves
+/// their dirty bits to muzzy (MADV_FREE).
+enum PageStateChange { case freed, cleared, madeMuzzy }
+
+func pageStateSet(_ address: UInt, pages: UInt, _ change: PageStateChange) {
+  let m = chunkMeta(address)
+  let d = m.dirtyBits, z = m.muzzyBits
+  forEachStateWord(first: pageIndexInChunk(address), count: pages) { w, mask in
+    switch change {
+    case .freed: d[w] |= mask; z[w] &= ~mask
+    case .cleared: d[w] &= ~mask; z[w] &= ~mask
+    case .madeMuzzy: z[w] |= d[w] & mask; d[w] &= ~mask
+    }
+  }
 }

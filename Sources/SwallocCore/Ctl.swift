@@ -100,7 +100,7 @@ private func purgeArena(_ index: Int) -> UInt {
   while c < smallClassCount {
     let bin = a.pointee.bins + c
     mutexLock(&bin.pointee.lock)
-    binDrainRemoteLocked(a, bin)
+    binDrainRemoteLocked(a, bin, sizeClass: c)
     mutexUnlock(&bin.pointee.lock)
     c &+= 1
   }
@@ -246,7 +246,9 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
   }
   n = NameCursor(p: name)
   if n.take("stats.") {
-    let s = statsGather()
+    // Only the resident figure asks the kernel (mincore over every mapping).
+    var peek = n
+    let s = statsGather(measureResident: peek.take("resident"))
     let allocated = s.allocated
     let mapped = s.mapped
     let active = s.active

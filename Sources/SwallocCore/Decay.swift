@@ -1,11 +1,19 @@
 // Decay-based purging: returning freed pages to the kernel gradually.
 //
-// A free extent's pages are `dirty` (freed, still resident), `muzzy`
-// (handed back with MADV_FREE: the kernel may reclaim them lazily, and
-// until then they keep their old contents) or `zeroed` (fresh from mmap or
-// purged with MADV_DONTNEED, which guarantees zero-fill on next touch, so
-// calloc can skip its memset). Each arena keeps its dirty and muzzy extents
-// in LRU lists, oldest first.
+// A free page is `dirty` (freed, still resident), `muzzy` (handed back
+// with MADV_FREE: the kernel may reclaim it lazily, and until then it keeps
+// its old contents) or `zeroed` (fresh from mmap or purged with
+// MADV_DONTNEED, which guarantees zero-fill on next touch, so calloc can
+// skip its memset). The state of every free page is a bit in its chunk's
+// out-of-band bitmaps (Chunk.swift), so however free extents split and
+// coalesce, each one knows exactly how many of its pages are dirty and
+// muzzy. (An earlier design kept one state and an estimated resident count
+// per extent; coalescing a dirty extent with a clean one and splitting it
+// again lost track of dirty pages, which then were never purged: 45 MiB of
+// 1 GiB freed stayed resident for good, while the statistics called them
+// returned.) An extent with dirty pages is on its arena's dirty LRU list,
+// one with only muzzy pages on the muzzy list, oldest first; purging
+// advises the kernel on the extent's whole range.
 //
 // As in jemalloc, time is cut into epochs of decay_ms / 32. Every epoch
 // remembers how many pages became dirty during it; a page dirtied `age`
@@ -26,13 +34,6 @@ enum PageContents: UInt8 {
   case zeroed = 0
   case dirty = 1
   case muzzy = 2
-
-  /// The contents of two free extents merged into one.
-  func merged(with other: PageContents) -> PageContents {
-    if self == .dirty || other == .dirty { return .dirty }
-    if self == .muzzy || other == .muzzy { return .muzzy }
-    return .zeroed
-  }
 }
 
 let decayEpochs = 32
@@ -62,20 +63,21 @@ struct DecayStage {
     epochPages.initialize(repeating: 0, count: decayEpochs)
   }
 
-  mutating func append(_ e: UnsafeMutablePointer<Extent>) {
+  /// Files `e` as the newest extent, with `count` pages in this stage.
+  mutating func append(_ e: UnsafeMutablePointer<Extent>, _ count: UInt) {
     e.pointee.lruNext = nil
     e.pointee.lruPrev = lruTail
     if let t = lruTail { t.pointee.lruNext = e } else { lruHead = e }
     lruTail = e
-    pages &+= e.pointee.residentPages
+    pages &+= count
   }
 
-  mutating func remove(_ e: UnsafeMutablePointer<Extent>) {
+  mutating func remove(_ e: UnsafeMutablePointer<Extent>, _ count: UInt) {
     if let p = e.pointee.lruPrev { p.pointee.lruNext = e.pointee.lruNext } else { lruHead = e.pointee.lruNext }
     if let n = e.pointee.lruNext { n.pointee.lruPrev = e.pointee.lruPrev } else { lruTail = e.pointee.lruPrev }
     e.pointee.lruNext = nil
     e.pointee.lruPrev = nil
-    pages &-= e.pointee.residentPages
+    pages &-= count
   }
 
   /// Counts pages entering the stage in the current epoch.
@@ -123,47 +125,57 @@ struct DecayStage {
 
 // MARK: Tracking free extents (extent lock held)
 
-/// Files a free extent under its contents' stage (by its `residentPages`).
-/// `newPages` of it just became dirty (freed now), as opposed to being
-/// split or merged.
+/// Files a free extent on the list of its most resident state, from its
+/// exact `dirtyPages` / `muzzyPages` (which must not change until
+/// decayUntrack). `newPages` of it just became dirty (freed now), as
+/// opposed to being split or merged.
 func decayTrack(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, newPages: UInt) {
-  switch e.pointee.contents {
-  case .dirty:
-    a.pointee.dirty.append(e)
+  let dirty = UInt(e.pointee.dirtyPages), muzzy = UInt(e.pointee.muzzyPages)
+  a.pointee.muzzyPagesTotal &+= muzzy
+  if dirty != 0 {
+    e.pointee.contents = .dirty
+    a.pointee.dirty.append(e, dirty)
     a.pointee.dirty.addToCurrentEpoch(newPages)
-  case .muzzy:
-    a.pointee.muzzy.append(e)
-  case .zeroed:
-    break
+  } else if muzzy != 0 {
+    e.pointee.contents = .muzzy
+    a.pointee.muzzy.append(e, muzzy)
+  } else {
+    e.pointee.contents = .zeroed
   }
 }
 
 func decayUntrack(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+  a.pointee.muzzyPagesTotal &-= UInt(e.pointee.muzzyPages)
   switch e.pointee.contents {
-  case .dirty: a.pointee.dirty.remove(e)
-  case .muzzy: a.pointee.muzzy.remove(e)
+  case .dirty: a.pointee.dirty.remove(e, UInt(e.pointee.dirtyPages))
+  case .muzzy: a.pointee.muzzy.remove(e, UInt(e.pointee.muzzyPages))
   case .zeroed: break
   }
 }
 
-/// Hands an extent's pages back to the kernel: lazily (MADV_FREE, to muzzy)
-/// or for good (MADV_DONTNEED, to zeroed).
+/// Hands a free extent's pages back to the kernel: lazily (MADV_FREE:
+/// dirty pages become muzzy) or for good (MADV_DONTNEED: every page zeroed).
 func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, lazily: Bool) {
   let p = UnsafeMutableRawPointer(bitPattern: e.pointee.address).unsafelyUnwrapped
   let length = Int(e.pointee.pages << pageShift)
   let saved = swalloc_errno()
-  let resident = e.pointee.residentPages
-  if e.pointee.contents == .dirty { a.pointee.dirty.purged &+= resident }
-  else if e.pointee.contents == .muzzy { a.pointee.muzzy.purged &+= resident }
+  let dirty = UInt(e.pointee.dirtyPages), muzzy = UInt(e.pointee.muzzyPages)
   decayUntrack(a, e)
-  if lazily && madvise(p, length, MADV_FREE) == 0 {
-    e.pointee.contents = .muzzy
+  if lazily && dirty != 0 && madvise(p, length, MADV_FREE) == 0 {
+    a.pointee.dirty.purged &+= dirty
+    pageStateSet(e.pointee.address, pages: e.pointee.pages, .madeMuzzy)
+    e.pointee.dirtyPages = 0
+    e.pointee.muzzyPages = UInt32(truncatingIfNeeded: dirty &+ muzzy)
     decayTrack(a, e, newPages: 0)
-    a.pointee.muzzy.addToCurrentEpoch(resident)
+    a.pointee.muzzy.addToCurrentEpoch(dirty)
   } else {
     _ = madvise(p, length, MADV_DONTNEED)
+    a.pointee.dirty.purged &+= dirty
+    a.pointee.muzzy.purged &+= muzzy
+    pageStateSet(e.pointee.address, pages: e.pointee.pages, .cleared)
+    e.pointee.dirtyPages = 0
+    e.pointee.muzzyPages = 0
     e.pointee.contents = .zeroed
-    e.pointee.residentPages = 0
   }
   swalloc_set_errno(saved)
 }
@@ -214,7 +226,10 @@ private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt
 /// Returns the number of pages handed back.
 func arenaPurgeAll(_ a: UnsafeMutablePointer<Arena>) -> UInt {
   var purged: UInt = 0
-  while let e = a.pointee.dirty.lruHead { purged &+= e.pointee.residentPages; purgeExtent(a, e, lazily: false) }
-  while let e = a.pointee.muzzy.lruHead { purged &+= e.pointee.residentPages; purgeExtent(a, e, lazily: false) }
+  while let e = a.pointee.dirty.lruHead {
+    purged &+= UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages)
+    purgeExtent(a, e, lazily: false)
+  }
+  while let e = a.pointee.muzzy.lruHead { purged &+= UInt(e.pointee.muzzyPages); purgeExtent(a, e, lazily: false) }
   return purged
 }

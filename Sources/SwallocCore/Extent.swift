@@ -27,14 +27,24 @@ struct Extent {
   var next: UnsafeMutablePointer<Extent>? = nil
   var prev: UnsafeMutablePointer<Extent>? = nil
   var state: ExtentState = .free
-  /// Free extents only: what the pages hold (see Decay.swift).
+  /// Free extents: the decay list the extent is on (.dirty: it has dirty
+  /// pages; .muzzy: muzzy pages and no dirty ones; .zeroed: neither, on no
+  /// list). Extents just taken from the free store: .zeroed when every page
+  /// is known to read zero (calloc skips its memset).
   var contents: PageContents = .dirty
   var slabList: SlabListState = .full
+  /// Large runs: freed into a thread cache (not yet reallocated or flushed).
+  /// Written only by the thread whose cache holds the run, or that frees it.
+  var inThreadCache = false
   var sizeClass: UInt16 = 0
-  /// Slabs: free regions. Free extents: pages that are dirty (or muzzy),
-  /// see `residentPages`.
+  /// Slabs: free regions.
   var freeRegions: UInt32 = 0
+  /// Huge cache entries: when the mapping was cached (ms, truncated).
   var spare: UInt32 = 0
+  /// Free extents: pages in the dirty and muzzy states (exact: counted from
+  /// the chunk's page-state bitmaps, see Chunk.swift).
+  var dirtyPages: UInt32 = 0
+  var muzzyPages: UInt32 = 0
   /// Free extents only: links in the arena's dirty or muzzy LRU list.
   var lruNext: UnsafeMutablePointer<Extent>? = nil
   var lruPrev: UnsafeMutablePointer<Extent>? = nil
@@ -51,16 +61,6 @@ var extentRecordSize: UInt = 128
 func extentRecordBoot() {
   let words = Bitmap.wordCount(bits: maxRegionsPerSlab)
   extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
-}
-
-extension Extent {
-  /// Free extents only: how many of the pages were freed without being
-  /// purged since (dirty or muzzy, per `contents`); a free extent may be
-  /// partly zeroed after coalescing. Shares storage with `freeRegions`.
-  var residentPages: UInt {
-    get { UInt(freeRegions) }
-    set { freeRegions = UInt32(truncatingIfNeeded: newValue) }
-  }
 }
 
 extension UnsafeMutablePointer where Pointee == Extent {

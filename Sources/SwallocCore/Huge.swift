@@ -19,6 +19,14 @@ var hugeRecords = RecycleList()
 var hugeRecordsLock = Mutex()
 var hugeBytes: UInt = 0
 var hugeCount: UInt = 0
+/// Bytes mapped for live huge blocks (hugeRecordBytes: with the rest of a
+/// larger cached mapping a block reused), for stats.mapped.
+var hugeMappedBytes: UInt = 0
+
+@inline(__always) func hugeMappedChange(from old: UInt, to new: UInt) {
+  if new >= old { atomicUInt(&hugeMappedBytes).pointee.add(new &- old, ordering: .relaxed) }
+  else { atomicUInt(&hugeMappedBytes).pointee.subtract(old &- new, ordering: .relaxed) }
+}
 
 var hugeCacheLock = Mutex()
 var hugeCacheHead: UnsafeMutablePointer<Extent>? = nil
@@ -186,6 +194,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
       let p = UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped
       if zero { memset(p, 0, Int(reusedBytes)) }
       hugeBytesAdd(usize)
+      hugeMappedChange(from: 0, to: hugeRecordBytes(cached))
       atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
       return p
     } else {
@@ -209,6 +218,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
     return nil
   }
   hugeBytesAdd(usize)
+  hugeMappedChange(from: 0, to: usize)
   atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
   return p
 }
@@ -217,6 +227,7 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
   let p = UnsafeMutableRawPointer(bitPattern: record.pointee.address).unsafelyUnwrapped
   _ = pageMapSet(record.pointee.address, 0)
   hugeBytesSubtract(record.pointee.pages << pageShift)
+  hugeMappedChange(from: hugeRecordBytes(record), to: 0)
   atomicUInt(&hugeCount).pointee.subtract(1, ordering: .relaxed)
   hugeCacheExpire()
   if hugeCachePut(record) { return }
@@ -233,7 +244,9 @@ func hugeGrowByRemap(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> U
   let (withHeadroom, overflow) = roundUpToPage(newSize).addingReportingOverflow(roundUpToPage(newSize) / 4)
   if overflow || withHeadroom > maxRequestSize &- 2 &* chunkSize { return nil }
   let oldAddress = record.pointee.address
+  let oldMapped = hugeRecordBytes(record)
   if !hugeRemap(record, to: roundUpToPage(withHeadroom)) { return nil }
+  hugeMappedChange(from: oldMapped, to: hugeRecordBytes(record))
   // The old range is gone; re-key the page map.
   _ = pageMapSet(oldAddress, 0)
   if !pageMapSet(record.pointee.address, UInt(bitPattern: record)) { fatal("out of metadata memory while moving a huge block") }
@@ -274,6 +287,9 @@ private func hugeRemap(_ record: UnsafeMutablePointer<Extent>, to usize: UInt) -
 /// growing uses mapped slack first, then asks the kernel to extend the
 /// mapping in place.
 func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> Bool {
+  // The limit hugeMap applies: past it, rounding to pages would overflow the
+  // Int that mremap takes (a trap, not ENOMEM).
+  if newSize > maxRequestSize &- chunkSize { return false }
   let oldUsable = record.pointee.pages << pageShift
   let mapped = hugeRecordBytes(record)
   let usize = roundUpToPage(newSize)
@@ -282,6 +298,7 @@ func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) ->
   if usize < oldUsable {
     unmapPages(p + Int(usize), mapped &- usize)
     record.pointee.mappedPages = usize >> pageShift
+    hugeMappedChange(from: mapped, to: usize)
     hugeBytesSubtract(oldUsable &- usize)
   } else {
     if usize > mapped {
@@ -290,6 +307,7 @@ func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) ->
       swalloc_set_errno(saved)
       if q != p { return false }
       record.pointee.mappedPages = usize >> pageShift
+      hugeMappedChange(from: mapped, to: usize)
     }
     hugeBytesAdd(usize &- oldUsable)
   }

@@ -41,6 +41,12 @@ private func bootSteps() -> Bool {
   pageSize = auxPage >= 4096 && auxPage & (auxPage &- 1) == 0 ? auxPage : 4096
   pageShift = UInt(pageSize.trailingZeroBitCount)
   pageMask = pageSize &- 1
+  // 16 random bytes the kernel gives every process: the secret of the
+  // remote-free links (Bin.swift). Never 0 in practice; a missing vector
+  // leaves address-dependent encoding only.
+  if let random = UnsafeRawPointer(bitPattern: UInt(getauxval(UInt(AT_RANDOM)))) {
+    remoteLinkSecret = random.loadUnaligned(fromByteOffset: 8, as: UInt.self)
+  }
   optionsBoot()
   chunkGeometryBoot()
   guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }

@@ -2,8 +2,8 @@
 // space at chunk (4 MiB) granularity. A lookup is two dependent loads and no
 // branch: root slots without a leaf of their own point at one shared,
 // never-written leaf of zeros. A leaf entry is either
-//   chunkAddress | 1      the chunk belongs to an arena (its header holds the
-//                         per-page map, see Chunk.swift), or
+//   ChunkMeta address | 1 the chunk belongs to an arena (its out-of-band
+//                         record holds the per-page map, see Chunk.swift), or
 //   descriptor address    the start of a huge allocation (an Extent record).
 // Zero means "not allocated by swalloc".
 
@@ -32,8 +32,8 @@ func pageMapBoot() -> Bool {
 }
 
 /// The leaf entry for `address`, with no validation: addresses above 48 bits
-/// alias lower ones, so callers compare the entry with the address (an arena
-/// chunk's entry is exactly its base | 1; a huge record holds its address).
+/// alias lower ones, so callers check `address >> addressBits == 0` (a huge
+/// record also holds its address).
 @inline(__always)
 func pageMapEntry(_ address: UInt) -> UInt {
   let leaf = pageMapRoot[Int((address &>> rootShift) & UInt(rootEntries &- 1))]
@@ -43,16 +43,14 @@ func pageMapEntry(_ address: UInt) -> UInt {
 /// Whether `address` lies in an arena chunk (exact: no aliasing).
 @inline(__always)
 func isInArenaChunk(_ address: UInt) -> Bool {
-  pageMapEntry(address) == (address & ~chunkMask) | pageMapArenaChunkTag
+  pageMapEntry(address) & pageMapArenaChunkTag != 0 && address >> addressBits == 0
 }
 
 /// The validated entry for `address`: 0 when swalloc has nothing there.
 @inline(__always)
 func pageMapLookup(_ address: UInt) -> UInt {
   if address >> addressBits != 0 { return 0 }
-  let entry = pageMapEntry(address)
-  if entry & pageMapArenaChunkTag != 0 && entry != (address & ~chunkMask) | pageMapArenaChunkTag { return 0 }
-  return entry
+  return pageMapEntry(address)
 }
 
 /// Records `value` for the chunk containing `address`, creating the leaf if

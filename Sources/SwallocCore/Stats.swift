@@ -39,11 +39,14 @@ struct StatsTotals {
   var allocated: UInt { smallBytes &+ largeBytes &+ hugeBytes }
   /// Bytes in pages that hold allocations: slabs, large runs, huge blocks.
   var active: UInt { (slabPages << pageShift) &+ largeBytes &+ hugeBytes }
+  /// Bytes mapped for huge blocks: their usable pages and the rest of a
+  /// larger cached mapping they reused.
+  var hugeMappedBytes: UInt = 0
   /// Bytes mapped: chunks, huge blocks, the huge cache, metadata.
-  var mapped: UInt { chunks &* chunkSize &+ hugeBytes &+ hugeCachedBytes &+ metadataMapped }
-  /// Bytes resident: active pages, dirty and muzzy free pages, the huge
-  /// cache, metadata.
-  var resident: UInt { active &+ ((dirtyPages &+ muzzyPages) << pageShift) &+ hugeCachedBytes &+ metadataMapped }
+  var mapped: UInt { chunks &* chunkSize &+ hugeMappedBytes &+ hugeCachedBytes &+ metadataMapped }
+  /// Bytes of all those mappings that the kernel holds resident, as it
+  /// reports them (mincore); filled by statsGather(measureResident: true).
+  var resident: UInt = 0
 }
 
 /// Bytes allocated right now (small regions handed out of the bins, large
@@ -76,11 +79,83 @@ private func binFreeRegions(_ bin: UnsafeMutablePointer<Bin>, _ sizeClass: Int) 
   bin.pointee.slabCount &* UInt(binInfos[sizeClass].regionCount) &- bin.pointee.regionsInUse
 }
 
+// MARK: Resident memory, measured
+
+/// mincore's answer for one window of pages (1 byte a page); guarded by
+/// residentScanLock.
+var residentScanVector: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+  (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+let residentScanWindowPages = 128
+var residentScanLock = Mutex()
+
+/// Resident bytes of [address, address + size), per the kernel. A range
+/// unmapped meanwhile counts what was answered before (mincore fails).
+private func residentBytes(_ address: UInt, _ size: UInt) -> UInt {
+  var pages: UInt = 0
+  var at = address
+  let end = address &+ size
+  withUnsafeMutableBytes(of: &residentScanVector) { vector in
+    let base = vector.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)
+    while at < end {
+      let n = min(UInt(residentScanWindowPages), (end &- at) >> pageShift)
+      if n == 0 { break }
+      if mincore(UnsafeMutableRawPointer(bitPattern: at), Int(n << pageShift), base) != 0 { break }
+      var i = 0
+      while i < Int(n) { pages &+= UInt(base[i] & 1); i &+= 1 }
+      at &+= n << pageShift
+    }
+  }
+  return pages << pageShift
+}
+
+/// What the kernel holds resident of swalloc's mappings: arena chunks and
+/// huge blocks (found through the radix page map), the huge cache and the
+/// base allocator's metadata. Measured, not estimated: pages handed out
+/// but never touched, or purged, or MADV_FREE'd and reclaimed, are not
+/// resident, and no counter can know which those are. About 10 us per
+/// 4 MiB mapped; only statistics readers pay it.
+func residentMeasure() -> UInt {
+  var total: UInt = 0
+  let saved = swalloc_errno()
+  mutexLock(&residentScanLock)
+  var r = 0
+  while r < rootEntries {
+    let leaf = pageMapRoot[r]
+    if leaf != pageMapEmptyLeaf {
+      var i = 0
+      while i < leafEntries {
+        let entry = leaf[i]
+        if entry & pageMapArenaChunkTag != 0 {
+          let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
+          total &+= residentBytes(meta.pointee.chunk, chunkSize)
+        } else if let record = UnsafeMutablePointer<Extent>(bitPattern: entry) {
+          total &+= residentBytes(record.pointee.address, hugeRecordBytes(record))
+        }
+        i &+= 1
+      }
+    }
+    r &+= 1
+  }
+  mutexLock(&hugeCacheLock)
+  var e = hugeCacheHead
+  while let cur = e { total &+= residentBytes(cur.pointee.address, hugeRecordBytes(cur)); e = cur.pointee.next }
+  mutexUnlock(&hugeCacheLock)
+  mutexLock(&baseLock)
+  baseForEachMapping { address, size in total &+= residentBytes(address, size) }
+  mutexUnlock(&baseLock)
+  mutexUnlock(&residentScanLock)
+  swalloc_set_errno(saved)
+  return total
+}
+
 /// Reads every arena's counters (only arena `only`'s when it is >= 0) under
-/// their locks, and the huge and metadata figures.
-func statsGather(only: Int = -1) -> StatsTotals {
+/// their locks, and the huge and metadata figures; with `measureResident`,
+/// also what the kernel holds resident (residentMeasure).
+func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
   var s = StatsTotals()
   if !ensureBooted() { return s }
+  if measureResident { s.resident = residentMeasure() }
   mutexLock(&arenasLock)
   var i = 0
   while i < arenaCount {
@@ -109,7 +184,7 @@ func statsGather(only: Int = -1) -> StatsTotals {
       s.largeMallocs &+= a.pointee.largeMallocs
       s.largeFrees &+= a.pointee.largeFrees
       s.dirtyPages &+= a.pointee.dirty.pages
-      s.muzzyPages &+= a.pointee.muzzy.pages
+      s.muzzyPages &+= a.pointee.muzzyPagesTotal
       s.purgedPages &+= a.pointee.dirty.purged &+ a.pointee.muzzy.purged
       mutexUnlock(&a.pointee.extentLock)
     }
@@ -117,6 +192,7 @@ func statsGather(only: Int = -1) -> StatsTotals {
   }
   mutexUnlock(&arenasLock)
   s.hugeBytes = atomicUInt(&hugeBytes).pointee.load(ordering: .relaxed)
+  s.hugeMappedBytes = atomicUInt(&hugeMappedBytes).pointee.load(ordering: .relaxed)
   s.hugeCount = atomicUInt(&hugeCount).pointee.load(ordering: .relaxed)
   mutexLock(&hugeCacheLock)
   s.hugeCachedBytes = hugeCacheBytes
@@ -260,21 +336,40 @@ func statsMallinfo2() -> swalloc_mallinfo2 {
 /// `callback`: text, or JSON with stats_print_opts:J or `json`.
 func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = nil,
                 context: UnsafeMutableRawPointer? = nil) {
-  let s = statsGather()
+  let s = statsGather(measureResident: true)
   withReport(to: callback, context: context) {
     if json { statsPutJSON(s) } else { statsPutText(s) }
   }
 }
 
-/// Runs `body`'s put() calls as one report to `callback` (or reportFd).
+/// The thread printing a report (pthread_self), 0 when none: a write
+/// callback runs with reportLock held, so a report it starts itself, or a
+/// fork it makes, must not wait for that lock (it would wait forever).
+var reportOwner: UInt = 0
+
+/// Whether the calling thread holds reportLock (inside a write callback).
+@inline(__always)
+func reportHeldByThisThread() -> Bool {
+  atomicUInt(&reportOwner).pointee.load(ordering: .relaxed) == UInt(pthread_self())
+}
+
+/// Runs `body`'s put() calls as one report to `callback` (or reportFd). A
+/// report started from a report's own write callback is refused with a
+/// one-line message (the line buffer is the outer report's): no hang.
 private func withReport(to callback: StatsWriteCallback?, context: UnsafeMutableRawPointer?, _ body: () -> Void) {
+  if reportHeldByThisThread() {
+    writeStderr("swalloc: statistics report requested from a report's write callback: ignored\n")
+    return
+  }
   mutexLock(&reportLock)
+  atomicUInt(&reportOwner).pointee.store(UInt(pthread_self()), ordering: .relaxed)
   reportCallback = callback
   reportCallbackContext = context
   body()
   flushLine()
   reportCallback = nil
   reportCallbackContext = nil
+  atomicUInt(&reportOwner).pointee.store(0, ordering: .relaxed)
   mutexUnlock(&reportLock)
 }
 
@@ -314,7 +409,7 @@ func statsPrintXML(to callback: StatsWriteCallback, context: UnsafeMutableRawPoi
           c &+= 1
         }
         let chunkBytes = h.chunks &* chunkSize
-        let usedPages = (h.slabPages << pageShift) &+ h.largeBytes &+ h.chunks &* (chunkHeaderPages << pageShift)
+        let usedPages = (h.slabPages << pageShift) &+ h.largeBytes
         let freePageBytes = chunkBytes > usedPages ? chunkBytes &- usedPages : 0
         let restBytes = freeRegionBytes &+ freePageBytes
         totalCount &+= h.slabFreeRegions

@@ -13,6 +13,11 @@
 /// compare and one store of the head (plus the allocs / frees count).
 struct TcacheBin {
   var head: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+  /// The free fast path has room while head > fastLimit: `start` for small
+  /// classes, `end` (never room) for large ones, whose frees take the slow
+  /// path to mark the run as cached (a second free of it is then caught:
+  /// see cacheFree).
+  var fastLimit: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var end: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var capacity: UInt32
@@ -26,7 +31,7 @@ struct TcacheBin {
   var allocs: UInt64 = 0
   var frees: UInt64 = 0
   /// Pads the record to 64 bytes: the fast paths index the bins with a shift.
-  var padding: (UInt64, UInt64) = (0, 0)
+  var padding: UInt64 = 0
 }
 
 extension UnsafeMutablePointer where Pointee == TcacheBin {
@@ -165,7 +170,9 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   while code < tcacheBinCount {
     let capacity = code >= 1 && code <= tcacheClassCount ? tcacheCapacities[code &- 1] : 0
     let end = stack + Int(capacity)
-    tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, start: stack, end: end, capacity: capacity))
+    let fastLimit = code &- 1 < smallClassCount ? stack : end
+    tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: stack, end: end,
+                                                         capacity: capacity))
     // The slot at `end` stays nil: the free fast path compares *head with
     // the block being freed without first checking for an empty stack.
     if recycled { end.pointee = nil }
@@ -226,8 +233,7 @@ func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
     var i = 0
     while i < flushCount {
       let address = UInt(bitPattern: items[i])
-      let extent = pageEntryExtent(pageEntry(address)).unsafelyUnwrapped
-      arenaFreeLarge(chunkHeader(address & ~chunkMask).pointee.arena, extent)
+      arenaFreeLarge(chunkArena(address), address: address, fromThreadCache: true)
       i &+= 1
     }
   }
@@ -246,12 +252,12 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
   var remaining = count
   var freed: UInt = 0
   while remaining > 0 {
-    let arena = chunkHeader(UInt(bitPattern: items[0]) & ~chunkMask).pointee.arena
+    let arena = chunkArena(UInt(bitPattern: items[0]))
     let bin = arena.pointee.bins + sizeClass
     let local = arena == home
     if local {
       mutexLock(&bin.pointee.lock)
-      binDrainRemoteLocked(arena, bin)
+      binDrainRemoteLocked(arena, bin, sizeClass: sizeClass)
     }
     var kept = 0
     var chainFirst: UInt = 0
@@ -259,7 +265,7 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
     var i = 0
     while i < remaining {
       let address = UInt(bitPattern: items[i])
-      if chunkHeader(address & ~chunkMask).pointee.arena != arena {
+      if chunkArena(address) != arena {
         items[kept] = items[i]
         kept &+= 1
       } else if local {
@@ -268,7 +274,7 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
         freed &+= 1
       } else {
         // Link the region in front of the chain through its first word.
-        UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped.storeBytes(of: chainFirst, as: UInt.self)
+        remoteLinkStore(address, next: chainFirst)
         if chainFirst == 0 { chainLast = address }
         chainFirst = address
       }

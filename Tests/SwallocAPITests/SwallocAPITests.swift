@@ -33,7 +33,8 @@ final class SwallocAPITests: XCTestCase {
 
     let before = try swalloc.statistics()
     let threadBefore = try swalloc.threadCounters()
-    let blocks = (0..<100).map { _ in malloc(50_000)! }
+    // Written: stats.resident is what the kernel holds, and untouched pages are not resident.
+    let blocks = (0..<100).map { _ in memset(malloc(50_000)!, 1, 50_000)! }
     let during = try swalloc.statistics()
     let threadDuring = try swalloc.threadCounters()
     let usable = UInt64(usableSize(blocks[0]))

@@ -25,7 +25,7 @@ final class AllocxTests: XCTestCase {
     }
     // An explicit arena: the block lives in that arena's chunk.
     let p = swallocMallocx(64, arenaFlag(1))!
-    XCTAssertEqual(chunkHeader(UInt(bitPattern: p) & ~chunkMask).pointee.arena, arenas[1])
+    XCTAssertEqual(chunkArena(UInt(bitPattern: p)), arenas[1])
     swallocDallocx(p, noCache)
     XCTAssertNil(swallocMallocx(64, arenaFlag(Int32(arenaCount))), "no such arena")
   }

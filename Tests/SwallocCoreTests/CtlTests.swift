@@ -79,7 +79,7 @@ final class CtlTests: XCTestCase {
       let bad = "thread.arena".withCString { swallocCtl($0, nil, nil, &far, 4) }
       let after = read("thread.arena", UInt32.self).1!
       let blocks = (0..<300).map { _ in swallocMalloc(48)! }
-      let inTarget = blocks.allSatisfy { chunkHeader(UInt(bitPattern: $0) & ~chunkMask).pointee.arena == arenas[Int(target)] }
+      let inTarget = blocks.allSatisfy { chunkArena(UInt(bitPattern: $0)) == arenas[Int(target)] }
       blocks.forEach { swallocFree($0) }
       outcome = (before, target, after, inTarget, rc, bad)
     }

@@ -37,7 +37,15 @@ final class PageMapTests: XCTestCase {
     for size: UInt in [1, 100, 5000, 20000, 300_000] {
       let p = swallocMalloc(size)!
       let address = UInt(bitPattern: p)
-      XCTAssertEqual(pageMapLookup(address), (address & ~chunkMask) | pageMapArenaChunkTag)
+      let entry = pageMapLookup(address)
+      XCTAssertEqual(entry & pageMapArenaChunkTag, pageMapArenaChunkTag)
+      // The entry leads to the chunk's out-of-band record, not into the chunk.
+      let meta = arenaChunkMeta(address)!
+      XCTAssertEqual(UInt(bitPattern: meta) | pageMapArenaChunkTag, entry)
+      XCTAssertEqual(meta.pointee.chunk, address & ~chunkMask)
+      XCTAssertTrue(UInt(bitPattern: meta) &- (address & ~chunkMask) >= chunkSize
+                    || (address & ~chunkMask) &- UInt(bitPattern: meta) > chunkMetaSize, "metadata outside the chunk")
+      XCTAssertNil(arenaChunkMeta(address | (1 << 50)), "aliases above 48 bits are not arena chunks")
       swallocFree(p)
     }
     let huge = swallocMalloc(5 << 20)!

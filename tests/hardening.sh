@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# hardening.sh - black-box regression tests for the security findings:
+# attacks on the allocator's metadata and fast paths (tests/c/hardening.c).
+#
+# usage: tests/hardening.sh /abs/path/libswalloc.so
+#        (or SWALLOC_LIB=/abs/path/libswalloc.so tests/hardening.sh)
+#
+# Compiles tests/c/hardening.c into a temporary directory and runs each mode
+# under `timeout` with LD_PRELOAD=<lib>. Each mode has an expected outcome:
+#   abort     SIGABRT (rc 134) with a stderr line starting "swalloc:"
+#   ok        exit 0 and a stdout line "MODE ok"
+#   ok|abort  either of the two
+#   info      a known gap: an abort with "swalloc:" passes; anything else
+#             prints "info NAME: known gap (...)" and does not fail
+# A "SKIP ..." line (exit 0) is a skip. The "ok" modes that need no attack
+# also run without the library (glibc) first: a failure there is a test bug.
+# Prints "ok NAME ..." / "FAIL NAME: reason" / "info NAME: ..." per check
+# and finally exactly one line "N passed, M failed"; exit 1 on any failure.
+#
+# Environment knobs:
+#   KEEP_WORK=1      keep the temporary directory (kept anyway on failure)
+#   ONLY="a b"       run only the named modes
+#
+# Takes a few seconds with a working library; each hang costs 20 s (the
+# program's alarm).
+
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CDIR="$HERE/c"
+
+LIB=${1:-${SWALLOC_LIB:-}}
+if [ -z "$LIB" ]; then
+    echo "usage: $0 /abs/path/libswalloc.so   (or set SWALLOC_LIB)" >&2
+    exit 2
+fi
+if [ ! -f "$LIB" ]; then
+    echo "$0: library '$LIB' does not exist" >&2
+    exit 2
+fi
+LIB=$(realpath "$LIB")
+ONLY=${ONLY:-}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/swalloc-hardening.XXXXXX")
+BIN="$WORK/bin"
+LOGS="$WORK/logs"
+mkdir -p "$BIN" "$LOGS"
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+cleanup() {
+    if [ "$FAILED" -eq 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
+        rm -rf "$WORK"
+    else
+        echo "(logs kept in $LOGS)"
+    fi
+}
+trap cleanup EXIT
+
+export LC_ALL=C
+export TZ=UTC
+unset LD_PRELOAD
+ulimit -c 0 2>/dev/null # aborts and crashes are expected: no core files
+
+pass() { PASSED=$((PASSED + 1)); echo "ok $1${2:+ $2}"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
+skip() { SKIPPED=$((SKIPPED + 1)); echo "SKIP $1: $2"; }
+
+wanted() {
+    [ -z "$ONLY" ] && return 0
+    local w
+    for w in $ONLY; do [ "$w" = "$1" ] && return 0; done
+    return 1
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
+
+rc_text() {
+    case $1 in
+        124 | 137) echo "timed out (hang?) rc=$1" ;;
+        142) echo "rc=142 (SIGALRM: hung past the program's 20 s alarm)" ;;
+        0) echo "rc=0" ;;
+        *)
+            if [ "$1" -gt 128 ]; then
+                echo "rc=$1 (signal $(($1 - 128)) $(kill -l $(($1 - 128)) 2>/dev/null))"
+            else
+                echo "rc=$1"
+            fi
+            ;;
+    esac
+}
+
+oneline() { tr '\n' ' ' | sed 's/ *$//' | cut -c1-"$1"; }
+
+# run_one TAG PRELOAD(0|1) MODE: sets RC and DUR, logs in $LOGS/TAG.{out,err}
+run_one() {
+    local tag=$1 pre=$2 mode=$3 t0
+    t0=$(now)
+    # (stderr of the group: bash's own "Aborted" / "Segmentation fault" job message)
+    if [ "$pre" = 1 ]; then
+        { timeout -k 5 40 env LD_PRELOAD="$LIB" "$BIN/hardening" "$mode" >"$LOGS/$tag.out" 2>"$LOGS/$tag.err"; } 2>/dev/null
+    else
+        { timeout -k 5 40 "$BIN/hardening" "$mode" >"$LOGS/$tag.out" 2>"$LOGS/$tag.err"; } 2>/dev/null
+    fi
+    RC=$?
+    DUR=$(elapsed "$t0" "$(now)")
+}
+
+# what the program said: its FAIL lines, else its last stdout line, and stderr
+said() {
+    local tag=$1 out
+    out=$(grep -m 3 '^FAIL' "$LOGS/$tag.out" | oneline 600)
+    [ -n "$out" ] || out="last stdout line '$(tail -n 1 "$LOGS/$tag.out" | cut -c1-300)'"
+    echo "$out; stderr '$(tail -n 3 "$LOGS/$tag.err" | oneline 300)'"
+}
+
+# check MODE EXPECT(abort|ok|ok|abort|info) BASELINE(0|1)
+check() {
+    local mode=$1 expect=$2 base=$3 note=""
+    wanted "$mode" || return 0
+    if [ "$base" = 1 ]; then
+        run_one "$mode.base" 0 "$mode"
+        if [ "$RC" -eq 0 ] && grep -qx -- "$mode ok" "$LOGS/$mode.base.out"; then
+            note="; glibc: ok"
+        elif [ "$RC" -eq 0 ] && grep -q '^SKIP' "$LOGS/$mode.base.out"; then
+            note="; glibc: skipped"
+        else
+            fail "$mode" "test bug? fails without the library (glibc): $(rc_text "$RC"): $(said "$mode.base")"
+            return
+        fi
+    fi
+    run_one "$mode" 1 "$mode"
+    local msg
+    msg=$(grep -m 1 '^swalloc:' "$LOGS/$mode.err" | cut -c1-200)
+    local aborted=0 okd=0
+    [ "$RC" -eq 134 ] && [ -n "$msg" ] && aborted=1
+    [ "$RC" -eq 0 ] && grep -qx -- "$mode ok" "$LOGS/$mode.out" && okd=1
+    if [ "$RC" -eq 0 ] && grep -q '^SKIP' "$LOGS/$mode.out"; then
+        skip "$mode" "$(grep -m 1 '^SKIP' "$LOGS/$mode.out" | sed 's/^SKIP *//' | cut -c1-200)"
+        return
+    fi
+    case $expect in
+        abort | ok\|abort | info)
+            if [ "$aborted" = 1 ]; then
+                pass "$mode" "(aborted: $msg; $DUR)"
+                return
+            fi
+            ;;
+    esac
+    case $expect in
+        ok | ok\|abort)
+            if [ "$okd" = 1 ]; then
+                local first
+                first=$(grep -m 1 '^note:' "$LOGS/$mode.out" | cut -c7-160)
+                pass "$mode" "(${first:+$first; }$DUR$note)"
+                return
+            fi
+            ;;
+        info)
+            echo "info $mode: known gap ($(rc_text "$RC"), stdout: $(grep -v '^note:' "$LOGS/$mode.out" | tail -n 1 | cut -c1-200))"
+            return
+            ;;
+    esac
+    local want="exit 0 with '$mode ok'"
+    [ "$expect" = abort ] && want="SIGABRT with a 'swalloc:' message"
+    [ "$expect" = "ok|abort" ] && want="'$mode ok' or SIGABRT with a 'swalloc:' message"
+    fail "$mode" "expected $want; got $(rc_text "$RC"): $(said "$mode")"
+}
+
+echo "library: $LIB"
+if ! gcc -std=gnu11 -O1 -g -pthread -o "$BIN/hardening" "$CDIR/hardening.c" -ldl >"$LOGS/compile.log" 2>&1; then
+    fail compile-hardening "$(head -n 5 "$LOGS/compile.log" | oneline 300)"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+
+# Finding 1: remote-free chains linked through the blocks' first word
+check remote-chain-ok ok 1
+check remote-chain-live abort 0
+check remote-chain-global abort 0
+# Finding 2: chunk metadata reachable by a linear overflow
+check overflow-next-chunk "ok|abort" 0
+check overflow-page-entry "ok|abort" 0
+# Finding 3: large blocks double-freed through the thread cache
+check double-free-large-aba abort 0
+check double-free-large-threads abort 0
+# Finding 4: traps on plain realloc / xallocx / rallocx near PTRDIFF_MAX
+check realloc-huge-max ok 1
+# Finding 5: hangs in malloc_stats_print callbacks
+check stats-reentrant ok 1
+check stats-fork ok 1
+# Finding 6: fast-path gaps (information only)
+check aba-small info 0
+check free-interior-small info 0
+check free-interior-20000 info 0
+check realloc-freed info 0
+check cross-thread-double-free-small info 0
+
+[ "$SKIPPED" -gt 0 ] && echo "($SKIPPED skipped)"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
