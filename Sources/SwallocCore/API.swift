@@ -39,9 +39,11 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
   } else {
     if rounded > largeMaxClass { return nil }
     sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
-    guard let p = tcacheBin(t, sizeClass).popCounted() else { return nil }
-    largeLeftThreadCache(p)
-    return p
+    if sizeClass >= smallClassCount {
+      guard let p = tcacheBin(t, sizeClass).popCounted() else { return nil }
+      largeLeftThreadCache(p)
+      return p
+    }
   }
   return tcacheBin(t, sizeClass).popCounted()
 }

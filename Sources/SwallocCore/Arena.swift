@@ -92,6 +92,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
   }
   if best < 0 { return nil }
   arenaThreadCounts[best] &+= 1
+  backgroundNoteThreadBound()
   return arenas[best]
 }
 
@@ -196,7 +197,7 @@ func arenaAddChunk(_ a: UnsafeMutablePointer<Arena>) -> Bool {
   record.pointee.pages = chunkUsablePages
   a.pointee.freeExtents.insert(record)
   markFreeBoundaries(record)
-  decayTrack(a, record, newPages: 0)
+  decayTrack(a, record)
   a.pointee.chunkCount &+= 1
   a.pointee.emptyChunkCount &+= 1
   return true
@@ -250,7 +251,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
     extentCountStates(head)
     a.pointee.freeExtents.insert(head)
     markFreeBoundaries(head)
-    decayTrack(a, head, newPages: 0)
+    decayTrack(a, head)
     e.pointee.address = alignedStart
     e.pointee.pages &-= leadPages
   } else {
@@ -262,7 +263,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
     extentCountStates(tail)
     a.pointee.freeExtents.insert(tail)
     markFreeBoundaries(tail)
-    decayTrack(a, tail, newPages: 0)
+    decayTrack(a, tail)
     e.pointee.pages = pages
   } else {
     arenaRecycleRecord(a, tail)
@@ -332,7 +333,7 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
   e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
   a.pointee.freeExtents.insert(e)
   markFreeBoundaries(e)
-  decayTrack(a, e, newPages: freedPages)
+  decayTrack(a, e)
   decayTick(a)
 }
 
@@ -412,7 +413,7 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
       extentCountStates(right)
       a.pointee.freeExtents.insert(right)
       markFreeBoundaries(right)
-      decayTrack(a, right, newPages: 0)
+      decayTrack(a, right)
     } else {
       arenaRecycleRecord(a, right)
     }

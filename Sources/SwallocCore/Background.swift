@@ -1,8 +1,15 @@
-// The opt-in background purging thread (`background_thread:true`). Without
-// it, decay runs only on the allocator's slow paths, so a program that goes
-// idle keeps its dirty pages until its next slow-path call. The thread
-// wakes every decay epoch (at most once a second), runs each arena's decay
-// tick and expires cached huge mappings.
+// The background purging thread. Without it, decay runs only on the
+// allocator's slow paths, so a program that goes idle keeps its dirty pages
+// until its next slow-path call (a thread-cache hit never takes one: an
+// idle server making one small allocation a second kept 1.1 GiB resident).
+// The thread wakes every decay epoch (at most once a second), runs each
+// arena's decay tick and expires cached huge mappings.
+//
+// When it runs: `background_thread:true` from the first slow path on;
+// `false` never; by default once a second thread has allocated (servers,
+// thread pools: the programs that go idle holding memory), while a
+// single-threaded program, whose own calls keep decay going, gets no
+// thread it did not ask for.
 //
 // It is started lazily: never by the library's constructor or boot, but by
 // the first slow-path call after the constructor has returned, made
@@ -14,14 +21,29 @@ import CSwallocPlatform
 import Synchronization
 
 var optBackgroundThread = false
+/// Whether `background_thread` was given (true or false) in the options.
+var optBackgroundThreadSet = false
+/// 1 once the thread should run (the option, or a second thread by default).
+var backgroundWanted: UInt32 = 0
+/// Threads that have bound to an arena so far (arenaChoose).
+var threadsBound: UInt32 = 0
 /// 0: not running, 1: starting or running.
 var backgroundState: UInt32 = 0
+
+/// Called when a thread binds to an arena: the second one turns the
+/// background thread on unless the options said otherwise.
+@inline(__always)
+func backgroundNoteThreadBound() {
+  if atomicU32(&threadsBound).pointee.add(1, ordering: .relaxed).newValue == 2 && !optBackgroundThreadSet {
+    atomicU32(&backgroundWanted).pointee.store(1, ordering: .relaxed)
+  }
+}
 /// Set by the C constructor once it has returned (see lib/exports.c).
 var constructorFinished: UInt32 = 0
 
 @inline(__always)
 func backgroundThreadMaybeStart() {
-  if !optBackgroundThread { return }
+  if atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) == 0 { return }
   if atomicU32(&backgroundState).pointee.load(ordering: .relaxed) != 0 { return }
   backgroundThreadStart()
 }

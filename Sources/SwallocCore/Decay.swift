@@ -47,16 +47,21 @@ struct DecayStage {
   var lruTail: UnsafeMutablePointer<Extent>? = nil
   /// Pages in this stage's extents.
   var pages: UInt = 0
-  /// Ring of pages that entered the stage per epoch; `newest` indexes the
+  /// Ring of pages the stage grew by per epoch; `newest` indexes the
   /// current epoch.
   var epochPages: UnsafeMutablePointer<UInt>
   var newest: Int = 0
   var epochStartMs: UInt64 = 0
   /// Pages purged out of this stage, for statistics.
   var purged: UInt = 0
-  /// allowedPages() as of the current epoch (pages added during the epoch
-  /// count with weight 1), so a tick within an epoch needs no recompute.
-  var allowedCache: UInt = 0
+  /// The stage's pages after the previous tick, and the level the current
+  /// epoch's growth is measured from.
+  var lastLevel: UInt = 0
+  var epochBase: UInt = 0
+  /// The smoothstep-weighted pages of the epochs before the current one,
+  /// refreshed when an epoch ends (a tick within an epoch recomputes
+  /// nothing).
+  var olderAllowed: UInt = 0
 
   init(epochPages: UnsafeMutablePointer<UInt>) {
     self.epochPages = epochPages
@@ -80,39 +85,55 @@ struct DecayStage {
     pages &-= count
   }
 
-  /// Counts pages entering the stage in the current epoch.
-  mutating func addToCurrentEpoch(_ pages: UInt) {
-    epochPages[newest] &+= pages
-    allowedCache &+= pages
-  }
-
-  /// Moves the epoch ring forward to `now`, refreshing `allowedCache` when
-  /// an epoch ends.
-  mutating func advance(now: UInt64, decayMs: Int) {
+  /// One tick at `now`: moves the epoch ring forward and records the
+  /// stage's growth in the current epoch as its peak above the level the
+  /// epoch started from (jemalloc's rule: pages freed and taken again
+  /// within an epoch count once, not at every free; counting each free
+  /// let a program that churns one 100 KB block keep 10 MiB of old dirty
+  /// pages for good). Returns the pages that may stay.
+  mutating func tick(now: UInt64, decayMs: Int) -> UInt {
     let epochMs = UInt64(max(decayMs / decayEpochs, 1))
-    if epochStartMs == 0 { epochStartMs = now; allowedCache = allowedPages(); return }
-    if now < epochStartMs &+ epochMs { return }
-    let steps = (now &- epochStartMs) / epochMs
-    var i: UInt64 = 0
-    while i < min(steps, UInt64(decayEpochs)) {
-      newest = (newest &+ 1) % decayEpochs
-      epochPages[newest] = 0
-      i &+= 1
+    if epochStartMs == 0 {
+      epochStartMs = now
+      epochBase = lastLevel
+    } else if now >= epochStartMs &+ epochMs {
+      let steps = (now &- epochStartMs) / epochMs
+      var i: UInt64 = 0
+      while i < min(steps, UInt64(decayEpochs)) {
+        newest = (newest &+ 1) % decayEpochs
+        epochPages[newest] = 0
+        i &+= 1
+      }
+      epochStartMs &+= steps &* epochMs
+      // Every change of the stage ticks at once, so what changed since the
+      // previous tick changed now, in the new epoch.
+      epochBase = lastLevel
+      olderAllowed = allowedPages()
     }
-    epochStartMs &+= steps &* epochMs
-    allowedCache = allowedPages()
+    let growth = pages > epochBase ? pages &- epochBase : 0
+    if growth > epochPages[newest] { epochPages[newest] = growth }
+    return olderAllowed &+ epochPages[newest]
   }
 
-  /// Pages allowed to stay in this stage now: the smoothstep-weighted sum of
-  /// what each epoch added.
+  /// After a tick (and its purge, if `purgedNow`): the level the next tick
+  /// measures from. A purge rebases the epoch's growth, so pages freed after
+  /// it still count in full.
+  mutating func settle(purgedNow: Bool) {
+    if purgedNow { epochBase = pages > epochPages[newest] ? pages &- epochPages[newest] : 0 }
+    lastLevel = pages
+  }
+
+  /// Pages the epochs before the current one allow to stay: the
+  /// smoothstep-weighted sum of what each grew by.
   func allowedPages() -> UInt {
     var total: UInt = 0
-    var age = 0
+    var age = 1
     while age < decayEpochs {
       let n = epochPages[(newest &- age &+ decayEpochs) % decayEpochs]
       if n != 0 {
         // x = age / 32 in 1/1024 units; h(x) = 3x^2 - 2x^3. Pages of the
-        // current epoch keep weight 1; older than 32 epochs, weight 0.
+        // current epoch (age 0, added by tick) keep weight 1; older than 32
+        // epochs, weight 0.
         let x = UInt(age &* 1024 / decayEpochs)
         let h = (3 &* x &* x &* 1024 &- 2 &* x &* x &* x) / (1024 &* 1024)
         total &+= n &* (1024 &- min(h, 1024)) / 1024
@@ -127,15 +148,13 @@ struct DecayStage {
 
 /// Files a free extent on the list of its most resident state, from its
 /// exact `dirtyPages` / `muzzyPages` (which must not change until
-/// decayUntrack). `newPages` of it just became dirty (freed now), as
-/// opposed to being split or merged.
-func decayTrack(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, newPages: UInt) {
+/// decayUntrack).
+func decayTrack(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
   let dirty = UInt(e.pointee.dirtyPages), muzzy = UInt(e.pointee.muzzyPages)
   a.pointee.muzzyPagesTotal &+= muzzy
   if dirty != 0 {
     e.pointee.contents = .dirty
     a.pointee.dirty.append(e, dirty)
-    a.pointee.dirty.addToCurrentEpoch(newPages)
   } else if muzzy != 0 {
     e.pointee.contents = .muzzy
     a.pointee.muzzy.append(e, muzzy)
@@ -166,8 +185,7 @@ func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
     pageStateSet(e.pointee.address, pages: e.pointee.pages, .madeMuzzy)
     e.pointee.dirtyPages = 0
     e.pointee.muzzyPages = UInt32(truncatingIfNeeded: dirty &+ muzzy)
-    decayTrack(a, e, newPages: 0)
-    a.pointee.muzzy.addToCurrentEpoch(dirty)
+    decayTrack(a, e)
   } else {
     _ = madvise(p, length, MADV_DONTNEED)
     a.pointee.dirty.purged &+= dirty
@@ -194,7 +212,11 @@ func decayArena(_ index: Int) {
 }
 
 func decayTick(_ a: UnsafeMutablePointer<Arena>) {
-  if a.pointee.dirty.pages == 0 && a.pointee.muzzy.pages == 0 { return }
+  if a.pointee.dirty.pages == 0 && a.pointee.muzzy.pages == 0 {
+    a.pointee.dirty.lastLevel = 0
+    a.pointee.muzzy.lastLevel = 0
+    return
+  }
   let now = swalloc_monotonic_ms()
   decayStage(a, dirty: true, now: now)
   decayStage(a, dirty: false, now: now)
@@ -203,23 +225,19 @@ func decayTick(_ a: UnsafeMutablePointer<Arena>) {
 private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt64) {
   let decayMs = dirty ? optDirtyDecayMs : optMuzzyDecayMs
   if decayMs < 0 { return }
-  let allowed: UInt
-  if decayMs == 0 {
-    allowed = 0
-  } else if dirty {
-    a.pointee.dirty.advance(now: now, decayMs: decayMs)
-    allowed = a.pointee.dirty.allowedCache
-  } else {
-    a.pointee.muzzy.advance(now: now, decayMs: decayMs)
-    allowed = a.pointee.muzzy.allowedCache
+  // Each access of a stage is its own short one: purgeExtent changes both.
+  var allowed: UInt = 0
+  if decayMs != 0 {
+    allowed = dirty ? a.pointee.dirty.tick(now: now, decayMs: decayMs) : a.pointee.muzzy.tick(now: now, decayMs: decayMs)
   }
   let lazily = dirty && optMuzzyDecayMs != 0
-  while true {
-    let stagePages = dirty ? a.pointee.dirty.pages : a.pointee.muzzy.pages
-    if stagePages <= allowed { break }
-    guard let oldest = dirty ? a.pointee.dirty.lruHead : a.pointee.muzzy.lruHead else { break }
+  var purgedNow = false
+  while (dirty ? a.pointee.dirty.pages : a.pointee.muzzy.pages) > allowed,
+        let oldest = dirty ? a.pointee.dirty.lruHead : a.pointee.muzzy.lruHead {
     purgeExtent(a, oldest, lazily: lazily)
+    purgedNow = true
   }
+  if dirty { a.pointee.dirty.settle(purgedNow: purgedNow) } else { a.pointee.muzzy.settle(purgedNow: purgedNow) }
 }
 
 /// Purges every dirty and muzzy page of the arena now (malloc_trim).
@@ -231,5 +249,7 @@ func arenaPurgeAll(_ a: UnsafeMutablePointer<Arena>) -> UInt {
     purgeExtent(a, e, lazily: false)
   }
   while let e = a.pointee.muzzy.lruHead { purged &+= UInt(e.pointee.muzzyPages); purgeExtent(a, e, lazily: false) }
+  a.pointee.dirty.settle(purgedNow: true)
+  a.pointee.muzzy.settle(purgedNow: true)
   return purged
 }

@@ -105,7 +105,11 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
   } else if keyEquals(k, kl, "muzzy_decay_ms") {
     if let n = parseInt(v, vl), n >= -1 { optMuzzyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "background_thread") {
-    if let b = parseBool(v, vl) { optBackgroundThread = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+    if let b = parseBool(v, vl) {
+      optBackgroundThread = b
+      optBackgroundThreadSet = true
+      backgroundWanted = b ? 1 : 0
+    } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "junk") {
     if keyEquals(v, vl, "alloc") { optJunkAlloc = true; optJunkFree = false }
     else if keyEquals(v, vl, "free") { optJunkAlloc = false; optJunkFree = true }
