@@ -557,7 +557,7 @@ def write_svg(path, A, allocators, results):
     if hi / lo < 4:
         lo, hi = lo / 2, hi * 2
     colors = {"swalloc": "#d95f02", "jemalloc": "#1b9e77", "mimalloc": "#7570b3",
-              "tcmalloc": "#e7298a", "glibc": "#666666"}
+              "tcmalloc": "#e7298a", "glibc": "#666666", "swalloc-base": "#fdb462"}
     bw, gap = 14, 18
     gw = bw * len(bars) + gap
     left, top, ph = 70, 50, 300
@@ -646,6 +646,9 @@ def main():
     ap.add_argument("--note", action="append", default=[], help="a line to add to the report")
     ap.add_argument("--timeout", type=float, default=300, help="seconds before a run is killed (300)")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    ap.add_argument("--baseline", metavar="LIB",
+                    help="another build of libswalloc.so (e.g. from before a change), run as "
+                         "allocator 'swalloc-base' in the same interleaved run")
     args = ap.parse_args()
 
     if args.list:
@@ -665,6 +668,8 @@ def main():
         if bad:
             sys.exit(f"unknown workload(s): {', '.join(bad)} (known: {', '.join(sorted(known))})")
         workloads = [w for w in WORKLOADS if w.name in want]
+    if args.baseline:
+        ALLOCATORS["swalloc-base"] = (os.path.abspath(args.baseline), None)
     allocators = list(ALLOCATORS)
     if args.allocators:
         allocators = [x.strip() for x in args.allocators.split(",") if x.strip()]

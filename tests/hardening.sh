@@ -10,6 +10,8 @@
 #   abort     SIGABRT (rc 134) with a stderr line starting "swalloc:"
 #   ok        exit 0 and a stdout line "MODE ok"
 #   ok|abort  either of the two
+#   ok|abort|noeffect  or exit 0 with "(no effect)": the attack found
+#             nothing to corrupt (secure:true makes no remote-free chains)
 #   info      a known gap: an abort with "swalloc:" passes; anything else
 #             prints "info NAME: known gap (...)" and does not fail
 # A "SKIP ..." line (exit 0) is a skip. The "ok" modes that need no attack
@@ -95,13 +97,15 @@ rc_text() {
 
 oneline() { tr '\n' ' ' | sed 's/ *$//' | cut -c1-"$1"; }
 
+# SWALLOC_CONF for the library runs (the secure:true section sets it)
+CONF=""
 # run_one TAG PRELOAD(0|1) MODE: sets RC and DUR, logs in $LOGS/TAG.{out,err}
 run_one() {
     local tag=$1 pre=$2 mode=$3 t0
     t0=$(now)
     # (stderr of the group: bash's own "Aborted" / "Segmentation fault" job message)
     if [ "$pre" = 1 ]; then
-        { timeout -k 5 40 env LD_PRELOAD="$LIB" "$BIN/hardening" "$mode" >"$LOGS/$tag.out" 2>"$LOGS/$tag.err"; } 2>/dev/null
+        { timeout -k 5 40 env LD_PRELOAD="$LIB" SWALLOC_CONF="$CONF" "$BIN/hardening" "$mode" >"$LOGS/$tag.out" 2>"$LOGS/$tag.err"; } 2>/dev/null
     else
         { timeout -k 5 40 "$BIN/hardening" "$mode" >"$LOGS/$tag.out" 2>"$LOGS/$tag.err"; } 2>/dev/null
     fi
@@ -117,10 +121,10 @@ said() {
     echo "$out; stderr '$(tail -n 3 "$LOGS/$tag.err" | oneline 300)'"
 }
 
-# check MODE EXPECT(abort|ok|ok|abort|info) BASELINE(0|1)
+# check MODE EXPECT(abort|ok|ok|abort|info) BASELINE(0|1) [NAME]
 check() {
-    local mode=$1 expect=$2 base=$3 note=""
-    wanted "$mode" || return 0
+    local mode=$1 expect=$2 base=$3 note="" name=${4:-$1}
+    wanted "$mode" || wanted "$name" || return 0
     if [ "$base" = 1 ]; then
         run_one "$mode.base" 0 "$mode"
         if [ "$RC" -eq 0 ] && grep -qx -- "$mode ok" "$LOGS/$mode.base.out"; then
@@ -132,42 +136,46 @@ check() {
             return
         fi
     fi
-    run_one "$mode" 1 "$mode"
+    run_one "$name" 1 "$mode"
     local msg
-    msg=$(grep -m 1 '^swalloc:' "$LOGS/$mode.err" | cut -c1-200)
+    msg=$(grep -m 1 '^swalloc:' "$LOGS/$name.err" | cut -c1-200)
     local aborted=0 okd=0
     [ "$RC" -eq 134 ] && [ -n "$msg" ] && aborted=1
-    [ "$RC" -eq 0 ] && grep -qx -- "$mode ok" "$LOGS/$mode.out" && okd=1
-    if [ "$RC" -eq 0 ] && grep -q '^SKIP' "$LOGS/$mode.out"; then
-        skip "$mode" "$(grep -m 1 '^SKIP' "$LOGS/$mode.out" | sed 's/^SKIP *//' | cut -c1-200)"
+    [ "$RC" -eq 0 ] && grep -qx -- "$mode ok" "$LOGS/$name.out" && okd=1
+    if [ "$RC" -eq 0 ] && grep -q '^SKIP' "$LOGS/$name.out"; then
+        skip "$name" "$(grep -m 1 '^SKIP' "$LOGS/$name.out" | sed 's/^SKIP *//' | cut -c1-200)"
+        return
+    fi
+    if [ "$expect" = "ok|abort|noeffect" ] && [ "$RC" -eq 0 ] && grep -q '(no effect)$' "$LOGS/$name.out"; then
+        pass "$name" "(no effect; $DUR)"
         return
     fi
     case $expect in
-        abort | ok\|abort | info)
+        abort | ok\|abort | ok\|abort\|noeffect | info)
             if [ "$aborted" = 1 ]; then
-                pass "$mode" "(aborted: $msg; $DUR)"
+                pass "$name" "(aborted: $msg; $DUR)"
                 return
             fi
             ;;
     esac
     case $expect in
-        ok | ok\|abort)
+        ok | ok\|abort | ok\|abort\|noeffect)
             if [ "$okd" = 1 ]; then
                 local first
-                first=$(grep -m 1 '^note:' "$LOGS/$mode.out" | cut -c7-160)
-                pass "$mode" "(${first:+$first; }$DUR$note)"
+                first=$(grep -m 1 '^note:' "$LOGS/$name.out" | cut -c7-160)
+                pass "$name" "(${first:+$first; }$DUR$note)"
                 return
             fi
             ;;
         info)
-            echo "info $mode: known gap ($(rc_text "$RC"), stdout: $(grep -v '^note:' "$LOGS/$mode.out" | tail -n 1 | cut -c1-200))"
+            echo "info $name: known gap ($(rc_text "$RC"), stdout: $(grep -v '^note:' "$LOGS/$name.out" | tail -n 1 | cut -c1-200))"
             return
             ;;
     esac
     local want="exit 0 with '$mode ok'"
     [ "$expect" = abort ] && want="SIGABRT with a 'swalloc:' message"
     [ "$expect" = "ok|abort" ] && want="'$mode ok' or SIGABRT with a 'swalloc:' message"
-    fail "$mode" "expected $want; got $(rc_text "$RC"): $(said "$mode")"
+    fail "$name" "expected $want; got $(rc_text "$RC"): $(said "$name")"
 }
 
 echo "library: $LIB"
@@ -198,6 +206,20 @@ check free-interior-small info 0
 check free-interior-20000 info 0
 check realloc-freed info 0
 check cross-thread-double-free-small info 0
+
+# secure:true closes the fast-path gaps: each must abort. (It makes no
+# remote-free chains: frees go through the quarantine to their slabs, so
+# the chain attacks have nothing to corrupt: no effect is fine.)
+CONF=secure:true
+for m in aba-small free-interior-small free-interior-20000 realloc-freed cross-thread-double-free-small \
+         double-free-large-aba double-free-large-threads; do
+    check "$m" abort 0 "secure.$m"
+done
+for m in remote-chain-live remote-chain-global; do
+    check "$m" "ok|abort|noeffect" 0 "secure.$m"
+done
+check remote-chain-ok ok 0 secure.remote-chain-ok
+CONF=
 
 [ "$SKIPPED" -gt 0 ] && echo "($SKIPPED skipped)"
 echo "$PASSED passed, $FAILED failed"

@@ -254,6 +254,19 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   let allocation = lookupAllocation(pointer, "free")
   threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
+  if optSecure, let t = tsdFetchTcache() {
+    switch allocation {
+    case .small(let arena, let slab, let sizeClass):
+      slabCheckAllocated(arena, slab, sizeClass, address: UInt(bitPattern: pointer))
+      if quarantineFree(t, pointer, allocation) { return }
+    case .large:
+      if quarantineFree(t, pointer, allocation) { return }
+    case .huge:
+      break
+    }
+    freeToArena(pointer, allocation)
+    return
+  }
   switch allocation {
   case .small(_, _, let sizeClass):
     if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
@@ -383,7 +396,8 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   // Fast path: the new size has the block's size class (a string growing
   // within its class): one page-map read, no full lookup.
   let address = UInt(bitPattern: pointer)
-  if size <= largeMaxClass && isInArenaChunk(address) {
+  // secure:true checks the block in full first (reallocSlow).
+  if size <= largeMaxClass && !optSecure && isInArenaChunk(address) {
     let classCode = pageEntry(address) >> pageEntryClassShift
     if classCode != 0 && UInt(classIndexFor(size) &+ 1) == classCode
        && (classCode <= UInt(smallClassCount) || address & pageMask == 0) {
@@ -398,6 +412,11 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
 @inline(never)
 func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
   let old = lookupAllocation(pointer, "realloc")
+  if optSecure, case .small(let arena, let slab, let sizeClass) = old {
+    // A freed block: still in this thread's quarantine, or back in its slab.
+    if let t = currentTcache(), quarantineHolds(t, UInt(bitPattern: pointer)) { invalidPointer("realloc") }
+    slabCheckAllocated(arena, slab, sizeClass, address: UInt(bitPattern: pointer))
+  }
   // Read now: a huge block's usable size changes when it is resized.
   let oldUsable = old.usableSize
   switch old {

@@ -96,14 +96,24 @@ private func remoteRegionSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, 
   let entry = meta.pageMap[Int(pageIndexInChunk(region))]
   guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry),
         slab.pointee.state == .slab else { remoteListCorrupted() }
-  let info = binInfos[sizeClass]
-  let offset = region &- slab.pointee.address
-  let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
-  if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) { remoteListCorrupted() }
+  guard let index = slabRegionIndex(slab, info: binInfos[sizeClass], address: region) else { remoteListCorrupted() }
   if slab.bitmap.isSet(index) {
     fatal("free(): double free detected (a block freed twice across threads, or a corrupted remote-free list)")
   }
   return slab
+}
+
+/// secure:true: aborts unless `address` is the start of a region of `slab`
+/// that is handed out (checked under the bin's lock, as the bitmap is).
+func slabCheckAllocated(_ a: UnsafeMutablePointer<Arena>, _ slab: UnsafeMutablePointer<Extent>,
+                        _ sizeClass: Int, address: UInt) {
+  let bin = a.pointee.bins + sizeClass
+  mutexLock(&bin.pointee.lock)
+  let index = slabRegionIndex(slab, info: binInfos[sizeClass], address: address)
+  let free = index.map { slab.bitmap.isSet($0) } ?? false
+  mutexUnlock(&bin.pointee.lock)
+  if index == nil { fatal("free(): invalid pointer (not the start of an allocated block)") }
+  if free { fatal("free(): double free detected") }
 }
 
 private func remoteListCorrupted() -> Never {

@@ -174,6 +174,7 @@ private func threadTcacheEnabledCtl(_ oldp: UnsafeMutableRawPointer?, _ oldlenp:
 
 func flushThreadCache() {
   guard let t = currentTcache() else { return }
+  quarantineDrain(t)
   var c = 0
   while c < tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
 }

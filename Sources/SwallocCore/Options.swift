@@ -115,6 +115,8 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     else if keyEquals(v, vl, "free") { optJunkAlloc = false; optJunkFree = true }
     else if let b = parseBool(v, vl) { optJunkAlloc = b; optJunkFree = b }
     else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "secure") {
+    if let b = parseBool(v, vl) { optSecure = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "zero") {
     if let b = parseBool(v, vl) { optZero = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "abort_conf") {

@@ -26,13 +26,21 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
   return taken
 }
 
+/// The index of the region that starts at `address` in `slab`, or nil when
+/// no region starts there (division by multiply-shift).
+@inline(__always)
+func slabRegionIndex(_ slab: UnsafeMutablePointer<Extent>, info: BinInfo, address: UInt) -> UInt? {
+  let offset = address &- slab.pointee.address
+  let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
+  if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) { return nil }
+  return index
+}
+
 /// Returns a region to its slab, aborting on a pointer that is not the start
 /// of a region or on a region that is already free.
 @inline(__always)
 func slabReturnRegion(_ slab: UnsafeMutablePointer<Extent>, info: BinInfo, address: UInt) {
-  let offset = address &- slab.pointee.address
-  let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
-  if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) {
+  guard let index = slabRegionIndex(slab, info: info, address: address) else {
     fatal("free(): invalid pointer (not the start of an allocated block)")
   }
   let bitmap = slab.bitmap

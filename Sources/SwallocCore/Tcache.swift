@@ -68,6 +68,9 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 struct Tcache {
   var arena: UnsafeMutablePointer<Arena>
   var nextRecycled: UnsafeMutablePointer<Tcache>? = nil
+  /// secure:true: the thread's quarantine (Secure.swift); kept with the
+  /// block when it is recycled.
+  var quarantine: UnsafeMutablePointer<Quarantine>? = nil
   /// Slow-path events since the last garbage-collection step.
   var gcEvents: UInt32 = 0
   /// The stack the next garbage-collection step looks at.
@@ -163,14 +166,17 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   if raw == nil { raw = baseAlloc(tcacheBlockSize, alignment: 64) }
   guard let raw else { return nil }
   let t = raw.bindMemory(to: Tcache.self, capacity: 1)
-  t.initialize(to: Tcache(arena: arena))
+  // recyclePush linked the block through its first word only.
+  let quarantine = recycled ? t.pointee.quarantine : nil
+  t.initialize(to: Tcache(arena: arena, quarantine: quarantine))
   var stack = (raw + tcacheBinsOffset + MemoryLayout<TcacheBin>.stride &* tcacheBinCount)
     .bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
   var code = 0
   while code < tcacheBinCount {
     let capacity = code >= 1 && code <= tcacheClassCount ? tcacheCapacities[code &- 1] : 0
     let end = stack + Int(capacity)
-    let fastLimit = code &- 1 < smallClassCount ? stack : end
+    // secure:true caches no free at all (Secure.swift).
+    let fastLimit = code &- 1 < smallClassCount && !optSecure ? stack : end
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: stack, end: end,
                                                          capacity: capacity))
     // The slot at `end` stays nil: the free fast path compares *head with
@@ -184,6 +190,7 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
 
 /// Returns every cached region to its arena and the block to the recycle list.
 func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
+  quarantineDrain(t)
   var c = 0
   while c < tcacheClassCount {
     tcacheFlush(t, sizeClass: c, keep: 0)
@@ -213,6 +220,7 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
     while i > 0 { i &-= 1; (end - got + i).pointee = (end - want + i).pointee }
   }
   bin.pointee.head = end - got
+  if optSecure { quarantineShuffle(t, end - got, count: got) }
   bin.pointee.refilled = 1
   tcacheEvent(t)
   return bin.pop()
@@ -269,7 +277,12 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
         items[kept] = items[i]
         kept &+= 1
       } else if local {
-        let slab = pageEntryExtent(pageEntry(address)).unsafelyUnwrapped
+        // Validated by free, but the same block freed by two threads may
+        // have left its slab already, even the slab its pages.
+        let entry = pageEntry(address)
+        guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry) else {
+          fatal("free(): double free detected (a block freed twice across threads)")
+        }
         binFreeLocked(arena, bin, slab, address: address)
         freed &+= 1
       } else {

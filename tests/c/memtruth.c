@@ -32,6 +32,7 @@
  *        memtruth table WAIT_MS [idle]
  *        memtruth random SEED
  *        memtruth metadata-rounds [MiB]
+ *        memtruth idle-server SECONDS [SAMPLE_MS]
  * Prints "FAIL ..." lines and exits 1 when a check fails; "SKIP ..." and
  * exit 0 when mallctl is not there (not running under swalloc).
  */
@@ -801,6 +802,169 @@ static int mode_table(int wait_ms, int idle)
 }
 
 /* ------------------------------------------------------------------------
+ * idle-server: 4 threads allocate ~1 GiB of small blocks (16..1024 bytes,
+ * written), each frees a random 90% of its own blocks in random order, the
+ * threads are joined, then the program idles for SECONDS with one small
+ * allocation (and free) a second. The process RSS (statm's resident field,
+ * the same counter as VmRSS) is sampled every SAMPLE_MS (default 500).
+ * Check: RSS at the end <= RSS at the join - 0.5 x (stats.resident -
+ * stats.active right after the join): at least half of the memory that was
+ * resident but not active at the join must have left by the end.
+ */
+#define IS_THREADS 4
+#define IS_TARGET (((size_t)1 << 30) / IS_THREADS)
+#define IS_MAX 640000 /* blocks per thread: the mean block is 520 bytes */
+
+static void *is_blk[IS_THREADS][IS_MAX];
+static uint16_t is_sz[IS_THREADS][IS_MAX];
+static pthread_barrier_t is_barrier;
+
+struct is_arg {
+    int id;
+    uint64_t seed;
+    size_t n, bytes, freed, freed_bytes;
+    int corrupt;
+};
+static struct is_arg is_args[IS_THREADS];
+
+static void *is_worker(void *argp)
+{
+    struct is_arg *a = argp;
+    uint64_t r = a->seed;
+    void **blk = is_blk[a->id];
+    uint16_t *sz = is_sz[a->id];
+    size_t n = 0, bytes = 0;
+    while (bytes < IS_TARGET && n < IS_MAX) {
+        size_t s = 16 + xs(&r) % (1024 - 16 + 1);
+        unsigned char *p = f_malloc(s);
+        if (!p) { fprintf(stderr, "memtruth: malloc(%zu) failed\n", s); exit(2); }
+        memset(p, pattern(s, (uintptr_t)a->id), s);
+        blk[n] = p;
+        sz[n] = (uint16_t)s;
+        n++;
+        bytes += s;
+    }
+    a->n = n;
+    a->bytes = bytes;
+    /* everybody's peak first, then the frees */
+    pthread_barrier_wait(&is_barrier);
+    /* a random 90%, in random order: the first 90% of a shuffle */
+    size_t nfree = n - n / 10;
+    for (size_t i = 0; i < nfree; i++) {
+        size_t j = i + xs(&r) % (n - i);
+        void *tp = blk[i];
+        blk[i] = blk[j];
+        blk[j] = tp;
+        uint16_t ts = sz[i];
+        sz[i] = sz[j];
+        sz[j] = ts;
+        unsigned char *p = blk[i];
+        unsigned char want = pattern(sz[i], (uintptr_t)a->id);
+        if (p[0] != want || p[sz[i] - 1] != want) a->corrupt = 1;
+        f_free(p);
+        a->freed_bytes += sz[i];
+    }
+    a->freed = nfree;
+    return NULL;
+}
+
+static int mode_idle_server(int seconds, int sample_ms)
+{
+    const char *conf = getenv("SWALLOC_CONF");
+    printf("idle-server: SWALLOC_CONF=%s seconds=%d sample=%d ms\n", conf ? conf : "", seconds, sample_ms);
+    fflush(stdout);
+    void *w = f_malloc(100);
+    f_free(w);
+    void *stacks[IS_THREADS];
+    for (int i = 0; i < IS_THREADS; i++) stacks[i] = make_stack();
+    if (pthread_barrier_init(&is_barrier, NULL, IS_THREADS) != 0) die("pthread_barrier_init");
+    pthread_t t[IS_THREADS];
+    double ta = now_ms();
+    for (int i = 0; i < IS_THREADS; i++) {
+        is_args[i].id = i;
+        is_args[i].seed = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) + 0x632BE59BD9B4E019ull;
+        t[i] = start_thread(stacks[i], is_worker, &is_args[i]);
+    }
+    for (int i = 0; i < IS_THREADS; i++) pthread_join(t[i], NULL);
+    /* right after the join: the process RSS and the statistics */
+    size_t join_rss = process_rss();
+    struct stats sj;
+    if (mctl) read_stats(&sj);
+    double t0 = now_ms();
+    size_t n = 0, bytes = 0, freed = 0, freed_bytes = 0;
+    int corrupt = 0;
+    for (int i = 0; i < IS_THREADS; i++) {
+        n += is_args[i].n;
+        bytes += is_args[i].bytes;
+        freed += is_args[i].freed;
+        freed_bytes += is_args[i].freed_bytes;
+        corrupt |= is_args[i].corrupt;
+    }
+    printf("joined after %.0f ms: %zu blocks, %.1f MiB written; %zu blocks, %.1f MiB freed\n", t0 - ta, n,
+           mib(bytes), freed, mib(freed_bytes));
+    if (corrupt) {
+        printf("FAIL idle-server: block contents corrupted\n");
+        return 1;
+    }
+    size_t est = 0;
+    if (mctl) {
+        est = sj.resident > sj.active ? sj.resident - sj.active : 0;
+        printf("join: rss_mib=%.1f stats.resident=%zuKiB stats.active=%zuKiB stats.mapped=%zuKiB "
+               "purgeable_estimate=%zuKiB\n",
+               mib(join_rss), sj.resident / KiB, sj.active / KiB, sj.mapped / KiB, est / KiB);
+    } else {
+        printf("join: rss_mib=%.1f (mallctl not available)\n", mib(join_rss));
+    }
+    printf("t=0.0 rss_mib=%.1f\n", mib(join_rss));
+    fflush(stdout);
+
+    /* idle: a sample every sample_ms, one small allocation a second */
+    double end = (double)seconds * 1000.0;
+    double next_sample = sample_ms, next_alloc = 1000.0;
+    size_t end_rss = join_rss;
+    while (next_sample <= end + 0.5) {
+        double now = now_ms() - t0;
+        double next = next_sample < next_alloc ? next_sample : next_alloc;
+        if (now < next) {
+            sleep_ms((int)(next - now) + 1);
+            continue;
+        }
+        if (now >= next_alloc) {
+            char *p = f_malloc(64);
+            memset(p, 1, 64);
+            f_free(p);
+            next_alloc += 1000.0;
+        }
+        if (now >= next_sample) {
+            end_rss = process_rss();
+            printf("t=%.1f rss_mib=%.1f\n", next_sample / 1000.0, mib(end_rss));
+            fflush(stdout);
+            next_sample += sample_ms;
+        }
+    }
+    if (!mctl) {
+        printf("join_rss_mib=%.1f end_rss_mib=%.1f\n", mib(join_rss), mib(end_rss));
+        printf("SKIP mallctl not available (not running under swalloc): figures only\n");
+        return 0;
+    }
+    struct stats se;
+    read_stats(&se);
+    double limit = (double)join_rss - 0.5 * (double)est;
+    printf("join_rss_mib=%.1f end_rss_mib=%.1f left_mib=%.1f purgeable_mib=%.1f limit_mib=%.1f "
+           "end_stats_resident_mib=%.1f end_stats_active_mib=%.1f\n",
+           mib(join_rss), mib(end_rss), ((double)join_rss - (double)end_rss) / (double)MiB, mib(est),
+           limit / (double)MiB, mib(se.resident), mib(se.active));
+    if ((double)end_rss > limit) {
+        printf("FAIL idle-server: RSS %.1f MiB after %d s > %.1f MiB (the join's %.1f MiB less half of the "
+               "%.1f MiB resident but not active)\n",
+               mib(end_rss), seconds, limit / (double)MiB, mib(join_rss), mib(est));
+        return 1;
+    }
+    printf("idle-server ok\n");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * random: 4 threads, small/large/huge, cross-thread frees, 10% kept alive
  */
 #define NTHREADS 4
@@ -1038,6 +1202,13 @@ int main(int argc, char **argv)
     if (strcmp(mode, "random") == 0 && argc > 2) return mode_random(strtoull(argv[2], NULL, 10));
     if (strcmp(mode, "metadata-rounds") == 0)
         return mode_metadata(argc > 2 ? (size_t)atoi(argv[2]) : 1024);
-    fprintf(stderr, "usage: %s selftest | table WAIT_MS [idle] | random SEED | metadata-rounds [MiB]\n", argv[0]);
+    if (strcmp(mode, "idle-server") == 0 && argc > 2) {
+        int sample = argc > 3 ? atoi(argv[3]) : 500;
+        return mode_idle_server(atoi(argv[2]), sample > 0 ? sample : 500);
+    }
+    fprintf(stderr,
+            "usage: %s selftest | table WAIT_MS [idle] | random SEED | metadata-rounds [MiB] | "
+            "idle-server SECONDS [SAMPLE_MS]\n",
+            argv[0]);
     return 2;
 }
