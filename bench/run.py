@@ -831,14 +831,16 @@ def main():
         if w in workloads:
             L.append(f"- `{w.name}`{' (T)' if w.threaded else ''}: {w.desc}.")
     L.append("")
-    # Keep the resident-memory timeline section that bench/rss_timeline.py
-    # maintains in the same file.
+    # Keep the sections measured by other means in the same file: the
+    # resident-memory timeline (bench/rss_timeline.py), the idle-server
+    # table (tests/c/memtruth.c idle-server) and the secure-mode cost.
     if os.path.exists(out_md):
         previous = open(out_md).read()
-        m = re.search(r"<!-- rss-timeline -->.*?<!-- /rss-timeline -->", previous, flags=re.S)
-        if m:
-            L.append(m.group(0))
-            L.append("")
+        for tag in ("rss-timeline", "idle-server", "secure-cost"):
+            m = re.search(rf"<!-- {tag} -->.*?<!-- /{tag} -->", previous, flags=re.S)
+            if m:
+                L.append(m.group(0))
+                L.append("")
     with open(out_md, "w") as f:
         f.write("\n".join(L))
 

@@ -16,7 +16,7 @@ struct TcacheBin {
   /// The free fast path has room while head > fastLimit: `start` for small
   /// classes, `end` (never room) for large ones, whose frees take the slow
   /// path to mark the run as cached (a second free of it is then caught:
-  /// see cacheFree).
+  /// see freeSlow), and for every class under secure:true.
   var fastLimit: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var end: UnsafeMutablePointer<UnsafeMutableRawPointer?>
