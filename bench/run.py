@@ -46,6 +46,8 @@ ALLOCATORS = {
     "tcmalloc": (os.path.join(LIBDIR, "libtcmalloc_minimal.so.4"), "libtcmalloc-minimal4"),
 }
 PEERS = ["jemalloc", "mimalloc", "tcmalloc"]
+# SWALLOC_CONF for the swalloc-base runs only (--baseline-conf).
+BASELINE_CONF = None
 
 # Failures of a peer that are the peer's own known bugs, explained in the report.
 KNOWN = {
@@ -300,6 +302,8 @@ def run_suite(workloads, allocators, libs, mode, threads, python_exe, timeout):
                 env = dict(os.environ)
                 env.pop("LD_PRELOAD", None)
                 env.update(extra)
+                if a == "swalloc-base" and BASELINE_CONF is not None:
+                    env["SWALLOC_CONF"] = BASELINE_CONF
                 sec, rss, rc, out, err, cpu = run_once(argv, libs[a], env, stdin_text, timeout)
                 child_cpu += cpu
                 line = out.strip()
@@ -649,6 +653,9 @@ def main():
     ap.add_argument("--baseline", metavar="LIB",
                     help="another build of libswalloc.so (e.g. from before a change), run as "
                          "allocator 'swalloc-base' in the same interleaved run")
+    ap.add_argument("--baseline-conf", metavar="CONF",
+                    help="SWALLOC_CONF for the swalloc-base runs only (e.g. --baseline with this "
+                         "build and secure:true measures the secure level's cost)")
     args = ap.parse_args()
 
     if args.list:
@@ -670,6 +677,8 @@ def main():
         workloads = [w for w in WORKLOADS if w.name in want]
     if args.baseline:
         ALLOCATORS["swalloc-base"] = (os.path.abspath(args.baseline), None)
+        global BASELINE_CONF
+        BASELINE_CONF = args.baseline_conf
     allocators = list(ALLOCATORS)
     if args.allocators:
         allocators = [x.strip() for x in args.allocators.split(",") if x.strip()]

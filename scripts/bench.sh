@@ -9,6 +9,8 @@
 #                               writes .build/bench/BENCHMARKS-quick.md
 #   other arguments go to bench/run.py: --only NAME[,NAME] --allocators A[,A]
 #   --threads N --reps N --out FILE --no-fastpath --note TEXT --list
+#   --baseline LIB [--baseline-conf CONF]: another build (or this one with
+#   other options) as allocator swalloc-base in the same run
 #
 # Installs the peers' Debian packages when their libraries are missing (as
 # root, or with sudo), and builds the library when it is missing.

@@ -73,21 +73,35 @@ func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutable
   // The head comes from the bin (allocator memory); every later link from
   // freed user memory, checked by remoteRegionSlab before it is touched.
   var region = head.pointee.exchange(0, ordering: .acquiring)
-  var slab = remoteRegionSlab(a, sizeClass: sizeClass, region)
+  let info = binInfos[sizeClass]
+  // The slab of the previous region: a chain holds runs of regions of one
+  // slab, whose page-map checks need not be repeated (the region index and
+  // bitmap checks are, for every region).
+  var lastSlab: UnsafeMutablePointer<Extent>? = nil
   var freed: UInt = 0
   while true {
+    var slab: UnsafeMutablePointer<Extent>
+    if let s = lastSlab, region &- s.pointee.address < s.pointee.pages << pageShift {
+      slab = s
+    } else {
+      slab = remoteRegionSlab(a, sizeClass: sizeClass, region)
+    }
+    guard let index = slabRegionIndex(slab, info: info, address: region) else { remoteListCorrupted() }
+    if slab.bitmap.isSet(index) {
+      fatal("free(): double free detected (a block freed twice across threads, or a corrupted remote-free list)")
+    }
     let next = remoteLinkLoad(region)
-    binFreeLocked(a, bin, slab, address: region)
+    lastSlab = binReturnRegionLocked(a, bin, slab, info: info, index: index) ? slab : nil
     freed &+= 1
     if next == 0 { break }
     region = next
-    slab = remoteRegionSlab(a, sizeClass: sizeClass, region)
   }
-  statsDeallocated(freed &* UInt(binInfos[sizeClass].regionSize))
+  statsDeallocated(freed &* UInt(info.regionSize))
 }
 
 /// The slab of `region`, a link read from a remote-free chain of arena `a`'s
-/// bin of class `sizeClass`; aborts unless it is an allocated region there.
+/// bin of class `sizeClass`; aborts unless it lies in a slab of that class
+/// in that arena (the caller checks the region itself).
 @inline(__always)
 private func remoteRegionSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, _ region: UInt) -> UnsafeMutablePointer<Extent> {
   guard region & (quantum &- 1) == 0, let meta = arenaChunkMeta(region), meta.pointee.arena == a else {
@@ -96,10 +110,6 @@ private func remoteRegionSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, 
   let entry = meta.pageMap[Int(pageIndexInChunk(region))]
   guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry),
         slab.pointee.state == .slab else { remoteListCorrupted() }
-  guard let index = slabRegionIndex(slab, info: binInfos[sizeClass], address: region) else { remoteListCorrupted() }
-  if slab.bitmap.isSet(index) {
-    fatal("free(): double free detected (a block freed twice across threads, or a corrupted remote-free list)")
-  }
   return slab
 }
 
@@ -177,16 +187,32 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
 func binFreeLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
                    _ slab: UnsafeMutablePointer<Extent>, address: UInt) {
   let info = binInfos[Int(slab.pointee.sizeClass)]
-  slabReturnRegion(slab, info: info, address: address)
+  guard let index = slabRegionIndex(slab, info: info, address: address) else {
+    fatal("free(): invalid pointer (not the start of an allocated block)")
+  }
+  if slab.bitmap.isSet(index) { fatal("free(): double free detected") }
+  binReturnRegionLocked(a, bin, slab, info: info, index: index)
+}
+
+/// Returns region `index` of `slab`, which the caller found handed out;
+/// the bin's lock held. False when the slab, now empty, went back to the
+/// arena (its record may be reused at once).
+@inline(__always) @discardableResult
+func binReturnRegionLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
+                           _ slab: UnsafeMutablePointer<Extent>, info: BinInfo, index: UInt) -> Bool {
+  slab.bitmap.set(index)
+  slab.pointee.freeRegions &+= 1
   bin.pointee.regionsInUse &-= 1
   bin.pointee.frees &+= 1
   let free = slab.pointee.freeRegions
   if free == info.regionCount {
-    if slab.pointee.slabList == .current { return }
+    if slab.pointee.slabList == .current { return true }
     if slab.pointee.slabList == .nonfull { nonfullRemove(bin, slab) }
     bin.pointee.slabCount &-= 1
     arenaFreeSlab(a, slab)
+    return false
   } else if free == 1 && slab.pointee.slabList == .full {
     nonfullPush(bin, slab)
   }
+  return true
 }

@@ -35,16 +35,3 @@ func slabRegionIndex(_ slab: UnsafeMutablePointer<Extent>, info: BinInfo, addres
   if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) { return nil }
   return index
 }
-
-/// Returns a region to its slab, aborting on a pointer that is not the start
-/// of a region or on a region that is already free.
-@inline(__always)
-func slabReturnRegion(_ slab: UnsafeMutablePointer<Extent>, info: BinInfo, address: UInt) {
-  guard let index = slabRegionIndex(slab, info: info, address: address) else {
-    fatal("free(): invalid pointer (not the start of an allocated block)")
-  }
-  let bitmap = slab.bitmap
-  if bitmap.isSet(index) { fatal("free(): double free detected") }
-  bitmap.set(index)
-  slab.pointee.freeRegions &+= 1
-}

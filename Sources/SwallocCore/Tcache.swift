@@ -270,16 +270,25 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
     var kept = 0
     var chainFirst: UInt = 0
     var chainLast: UInt = 0
+    // The chunk of the previous item: runs of items from one chunk pay the
+    // radix lookup once. (Every item is a live block, so a chunk holding
+    // one is not unmapped during the flush.)
+    var lastChunk: UInt = 1
+    var lastMeta = chunkMeta(UInt(bitPattern: items[0]))
     var i = 0
     while i < remaining {
       let address = UInt(bitPattern: items[i])
-      if chunkArena(address) != arena {
+      if address & ~chunkMask != lastChunk {
+        lastChunk = address & ~chunkMask
+        lastMeta = chunkMeta(address)
+      }
+      if lastMeta.pointee.arena != arena {
         items[kept] = items[i]
         kept &+= 1
       } else if local {
         // Validated by free, but the same block freed by two threads may
         // have left its slab already, even the slab its pages.
-        let entry = pageEntry(address)
+        let entry = lastMeta.pageMap[Int(pageIndexInChunk(address))]
         guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry) else {
           fatal("free(): double free detected (a block freed twice across threads)")
         }
