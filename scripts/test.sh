@@ -36,6 +36,7 @@ step "unit tests (twin) under TSan and ASan" tests/sanitize.sh
 step "black-box and real programs" tests/run-programs.sh "$lib"
 step "hardening: attacks on metadata, double frees, size limits, re-entry" tests/hardening.sh "$lib"
 step "memory truth: stats.resident against the kernel, memory returned" tests/memtruth.sh "$lib"
+step "differential: the C API against glibc, random sequences (30 s)" tests/differential.sh "$lib" 30
 step "swalloc tool" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

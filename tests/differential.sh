@@ -67,11 +67,19 @@ FAILED=0
 cleanup() {
     if [ "$FAILED" -eq 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
         rm -rf "$WORK"
-    else
-        echo "(logs kept in $LOGS)"
     fi
 }
 trap cleanup EXIT
+
+# the last lines: where the logs are (when kept), then the one summary line
+finish() {
+    if [ "$FAILED" -ne 0 ] || [ "${KEEP_WORK:-0}" = 1 ]; then
+        echo "(logs kept in $LOGS)"
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit
+}
 
 # Deterministic environment: neither run sees a preload or allocator options
 # other than the ones a check sets.
@@ -83,8 +91,9 @@ fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-# fits SECONDS: 0 when now + SECONDS is still before the deadline
-fits() { awk -v n="$(now)" -v d="$DEADLINE" -v s="$1" 'BEGIN { exit !(n + s <= d) }'; }
+# fits SECONDS: 0 when now + SECONDS is still before the deadline (less a
+# second for the summary and the estimate's noise)
+fits() { awk -v n="$(now)" -v d="$DEADLINE" -v s="$1" 'BEGIN { exit !(n + s + 1 <= d) }'; }
 
 rc_text() {
     case $1 in
@@ -101,12 +110,14 @@ rc_text() {
 }
 
 # the line that explains a failed run: MISMATCH / CORRUPT / swalloc: ..., or
-# the last lines of stderr
+# the last lines of stderr; after a crash also what each thread was calling
 why() {
-    local l
+    local l c
     l=$(grep -m 1 -E '^(MISMATCH|CORRUPT)|swalloc:' "$1" 2>/dev/null)
-    [ -n "$l" ] || l=$(tail -n 3 "$1" 2>/dev/null | tr '\n' ' ')
-    printf '%s' "$l" | cut -c1-400
+    [ -n "$l" ] || l=$(grep -v '^  thread ' "$1" 2>/dev/null | tail -n 3 | tr '\n' ' ')
+    l=$(printf '%s' "$l" | cut -c1-400)
+    c=$(grep '^  thread ' "$1" 2>/dev/null | sed 's/^  //' | tr '\n' ';' | cut -c1-600)
+    printf '%s%s' "$l" "${c:+ [last calls: $c]}"
 }
 
 # ---------------------------------------------------------------------------
@@ -114,8 +125,7 @@ echo "library: $LIB"
 t0=$(now)
 if ! gcc -std=gnu11 -O1 -g -pthread -Wall -o "$BIN" "$CDIR/differential.c" -ldl >"$LOGS/compile.log" 2>&1; then
     fail compile "$(head -n 5 "$LOGS/compile.log" | tr '\n' ' ' | cut -c1-300)"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
+    finish
 fi
 echo "compiled differential.c ($(elapsed "$t0" "$(now)")s)"
 
@@ -126,21 +136,21 @@ if [ -n "$where" ] && [ "$(realpath "$where" 2>/dev/null)" = "$LIB" ]; then
     pass preload_active "(malloc -> $where)"
 else
     fail preload_active "malloc resolves to '$where', not the library: $(why "$LOGS/preload.err")"
-    echo "$PASSED passed, $FAILED failed"
-    exit 1
+    finish
 fi
 
 # ---------------------------------------------------------------------------
 # configurations: NAME THREADS OPS SWALLOC_CONF (ops per thread; each run of
-# ~60000 single-threaded operations takes about 0.8 s on one core)
+# 50000 single-threaded operations takes about 0.7-1 s on one core)
 FIRST_ROUND=(
-    "st 1 60000 -"
-    "st 1 60000 -"
-    "st 1 60000 -"
-    "mt4 4 30000 -"
-    "tcache_off 1 60000 tcache:false"
-    "narenas1_mt4 4 25000 narenas:1"
-    "decay0_mt4 4 25000 dirty_decay_ms:0"
+    "st 1 50000 -"
+    "st 1 50000 -"
+    "st 1 50000 -"
+    "mt4 4 25000 -"
+    "tcache_off 1 50000 tcache:false"
+    "narenas1_mt4 4 20000 narenas:1"
+    "decay0_mt4 4 20000 dirty_decay_ms:0"
+    "secure_mt4 4 20000 secure:true"
 )
 LATER_ROUNDS=(
     "st 1 150000 -"
@@ -151,13 +161,16 @@ LATER_ROUNDS=(
     "decay0 1 100000 dirty_decay_ms:0"
     "mt8 8 15000 -"
     "decay0_mt4 4 30000 dirty_decay_ms:0"
+    "secure_mt4 4 30000 secure:true"
 )
 
 RUN_TIMEOUT=120
 CHECKS=0
 TOTAL_OPS=0
 SEEDS=()
-LAST_DUR=3
+# seconds per 1000 thread-operations (both runs of a check), measured on the
+# checks that passed: the estimate of the next check's duration
+RATE=0.05
 
 # check NAME SEED THREADS OPS CONF
 check() {
@@ -166,15 +179,19 @@ check() {
     local confenv=()
     [ "$conf" != - ] && confenv=(SWALLOC_CONF="$conf")
     c0=$(now)
-    timeout -k 5 "$RUN_TIMEOUT" "$BIN" "$seed" "$threads" "$ops" >"$LOGS/$tag.base.out" 2>"$LOGS/$tag.base.err"
+    # (the braces' 2>/dev/null: bash's own "Aborted" message after a crash)
+    { timeout -k 5 "$RUN_TIMEOUT" "$BIN" "$seed" "$threads" "$ops" >"$LOGS/$tag.base.out" 2>"$LOGS/$tag.base.err"; } 2>/dev/null
     rc0=$?
     c1=$(now)
     d0=$(elapsed "$c0" "$c1")
-    timeout -k 5 "$RUN_TIMEOUT" env "${confenv[@]}" LD_PRELOAD="$LIB" "$BIN" "$seed" "$threads" "$ops" \
-        >"$LOGS/$tag.lib.out" 2>"$LOGS/$tag.lib.err"
+    { timeout -k 5 "$RUN_TIMEOUT" env "${confenv[@]}" LD_PRELOAD="$LIB" "$BIN" "$seed" "$threads" "$ops" \
+        >"$LOGS/$tag.lib.out" 2>"$LOGS/$tag.lib.err"; } 2>/dev/null
     rc1=$?
     d1=$(elapsed "$c1" "$(now)")
-    LAST_DUR=$(awk -v a="$c0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+    if [ "$rc0" -eq 0 ] && [ "$rc1" -eq 0 ]; then
+        RATE=$(awk -v a="$c0" -v b="$(now)" -v w="$((threads * ops))" -v r="$RATE" \
+            'BEGIN { x = (b - a) / (w / 1000); r *= 0.7; printf "%.5f", (x > r ? x : r) }')
+    fi
     CHECKS=$((CHECKS + 1))
     SEEDS+=("$seed")
     local what="seed $seed, threads $threads, $ops ops/thread"
@@ -193,12 +210,19 @@ check() {
         first=$(diff "$LOGS/$tag.base.out" "$LOGS/$tag.lib.out" | head -n 4 | tr '\n' ' ' | cut -c1-300)
         # find the first differing operation: both again with a per-operation
         # trace (grouped by thread: the lines of threads interleave)
-        timeout -k 5 "$RUN_TIMEOUT" "$BIN" "$seed" "$threads" "$ops" trace 2>/dev/null |
-            sort -s -k1,1 >"$LOGS/$tag.base.trace"
-        timeout -k 5 "$RUN_TIMEOUT" env "${confenv[@]}" LD_PRELOAD="$LIB" "$BIN" "$seed" "$threads" "$ops" trace 2>/dev/null |
-            sort -s -k1,1 >"$LOGS/$tag.lib.trace"
+        { timeout -k 5 "$RUN_TIMEOUT" "$BIN" "$seed" "$threads" "$ops" trace \
+            >"$LOGS/$tag.base.trace.raw" 2>"$LOGS/$tag.base.trace.err"; } 2>/dev/null
+        local trc0=$?
+        { timeout -k 5 "$RUN_TIMEOUT" env "${confenv[@]}" LD_PRELOAD="$LIB" "$BIN" "$seed" "$threads" "$ops" trace \
+            >"$LOGS/$tag.lib.trace.raw" 2>"$LOGS/$tag.lib.trace.err"; } 2>/dev/null
+        local trc1=$? side
+        for side in base lib; do
+            grep -E '^t[0-9]+ [0-9]+ ' "$LOGS/$tag.$side.trace.raw" | sort -s -k1,1 >"$LOGS/$tag.$side.trace"
+        done
         local op
         op=$(diff "$LOGS/$tag.base.trace" "$LOGS/$tag.lib.trace" | grep -m 2 '^[<>]' | tr '\n' ' ' | cut -c1-400)
+        [ "$trc1" -ne 0 ] && op="${op:+$op; }(the traced library run failed: $(rc_text "$trc1"): $(why "$LOGS/$tag.lib.trace.err"))"
+        [ "$trc0" -ne 0 ] && op="${op:+$op; }(the traced glibc run failed: $(rc_text "$trc0"))"
         fail "${name}_seed$seed" "transcripts differ [$what]: $first; first differing operation (< glibc, > library): ${op:-none in the trace (timing-dependent?)}"
     else
         pass "${name}_seed$seed" "($what; glibc ${d0}s, lib ${d1}s)"
@@ -222,9 +246,9 @@ while :; do
         read -r name threads ops conf <<<"$cfg"
         k=$((k + 1))
         if [ "$round" -eq 0 ]; then seed=$k; else seed=$((LATER_BASE + k)); fi
-        # a check takes about as long as the last one (times its share of
-        # work); start it only if it ends within the budget
-        est=$(awk -v d="$LAST_DUR" 'BEGIN { printf "%.1f", d * 1.3 + 0.5 }')
+        # start a check only if it ends within the budget (estimated from
+        # its work and the rate measured so far, with a margin)
+        est=$(awk -v r="$RATE" -v w="$((threads * $(scaled "$ops")))" 'BEGIN { printf "%.1f", r * w / 1000 * 1.25 + 0.3 }')
         if ! fits "$est"; then
             [ "$round" -eq 0 ] && not_reached=$((not_reached + 1))
             continue
@@ -241,5 +265,4 @@ done
 
 [ "$not_reached" -gt 0 ] && echo "($not_reached configurations of the first round did not fit in the ${BUDGET}s budget)"
 echo "($CHECKS checks, $((CHECKS * 2)) runs, ${#SEEDS[@]} seeds (${SEEDS[0]:-}..${SEEDS[${#SEEDS[@]}-1]:-}), $TOTAL_OPS operations under the library, $(elapsed "$T_START" "$(now)")s)"
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish

@@ -318,6 +318,8 @@ if have concurrency; then
     done
     lib_check thread_churn 120 "churn ok" lib "$BIN/concurrency" churn 1000
     lib_check fork_storm 180 "fork-storm ok" lib "$BIN/concurrency" fork-storm 300
+    lib_check free_errno 120 "free-errno ok" lib "$BIN/concurrency" free-errno
+    lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi
 if have fault_injection; then
     lib_check oom_rlimit 120 "rlimit ok" lib "$BIN/fault_injection" rlimit 64

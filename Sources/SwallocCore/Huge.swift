@@ -247,8 +247,11 @@ func hugeGrowByRemap(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) -> U
   let oldMapped = hugeRecordBytes(record)
   if !hugeRemap(record, to: roundUpToPage(withHeadroom)) { return nil }
   hugeMappedChange(from: oldMapped, to: hugeRecordBytes(record))
-  // The old range is gone; re-key the page map.
-  _ = pageMapSet(oldAddress, 0)
+  // The old range is gone, and may already hold another thread's new block
+  // with its own entry: clear ours only. (Clearing it unconditionally made
+  // concurrent huge reallocs abort on live blocks: concurrency
+  // huge-realloc-race.)
+  pageMapClear(oldAddress, ifEqualTo: UInt(bitPattern: record))
   if !pageMapSet(record.pointee.address, UInt(bitPattern: record)) { fatal("out of metadata memory while moving a huge block") }
   hugeBytesAdd((record.pointee.pages << pageShift) &- oldUsable)
   return UnsafeMutableRawPointer(bitPattern: record.pointee.address)

@@ -78,3 +78,15 @@ func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
   leaf[Int((address >> chunkShift) & UInt(leafEntries &- 1))] = value
   return true
 }
+
+/// Clears the entry for the chunk containing `address` if it still holds
+/// `expected`: for a huge block that moved away, whose old range another
+/// thread may have mapped and registered already (the kernel reuses freed
+/// ranges at once), so a plain clear after the move would erase that
+/// thread's live block.
+func pageMapClear(_ address: UInt, ifEqualTo expected: UInt) {
+  let leaf = pageMapRoot[Int((address >> rootShift) & UInt(rootEntries &- 1))]
+  if leaf == pageMapEmptyLeaf { return }
+  let slot = leaf + Int((address >> chunkShift) & UInt(leafEntries &- 1))
+  _ = atomicUInt(slot).pointee.compareExchange(expected: expected, desired: 0, ordering: .relaxed)
+}

@@ -25,6 +25,15 @@
  *              posix_memalign); every other child first forks a grandchild
  *              that does the same (a fork from a child of a child). The
  *              parent has alarm(120): a deadlock is a failure, not a hang.
+ * free-errno   4 threads malloc 40000-byte blocks (above the thread cache,
+ *              so every call takes an arena lock) and free each other's:
+ *              free must never change errno (a contended lock's futex wait
+ *              failing with EAGAIN used to leak into errno).
+ * huge-realloc-race THREADS ITERS: each thread mallocs, grows with realloc
+ *              and frees its own 2-8 MiB blocks; none crosses threads. A
+ *              block moved by mremap used to clear its old address's
+ *              page-map entry after the move, erasing another thread's
+ *              block just mapped there ("invalid pointer" on a live block).
  *
  * Deterministic stdout: one "<mode> ok" line, or "FAIL <mode>: ..." lines
  * and exit status 1. Counts and timings go to stderr.
@@ -727,11 +736,82 @@ static int run_fork_storm(int forks)
     return 0;
 }
 
+/* ---- free-errno ---- */
+static void *_Atomic errno_swap[64];
+static atomic_long errno_bad;
+static atomic_int errno_first;
+
+static void *errno_worker(void *arg)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull * ((uintptr_t)arg + 1);
+    for (int i = 0; i < 100000 && !atomic_load(&errno_bad); i++) {
+        void *p = f_malloc(40000);
+        if (!p) { FAILF("malloc(40000) failed"); return NULL; }
+        p = atomic_exchange(&errno_swap[xs(&s) % 64], p);
+        if (!p) continue;
+        errno = 0;
+        f_free(p);
+        if (errno != 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&errno_first, &zero, errno);
+            atomic_fetch_add(&errno_bad, 1);
+        }
+    }
+    return NULL;
+}
+
+static void run_free_errno(void)
+{
+    pthread_t th[4];
+    for (long i = 0; i < 4; i++) pthread_create(&th[i], NULL, errno_worker, (void *)i);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 64; i++) f_free(errno_swap[i]);
+    if (errno_bad) FAILF("free() changed errno (to %d) in %ld calls", atomic_load(&errno_first), (long)errno_bad);
+}
+
+/* ---- huge-realloc-race ---- */
+static int huge_iters;
+
+static void *huge_worker(void *arg)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull * ((uintptr_t)arg + 1);
+    unsigned char *live[4] = {0};
+    for (int i = 0; i < huge_iters && !atomic_load(&g_failures); i++) {
+        uint64_t r = xs(&s);
+        int k = (int)(r % 4);
+        size_t n = (2u << 20) + 1 + (r >> 8) % (6u << 20);
+        if (!live[k]) {
+            if (!(live[k] = f_malloc(n))) { FAILF("malloc(%zu) failed", n); break; }
+            live[k][0] = (unsigned char)k;
+        } else if ((r >> 40) & 1) {
+            f_free(live[k]);
+            live[k] = NULL;
+        } else {
+            unsigned char *q = f_realloc(live[k], n);
+            if (!q) { FAILF("realloc(%zu) failed", n); break; }
+            if (q[0] != (unsigned char)k) { FAILF("realloc lost the block's contents"); break; }
+            live[k] = q;
+        }
+    }
+    for (int k = 0; k < 4; k++) f_free(live[k]);
+    return NULL;
+}
+
+static void run_huge_realloc_race(int threads, int iters)
+{
+    pthread_t th[16];
+    if (threads > 16) threads = 16;
+    huge_iters = iters;
+    for (long i = 0; i < threads; i++) pthread_create(&th[i], NULL, huge_worker, (void *)i);
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS]\n", argv[0]);
+        fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
+                        " | huge-realloc-race [THREADS] [ITERS]\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -743,6 +823,12 @@ int main(int argc, char **argv)
     } else if (strcmp(g_mode, "churn") == 0) {
         run_churn(argc > 2 ? atoi(argv[2]) : 1000);
         if (atomic_load(&g_failures) == 0) printf("churn ok\n");
+    } else if (strcmp(g_mode, "free-errno") == 0) {
+        run_free_errno();
+        if (atomic_load(&g_failures) == 0) printf("free-errno ok\n");
+    } else if (strcmp(g_mode, "huge-realloc-race") == 0) {
+        run_huge_realloc_race(argc > 2 ? atoi(argv[2]) : 2, argc > 3 ? atoi(argv[3]) : 20000);
+        if (atomic_load(&g_failures) == 0) printf("huge-realloc-race ok\n");
     } else if (strcmp(g_mode, "fork-storm") == 0) {
         run_fork_storm(argc > 2 ? atoi(argv[2]) : 300);
         if (atomic_load(&g_failures) == 0) printf("fork-storm ok\n");

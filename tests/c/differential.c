@@ -78,6 +78,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,6 +106,21 @@ struct blk {
     size_t n;       /* requested size */
     uint64_t tag;   /* pattern key */
     size_t charge;  /* bytes charged to the thread's big budget */
+    /* where it came from (printed after a crash): thread, op#, call */
+    int born_thr;
+    long born_op;
+    const char *born_fn;
+};
+
+/* the allocator call a thread is making (or made last), for the report
+ * after a crash inside the allocator */
+struct callnote {
+    const char *fn;
+    void *p;
+    size_t n, arg;
+    int born_thr;
+    long born_op;
+    const char *born_fn;
 };
 
 struct thr {
@@ -122,11 +138,25 @@ struct thr {
     uint64_t verified;
     uint64_t ckpt[MAXCKPT];
     int nckpt;
+    volatile struct callnote last;
     /* hand-off statistics (timing-dependent: stderr only) */
     long taken, given, take_empty;
 };
 
 static uint64_t g_seed;
+
+static inline void note(struct thr *t, const char *fn, const struct blk *b, size_t arg)
+{
+    if (!t)
+        return;
+    t->last.fn = fn;
+    t->last.p = b ? b->p : NULL;
+    t->last.n = b ? b->n : 0;
+    t->last.arg = arg;
+    t->last.born_thr = b && b->p ? b->born_thr : -1;
+    t->last.born_op = b && b->p ? b->born_op : -1;
+    t->last.born_fn = b && b->p ? b->born_fn : NULL;
+}
 static int g_threads = 1;
 static int g_trace;
 static size_t g_page;
@@ -168,8 +198,10 @@ static long g_free_errno_changes;
 static int g_free_errno_first;
 static pthread_mutex_t g_count_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void checked_free(struct thr *t, void *p, const char *what)
+static void checked_free(struct thr *t, const struct blk *b, const char *what)
 {
+    void *p = b ? b->p : NULL;
+    note(t, "free", b, 0);
     errno = ERRNO_MARK;
     f_free(p);
     int e = errno;
@@ -476,6 +508,11 @@ static void set_slot(struct thr *t, int s, unsigned char *p, size_t n, uint64_t 
     b->tag = tag;
     b->charge = p ? charge : 0;
     t->big_live += b->charge;
+    if (p && p != t->last.p) {
+        b->born_thr = t->id;
+        b->born_op = t->op;
+        b->born_fn = t->last.fn;
+    }
 }
 
 /* a new block from a call: check, fill, store in slot s */
@@ -495,7 +532,7 @@ static void free_slot(struct thr *t, int s, int op)
     if (!b->p)
         return;
     verify_blk(t, b, b->n, "before free");
-    checked_free(t, b->p, "free");
+    checked_free(t, b, "free");
     record(t, op, s, b->n, 0, R_DONE, 0);
     set_slot(t, s, NULL, 0, 0, 0);
 }
@@ -508,6 +545,7 @@ static void op_malloc(struct thr *t, int s)
     int imp;
     size_t n = pick_size(t, 20, &imp, t->slot[s].charge);
     free_slot(t, s, O_FREE);
+    note(t, "malloc", NULL, n);
     errno = 0;
     unsigned char *p = f_malloc(n);
     int e = errno;
@@ -543,6 +581,7 @@ static void op_calloc(struct thr *t, int s)
         size_t n = pick_size(t, 0, &dummy, 0);
         split(t, n, &nn, &mm);
     }
+    note(t, "calloc", NULL, nn);
     errno = 0;
     unsigned char *p = f_calloc(nn, mm);
     int e = errno;
@@ -563,13 +602,15 @@ static void after_resize(struct thr *t, int s, int op, const char *what, unsigne
 {
     struct blk *b = &t->slot[s];
     if (!q) {
-        record(t, op, s, a1, a2, R_NULL, e);
         if (n == 0 && b->p && !n_imp) {
             /* realloc(p, 0) / reallocarray(p, 0, m): glibc frees p and
-             * returns NULL; the block is gone */
+             * returns NULL; the block is gone. No error: errno is not
+             * defined, not recorded. */
+            record(t, op, s, a1, a2, R_NULL, 0);
             set_slot(t, s, NULL, 0, 0, 0);
             return;
         }
+        record(t, op, s, a1, a2, R_NULL, e);
         /* a failed resize leaves the block intact */
         verify_blk(t, b, b->n, "after failed resize");
         if (b->p && f_usable(b->p) < b->n)
@@ -627,6 +668,7 @@ static void op_realloc(struct thr *t, int s)
     size_t n = resize_target(t, s, &imp);
     verify_blk(t, b, b->n, "before realloc");
     errno = 0;
+    note(t, "realloc", b, n);
     unsigned char *q = f_realloc(b->p, n);
     int e = errno;
     if (!q && !(n == 0 && b->p) && e != ENOMEM)
@@ -659,6 +701,7 @@ static void op_reallocarray(struct thr *t, int s)
     }
     verify_blk(t, b, b->n, "before reallocarray");
     errno = 0;
+    note(t, "reallocarray", b, nn * mm);
     unsigned char *q = f_reallocarray(b->p, nn, mm);
     int e = errno;
     size_t n = nn * mm;
@@ -712,6 +755,8 @@ static void op_aligned(struct thr *t, int s)
     free_slot(t, s, O_FREE);
     unsigned char *p = NULL;
     int e = 0;
+    static const char *fnames[] = {"posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc"};
+    note(t, fnames[fn], NULL, n);
     switch (fn) {
     case 0: { /* posix_memalign: the return value; errno not recorded */
         void *q = (void *)0x5a5a;
@@ -807,6 +852,7 @@ static void op_usable(struct thr *t, int s)
         record(t, O_USABLE, s, 0, 0, R_DONE, 0);
         return;
     }
+    note(t, "malloc_usable_size", b, 0);
     size_t u = f_usable(b->p);
     if (u < b->n)
         MISMATCH(t, "malloc_usable_size(%p) = %zu < requested %zu", (void *)b->p, u, b->n);
@@ -826,6 +872,7 @@ static void op_huge_realloc(struct thr *t, int s)
     if (!(b->p && b->n >= 3 * MIB) && fit(t, want, 0, b->charge) == want) {
         verify_blk(t, b, b->n, "before realloc");
         errno = 0;
+        note(t, "realloc", b, want);
         unsigned char *q = f_realloc(b->p, want);
         after_resize(t, s, O_REALLOC, "realloc", q, errno, want, b->p != NULL, want, 0);
     }
@@ -836,6 +883,7 @@ static void op_huge_realloc(struct thr *t, int s)
         if (arr)
             overflow_pair(t, &nn, &mm);
         errno = 0;
+        note(t, arr ? "reallocarray" : "realloc", b, n);
         unsigned char *q = arr ? f_reallocarray(b->p, nn, mm) : f_realloc(b->p, n);
         int e = errno;
         if (q)
@@ -864,6 +912,7 @@ static void op_impossible(struct thr *t, int s)
     void *q = NULL;
     int r = 0;
     verify_blk(t, b, b->n, "before impossible request");
+    note(t, names[which], which == 6 || which == 7 ? b : NULL, n);
     errno = 0;
     switch (which) {
     case 0: q = f_malloc(n); break;
@@ -914,7 +963,7 @@ static void pool_put(struct thr *t, int idx, struct blk b)
         old = b; /* over the cap: free it here */
     if (old.p) {
         verify_blk(NULL, &old, old.n, "handed-off block before free");
-        checked_free(t, old.p, "free of a handed-off block");
+        checked_free(t, &old, "free of a handed-off block");
     }
 }
 
@@ -960,6 +1009,7 @@ static void op_take(struct thr *t)
     if (action < 35) {
         size_t n = (r1 % 100 < 97) ? r2 % SMALL_MAX : r2 % (4 * MIB);
         errno = 0;
+        note(t, "realloc (handed-off block)", &b, n);
         unsigned char *q = f_realloc(b.p, n);
         if (!q) {
             if (n == 0)
@@ -980,6 +1030,7 @@ static void op_take(struct thr *t)
     if (action < 50) {
         size_t n = imp_n;
         errno = 0;
+        note(t, "realloc (handed-off block)", &b, n);
         unsigned char *q = f_realloc(b.p, n);
         int e = errno;
         if (q || e != ENOMEM)
@@ -987,11 +1038,12 @@ static void op_take(struct thr *t)
                      b.n, n, (void *)q, e);
         verify_blk(NULL, &b, b.n, "handed-off block after a failed realloc");
     } else if (action < 60) {
+        note(t, "malloc_usable_size (handed-off block)", &b, 0);
         size_t u = f_usable(b.p);
         if (u < b.n)
             MISMATCH(t, "malloc_usable_size(handed-off %p) = %zu < %zu", (void *)b.p, u, b.n);
     }
-    checked_free(t, b.p, "free of a handed-off block");
+    checked_free(t, &b, "free of a handed-off block");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1043,6 +1095,28 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* a crash (the allocator aborting, or a fault): print what each thread was
+ * calling, and where that block came from, then die of the signal */
+static struct thr thr_store[MAXT];
+
+static void crash_handler(int sig)
+{
+    char buf[400];
+    int n = snprintf(buf, sizeof buf, "CRASH signal %d seed=%" PRIu64 " threads=%d; each thread's last allocator call:\n",
+                     sig, g_seed, g_threads);
+    write(2, buf, (size_t)n);
+    for (int i = 0; i < g_threads; i++) {
+        struct thr *t = &thr_store[i];
+        n = snprintf(buf, sizeof buf,
+                     "  thread %d op#%ld: %s(ptr %p, size %zu, arg %#zx); block from thread %d op#%ld %s\n", i,
+                     t->op, t->last.fn ? t->last.fn : "-", t->last.p, t->last.n, t->last.arg, t->last.born_thr,
+                     t->last.born_op, t->last.born_fn ? t->last.born_fn : "-");
+        write(2, buf, (size_t)n);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--which-malloc") == 0) {
@@ -1077,8 +1151,10 @@ int main(int argc, char **argv)
     /* the thread records (large: the slot tables and checkpoints) come from
      * mmap-free static-ish storage: calloc under the allocator under test is
      * fine too, but keep them out of the transcript's influence */
-    static struct thr thr_store[MAXT];
     struct thr *ts = thr_store;
+    signal(SIGABRT, crash_handler);
+    signal(SIGSEGV, crash_handler);
+    signal(SIGBUS, crash_handler);
     for (int i = 0; i < g_threads; i++) {
         struct thr *t = &ts[i];
         t->id = i;

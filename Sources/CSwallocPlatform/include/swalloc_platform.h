@@ -44,12 +44,19 @@ static inline uint64_t *swalloc_tls_bytes(void) { return swalloc_tsd_bytes; }
 static inline int swalloc_errno(void) { return errno; }
 static inline void swalloc_set_errno(int e) { errno = e; }
 
-// futex(2) has no libc wrapper and syscall(2) is variadic.
+// futex(2) has no libc wrapper and syscall(2) is variadic. A wait fails
+// with EAGAIN whenever the lock word changed before the thread slept (and
+// EINTR on a signal): normal outcomes that syscall(2) reports in errno,
+// which free() and every successful call must leave as it was.
 static inline void swalloc_futex_wait(uint32_t *word, uint32_t expected) {
+  int saved = errno;
   syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+  errno = saved;
 }
 static inline void swalloc_futex_wake_one(uint32_t *word) {
+  int saved = errno;
   syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  errno = saved;
 }
 
 // Defined in platform.c, which needs _GNU_SOURCE (this header must not set
