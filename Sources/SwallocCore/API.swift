@@ -86,6 +86,34 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   freeSlow(pointer)
 }
 
+/// The thread-cache free of a large block (16 KiB .. tcache_max), whose
+/// stack never has room on the fast path, first thing in freeSlow (kept
+/// out of the fast path, whose instruction count it would raise): checks
+/// that a live large run starts at `pointer` and is not in a thread cache
+/// already, marks it as cached and pushes it. False: the rest of freeSlow
+/// (a small block, a full stack, an invalid pointer or a double free,
+/// which it reports, secure:true).
+@inline(__always)
+private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
+  guard let t = currentTcache(), !optSecure else { return false }
+  let address = UInt(bitPattern: pointer)
+  guard let meta = arenaChunkMeta(address) else { return false }
+  let entry = meta.pageMap[Int(pageIndexInChunk(address))]
+  let code = entry >> pageEntryClassShift
+  if code <= UInt(smallClassCount) || code > UInt(tcacheClassCount) { return false }
+  guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
+        extent.pointee.state == .large, !extent.pointee.inThreadCache else { return false }
+  let bin = tcacheBin(forCode: Int(code), t)
+  let head = bin.pointee.head
+  if head == bin.pointee.start || head.pointee == pointer { return false }
+  extent.pointee.inThreadCache = true
+  let slot = head - 1
+  slot.pointee = pointer
+  bin.pointee.head = slot
+  bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
+  return true
+}
+
 // MARK: Slow paths
 
 @inline(never)
@@ -249,6 +277,7 @@ private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Alloc
 
 @inline(never)
 func freeSlow(_ pointer: UnsafeMutableRawPointer) {
+  if freeLargeToCache(pointer) { return }
   if !isBooted() { invalidPointer("free") }
   defer { backgroundThreadMaybeStart() }
   let allocation = lookupAllocation(pointer, "free")
