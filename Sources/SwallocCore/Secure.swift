@@ -56,6 +56,8 @@ func quarantineFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableR
   let ring = quarantineRing(q)
   let address = UInt(bitPattern: pointer)
   if quarantineHolds(t, address) { fatal("free(): double free detected (the block is in the quarantine)") }
+  // The tag that makes quarantineHolds cheap (blocks are at least 16 bytes).
+  (pointer + 8).storeBytes(of: quarantineTag(address), as: UInt.self)
   var code: UInt = 0
   switch allocation {
   case .small(_, _, let c): code = UInt(c) &+ 1
@@ -76,9 +78,21 @@ func quarantineFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableR
   return true
 }
 
-/// Whether the calling thread's quarantine holds the block at `address`.
+/// What a block in a quarantine holds in its second word: a value that
+/// depends on its address and the process's secret, so a live block holds
+/// it only by a 2^-64 chance (or by a program that read it after free).
+@inline(__always)
+private func quarantineTag(_ address: UInt) -> UInt { address ^ remoteLinkSecret ^ 0x5157_A110_C0DE_0001 }
+
+/// Whether the calling thread's quarantine holds the block at `address`:
+/// the ring is scanned only when the block carries the tag (freed memory
+/// the program can write: a cleared tag lets a double free through to the
+/// slab's bitmap check when the block leaves the quarantine).
 func quarantineHolds(_ t: UnsafeMutablePointer<Tcache>, _ address: UInt) -> Bool {
   guard let q = t.pointee.quarantine else { return false }
+  if UnsafeRawPointer(bitPattern: address &+ 8).unsafelyUnwrapped.load(as: UInt.self) != quarantineTag(address) {
+    return false
+  }
   let ring = quarantineRing(q)
   var i = 0
   while i < q.pointee.count {
@@ -103,6 +117,8 @@ func quarantineDrain(_ t: UnsafeMutablePointer<Tcache>) {
 /// across threads): its page must still carry the class it had then.
 private func quarantineRelease(_ entryWord: UInt) {
   let address = entryWord & pageEntryAddressMask
+  // Untagged, so a later owner's free does not scan the ring for nothing.
+  UnsafeMutableRawPointer(bitPattern: address &+ 8).unsafelyUnwrapped.storeBytes(of: 0, as: UInt.self)
   let code = entryWord >> pageEntryClassShift
   let arena = chunkArena(address)
   let entry = pageEntry(address)
