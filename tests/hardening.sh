@@ -31,69 +31,14 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CDIR="$HERE/c"
 
-LIB=${1:-${SWALLOC_LIB:-}}
-if [ -z "$LIB" ]; then
-    echo "usage: $0 /abs/path/libswalloc.so   (or set SWALLOC_LIB)" >&2
-    exit 2
-fi
-if [ ! -f "$LIB" ]; then
-    echo "$0: library '$LIB' does not exist" >&2
-    exit 2
-fi
-LIB=$(realpath "$LIB")
+. "$HERE/runner-common.sh"
+runner_setup hardening "${1:-}"
 ONLY=${ONLY:-}
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/swalloc-hardening.XXXXXX")
-BIN="$WORK/bin"
-LOGS="$WORK/logs"
-mkdir -p "$BIN" "$LOGS"
-
-PASSED=0
-FAILED=0
-SKIPPED=0
-
-cleanup() {
-    if [ "$FAILED" -eq 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
-        rm -rf "$WORK"
-    else
-        echo "(logs kept in $LOGS)"
-    fi
-}
-trap cleanup EXIT
 
 export LC_ALL=C
 export TZ=UTC
 unset LD_PRELOAD
 ulimit -c 0 2>/dev/null # aborts and crashes are expected: no core files
-
-pass() { PASSED=$((PASSED + 1)); echo "ok $1${2:+ $2}"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
-skip() { SKIPPED=$((SKIPPED + 1)); echo "SKIP $1: $2"; }
-
-wanted() {
-    [ -z "$ONLY" ] && return 0
-    local w
-    for w in $ONLY; do [ "$w" = "$1" ] && return 0; done
-    return 1
-}
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
-
-rc_text() {
-    case $1 in
-        124 | 137) echo "timed out (hang?) rc=$1" ;;
-        142) echo "rc=142 (SIGALRM: hung past the program's 20 s alarm)" ;;
-        0) echo "rc=0" ;;
-        *)
-            if [ "$1" -gt 128 ]; then
-                echo "rc=$1 (signal $(($1 - 128)) $(kill -l $(($1 - 128)) 2>/dev/null))"
-            else
-                echo "rc=$1"
-            fi
-            ;;
-    esac
-}
 
 oneline() { tr '\n' ' ' | sed 's/ *$//' | cut -c1-"$1"; }
 
