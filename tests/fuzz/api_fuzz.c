@@ -2,6 +2,9 @@
  * api_fuzz.c - libFuzzer target for the allocator's C API.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer -o api_fuzz api_fuzz.c -ldl
+ *        (the link exports this file's mmap/munmap/mremap, as a library in
+ *        it refers to them; -rdynamic would force it. Were they not
+ *        exported, the resident check falls back to a weaker one.)
  * Run:   SWALLOC_LIB=/abs/libswalloc.so ./api_fuzz [libFuzzer flags] [CORPUS...]
  *        (tests/fuzz/run-fuzz.sh LIB SECONDS does both)
  *
@@ -30,6 +33,9 @@
  *   - the alignment asked for is honoured, the 16-byte minimum always;
  *   - malloc_usable_size >= the requested size;
  *   - failures set the documented error (ENOMEM / EINVAL).
+ * After arena.<i>.purge and malloc_trim, stats.resident (read after
+ * "epoch") must agree with the kernel's figure for swalloc's own mappings
+ * within max(1%, 256 KiB) (see "the kernel's figure" below).
  * A violation prints what happened and abort()s, so libFuzzer saves the
  * input as a crash file.
  *
@@ -39,25 +45,220 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-static void *(*s_malloc)(size_t);
-static void *(*s_calloc)(size_t, size_t);
-static void *(*s_realloc)(void *, size_t);
-static void *(*s_reallocarray)(void *, size_t, size_t);
-static void (*s_free)(void *);
-static int (*s_posix_memalign)(void **, size_t, size_t);
-static void *(*s_aligned_alloc)(size_t, size_t);
-static void *(*s_memalign)(size_t, size_t);
-static size_t (*s_usable)(void *);
-static void (*s_free_sized)(void *, size_t);
-static void (*s_free_aligned_sized)(void *, size_t, size_t);
+/* Set while a call into swalloc is in progress on this thread: only the
+ * mappings made then are swalloc's (libFuzzer and glibc map memory too). */
+static __thread int in_swalloc;
+#define ENTER() (in_swalloc++)
+#define LEAVE() (in_swalloc--)
 
-static int (*s_mallctl)(const char *, void *, size_t *, void *, size_t);
-static int (*s_malloc_trim)(size_t);
+static void *(*p_malloc)(size_t);
+static void *(*p_calloc)(size_t, size_t);
+static void *(*p_realloc)(void *, size_t);
+static void *(*p_reallocarray)(void *, size_t, size_t);
+static void (*p_free)(void *);
+static int (*p_posix_memalign)(void **, size_t, size_t);
+static void *(*p_aligned_alloc)(size_t, size_t);
+static void *(*p_memalign)(size_t, size_t);
+static size_t (*p_usable)(void *);
+static void (*p_free_sized)(void *, size_t);
+static void (*p_free_aligned_sized)(void *, size_t, size_t);
+
+static int (*p_mallctl)(const char *, void *, size_t *, void *, size_t);
+static int (*p_malloc_trim)(size_t);
+
+/* The calls into swalloc, each with in_swalloc set (errno passes through). */
+static void *s_malloc(size_t n) { ENTER(); void *r = p_malloc(n); LEAVE(); return r; }
+static void *s_calloc(size_t c, size_t n) { ENTER(); void *r = p_calloc(c, n); LEAVE(); return r; }
+static void *s_realloc(void *p, size_t n) { ENTER(); void *r = p_realloc(p, n); LEAVE(); return r; }
+static void *s_reallocarray(void *p, size_t c, size_t n) { ENTER(); void *r = p_reallocarray(p, c, n); LEAVE(); return r; }
+static void s_free(void *p) { ENTER(); p_free(p); LEAVE(); }
+static int s_posix_memalign(void **q, size_t a, size_t n) { ENTER(); int r = p_posix_memalign(q, a, n); LEAVE(); return r; }
+static void *s_aligned_alloc(size_t a, size_t n) { ENTER(); void *r = p_aligned_alloc(a, n); LEAVE(); return r; }
+static void *s_memalign(size_t a, size_t n) { ENTER(); void *r = p_memalign(a, n); LEAVE(); return r; }
+static size_t s_usable(void *p) { ENTER(); size_t r = p_usable(p); LEAVE(); return r; }
+static void s_free_sized(void *p, size_t n) { ENTER(); p_free_sized(p, n); LEAVE(); }
+static void s_free_aligned_sized(void *p, size_t a, size_t n) { ENTER(); p_free_aligned_sized(p, a, n); LEAVE(); }
+static int s_mallctl(const char *name, void *o, size_t *ol, void *n, size_t nl)
+{
+    ENTER();
+    int r = p_mallctl(name, o, ol, n, nl);
+    LEAVE();
+    return r;
+}
+static int s_malloc_trim(size_t pad) { ENTER(); int r = p_malloc_trim(pad); LEAVE(); return r; }
+
+/* ---------------------------------------------------------------------- */
+/* the kernel's figure for swalloc's mappings                              */
+/*
+ * As in tests/c/memtruth.c: this executable defines mmap, munmap and mremap
+ * (exported from the executable - checked at start-up - so the library's
+ * calls, which go through the dynamic linker, bind to them; glibc's own
+ * calls do not) and makes the
+ * system calls itself with syscall(2). A mapping made while in_swalloc is
+ * set is recorded; munmap, and any other mapping over a recorded range,
+ * drop it; mremap carries a recorded range along. The kernel's figure is
+ * then the resident pages (mincore) of the recorded ranges. A spin lock is
+ * held across the system call (else a range unmapped by one thread could be
+ * mapped again by another and recorded before the first drops it), static
+ * storage, no malloc.
+ */
+typedef struct { uintptr_t s, e; } range_t;
+#define TRACK_MAX 16384
+static range_t trk[TRACK_MAX], trk_tmp[TRACK_MAX];
+static size_t trk_n;
+static unsigned long trk_maps; /* mappings recorded */
+static int trk_overflow;
+static char trk_flag;
+static int tracking; /* the library's mmap/munmap/mremap are these */
+
+static void trk_lock(void)
+{
+    while (__atomic_test_and_set(&trk_flag, __ATOMIC_ACQUIRE)) sched_yield();
+}
+static void trk_unlock(void) { __atomic_clear(&trk_flag, __ATOMIC_RELEASE); }
+static uintptr_t page_up(uintptr_t n) { return (n + 4095) & ~(uintptr_t)4095; }
+
+static void trk_remove_locked(uintptr_t s, uintptr_t e)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < trk_n; i++) {
+        range_t r = trk[i];
+        if (r.e <= s || r.s >= e) {
+            trk_tmp[m++] = r;
+            continue;
+        }
+        if (r.s < s) trk_tmp[m++] = (range_t){r.s, s};
+        if (r.e > e) {
+            if (m >= TRACK_MAX) { trk_overflow = 1; break; }
+            trk_tmp[m++] = (range_t){e, r.e};
+        }
+    }
+    memcpy(trk, trk_tmp, m * sizeof(range_t));
+    trk_n = m;
+}
+
+static void trk_add_locked(uintptr_t s, uintptr_t e)
+{
+    trk_remove_locked(s, e);
+    size_t i = 0;
+    while (i < trk_n && trk[i].s < s) i++;
+    if (i > 0 && trk[i - 1].e == s) {
+        trk[i - 1].e = e;
+        if (i < trk_n && trk[i].s == e) {
+            trk[i - 1].e = trk[i].e;
+            memmove(&trk[i], &trk[i + 1], (trk_n - i - 1) * sizeof(range_t));
+            trk_n--;
+        }
+        return;
+    }
+    if (i < trk_n && trk[i].s == e) {
+        trk[i].s = s;
+        return;
+    }
+    if (trk_n >= TRACK_MAX) { trk_overflow = 1; return; }
+    memmove(&trk[i + 1], &trk[i], (trk_n - i) * sizeof(range_t));
+    trk[i] = (range_t){s, e};
+    trk_n++;
+}
+
+static int trk_overlaps_locked(uintptr_t s, uintptr_t e)
+{
+    for (size_t i = 0; i < trk_n; i++)
+        if (trk[i].s < e && trk[i].e > s) return 1;
+    return 0;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    trk_lock();
+    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    if (r == -1) {
+        trk_unlock();
+        return MAP_FAILED;
+    }
+    uintptr_t s = (uintptr_t)r, e = s + page_up(len);
+    if (in_swalloc && (flags & MAP_ANONYMOUS)) {
+        trk_add_locked(s, e);
+        trk_maps++;
+    } else {
+        trk_remove_locked(s, e);
+    }
+    trk_unlock();
+    return (void *)r;
+}
+
+int munmap(void *addr, size_t len)
+{
+    trk_lock();
+    long r = syscall(SYS_munmap, addr, len);
+    if (r == 0) trk_remove_locked((uintptr_t)addr, (uintptr_t)addr + page_up(len));
+    trk_unlock();
+    return (int)r;
+}
+
+void *mremap(void *old, size_t oldsz, size_t newsz, int flags, ...)
+{
+    void *target = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        target = va_arg(ap, void *);
+        va_end(ap);
+    }
+    trk_lock();
+    long r = syscall(SYS_mremap, old, oldsz, newsz, flags, target);
+    if (r == -1) {
+        trk_unlock();
+        return MAP_FAILED;
+    }
+    uintptr_t os = (uintptr_t)old, ns = (uintptr_t)r;
+    int was = trk_overlaps_locked(os, os + page_up(oldsz));
+    if (!(flags & MREMAP_DONTUNMAP)) trk_remove_locked(os, os + page_up(oldsz));
+    if (was || in_swalloc)
+        trk_add_locked(ns, ns + page_up(newsz));
+    else
+        trk_remove_locked(ns, ns + page_up(newsz));
+    trk_unlock();
+    return (void *)r;
+}
+
+static unsigned char mc_vec[1 << 16];
+
+/* resident bytes of the recorded ranges, by mincore */
+static size_t kernel_resident(size_t *ranges, size_t *bytes)
+{
+    size_t pages = 0, total = 0, pg = 4096;
+    trk_lock();
+    for (size_t k = 0; k < trk_n; k++) {
+        uintptr_t s = trk[k].s, e = trk[k].e;
+        total += e - s;
+        while (s < e) {
+            size_t n = (e - s) / pg;
+            if (n > sizeof mc_vec) n = sizeof mc_vec;
+            if (mincore((void *)s, n * pg, mc_vec) == 0) {
+                for (size_t i = 0; i < n; i++) pages += mc_vec[i] & 1;
+            } else { /* a hole: page by page */
+                for (size_t i = 0; i < n; i++)
+                    if (mincore((void *)(s + i * pg), pg, mc_vec) == 0) pages += mc_vec[0] & 1;
+            }
+            s += n * pg;
+        }
+    }
+    *ranges = trk_n;
+    trk_unlock();
+    *bytes = total;
+    return pages * pg;
+}
 
 static void *resolve(void *h, const char *name)
 {
@@ -78,24 +279,33 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "api_fuzz: set SWALLOC_LIB to the library's path\n");
         exit(2);
     }
+    /* the library's mmap/munmap/mremap bind to this file's only when the
+     * executable exports them (-rdynamic) */
+    tracking = dlsym(RTLD_DEFAULT, "mmap") == (void *)mmap && dlsym(RTLD_DEFAULT, "munmap") == (void *)munmap &&
+               dlsym(RTLD_DEFAULT, "mremap") == (void *)mremap;
+    if (!tracking)
+        fprintf(stderr, "api_fuzz: NOTE mmap is not interposed (the executable does not export it; "
+                        "link with -rdynamic): stats.resident gets the weaker check only\n");
+    ENTER(); /* the constructor's mappings are swalloc's */
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    LEAVE();
     if (!h) {
         fprintf(stderr, "api_fuzz: dlopen(%s): %s\n", path, dlerror());
         exit(2);
     }
-    s_malloc = resolve(h, "swalloc_malloc");
-    s_calloc = resolve(h, "swalloc_calloc");
-    s_realloc = resolve(h, "swalloc_realloc");
-    s_reallocarray = resolve(h, "swalloc_reallocarray");
-    s_free = resolve(h, "swalloc_free");
-    s_posix_memalign = resolve(h, "swalloc_posix_memalign");
-    s_aligned_alloc = resolve(h, "swalloc_aligned_alloc");
-    s_memalign = resolve(h, "swalloc_memalign");
-    s_usable = resolve(h, "swalloc_malloc_usable_size");
-    s_free_sized = resolve(h, "swalloc_free_sized");
-    s_free_aligned_sized = resolve(h, "swalloc_free_aligned_sized");
-    s_mallctl = resolve(h, "swalloc_mallctl");
-    s_malloc_trim = resolve(h, "swalloc_malloc_trim");
+    p_malloc = resolve(h, "swalloc_malloc");
+    p_calloc = resolve(h, "swalloc_calloc");
+    p_realloc = resolve(h, "swalloc_realloc");
+    p_reallocarray = resolve(h, "swalloc_reallocarray");
+    p_free = resolve(h, "swalloc_free");
+    p_posix_memalign = resolve(h, "swalloc_posix_memalign");
+    p_aligned_alloc = resolve(h, "swalloc_aligned_alloc");
+    p_memalign = resolve(h, "swalloc_memalign");
+    p_usable = resolve(h, "swalloc_malloc_usable_size");
+    p_free_sized = resolve(h, "swalloc_free_sized");
+    p_free_aligned_sized = resolve(h, "swalloc_free_aligned_sized");
+    p_mallctl = resolve(h, "swalloc_mallctl");
+    p_malloc_trim = resolve(h, "swalloc_malloc_trim");
     return 0;
 }
 
@@ -388,6 +598,63 @@ static void op_must_fail(input_t *in)
     if (q || errno != ENOMEM) BUG("%s = %p errno %d, expected NULL ENOMEM", what, q, errno);
 }
 
+/* stats.resident against the kernel, after purge and malloc_trim.
+ *
+ * With the mmap tracker (tracking): |stats.resident - kernel| <=
+ * max(1% of kernel, 256 KiB), kernel = the resident bytes of the ranges
+ * swalloc mapped. Without it (the executable does not export mmap, so the
+ * library's calls go straight to libc and nothing is recorded) only a
+ * weaker bound holds, and it is checked in both cases: the live blocks of
+ * the slot table are all filled (every page of each touched), so
+ * stats.resident >= their filled bytes, and stats.resident <= stats.mapped. */
+static size_t ctl_size(const char *name)
+{
+    size_t v = 0, len = sizeof v;
+    if (s_mallctl(name, &v, &len, NULL, 0) != 0) BUG("mallctl(%s) unreadable", name);
+    return v;
+}
+
+static void read_resident(size_t *resident, size_t *mapped)
+{
+    uint64_t e = 1;
+    size_t len = sizeof e;
+    if (s_mallctl("epoch", &e, &len, &e, sizeof e) != 0) BUG("mallctl(epoch) failed");
+    *resident = ctl_size("stats.resident");
+    *mapped = ctl_size("stats.mapped");
+}
+
+#define RESIDENT_SLACK 0 /* a deliberate offset, only to see the check fail */
+
+static void check_resident(const char *after)
+{
+    size_t live = 0;
+    for (int s = 0; s < NSLOTS; s++)
+        if (slots[s].p) live += slots[s].filled;
+    size_t resident = 0, mapped = 0, kernel = 0, ranges = 0, bytes = 0, again = 0, mapped2 = 0;
+    /* the statistics and the kernel figure of the same moment: a
+     * background purge could run in between (not in a single-threaded
+     * program by default), then measure again */
+    for (int tries = 0; tries < 5; tries++) {
+        read_resident(&resident, &mapped);
+        if (tracking) kernel = kernel_resident(&ranges, &bytes);
+        read_resident(&again, &mapped2);
+        if (again == resident && mapped2 == mapped) break;
+    }
+    if (resident > mapped) BUG("after %s: stats.resident %zu > stats.mapped %zu", after, resident, mapped);
+    if (resident < live)
+        BUG("after %s: stats.resident %zu < the %zu bytes written in the live blocks (stats.mapped %zu)", after,
+            resident, live, mapped);
+    if (!tracking || trk_overflow) return;
+    size_t measured = resident + RESIDENT_SLACK;
+    size_t tol = kernel / 100 > 256 * 1024 ? kernel / 100 : 256 * 1024;
+    size_t diff = measured > kernel ? measured - kernel : kernel - measured;
+    if (diff > tol)
+        BUG("after %s: stats.resident %zu KiB vs the kernel's %zu KiB for swalloc's %zu mappings (%zu KiB mapped, "
+            "%lu recorded in all): diff %+ld KiB > %zu KiB; stats.mapped %zu KiB, live blocks %zu KiB written",
+            after, measured / 1024, kernel / 1024, ranges, bytes / 1024, trk_maps,
+            ((long)measured - (long)kernel) / 1024, tol / 1024, mapped / 1024, live / 1024);
+}
+
 /* Control operations between allocations: flushing or turning off the
  * thread cache, moving the thread to another arena, purging, decay steps,
  * malloc_trim. None may disturb a live block, and thread.allocated /
@@ -415,11 +682,14 @@ static void op_control(input_t *in)
         rc = s_mallctl(what, NULL, NULL, &a, sizeof a);
         if (rc == EAGAIN) rc = 0; /* no cache (turned off): the thread stays */
     } else if (w == 4) {
-        what = u8(in) % 2 ? "arena.4096.purge" : "arena.4096.decay";
+        int purge = u8(in) % 2;
+        what = purge ? "arena.4096.purge" : "arena.4096.decay";
         rc = s_mallctl(what, NULL, NULL, NULL, 0);
+        if (rc == 0 && purge) check_resident(what);
     } else if (w == 5) {
         what = "malloc_trim";
         s_malloc_trim(0);
+        check_resident(what);
     } else {
         uint64_t a = 0, d = 0;
         size_t len = sizeof a;
