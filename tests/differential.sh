@@ -61,8 +61,7 @@ BIN="$WORK/differential"
 LOGS="$WORK/logs"
 mkdir -p "$LOGS"
 
-PASSED=0
-FAILED=0
+. "$HERE/runner-common.sh"
 
 cleanup() {
     if [ "$FAILED" -eq 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
@@ -86,28 +85,12 @@ finish() {
 export LC_ALL=C
 unset LD_PRELOAD SWALLOC_CONF MALLOC_CONF
 
-pass() { PASSED=$((PASSED + 1)); echo "ok $1${2:+ $2}"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
-
-now() { date +%s.%N; }
+# elapsed without the unit: the figures here are printed as "...s" and summed.
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 # fits SECONDS: 0 when now + SECONDS is still before the deadline (less a
 # second for the summary and the estimate's noise)
 fits() { awk -v n="$(now)" -v d="$DEADLINE" -v s="$1" 'BEGIN { exit !(n + s + 1 <= d) }'; }
 
-rc_text() {
-    case $1 in
-        124 | 137) echo "timed out (hang?) rc=$1" ;;
-        0) echo "rc=0" ;;
-        *)
-            if [ "$1" -gt 128 ]; then
-                echo "rc=$1 (signal $(($1 - 128)) $(kill -l $(($1 - 128)) 2>/dev/null))"
-            else
-                echo "rc=$1"
-            fi
-            ;;
-    esac
-}
 
 # the line that explains a failed run: MISMATCH / CORRUPT / swalloc: ..., or
 # the last lines of stderr; after a crash also what each thread was calling
