@@ -61,140 +61,19 @@
 static size_t pg = 4096;
 static int failures;
 
-typedef struct { uintptr_t s, e; } range_t;
-
 static void die(const char *what)
 {
     fprintf(stderr, "memtruth: %s: %s\n", what, strerror(errno));
     exit(2);
 }
 
-/* ------------------------------------------------------------------------
- * mmap tracker: the executable's own mmap/munmap/mremap, found before libc's
- * by every library that calls them through the PLT (swalloc does). Raw
- * system calls, a spin lock, static storage: nothing here may allocate.
- */
-#define TRACK_MAX 16384
-static range_t trk[TRACK_MAX], trk_tmp[TRACK_MAX], trk_snap[TRACK_MAX];
-static size_t trk_n;
-static unsigned long trk_calls;
-static int trk_overflow;
-static char trk_flag;
+/* The mmap tracker (every anonymous mmap is recorded; which of them are
+ * swalloc's is decided when measuring, see "foreign" below). */
+#define TRACKER_RECORD_MMAP 1
+#define TRACKER_RECORD_MREMAP 0
+#include "mmap_tracker.h"
 
-static void trk_lock(void)
-{
-    while (__atomic_test_and_set(&trk_flag, __ATOMIC_ACQUIRE)) sched_yield();
-}
-static void trk_unlock(void) { __atomic_clear(&trk_flag, __ATOMIC_RELEASE); }
-
-static uintptr_t page_up(uintptr_t n) { return (n + 4095) & ~(uintptr_t)4095; }
-
-static void trk_remove_locked(uintptr_t s, uintptr_t e)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < trk_n; i++) {
-        range_t r = trk[i];
-        if (r.e <= s || r.s >= e) {
-            trk_tmp[m++] = r;
-            continue;
-        }
-        if (r.s < s) trk_tmp[m++] = (range_t){r.s, s};
-        if (r.e > e) {
-            if (m >= TRACK_MAX) { trk_overflow = 1; break; }
-            trk_tmp[m++] = (range_t){e, r.e};
-        }
-    }
-    memcpy(trk, trk_tmp, m * sizeof(range_t));
-    trk_n = m;
-}
-
-static void trk_add_locked(uintptr_t s, uintptr_t e)
-{
-    trk_remove_locked(s, e);
-    size_t i = 0;
-    while (i < trk_n && trk[i].s < s) i++;
-    /* merge with the neighbours */
-    if (i > 0 && trk[i - 1].e == s) {
-        trk[i - 1].e = e;
-        if (i < trk_n && trk[i].s == e) {
-            trk[i - 1].e = trk[i].e;
-            memmove(&trk[i], &trk[i + 1], (trk_n - i - 1) * sizeof(range_t));
-            trk_n--;
-        }
-        return;
-    }
-    if (i < trk_n && trk[i].s == e) {
-        trk[i].s = s;
-        return;
-    }
-    if (trk_n >= TRACK_MAX) { trk_overflow = 1; return; }
-    memmove(&trk[i + 1], &trk[i], (trk_n - i) * sizeof(range_t));
-    trk[i] = (range_t){s, e};
-    trk_n++;
-}
-
-static int trk_overlaps_locked(uintptr_t s, uintptr_t e)
-{
-    for (size_t i = 0; i < trk_n; i++)
-        if (trk[i].s < e && trk[i].e > s) return 1;
-    return 0;
-}
-
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-    /* The lock is held across the system call: else a range that one
-     * thread unmapped could be mapped again by another and recorded before
-     * the first thread removes it from the record. */
-    trk_lock();
-    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-    if (r == -1) {
-        trk_unlock();
-        return MAP_FAILED;
-    }
-    uintptr_t s = (uintptr_t)r, e = s + page_up(len);
-    trk_calls++;
-    if (flags & MAP_ANONYMOUS)
-        trk_add_locked(s, e);
-    else
-        trk_remove_locked(s, e);
-    trk_unlock();
-    return (void *)r;
-}
-
-int munmap(void *addr, size_t len)
-{
-    trk_lock();
-    long r = syscall(SYS_munmap, addr, len);
-    if (r == 0) trk_remove_locked((uintptr_t)addr, (uintptr_t)addr + page_up(len));
-    trk_unlock();
-    return (int)r;
-}
-
-void *mremap(void *old, size_t oldsz, size_t newsz, int flags, ...)
-{
-    void *target = NULL;
-    if (flags & MREMAP_FIXED) {
-        va_list ap;
-        va_start(ap, flags);
-        target = va_arg(ap, void *);
-        va_end(ap);
-    }
-    trk_lock();
-    long r = syscall(SYS_mremap, old, oldsz, newsz, flags, target);
-    if (r == -1) {
-        trk_unlock();
-        return MAP_FAILED;
-    }
-    uintptr_t os = (uintptr_t)old, ns = (uintptr_t)r;
-    int was = trk_overlaps_locked(os, os + page_up(oldsz));
-    if (!(flags & MREMAP_DONTUNMAP)) trk_remove_locked(os, os + page_up(oldsz));
-    if (was)
-        trk_add_locked(ns, ns + page_up(newsz));
-    else
-        trk_remove_locked(ns, ns + page_up(newsz));
-    trk_unlock();
-    return (void *)r;
-}
+static range_t trk_snap[TRACK_MAX];
 
 static size_t trk_snapshot(void)
 {

@@ -99,138 +99,17 @@ static int s_malloc_trim(size_t pad) { ENTER(); int r = p_malloc_trim(pad); LEAV
 
 /* ---------------------------------------------------------------------- */
 /* the kernel's figure for swalloc's mappings                              */
-/*
- * As in tests/c/memtruth.c: this executable defines mmap, munmap and mremap
- * (exported from the executable - checked at start-up - so the library's
- * calls, which go through the dynamic linker, bind to them; glibc's own
- * calls do not) and makes the
- * system calls itself with syscall(2). A mapping made while in_swalloc is
- * set is recorded; munmap, and any other mapping over a recorded range,
- * drop it; mremap carries a recorded range along. The kernel's figure is
- * then the resident pages (mincore) of the recorded ranges. A spin lock is
- * held across the system call (else a range unmapped by one thread could be
- * mapped again by another and recorded before the first drops it), static
- * storage, no malloc.
- */
-typedef struct { uintptr_t s, e; } range_t;
-#define TRACK_MAX 16384
-static range_t trk[TRACK_MAX], trk_tmp[TRACK_MAX];
-static size_t trk_n;
-static unsigned long trk_maps; /* mappings recorded */
-static int trk_overflow;
-static char trk_flag;
+/* The kernel's figure for swalloc's own memory, as in tests/c/memtruth.c:
+ * this executable defines mmap, munmap and mremap (exported from the
+ * executable - checked at start-up - so the library's calls, which go
+ * through the dynamic linker, bind to them; glibc's own calls do not).
+ * Only mappings made while a call into swalloc is in progress are
+ * swalloc's (libFuzzer and glibc map memory too). */
+#define TRACKER_RECORD_MMAP in_swalloc
+#define TRACKER_RECORD_MREMAP in_swalloc
+#include "../c/mmap_tracker.h"
+
 static int tracking; /* the library's mmap/munmap/mremap are these */
-
-static void trk_lock(void)
-{
-    while (__atomic_test_and_set(&trk_flag, __ATOMIC_ACQUIRE)) sched_yield();
-}
-static void trk_unlock(void) { __atomic_clear(&trk_flag, __ATOMIC_RELEASE); }
-static uintptr_t page_up(uintptr_t n) { return (n + 4095) & ~(uintptr_t)4095; }
-
-static void trk_remove_locked(uintptr_t s, uintptr_t e)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < trk_n; i++) {
-        range_t r = trk[i];
-        if (r.e <= s || r.s >= e) {
-            trk_tmp[m++] = r;
-            continue;
-        }
-        if (r.s < s) trk_tmp[m++] = (range_t){r.s, s};
-        if (r.e > e) {
-            if (m >= TRACK_MAX) { trk_overflow = 1; break; }
-            trk_tmp[m++] = (range_t){e, r.e};
-        }
-    }
-    memcpy(trk, trk_tmp, m * sizeof(range_t));
-    trk_n = m;
-}
-
-static void trk_add_locked(uintptr_t s, uintptr_t e)
-{
-    trk_remove_locked(s, e);
-    size_t i = 0;
-    while (i < trk_n && trk[i].s < s) i++;
-    if (i > 0 && trk[i - 1].e == s) {
-        trk[i - 1].e = e;
-        if (i < trk_n && trk[i].s == e) {
-            trk[i - 1].e = trk[i].e;
-            memmove(&trk[i], &trk[i + 1], (trk_n - i - 1) * sizeof(range_t));
-            trk_n--;
-        }
-        return;
-    }
-    if (i < trk_n && trk[i].s == e) {
-        trk[i].s = s;
-        return;
-    }
-    if (trk_n >= TRACK_MAX) { trk_overflow = 1; return; }
-    memmove(&trk[i + 1], &trk[i], (trk_n - i) * sizeof(range_t));
-    trk[i] = (range_t){s, e};
-    trk_n++;
-}
-
-static int trk_overlaps_locked(uintptr_t s, uintptr_t e)
-{
-    for (size_t i = 0; i < trk_n; i++)
-        if (trk[i].s < e && trk[i].e > s) return 1;
-    return 0;
-}
-
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-    trk_lock();
-    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-    if (r == -1) {
-        trk_unlock();
-        return MAP_FAILED;
-    }
-    uintptr_t s = (uintptr_t)r, e = s + page_up(len);
-    if (in_swalloc && (flags & MAP_ANONYMOUS)) {
-        trk_add_locked(s, e);
-        trk_maps++;
-    } else {
-        trk_remove_locked(s, e);
-    }
-    trk_unlock();
-    return (void *)r;
-}
-
-int munmap(void *addr, size_t len)
-{
-    trk_lock();
-    long r = syscall(SYS_munmap, addr, len);
-    if (r == 0) trk_remove_locked((uintptr_t)addr, (uintptr_t)addr + page_up(len));
-    trk_unlock();
-    return (int)r;
-}
-
-void *mremap(void *old, size_t oldsz, size_t newsz, int flags, ...)
-{
-    void *target = NULL;
-    if (flags & MREMAP_FIXED) {
-        va_list ap;
-        va_start(ap, flags);
-        target = va_arg(ap, void *);
-        va_end(ap);
-    }
-    trk_lock();
-    long r = syscall(SYS_mremap, old, oldsz, newsz, flags, target);
-    if (r == -1) {
-        trk_unlock();
-        return MAP_FAILED;
-    }
-    uintptr_t os = (uintptr_t)old, ns = (uintptr_t)r;
-    int was = trk_overlaps_locked(os, os + page_up(oldsz));
-    if (!(flags & MREMAP_DONTUNMAP)) trk_remove_locked(os, os + page_up(oldsz));
-    if (was || in_swalloc)
-        trk_add_locked(ns, ns + page_up(newsz));
-    else
-        trk_remove_locked(ns, ns + page_up(newsz));
-    trk_unlock();
-    return (void *)r;
-}
 
 static unsigned char mc_vec[1 << 16];
 
