@@ -547,7 +547,7 @@ int main(void) {
     return 0;
 }
 EOF
-cp "$CDIR/api_conformance.c" "$CDIR/malloc_checks.h" "$WORK/gcc-src/"
+cp "$CDIR/api_conformance.c" "$CDIR/malloc_checks.h" "$CDIR/overflow_pairs.h" "$WORK/gcc-src/"
 cat >"$WORK/gcc_work.sh" <<'EOF'
 set -u
 src=$1 out=$2

@@ -86,6 +86,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "overflow_pairs.h"
 #include "test_util.h"
 
 static size_t (*volatile f_usable)(void *) TEST_UNUSED = malloc_usable_size;
@@ -424,24 +425,10 @@ static size_t pick_size(struct thr *t, int imp_permille, int *imp, size_t freed)
 /* an (n, m) pair whose product overflows size_t, or exceeds PTRDIFF_MAX */
 static void overflow_pair(struct thr *t, size_t *n, size_t *m)
 {
-    static const size_t pairs[][2] = {
-        {SIZE_MAX / 2 + 1, 2},
-        {2, SIZE_MAX / 2 + 1},
-        {(size_t)1 << 32, (size_t)1 << 32},       /* wraps to 0 */
-        {((size_t)1 << 32) + 1, (size_t)1 << 32}, /* wraps to 4 GiB */
-        {(size_t)1 << 33, ((size_t)1 << 31) + 1}, /* wraps to 8 GiB */
-        {((size_t)1 << 60) + 1, 16},              /* wraps to 16 */
-        {16, ((size_t)1 << 60) + 3},              /* wraps to 48 */
-        {SIZE_MAX, SIZE_MAX},                     /* wraps to 1 */
-        {SIZE_MAX, 2},
-        {65537, 281470681808896ull},              /* wraps to 65536 */
-        {(size_t)PTRDIFF_MAX / 2 + 1, 2},         /* = PTRDIFF_MAX+1, no wrap */
-        {(size_t)1 << 31, (size_t)1 << 31},       /* 2^62: no wrap, impossible */
-    };
     uint64_t k = rnd(t) % 16;
-    if (k < sizeof pairs / sizeof pairs[0]) {
-        *n = pairs[k][0];
-        *m = pairs[k][1];
+    if (k < OVERFLOW_PAIRS) {
+        *n = overflow_pairs[k][0];
+        *m = overflow_pairs[k][1];
     } else { /* random, both factors >= 2^32: always overflows */
         *n = ((size_t)1 << 32) | (rnd(t) >> 8);
         *m = ((size_t)1 << 32) | (rnd(t) & 0xffffffffu);

@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "overflow_pairs.h"
+
 /* The allocator under test. Set these before running any group. They are
  * volatile so the compiler cannot elide or fold malloc/free pairs. */
 static void *(*volatile f_malloc)(size_t);
@@ -310,22 +312,9 @@ static void t_overflow(void)
     CHECK(verify(live, 100, 77) == (size_t)-1, "original block corrupted");
 
     /* calloc / reallocarray multiplication overflow, including products
-     * that wrap to small values. */
-    static const size_t pairs[][2] = {
-        {SIZE_MAX / 2 + 1, 2},
-        {2, SIZE_MAX / 2 + 1},
-        {(size_t)1 << 32, (size_t)1 << 32},           /* wraps to 0 */
-        {((size_t)1 << 32) + 1, (size_t)1 << 32},     /* wraps to 4 GiB */
-        {(size_t)1 << 33, ((size_t)1 << 31) + 1},     /* wraps to 8 GiB */
-        {((size_t)1 << 60) + 1, 16},                  /* wraps to 16 */
-        {16, ((size_t)1 << 60) + 3},                  /* wraps to 48 */
-        {SIZE_MAX, SIZE_MAX},                         /* wraps to 1 */
-        {SIZE_MAX, 2},
-        {65537, 281470681808896ull},                  /* wraps to 65536 */
-        {(size_t)PTRDIFF_MAX / 2 + 1, 2},             /* = PTRDIFF_MAX+1, no wrap */
-    };
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        size_t n = pairs[i][0], m = pairs[i][1];
+     * that wrap to small values (overflow_pairs.h). */
+    for (size_t i = 0; i < OVERFLOW_PAIRS; i++) {
+        size_t n = overflow_pairs[i][0], m = overflow_pairs[i][1];
         errno = 0;
         q = f_calloc(n, m);
         int e = errno;
