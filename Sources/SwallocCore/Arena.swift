@@ -215,9 +215,7 @@ func extentCountStates(_ e: UnsafeMutablePointer<Extent>) {
 /// bits cleared (they are counted as active now).
 @inline(__always)
 func pagesTakeIntoUse(_ address: UInt, pages: UInt) -> Bool {
-  let (dirty, muzzy) = pageStateCount(address, pages: pages)
-  if dirty | muzzy != 0 { pageStateSet(address, pages: pages, .cleared) }
-  return dirty | muzzy == 0
+  !pageStateSet(address, pages: pages, .cleared)
 }
 
 /// Takes `pages` pages whose start is aligned to `alignPages` pages (a power

@@ -142,17 +142,22 @@ func pageStateCount(_ address: UInt, pages: UInt) -> (dirty: UInt, muzzy: UInt) 
 }
 
 /// Marks pages dirty (freed), clean (taken into use or purged), or moves
-/// their dirty bits to muzzy (MADV_FREE).
+/// their dirty bits to muzzy (MADV_FREE). Returns whether any of the pages
+/// was dirty or muzzy before.
 enum PageStateChange { case freed, cleared, madeMuzzy }
 
-func pageStateSet(_ address: UInt, pages: UInt, _ change: PageStateChange) {
+@discardableResult
+func pageStateSet(_ address: UInt, pages: UInt, _ change: PageStateChange) -> Bool {
   let m = chunkMeta(address)
   let d = m.dirtyBits, z = m.muzzyBits
+  var any: UInt64 = 0
   forEachStateWord(first: pageIndexInChunk(address), count: pages) { w, mask in
+    any |= (d[w] | z[w]) & mask
     switch change {
     case .freed: d[w] |= mask; z[w] &= ~mask
     case .cleared: d[w] &= ~mask; z[w] &= ~mask
     case .madeMuzzy: z[w] |= d[w] & mask; d[w] &= ~mask
     }
   }
+  return any != 0
 }
