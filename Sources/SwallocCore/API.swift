@@ -347,35 +347,57 @@ func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool =
 private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool,
                                   arena: UnsafeMutablePointer<Arena>?) -> UnsafeMutableRawPointer? {
   if !ensureBooted() { setErrno(ENOMEM); return nil }
-  if size > maxRequestSize { setErrno(ENOMEM); return nil }
-  let request = size == 0 ? 1 : size
   let bypassCache = uncached || arena != nil
+  var p: UnsafeMutableRawPointer? = nil
+  switch placementFor(size, alignment: alignment) {
+  case .impossible:
+    break
+  case .sizeClass(let sizeClass):
+    if alignment > pageSize || bypassCache || (zero && sizeClass >= tcacheClassCount) {
+      // Large runs start on page boundaries: only a larger alignment is
+      // passed down.
+      p = allocateUncached(sizeClass, alignment: max(alignment, pageSize), zero: zero, arena: arena)
+    } else {
+      p = allocateClass(sizeClass)
+      // MALLOCX_ZERO and calloc clear the whole usable size (jemalloc's
+      // rule; glibc's calloc does too): callers may use all of it.
+      if zero, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
+    }
+  case .huge(let request):
+    p = hugeAlloc(request, alignment: alignment, zero: zero)
+  }
+  if p == nil { setErrno(ENOMEM) }
+  return p
+}
+
+/// Where a request of `size` bytes at `alignment` (a power of two) is
+/// served: the one rule allocation, nallocx and the sized frees share.
+enum Placement: Equatable {
+  /// A small or large size class (aligned regions in page-aligned slabs, or
+  /// a run aligned within one chunk).
+  case sizeClass(Int)
+  /// A mapping of its own of at least `request` bytes.
+  case huge(request: UInt)
+  /// More than the address space allows.
+  case impossible
+}
+
+func placementFor(_ size: UInt, alignment: UInt) -> Placement {
+  if size > maxRequestSize { return .impossible }
+  let request = size == 0 ? 1 : size
   if alignment <= pageSize {
     // A class that is a multiple of the alignment gives aligned regions in
     // page-aligned slabs; large runs start on page boundaries.
     let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
-    if rounded <= largeMaxClass {
-      let sizeClass = classIndexFor(rounded)
-      if bypassCache || (zero && sizeClass >= tcacheClassCount) {
-        let p = allocateUncached(sizeClass, alignment: pageSize, zero: zero, arena: arena)
-        if p == nil { setErrno(ENOMEM) }
-        return p
-      }
-      let p = allocateClass(sizeClass)
-      if zero, let p { memset(p, 0, Int(request)) }
-      return p
-    }
-  } else {
-    let sizeClass = classIndexFor(max(min(request, largeMaxClass), largeMinClass))
+    if rounded <= largeMaxClass { return .sizeClass(classIndexFor(rounded)) }
+  } else if request <= largeMaxClass {
+    // A run aligned inside a chunk, when the worst-case offset fits.
+    let sizeClass = classIndexFor(max(request, largeMinClass))
     let pages = sizeClassSize(sizeClass) >> pageShift
-    if request <= largeMaxClass && pages &+ (alignment >> pageShift) &- 1 <= chunkUsablePages {
-      let p = allocateUncached(sizeClass, alignment: alignment, zero: zero, arena: arena)
-      if p == nil { setErrno(ENOMEM) }
-      return p
-    }
+    if pages &+ (alignment >> pageShift) &- 1 <= chunkUsablePages { return .sizeClass(sizeClass) }
   }
-  guard let p = hugeAlloc(request, alignment: alignment, zero: zero) else { setErrno(ENOMEM); return nil }
-  return p
+  if request > maxRequestSize &- chunkSize { return .impossible }
+  return .huge(request: request)
 }
 
 @inline(__always) func isPowerOfTwo(_ x: UInt) -> Bool { x != 0 && x & (x &- 1) == 0 }
@@ -383,20 +405,26 @@ private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, unc
 /// The usable size allocateAligned gives for `size` and `alignment` (the
 /// least a huge request can get; 0 when the request is impossible).
 func usableSizeFor(_ size: UInt, alignment: UInt) -> UInt {
-  if size > maxRequestSize { return 0 }
-  let request = size == 0 ? 1 : size
-  if alignment <= pageSize {
-    let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
-    if rounded <= largeMaxClass { return sizeClassSize(classIndexFor(rounded)) }
-  } else {
-    let sizeClass = classIndexFor(max(min(request, largeMaxClass), largeMinClass))
-    let pages = sizeClassSize(sizeClass) >> pageShift
-    if request <= largeMaxClass && pages &+ (alignment >> pageShift) &- 1 <= chunkUsablePages {
-      return sizeClassSize(sizeClass)
-    }
+  switch placementFor(size, alignment: alignment) {
+  case .sizeClass(let c): return sizeClassSize(c)
+  case .huge(let request): return roundUpToPage(request)
+  case .impossible: return 0
   }
-  if request > maxRequestSize &- chunkSize { return 0 }
-  return roundUpToPage(request)
+}
+
+/// jemalloc's sized-free rule: `size` at `alignment` names `allocation`
+/// when a request of any size from the original one up to the usable size
+/// would be placed like it: in its size class, or (huge) in a mapping of
+/// its own that holds `size`.
+func sizeNamesAllocation(_ size: UInt, alignment: UInt, _ allocation: Allocation) -> Bool {
+  switch (placementFor(size, alignment: alignment), allocation) {
+  case (.sizeClass(let c), .small(_, _, let have)), (.sizeClass(let c), .large(_, _, let have)):
+    return c == have
+  case (.huge(let request), .huge):
+    return roundUpToPage(request) <= allocation.usableSize
+  default:
+    return false
+  }
 }
 
 // MARK: The rest of the API
@@ -406,7 +434,9 @@ public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointe
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
   if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
   if total <= largeMaxClass, let p = cachedAlignedAlloc(total, alignment: quantum) {
-    memset(p, 0, Int(total))
+    // The whole usable size reads zero, as with glibc's and jemalloc's
+    // calloc: a caller may use what malloc_usable_size reports.
+    memset(p, 0, Int(sizeClassSize(classIndexFor(total))))
     return p
   }
   return allocateAligned(total, alignment: quantum, zero: true)
@@ -544,33 +574,28 @@ public func swallocMallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> UInt
   return lookupAllocation(pointer, "malloc_usable_size").usableSize
 }
 
-/// C23 free_sized: `size` must be the size the block was requested with.
-/// A size that cannot be (another size class, or more than the block holds)
+/// C23 free_sized: `size` must be the size the block was requested with
+/// (or anything up to its usable size, jemalloc's rule). Another size
 /// aborts: it means the caller's bookkeeping is corrupt.
 @_cdecl("swalloc_free_sized")
 public func swallocFreeSized(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) {
   guard let pointer else { return }
   if !isBooted() { invalidPointer("free_sized") }
-  let allocation = lookupAllocation(pointer, "free_sized")
-  let matches: Bool
-  switch allocation {
-  case .small(_, _, let c), .large(_, _, let c):
-    matches = size <= largeMaxClass && classIndexFor(size) == c
-  case .huge:
-    matches = size > largeMaxClass && size <= allocation.usableSize
+  if !sizeNamesAllocation(size, alignment: quantum, lookupAllocation(pointer, "free_sized")) {
+    fatal("free_sized(): size does not match the allocation")
   }
-  if !matches { fatal("free_sized(): size does not match the allocation") }
   swallocFree(pointer)
 }
 
-/// C23 free_aligned_sized: checks that the block can hold `size` bytes and
-/// is aligned as claimed, then frees it.
+/// C23 free_aligned_sized: the block must be aligned as claimed and `size`
+/// at that alignment must name it (the sized-free rule), else abort.
 @_cdecl("swalloc_free_aligned_sized")
 public func swallocFreeAlignedSized(_ pointer: UnsafeMutableRawPointer?, _ alignment: UInt, _ size: UInt) {
   guard let pointer else { return }
   if !isBooted() { invalidPointer("free_aligned_sized") }
-  let usable = lookupAllocation(pointer, "free_aligned_sized").usableSize
-  if size > usable || !isPowerOfTwo(alignment) || UInt(bitPattern: pointer) & (alignment &- 1) != 0 {
+  let allocation = lookupAllocation(pointer, "free_aligned_sized")
+  if !isPowerOfTwo(alignment) || UInt(bitPattern: pointer) & (alignment &- 1) != 0
+    || !sizeNamesAllocation(size, alignment: max(alignment, quantum), allocation) {
     fatal("free_aligned_sized(): size or alignment does not match the allocation")
   }
   swallocFree(pointer)

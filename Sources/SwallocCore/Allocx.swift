@@ -109,22 +109,19 @@ public func swallocDallocx(_ pointer: UnsafeMutableRawPointer?, _ flags: Int32) 
   if (UInt32(bitPattern: flags) >> 8) & 0xfff == 1 { freeUncached(pointer) } else { swallocFree(pointer) }
 }
 
-/// Sized deallocation: `size` (with the flags' alignment) must give the
-/// block's usable size, else the caller's bookkeeping is corrupt: abort.
+/// Sized deallocation, jemalloc's rule: `size` may be anything from the
+/// original request up to the usable size, read with the flags' alignment
+/// (sizeNamesAllocation); another size means the caller's bookkeeping is
+/// corrupt: abort.
 @_cdecl("swalloc_sdallocx")
 public func swallocSdallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ flags: Int32) {
   guard let pointer else { return }
   if !isBooted() { invalidPointer("sdallocx") }
   let lgAlign = UInt32(bitPattern: flags) & 0x3f
   let alignment = lgAlign == 0 ? quantum : max(UInt(1) << UInt(min(lgAlign, 47)), quantum)
-  let allocation = lookupAllocation(pointer, "sdallocx")
-  let usable = allocation.usableSize
-  let matches: Bool
-  switch allocation {
-  case .huge: matches = size > largeMaxClass && size <= usable
-  default: matches = usableSizeFor(size, alignment: alignment) == usable
+  if !sizeNamesAllocation(size, alignment: alignment, lookupAllocation(pointer, "sdallocx")) {
+    fatal("sdallocx(): size does not match the allocation")
   }
-  if !matches { fatal("sdallocx(): size does not match the allocation") }
   swallocDallocx(pointer, flags)
 }
 

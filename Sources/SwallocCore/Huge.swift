@@ -185,8 +185,10 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
   let usize = roundUpToPage(size)
   hugeCacheExpire()
   if alignment <= chunkSize, let (cached, fits) = hugeCacheTake(usize) {
-    // Only the reused pages can hold old data; a grown mapping's new pages are fresh.
-    let reusedBytes = min(hugeRecordBytes(cached), size)
+    // Only the reused pages can hold old data; a grown mapping's new pages
+    // are fresh. Zeroing covers the whole usable size (MALLOCX_ZERO's and
+    // calloc's rule), not just the request.
+    let reusedBytes = min(hugeRecordBytes(cached), usize)
     if !fits && !hugeRemap(cached, to: usize) {
       unmapPages(UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped, hugeRecordBytes(cached))
       recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cached))
