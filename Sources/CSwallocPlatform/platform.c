@@ -27,3 +27,30 @@ int swalloc_cpus_available(void) {
   int n = CPU_COUNT(&set);
   return n > 0 ? n : 1;
 }
+
+// fork(2) and glibc's stdio (see Fork.swift). glibc's fork takes the stream
+// list lock after the atfork prepare handlers have run; the allocator takes
+// it first, itself, so that its own locks come after it, as glibc orders its
+// malloc's. The lock is recursive, so glibc's own acquisition in fork
+// succeeds. Weak: a C library without these names (not glibc) skips both.
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+extern char __libc_single_threaded __attribute__((weak));
+
+__attribute__((visibility("hidden")))
+void swalloc_stdio_list_lock(void) { if (_IO_list_lock) _IO_list_lock(); }
+
+__attribute__((visibility("hidden")))
+void swalloc_stdio_list_unlock(void) { if (_IO_list_unlock) _IO_list_unlock(); }
+
+// In the child, which has one thread: the lock is made free, as glibc's own
+// child-side code does (which may already have done it: resetting is
+// idempotent, unlocking would not be).
+__attribute__((visibility("hidden")))
+void swalloc_stdio_list_reset(void) { if (_IO_list_resetlock) _IO_list_resetlock(); }
+
+// glibc's own answer to "has this process ever had a second thread"
+// (false is the safe answer where it is unknown).
+__attribute__((visibility("hidden")))
+bool swalloc_single_threaded(void) { return &__libc_single_threaded != NULL && __libc_single_threaded != 0; }

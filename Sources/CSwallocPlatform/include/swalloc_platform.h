@@ -7,6 +7,7 @@
 
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>     // FILE and fputs, for malloc_info
 #include <errno.h>
@@ -67,6 +68,12 @@ void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags);
 void *swalloc_mremap_to(void *old, size_t oldSize, size_t newSize, void *target);
 // The CPUs this process may run on (CPU_COUNT is a macro).
 int swalloc_cpus_available(void);
+// fork(2): glibc's stdio stream list lock, and whether the process has
+// only ever had one thread (Fork.swift).
+void swalloc_stdio_list_lock(void);
+void swalloc_stdio_list_unlock(void);
+void swalloc_stdio_list_reset(void);
+bool swalloc_single_threaded(void);
 
 static inline void *swalloc_map_failed(void) { return MAP_FAILED; }
 
