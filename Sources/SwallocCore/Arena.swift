@@ -30,12 +30,30 @@ struct Arena {
   /// Muzzy pages in all free extents (also those on the dirty list, which
   /// muzzy.pages leaves out), for statistics.
   var muzzyPagesTotal: UInt = 0
+  /// This arena's decay times (arena.<i>.dirty_decay_ms / muzzy_decay_ms),
+  /// from arenas.dirty_decay_ms / muzzy_decay_ms when it was created.
+  var dirtyDecayMs: Int
+  var muzzyDecayMs: Int
+  /// Destroyed by arena.<i>.destroy (guarded by arenasLock): empty, named
+  /// by nothing, kept for the next arenas.create.
+  var destroyed = false
 }
 
 /// All arenas (created lazily), the arena count and the lock guarding both.
+/// Indices below `autoArenaCount` (narenas at boot) are the arenas threads
+/// are bound to automatically; those from there up to `arenaCount` were made
+/// by mallctl("arenas.create") and serve only the threads and MALLOCX_ARENA
+/// calls that name them. The table has room for `arenaTableCapacity`.
 var arenas: UnsafeMutablePointer<UnsafeMutablePointer<Arena>?> = UnsafeMutablePointer(bitPattern: 64)!
 var arenaCount = 1
+var autoArenaCount = 1
 var arenasLock = Mutex()
+/// jemalloc's limit: MALLOCX_ARENA carries 12 bits, and 4096 means "all".
+let arenaTableCapacity = 4095
+/// Decay times given to arenas created from now on (arenas.dirty_decay_ms,
+/// arenas.muzzy_decay_ms; the options at boot). Guarded by arenasLock.
+var arenasDirtyDecayMs = 10_000
+var arenasMuzzyDecayMs = 0
 /// Threads bound to each arena, by index (guarded by arenasLock). Kept out of
 /// Arena itself so that no field of an arena is guarded by a lock other than
 /// its own extentLock (and its bins' locks).
@@ -65,7 +83,8 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
   let a = raw.bindMemory(to: Arena.self, capacity: 1)
   a.initialize(to: Arena(freeExtents: ExtentBuckets(heads: heads), index: UInt32(index), bins: bins,
                          dirty: DecayStage(epochPages: epochs),
-                         muzzy: DecayStage(epochPages: epochs + decayEpochs)))
+                         muzzy: DecayStage(epochPages: epochs + decayEpochs),
+                         dirtyDecayMs: arenasDirtyDecayMs, muzzyDecayMs: arenasMuzzyDecayMs))
   arenas[index] = a
   return a
 }
@@ -78,7 +97,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
   var best = -1
   var firstUncreated = -1
   var i = 0
-  while i < arenaCount {
+  while i < autoArenaCount {
     if arenas[i] != nil {
       if arenaThreadCounts[i] == 0 { best = i; break }
       if best < 0 || arenaThreadCounts[i] < arenaThreadCounts[best] { best = i }
@@ -104,7 +123,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
 func arenaFallback<T>(excluding own: UnsafeMutablePointer<Arena>,
                       _ attempt: (UnsafeMutablePointer<Arena>) -> T?) -> T? {
   var i = 0
-  while i < arenaCount {
+  while i < autoArenaCount {
     mutexLock(&arenasLock)
     let a = arenas[i]
     mutexUnlock(&arenasLock)
@@ -120,8 +139,96 @@ func arenaGetOrCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
   if index < 0 || index >= arenaCount { return nil }
   mutexLock(&arenasLock)
   defer { mutexUnlock(&arenasLock) }
-  if let a = arenas[index] { return a }
+  if let a = arenas[index] { return a.pointee.destroyed ? nil : a }
   return arenaCreate(index)
+}
+
+/// arenas.create: a new arena, used only by the threads (thread.arena) and
+/// calls (MALLOCX_ARENA) that name it; a destroyed one's slot first.
+func arenaCreateExplicit() -> Int? {
+  mutexLock(&arenasLock)
+  defer { mutexUnlock(&arenasLock) }
+  var i = autoArenaCount
+  while i < arenaCount {
+    if let a = arenas[i], a.pointee.destroyed {
+      a.pointee.destroyed = false
+      return i
+    }
+    i &+= 1
+  }
+  if arenaCount >= arenaTableCapacity || arenaCreate(arenaCount) == nil { return nil }
+  // Published after the table entry: readers go by arenaCount.
+  arenaCount &+= 1
+  return arenaCount &- 1
+}
+
+/// arena.<i>.reset: discards every block of an arena made by arenas.create,
+/// at once, as jemalloc's does: its chunks are unmapped and the arena starts
+/// empty. The caller promises what jemalloc requires: no block of the arena
+/// is used again, and every thread cache that took or freed its blocks was
+/// flushed (the calling thread's is flushed here). Blocks above 2 MiB are
+/// mappings of their own, not the arena's: they stay allocated.
+func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
+  flushThreadCache()
+  var c = 0
+  while c < smallClassCount { mutexLock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
+  mutexLock(&a.pointee.extentLock)
+  // Every chunk of the arena: its extents tile it, each starting with a
+  // page-map entry; their records go back to the arena's record cache.
+  var records: UnsafeMutablePointer<Extent>? = nil
+  var r = 0
+  while r < rootEntries {
+    let leaf = pageMapRoot[r]
+    if leaf != pageMapEmptyLeaf {
+      var k = 0
+      while k < leafEntries {
+        let entry = leaf[k]
+        if entry & pageMapArenaChunkTag != 0 {
+          let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
+          if meta.pointee.arena == a {
+            let chunk = meta.pointee.chunk
+            var page = chunk
+            while page < chunk &+ chunkSize, let e = pageEntryExtent(pageEntry(page)) {
+              page = e.end
+              e.pointee.next = records
+              records = e
+            }
+            _ = pageMapSet(chunk, 0)
+            chunkMetaRecycle(meta)
+            unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
+          }
+        }
+        k &+= 1
+      }
+    }
+    r &+= 1
+  }
+  // Empty again, keeping the locks (held), the tables and the settings.
+  c = 0
+  while c < smallClassCount {
+    let bin = a.pointee.bins + c
+    let lock = bin.pointee.lock
+    bin.pointee = Bin()
+    bin.pointee.lock = lock
+    c &+= 1
+  }
+  var b = 0
+  while b < extentBucketCount { a.pointee.freeExtents.heads[b] = nil; b &+= 1 }
+  a.pointee.freeExtents.nonEmpty = 0
+  while let e = records {
+    records = e.pointee.next
+    arenaRecycleRecord(a, e)
+  }
+  a.pointee.chunkCount = 0
+  a.pointee.emptyChunkCount = 0
+  a.pointee.largeBytes = 0
+  a.pointee.largeCount = 0
+  a.pointee.dirty = DecayStage(epochPages: a.pointee.dirty.epochPages)
+  a.pointee.muzzy = DecayStage(epochPages: a.pointee.muzzy.epochPages)
+  a.pointee.muzzyPagesTotal = 0
+  mutexUnlock(&a.pointee.extentLock)
+  c = 0
+  while c < smallClassCount { mutexUnlock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
 }
 
 func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {

@@ -68,6 +68,11 @@ private func backgroundThreadMain() -> UnsafeMutableRawPointer? {
   // This thread never allocates, so it never gets a tcache or an arena.
   swalloc_tls_set_state(TsdState.disabled.rawValue)
   while true {
+    // mallctl("background_thread", false) asks it to stop.
+    if atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) == 0 {
+      atomicU32(&backgroundState).pointee.store(0, ordering: .releasing)
+      return nil
+    }
     let decayMs = optDirtyDecayMs > 0 ? optDirtyDecayMs : 10_000
     let sleepMs = min(max(decayMs / decayEpochs, 10), 1000)
     var request = timespec(tv_sec: sleepMs / 1000, tv_nsec: (sleepMs % 1000) * 1_000_000)
@@ -85,4 +90,17 @@ func markConstructorFinished() {
 /// In the fork child: the thread did not survive; allow a new one.
 func backgroundThreadResetInChild() {
   atomicU32(&backgroundState).pointee.store(0, ordering: .relaxed)
+}
+
+/// mallctl("background_thread"): whether the thread is wanted; writing
+/// true starts it now, false lets it stop at its next wake-up (within a
+/// second), and either overrides the default rule.
+func backgroundThreadEnabled() -> Bool {
+  atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) != 0
+}
+
+func backgroundThreadSetEnabled(_ enabled: Bool) {
+  optBackgroundThreadSet = true
+  atomicU32(&backgroundWanted).pointee.store(enabled ? 1 : 0, ordering: .relaxed)
+  if enabled { backgroundThreadMaybeStart() }
 }

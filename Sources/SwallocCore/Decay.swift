@@ -224,14 +224,14 @@ func decayTick(_ a: UnsafeMutablePointer<Arena>) {
 }
 
 private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt64) {
-  let decayMs = dirty ? optDirtyDecayMs : optMuzzyDecayMs
+  let decayMs = dirty ? a.pointee.dirtyDecayMs : a.pointee.muzzyDecayMs
   if decayMs < 0 { return }
   // Each access of a stage is its own short one: purgeExtent changes both.
   var allowed: UInt = 0
   if decayMs != 0 {
     allowed = dirty ? a.pointee.dirty.tick(now: now, decayMs: decayMs) : a.pointee.muzzy.tick(now: now, decayMs: decayMs)
   }
-  let lazily = dirty && optMuzzyDecayMs != 0
+  let lazily = dirty && a.pointee.muzzyDecayMs != 0
   var purgedNow = false
   while (dirty ? a.pointee.dirty.pages : a.pointee.muzzy.pages) > allowed,
         let oldest = dirty ? a.pointee.dirty.lruHead : a.pointee.muzzy.lruHead {

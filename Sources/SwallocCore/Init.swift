@@ -56,9 +56,14 @@ private func bootSteps() -> Bool {
   if !pageMapBoot() { return false }
   let cpus = UInt(swalloc_cpus_available())
   arenaCount = Int(optArenaCount != 0 ? optArenaCount : min(cpus &* 4, 1024))
-  guard let table = baseAlloc(UInt(arenaCount &* 16), alignment: 64) else { return false }
-  arenas = table.bindMemory(to: UnsafeMutablePointer<Arena>?.self, capacity: arenaCount)
-  arenaThreadCounts = (table + arenaCount &* 8).bindMemory(to: Int.self, capacity: arenaCount)
+  autoArenaCount = arenaCount
+  arenasDirtyDecayMs = optDirtyDecayMs
+  arenasMuzzyDecayMs = optMuzzyDecayMs
+  // Room for arenas.create up to jemalloc's limit: base memory is mapped
+  // lazily, so the untouched part of the table costs no resident pages.
+  guard let table = baseAlloc(UInt(arenaTableCapacity &* 16), alignment: 64) else { return false }
+  arenas = table.bindMemory(to: UnsafeMutablePointer<Arena>?.self, capacity: arenaTableCapacity)
+  arenaThreadCounts = (table + arenaTableCapacity &* 8).bindMemory(to: Int.self, capacity: arenaTableCapacity)
   mutexLock(&arenasLock)
   let first = arenaCreate(0)
   mutexUnlock(&arenasLock)

@@ -284,26 +284,28 @@ private func putBytes(_ n: UInt) {
   }
 }
 
-/// One small size class summed over the arenas.
 struct ClassStats {
   var slabs: UInt = 0
   var regions: UInt = 0
   var mallocs: UInt = 0
   var frees: UInt = 0
+  var refills: UInt = 0
 }
 
-func classStats(_ sizeClass: Int) -> ClassStats {
+/// One small size class summed over the arenas (or of arena `only`).
+func classStats(_ sizeClass: Int, only: Int = -1) -> ClassStats {
   var c = ClassStats()
   mutexLock(&arenasLock)
   var i = 0
   while i < arenaCount {
-    if let a = arenas[i] {
+    if only < 0 || i == only, let a = arenas[i] {
       let bin = a.pointee.bins + sizeClass
       mutexLock(&bin.pointee.lock)
       c.slabs &+= bin.pointee.slabCount
       c.regions &+= bin.pointee.regionsInUse
       c.mallocs &+= bin.pointee.mallocs
       c.frees &+= bin.pointee.frees
+      c.refills &+= bin.pointee.refills
       mutexUnlock(&bin.pointee.lock)
     }
     i &+= 1
@@ -554,6 +556,31 @@ func threadByteCounts() -> (allocated: UInt64, deallocated: UInt64) {
   guard let t = currentTcache() else { return (counters[0], counters[1]) }
   let (allocated, deallocated) = tcacheCountedBytes(t, reset: false)
   return (counters[0] &+ allocated, counters[1] &+ deallocated)
+}
+
+/// thread.allocatedp / deallocatedp: the thread's byte counters themselves
+/// (two uint64_t in its TLS), which the caller may read at any time. The
+/// thread cache's fast paths count blocks per class, not bytes (a multiply
+/// on every malloc would cost more than the rest of it); a class's counts
+/// are folded into these counters whenever the cache goes to its arena for
+/// that class (refill, flush) and all of them when this is asked. So they
+/// lag the exact figure (thread.allocated) by at most the blocks the cache
+/// handed out or took back since, per class.
+func threadCountersPublished() -> UnsafeMutablePointer<UInt64> {
+  if let t = currentTcache() { threadCountsFold(t) }
+  return swalloc_tls_bytes().unsafelyUnwrapped
+}
+
+/// Folds one class's block counts into the thread's byte counters.
+@inline(__always)
+func threadCountsFoldClass(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) {
+  let bin = tcacheBin(t, sizeClass)
+  let size = UInt64(sizeClassSize(sizeClass))
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  counters[0] &+= bin.pointee.allocs &* size
+  counters[1] &+= bin.pointee.frees &* size
+  bin.pointee.allocs = 0
+  bin.pointee.frees = 0
 }
 
 /// Bytes a tcache's stacks counted (allocs / frees times class size),

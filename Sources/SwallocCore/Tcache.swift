@@ -222,6 +222,7 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
   bin.pointee.head = end - got
   if optSecure { quarantineShuffle(t, end - got, count: got) }
   bin.pointee.refilled = 1
+  threadCountsFoldClass(t, sizeClass)
   tcacheEvent(t)
   return bin.pop()
 }
@@ -229,6 +230,7 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
 /// Flushes all but the `keep` most recently freed entries of one stack.
 func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
   let bin = tcacheBin(t, sizeClass)
+  threadCountsFoldClass(t, sizeClass)
   let count = bin.count
   if count <= keep { return }
   let flushCount = count &- keep

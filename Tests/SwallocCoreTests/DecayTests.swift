@@ -9,10 +9,8 @@ final class DecayTests: XCTestCase {
 
 
   func testDirtyPagesDecayToZeroAfterTheDecayTime() {
-    let savedDecay = optDirtyDecayMs
-    optDirtyDecayMs = 64
-    defer { optDirtyDecayMs = savedDecay }
     let a = makePrivateArena()
+    a.pointee.dirtyDecayMs = 64
     mutexLock(&a.pointee.extentLock)
     var runs: [UnsafeMutablePointer<Extent>] = []
     for _ in 0..<40 {
@@ -102,10 +100,8 @@ final class DecayTests: XCTestCase {
   /// old per-extent estimate lost dirty pages when a dirty extent merged
   /// with a clean one and split again: they stayed resident for good.)
   func testDirtyCountMatchesTheKernelThroughSplitsAndMerges() {
-    let savedDecay = optDirtyDecayMs
-    optDirtyDecayMs = -1
-    defer { optDirtyDecayMs = savedDecay }
     let a = makePrivateArena()
+    a.pointee.dirtyDecayMs = -1
     var rng = SystemRandomNumberGenerator()
     var live: [UnsafeMutablePointer<Extent>] = []
     var chunks = Set<UInt>()
@@ -131,7 +127,7 @@ final class DecayTests: XCTestCase {
     }
     XCTAssertEqual(a.pointee.dirty.pages, kernelResidentFreePages(chunks: chunks, live: live))
     while let e = live.popLast() { arenaFreePages(a, e) }
-    optDirtyDecayMs = 0
+    a.pointee.dirtyDecayMs = 0
     decayTick(a)
     XCTAssertEqual(a.pointee.dirty.pages, 0)
     let left = kernelResidentFreePages(chunks: chunks.filter { pageMapLookup($0) != 0 }, live: [])
