@@ -8,7 +8,8 @@
 #      a multi-threaded stress, fork, decay and options, and real programs
 #      (python3, git, gcc, sqlite3, sort) with and without the library,
 #      outputs compared; attacks on the allocator (tests/hardening.sh); its
-#      resident figure against the kernel's (tests/memtruth.sh);
+#      resident figure against the kernel's (tests/memtruth.sh); jemalloc
+#      compatibility and fork deadlocks (tests/compat.sh);
 #   5. the swalloc command-line tool.
 # Ends with "N passed, M failed" over those steps; exits non-zero on failure.
 set -u
@@ -36,6 +37,7 @@ step "unit tests (twin) under TSan and ASan" tests/sanitize.sh
 step "black-box and real programs" tests/run-programs.sh "$lib"
 step "hardening: attacks on metadata, double frees, size limits, re-entry" tests/hardening.sh "$lib"
 step "memory truth: stats.resident against the kernel, memory returned" tests/memtruth.sh "$lib"
+step "jemalloc compatibility and fork safety" tests/compat.sh "$lib"
 step "differential: the C API against glibc, random sequences (30 s)" tests/differential.sh "$lib" 30
 step "swalloc tool" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
 echo "$passed passed, $failed failed"
