@@ -281,8 +281,6 @@ public func swallocCtl(_ name: UnsafePointer<CChar>?, _ oldp: UnsafeMutableRawPo
   return ENOENT
 }
 
-let swallocVersion: StaticString = "0.1.0"
-
 // MARK: MIB interface
 
 /// The name components a MIB can hold, by index; numeric components (the
