@@ -49,4 +49,4 @@ print("python3 under swalloc:", out[0], "x4 threads in %.2f s" % (time.time() - 
 fi
 # SWALLOC_CONF / MALLOC_CONF in the environment reach the program: the tool
 # merges them with its own options.
-exec "$tool" run --stats -- "${cmd[@]}"
+exec "$tool" run --lib "$lib" --stats -- "${cmd[@]}"

@@ -563,7 +563,9 @@ struct Run: ParsableCommand {
     func say(_ s: String) { lines.append(s) }
     let main = processes.first { $0.pid == pid }
     let others = processes.filter { $0.pid != pid }
-    say("── swalloc run: \(argv.joined(separator: " "))")
+    // One line, however long or multi-line the command.
+    let command = argv.joined(separator: " ").split(whereSeparator: \.isNewline).joined(separator: " ")
+    say("── swalloc run: \(command.count > 100 ? command.prefix(99) + "…" : command)")
     say(String(format: "   exit status %d after %.2f s; main process pid %d", exitCode, elapsed, pid))
     if let r = main?.report {
       func n(_ key: String) -> Double { (r[key] as? NSNumber)?.doubleValue ?? 0 }
