@@ -129,11 +129,15 @@ deb)
     done
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    # One install-use-remove at a time on this machine (test runs in other
+    # checkouts take the same lock).
+    exec 9> /tmp/swalloc-dpkg.lock
+    flock 9
     if dpkg -s swalloc > /dev/null 2>&1; then
       bad "dpkg -i" "swalloc is already installed on this machine: not replacing it (dpkg -r swalloc, then run again)"
-    elif ! flock /tmp/swalloc-dpkg.lock $SUDO dpkg -i "$deb" > "$tmp/dpkg.log" 2>&1; then
+    elif ! $SUDO dpkg -i "$deb" > "$tmp/dpkg.log" 2>&1; then
       bad "dpkg -i" "$(cat "$tmp/dpkg.log")"
-      flock /tmp/swalloc-dpkg.lock $SUDO dpkg -r swalloc > /dev/null 2>&1
+      $SUDO dpkg -r swalloc > /dev/null 2>&1
     else
       ok "dpkg -i $(basename "$deb")"
       out=$(env -u SWALLOC_LIB /usr/bin/swalloc version 2>&1)
@@ -143,13 +147,14 @@ deb)
         bad "installed swalloc version" "$out"
       fi
       c_program "C via the package's pkg-config" ""
-      if flock /tmp/swalloc-dpkg.lock $SUDO dpkg -r swalloc > "$tmp/dpkg.log" 2>&1 && ! dpkg -s swalloc > /dev/null 2>&1 \
+      if $SUDO dpkg -r swalloc > "$tmp/dpkg.log" 2>&1 && ! dpkg -s swalloc > /dev/null 2>&1 \
          && [ ! -e "/usr/lib/libswalloc.so.$major" ] && [ ! -e /usr/bin/swalloc ] && [ ! -e /usr/include/swalloc.h ]; then
         ok "dpkg -r swalloc removes it"
       else
         bad "dpkg -r" "$(cat "$tmp/dpkg.log")"
       fi
     fi
+    flock -u 9
   fi
   ;;
 swift-example)
