@@ -29,6 +29,8 @@ trap 'rm -rf "$stage"' EXIT
 "$root/scripts/install.sh" --prefix /usr --destdir "$stage" "${pass[@]}"
 # dpkg keeps its own list of the package's files.
 rm -rf "$stage/usr/share/swalloc"
+# The tool's symbols (most of its size with the static Swift libraries).
+if command -v strip >/dev/null; then strip --strip-unneeded "$stage/usr/bin/swalloc"; fi
 install -D -m 644 "$root/LICENSE" "$stage/usr/share/doc/swalloc/copyright"
 install -D -m 644 "$root/CHANGELOG.md" "$stage/usr/share/doc/swalloc/CHANGELOG.md"
 
@@ -42,7 +44,13 @@ for file in "$stage/usr/lib/libswalloc.so" "$stage/usr/bin/swalloc"; do
   if [ -n "$v" ] && { [ -z "$glibc" ] || [ "$(printf '%s\n%s\n' "$glibc" "$v" | sort -V | tail -n 1)" = "$v" ]; }; then glibc=$v; fi
   while read -r path; do
     case "$path" in */libc.so.6|*/ld-linux*|*/libm.so.6) continue ;; esac
-    package=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
+    # dpkg knows a file by the path its package shipped it under (/usr/lib
+    # on a merged-/usr system, where ldd says /lib).
+    package=""
+    for candidate in "$path" "$(readlink -f "$path")" "/usr$path"; do
+      package=$(dpkg -S "$candidate" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
+      [ -n "$package" ] && break
+    done
     if [ -n "$package" ]; then depends+=("$package")
     else echo "package-deb.sh: warning: $path (loaded by $(basename "$real")) is not from a Debian package" >&2; fi
   done < <(ldd "$real" | awk '$3 ~ /^\// {print $3}')
