@@ -5,7 +5,8 @@
 #   2. the small C layer (TLS definitions, constructor, fork hooks);
 #   3. a link that aliases the standard names to the swalloc_ entry points and
 #      exports exactly those names (everything else, including the weak
-#      swift_retain/... of Embedded Swift, stays local).
+#      swift_retain/... of Embedded Swift, stays local), with the soname
+#      libswalloc.so.MAJOR (scripts/install.sh installs it under that name).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,6 +19,10 @@ obj=.build/embedded
 mkdir -p "$triple_dir" "$obj"
 if [ -d "$out" ] && [ ! -L "$out" ]; then rm -rf "$out"; fi
 [ -e "$out" ] || ln -s "$(uname -m)-unknown-linux-gnu/release" "$out"
+
+# The soname carries the major version (scripts/version.sh, from
+# Sources/SwallocCore/Version.swift): libswalloc.so.MAJOR.
+soname=libswalloc.so.$(scripts/version.sh --major)
 
 inc=Sources/CSwallocPlatform/include
 cflags=(-O2 -fPIC -fno-plt -ftls-model=initial-exec -fvisibility=hidden -fno-stack-protector -Wall -Werror)
@@ -43,5 +48,8 @@ while read -r name; do defsyms+=("-Wl,--defsym=$name=swalloc_$name"); done < lib
 
 clang -shared -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
-  -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,--hash-style=gnu -Wl,-soname,libswalloc.so
-echo "built $out/libswalloc.so"
+  -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,--hash-style=gnu -Wl,-soname,"$soname"
+# A program linked with -L.build/release -lswalloc records the soname; the
+# link beside the library lets it run from the build tree too.
+ln -sfn libswalloc.so "$out/$soname"
+echo "built $out/libswalloc.so (soname $soname)"

@@ -3,13 +3,18 @@
 # Swift itself comes with the machine image (/opt/swift).
 set -euo pipefail
 need=()
-for tool in gcc git sqlite3 valgrind python3 timeout; do
+for tool in gcc git sqlite3 valgrind python3 timeout pkg-config dpkg-deb; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# GNU time (tests/tool-check.sh compares the tool's peak resident figure with
+# its %M; the shell keyword `time` has no such figure).
+[ -x /usr/bin/time ] || need+=(/usr/bin/time)
 pkgs=()
 for tool in "${need[@]}"; do
   case "$tool" in
     timeout) pkgs+=(coreutils) ;;
+    /usr/bin/time) pkgs+=(time) ;;
+    dpkg-deb) pkgs+=(dpkg) ;;
     *) pkgs+=("$tool") ;;
   esac
 done

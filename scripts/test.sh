@@ -10,7 +10,10 @@
 #      outputs compared; attacks on the allocator (tests/hardening.sh); its
 #      resident figure against the kernel's (tests/memtruth.sh); jemalloc
 #      compatibility and fork deadlocks (tests/compat.sh);
-#   5. the swalloc command-line tool.
+#   5. the swalloc command-line tool and scripts/run-main.sh;
+#   6. adoption: install into a prefix (and uninstall), a C program built
+#      with pkg-config, the Debian package installed and removed, the Swift
+#      example linking the library (tests/adoption.sh).
 # Ends with "N passed, M failed" over those steps; exits non-zero on failure.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +42,11 @@ step "hardening: attacks on metadata, double frees, size limits, re-entry" tests
 step "memory truth: stats.resident against the kernel, memory returned" tests/memtruth.sh "$lib"
 step "jemalloc compatibility and fork safety" tests/compat.sh "$lib"
 step "differential: the C API against glibc, random sequences (30 s)" tests/differential.sh "$lib" 30
-step "swalloc tool" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
+step "swalloc tool and scripts/run-main.sh" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
+tool=$(swift build --show-bin-path)/swalloc
+step "install: scripts/install.sh into a prefix, scripts/uninstall.sh" tests/adoption.sh install "$lib" "$tool"
+step "link from C: pkg-config --cflags --libs swalloc" tests/adoption.sh pkg-config "$lib" "$tool"
+step "Debian package: scripts/package-deb.sh, dpkg -i, use, dpkg -r" tests/adoption.sh deb "$lib" "$tool"
+step "link from Swift: Examples/ with -Xlinker -lswalloc, no LD_PRELOAD" tests/adoption.sh swift-example "$lib" "$tool"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

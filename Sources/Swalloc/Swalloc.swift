@@ -8,52 +8,102 @@
 //
 // `Swalloc(library:)` opens a given libswalloc.so privately (RTLD_LOCAL),
 // which only inspects that copy: useful for tools and tests.
+//
+// This module imports only the C library (no Foundation, no package
+// dependency): depending on the `Swalloc` product builds nothing else.
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-public struct SwallocError: Error, CustomStringConvertible {
-  public let name: String
-  public let code: Int32
-  public var description: String { "swalloc: mallctl(\"\(name)\") failed: \(String(cString: strerror(code)))" }
+extension Swalloc {
+  /// Why a call failed: the process does not use swalloc, a library could
+  /// not be opened, or a mallctl name was refused (its errno).
+  public struct Error: Swift.Error, CustomStringConvertible, Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
+      /// This process's malloc is not swalloc's (Swalloc()).
+      case notInThisProcess
+      /// dlopen or dlsym of a library failed (Swalloc(library:)).
+      case libraryUnavailable
+      /// mallctl returned an error for `name`.
+      case mallctl
+    }
+    public let kind: Kind
+    /// The mallctl name, or the library's path.
+    public let name: String
+    /// The errno value (ENOENT when the process or library lacks swalloc).
+    public let code: Int32
+    /// dlerror()'s text, when a library failed to load.
+    public let detail: String?
 
-  public init(name: String, code: Int32) {
-    self.name = name
-    self.code = code
+    public var description: String {
+      switch kind {
+      case .notInThisProcess:
+        return "this process does not use swalloc: load libswalloc.so with LD_PRELOAD or link it (-lswalloc)"
+      case .libraryUnavailable:
+        return "swalloc: cannot use \(name): \(detail ?? String(cString: strerror(code)))"
+      case .mallctl:
+        return "swalloc: mallctl(\"\(name)\") failed: \(String(cString: strerror(code)))"
+      }
+    }
+
+    public init(kind: Kind, name: String, code: Int32, detail: String? = nil) {
+      self.kind = kind
+      self.name = name
+      self.code = code
+      self.detail = detail
+    }
+
+    /// A mallctl failure.
+    public init(name: String, code: Int32) { self.init(kind: .mallctl, name: name, code: code) }
   }
+
+  /// The allocator's totals (mallctl stats.*).
+  public struct Statistics: Equatable, Sendable {
+    /// Bytes in blocks handed out (blocks in thread caches count as handed out).
+    public var allocated: Int
+    /// Bytes in pages that hold allocations (slabs, large runs, huge blocks).
+    public var active: Int
+    /// Bytes resident: active pages, dirty and muzzy free pages, cached huge
+    /// mappings and metadata.
+    public var resident: Int
+    /// Bytes mapped from the system.
+    public var mapped: Int
+    /// Bytes of mapped chunk space neither in use nor resident.
+    public var retained: Int
+  }
+
+  /// The calling thread's running totals (usable bytes; they wrap, as
+  /// jemalloc's thread.allocated / thread.deallocated do).
+  public struct ThreadCounters: Equatable, Sendable {
+    public var allocated: UInt64
+    public var deallocated: UInt64
+  }
+
+  /// The options in effect (mallctl opt.*).
+  public struct Options: Equatable, Sendable {
+    public var arenas: Int
+    public var threadCache: Bool
+    public var threadCacheMax: Int
+    public var dirtyDecayMilliseconds: Int
+    public var muzzyDecayMilliseconds: Int
+    public var backgroundThread: Bool
+    public var statsPrint: Bool
+  }
+
+  // The module and this type share the name `Swalloc`, so `Swalloc.X`
+  // always means a member of this type; the module's earlier top-level
+  // names are members too, so `Swalloc.SwallocStatistics` compiles.
+  public typealias SwallocError = Error
+  public typealias SwallocStatistics = Statistics
+  public typealias SwallocThreadCounters = ThreadCounters
+  public typealias SwallocOptions = Options
 }
 
-public struct SwallocStatistics: Equatable, Sendable {
-  /// Bytes in blocks handed out (blocks in thread caches count as handed out).
-  public var allocated: Int
-  /// Bytes in pages that hold allocations (slabs, large runs, huge blocks).
-  public var active: Int
-  /// Bytes resident: active pages, dirty and muzzy free pages, cached huge
-  /// mappings and metadata.
-  public var resident: Int
-  /// Bytes mapped from the system.
-  public var mapped: Int
-  /// Bytes of mapped chunk space neither in use nor resident.
-  public var retained: Int
-}
-
-/// The calling thread's running totals (usable bytes; they wrap, as
-/// jemalloc's thread.allocated / thread.deallocated do).
-public struct SwallocThreadCounters: Equatable, Sendable {
-  public var allocated: UInt64
-  public var deallocated: UInt64
-}
-
-public struct SwallocOptions: Equatable, Sendable {
-  public var arenas: Int
-  public var threadCache: Bool
-  public var threadCacheMax: Int
-  public var dirtyDecayMilliseconds: Int
-  public var muzzyDecayMilliseconds: Int
-  public var backgroundThread: Bool
-  public var statsPrint: Bool
-}
+public typealias SwallocError = Swalloc.Error
+public typealias SwallocStatistics = Swalloc.Statistics
+public typealias SwallocThreadCounters = Swalloc.ThreadCounters
+public typealias SwallocOptions = Swalloc.Options
 
 public struct Swalloc {
   private typealias Ctl = @convention(c) (UnsafePointer<CChar>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?,
@@ -63,12 +113,14 @@ public struct Swalloc {
   private let ctl: Ctl
   private let statsPrint: StatsPrint
 
-  /// The swalloc this process allocates with; throws when the process's
-  /// malloc is not swalloc.
+  /// The swalloc this process allocates with; throws Error.notInThisProcess
+  /// ("this process does not use swalloc: ...") when the process's malloc
+  /// is not swalloc's (no library, or one opened privately).
   public init() throws {
-    let process = UnsafeMutableRawPointer(bitPattern: 0)
-    guard let symbol = dlsym(process, "swalloc_mallctl"), let print = dlsym(process, "swalloc_malloc_stats_print") else {
-      throw SwallocError(name: "swalloc_mallctl", code: ENOENT)
+    let process = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT
+    guard let symbol = dlsym(process, "swalloc_mallctl"), let print = dlsym(process, "swalloc_malloc_stats_print"),
+          let malloc = dlsym(process, "malloc"), malloc == dlsym(process, "swalloc_malloc") else {
+      throw Error(kind: .notInThisProcess, name: "malloc", code: ENOENT)
     }
     ctl = unsafeBitCast(symbol, to: Ctl.self)
     statsPrint = unsafeBitCast(print, to: StatsPrint.self)
@@ -93,9 +145,11 @@ public struct Swalloc {
   /// A private copy of the library at `path` (RTLD_LOCAL: it does not
   /// replace this process's malloc).
   public init(library path: String) throws {
-    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, "swalloc_mallctl"),
-          let print = dlsym(handle, "swalloc_malloc_stats_print") else {
-      throw SwallocError(name: path, code: ENOENT)
+    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+      throw Error(kind: .libraryUnavailable, name: path, code: ENOENT, detail: dlerror().map { String(cString: $0) })
+    }
+    guard let symbol = dlsym(handle, "swalloc_mallctl"), let print = dlsym(handle, "swalloc_malloc_stats_print") else {
+      throw Error(kind: .libraryUnavailable, name: path, code: ENOENT, detail: "not a swalloc library (no swalloc_mallctl)")
     }
     ctl = unsafeBitCast(symbol, to: Ctl.self)
     statsPrint = unsafeBitCast(print, to: StatsPrint.self)
@@ -106,38 +160,38 @@ public struct Swalloc {
     defer { value.deallocate() }
     var length = MemoryLayout<T>.size
     let rc = name.withCString { ctl($0, value, &length, nil, 0) }
-    if rc != 0 { throw SwallocError(name: name, code: rc) }
+    if rc != 0 { throw Error(name: name, code: rc) }
     return value.pointee
   }
 
   private func write<T>(_ name: String, _ value: T) throws {
     var v = value
     let rc = name.withCString { ctl($0, nil, nil, &v, MemoryLayout<T>.size) }
-    if rc != 0 { throw SwallocError(name: name, code: rc) }
+    if rc != 0 { throw Error(name: name, code: rc) }
   }
 
   private func act(_ name: String) throws {
     let rc = name.withCString { ctl($0, nil, nil, nil, 0) }
-    if rc != 0 { throw SwallocError(name: name, code: rc) }
+    if rc != 0 { throw Error(name: name, code: rc) }
   }
 
   public func version() throws -> String { String(cString: try read("version", UnsafePointer<CChar>.self)) }
 
-  public func statistics() throws -> SwallocStatistics {
-    SwallocStatistics(allocated: try read("stats.allocated", Int.self), active: try read("stats.active", Int.self),
+  public func statistics() throws -> Statistics {
+    Statistics(allocated: try read("stats.allocated", Int.self), active: try read("stats.active", Int.self),
                       resident: try read("stats.resident", Int.self), mapped: try read("stats.mapped", Int.self),
                       retained: try read("stats.retained", Int.self))
   }
 
   /// Bytes the calling thread has allocated and freed so far; the
   /// difference of two readings measures what a piece of code allocates.
-  public func threadCounters() throws -> SwallocThreadCounters {
-    SwallocThreadCounters(allocated: try read("thread.allocated", UInt64.self),
+  public func threadCounters() throws -> ThreadCounters {
+    ThreadCounters(allocated: try read("thread.allocated", UInt64.self),
                           deallocated: try read("thread.deallocated", UInt64.self))
   }
 
-  public func options() throws -> SwallocOptions {
-    SwallocOptions(arenas: Int(try read("opt.narenas", UInt32.self)), threadCache: try read("opt.tcache", Bool.self),
+  public func options() throws -> Options {
+    Options(arenas: Int(try read("opt.narenas", UInt32.self)), threadCache: try read("opt.tcache", Bool.self),
                    threadCacheMax: try read("opt.tcache_max", Int.self),
                    dirtyDecayMilliseconds: try read("opt.dirty_decay_ms", Int.self),
                    muzzyDecayMilliseconds: try read("opt.muzzy_decay_ms", Int.self),

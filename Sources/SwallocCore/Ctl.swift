@@ -23,8 +23,6 @@ let ctlArenasAll = 4096
 /// Counts writes of "epoch" (statistics are always current).
 var ctlEpoch: UInt = 0
 
-let swallocVersion: StaticString = "0.1.0"
-
 // MARK: One call
 
 /// A mallctl call: the caller's buffers and the name's numeric components.

@@ -13,6 +13,14 @@ final class SwallocAPITests: XCTestCase {
     return root.appendingPathComponent(".build/release/libswalloc.so").path
   }()
 
+  /// The version from its one source, Sources/SwallocCore/Version.swift.
+  static let sourceVersion: String = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let text = (try? String(contentsOf: root.appendingPathComponent("Sources/SwallocCore/Version.swift"), encoding: .utf8)) ?? ""
+    let line = text.split(separator: "\n").first { $0.hasPrefix("let swallocVersion") } ?? ""
+    return line.split(separator: "\"").dropFirst().first.map(String.init) ?? "missing"
+  }()
+
   func library() throws -> Swalloc {
     guard FileManager.default.fileExists(atPath: Self.libraryPath) else {
       XCTFail("\(Self.libraryPath) is missing: build it with scripts/build-lib.sh (scripts/test.sh does)")
@@ -59,7 +67,7 @@ final class SwallocAPITests: XCTestCase {
     XCTAssertTrue(text.hasPrefix("___ swalloc statistics ___\n"), text)
     XCTAssertTrue(text.contains("regs/slab"))
     let json = swalloc.report(json: true)
-    XCTAssertTrue(json.hasPrefix("{\"swalloc\": {\"version\": \"0.1.0\""), json)
+    XCTAssertTrue(json.hasPrefix("{\"swalloc\": {\"version\": \"\(Self.sourceVersion)\""), json)
     XCTAssertTrue(json.hasSuffix("}}\n"))
     let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
     let body = object?["swalloc"] as? [String: Any]
@@ -87,7 +95,7 @@ final class SwallocAPITests: XCTestCase {
 
   func testOptionsVersionAndSizeClasses() throws {
     let swalloc = try library()
-    XCTAssertEqual(try swalloc.version(), "0.1.0")
+    XCTAssertEqual(try swalloc.version(), Self.sourceVersion)
     let options = try swalloc.options()
     XCTAssertGreaterThan(options.arenas, 0)
     if ProcessInfo.processInfo.environment["SWALLOC_CONF"] == nil && ProcessInfo.processInfo.environment["MALLOC_CONF"] == nil {
@@ -98,5 +106,38 @@ final class SwallocAPITests: XCTestCase {
     XCTAssertEqual(Array(classes.prefix(9)), [16, 32, 48, 64, 80, 96, 112, 128, 160])
     XCTAssertEqual(classes.last, 14336)
     XCTAssertThrowsError(try swalloc.purge(arena: 100_000))
+  }
+
+  func testErrorsSayWhatIsWrong() throws {
+    // This test process allocates with glibc (the library is only opened
+    // privately above), so it does not use swalloc.
+    if dlsym(UnsafeMutableRawPointer(bitPattern: 0), "swalloc_malloc") == nil {
+      XCTAssertThrowsError(try Swalloc()) { error in
+        XCTAssertEqual("\(error)", "this process does not use swalloc: load libswalloc.so with LD_PRELOAD or link it (-lswalloc)")
+        XCTAssertEqual((error as? Swalloc.Error)?.kind, .notInThisProcess)
+      }
+    }
+    XCTAssertThrowsError(try Swalloc(library: "/nonexistent/libswalloc.so")) { error in
+      XCTAssertEqual((error as? Swalloc.Error)?.kind, .libraryUnavailable)
+      XCTAssertTrue("\(error)".hasPrefix("swalloc: cannot use /nonexistent/libswalloc.so: "), "\(error)")
+    }
+    XCTAssertThrowsError(try library().purge(arena: 100_000)) { error in
+      XCTAssertEqual("\(error)", "swalloc: mallctl(\"arena.100000.purge\") failed: \(String(cString: strerror(ENOENT)))")
+    }
+  }
+
+  func testTypeNamesQualifiedByTheModuleName() throws {
+    // `Swalloc` names both the module and its main type: every name reads
+    // as a member of the type, the old top-level names included.
+    let statistics: Swalloc.SwallocStatistics = try library().statistics()
+    let same: Swalloc.Statistics = statistics
+    let unqualified: SwallocStatistics = same
+    XCTAssertEqual(unqualified, statistics)
+    let options: Swalloc.SwallocOptions = try library().options()
+    XCTAssertEqual(options, try library().options() as Swalloc.Options)
+    let counters: Swalloc.SwallocThreadCounters = try library().threadCounters()
+    XCTAssertGreaterThanOrEqual(counters.allocated, 0)
+    let error: Swalloc.SwallocError = Swalloc.Error(name: "x", code: EINVAL)
+    XCTAssertEqual(error, SwallocError(name: "x", code: EINVAL))
   }
 }

@@ -1,0 +1,1 @@
+../SwallocCore/Version.swift
