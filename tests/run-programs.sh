@@ -202,6 +202,14 @@ if have options; then
     option_check opt_unknown "bogus:1,narenas:2" ok "swalloc: unknown option 'bogus' ignored" narenas 2
     option_check opt_bad_value "narenas:lots" ok "swalloc: bad value for option 'narenas:lots' ignored" plain
     option_check opt_abort_conf "bogus:1,abort_conf:true" abort "swalloc: invalid configuration (abort_conf:true)" plain
+    # ... and says so, not "ignored" first (abort_conf read before the rest).
+    if wanted opt_abort_conf_message; then
+        if grep -q "unknown option 'bogus'" "$LOGS/opt_abort_conf.err" && ! grep -q "ignored" "$LOGS/opt_abort_conf.err"; then
+            pass opt_abort_conf_message "($(head -n 1 "$LOGS/opt_abort_conf.err"))"
+        else
+            fail opt_abort_conf_message "stderr: $(tr '\n' ' ' <"$LOGS/opt_abort_conf.err" | cut -c1-200)"
+        fi
+    fi
     option_check opt_stats_print "stats_print:true" ok "___ swalloc statistics ___" plain
     option_check introspection "" ok "___ swalloc statistics ___" introspection
     option_check opt_tcache_off "tcache:false" abort "swalloc: free(): double free detected" tcache-off-double-free

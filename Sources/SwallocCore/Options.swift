@@ -66,20 +66,34 @@ private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: 
   writeStderr(what)
   writeStderr(" '")
   _ = write(2, text, length)
-  writeStderr("' ignored\n")
+  // With abort_conf:true the process is about to abort: not "ignored".
+  writeStderr(optAbortConf ? "'\n" : "' ignored\n")
 }
 
 func optionsBoot() {
   var conf = getenv("SWALLOC_CONF")
   if conf == nil { conf = getenv("MALLOC_CONF") }
   guard let s = conf else { return }
+  // abort_conf first, wherever it stands: it decides how the others' errors
+  // are reported.
+  forEachOption(s, reportMissingValues: false) { k, kl, v, vl in
+    if keyEquals(k, kl, "abort_conf"), let b = parseBool(v, vl) { optAbortConf = b }
+  }
+  forEachOption(s, reportMissingValues: true, applyOption)
+  if sawBadOption && optAbortConf { fatal("invalid configuration (abort_conf:true): aborting") }
+}
+
+/// Calls `body` with each key and value of `s` ("k:v,k:v"); a key without
+/// a value is reported when asked.
+private func forEachOption(_ s: UnsafePointer<CChar>, reportMissingValues: Bool,
+                           _ body: (UnsafePointer<CChar>, Int, UnsafePointer<CChar>, Int) -> Void) {
   var i = 0
   while s[i] != 0 {
     let keyStart = i
     while s[i] != 0 && s[i] != 58 && s[i] != 44 { i &+= 1 }   // ':' ','
     let keyLength = i &- keyStart
     if s[i] != 58 {
-      if keyLength > 0 { warn("option without a value", s + keyStart, keyLength) }
+      if keyLength > 0 && reportMissingValues { warn("option without a value", s + keyStart, keyLength) }
       if s[i] == 44 { i &+= 1 }
       continue
     }
@@ -88,9 +102,8 @@ func optionsBoot() {
     while s[i] != 0 && s[i] != 44 { i &+= 1 }
     let valueLength = i &- valueStart
     if s[i] == 44 { i &+= 1 }
-    applyOption(s + keyStart, keyLength, s + valueStart, valueLength)
+    body(s + keyStart, keyLength, s + valueStart, valueLength)
   }
-  if sawBadOption && optAbortConf { fatal("invalid configuration (abort_conf:true)") }
 }
 
 private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointer<CChar>, _ vl: Int) {

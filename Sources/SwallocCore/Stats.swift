@@ -454,8 +454,10 @@ private func statsPutText(_ s: StatsTotals) {
   put("mapped: "); putBytes(mapped); put(" ("); put(s.chunks); put(" chunks of ")
   putBytes(chunkSize); put(", metadata "); putBytes(s.metadataMapped); put(")\n")
   put("small: "); put(s.smallRegions); put(" regions in "); put(s.slabs); put(" slabs; ")
-  put(s.smallMallocs); put(" handed out, "); put(s.smallFrees); put(" returned in ")
-  put(s.refills); put(" refills\n")
+  // Bin traffic: regions taken out (by thread-cache refills and uncached
+  // calls) and put back, not malloc/free calls: cache hits never reach a bin.
+  put(s.smallMallocs); put(" regions taken out of the bins ("); put(s.refills); put(" refills), ")
+  put(s.smallFrees); put(" put back\n")
   put("large: "); put(s.largeCount); put(" live; "); put(s.largeMallocs); put(" allocations, ")
   put(s.largeFrees); put(" frees; huge: "); put(s.hugeCount); put(" live, ")
   putBytes(s.hugeCachedBytes); put(" cached\n")
@@ -463,7 +465,7 @@ private func statsPutText(_ s: StatsTotals) {
   putBytes(s.muzzyPages << pageShift); put(" muzzy; purged so far: ")
   putBytes(s.purgedPages << pageShift); put("\n")
   // Per small size class: regions in use, slabs, utilization, traffic.
-  put("    size  regs/slab   slabs  in use  util%  handed out   returned\n")
+  put("    size  regs/slab   slabs  in use  util%   taken out   put back\n")
   var c = 0
   while c < smallClassCount {
     let k = classStats(c)
