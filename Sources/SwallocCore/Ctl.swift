@@ -6,7 +6,7 @@
 // for a wrong length or value, EPERM for writing a read-only name, EFAULT
 // for an operation the named arena cannot take.
 //
-// Every name is one case of `CtlName`, whose `node` gives its dotted pattern
+// Every name is one case of `CtlName`, whose `entry` gives its dotted pattern
 // ("#" marks a numeric component: an arena, bin or large-class index), its
 // index rule and its handler: the one table that mallctl, the MIB functions
 // and README's compatibility table follow. A MIB holds the numbers of the
@@ -113,16 +113,21 @@ enum CtlIndex {
   case lextent
 }
 
-struct CtlNode {
-  let pattern: StaticString
-  let index: CtlIndex
-  let handler: (CtlCall) -> Int32
+/// What a table entry gives: its shape (pattern and index rule), when asked
+/// without a call, or the call's result.
+enum CtlAnswer {
+  case shape(StaticString, CtlIndex)
+  case result(Int32)
+}
 
-  init(_ pattern: StaticString, _ index: CtlIndex = .none, _ handler: @escaping (CtlCall) -> Int32) {
-    self.pattern = pattern
-    self.index = index
-    self.handler = handler
-  }
+/// One table entry: the pattern ("#": a numeric component), its index rule
+/// and, for a call, what it does. The handler is a non-escaping closure, so
+/// the table costs no closure contexts (no Swift runtime calls).
+@inline(__always)
+private func node(_ pattern: StaticString, _ index: CtlIndex, _ call: CtlCall?,
+                  _ handler: (CtlCall) -> Int32) -> CtlAnswer {
+  guard let call else { return .shape(pattern, index) }
+  return .result(handler(call))
 }
 
 /// Every name mallctl answers (README's jemalloc-compatibility table lists
@@ -148,104 +153,109 @@ enum CtlName: Int {
   case statsArenasBinsNmalloc, statsArenasBinsNdalloc, statsArenasBinsCurregs, statsArenasBinsCurslabs
   case statsArenasBinsNfills
 
-  // swiftlint:disable:next cyclomatic_complexity function_body_length
-  var node: CtlNode {
+  var shape: (pattern: StaticString, index: CtlIndex) {
+    if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
+    fatal("mallctl table: an entry acted without a call")
+  }
+
+  /// The table: each name's pattern, index rule and handler.
+  func entry(_ call: CtlCall?) -> CtlAnswer {
     switch self {
-    case .version: return CtlNode("version") { $0.read(swallocVersion.utf8Start) }
+    case .version: return node("version", .none, call) { $0.read(swallocVersion.utf8Start) }
     case .epoch:
-      return CtlNode("epoch") { c in
+      return node("epoch", .none, call) { c in
         c.readWrite(UInt64(atomicUInt(&ctlEpoch).pointee.load(ordering: .relaxed))) { _ in
           atomicUInt(&ctlEpoch).pointee.add(1, ordering: .relaxed)
           return 0
         }
       }
     case .backgroundThread:
-      return CtlNode("background_thread") { c in
+      return node("background_thread", .none, call) { c in
         c.readWriteBool(backgroundThreadEnabled()) { backgroundThreadSetEnabled($0); return 0 }
       }
     case .maxBackgroundThreads:
       // One thread serves every arena; any positive limit is honoured.
-      return CtlNode("max_background_threads") { c in c.readWrite(UInt(1)) { $0 == 0 ? EINVAL : 0 } }
+      return node("max_background_threads", .none, call) { c in c.readWrite(UInt(1)) { $0 == 0 ? EINVAL : 0 } }
 
     // What this build has: jemalloc's configure switches.
-    case .configCacheOblivious: return CtlNode("config.cache_oblivious") { $0.read(false) }
-    case .configDebug: return CtlNode("config.debug") { $0.read(false) }
-    case .configFill: return CtlNode("config.fill") { $0.read(true) }
-    case .configLazyLock: return CtlNode("config.lazy_lock") { $0.read(false) }
-    case .configMallocConf: return CtlNode("config.malloc_conf") { $0.read(("" as StaticString).utf8Start) }
-    case .configOptSafetyChecks: return CtlNode("config.opt_safety_checks") { $0.read(true) }
-    case .configProf: return CtlNode("config.prof") { $0.read(false) }
-    case .configProfLibgcc: return CtlNode("config.prof_libgcc") { $0.read(false) }
-    case .configProfLibunwind: return CtlNode("config.prof_libunwind") { $0.read(false) }
-    case .configStats: return CtlNode("config.stats") { $0.read(true) }
-    case .configUtrace: return CtlNode("config.utrace") { $0.read(false) }
-    case .configXmalloc: return CtlNode("config.xmalloc") { $0.read(false) }
+    case .configCacheOblivious: return node("config.cache_oblivious", .none, call) { $0.read(false) }
+    case .configDebug: return node("config.debug", .none, call) { $0.read(false) }
+    case .configFill: return node("config.fill", .none, call) { $0.read(true) }
+    case .configLazyLock: return node("config.lazy_lock", .none, call) { $0.read(false) }
+    case .configMallocConf: return node("config.malloc_conf", .none, call) { $0.read(("" as StaticString).utf8Start) }
+    case .configOptSafetyChecks: return node("config.opt_safety_checks", .none, call) { $0.read(true) }
+    case .configProf: return node("config.prof", .none, call) { $0.read(false) }
+    case .configProfLibgcc: return node("config.prof_libgcc", .none, call) { $0.read(false) }
+    case .configProfLibunwind: return node("config.prof_libunwind", .none, call) { $0.read(false) }
+    case .configStats: return node("config.stats", .none, call) { $0.read(true) }
+    case .configUtrace: return node("config.utrace", .none, call) { $0.read(false) }
+    case .configXmalloc: return node("config.xmalloc", .none, call) { $0.read(false) }
 
-    case .optionAbort: return CtlNode("opt.abort") { $0.read(true) }
-    case .optionAbortConf: return CtlNode("opt.abort_conf") { $0.read(optAbortConf) }
-    case .optionNarenas: return CtlNode("opt.narenas") { $0.read(UInt32(autoArenaCount)) }
-    case .optionTcache: return CtlNode("opt.tcache") { $0.read(optTcache) }
-    case .optionTcacheMax: return CtlNode("opt.tcache_max") { $0.read(optTcacheMax) }
+    case .optionAbort: return node("opt.abort", .none, call) { $0.read(true) }
+    case .optionAbortConf: return node("opt.abort_conf", .none, call) { $0.read(optAbortConf) }
+    case .optionNarenas: return node("opt.narenas", .none, call) { $0.read(UInt32(autoArenaCount)) }
+    case .optionTcache: return node("opt.tcache", .none, call) { $0.read(optTcache) }
+    case .optionTcacheMax: return node("opt.tcache_max", .none, call) { $0.read(optTcacheMax) }
     case .optionLgTcacheMax:
-      return CtlNode("opt.lg_tcache_max") { c in
+      return node("opt.lg_tcache_max", .none, call) { c in
         c.read(optTcacheMax == 0 ? -1 : Int(63 &- optTcacheMax.leadingZeroBitCount))
       }
-    case .optionDirtyDecayMs: return CtlNode("opt.dirty_decay_ms") { $0.read(optDirtyDecayMs) }
-    case .optionMuzzyDecayMs: return CtlNode("opt.muzzy_decay_ms") { $0.read(optMuzzyDecayMs) }
-    case .optionBackgroundThread: return CtlNode("opt.background_thread") { $0.read(optBackgroundThread) }
-    case .optionMaxBackgroundThreads: return CtlNode("opt.max_background_threads") { $0.read(UInt(1)) }
-    case .optionStatsPrint: return CtlNode("opt.stats_print") { $0.read(optStatsPrint) }
-    case .optionPercpuArena: return CtlNode("opt.percpu_arena") { $0.read(("disabled" as StaticString).utf8Start) }
-    case .optionDss: return CtlNode("opt.dss") { $0.read(("disabled" as StaticString).utf8Start) }
+    case .optionDirtyDecayMs: return node("opt.dirty_decay_ms", .none, call) { $0.read(optDirtyDecayMs) }
+    case .optionMuzzyDecayMs: return node("opt.muzzy_decay_ms", .none, call) { $0.read(optMuzzyDecayMs) }
+    case .optionBackgroundThread: return node("opt.background_thread", .none, call) { $0.read(optBackgroundThread) }
+    case .optionMaxBackgroundThreads: return node("opt.max_background_threads", .none, call) { $0.read(UInt(1)) }
+    case .optionStatsPrint: return node("opt.stats_print", .none, call) { $0.read(optStatsPrint) }
+    case .optionPercpuArena: return node("opt.percpu_arena", .none, call) { $0.read(("disabled" as StaticString).utf8Start) }
+    case .optionDss: return node("opt.dss", .none, call) { $0.read(("disabled" as StaticString).utf8Start) }
     case .optionJunk:
-      return CtlNode("opt.junk") { c in
+      return node("opt.junk", .none, call) { c in
         let text: StaticString = optJunkAlloc ? (optJunkFree ? "true" : "alloc") : (optJunkFree ? "free" : "false")
         return c.read(text.utf8Start)
       }
-    case .optionZero: return CtlNode("opt.zero") { $0.read(optZero) }
-    case .optionRetain: return CtlNode("opt.retain") { $0.read(true) }
-    case .optionSecure: return CtlNode("opt.secure") { $0.read(optSecure) }
+    case .optionZero: return node("opt.zero", .none, call) { $0.read(optZero) }
+    case .optionRetain: return node("opt.retain", .none, call) { $0.read(true) }
+    case .optionSecure: return node("opt.secure", .none, call) { $0.read(optSecure) }
 
-    case .threadArenaIndex: return CtlNode("thread.arena", .none, threadArenaCtl)
-    case .threadAllocated: return CtlNode("thread.allocated") { $0.read(threadByteCounts().allocated) }
+    case .threadArenaIndex: return node("thread.arena", .none, call, threadArenaCtl)
+    case .threadAllocated: return node("thread.allocated", .none, call) { $0.read(threadByteCounts().allocated) }
     case .threadAllocatedp:
-      return CtlNode("thread.allocatedp") { $0.read(threadCountersPublished().advanced(by: 0)) }
-    case .threadDeallocated: return CtlNode("thread.deallocated") { $0.read(threadByteCounts().deallocated) }
+      return node("thread.allocatedp", .none, call) { $0.read(threadCountersPublished().advanced(by: 0)) }
+    case .threadDeallocated: return node("thread.deallocated", .none, call) { $0.read(threadByteCounts().deallocated) }
     case .threadDeallocatedp:
-      return CtlNode("thread.deallocatedp") { $0.read(threadCountersPublished().advanced(by: 1)) }
-    case .threadTcacheFlush: return CtlNode("thread.tcache.flush") { $0.action { flushThreadCache() } }
-    case .threadTcacheEnabled: return CtlNode("thread.tcache.enabled", .none, threadTcacheEnabledCtl)
+      return node("thread.deallocatedp", .none, call) { $0.read(threadCountersPublished().advanced(by: 1)) }
+    case .threadTcacheFlush: return node("thread.tcache.flush", .none, call) { $0.action { flushThreadCache() } }
+    case .threadTcacheEnabled: return node("thread.tcache.enabled", .none, call, threadTcacheEnabledCtl)
 
     case .arenaPurgeAction:
-      return CtlNode("arena.#.purge", .arenaOrAll) { c in
+      return node("arena.#.purge", .arenaOrAll, call) { c in
         c.action { if c.i >= arenaCount { _ = purgeAllArenas() } else { purgeArena(c.i) } }
       }
     case .arenaDecayAction:
       // A decay step now: purges what the decay curve allows, as time passing does.
-      return CtlNode("arena.#.decay", .arenaOrAll) { c in
+      return node("arena.#.decay", .arenaOrAll, call) { c in
         c.action {
           if c.i < arenaCount { decayArena(c.i); return }
           var k = 0
           while k < arenaCount { decayArena(k); k &+= 1 }
         }
       }
-    case .arenaResetAction: return CtlNode("arena.#.reset", .arena) { c in arenaResetCtl(c, destroy: false) }
-    case .arenaDestroyAction: return CtlNode("arena.#.destroy", .arena) { c in arenaResetCtl(c, destroy: true) }
+    case .arenaResetAction: return node("arena.#.reset", .arena, call) { c in arenaResetCtl(c, destroy: false) }
+    case .arenaDestroyAction: return node("arena.#.destroy", .arena, call) { c in arenaResetCtl(c, destroy: true) }
     case .arenaDss:
       // No sbrk: every arena maps its chunks; "disabled" is the only precedence.
-      return CtlNode("arena.#.dss", .arena) { c in
+      return node("arena.#.dss", .arena, call) { c in
         c.readWrite(("disabled" as StaticString).utf8Start) { text in
           strcmp(text, "disabled") == 0 ? 0 : strcmp(text, "primary") == 0 || strcmp(text, "secondary") == 0 ? EFAULT : EINVAL
         }
       }
     case .arenaDirtyDecayMs:
-      return CtlNode("arena.#.dirty_decay_ms", .arena) { c in arenaDecayTimeCtl(c, dirty: true) }
+      return node("arena.#.dirty_decay_ms", .arena, call) { c in arenaDecayTimeCtl(c, dirty: true) }
     case .arenaMuzzyDecayMs:
-      return CtlNode("arena.#.muzzy_decay_ms", .arena) { c in arenaDecayTimeCtl(c, dirty: false) }
+      return node("arena.#.muzzy_decay_ms", .arena, call) { c in arenaDecayTimeCtl(c, dirty: false) }
 
-    case .arenasNarenas: return CtlNode("arenas.narenas") { $0.read(UInt32(arenaCount)) }
+    case .arenasNarenas: return node("arenas.narenas", .none, call) { $0.read(UInt32(arenaCount)) }
     case .arenasDefaultDirtyDecayMs:
-      return CtlNode("arenas.dirty_decay_ms") { c in
+      return node("arenas.dirty_decay_ms", .none, call) { c in
         c.readWrite(arenasDirtyDecayMs) { ms in
           if ms < -1 { return EINVAL }
           withLock(&arenasLock) { arenasDirtyDecayMs = ms }
@@ -253,42 +263,42 @@ enum CtlName: Int {
         }
       }
     case .arenasDefaultMuzzyDecayMs:
-      return CtlNode("arenas.muzzy_decay_ms") { c in
+      return node("arenas.muzzy_decay_ms", .none, call) { c in
         c.readWrite(arenasMuzzyDecayMs) { ms in
           if ms < -1 { return EINVAL }
           withLock(&arenasLock) { arenasMuzzyDecayMs = ms }
           return 0
         }
       }
-    case .arenasQuantum: return CtlNode("arenas.quantum") { $0.read(quantum) }
-    case .arenasPage: return CtlNode("arenas.page") { $0.read(pageSize) }
+    case .arenasQuantum: return node("arenas.quantum", .none, call) { $0.read(quantum) }
+    case .arenasPage: return node("arenas.page", .none, call) { $0.read(pageSize) }
     case .arenasTcacheMax:
-      return CtlNode("arenas.tcache_max") { c in
+      return node("arenas.tcache_max", .none, call) { c in
         c.read(tcacheClassCount == 0 ? 0 : sizeClassSize(tcacheClassCount &- 1))
       }
-    case .arenasNbins: return CtlNode("arenas.nbins") { $0.read(UInt32(smallClassCount)) }
-    case .arenasNhbins: return CtlNode("arenas.nhbins") { $0.read(UInt32(tcacheClassCount)) }
-    case .arenasBinSize: return CtlNode("arenas.bin.#.size", .bin) { $0.read(sizeClassSize($0.i)) }
-    case .arenasBinNregs: return CtlNode("arenas.bin.#.nregs", .bin) { $0.read(binInfos[$0.i].regionCount) }
+    case .arenasNbins: return node("arenas.nbins", .none, call) { $0.read(UInt32(smallClassCount)) }
+    case .arenasNhbins: return node("arenas.nhbins", .none, call) { $0.read(UInt32(tcacheClassCount)) }
+    case .arenasBinSize: return node("arenas.bin.#.size", .bin, call) { $0.read(sizeClassSize($0.i)) }
+    case .arenasBinNregs: return node("arenas.bin.#.nregs", .bin, call) { $0.read(binInfos[$0.i].regionCount) }
     case .arenasBinSlabSize:
-      return CtlNode("arenas.bin.#.slab_size", .bin) { $0.read(UInt(binInfos[$0.i].slabPages) << pageShift) }
-    case .arenasNlextents: return CtlNode("arenas.nlextents") { $0.read(UInt32(classCount &- smallClassCount)) }
+      return node("arenas.bin.#.slab_size", .bin, call) { $0.read(UInt(binInfos[$0.i].slabPages) << pageShift) }
+    case .arenasNlextents: return node("arenas.nlextents", .none, call) { $0.read(UInt32(classCount &- smallClassCount)) }
     case .arenasLextentSize:
-      return CtlNode("arenas.lextent.#.size", .lextent) { $0.read(sizeClassSize(smallClassCount &+ $0.i)) }
+      return node("arenas.lextent.#.size", .lextent, call) { $0.read(sizeClassSize(smallClassCount &+ $0.i)) }
     case .arenasCreate:
-      return CtlNode("arenas.create") { c in
+      return node("arenas.create", .none, call) { c in
         c.actionReading(UInt32.self) { arenaCreateExplicit().map { UInt32($0) } }
       }
 
-    case .statsAllocated: return CtlNode("stats.allocated") { $0.read(statsGather().allocated) }
-    case .statsActive: return CtlNode("stats.active") { $0.read(statsGather().active) }
-    case .statsMetadata: return CtlNode("stats.metadata") { $0.read(statsGather().metadataMapped) }
+    case .statsAllocated: return node("stats.allocated", .none, call) { $0.read(statsGather().allocated) }
+    case .statsActive: return node("stats.active", .none, call) { $0.read(statsGather().active) }
+    case .statsMetadata: return node("stats.metadata", .none, call) { $0.read(statsGather().metadataMapped) }
     case .statsResident:
       // Measured: what the kernel holds of swalloc's mappings (mincore).
-      return CtlNode("stats.resident") { $0.read(statsGather(measureResident: true).resident) }
-    case .statsMapped: return CtlNode("stats.mapped") { $0.read(statsGather().mapped) }
+      return node("stats.resident", .none, call) { $0.read(statsGather(measureResident: true).resident) }
+    case .statsMapped: return node("stats.mapped", .none, call) { $0.read(statsGather().mapped) }
     case .statsRetained:
-      return CtlNode("stats.retained") { c in
+      return node("stats.retained", .none, call) { c in
         // Mapped chunk pages that are neither in use nor resident.
         let s = statsGather()
         let chunkBytes = s.chunks &* chunkSize
@@ -297,54 +307,54 @@ enum CtlName: Int {
       }
 
     case .statsArenasNthreads:
-      return CtlNode("stats.arenas.#.nthreads", .statsArena) { $0.read(UInt32(arenaStats($0).threads)) }
+      return node("stats.arenas.#.nthreads", .statsArena, call) { $0.read(UInt32(arenaStats($0).threads)) }
     case .statsArenasDss:
-      return CtlNode("stats.arenas.#.dss", .statsArena) { $0.read(("disabled" as StaticString).utf8Start) }
+      return node("stats.arenas.#.dss", .statsArena, call) { $0.read(("disabled" as StaticString).utf8Start) }
     case .statsArenasDirtyDecayMs:
-      return CtlNode("stats.arenas.#.dirty_decay_ms", .statsArena) { c in
+      return node("stats.arenas.#.dirty_decay_ms", .statsArena, call) { c in
         c.read(c.i == ctlArenasAll ? arenasDirtyDecayMs : arenas[c.i].unsafelyUnwrapped.pointee.dirtyDecayMs)
       }
     case .statsArenasMuzzyDecayMs:
-      return CtlNode("stats.arenas.#.muzzy_decay_ms", .statsArena) { c in
+      return node("stats.arenas.#.muzzy_decay_ms", .statsArena, call) { c in
         c.read(c.i == ctlArenasAll ? arenasMuzzyDecayMs : arenas[c.i].unsafelyUnwrapped.pointee.muzzyDecayMs)
       }
     case .statsArenasPactive:
-      return CtlNode("stats.arenas.#.pactive", .statsArena) { c in
+      return node("stats.arenas.#.pactive", .statsArena, call) { c in
         let s = arenaStats(c)
         return c.read(s.slabPages &+ ((s.largeBytes &+ s.hugeBytes) >> pageShift))
       }
-    case .statsArenasPdirty: return CtlNode("stats.arenas.#.pdirty", .statsArena) { $0.read(arenaStats($0).dirtyPages) }
-    case .statsArenasPmuzzy: return CtlNode("stats.arenas.#.pmuzzy", .statsArena) { $0.read(arenaStats($0).muzzyPages) }
+    case .statsArenasPdirty: return node("stats.arenas.#.pdirty", .statsArena, call) { $0.read(arenaStats($0).dirtyPages) }
+    case .statsArenasPmuzzy: return node("stats.arenas.#.pmuzzy", .statsArena, call) { $0.read(arenaStats($0).muzzyPages) }
     case .statsArenasMapped:
-      return CtlNode("stats.arenas.#.mapped", .statsArena) { c in
+      return node("stats.arenas.#.mapped", .statsArena, call) { c in
         let s = arenaStats(c)
         return c.read(s.chunks &* chunkSize &+ s.hugeMappedBytes &+ s.hugeCachedBytes)
       }
     case .statsArenasSmallAllocated:
-      return CtlNode("stats.arenas.#.small.allocated", .statsArena) { $0.read(arenaStats($0).smallBytes) }
+      return node("stats.arenas.#.small.allocated", .statsArena, call) { $0.read(arenaStats($0).smallBytes) }
     case .statsArenasSmallNmalloc:
-      return CtlNode("stats.arenas.#.small.nmalloc", .statsArena) { $0.read(UInt64(arenaStats($0).smallMallocs)) }
+      return node("stats.arenas.#.small.nmalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).smallMallocs)) }
     case .statsArenasSmallNdalloc:
-      return CtlNode("stats.arenas.#.small.ndalloc", .statsArena) { $0.read(UInt64(arenaStats($0).smallFrees)) }
+      return node("stats.arenas.#.small.ndalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).smallFrees)) }
     case .statsArenasLargeAllocated:
-      return CtlNode("stats.arenas.#.large.allocated", .statsArena) { c in
+      return node("stats.arenas.#.large.allocated", .statsArena, call) { c in
         let s = arenaStats(c)
         return c.read(s.largeBytes &+ s.hugeBytes)
       }
     case .statsArenasLargeNmalloc:
-      return CtlNode("stats.arenas.#.large.nmalloc", .statsArena) { $0.read(UInt64(arenaStats($0).largeMallocs)) }
+      return node("stats.arenas.#.large.nmalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).largeMallocs)) }
     case .statsArenasLargeNdalloc:
-      return CtlNode("stats.arenas.#.large.ndalloc", .statsArena) { $0.read(UInt64(arenaStats($0).largeFrees)) }
+      return node("stats.arenas.#.large.ndalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).largeFrees)) }
     case .statsArenasBinsNmalloc:
-      return CtlNode("stats.arenas.#.bins.#.nmalloc", .statsArenaBin) { $0.read(UInt64(arenaClassStats($0).mallocs)) }
+      return node("stats.arenas.#.bins.#.nmalloc", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).mallocs)) }
     case .statsArenasBinsNdalloc:
-      return CtlNode("stats.arenas.#.bins.#.ndalloc", .statsArenaBin) { $0.read(UInt64(arenaClassStats($0).frees)) }
+      return node("stats.arenas.#.bins.#.ndalloc", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).frees)) }
     case .statsArenasBinsCurregs:
-      return CtlNode("stats.arenas.#.bins.#.curregs", .statsArenaBin) { $0.read(arenaClassStats($0).regions) }
+      return node("stats.arenas.#.bins.#.curregs", .statsArenaBin, call) { $0.read(arenaClassStats($0).regions) }
     case .statsArenasBinsCurslabs:
-      return CtlNode("stats.arenas.#.bins.#.curslabs", .statsArenaBin) { $0.read(arenaClassStats($0).slabs) }
+      return node("stats.arenas.#.bins.#.curslabs", .statsArenaBin, call) { $0.read(arenaClassStats($0).slabs) }
     case .statsArenasBinsNfills:
-      return CtlNode("stats.arenas.#.bins.#.nfills", .statsArenaBin) { $0.read(UInt64(arenaClassStats($0).refills)) }
+      return node("stats.arenas.#.bins.#.nfills", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).refills)) }
     }
   }
 }
@@ -428,7 +438,7 @@ private func ctlLookup(_ name: UnsafePointer<CChar>) -> (CtlName, Int, Int, Int)
   var k = 0
   while let entry = CtlName(rawValue: k) {
     var numbers = (0, 0)
-    if let components = ctlMatch(name, entry.node.pattern, &numbers) {
+    if let components = ctlMatch(name, entry.shape.pattern, &numbers) {
       return (entry, numbers.0, numbers.1, components)
     }
     k &+= 1
@@ -438,9 +448,11 @@ private func ctlLookup(_ name: UnsafePointer<CChar>) -> (CtlName, Int, Int, Int)
 
 private func ctlRun(_ entry: CtlName, _ i: Int, _ j: Int, _ oldp: UnsafeMutableRawPointer?,
                     _ oldlenp: UnsafeMutablePointer<Int>?, _ newp: UnsafeMutableRawPointer?, _ newlen: Int) -> Int32 {
-  let node = entry.node
-  if !ctlIndicesValid(node.index, i, j) { return ENOENT }
-  return node.handler(CtlCall(oldp: oldp, oldlenp: oldlenp, newp: newp, newlen: newlen, i: i, j: j))
+  if !ctlIndicesValid(entry.shape.index, i, j) { return ENOENT }
+  if case .result(let rc) = entry.entry(CtlCall(oldp: oldp, oldlenp: oldlenp, newp: newp, newlen: newlen, i: i, j: j)) {
+    return rc
+  }
+  return ENOENT
 }
 
 @_cdecl("swalloc_mallctl")
@@ -462,9 +474,9 @@ public func swallocMallctlnametomib(_ name: UnsafePointer<CChar>?, _ mibp: Unsaf
   if !ensureBooted() { return EAGAIN }
   guard let (entry, i, j, components) = ctlLookup(name) else { return ENOENT }
   if components > miblenp.pointee { return EINVAL }
-  if !ctlIndicesValid(entry.node.index, i, j) { return ENOENT }
+  if !ctlIndicesValid(entry.shape.index, i, j) { return ENOENT }
   // Word components hold the case number, numeric ones their number.
-  let pattern = entry.node.pattern
+  let pattern = entry.shape.pattern
   var component = 0
   var numberIndex = 0
   var p = 0
@@ -498,7 +510,7 @@ public func swallocMallctlbymib(_ mib: UnsafePointer<Int>?, _ miblen: Int, _ old
   guard let entry = CtlName(rawValue: mib[0]) else { return ENOENT }
   // The MIB must have the pattern's shape: the case number in every word
   // component, a number (0 ... 999999999) in every numeric one.
-  let pattern = entry.node.pattern
+  let pattern = entry.shape.pattern
   var component = 0
   var numbers = (0, 0)
   var numberIndex = 0
