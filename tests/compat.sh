@@ -10,6 +10,8 @@
 #                malloc (glibc's tst-malloc-fork-deadlock situation)
 #   fork_signal  1000 forks from a signal handler that interrupted malloc
 #                or free (glibc's tst-mallocfork2 situation)
+#   malloc_conf  a program's own malloc_conf string (jemalloc's compiled-in
+#                options) is read, and SWALLOC_CONF overrides it
 # The fork checks run with the thread cache and without it (tcache:false:
 # every call takes a lock, the case the old protocol deadlocked in); a hang
 # is caught by `timeout`.
@@ -67,6 +69,17 @@ for k in $(seq 0 $((${cases:-0} - 1))); do
         fail "$name" "$(rc_text "$rc"), not an abort naming the mismatch: $(head -n 2 "$LOGS/$name.out" "$LOGS/$name.err" | tr '\n' ' ' | cut -c1-300)"
     fi
 done
+
+# malloc_conf in the program (linked with -lswalloc), overridden by the
+# environment.
+libdir=$(dirname "$LIB")
+if gcc -std=gnu11 -O1 -o "$BIN/malloc_conf" "$CDIR/malloc_conf.c" -Wl,--no-as-needed -L"$libdir" \
+       -l:"$(basename "$LIB")" -Wl,-rpath,"$libdir" -ldl >"$LOGS/compile-malloc_conf.log" 2>&1; then
+    check malloc_conf 30 "" env -u LD_PRELOAD "$BIN/malloc_conf" 3 1234
+    check malloc_conf_env 30 "narenas:5" env -u LD_PRELOAD "$BIN/malloc_conf" 5 1234
+else
+    fail compile-malloc_conf "$(head -n 5 "$LOGS/compile-malloc_conf.log" | tr '\n' ' ' | cut -c1-300)"
+fi
 
 for conf in "" "tcache:false"; do
     suffix=${conf:+.nocache}

@@ -54,3 +54,14 @@ void swalloc_stdio_list_reset(void) { if (_IO_list_resetlock) _IO_list_resetlock
 // (false is the safe answer where it is unknown).
 __attribute__((visibility("hidden")))
 bool swalloc_single_threaded(void) { return &__libc_single_threaded != NULL && __libc_single_threaded != 0; }
+
+// jemalloc's compiled-in options: a program may define
+//   const char *malloc_conf = "narenas:2";
+// which is read before the environment's (Options.swift). Weak: most
+// programs do not define it. Seen only when the program's symbol is in the
+// dynamic symbol table (it is when the program links -lswalloc; a program
+// run under LD_PRELOAD exports it only if linked with -rdynamic).
+extern const char *malloc_conf __attribute__((weak));
+
+__attribute__((visibility("hidden")))
+const char *swalloc_program_conf(void) { return &malloc_conf != NULL ? malloc_conf : NULL; }

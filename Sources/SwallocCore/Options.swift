@@ -70,16 +70,22 @@ private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: 
   writeStderr(optAbortConf ? "'\n" : "' ignored\n")
 }
 
+/// Reads the options: the program's `malloc_conf` string (jemalloc's
+/// compiled-in options), then SWALLOC_CONF, or MALLOC_CONF when that is
+/// unset; a later setting of an option wins.
 func optionsBoot() {
-  var conf = getenv("SWALLOC_CONF")
-  if conf == nil { conf = getenv("MALLOC_CONF") }
-  guard let s = conf else { return }
+  var env = getenv("SWALLOC_CONF")
+  if env == nil { env = getenv("MALLOC_CONF") }
+  let program = swalloc_program_conf()
   // abort_conf first, wherever it stands: it decides how the others' errors
   // are reported.
-  forEachOption(s, reportMissingValues: false) { k, kl, v, vl in
+  let findAbortConf = { (k: UnsafePointer<CChar>, kl: Int, v: UnsafePointer<CChar>, vl: Int) in
     if keyEquals(k, kl, "abort_conf"), let b = parseBool(v, vl) { optAbortConf = b }
   }
-  forEachOption(s, reportMissingValues: true, applyOption)
+  if let s = program { forEachOption(s, reportMissingValues: false, findAbortConf) }
+  if let s = env { forEachOption(s, reportMissingValues: false, findAbortConf) }
+  if let s = program { forEachOption(s, reportMissingValues: true, applyOption) }
+  if let s = env { forEachOption(s, reportMissingValues: true, applyOption) }
   if sawBadOption && optAbortConf { fatal("invalid configuration (abort_conf:true): aborting") }
 }
 

@@ -74,6 +74,8 @@ void swalloc_stdio_list_lock(void);
 void swalloc_stdio_list_unlock(void);
 void swalloc_stdio_list_reset(void);
 bool swalloc_single_threaded(void);
+// The program's own `malloc_conf` string (jemalloc's), or NULL.
+const char *swalloc_program_conf(void);
 
 static inline void *swalloc_map_failed(void) { return MAP_FAILED; }
 
