@@ -15,6 +15,47 @@ final class CtlTests: XCTestCase {
     return (rc, rc == 0 ? value.pointee : nil)
   }
 
+  /// Every name of the table answers, by name and by MIB: asked with a
+  /// zero-length buffer, each says EINVAL and reports its value's length
+  /// (without acting: actions refuse a buffer, read/write names check the
+  /// length first), never ENOENT.
+  func testEveryNameInTheTableAnswers() {
+    var k = 0
+    var names = 0
+    while let entry = CtlName(rawValue: k) {
+      k += 1
+      // "#" -> 0, or 4096 (all arenas) for the stats of arenas.
+      var name = ""
+      let pattern = entry.shape.pattern.description
+      var seen = 0
+      for ch in pattern {
+        if ch == "#" {
+          name += entry.shape.index == .statsArena || (entry.shape.index == .statsArenaBin && seen == 0) ? "4096" : "0"
+          seen += 1
+        } else {
+          name.append(ch)
+        }
+      }
+      var buffer = (0, 0)
+      var length = 0
+      let rc = withUnsafeMutableBytes(of: &buffer) { raw in
+        name.withCString { swallocCtl($0, raw.baseAddress, &length, nil, 0) }
+      }
+      XCTAssertEqual(rc, EINVAL, name)
+      var mib = [Int](repeating: -1, count: 8)
+      var mibLength = mib.count
+      XCTAssertEqual(name.withCString { n in mib.withUnsafeMutableBufferPointer { swallocMallctlnametomib(n, $0.baseAddress, &mibLength) } }, 0, name)
+      var byMibLength = 0
+      let byMib = withUnsafeMutableBytes(of: &buffer) { raw in
+        mib.withUnsafeBufferPointer { swallocMallctlbymib($0.baseAddress, mibLength, raw.baseAddress, &byMibLength, nil, 0) }
+      }
+      XCTAssertEqual(byMib, EINVAL, "\(name) by MIB")
+      XCTAssertEqual(byMibLength, length, "\(name): the same length by name and by MIB")
+      names += 1
+    }
+    XCTAssertGreaterThan(names, 80)
+  }
+
   func testReadsNamesAndRejectsBadRequests() {
     XCTAssertEqual(read("arenas.narenas", UInt32.self).1, UInt32(arenaCount))
     XCTAssertEqual(read("arenas.bin.0.size", Int.self).1, 16)
