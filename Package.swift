@@ -27,7 +27,9 @@ let package = Package(
       name: "SwallocCore",
       dependencies: ["CSwallocPlatform"],
       path: "Sources/SwallocCore",
-      swiftSettings: [.swiftLanguageMode(.v5)]
+      // The twin's debug builds (unit tests, TSan, ASan) check the internal
+      // invariants (Invariant.swift).
+      swiftSettings: [.swiftLanguageMode(.v5), .define("SWALLOC_DEBUG", .when(configuration: .debug))]
     ),
     .executableTarget(
       name: "SwallocTool",

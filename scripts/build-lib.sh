@@ -7,18 +7,33 @@
 #      exports exactly those names (everything else, including the weak
 #      swift_retain/... of Embedded Swift, stays local), with the soname
 #      libswalloc.so.MAJOR (scripts/install.sh installs it under that name).
+#
+# usage: scripts/build-lib.sh            the release library
+#        scripts/build-lib.sh --debug    the same, optimized, with the
+#                                        internal invariants checked
+#                                        (Invariant.swift) -> .build/debug-lib/
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-# The library goes where SwiftPM puts release products, with the same
-# .build/release symlink SwiftPM makes (a plain .build/release directory
-# would be replaced, library and all, by the next `swift build -c release`).
-triple_dir=.build/$(uname -m)-unknown-linux-gnu/release
-out=.build/release
-obj=.build/embedded
-mkdir -p "$triple_dir" "$obj"
-if [ -d "$out" ] && [ ! -L "$out" ]; then rm -rf "$out"; fi
-[ -e "$out" ] || ln -s "$(uname -m)-unknown-linux-gnu/release" "$out"
+debug=0
+if [ "${1:-}" = --debug ]; then debug=1; elif [ -n "${1:-}" ]; then echo "usage: $0 [--debug]" >&2; exit 2; fi
+if [ $debug = 1 ]; then
+  out=.build/debug-lib
+  obj=.build/embedded-debug
+  swiftdefs=(-D SWALLOC_DEBUG)
+  mkdir -p "$out" "$obj"
+else
+  # The library goes where SwiftPM puts release products, with the same
+  # .build/release symlink SwiftPM makes (a plain .build/release directory
+  # would be replaced, library and all, by the next `swift build -c release`).
+  triple_dir=.build/$(uname -m)-unknown-linux-gnu/release
+  out=.build/release
+  obj=.build/embedded
+  swiftdefs=()
+  mkdir -p "$triple_dir" "$obj"
+  if [ -d "$out" ] && [ ! -L "$out" ]; then rm -rf "$out"; fi
+  [ -e "$out" ] || ln -s "$(uname -m)-unknown-linux-gnu/release" "$out"
+fi
 
 # The soname carries the major version (scripts/version.sh, from
 # Sources/SwallocCore/Version.swift): libswalloc.so.MAJOR.
@@ -27,12 +42,13 @@ soname=libswalloc.so.$(scripts/version.sh --major)
 inc=Sources/CSwallocPlatform/include
 cflags=(-O2 -fPIC -fno-plt -ftls-model=initial-exec -fvisibility=hidden -fno-stack-protector -Wall -Werror)
 
-swiftc -enable-experimental-feature Embedded -wmo -O -parse-as-library \
+mapfile -t sources < <(find Sources/SwallocCore -name '*.swift' | sort)
+swiftc -enable-experimental-feature Embedded -wmo -O -parse-as-library "${swiftdefs[@]}" \
   -module-name SwallocCore -enforce-exclusivity=unchecked \
   -Xcc -fPIC -Xcc -fno-stack-protector -Xfrontend -disable-stack-protector \
   -Xfrontend -function-sections \
   -I "$inc" -Xcc -I"$inc" \
-  -c Sources/SwallocCore/*.swift -o "$obj/swalloc-swift.o"
+  -c "${sources[@]}" -o "$obj/swalloc-swift.o"
 
 clang "${cflags[@]}" -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
 clang "${cflags[@]}" -c lib/exports.c -o "$obj/exports.o"

@@ -9,7 +9,9 @@
 #      (python3, git, gcc, sqlite3, sort) with and without the library,
 #      outputs compared; attacks on the allocator (tests/hardening.sh); its
 #      resident figure against the kernel's (tests/memtruth.sh); jemalloc
-#      compatibility and fork deadlocks (tests/compat.sh);
+#      compatibility and fork deadlocks (tests/compat.sh); the same checks
+#      against the debug library, whose internal invariants are checked
+#      (tests/debug-build.sh);
 #   5. the swalloc command-line tool and scripts/run-main.sh;
 #   6. adoption: install into a prefix (and uninstall), a C program built
 #      with pkg-config, the Debian package installed and removed, the Swift
@@ -42,6 +44,7 @@ step "hardening: attacks on metadata, double frees, size limits, re-entry" tests
 step "memory truth: stats.resident against the kernel, memory returned" tests/memtruth.sh "$lib"
 step "jemalloc compatibility and fork safety" tests/compat.sh "$lib"
 step "differential: the C API against glibc, random sequences (30 s)" tests/differential.sh "$lib" 30
+step "debug build: the black-box suites with internal invariants checked" tests/debug-build.sh
 step "swalloc tool and scripts/run-main.sh" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
 tool=$(swift build --show-bin-path)/swalloc
 step "install: scripts/install.sh into a prefix, scripts/uninstall.sh" tests/adoption.sh install "$lib" "$tool"

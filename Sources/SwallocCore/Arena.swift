@@ -273,6 +273,10 @@ func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>) {
   let entry = makePageEntry(e, classPlusOne: 0)
   setPageEntry(e.pointee.address, entry)
   setPageEntry(e.end &- pageSize, entry)
+  invariant(e.pointee.pages > 0 && e.end <= (e.pointee.address & ~chunkMask) &+ chunkSize,
+            "a free extent is empty or crosses its chunk's end")
+  invariant(UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages) <= e.pointee.pages,
+            "a free extent has more dirty and muzzy pages than pages")
 }
 
 func clearBoundaries(_ e: UnsafeMutablePointer<Extent>) {
@@ -384,6 +388,11 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
 /// neighbours; a chunk that becomes entirely free is unmapped when the arena
 /// already keeps one empty chunk in reserve.
 func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+  invariant(e.pointee.state != .free, "a free extent freed again")
+  // (nil: a page run taken straight from arenaAllocPages, as the unit tests
+  // do, has no page-map entries yet.)
+  invariant(pageEntryExtent(pageEntry(e.pointee.address)).map { $0 == e } ?? true,
+            "an extent's first page maps to another extent")
   if e.pointee.state == .slab {
     var page = e.pointee.address
     let end = e.end
@@ -572,6 +581,8 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
 }
 
 func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+  invariant(e.pointee.freeRegions == binInfos[Int(e.pointee.sizeClass)].regionCount,
+            "a slab went back to its arena with regions in use")
   mutexLock(&a.pointee.extentLock)
   arenaFreePages(a, e)
   mutexUnlock(&a.pointee.extentLock)

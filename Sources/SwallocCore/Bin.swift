@@ -173,7 +173,10 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
       bin.pointee.current = slab
     }
     got &+= slabTakeRegions(slab.unsafelyUnwrapped, regionSize: regionSize, into: out + got, want: want &- got)
+    invariant(slab.unsafelyUnwrapped.bitmap.countSet() == UInt(slab.unsafelyUnwrapped.pointee.freeRegions),
+              "a slab's free count disagrees with its bitmap after a refill")
   }
+  invariant(got <= want, "a refill took more regions than asked")
   bin.pointee.regionsInUse &+= UInt(got)
   statsAllocated(UInt(got) &* regionSize)
   bin.pointee.mallocs &+= UInt(got)
@@ -200,9 +203,13 @@ func binFreeLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer
 @inline(__always) @discardableResult
 func binReturnRegionLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
                            _ slab: UnsafeMutablePointer<Extent>, info: BinInfo, index: UInt) -> Bool {
+  invariant(!slab.bitmap.isSet(index), "a region returned to its slab was free already")
+  invariant(bin.pointee.regionsInUse > 0, "a bin's regions in use went below zero")
   slab.bitmap.set(index)
   slab.pointee.freeRegions &+= 1
   bin.pointee.regionsInUse &-= 1
+  invariant(slab.pointee.freeRegions <= info.regionCount, "a slab has more free regions than regions")
+  invariant(slab.bitmap.countSet() == UInt(slab.pointee.freeRegions), "a slab's free count disagrees with its bitmap")
   bin.pointee.frees &+= 1
   let free = slab.pointee.freeRegions
   if free == info.regionCount {

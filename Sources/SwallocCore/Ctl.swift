@@ -179,7 +179,8 @@ enum CtlName: Int {
 
     // What this build has: jemalloc's configure switches.
     case .configCacheOblivious: return node("config.cache_oblivious", .none, call) { $0.read(false) }
-    case .configDebug: return node("config.debug", .none, call) { $0.read(false) }
+    // Internal invariants are checked (scripts/build-lib.sh --debug).
+    case .configDebug: return node("config.debug", .none, call) { $0.read(invariantsChecked) }
     case .configFill: return node("config.fill", .none, call) { $0.read(true) }
     case .configLazyLock: return node("config.lazy_lock", .none, call) { $0.read(false) }
     case .configMallocConf: return node("config.malloc_conf", .none, call) { $0.read(("" as StaticString).utf8Start) }

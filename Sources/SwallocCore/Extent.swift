@@ -97,6 +97,8 @@ struct ExtentBuckets {
 
   mutating func remove(_ e: UnsafeMutablePointer<Extent>) {
     let b = extentBucket(pages: e.pointee.pages)
+    invariant(e.pointee.prev.map { $0.pointee.next == e } ?? (heads[b] == e), "a free extent's list links disagree")
+    invariant(e.pointee.next.map { $0.pointee.prev == e } ?? true, "a free extent's list links disagree")
     if let p = e.pointee.prev { p.pointee.next = e.pointee.next } else { heads[b] = e.pointee.next }
     if let n = e.pointee.next { n.pointee.prev = e.pointee.prev }
     if heads[b] == nil { nonEmpty &= ~(UInt64(1) << UInt64(b)) }

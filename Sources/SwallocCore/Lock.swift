@@ -51,6 +51,7 @@ func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
 @inline(__always)
 func mutexUnlock(_ m: UnsafeMutablePointer<Mutex>) {
   let w = atomicU32(&m.pointee.word)
+  invariant(w.pointee.load(ordering: .relaxed) != 0, "a lock released that was not held")
   if w.pointee.exchange(0, ordering: .releasing) == 2 {
     swalloc_futex_wake_one(&m.pointee.word)
   }

@@ -7,6 +7,7 @@
 func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
                      into out: UnsafeMutablePointer<UnsafeMutableRawPointer?>, want: Int) -> Int {
   let bitmap = slab.bitmap
+  invariant(slab.pointee.state == .slab, "regions taken from an extent that is not a slab")
   let wordCount = Int(Bitmap.wordCount(bits: bitmap.bitCount))
   let start = slab.pointee.address
   var taken = 0
