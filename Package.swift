@@ -27,6 +27,8 @@ let package = Package(
       name: "SwallocCore",
       dependencies: ["CSwallocPlatform"],
       path: "Sources/SwallocCore",
+      exclude: ["LAYERS", "Platform/README.md", "Pages/README.md", "Arenas/README.md", "ThreadCache/README.md",
+                "API/README.md", "Control/README.md"],
       // The twin's debug builds (unit tests, TSan, ASan) check the internal
       // invariants (Invariant.swift).
       swiftSettings: [.swiftLanguageMode(.v5), .define("SWALLOC_DEBUG", .when(configuration: .debug))]

@@ -36,7 +36,7 @@ else
 fi
 
 # The soname carries the major version (scripts/version.sh, from
-# Sources/SwallocCore/Version.swift): libswalloc.so.MAJOR.
+# Sources/SwallocCore/Platform/Version.swift): libswalloc.so.MAJOR.
 soname=libswalloc.so.$(scripts/version.sh --major)
 
 inc=Sources/CSwallocPlatform/include

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (README's test command):
 #   1. set-up of missing tools, then the Embedded Swift library build;
-#   2. the library's shape (links only libc, exports exactly the API);
+#   2. the library's shape (links only libc, exports exactly the API), and
+#      the core's layer order (scripts/check-layers.py);
 #   3. unit tests of the internals through the normally compiled twin, then
 #      the same tests under ThreadSanitizer and AddressSanitizer;
 #   4. the library as a black box: the C API through dlopen and LD_PRELOAD,
@@ -37,6 +38,7 @@ if [ ! -f "$lib" ]; then
   exit 1
 fi
 step "library shape" scripts/check-library.sh "$lib"
+step "layers: no core file uses a name of a layer above its own" python3 scripts/check-layers.py
 step "unit tests (twin)" swift test --disable-swift-testing
 step "unit tests (twin) under TSan and ASan" tests/sanitize.sh
 step "black-box and real programs" tests/run-programs.sh "$lib"

@@ -1,1 +1,1 @@
-../SwallocCore/Version.swift
+../SwallocCore/Platform/Version.swift

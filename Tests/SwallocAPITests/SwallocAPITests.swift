@@ -13,10 +13,10 @@ final class SwallocAPITests: XCTestCase {
     return root.appendingPathComponent(".build/release/libswalloc.so").path
   }()
 
-  /// The version from its one source, Sources/SwallocCore/Version.swift.
+  /// The version from its one source, Sources/SwallocCore/Platform/Version.swift.
   static let sourceVersion: String = {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let text = (try? String(contentsOf: root.appendingPathComponent("Sources/SwallocCore/Version.swift"), encoding: .utf8)) ?? ""
+    let text = (try? String(contentsOf: root.appendingPathComponent("Sources/SwallocCore/Platform/Version.swift"), encoding: .utf8)) ?? ""
     let line = text.split(separator: "\n").first { $0.hasPrefix("let swallocVersion") } ?? ""
     return line.split(separator: "\"").dropFirst().first.map(String.init) ?? "missing"
   }()

@@ -7,13 +7,7 @@ import Synchronization
 
 import CSwallocPlatform
 
-var bootState: UInt32 = 0     // 0: not booted, 1: booted
 var bootLock = Mutex()
-
-@inline(__always)
-func isBooted() -> Bool {
-  atomicU32(&bootState).pointee.load(ordering: .acquiring) == 1
-}
 
 @inline(__always)
 func ensureBooted() -> Bool {
@@ -48,6 +42,7 @@ private func bootSteps() -> Bool {
     remoteLinkSecret = random.loadUnaligned(fromByteOffset: 8, as: UInt.self)
   }
   optionsBoot()
+  backgroundBoot()
   chunkGeometryBoot()
   guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }
   sizeClassesBoot(memory: tables)

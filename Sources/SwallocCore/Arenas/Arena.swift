@@ -4,6 +4,7 @@
 // a bin lock is always taken before the extent lock.
 
 import CSwallocPlatform
+import Synchronization
 
 struct Arena {
   // Field order matters to ThreadSanitizer (tests/sanitize.sh): it records a
@@ -48,6 +49,9 @@ var arenas: UnsafeMutablePointer<UnsafeMutablePointer<Arena>?> = UnsafeMutablePo
 var arenaCount = 1
 var autoArenaCount = 1
 var arenasLock = Mutex()
+/// Threads that have bound to an arena so far (the background thread's
+/// default rule reads it).
+var threadsBound: UInt32 = 0
 /// jemalloc's limit: MALLOCX_ARENA carries 12 bits, and 4096 means "all".
 let arenaTableCapacity = 4095
 /// Decay times given to arenas created from now on (arenas.dirty_decay_ms,
@@ -111,7 +115,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
   }
   if best < 0 { return nil }
   arenaThreadCounts[best] &+= 1
-  backgroundNoteThreadBound()
+  atomicU32(&threadsBound).pointee.add(1, ordering: .relaxed)
   return arenas[best]
 }
 
@@ -166,10 +170,9 @@ func arenaCreateExplicit() -> Int? {
 /// at once, as jemalloc's does: its chunks are unmapped and the arena starts
 /// empty. The caller promises what jemalloc requires: no block of the arena
 /// is used again, and every thread cache that took or freed its blocks was
-/// flushed (the calling thread's is flushed here). Blocks above 2 MiB are
+/// flushed (the caller flushes the calling thread's first). Blocks above 2 MiB are
 /// mappings of their own, not the arena's: they stay allocated.
 func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
-  flushThreadCache()
   var c = 0
   while c < smallClassCount { mutexLock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
   mutexLock(&a.pointee.extentLock)

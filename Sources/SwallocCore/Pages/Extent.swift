@@ -8,6 +8,13 @@
 // bucket (address-ordered best fit), splits off what it does not need, and a
 // freed extent coalesces with free neighbours on both sides.
 
+/// What the pages of an extent hold (see Decay.swift for the lists).
+enum PageContents: UInt8 {
+  case zeroed = 0
+  case dirty = 1
+  case muzzy = 2
+}
+
 enum ExtentState: UInt8 {
   case free = 0
   case slab = 1

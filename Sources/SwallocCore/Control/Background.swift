@@ -20,30 +20,26 @@
 import CSwallocPlatform
 import Synchronization
 
-var optBackgroundThread = false
-/// Whether `background_thread` was given (true or false) in the options.
-var optBackgroundThreadSet = false
 /// 1 once the thread should run (the option, or a second thread by default).
 var backgroundWanted: UInt32 = 0
-/// Threads that have bound to an arena so far (arenaChoose).
-var threadsBound: UInt32 = 0
 /// 0: not running, 1: starting or running.
 var backgroundState: UInt32 = 0
 
-/// Called when a thread binds to an arena: the second one turns the
-/// background thread on unless the options said otherwise.
-@inline(__always)
-func backgroundNoteThreadBound() {
-  if atomicU32(&threadsBound).pointee.add(1, ordering: .relaxed).newValue == 2 && !optBackgroundThreadSet {
-    atomicU32(&backgroundWanted).pointee.store(1, ordering: .relaxed)
-  }
-}
 /// Set by the C constructor once it has returned (see lib/exports.c).
 var constructorFinished: UInt32 = 0
 
+/// After the options: background_thread:true wants the thread from the start.
+func backgroundBoot() {
+  if optBackgroundThread { atomicU32(&backgroundWanted).pointee.store(1, ordering: .relaxed) }
+}
+
 @inline(__always)
 func backgroundThreadMaybeStart() {
-  if atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) == 0 { return }
+  if atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) == 0 {
+    // The default: wanted once a second thread has bound to an arena.
+    if optBackgroundThreadSet || atomicU32(&threadsBound).pointee.load(ordering: .relaxed) < 2 { return }
+    atomicU32(&backgroundWanted).pointee.store(1, ordering: .relaxed)
+  }
   if atomicU32(&backgroundState).pointee.load(ordering: .relaxed) != 0 { return }
   backgroundThreadStart()
 }

@@ -202,53 +202,6 @@ func junkOnFree(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
   if optJunkFree { memset(pointer, 0x5a, Int(allocation.usableSize)) }
 }
 
-/// What the allocator knows about a pointer it handed out.
-enum Allocation {
-  case small(arena: UnsafeMutablePointer<Arena>, slab: UnsafeMutablePointer<Extent>, sizeClass: Int)
-  case large(arena: UnsafeMutablePointer<Arena>, extent: UnsafeMutablePointer<Extent>, sizeClass: Int)
-  case huge(record: UnsafeMutablePointer<Extent>)
-
-  var usableSize: UInt {
-    switch self {
-    case .small(_, _, let c), .large(_, _, let c): return sizeClassSize(c)
-    case .huge(let r): return r.pointee.pages << pageShift
-    }
-  }
-}
-
-/// Classifies `pointer`, aborting with a message when swalloc did not hand
-/// it out (or it was already returned to its arena).
-func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) -> Allocation {
-  let address = UInt(bitPattern: pointer)
-  let leaf = pageMapLookup(address)
-  if leaf == 0 { invalidPointer(what) }
-  if leaf & pageMapArenaChunkTag == 0 {
-    let record = UnsafeMutablePointer<Extent>(bitPattern: leaf).unsafelyUnwrapped
-    if record.pointee.address != address { invalidPointer(what) }
-    return .huge(record: record)
-  }
-  let entry = pageEntry(address)
-  let classPlusOne = entry >> pageEntryClassShift
-  guard classPlusOne != 0, let extent = pageEntryExtent(entry) else { invalidPointer(what) }
-  let arena = chunkArena(address)
-  let sizeClass = Int(classPlusOne &- 1)
-  if sizeClass < smallClassCount {
-    return .small(arena: arena, slab: extent, sizeClass: sizeClass)
-  }
-  // A run sitting in a thread cache was freed already.
-  if extent.pointee.address != address || extent.pointee.state != .large || extent.pointee.inThreadCache {
-    invalidPointer(what)
-  }
-  return .large(arena: arena, extent: extent, sizeClass: sizeClass)
-}
-
-func invalidPointer(_ what: StaticString) -> Never {
-  writeStderr("swalloc: ")
-  writeStderr(what)
-  writeStderr("(): invalid pointer (not allocated by swalloc, or already freed)\n")
-  swalloc_abort()
-}
-
 /// Frees straight to the owning arena, bypassing the thread cache
 /// (dallocx with MALLOCX_TCACHE_NONE).
 func freeUncached(_ pointer: UnsafeMutableRawPointer) {

@@ -21,6 +21,17 @@ private var sawBadOption = false
 
 /// junk and zero need every allocation and free to pass the slow paths.
 var optFillsMemory: Bool { optJunkAlloc || optJunkFree || optZero }
+/// Decay times (Decay.swift; arenas copy them when created).
+var optDirtyDecayMs: Int = 10_000
+var optMuzzyDecayMs: Int = 0
+/// background_thread (Background.swift), and whether it was given at all.
+var optBackgroundThread = false
+/// Whether `background_thread` was given (true or false) in the options.
+var optBackgroundThreadSet = false
+/// secure:true (Secure.swift).
+var optSecure = false
+/// Where reports go: stderr, or the descriptor named by `stats_fd`.
+var reportFd: Int32 = 2
 
 private func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
   if length != name.utf8CodeUnitCount { return false }
@@ -127,7 +138,6 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     if let b = parseBool(v, vl) {
       optBackgroundThread = b
       optBackgroundThreadSet = true
-      backgroundWanted = b ? 1 : 0
     } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "junk") {
     if keyEquals(v, vl, "alloc") { optJunkAlloc = true; optJunkFree = false }

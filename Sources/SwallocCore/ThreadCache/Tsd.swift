@@ -35,7 +35,8 @@ func tsdBoot() -> Bool {
 @inline(never)
 func tsdFetchTcache() -> UnsafeMutablePointer<Tcache>? {
   if let t = currentTcache() { return t }
-  if !ensureBooted() { return nil }
+  // Every caller runs after boot (a slow path that booted, or checked it).
+  if !isBooted() { return nil }
   if swalloc_tls_state() != TsdState.uninitialized.rawValue { return nil }
   if !optTcache || optFillsMemory {
     swalloc_tls_set_state(TsdState.disabled.rawValue)

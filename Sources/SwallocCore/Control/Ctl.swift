@@ -583,6 +583,7 @@ private func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
   mutexUnlock(&arenasLock)
   guard let a = arena, !a.pointee.destroyed else { return EFAULT }
   if destroy && bound != 0 { return EFAULT }
+  flushThreadCache()
   arenaReset(a)
   if destroy {
     mutexLock(&arenasLock)

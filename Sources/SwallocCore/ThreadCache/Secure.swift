@@ -19,7 +19,6 @@
 // mapping in two, and with one per run a large heap would reach the
 // kernel's per-process mapping limit (vm.max_map_count, 65530).
 
-var optSecure = false
 
 /// Blocks a thread's quarantine holds before the oldest is really freed.
 let quarantineSlots = 128

@@ -31,16 +31,7 @@
 
 import CSwallocPlatform
 
-enum PageContents: UInt8 {
-  case zeroed = 0
-  case dirty = 1
-  case muzzy = 2
-}
-
 let decayEpochs = 32
-
-var optDirtyDecayMs: Int = 10_000
-var optMuzzyDecayMs: Int = 0
 
 /// One decay stage (dirty or muzzy) of one arena.
 struct DecayStage {

@@ -1,0 +1,29 @@
+// Process-wide byte accounting shared by the arenas, the huge blocks and
+// the thread caches' slow paths (stats.allocated and its peak read it).
+
+import CSwallocPlatform
+import Synchronization
+
+/// Bytes allocated right now (small regions handed out of the bins, large
+/// runs, huge blocks) and the most there has been, kept with one atomic per
+/// slow-path event (refill, flush, large or huge operation); the fast paths
+/// do not touch them, so blocks sitting in thread caches count as allocated.
+var allocatedNow: UInt = 0
+var allocatedPeak: UInt = 0
+
+@inline(__always)
+func statsAllocated(_ bytes: UInt) {
+  let now = atomicUInt(&allocatedNow).pointee.add(bytes, ordering: .relaxed).newValue
+  let peak = atomicUInt(&allocatedPeak)
+  var seen = peak.pointee.load(ordering: .relaxed)
+  while now > seen {
+    let (exchanged, current) = peak.pointee.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+    if exchanged { break }
+    seen = current
+  }
+}
+
+@inline(__always)
+func statsDeallocated(_ bytes: UInt) {
+  atomicUInt(&allocatedNow).pointee.subtract(bytes, ordering: .relaxed)
+}

@@ -1,0 +1,11 @@
+// Whether the allocator has booted: read by every layer (a pointer handed
+// in before boot cannot be one of ours), written once by Init.swift.
+
+import Synchronization
+
+var bootState: UInt32 = 0     // 0: not booted, 1: booted
+
+@inline(__always)
+func isBooted() -> Bool {
+  atomicU32(&bootState).pointee.load(ordering: .acquiring) == 1
+}

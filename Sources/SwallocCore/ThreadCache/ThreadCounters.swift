@@ -1,0 +1,89 @@
+import CSwallocPlatform
+
+// MARK: Per-thread byte counters (thread.allocated, thread.deallocated)
+//
+// jemalloc's exact per-thread totals of usable bytes allocated and freed,
+// made of two parts so the fast paths only bump a count on the tcache stack
+// they already write: each stack's allocs / frees times its class size, plus
+// the bytes the slow paths count in the tsd (swalloc_tsd_bytes). A realloc
+// that changes a block's usable size counts the old size as freed and the
+// new one as allocated; one that keeps it (same size class) counts nothing.
+
+@inline(__always)
+func threadCountAllocated(_ bytes: UInt) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  counters[0] &+= UInt64(bytes)
+}
+
+@inline(__always)
+func threadCountDeallocated(_ bytes: UInt) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  counters[1] &+= UInt64(bytes)
+}
+
+/// An in-place resize, counted as freeing the old size and allocating the new.
+func threadCountResize(from oldUsable: UInt, to newUsable: UInt) {
+  if oldUsable == newUsable { return }
+  threadCountDeallocated(oldUsable)
+  threadCountAllocated(newUsable)
+}
+
+/// Moves a tcache's counts into the tsd byte counters, before the cache is
+/// torn down while its thread goes on (thread.tcache.enabled:false), so the
+/// totals never go backwards.
+func threadCountsFold(_ t: UnsafeMutablePointer<Tcache>) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  let (allocated, deallocated) = tcacheCountedBytes(t, reset: true)
+  counters[0] &+= allocated
+  counters[1] &+= deallocated
+}
+
+/// The calling thread's totals (wrapping, as jemalloc's).
+func threadByteCounts() -> (allocated: UInt64, deallocated: UInt64) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  guard let t = currentTcache() else { return (counters[0], counters[1]) }
+  let (allocated, deallocated) = tcacheCountedBytes(t, reset: false)
+  return (counters[0] &+ allocated, counters[1] &+ deallocated)
+}
+
+/// thread.allocatedp / deallocatedp: the thread's byte counters themselves
+/// (two uint64_t in its TLS), which the caller may read at any time. The
+/// thread cache's fast paths count blocks per class, not bytes (a multiply
+/// on every malloc would cost more than the rest of it); a class's counts
+/// are folded into these counters whenever the cache goes to its arena for
+/// that class (refill, flush) and all of them when this is asked. So they
+/// lag the exact figure (thread.allocated) by at most the blocks the cache
+/// handed out or took back since, per class.
+func threadCountersPublished() -> UnsafeMutablePointer<UInt64> {
+  if let t = currentTcache() { threadCountsFold(t) }
+  return swalloc_tls_bytes().unsafelyUnwrapped
+}
+
+/// Folds one class's block counts into the thread's byte counters.
+@inline(__always)
+func threadCountsFoldClass(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) {
+  let bin = tcacheBin(t, sizeClass)
+  let size = UInt64(sizeClassSize(sizeClass))
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  counters[0] &+= bin.pointee.allocs &* size
+  counters[1] &+= bin.pointee.frees &* size
+  bin.pointee.allocs = 0
+  bin.pointee.frees = 0
+}
+
+/// Bytes a tcache's stacks counted (allocs / frees times class size),
+/// optionally zeroing the counts.
+private func tcacheCountedBytes(_ t: UnsafeMutablePointer<Tcache>, reset: Bool) -> (UInt64, UInt64) {
+  var allocated: UInt64 = 0
+  var deallocated: UInt64 = 0
+  var c = 0
+  while c < tcacheClassCount {
+    let bin = tcacheBin(t, c)
+    let size = UInt64(sizeClassSize(c))
+    allocated &+= bin.pointee.allocs &* size
+    deallocated &+= bin.pointee.frees &* size
+    if reset { bin.pointee.allocs = 0; bin.pointee.frees = 0 }
+    c &+= 1
+  }
+  return (allocated, deallocated)
+}
