@@ -69,9 +69,23 @@ private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: 
   writeStderr("' ignored\n")
 }
 
+/// The value of environment variable `name`, like getenv(3), which the
+/// boot avoids for the libc pages it would fault in (swalloc_environ).
+func environmentValue(_ name: StaticString) -> UnsafePointer<CChar>? {
+  guard var entry = swalloc_environ() else { return nil }
+  let n = Int(name.utf8CodeUnitCount)
+  while let s = entry.pointee {
+    var i = 0
+    while i < n && UInt8(bitPattern: s[i]) == name.utf8Start[i] { i &+= 1 }
+    if i == n && s[n] == 61 { return UnsafePointer(s + n + 1) }  // '='
+    entry += 1
+  }
+  return nil
+}
+
 func optionsBoot() {
-  var conf = getenv("SWALLOC_CONF")
-  if conf == nil { conf = getenv("MALLOC_CONF") }
+  var conf = environmentValue("SWALLOC_CONF")
+  if conf == nil { conf = environmentValue("MALLOC_CONF") }
   guard let s = conf else { return }
   var i = 0
   while s[i] != 0 {
