@@ -30,8 +30,11 @@ struct TcacheBin {
   /// bytes in the tsd instead.
   var allocs: UInt64 = 0
   var frees: UInt64 = 0
+  /// Regions a refill asks for: half the capacity, at most
+  /// tcacheRefillBudget bytes' worth (see there).
+  var fill: UInt32 = 1
   /// Pads the record to 64 bytes: the fast paths index the bins with a shift.
-  var padding: UInt64 = 0
+  var padding: UInt32 = 0
 }
 
 extension UnsafeMutablePointer where Pointee == TcacheBin {
@@ -134,6 +137,15 @@ func tcacheBin(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) -> UnsafeMut
 /// of that, 64 KiB nothing more there.
 let tcacheStackBudget: UInt = 32 << 10
 
+/// Bytes one refill hands to a stack at most. Without it a refill took half
+/// the capacity, and the 20-entry floor made that 10 regions of up to 15 KiB
+/// (150 KiB of slab per class) for a thread that may want one: with eight
+/// classes per doubling in 4..16 KiB those reservations split the first
+/// chunk, and bench realloc-grow (a block grown through every class) needed
+/// a second chunk and copies into it (peak RSS 7.5 -> 9.6 MiB). Classes up
+/// to 3 KiB are unaffected (half their stack is within the budget).
+let tcacheRefillBudget: UInt = 32 << 10
+
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
 func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
   tcacheCapacities = memory.bindMemory(to: UInt32.self, capacity: classCount)
@@ -177,8 +189,12 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     let end = stack + Int(capacity)
     // secure:true caches no free at all (Secure.swift).
     let fastLimit = code &- 1 < smallClassCount && !optSecure ? stack : end
+    var fill = capacity >> 1
+    if code >= 1 && code <= smallClassCount {
+      fill = min(fill, UInt32(tcacheRefillBudget / UInt(binInfos[code &- 1].regionSize)))
+    }
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: stack, end: end,
-                                                         capacity: capacity))
+                                                         capacity: capacity, fill: max(fill, 1)))
     // The slot at `end` stays nil: the free fast path compares *head with
     // the block being freed without first checking for an empty stack.
     if recycled { end.pointee = nil }
@@ -204,7 +220,7 @@ func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
 /// nil when memory is exhausted.
 func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> UnsafeMutableRawPointer? {
   let bin = tcacheBin(t, sizeClass)
-  let want = max(Int(bin.pointee.capacity >> 1), 1)
+  let want = Int(bin.pointee.fill)
   let end = bin.pointee.end
   var got = binFill(t.pointee.arena, sizeClass: sizeClass, into: end - want, want: want)
   if got == 0 {

@@ -35,6 +35,29 @@ final class ThreadCacheTests: XCTestCase {
   }
 
 
+  /// A refill reserves at most tcacheRefillBudget bytes of slab: a thread
+  /// that wants one 15 KiB block got 10 before (150 KiB of a chunk, which
+  /// split the first chunk of bench realloc-grow and cost it 2 MiB of RSS).
+  func testARefillReservesAtMost32KiBOfRegions() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    for c in 0..<smallClassCount {
+      let bin = tcacheBin(t, c)
+      let size = UInt(binInfos[c].regionSize)
+      XCTAssertGreaterThanOrEqual(bin.pointee.fill, 1)
+      XCTAssertLessThanOrEqual(bin.pointee.fill, max(bin.pointee.capacity / 2, 1))
+      XCTAssertTrue(UInt(bin.pointee.fill) * size <= tcacheRefillBudget || bin.pointee.fill == 1, "class \(size)")
+    }
+    let big = classIndexFor(15000)
+    let p = tcacheRefillAndPop(t, sizeClass: big)
+    XCTAssertNotNil(p)
+    XCTAssertEqual(tcacheBin(t, big).count, Int(tcacheRefillBudget / sizeClassSize(big)) - 1)
+    XCTAssertEqual(tcacheBin(t, classIndexFor(64)).pointee.fill, tcacheBin(t, classIndexFor(64)).pointee.capacity / 2,
+                   "small classes still refill half their stack")
+    XCTAssertTrue(tcacheBin(t, big).push(p!))
+    tcacheFlush(t, sizeClass: big, keep: 0)
+  }
+
   func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
     let owner = makePrivateArena()
     let other = makePrivateArena()
