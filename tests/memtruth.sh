@@ -17,6 +17,9 @@
 #                     (|diff| <= max(1%, 256 KiB)); a summary table at the end
 #   random[CONF,SEED] 4 threads, small/large/huge blocks, cross-thread frees,
 #                     10% kept alive; resident vs kernel at five points
+#   first_malloc      resident pages of swalloc's mappings after boot (<= 6)
+#                     and after a first malloc(32) (<= 12): the small-program
+#                     footprint
 #   metadata_rounds   10 x (1 GiB grown, freed, malloc_trim): stats.metadata
 #                     after round 10 <= 1.1 x after round 1
 #   idle_server[defaults]
@@ -196,6 +199,19 @@ for conf in "" "tcache:false" "dirty_decay_ms:0" "dirty_decay_ms:-1" \
     "dirty_decay_ms:100,muzzy_decay_ms:100" "muzzy_decay_ms:-1,dirty_decay_ms:50"; do
     for seed in 1 2; do random_row "$conf" "$seed"; done
 done
+
+# ---------------------------------------------------------------------------
+# first_malloc: the small-program footprint (issue 11): resident pages of
+# swalloc's own mappings after boot and after a first malloc(32), by the
+# kernel's count (tracked mappings, smaps). A measurement, not a timing.
+if wanted first_malloc; then
+    run_one first_malloc 1 "" 30 first-malloc 6 12
+    if [ "$RC" -eq 0 ] && grep -q '^first-malloc ok' "$LOGS/first_malloc.out"; then
+        pass first_malloc "($(grep '^first-malloc boot' "$LOGS/first_malloc.out" | cut -d' ' -f2-); $DUR)"
+    else
+        fail first_malloc "$(rc_text "$RC"): $(reasons first_malloc)"
+    fi
+fi
 
 # ---------------------------------------------------------------------------
 # metadata_rounds: stats.metadata must not creep over repeated grow/free/trim

@@ -104,7 +104,7 @@ final class SwallocAPITests: XCTestCase {
     }
     let classes = try swalloc.smallSizeClasses()
     XCTAssertEqual(Array(classes.prefix(9)), [16, 32, 48, 64, 80, 96, 112, 128, 160])
-    XCTAssertEqual(classes.last, 14336)
+    XCTAssertEqual(classes.last, 15360)
     XCTAssertThrowsError(try swalloc.purge(arena: 100_000))
   }
 

@@ -1,5 +1,6 @@
 import XCTest
 @testable import SwallocCore
+import CSwallocPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,6 +35,63 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertNil(tcacheBin(t, sizeClass &+ 1).pointee.end.pointee)
   }
 
+
+  /// A refill reserves at most tcacheRefillBudget bytes of slab: a thread
+  /// that wants one 15 KiB block got 10 before (150 KiB of a chunk, which
+  /// split the first chunk of bench realloc-grow and cost it 2 MiB of RSS).
+  func testARefillReservesAtMost32KiBOfRegions() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    for c in 0..<smallClassCount {
+      let bin = tcacheBin(t, c)
+      let size = UInt(binInfos[c].regionSize)
+      XCTAssertGreaterThanOrEqual(bin.pointee.fill, 1)
+      XCTAssertLessThanOrEqual(bin.pointee.fill, max(bin.pointee.capacity / 2, 1))
+      XCTAssertTrue(UInt(bin.pointee.fill) * size <= tcacheRefillBudget || bin.pointee.fill == 1, "class \(size)")
+    }
+    let big = classIndexFor(15000)
+    let p = tcacheRefillAndPop(t, sizeClass: big)
+    XCTAssertNotNil(p)
+    XCTAssertEqual(tcacheBin(t, big).count, Int(tcacheRefillBudget / sizeClassSize(big)) - 1)
+    XCTAssertEqual(tcacheBin(t, classIndexFor(64)).pointee.fill, tcacheBin(t, classIndexFor(64)).pointee.capacity / 2,
+                   "small classes still refill half their stack")
+    XCTAssertTrue(tcacheBin(t, big).push(p!))
+    tcacheFlush(t, sizeClass: big, keep: 0)
+  }
+
+  /// A thread that only makes light slow-path allocations (nothing that
+  /// refills or overflows a stack) still gets its idle stacks collected:
+  /// once a second, every 16th slow-path allocation makes a pass. Before,
+  /// such a thread kept every cached block, each pinning a slab (memtruth
+  /// table rows: 14 MiB resident after a free-all, 9 MiB with the pass).
+  func testIdlePassCollectsStacksTheThreadStoppedUsing() {
+    let t = tsdFetchTcache()!
+    let sizeClass = classIndexFor(96)
+    let bin = tcacheBin(t, sizeClass)
+    var blocks: [UnsafeMutableRawPointer] = []
+    for _ in 0..<Int(bin.pointee.capacity) { blocks.append(swallocMalloc(96)!) }
+    for p in blocks { swallocFree(p) }
+    let before = bin.count
+    XCTAssertGreaterThan(before, 8)
+    // Neither run empty since the last look, nor a second since the last pass.
+    bin.pointee.refilled = 0
+    t.pointee.idlePassMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms()) &- 5000
+    t.pointee.idleEvents = 0
+    for _ in 0..<Int(tcacheIdleCheckEvery) - 1 { tcacheIdleTick() }
+    XCTAssertEqual(bin.count, before, "no pass before the 16th slow path")
+    tcacheIdleTick()
+    XCTAssertEqual(bin.count, before >> 2, "the pass keeps a quarter")
+    // A stack that ran empty since the previous look keeps everything.
+    let kept = bin.count
+    bin.pointee.refilled = 1
+    t.pointee.idlePassMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms()) &- 5000
+    for _ in 0..<Int(tcacheIdleCheckEvery) { tcacheIdleTick() }
+    XCTAssertEqual(bin.count, kept)
+    // At most one pass a second.
+    bin.pointee.refilled = 0
+    for _ in 0..<Int(tcacheIdleCheckEvery) { tcacheIdleTick() }
+    XCTAssertEqual(bin.count, kept)
+  }
 
   func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
     let owner = makePrivateArena()

@@ -66,7 +66,7 @@ static inline void swalloc_futex_wake_one(uint32_t *word) {
 void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags);
 // mremap(MREMAP_MAYMOVE | MREMAP_FIXED) onto `target`.
 void *swalloc_mremap_to(void *old, size_t oldSize, size_t newSize, void *target);
-// The CPUs this process may run on (CPU_COUNT is a macro).
+// The CPUs this process may run on.
 int swalloc_cpus_available(void);
 // fork(2): glibc's stdio stream list lock, and whether the process has
 // only ever had one thread (Fork.swift).
@@ -78,6 +78,16 @@ bool swalloc_single_threaded(void);
 const char *swalloc_program_conf(void);
 
 static inline void *swalloc_map_failed(void) { return MAP_FAILED; }
+
+// The process environment, read directly instead of through getenv(3):
+// each libc function the boot calls faults in a 64 KiB window of libc's
+// text around it (the kernel's fault-around), resident for the life of the
+// process, and a program that never calls getenv pays those pages only
+// because of the allocator.
+static inline char **swalloc_environ(void) {
+  extern char **environ;
+  return environ;
+}
 
 // glibc's struct mallinfo2, declared here so it need not come from
 // <malloc.h> (which would also declare the functions we define).

@@ -44,11 +44,15 @@ private func bootSteps() -> Bool {
   optionsBoot()
   backgroundBoot()
   chunkGeometryBoot()
+  // The radix root first: it is page-aligned, and the fresh base block's
+  // first page is; the tables and arena 0 then share the next pages instead
+  // of leaving a partial page in front of the root (small-program
+  // footprint: memtruth.sh first_malloc).
+  if !pageMapBoot() { return false }
   guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }
   sizeClassesBoot(memory: tables)
   extentRecordBoot()
   tcacheBoot(maxBytes: optTcacheMax, memory: tables + Int(sizeClassTablesBytes()))
-  if !pageMapBoot() { return false }
   let cpus = UInt(swalloc_cpus_available())
   arenaCount = Int(optArenaCount != 0 ? optArenaCount : min(cpus &* 4, 1024))
   autoArenaCount = arenaCount

@@ -93,8 +93,11 @@ func residentMeasure() -> UInt {
   var total: UInt = 0
   let saved = swalloc_errno()
   mutexLock(&residentScanLock)
+  // The window's vector, then one byte per page of a radix leaf.
+  let leafPages = (UInt(leafEntries &* 8) &+ pageMask) >> pageShift
   if residentScanVector == nil {
-    residentScanVector = baseAlloc(residentScanWindowPages)?.bindMemory(to: UInt8.self, capacity: Int(residentScanWindowPages))
+    residentScanVector = baseAlloc(residentScanWindowPages &+ leafPages)?
+      .bindMemory(to: UInt8.self, capacity: Int(residentScanWindowPages &+ leafPages))
   }
   guard let vector = residentScanVector else {
     mutexUnlock(&residentScanLock)
@@ -104,9 +107,15 @@ func residentMeasure() -> UInt {
   var r = 0
   while r < rootEntries {
     let leaf = pageMapRoot[r]
-    if leaf != pageMapEmptyLeaf {
+    // Only the leaf's resident pages can hold entries: reading the others
+    // would map the zero page under them, which mincore then reports as
+    // resident base memory while the kernel's RSS does not count it.
+    let leafVector = vector + Int(residentScanWindowPages)
+    if leaf != pageMapEmptyLeaf && mincore(UnsafeMutableRawPointer(leaf), leafEntries &* 8, leafVector) == 0 {
+      let perPage = Int(pageSize >> 3)
       var i = 0
       while i < leafEntries {
+        if leafVector[i / perPage] & 1 == 0 { i &+= perPage; continue }
         let entry = leaf[i]
         if entry & pageMapArenaChunkTag != 0 {
           let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped

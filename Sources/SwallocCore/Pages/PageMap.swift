@@ -1,7 +1,14 @@
 // The pointer -> metadata map: a two-level radix tree over a 48-bit address
 // space at chunk (4 MiB) granularity. A lookup is two dependent loads and no
 // branch: root slots without a leaf of their own point at one shared,
-// never-written leaf of zeros. A leaf entry is either
+// never-written leaf of zeros.
+//
+// The split keeps what a small program touches small: the root (bits
+// 39..47, 512 slots) is one page, written in full at boot; a leaf (bits
+// 22..38, 1 MiB of address space each 512 GiB) is touched only on the pages
+// holding entries, one page per 2 GiB of chunks, so a process whose heap
+// fits in one leaf pays two pages for the whole map. (Before: a 32 KiB root,
+// 8 pages written at boot, for 128 KiB leaves.) A leaf entry is either
 //   ChunkMeta address | 1 the chunk belongs to an arena (its out-of-band
 //                         record holds the per-page map, see Chunk.swift), or
 //   descriptor address    the start of a huge allocation (an Extent record).
@@ -13,9 +20,9 @@ let chunkShift: UInt = 22
 let chunkSize: UInt = 1 << chunkShift
 let chunkMask: UInt = chunkSize &- 1
 let addressBits: UInt = 48
-let rootShift: UInt = 36
-let rootEntries = 1 << (addressBits - rootShift)          // 4096
-let leafEntries = 1 << (rootShift - chunkShift)           // 16384
+let rootShift: UInt = 39
+let rootEntries = 1 << (addressBits - rootShift)          // 512
+let leafEntries = 1 << (rootShift - chunkShift)           // 131072
 let pageMapArenaChunkTag: UInt = 1
 
 var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> = UnsafeMutablePointer(bitPattern: 64)!

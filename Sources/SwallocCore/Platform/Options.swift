@@ -81,12 +81,26 @@ private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: 
   writeStderr(optAbortConf ? "'\n" : "' ignored\n")
 }
 
+/// The value of environment variable `name`, like getenv(3), which the
+/// boot avoids for the libc pages it would fault in (swalloc_environ).
+func environmentValue(_ name: StaticString) -> UnsafePointer<CChar>? {
+  guard var entry = swalloc_environ() else { return nil }
+  let n = Int(name.utf8CodeUnitCount)
+  while let s = entry.pointee {
+    var i = 0
+    while i < n && UInt8(bitPattern: s[i]) == name.utf8Start[i] { i &+= 1 }
+    if i == n && s[n] == 61 { return UnsafePointer(s + n + 1) }  // '='
+    entry += 1
+  }
+  return nil
+}
+
 /// Reads the options: the program's `malloc_conf` string (jemalloc's
 /// compiled-in options), then SWALLOC_CONF, or MALLOC_CONF when that is
 /// unset; a later setting of an option wins.
 func optionsBoot() {
-  var env = getenv("SWALLOC_CONF")
-  if env == nil { env = getenv("MALLOC_CONF") }
+  var env = environmentValue("SWALLOC_CONF")
+  if env == nil { env = environmentValue("MALLOC_CONF") }
   let program = swalloc_program_conf()
   // abort_conf first, wherever it stands: it decides how the others' errors
   // are reported.

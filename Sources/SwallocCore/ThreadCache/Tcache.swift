@@ -6,6 +6,8 @@
 // arenas as one batch per arena pushed onto that bin's remote-free stack
 // (one CAS, no lock; see Bin.swift).
 
+import CSwallocPlatform
+
 /// One size class's stack of cached pointers. It grows down from `end`:
 /// `head` is the most recently cached entry, the stack is empty when
 /// `head == end` and full when `head == start`; the slot at `end` always
@@ -30,8 +32,11 @@ struct TcacheBin {
   /// bytes in the tsd instead.
   var allocs: UInt64 = 0
   var frees: UInt64 = 0
+  /// Regions a refill asks for: half the capacity, at most
+  /// tcacheRefillBudget bytes' worth (see there).
+  var fill: UInt32 = 1
   /// Pads the record to 64 bytes: the fast paths index the bins with a shift.
-  var padding: UInt64 = 0
+  var padding: UInt32 = 0
 }
 
 extension UnsafeMutablePointer where Pointee == TcacheBin {
@@ -75,6 +80,10 @@ struct Tcache {
   var gcEvents: UInt32 = 0
   /// The stack the next garbage-collection step looks at.
   var gcCursor: UInt32 = 0
+  /// Slow-path allocations counted by tcacheIdleTick, and when (ms,
+  /// truncated) its last pass ran.
+  var idleEvents: UInt32 = 0
+  var idlePassMs: UInt32 = 0
 }
 
 /// Slow-path events between two incremental garbage-collection steps.
@@ -98,6 +107,43 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
     if count > 0 { tcacheFlush(t, sizeClass: sizeClass, keep: count >> 2) }
   }
   bin.pointee.refilled = 0
+}
+
+/// Slow-path allocations between two looks at the clock (tcacheIdleTick).
+let tcacheIdleCheckEvery: UInt32 = 16
+/// At most one idle pass per this many milliseconds.
+let tcacheIdlePassMs: UInt32 = 1000
+
+/// The incremental collector above steps only on refills and overflows. A
+/// thread that has freed most of its heap and now allocates lightly (hits
+/// on a few stacks, and blocks too big for the cache) makes neither, so the
+/// blocks its other stacks hold stay there for good, and each pins a slab
+/// that would otherwise be empty and purged: after a free-all of ~1 GiB,
+/// 14 MiB resident against 7.4 with tcache:false (tests/memtruth.sh table
+/// rows). So every 16th slow-path allocation of the thread (any that counts
+/// bytes: misses, uncached and huge blocks) looks at the clock, and at most
+/// once a second makes a pass over all its stacks with the collector's
+/// rule: a stack that did not run empty since the previous look keeps a
+/// quarter. A busy thread pays a clock read per 16 slow paths and, once a
+/// second, a few flushes of stacks it was not using.
+@inline(never)
+func tcacheIdleTick() {
+  guard let t = currentTcache() else { return }
+  t.pointee.idleEvents &+= 1
+  if t.pointee.idleEvents % tcacheIdleCheckEvery != 0 { return }
+  let now = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+  if now &- t.pointee.idlePassMs < tcacheIdlePassMs { return }
+  t.pointee.idlePassMs = now
+  var c = 0
+  while c < tcacheClassCount {
+    let bin = tcacheBin(t, c)
+    if bin.pointee.refilled == 0 {
+      let count = bin.count
+      if count > 0 { tcacheFlush(t, sizeClass: c, keep: count >> 2) }
+    }
+    bin.pointee.refilled = 0
+    c &+= 1
+  }
 }
 
 /// TcacheBin records start this far into a Tcache block.
@@ -133,6 +179,15 @@ func tcacheBin(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) -> UnsafeMut
 /// with 32 KiB than with jemalloc's rule alone (callgrind), 16 KiB got most
 /// of that, 64 KiB nothing more there.
 let tcacheStackBudget: UInt = 32 << 10
+
+/// Bytes one refill hands to a stack at most. Without it a refill took half
+/// the capacity, and the 20-entry floor made that 10 regions of up to 15 KiB
+/// (150 KiB of slab per class) for a thread that may want one: with eight
+/// classes per doubling in 4..16 KiB those reservations split the first
+/// chunk, and bench realloc-grow (a block grown through every class) needed
+/// a second chunk and copies into it (peak RSS 7.5 -> 9.6 MiB). Classes up
+/// to 3 KiB are unaffected (half their stack is within the budget).
+let tcacheRefillBudget: UInt = 32 << 10
 
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
 func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
@@ -177,8 +232,12 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     let end = stack + Int(capacity)
     // secure:true caches no free at all (Secure.swift).
     let fastLimit = code &- 1 < smallClassCount && !optSecure ? stack : end
+    var fill = capacity >> 1
+    if code >= 1 && code <= smallClassCount {
+      fill = min(fill, UInt32(tcacheRefillBudget / UInt(binInfos[code &- 1].regionSize)))
+    }
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: stack, end: end,
-                                                         capacity: capacity))
+                                                         capacity: capacity, fill: max(fill, 1)))
     // The slot at `end` stays nil: the free fast path compares *head with
     // the block being freed without first checking for an empty stack.
     if recycled { end.pointee = nil }
@@ -204,7 +263,7 @@ func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
 /// nil when memory is exhausted.
 func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> UnsafeMutableRawPointer? {
   let bin = tcacheBin(t, sizeClass)
-  let want = max(Int(bin.pointee.capacity >> 1), 1)
+  let want = Int(bin.pointee.fill)
   let end = bin.pointee.end
   var got = binFill(t.pointee.arena, sizeClass: sizeClass, into: end - want, want: want)
   if got == 0 {

@@ -13,6 +13,9 @@ import CSwallocPlatform
 func threadCountAllocated(_ bytes: UInt) {
   let counters = swalloc_tls_bytes().unsafelyUnwrapped
   counters[0] &+= UInt64(bytes)
+  // Every caller is a slow path that has finished its work and holds no
+  // lock: the thread cache's idle pass may flush from here.
+  tcacheIdleTick()
 }
 
 @inline(__always)
