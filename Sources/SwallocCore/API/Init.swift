@@ -58,11 +58,11 @@ private func bootSteps() -> Bool {
   autoArenaCount = arenaCount
   arenasDirtyDecayMs = optDirtyDecayMs
   arenasMuzzyDecayMs = optMuzzyDecayMs
-  // Room for arenas.create up to jemalloc's limit: base memory is mapped
-  // lazily, so the untouched part of the table costs no resident pages.
-  guard let table = baseAlloc(UInt(arenaTableCapacity &* 16), alignment: 64) else { return false }
-  arenas = table.bindMemory(to: UnsafeMutablePointer<Arena>?.self, capacity: arenaTableCapacity)
-  arenaThreadCounts = (table + arenaTableCapacity &* 8).bindMemory(to: Int.self, capacity: arenaTableCapacity)
+  arenaTableCapacity = min(arenaCount &+ createdArenaLimit, 4095)
+  guard let table = baseAlloc(UInt(arenaTableCapacity &* MemoryLayout<ArenaSlot>.stride), alignment: 64) else {
+    return false
+  }
+  arenaSlots = table.bindMemory(to: ArenaSlot.self, capacity: arenaTableCapacity)
   mutexLock(&arenasLock)
   let first = arenaCreate(0)
   mutexUnlock(&arenasLock)

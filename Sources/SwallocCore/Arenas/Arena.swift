@@ -45,15 +45,18 @@ struct Arena {
 /// are bound to automatically; those from there up to `arenaCount` were made
 /// by mallctl("arenas.create") and serve only the threads and MALLOCX_ARENA
 /// calls that name them. The table has room for `arenaTableCapacity`.
-var arenas: UnsafeMutablePointer<UnsafeMutablePointer<Arena>?> = UnsafeMutablePointer(bitPattern: 64)!
+let arenas = ArenaTable()
 var arenaCount = 1
 var autoArenaCount = 1
 var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
 /// default rule reads it).
 var threadsBound: UInt32 = 0
-/// jemalloc's limit: MALLOCX_ARENA carries 12 bits, and 4096 means "all".
-let arenaTableCapacity = 4095
+/// Room for 256 arenas made by arenas.create beyond the automatic ones,
+/// within jemalloc's limit (MALLOCX_ARENA carries 12 bits, 4096 means
+/// "all"); set at boot. Kept small so the table shares the boot's pages.
+var arenaTableCapacity = 4095
+let createdArenaLimit = 256
 /// Decay times given to arenas created from now on (arenas.dirty_decay_ms,
 /// arenas.muzzy_decay_ms; the options at boot). Guarded by arenasLock.
 var arenasDirtyDecayMs = 10_000
@@ -61,7 +64,33 @@ var arenasMuzzyDecayMs = 0
 /// Threads bound to each arena, by index (guarded by arenasLock). Kept out of
 /// Arena itself so that no field of an arena is guarded by a lock other than
 /// its own extentLock (and its bins' locks).
-var arenaThreadCounts: UnsafeMutablePointer<Int> = UnsafeMutablePointer(bitPattern: 64)!
+let arenaThreadCounts = ArenaThreadCounts()
+
+/// One entry of the arena table: the arena and its bound threads side by
+/// side, so the automatic arenas' entries share the table's first page
+/// (the capacity above them is address space no one touches).
+struct ArenaSlot {
+  var arena: UnsafeMutablePointer<Arena>? = nil
+  var threads = 0
+}
+/// The table, in base memory (set at boot).
+var arenaSlots: UnsafeMutablePointer<ArenaSlot> = UnsafeMutablePointer(bitPattern: 64)!
+
+/// `arenas[i]`: the arena of slot i (nil until created).
+struct ArenaTable {
+  subscript(_ i: Int) -> UnsafeMutablePointer<Arena>? {
+    get { arenaSlots[i].arena }
+    nonmutating set { arenaSlots[i].arena = newValue }
+  }
+}
+
+/// `arenaThreadCounts[i]`: the threads bound to arena i.
+struct ArenaThreadCounts {
+  subscript(_ i: Int) -> Int {
+    get { arenaSlots[i].threads }
+    nonmutating set { arenaSlots[i].threads = newValue }
+  }
+}
 
 /// Empty chunks an arena keeps mapped (their pages purged by decay) before
 /// unmapping further ones: bounded retained address space, and no
