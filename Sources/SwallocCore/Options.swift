@@ -22,7 +22,7 @@ private var sawBadOption = false
 /// junk and zero need every allocation and free to pass the slow paths.
 var optFillsMemory: Bool { optJunkAlloc || optJunkFree || optZero }
 
-private func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
+func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
   if length != name.utf8CodeUnitCount { return false }
   var i = 0
   while i < length {
@@ -32,13 +32,13 @@ private func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: Stati
   return true
 }
 
-private func parseBool(_ v: UnsafePointer<CChar>, _ length: Int) -> Bool? {
+func parseBool(_ v: UnsafePointer<CChar>, _ length: Int) -> Bool? {
   if keyEquals(v, length, "true") || keyEquals(v, length, "1") { return true }
   if keyEquals(v, length, "false") || keyEquals(v, length, "0") { return false }
   return nil
 }
 
-private func parseUInt(_ v: UnsafePointer<CChar>, _ length: Int) -> UInt? {
+func parseUInt(_ v: UnsafePointer<CChar>, _ length: Int) -> UInt? {
   if length == 0 || length > 19 { return nil }
   var value: UInt = 0
   var i = 0
@@ -60,7 +60,7 @@ private func parseInt(_ v: UnsafePointer<CChar>, _ length: Int) -> Int? {
   return Int(magnitude)
 }
 
-private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
+func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
   sawBadOption = true
   writeStderr("swalloc: ")
   writeStderr(what)
@@ -149,6 +149,8 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     if let n = parseUInt(v, vl), n <= 65535 { reportFd = Int32(n) } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "stats_print") {
     if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if profApplyOption(k, kl, v, vl) {
+    // prof, prof_active, lg_prof_sample, prof_prefix, prof_final, prof_gdump, prof_leak
   } else {
     warn("unknown option", k, kl)
   }
