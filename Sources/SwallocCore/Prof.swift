@@ -710,8 +710,18 @@ private func profLeakReport() {
 @inline(__always)
 func profMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   let usize: UInt
+  if size <= lookupMaxSize {
+    // The fast path's pop, after the countdown: one class lookup.
+    let sizeClass = Int(sizeLookupTable[Int((size &+ 15) >> 4)])
+    if profSampleNow(sizeClassSize(sizeClass)) {
+      if !ensureBooted() { return nil }
+      return profAllocSampled(size, alignment: 0, zero: false)
+    }
+    guard let t = currentTcache() else { return nil }
+    return tcacheBin(t, sizeClass).popCounted()
+  }
   if size <= largeMaxClass {
-    usize = sizeClassSize(classIndexFor(max(size, 1)))
+    usize = sizeClassSize(classIndexFor(size))
   } else {
     if size > maxRequestSize { return nil }
     usize = roundUpToPage(size)
