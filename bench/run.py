@@ -303,7 +303,10 @@ def run_suite(workloads, allocators, libs, mode, threads, python_exe, timeout):
                 env.pop("LD_PRELOAD", None)
                 env.update(extra)
                 if a == "swalloc-base" and BASELINE_CONF is not None:
+                    # MALLOC_CONF too: a peer given as --baseline (jemalloc
+                    # with prof:true) reads its options there.
                     env["SWALLOC_CONF"] = BASELINE_CONF
+                    env["MALLOC_CONF"] = BASELINE_CONF
                 sec, rss, rc, out, err, cpu = run_once(argv, libs[a], env, stdin_text, timeout)
                 child_cpu += cpu
                 line = out.strip()

@@ -48,7 +48,16 @@ swiftc -enable-experimental-feature Embedded -wmo -O -parse-as-library "${swiftd
   -Xcc -fPIC -Xcc -fno-stack-protector -Xfrontend -disable-stack-protector \
   -Xfrontend -function-sections \
   -I "$inc" -Xcc -I"$inc" \
-  -c "${sources[@]}" -o "$obj/swalloc-swift.o"
+  -emit-ir "${sources[@]}" -o "$obj/swalloc-swift.ll"
+# Embedded Swift emits no unwind tables (its functions are nounwind, without
+# uwtable): the heap profiler's backtraces (glibc's backtrace(3), libgcc's
+# .eh_frame unwinder) would stop at the first Swift frame. Every function
+# gets `uwtable`, then the IR is compiled as swiftc optimized it (no LLVM
+# passes rerun): the same instructions, plus .eh_frame entries.
+sed -E '/^attributes #[0-9]+ = \{.*"target-cpu"/{/uwtable/!s/ = \{ / = { uwtable /}' \
+  "$obj/swalloc-swift.ll" > "$obj/swalloc-swift-uw.ll"
+clang -O2 -Xclang -disable-llvm-passes -fPIC -ffunction-sections -fno-stack-protector -Wno-override-module \
+  -c "$obj/swalloc-swift-uw.ll" -o "$obj/swalloc-swift.o"
 
 clang "${cflags[@]}" -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
 clang "${cflags[@]}" -c lib/exports.c -o "$obj/exports.o"

@@ -9,12 +9,15 @@ done
 # GNU time (tests/tool-check.sh compares the tool's peak resident figure with
 # its %M; the shell keyword `time` has no such figure).
 [ -x /usr/bin/time ] || need+=(/usr/bin/time)
+# jeprof (tests/prof.sh reads swalloc's heap profiles with it).
+command -v jeprof >/dev/null 2>&1 || need+=(jeprof)
 pkgs=()
 for tool in "${need[@]}"; do
   case "$tool" in
     timeout) pkgs+=(coreutils) ;;
     /usr/bin/time) pkgs+=(time) ;;
     dpkg-deb) pkgs+=(dpkg) ;;
+    jeprof) pkgs+=(libjemalloc-dev) ;;
     *) pkgs+=("$tool") ;;
   esac
 done

@@ -49,6 +49,7 @@ step "differential: the C API against glibc, random sequences (30 s)" tests/diff
 step "debug build: the black-box suites with internal invariants checked" tests/debug-build.sh
 step "swalloc tool and scripts/run-main.sh" bash -c "swift build --product swalloc && tests/tool-check.sh \"\$(swift build --show-bin-path)/swalloc\" '$lib'"
 tool=$(swift build --show-bin-path)/swalloc
+step "heap profiling: site estimates, prof_leak, jeprof, flame graph, python3" tests/prof.sh "$lib" "$tool"
 step "install: scripts/install.sh into a prefix, scripts/uninstall.sh" tests/adoption.sh install "$lib" "$tool"
 step "link from C: pkg-config --cflags --libs swalloc" tests/adoption.sh pkg-config "$lib" "$tool"
 step "Debian package: scripts/package-deb.sh, dpkg -i, use, dpkg -r" tests/adoption.sh deb "$lib" "$tool"

@@ -1,6 +1,9 @@
 #define _GNU_SOURCE 1  // mremap
 #include <sched.h>
 #include <sys/mman.h>
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <fcntl.h>
 #include "swalloc_platform.h"
 
 __thread void *swalloc_tsd_tcache
@@ -72,3 +75,45 @@ extern const char *malloc_conf __attribute__((weak));
 
 __attribute__((visibility("hidden")))
 const char *swalloc_program_conf(void) { return &malloc_conf != NULL ? malloc_conf : NULL; }
+
+// Heap profiling (Prof.swift).
+__thread struct swalloc_prof_tsd swalloc_tsd_prof
+    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0, 0, 0};
+__thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+__attribute__((visibility("hidden")))
+int swalloc_backtrace(void **buffer, int size) { return backtrace(buffer, size); }
+
+__attribute__((visibility("hidden")))
+uint32_t swalloc_gettid(void) {
+  int saved = errno;
+  long tid = syscall(SYS_gettid);
+  errno = saved;
+  return (uint32_t)tid;
+}
+
+__attribute__((visibility("hidden")))
+int swalloc_open_write(const char *path) {
+  return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+__attribute__((visibility("hidden")))
+int swalloc_open_read(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+
+extern const char __ehdr_start __attribute__((weak, visibility("hidden")));
+
+__attribute__((visibility("hidden")))
+const void *swalloc_module_header(void) { return &__ehdr_start; }
+
+__attribute__((visibility("hidden")))
+bool swalloc_dladdr(const void *address, const char **symbol, uintptr_t *symbolStart,
+                    const char **module, uintptr_t *moduleBase) {
+  Dl_info info;
+  if (dladdr(address, &info) == 0) return false;
+  *symbol = info.dli_sname;
+  *symbolStart = (uintptr_t)info.dli_saddr;
+  *module = info.dli_fname;
+  *moduleBase = (uintptr_t)info.dli_fbase;
+  return true;
+}

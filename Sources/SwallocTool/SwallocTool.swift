@@ -21,7 +21,7 @@ struct Swalloc: ParsableCommand {
     commandName: "swalloc",
     abstract: "Run programs under the swalloc allocator and report on their memory.",
     version: toolVersion,
-    subcommands: [Run.self, Bench.self, Version.self])
+    subcommands: [Run.self, Prof.self, Bench.self, Version.self])
 
   /// ArgumentParser's entry, with one change: the tool's own failures (a
   /// usage error, the library not found) exit with 125, as `env`, `nice` and
@@ -338,6 +338,12 @@ struct Run: ParsableCommand {
   @Option(help: "Path of libswalloc.so (else $SWALLOC_LIB, libswalloc.so beside this executable, or the installed ../lib/libswalloc.so.MAJOR).")
   var lib: String?
 
+  @Flag(help: "Profile the heap (prof:true, prof_final:true): at exit, print the top allocation sites and write a flame graph SVG.")
+  var prof = false
+
+  @Option(name: .customLong("prof-rate"), help: "With --prof: lg_prof_sample, one sample per 2^N bytes allocated (default 19).")
+  var profRate: Int?
+
   @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
   var command: [String] = []
 
@@ -376,7 +382,15 @@ struct Run: ParsableCommand {
     environment["LD_PRELOAD"] = [library, existingPreload].compactMap { $0 }.joined(separator: ":")
     let inherited = environment["SWALLOC_CONF"] ?? environment["MALLOC_CONF"]
     let reportConf = "stats_print:true,stats_print_opts:J,stats_fd:\(writeFd)"
-    environment["SWALLOC_CONF"] = [inherited, conf, reportConf].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ",")
+    var profConf: String? = nil
+    var profDirectory: String? = nil
+    if prof {
+      let dir = NSTemporaryDirectory() + "swalloc-prof-\(getpid())"
+      try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+      profDirectory = dir
+      profConf = "prof:true,prof_final:true,prof_prefix:\(dir)/prof" + (profRate.map { ",lg_prof_sample:\($0)" } ?? "")
+    }
+    environment["SWALLOC_CONF"] = [inherited, conf, profConf, reportConf].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ",")
 
     let path: String
     switch resolveProgram(argv[0]) {
@@ -500,6 +514,7 @@ struct Run: ParsableCommand {
     } else {
       printSummary(argv: argv, pid: pid, exitCode: exitCode, elapsed: elapsed, peak: peak, processes: all)
     }
+    if let profDirectory { reportProfile(directory: profDirectory, pid: pid) }
     throw ExitCode(exitCode)
   }
 
@@ -554,6 +569,37 @@ struct Run: ParsableCommand {
     }
     guard FileManager.default.createFile(atPath: file, contents: data) else {
       throw ToolError("cannot write \(file)")
+    }
+  }
+
+  /// --prof: the main process's last profile (prof_final), summarised on
+  /// stderr, and its flame graph beside it.
+  func reportProfile(directory: String, pid: pid_t) {
+    let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+      .filter { $0.hasPrefix("prof.\(pid).") && $0.hasSuffix(".heap") }
+      .sorted { (Int($0.split(separator: ".")[2]) ?? 0) < (Int($1.split(separator: ".")[2]) ?? 0) }
+    guard let last = files.last else {
+      FileHandle.standardError.write(Data("swalloc: no heap profile from pid \(pid) in \(directory)\n".utf8))
+      return
+    }
+    let path = directory + "/" + last
+    do {
+      // At exit most blocks are freed: the run's allocations (the totals),
+      // then what is still live.
+      let profile = try HeapProfile(path: path, allocated: true)
+      let symbols = Symbolizer(maps: profile.maps)
+      let all = profile.stacks.filter { $0.liveBytes > 0 }
+      let live = try HeapProfile(path: path).stacks.filter { $0.liveBytes > 0 }
+      var text = "swalloc: heap profile \(path) (swalloc prof FILE [--alloc] for more)\n"
+      text += profileReport(stacks: all, symbols: symbols, top: 10, diff: false, rate: profile.rate, allocated: true)
+      text += profileReport(stacks: live, symbols: symbols, top: 5, diff: false, rate: profile.rate)
+      let svg = directory + "/prof.\(pid).svg"
+      try flameGraphSVG(stacks: all, symbols: symbols, title: "swalloc heap profile: pid \(pid), bytes allocated")
+        .write(toFile: svg, atomically: true, encoding: .utf8)
+      text += "swalloc: flame graph \(svg)\n"
+      FileHandle.standardError.write(Data(text.utf8))
+    } catch {
+      FileHandle.standardError.write(Data("swalloc: \(path): \(error)\n".utf8))
     }
   }
 

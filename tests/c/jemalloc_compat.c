@@ -252,6 +252,9 @@ static const struct { const char *name; size_t size; } readable[] = {
   {"opt.lg_tcache_max", 8}, {"opt.dirty_decay_ms", 8}, {"opt.muzzy_decay_ms", 8}, {"opt.background_thread", 1},
   {"opt.max_background_threads", 8}, {"opt.stats_print", 1}, {"opt.percpu_arena", sizeof(char *)},
   {"opt.dss", sizeof(char *)}, {"opt.junk", sizeof(char *)}, {"opt.zero", 1}, {"opt.retain", 1},
+  {"opt.prof", 1}, {"opt.prof_active", 1}, {"opt.lg_prof_sample", 8}, {"opt.prof_prefix", sizeof(char *)},
+  {"opt.prof_final", 1}, {"opt.prof_gdump", 1}, {"opt.prof_leak", 1}, {"prof.active", 1}, {"prof.lg_sample", 8},
+  {"prof.gdump", 1},
   {"thread.arena", 4}, {"thread.allocated", 8}, {"thread.allocatedp", sizeof(void *)}, {"thread.deallocated", 8},
   {"thread.deallocatedp", sizeof(void *)}, {"thread.tcache.enabled", 1},
   {"arena.0.dss", sizeof(char *)}, {"arena.0.dirty_decay_ms", 8}, {"arena.0.muzzy_decay_ms", 8},
@@ -312,9 +315,16 @@ int ctl_checks(void) {
   EXPECT(mallctl("stats.allocated", NULL, NULL, &z, 8) == EPERM, "writing stats.allocated: not EPERM");
   u = 999999;
   EXPECT(mallctl("thread.arena", NULL, NULL, &u, 4) == EFAULT, "thread.arena past narenas: not EFAULT");
-  EXPECT(rd("prof.dump", &z, 8) == ENOENT && rd("opt.prof", &b, 1) == ENOENT,
-         "prof.* must be ENOENT (profiling not built), as jemalloc without it");
-  EXPECT(rd("config.prof", &b, 1) == 0 && !b, "config.prof is not false");
+  // Heap profiling is built (tests/prof.sh checks it at work); this process
+  // runs without prof:true: prof.dump is write-only (EPERM on a read) and
+  // EFAULT, prof.active cannot be turned on (ENOENT), as jemalloc.
+  EXPECT(rd("prof.dump", &z, 8) == EPERM, "reading prof.dump: not EPERM");
+  const char *no_file = NULL;
+  EXPECT(mallctl("prof.dump", NULL, NULL, &no_file, sizeof no_file) == EFAULT, "prof.dump without prof:true: not EFAULT");
+  b = true;
+  EXPECT(mallctl("prof.active", NULL, NULL, &b, 1) == ENOENT, "prof.active = true without prof:true: not ENOENT");
+  EXPECT(rd("opt.prof", &b, 1) == 0 && !b, "opt.prof is not false");
+  EXPECT(rd("config.prof", &b, 1) == 0 && b, "config.prof is not true");
   EXPECT(rd("opt.percpu_arena", &text, sizeof text) == 0 && text && !strcmp(text, "disabled"), "opt.percpu_arena");
   EXPECT(rd("arena.0.dss", &text, sizeof text) == 0 && text && !strcmp(text, "disabled"), "arena.0.dss");
   const char *dss = "primary";

@@ -42,6 +42,35 @@ extern __thread uint64_t swalloc_tsd_bytes[2]
 
 static inline uint64_t *swalloc_tls_bytes(void) { return swalloc_tsd_bytes; }
 
+// Heap profiling (Prof.swift): the thread's sampling state and a buffer
+// for its backtraces (initial-exec, like the slots above).
+struct swalloc_prof_tsd {
+  int64_t countdown;   // bytes left before the next sample
+  uint64_t prng;       // xorshift state, 0 until the thread's first draw
+  uint32_t tid;        // gettid(), 0 until read
+  uint8_t busy;        // inside the profiler: allocations are not sampled
+};
+#define SWALLOC_PROF_MAX_FRAMES 64
+#define SWALLOC_PROF_CAPTURE 96   // frames asked of the unwinder (ours included)
+extern __thread struct swalloc_prof_tsd swalloc_tsd_prof
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern __thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+static inline struct swalloc_prof_tsd *swalloc_tls_prof(void) { return &swalloc_tsd_prof; }
+static inline void **swalloc_tls_prof_frames(void) { return swalloc_tsd_prof_frames; }
+// glibc's backtrace(3) (libgcc's DWARF unwinder, loaded by glibc on first
+// use), gettid, open(2) (variadic) and dladdr (needs _GNU_SOURCE): platform.c.
+int swalloc_backtrace(void **buffer, int size);
+uint32_t swalloc_gettid(void);
+int swalloc_open_write(const char *path);
+int swalloc_open_read(const char *path);
+// This module's ELF header (the linker's __ehdr_start).
+const void *swalloc_module_header(void);
+// dladdr: the symbol name and start, and the module's path and base, of
+// `address`; false when it names nothing.
+bool swalloc_dladdr(const void *address, const char **symbol, uintptr_t *symbolStart,
+                    const char **module, uintptr_t *moduleBase);
+
 static inline int swalloc_errno(void) { return errno; }
 static inline void swalloc_set_errno(int e) { errno = e; }
 

@@ -10,7 +10,7 @@ import CSwallocPlatform
 public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   // popCounted() spelled out: `if let p = ...popCounted()` would test the
   // popped pointer for nil too (two more instructions on every malloc).
-  if size <= lookupMaxSize, let t = currentTcache() {
+  if size <= mallocFastMax, let t = currentTcache() {
     let bin = tcacheBin(t, Int(sizeLookupTable[Int((size &+ 15) >> 4)]))
     let head = bin.pointee.head
     if head != bin.pointee.end {
@@ -95,7 +95,7 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 /// which it reports, secure:true).
 @inline(__always)
 private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
-  guard let t = currentTcache(), !optSecure else { return false }
+  guard let t = currentTcache(), !largeFreeChecked else { return false }
   let address = UInt(bitPattern: pointer)
   guard let meta = arenaChunkMeta(address) else { return false }
   let entry = meta.pageMap[Int(pageIndexInChunk(address))]
@@ -120,9 +120,12 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
 func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
   // The cache hit for the classes above the lookup table (4 KiB up to
   // tcache_max): the class by arithmetic, then the fast path's pop.
+  // (With prof:true only classes up to lookupMaxSize are cached: the
+  // countdown below sees every other allocation.)
   if size > lookupMaxSize && size <= largeMaxClass, let p = cachedAlignedAlloc(size, alignment: quantum) {
     return p
   }
+  if profRouting, let p = profMalloc(size) { return p }
   if !ensureBooted() { setErrno(ENOMEM); return nil }
   if size > largeMaxClass {
     if size > maxRequestSize { setErrno(ENOMEM); return nil }
@@ -207,6 +210,7 @@ func junkOnFree(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
 func freeUncached(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
   let allocation = lookupAllocation(pointer, "free")
+  profOnFree(allocation)
   threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
   freeToArena(pointer, allocation)
@@ -234,6 +238,7 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
   defer { backgroundThreadMaybeStart() }
   let allocation = lookupAllocation(pointer, "free")
+  profOnFree(allocation)
   threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
   if optSecure, let t = tsdFetchTcache() {
@@ -290,6 +295,20 @@ private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutab
 /// `arena` (mallocx flags) says otherwise. Sets ENOMEM on failure.
 func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool = false,
                      arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
+  if profRouting {
+    if profSampleNow(usableSizeFor(size, alignment: alignment)) {
+      return profAllocSampled(size, alignment: alignment, zero: zero, arena: arena)
+    }
+    // Not sampled: the cache hit the fast path would have had.
+    if !uncached && arena == nil && size <= largeMaxClass && alignment != 0 && alignment <= pageSize,
+       let p = cachedAlignedAlloc(size, alignment: alignment) {
+      if zero {
+        let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
+        memset(p, 0, Int(sizeClassSize(classIndexFor(rounded))))
+      }
+      return p
+    }
+  }
   guard let p = allocateAlignedBlock(size, alignment: alignment, zero: zero, uncached: uncached, arena: arena) else {
     return nil
   }
@@ -371,8 +390,11 @@ func usableSizeFor(_ size: UInt, alignment: UInt) -> UInt {
 /// its own that holds `size`.
 func sizeNamesAllocation(_ size: UInt, alignment: UInt, _ allocation: Allocation) -> Bool {
   switch (placementFor(size, alignment: alignment), allocation) {
-  case (.sizeClass(let c), .small(_, _, let have)), (.sizeClass(let c), .large(_, _, let have)):
+  case (.sizeClass(let c), .small(_, _, let have)):
     return c == have
+  case (.sizeClass(let c), .large(_, let extent, let have)):
+    // A sampled small request sits in a large run (Prof.swift).
+    return c == have || c == profSampledClass(extent)
   case (.huge(let request), .huge):
     return roundUpToPage(request) <= allocation.usableSize
   default:
@@ -386,7 +408,7 @@ func sizeNamesAllocation(_ size: UInt, alignment: UInt, _ allocation: Allocation
 public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
   if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
-  if total <= largeMaxClass, let p = cachedAlignedAlloc(total, alignment: quantum) {
+  if total <= alignedFastMax, let p = cachedAlignedAlloc(total, alignment: quantum) {
     // The whole usable size reads zero, as with glibc's and jemalloc's
     // calloc: a caller may use what malloc_usable_size reports.
     memset(p, 0, Int(sizeClassSize(classIndexFor(total))))
@@ -435,7 +457,8 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
   case .small(_, _, let c):
     if size <= largeMaxClass && classIndexFor(size) == c { return pointer }
   case .large(let arena, let extent, let c):
-    if size <= largeMaxClass {
+    // A sampled block is moved (its sample keeps the size it was taken at).
+    if size <= largeMaxClass && extent.pointee.profSample == nil {
       let newClass = classIndexFor(size)
       if newClass == c { return pointer }
       if newClass >= smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
@@ -444,7 +467,7 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
       }
     }
   case .huge(let record):
-    if size > largeMaxClass {
+    if size > largeMaxClass && record.pointee.profSample == nil {
       if size <= oldUsable && size > oldUsable / 2 { return pointer }
       if hugeResizeInPlace(record, newSize: size) {
         threadCountResize(from: oldUsable, to: record.pointee.pages << pageShift)
@@ -472,7 +495,7 @@ public func swallocReallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: UI
 @_cdecl("swalloc_posix_memalign")
 public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: UInt, _ size: UInt) -> Int32 {
   if !isPowerOfTwo(alignment) || alignment < UInt(MemoryLayout<UnsafeRawPointer>.size) { return EINVAL }
-  if size <= largeMaxClass && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+  if size <= alignedFastMax && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
     result.pointee = p
     return 0
   }
@@ -488,7 +511,7 @@ public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRaw
 public func swallocAlignedAlloc(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   // As glibc 2.38+: an alignment that is not a power of two is EINVAL.
   if !isPowerOfTwo(alignment) { setErrno(EINVAL); return nil }
-  if size <= largeMaxClass && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+  if size <= alignedFastMax && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
     return p
   }
   return allocateAligned(size, alignment: max(alignment, quantum), zero: false)
@@ -502,7 +525,7 @@ public func swallocMemalign(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRaw
     if a > (UInt(1) << 63) { setErrno(EINVAL); return nil }
     a = UInt(1) << UInt(64 &- (a &- 1).leadingZeroBitCount)
   }
-  if size <= largeMaxClass && a <= pageSize, let p = cachedAlignedAlloc(size, alignment: a) { return p }
+  if size <= alignedFastMax && a <= pageSize, let p = cachedAlignedAlloc(size, alignment: a) { return p }
   return allocateAligned(size, alignment: a, zero: false)
 }
 
@@ -632,11 +655,15 @@ public func swallocMallocStats() {
 public func swallocInternalBoot() { _ = ensureBooted() }
 
 @_cdecl("swalloc_internal_constructor_done")
-public func swallocInternalConstructorDone() { markConstructorFinished() }
+public func swallocInternalConstructorDone() {
+  markConstructorFinished()
+  profPrime()
+}
 
 @_cdecl("swalloc_internal_exit")
 public func swallocInternalExit() {
   if isBooted() && optStatsPrint { statsPrint() }
+  if isBooted() { profAtExit() }
 }
 
 @_cdecl("swalloc_internal_prefork")

@@ -152,6 +152,8 @@ enum CtlName: Int {
   case statsArenasLargeAllocated, statsArenasLargeNmalloc, statsArenasLargeNdalloc
   case statsArenasBinsNmalloc, statsArenasBinsNdalloc, statsArenasBinsCurregs, statsArenasBinsCurslabs
   case statsArenasBinsNfills
+  case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
+  case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
 
   var shape: (pattern: StaticString, index: CtlIndex) {
     if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
@@ -185,8 +187,9 @@ enum CtlName: Int {
     case .configLazyLock: return node("config.lazy_lock", .none, call) { $0.read(false) }
     case .configMallocConf: return node("config.malloc_conf", .none, call) { $0.read(("" as StaticString).utf8Start) }
     case .configOptSafetyChecks: return node("config.opt_safety_checks", .none, call) { $0.read(true) }
-    case .configProf: return node("config.prof", .none, call) { $0.read(false) }
-    case .configProfLibgcc: return node("config.prof_libgcc", .none, call) { $0.read(false) }
+    case .configProf: return node("config.prof", .none, call) { $0.read(true) }
+    // Backtraces come from glibc's backtrace(3), i.e. libgcc's unwinder.
+    case .configProfLibgcc: return node("config.prof_libgcc", .none, call) { $0.read(true) }
     case .configProfLibunwind: return node("config.prof_libunwind", .none, call) { $0.read(false) }
     case .configStats: return node("config.stats", .none, call) { $0.read(true) }
     case .configUtrace: return node("config.utrace", .none, call) { $0.read(false) }
@@ -356,6 +359,63 @@ enum CtlName: Int {
       return node("stats.arenas.#.bins.#.curslabs", .statsArenaBin, call) { $0.read(arenaClassStats($0).slabs) }
     case .statsArenasBinsNfills:
       return node("stats.arenas.#.bins.#.nfills", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).refills)) }
+
+    // Heap profiling (Prof.swift).
+    case .optionProf: return node("opt.prof", .none, call) { $0.read(optProf) }
+    case .optionProfActive: return node("opt.prof_active", .none, call) { $0.read(optProfActive) }
+    case .optionLgProfSample: return node("opt.lg_prof_sample", .none, call) { $0.read(optLgProfSample) }
+    case .optionProfPrefix:
+      return node("opt.prof_prefix", .none, call) { c in
+        c.read(UnsafePointer(profPrefix) ?? UnsafeRawPointer(("swalloc" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self))
+      }
+    case .optionProfFinal: return node("opt.prof_final", .none, call) { $0.read(optProfFinal) }
+    case .optionProfGdump: return node("opt.prof_gdump", .none, call) { $0.read(optProfGdump) }
+    case .optionProfLeak: return node("opt.prof_leak", .none, call) { $0.read(optProfLeak) }
+    case .profActiveCtl:
+      // Writable only when the process started with prof:true (ENOENT otherwise, as jemalloc).
+      return node("prof.active", .none, call) { c in
+        c.readWriteBool(profActive) { on in
+          if !optProf { return ENOENT }
+          profSetActive(on)
+          return 0
+        }
+      }
+    case .profDumpAction:
+      // Write-only: a file name (const char *), or NULL for PREFIX.PID.SEQ.heap.
+      return node("prof.dump", .none, call) { c in
+        if c.oldp != nil || c.oldlenp != nil { return EPERM }
+        if !optProf { return EFAULT }
+        var path: UnsafePointer<CChar>? = nil
+        if let newp = c.newp {
+          if c.newlen != MemoryLayout<UnsafePointer<CChar>?>.size { return EINVAL }
+          path = newp.load(as: UnsafePointer<CChar>?.self)
+        }
+        return profDump(path, kind: 109) ? 0 : EFAULT   // 'm'
+      }
+    case .profResetAction:
+      // Write-only: nothing, or a new lg_prof_sample (size_t).
+      return node("prof.reset", .none, call) { c in
+        if c.oldp != nil || c.oldlenp != nil { return EPERM }
+        if !optProf { return EFAULT }
+        var lg: UInt? = nil
+        if let newp = c.newp {
+          if c.newlen != MemoryLayout<UInt>.size { return EINVAL }
+          let value = newp.load(as: UInt.self)
+          if value > 40 { return EINVAL }
+          lg = value
+        }
+        profReset(lgSample: lg)
+        return 0
+      }
+    case .profLgSample: return node("prof.lg_sample", .none, call) { $0.read(profLgRate) }
+    case .profGdumpCtl:
+      return node("prof.gdump", .none, call) { c in
+        c.readWriteBool(profGdump) { on in
+          if !optProf { return ENOENT }
+          profGdump = on
+          return 0
+        }
+      }
     }
   }
 }

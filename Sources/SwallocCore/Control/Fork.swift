@@ -50,6 +50,8 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
   body(&chunkMetaRecycleLock)
   body(&hugeCacheLock)
   body(&hugeRecordsLock)
+  body(&profDumpLock)
+  body(&profLock)
   body(&pageMapLock)
   body(&baseLock)
 }

@@ -58,6 +58,9 @@ struct Extent {
   /// Huge records only: pages mapped, at least `pages` (the usable size); more
   /// when a cached mapping larger than the request was reused.
   var mappedPages: UInt = 0
+  /// Large runs and huge blocks sampled by the heap profiler: their sample
+  /// (Prof.swift); nil otherwise.
+  var profSample: UnsafeMutableRawPointer? = nil
 }
 
 /// Offset of a slab's bitmap words inside its Extent record.

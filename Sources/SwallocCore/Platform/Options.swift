@@ -33,7 +33,7 @@ var optSecure = false
 /// Where reports go: stderr, or the descriptor named by `stats_fd`.
 var reportFd: Int32 = 2
 
-private func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
+func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
   if length != name.utf8CodeUnitCount { return false }
   var i = 0
   while i < length {
@@ -43,13 +43,13 @@ private func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: Stati
   return true
 }
 
-private func parseBool(_ v: UnsafePointer<CChar>, _ length: Int) -> Bool? {
+func parseBool(_ v: UnsafePointer<CChar>, _ length: Int) -> Bool? {
   if keyEquals(v, length, "true") || keyEquals(v, length, "1") { return true }
   if keyEquals(v, length, "false") || keyEquals(v, length, "0") { return false }
   return nil
 }
 
-private func parseUInt(_ v: UnsafePointer<CChar>, _ length: Int) -> UInt? {
+func parseUInt(_ v: UnsafePointer<CChar>, _ length: Int) -> UInt? {
   if length == 0 || length > 19 { return nil }
   var value: UInt = 0
   var i = 0
@@ -71,7 +71,7 @@ private func parseInt(_ v: UnsafePointer<CChar>, _ length: Int) -> Int? {
   return Int(magnitude)
 }
 
-private func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
+func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
   sawBadOption = true
   writeStderr("swalloc: ")
   writeStderr(what)
@@ -137,6 +137,49 @@ private func forEachOption(_ s: UnsafePointer<CChar>, reportMissingValues: Bool,
   }
 }
 
+/// Heap profiling (Prof.swift).
+var optProf = false
+var optProfActive = true
+var optLgProfSample: UInt = 19
+var optProfFinal = false
+var optProfGdump = false
+var optProfLeak = false
+/// prof_prefix, copied at boot into static storage (NUL-terminated).
+var profPrefix: UnsafeMutablePointer<CChar>? = nil
+let profPrefixCapacity = 256   // bytes of profPrefixStorage
+var profPrefixStorage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+  (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+/// The profiling options; false when `k` is not one of them.
+func profApplyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointer<CChar>, _ vl: Int) -> Bool {
+  if keyEquals(k, kl, "prof") {
+    if let b = parseBool(v, vl) { optProf = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "prof_active") {
+    if let b = parseBool(v, vl) { optProfActive = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "prof_final") {
+    if let b = parseBool(v, vl) { optProfFinal = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "prof_gdump") {
+    if let b = parseBool(v, vl) { optProfGdump = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "prof_leak") {
+    if let b = parseBool(v, vl) { optProfLeak = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "lg_prof_sample") {
+    if let n = parseUInt(v, vl), n <= 40 { optLgProfSample = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if keyEquals(k, kl, "prof_prefix") {
+    // Copied: the environment is memory the program can change.
+    if vl == 0 || vl >= profPrefixCapacity { warn("bad value for option", k, kl &+ 1 &+ vl); return true }
+    let text = withUnsafeMutableBytes(of: &profPrefixStorage) { $0.baseAddress.unsafelyUnwrapped }
+      .assumingMemoryBound(to: CChar.self)
+    memcpy(text, v, vl)
+    text[vl] = 0
+    profPrefix = text
+  } else {
+    return false
+  }
+  return true
+}
+
 private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointer<CChar>, _ vl: Int) {
   if keyEquals(k, kl, "narenas") {
     if let n = parseUInt(v, vl), n > 0, n <= 4096 { optArenaCount = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
@@ -173,6 +216,8 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
     if let n = parseUInt(v, vl), n <= 65535 { reportFd = Int32(n) } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
   } else if keyEquals(k, kl, "stats_print") {
     if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
+  } else if profApplyOption(k, kl, v, vl) {
+    // prof, prof_active, lg_prof_sample, prof_prefix, prof_final, prof_gdump, prof_leak
   } else {
     warn("unknown option", k, kl)
   }
