@@ -31,7 +31,7 @@ let package = Package(
                 "API/README.md", "Control/README.md"],
       // The twin's debug builds (unit tests, TSan, ASan) check the internal
       // invariants (Invariant.swift).
-      swiftSettings: [.swiftLanguageMode(.v5), .define("SWALLOC_DEBUG", .when(configuration: .debug))]
+      swiftSettings: [.swiftLanguageMode(.v6), .define("SWALLOC_DEBUG", .when(configuration: .debug))]
     ),
     .executableTarget(
       name: "SwallocTool",

@@ -43,7 +43,7 @@ inc=Sources/CSwallocPlatform/include
 cflags=(-O2 -fPIC -fno-plt -ftls-model=initial-exec -fvisibility=hidden -fno-stack-protector -Wall -Werror)
 
 mapfile -t sources < <(find Sources/SwallocCore -name '*.swift' | sort)
-swiftc -enable-experimental-feature Embedded -wmo -O -parse-as-library "${swiftdefs[@]}" \
+swiftc -swift-version 6 -enable-experimental-feature Embedded -wmo -O -parse-as-library "${swiftdefs[@]}" \
   -module-name SwallocCore -enforce-exclusivity=unchecked \
   -Xcc -fPIC -Xcc -fno-stack-protector -Xfrontend -disable-stack-protector \
   -Xfrontend -function-sections \

@@ -7,7 +7,7 @@ import Synchronization
 
 import CSwallocPlatform
 
-var bootLock = Mutex()
+nonisolated(unsafe) var bootLock = Mutex()
 
 @inline(__always)
 func ensureBooted() -> Bool {

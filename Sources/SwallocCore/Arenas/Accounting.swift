@@ -8,8 +8,8 @@ import Synchronization
 /// runs, huge blocks) and the most there has been, kept with one atomic per
 /// slow-path event (refill, flush, large or huge operation); the fast paths
 /// do not touch them, so blocks sitting in thread caches count as allocated.
-var allocatedNow: UInt = 0
-var allocatedPeak: UInt = 0
+nonisolated(unsafe) var allocatedNow: UInt = 0
+nonisolated(unsafe) var allocatedPeak: UInt = 0
 
 @inline(__always)
 func statsAllocated(_ bytes: UInt) {

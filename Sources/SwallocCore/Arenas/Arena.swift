@@ -46,21 +46,21 @@ struct Arena {
 /// by mallctl("arenas.create") and serve only the threads and MALLOCX_ARENA
 /// calls that name them. The table has room for `arenaTableCapacity`.
 let arenas = ArenaTable()
-var arenaCount = 1
-var autoArenaCount = 1
-var arenasLock = Mutex()
+nonisolated(unsafe) var arenaCount = 1
+nonisolated(unsafe) var autoArenaCount = 1
+nonisolated(unsafe) var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
 /// default rule reads it).
-var threadsBound: UInt32 = 0
+nonisolated(unsafe) var threadsBound: UInt32 = 0
 /// Room for 256 arenas made by arenas.create beyond the automatic ones,
 /// within jemalloc's limit (MALLOCX_ARENA carries 12 bits, 4096 means
 /// "all"); set at boot. Kept small so the table shares the boot's pages.
-var arenaTableCapacity = 4095
+nonisolated(unsafe) var arenaTableCapacity = 4095
 let createdArenaLimit = 256
 /// Decay times given to arenas created from now on (arenas.dirty_decay_ms,
 /// arenas.muzzy_decay_ms; the options at boot). Guarded by arenasLock.
-var arenasDirtyDecayMs = 10_000
-var arenasMuzzyDecayMs = 0
+nonisolated(unsafe) var arenasDirtyDecayMs = 10_000
+nonisolated(unsafe) var arenasMuzzyDecayMs = 0
 /// Threads bound to each arena, by index (guarded by arenasLock). Kept out of
 /// Arena itself so that no field of an arena is guarded by a lock other than
 /// its own extentLock (and its bins' locks).
@@ -74,7 +74,7 @@ struct ArenaSlot {
   var threads = 0
 }
 /// The table, in base memory (set at boot).
-var arenaSlots: UnsafeMutablePointer<ArenaSlot> = UnsafeMutablePointer(bitPattern: 64)!
+nonisolated(unsafe) var arenaSlots: UnsafeMutablePointer<ArenaSlot> = UnsafeMutablePointer(bitPattern: 64)!
 
 /// `arenas[i]`: the arena of slot i (nil until created).
 struct ArenaTable {

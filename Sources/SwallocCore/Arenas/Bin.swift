@@ -36,7 +36,7 @@ struct Bin {
 }
 
 /// Per-process secret of the remote-free links (from AT_RANDOM at boot).
-var remoteLinkSecret: UInt = 0
+nonisolated(unsafe) var remoteLinkSecret: UInt = 0
 
 /// Stores the link to `next` (0: end of chain) in the first word of the
 /// freed region at `region`, encoded.

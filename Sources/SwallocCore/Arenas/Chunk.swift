@@ -39,15 +39,15 @@ struct ChunkMeta {
 let chunkMetaPageMapOffset = 64
 /// Pages per chunk, words of one page-state bitmap and bytes of one
 /// ChunkMeta record, set at boot.
-var pagesPerChunk: UInt = 1024
-var chunkStateWords: UInt = 16
-var chunkMetaSize: UInt = 0
+nonisolated(unsafe) var pagesPerChunk: UInt = 1024
+nonisolated(unsafe) var chunkStateWords: UInt = 16
+nonisolated(unsafe) var chunkMetaSize: UInt = 0
 
 let pageEntryAddressMask: UInt = (1 << 48) &- 1
 let pageEntryClassShift: UInt = 48
 
-var chunkMetaRecycleList = RecycleList()
-var chunkMetaRecycleLock = Mutex()
+nonisolated(unsafe) var chunkMetaRecycleList = RecycleList()
+nonisolated(unsafe) var chunkMetaRecycleLock = Mutex()
 
 func chunkGeometryBoot() {
   pagesPerChunk = chunkSize >> pageShift

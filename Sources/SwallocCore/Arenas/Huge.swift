@@ -15,23 +15,23 @@ import Synchronization
 
 import CSwallocPlatform
 
-var hugeRecords = RecycleList()
-var hugeRecordsLock = Mutex()
-var hugeBytes: UInt = 0
-var hugeCount: UInt = 0
+nonisolated(unsafe) var hugeRecords = RecycleList()
+nonisolated(unsafe) var hugeRecordsLock = Mutex()
+nonisolated(unsafe) var hugeBytes: UInt = 0
+nonisolated(unsafe) var hugeCount: UInt = 0
 /// Bytes mapped for live huge blocks (hugeRecordBytes: with the rest of a
 /// larger cached mapping a block reused), for stats.mapped.
-var hugeMappedBytes: UInt = 0
+nonisolated(unsafe) var hugeMappedBytes: UInt = 0
 
 @inline(__always) func hugeMappedChange(from old: UInt, to new: UInt) {
   if new >= old { atomicUInt(&hugeMappedBytes).pointee.add(new &- old, ordering: .relaxed) }
   else { atomicUInt(&hugeMappedBytes).pointee.subtract(old &- new, ordering: .relaxed) }
 }
 
-var hugeCacheLock = Mutex()
-var hugeCacheHead: UnsafeMutablePointer<Extent>? = nil
-var hugeCacheEntries = 0
-var hugeCacheBytes: UInt = 0
+nonisolated(unsafe) var hugeCacheLock = Mutex()
+nonisolated(unsafe) var hugeCacheHead: UnsafeMutablePointer<Extent>? = nil
+nonisolated(unsafe) var hugeCacheEntries = 0
+nonisolated(unsafe) var hugeCacheBytes: UInt = 0
 let hugeCacheMaxEntries = 8
 let hugeCacheMaxBytes: UInt = 128 << 20
 let hugeCacheMaxMapping: UInt = 64 << 20

@@ -21,12 +21,12 @@ import CSwallocPlatform
 import Synchronization
 
 /// 1 once the thread should run (the option, or a second thread by default).
-var backgroundWanted: UInt32 = 0
+nonisolated(unsafe) var backgroundWanted: UInt32 = 0
 /// 0: not running, 1: starting or running.
-var backgroundState: UInt32 = 0
+nonisolated(unsafe) var backgroundState: UInt32 = 0
 
 /// Set by the C constructor once it has returned (see lib/exports.c).
-var constructorFinished: UInt32 = 0
+nonisolated(unsafe) var constructorFinished: UInt32 = 0
 
 /// After the options: background_thread:true wants the thread from the start.
 func backgroundBoot() {

@@ -26,7 +26,7 @@ import CSwallocPlatform
 
 /// Whether the last prepare handler took the locks (the parent and child
 /// handlers run on the thread that ran it).
-private var forkTookLocks = false
+private nonisolated(unsafe) var forkTookLocks = false
 
 func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
   // The report lock is outermost: printing a report reads the arenas. A

@@ -44,31 +44,31 @@ import CSwallocPlatform
 
 /// The size limits of the fast paths: 0 while profiling is active, which
 /// sends every allocation to its slow path (see above).
-var mallocFastMax: UInt = lookupMaxSize
-var alignedFastMax: UInt = largeMaxClass
+nonisolated(unsafe) var mallocFastMax: UInt = lookupMaxSize
+nonisolated(unsafe) var alignedFastMax: UInt = largeMaxClass
 /// Large frees skip freeSlow's shortcut into the thread cache and take the
 /// full path (secure:true checks them there; with prof:true a sampled run
 /// leaves its counters there).
-var largeFreeChecked = false
+nonisolated(unsafe) var largeFreeChecked = false
 /// Profiling is on and active: the slow paths count and sample.
-var profRouting = false
-var profActive = false
-var profGdump = false
+nonisolated(unsafe) var profRouting = false
+nonisolated(unsafe) var profActive = false
+nonisolated(unsafe) var profGdump = false
 /// The sample period R in bytes (2^lg_prof_sample).
-var profRate: UInt = 1 << 19
-var profLgRate: UInt = 19
+nonisolated(unsafe) var profRate: UInt = 1 << 19
+nonisolated(unsafe) var profLgRate: UInt = 19
 /// backtrace(3) has been called once (its dlopen is done).
-var profPrimed = false
+nonisolated(unsafe) var profPrimed = false
 /// This module's executable segment: frames inside it are dropped.
-var profModuleLow: UInt = 0
-var profModuleHigh: UInt = 0
+nonisolated(unsafe) var profModuleLow: UInt = 0
+nonisolated(unsafe) var profModuleHigh: UInt = 0
 
 /// Guards the tables below. Never held while allocating a block or taking
 /// an arena lock; base memory (baseLock) is taken inside it.
-var profLock = Mutex()
+nonisolated(unsafe) var profLock = Mutex()
 /// Serializes dumps (taken before profLock).
-var profDumpLock = Mutex()
-var profDumpSequence: UInt = 0
+nonisolated(unsafe) var profDumpLock = Mutex()
+nonisolated(unsafe) var profDumpSequence: UInt = 0
 
 let profMaxFrames = Int(SWALLOC_PROF_MAX_FRAMES)
 let profBucketCount = 1 << 14
@@ -113,16 +113,16 @@ struct ProfSample {
   var generation: UInt = 0
 }
 
-var profBuckets: UnsafeMutablePointer<UnsafeMutablePointer<ProfStack>?>? = nil
-var profAllStacks: UnsafeMutablePointer<ProfStack>? = nil
-var profFreeSamples: UnsafeMutablePointer<ProfSample>? = nil
-var profGeneration: UInt = 0
-var profLiveObjects: UInt = 0
-var profLiveBytes: UInt = 0
-var profTotalObjects: UInt = 0
-var profTotalBytes: UInt = 0
+nonisolated(unsafe) var profBuckets: UnsafeMutablePointer<UnsafeMutablePointer<ProfStack>?>? = nil
+nonisolated(unsafe) var profAllStacks: UnsafeMutablePointer<ProfStack>? = nil
+nonisolated(unsafe) var profFreeSamples: UnsafeMutablePointer<ProfSample>? = nil
+nonisolated(unsafe) var profGeneration: UInt = 0
+nonisolated(unsafe) var profLiveObjects: UInt = 0
+nonisolated(unsafe) var profLiveBytes: UInt = 0
+nonisolated(unsafe) var profTotalObjects: UInt = 0
+nonisolated(unsafe) var profTotalBytes: UInt = 0
 /// prof_gdump: the live sampled bytes at the last gdump.
-var profGdumpHigh: UInt = 0
+nonisolated(unsafe) var profGdumpHigh: UInt = 0
 
 // MARK: Boot
 
@@ -462,9 +462,9 @@ func profReset(lgSample: UInt?) {
 // MARK: Dumps
 
 /// A buffered writer to a descriptor (base memory, under profDumpLock).
-private var profOutBuffer: UnsafeMutablePointer<UInt8>? = nil
-private var profOutUsed = 0
-private var profOutFd: Int32 = -1
+private nonisolated(unsafe) var profOutBuffer: UnsafeMutablePointer<UInt8>? = nil
+private nonisolated(unsafe) var profOutUsed = 0
+private nonisolated(unsafe) var profOutFd: Int32 = -1
 private let profOutCapacity = 1 << 16
 
 private func outFlush() {

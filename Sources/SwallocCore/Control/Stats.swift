@@ -61,9 +61,9 @@ private func binFreeRegions(_ bin: UnsafeMutablePointer<Bin>, _ sizeClass: Int) 
 /// mincore's answer for one window of pages (1 byte a page, 16 MiB of 4 KiB
 /// pages per call), from base memory on first use; guarded by
 /// residentScanLock.
-var residentScanVector: UnsafeMutablePointer<UInt8>? = nil
+nonisolated(unsafe) var residentScanVector: UnsafeMutablePointer<UInt8>? = nil
 let residentScanWindowPages: UInt = 4096
-var residentScanLock = Mutex()
+nonisolated(unsafe) var residentScanLock = Mutex()
 
 /// Resident bytes of [address, address + size), per the kernel. A range
 /// unmapped meanwhile counts what was answered before (mincore fails).
@@ -196,11 +196,11 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
 
 /// A line buffer in static storage; report printing is serialized by
 /// `reportLock`.
-var reportLock = Mutex()
-var reportBuffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+nonisolated(unsafe) var reportLock = Mutex()
+nonisolated(unsafe) var reportBuffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                    UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
   (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-var reportLength = 0
+nonisolated(unsafe) var reportLength = 0
 let reportCapacity = 128
 
 
@@ -210,8 +210,8 @@ public typealias StatsWriteCallback = @convention(c) (UnsafeMutableRawPointer?, 
 
 /// While a report is printed for malloc_stats_print (guarded by reportLock):
 /// the callback that gets it instead of reportFd, and its argument.
-var reportCallback: StatsWriteCallback? = nil
-var reportCallbackContext: UnsafeMutableRawPointer? = nil
+nonisolated(unsafe) var reportCallback: StatsWriteCallback? = nil
+nonisolated(unsafe) var reportCallbackContext: UnsafeMutableRawPointer? = nil
 
 private func flushLine() {
   let length = reportLength
@@ -336,7 +336,7 @@ func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = ni
 /// The thread printing a report (pthread_self), 0 when none: a write
 /// callback runs with reportLock held, so a report it starts itself, or a
 /// fork it makes, must not wait for that lock (it would wait forever).
-var reportOwner: UInt = 0
+nonisolated(unsafe) var reportOwner: UInt = 0
 
 /// Whether the calling thread holds reportLock (inside a write callback).
 @inline(__always)

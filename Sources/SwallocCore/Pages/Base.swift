@@ -12,13 +12,13 @@ struct Base {
   var allocated: UInt = 0
 }
 
-var base = Base()          // guarded by baseLock
+nonisolated(unsafe) var base = Base()          // guarded by baseLock
 
 /// Every mapping the base allocator made (address, size), so the resident
 /// figure can ask the kernel about them (Stats.swift): log pages linked
 /// through word 0, word 1 the entry count, then the pairs. Guarded by
 /// baseLock.
-var baseMappingLog: UnsafeMutablePointer<UInt>? = nil
+nonisolated(unsafe) var baseMappingLog: UnsafeMutablePointer<UInt>? = nil
 
 private func baseLogMapping(_ address: UInt, _ size: UInt) {
   let capacity = Int((pageSize >> 3) &- 2) / 2
@@ -51,7 +51,7 @@ func baseForEachMapping(_ body: (UInt, UInt) -> Void) {
 // base.cursor is a Swift access of the whole of `base`, and with the lock word
 // inside it that access would overlap other threads' compare-exchange on the
 // lock (an exclusivity violation ThreadSanitizer reports).
-var baseLock = Mutex()
+nonisolated(unsafe) var baseLock = Mutex()
 
 let baseBlockSize: UInt = 256 << 10
 

@@ -66,7 +66,7 @@ struct Extent {
 /// Offset of a slab's bitmap words inside its Extent record.
 let extentBitmapOffset = (MemoryLayout<Extent>.stride &+ 15) & ~15
 /// Size of one Extent record (header + bitmap for the largest slab), set at boot.
-var extentRecordSize: UInt = 128
+nonisolated(unsafe) var extentRecordSize: UInt = 128
 
 func extentRecordBoot() {
   let words = Bitmap.wordCount(bits: maxRegionsPerSlab)

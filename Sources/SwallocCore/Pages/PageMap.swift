@@ -25,9 +25,9 @@ let rootEntries = 1 << (addressBits - rootShift)          // 512
 let leafEntries = 1 << (rootShift - chunkShift)           // 131072
 let pageMapArenaChunkTag: UInt = 1
 
-var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> = UnsafeMutablePointer(bitPattern: 64)!
-var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> = UnsafeMutablePointer(bitPattern: 64)!
-var pageMapLock = Mutex()
+nonisolated(unsafe) var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> = UnsafeMutablePointer(bitPattern: 64)!
+nonisolated(unsafe) var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> = UnsafeMutablePointer(bitPattern: 64)!
+nonisolated(unsafe) var pageMapLock = Mutex()
 
 func pageMapBoot() -> Bool {
   guard let root = baseAlloc(UInt(rootEntries &* 8), alignment: 4096),

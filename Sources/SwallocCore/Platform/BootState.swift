@@ -3,7 +3,7 @@
 
 import Synchronization
 
-var bootState: UInt32 = 0     // 0: not booted, 1: booted
+nonisolated(unsafe) var bootState: UInt32 = 0     // 0: not booted, 1: booted
 
 @inline(__always)
 func isBooted() -> Bool {

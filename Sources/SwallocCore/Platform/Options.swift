@@ -4,34 +4,34 @@
 
 import CSwallocPlatform
 
-var optArenaCount: UInt = 0          // 0: 4 x CPUs available to the process
-var optTcache = true
-var optTcacheMax: UInt = 32 << 10
-var optStatsPrint = false
+nonisolated(unsafe) var optArenaCount: UInt = 0          // 0: 4 x CPUs available to the process
+nonisolated(unsafe) var optTcache = true
+nonisolated(unsafe) var optTcacheMax: UInt = 32 << 10
+nonisolated(unsafe) var optStatsPrint = false
 /// junk: fill new blocks with 0xa5 and freed ones with 0x5a (debugging).
-var optJunkAlloc = false
-var optJunkFree = false
+nonisolated(unsafe) var optJunkAlloc = false
+nonisolated(unsafe) var optJunkFree = false
 /// zero: every allocation is zero-filled.
-var optZero = false
+nonisolated(unsafe) var optZero = false
 /// abort_conf: a bad option aborts instead of warning.
-var optAbortConf = false
+nonisolated(unsafe) var optAbortConf = false
 /// stats_print_opts: "J" prints the report as JSON.
-var optStatsJSON = false
-private var sawBadOption = false
+nonisolated(unsafe) var optStatsJSON = false
+private nonisolated(unsafe) var sawBadOption = false
 
 /// junk and zero need every allocation and free to pass the slow paths.
-var optFillsMemory: Bool { optJunkAlloc || optJunkFree || optZero }
+nonisolated(unsafe) var optFillsMemory: Bool { optJunkAlloc || optJunkFree || optZero }
 /// Decay times (Decay.swift; arenas copy them when created).
-var optDirtyDecayMs: Int = 10_000
-var optMuzzyDecayMs: Int = 0
+nonisolated(unsafe) var optDirtyDecayMs: Int = 10_000
+nonisolated(unsafe) var optMuzzyDecayMs: Int = 0
 /// background_thread (Background.swift), and whether it was given at all.
-var optBackgroundThread = false
+nonisolated(unsafe) var optBackgroundThread = false
 /// Whether `background_thread` was given (true or false) in the options.
-var optBackgroundThreadSet = false
+nonisolated(unsafe) var optBackgroundThreadSet = false
 /// secure:true (Secure.swift).
-var optSecure = false
+nonisolated(unsafe) var optSecure = false
 /// Where reports go: stderr, or the descriptor named by `stats_fd`.
-var reportFd: Int32 = 2
+nonisolated(unsafe) var reportFd: Int32 = 2
 
 func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
   if length != name.utf8CodeUnitCount { return false }
@@ -138,16 +138,16 @@ private func forEachOption(_ s: UnsafePointer<CChar>, reportMissingValues: Bool,
 }
 
 /// Heap profiling (Prof.swift).
-var optProf = false
-var optProfActive = true
-var optLgProfSample: UInt = 19
-var optProfFinal = false
-var optProfGdump = false
-var optProfLeak = false
+nonisolated(unsafe) var optProf = false
+nonisolated(unsafe) var optProfActive = true
+nonisolated(unsafe) var optLgProfSample: UInt = 19
+nonisolated(unsafe) var optProfFinal = false
+nonisolated(unsafe) var optProfGdump = false
+nonisolated(unsafe) var optProfLeak = false
 /// prof_prefix, copied at boot into static storage (NUL-terminated).
-var profPrefix: UnsafeMutablePointer<CChar>? = nil
+nonisolated(unsafe) var profPrefix: UnsafeMutablePointer<CChar>? = nil
 let profPrefixCapacity = 256   // bytes of profPrefixStorage
-var profPrefixStorage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+nonisolated(unsafe) var profPrefixStorage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
   (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)

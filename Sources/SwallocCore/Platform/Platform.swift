@@ -4,9 +4,9 @@
 import CSwallocPlatform
 
 /// The page size, read at boot from the auxiliary vector.
-var pageSize: UInt = 4096
-var pageShift: UInt = 12
-var pageMask: UInt = 4095
+nonisolated(unsafe) var pageSize: UInt = 4096
+nonisolated(unsafe) var pageShift: UInt = 12
+nonisolated(unsafe) var pageMask: UInt = 4095
 
 @inline(__always) func roundUpToPage(_ n: UInt) -> UInt { (n &+ pageMask) & ~pageMask }
 

@@ -64,13 +64,13 @@ struct BinInfo {
 }
 
 /// Tables built at boot in base memory (never Swift arrays, which allocate).
-var sizeLookupTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
-var sizeUpperTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
-var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
+nonisolated(unsafe) var sizeLookupTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
+nonisolated(unsafe) var sizeUpperTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
+nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
 /// Classes below 4 pages are small (slab-backed).
-var smallClassCount = 0
+nonisolated(unsafe) var smallClassCount = 0
 /// The largest region a slab may hold, in bitmap bits.
-var maxRegionsPerSlab: UInt = 0
+nonisolated(unsafe) var maxRegionsPerSlab: UInt = 0
 let maxSlabPages: UInt = 16
 
 /// The class index for `size` (1...largeMaxClass). Uses the boot-time table

@@ -149,14 +149,14 @@ func tcacheIdleTick() {
 /// TcacheBin records start this far into a Tcache block.
 let tcacheBinsOffset = 64
 /// Size classes cached per thread (classes below this index), set at boot.
-var tcacheClassCount = 0
+nonisolated(unsafe) var tcacheClassCount = 0
 /// Bytes of one Tcache block including its stacks, set at boot.
-var tcacheBlockSize: UInt = 0
+nonisolated(unsafe) var tcacheBlockSize: UInt = 0
 /// Stack capacity of each cached class (base memory, set at boot).
-var tcacheCapacities: UnsafeMutablePointer<UInt32> = UnsafeMutablePointer(bitPattern: 64)!
+nonisolated(unsafe) var tcacheCapacities: UnsafeMutablePointer<UInt32> = UnsafeMutablePointer(bitPattern: 64)!
 
-var tcacheRecycle = RecycleList()
-var tcacheRecycleLock = Mutex()
+nonisolated(unsafe) var tcacheRecycle = RecycleList()
+nonisolated(unsafe) var tcacheRecycleLock = Mutex()
 
 /// A Tcache block holds one TcacheBin per page-map class code (size class
 /// + 1, 0...classCount): code 0 (not an allocation) and every class above

@@ -17,7 +17,7 @@ enum TsdState: UInt8 {
   case disabled = 4
 }
 
-var tsdKey: pthread_key_t = 0
+nonisolated(unsafe) var tsdKey: pthread_key_t = 0
 
 @inline(__always)
 func currentTcache() -> UnsafeMutablePointer<Tcache>? {
