@@ -73,3 +73,29 @@ private func bootSteps() -> Bool {
   profBoot()
   return tsdBoot()
 }
+
+// MARK: Hooks called by the C layer (not exported from the library)
+
+@_cdecl("swalloc_internal_boot")
+public func swallocInternalBoot() { _ = ensureBooted() }
+
+@_cdecl("swalloc_internal_constructor_done")
+public func swallocInternalConstructorDone() {
+  markConstructorFinished()
+  profPrime()
+}
+
+@_cdecl("swalloc_internal_exit")
+public func swallocInternalExit() {
+  if isBooted() && optStatsPrint { statsPrint() }
+  if isBooted() { profAtExit() }
+}
+
+@_cdecl("swalloc_internal_prefork")
+public func swallocInternalPrefork() { forkPrepare() }
+
+@_cdecl("swalloc_internal_postfork_parent")
+public func swallocInternalPostforkParent() { forkParent() }
+
+@_cdecl("swalloc_internal_postfork_child")
+public func swallocInternalPostforkChild() { forkChild() }

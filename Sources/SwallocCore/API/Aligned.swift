@@ -1,0 +1,118 @@
+// Aligned and zeroed allocation, and the one placement rule (placementFor)
+// that allocation, nallocx and the sized frees share.
+
+import CSwallocPlatform
+
+// MARK: Aligned and zeroed allocation
+
+/// Allocates `size` bytes aligned to `alignment` (a power of two), zeroed
+/// when asked, through the thread cache unless `uncached` or an explicit
+/// `arena` (mallocx flags) says otherwise. Sets ENOMEM on failure.
+func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool = false,
+                     arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
+  if profRouting {
+    if profSampleNow(usableSizeFor(size, alignment: alignment)) {
+      return profAllocSampled(size, alignment: alignment, zero: zero, arena: arena)
+    }
+    // Not sampled: the cache hit the fast path would have had.
+    if !uncached && arena == nil && size <= largeMaxClass && alignment != 0 && alignment <= pageSize,
+       let p = cachedAlignedAlloc(size, alignment: alignment) {
+      if zero {
+        let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
+        memset(p, 0, Int(sizeClassSize(classIndexFor(rounded))))
+      }
+      return p
+    }
+  }
+  guard let p = allocateAlignedBlock(size, alignment: alignment, zero: zero, uncached: uncached, arena: arena) else {
+    return nil
+  }
+  threadCountAllocated(usableSizeFor(size, alignment: alignment))
+  return p
+}
+
+private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool,
+                                  arena: UnsafeMutablePointer<Arena>?) -> UnsafeMutableRawPointer? {
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  let bypassCache = uncached || arena != nil
+  var p: UnsafeMutableRawPointer? = nil
+  switch placementFor(size, alignment: alignment) {
+  case .impossible:
+    break
+  case .sizeClass(let sizeClass):
+    if alignment > pageSize || bypassCache || (zero && sizeClass >= tcacheClassCount) {
+      // Large runs start on page boundaries: only a larger alignment is
+      // passed down.
+      p = allocateUncached(sizeClass, alignment: max(alignment, pageSize), zero: zero, arena: arena)
+    } else {
+      p = allocateClass(sizeClass)
+      // MALLOCX_ZERO and calloc clear the whole usable size (jemalloc's
+      // rule; glibc's calloc does too): callers may use all of it.
+      if zero, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
+    }
+  case .huge(let request):
+    p = hugeAlloc(request, alignment: alignment, zero: zero)
+  }
+  if p == nil { setErrno(ENOMEM) }
+  return p
+}
+
+/// Where a request of `size` bytes at `alignment` (a power of two) is
+/// served: the one rule allocation, nallocx and the sized frees share.
+enum Placement: Equatable {
+  /// A small or large size class (aligned regions in page-aligned slabs, or
+  /// a run aligned within one chunk).
+  case sizeClass(Int)
+  /// A mapping of its own of at least `request` bytes.
+  case huge(request: UInt)
+  /// More than the address space allows.
+  case impossible
+}
+
+func placementFor(_ size: UInt, alignment: UInt) -> Placement {
+  if size > maxRequestSize { return .impossible }
+  let request = size == 0 ? 1 : size
+  if alignment <= pageSize {
+    // A class that is a multiple of the alignment gives aligned regions in
+    // page-aligned slabs; large runs start on page boundaries.
+    let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
+    if rounded <= largeMaxClass { return .sizeClass(classIndexFor(rounded)) }
+  } else if request <= largeMaxClass {
+    // A run aligned inside a chunk, when the worst-case offset fits.
+    let sizeClass = classIndexFor(max(request, largeMinClass))
+    let pages = sizeClassSize(sizeClass) >> pageShift
+    if pages &+ (alignment >> pageShift) &- 1 <= chunkUsablePages { return .sizeClass(sizeClass) }
+  }
+  if request > maxRequestSize &- chunkSize { return .impossible }
+  return .huge(request: request)
+}
+
+@inline(__always) func isPowerOfTwo(_ x: UInt) -> Bool { x != 0 && x & (x &- 1) == 0 }
+
+/// The usable size allocateAligned gives for `size` and `alignment` (the
+/// least a huge request can get; 0 when the request is impossible).
+func usableSizeFor(_ size: UInt, alignment: UInt) -> UInt {
+  switch placementFor(size, alignment: alignment) {
+  case .sizeClass(let c): return sizeClassSize(c)
+  case .huge(let request): return roundUpToPage(request)
+  case .impossible: return 0
+  }
+}
+
+/// jemalloc's sized-free rule: `size` at `alignment` names `allocation`
+/// when a request of any size from the original one up to the usable size
+/// would be placed like it: in its size class, or (huge) in a mapping of
+/// its own that holds `size`.
+func sizeNamesAllocation(_ size: UInt, alignment: UInt, _ allocation: Allocation) -> Bool {
+  switch (placementFor(size, alignment: alignment), allocation) {
+  case (.sizeClass(let c), .small(_, _, let have)):
+    return c == have
+  case (.sizeClass(let c), .large(_, let extent, let have)):
+    // A sampled small request sits in a large run (Prof.swift).
+    return c == have || c == profSampledClass(extent)
+  case (.huge(let request), .huge):
+    return roundUpToPage(request) <= allocation.usableSize
+  default:
+    return false
+  }
+}

@@ -1,0 +1,290 @@
+// malloc and free: the thread-cache fast paths and the slow paths behind
+// them, exported under swalloc_ names; the C layer (lib/exports.c and the
+// link step) gives them their standard names. Semantics follow glibc's
+// (README.md, "API").
+
+import CSwallocPlatform
+
+// MARK: Fast paths
+
+@_cdecl("swalloc_malloc")
+public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  // popCounted() spelled out: `if let p = ...popCounted()` would test the
+  // popped pointer for nil too (two more instructions on every malloc).
+  if size <= mallocFastMax, let t = currentTcache() {
+    let bin = tcacheBin(t, Int(sizeLookupTable[Int((size &+ 15) >> 4)]))
+    let head = bin.pointee.head
+    if head != bin.pointee.end {
+      bin.pointee.head = head + 1
+      bin.pointee.allocs &+= 1
+      return head.pointee
+    }
+  }
+  return mallocSlow(size)
+}
+
+/// The thread-cache hit for an aligned or zeroed request: the malloc fast
+/// path on the size rounded up to the alignment, which lands on a class that
+/// is a multiple of the alignment, i.e. aligned regions in page-aligned slabs
+/// (SizeClassTests checks this) or page-aligned large runs. nil: take the
+/// slow path. Callers guarantee size <= 2 MiB and alignment <= a page, so
+/// nothing overflows.
+@inline(__always)
+func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+  // size 0 still gets a block of its own, aligned like any other.
+  let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
+  guard let t = currentTcache() else { return nil }
+  let sizeClass: Int
+  if rounded <= lookupMaxSize {
+    sizeClass = Int(sizeLookupTable[Int((rounded &+ 15) >> 4)])
+  } else {
+    if rounded > largeMaxClass { return nil }
+    sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
+    if sizeClass >= smallClassCount {
+      guard let p = tcacheBin(t, sizeClass).popCounted() else { return nil }
+      largeLeftThreadCache(p)
+      return p
+    }
+  }
+  return tcacheBin(t, sizeClass).popCounted()
+}
+
+/// A large run taken back out of a thread cache is live again.
+@inline(__always)
+func largeLeftThreadCache(_ p: UnsafeMutableRawPointer) {
+  pageEntryExtent(pageEntry(UInt(bitPattern: p))).unsafelyUnwrapped.pointee.inThreadCache = false
+}
+
+@_cdecl("swalloc_free")
+public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
+  guard let pointer else { return }
+  if let t = currentTcache() {
+    let address = UInt(bitPattern: pointer)
+    // Addresses above 48 bits would alias lower ones in the radix map: they
+    // go to the slow path (which rejects them). Below, the root index needs
+    // no mask. An arena chunk's leaf entry is its ChunkMeta | 1.
+    if address >> addressBits == 0,
+       case let leaf = pageMapRoot[Int(address &>> rootShift)][Int((address &>> chunkShift) & UInt(leafEntries &- 1))],
+       leaf & pageMapArenaChunkTag != 0 {
+      let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
+      let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+      // Code 0 (no allocation starts here) and uncached classes have
+      // zero-capacity stacks: they fail the room check.
+      let bin = tcacheBin(forCode: Int(bitPattern: classCode), t)
+      let head = bin.pointee.head
+      // Room left, and not the block freed last (an immediate double free
+      // goes to the slow path, which reports it). An empty stack's *head is
+      // the nil sentinel past its end. Large classes never have room here.
+      if head > bin.pointee.fastLimit && head.pointee != pointer {
+        let slot = head - 1
+        slot.pointee = pointer
+        bin.pointee.head = slot
+        bin.pointee.frees &+= 1
+        return
+      }
+    }
+  }
+  freeSlow(pointer)
+}
+
+/// The thread-cache free of a large block (16 KiB .. tcache_max), whose
+/// stack never has room on the fast path, first thing in freeSlow (kept
+/// out of the fast path, whose instruction count it would raise): checks
+/// that a live large run starts at `pointer` and is not in a thread cache
+/// already, marks it as cached and pushes it. False: the rest of freeSlow
+/// (a small block, a full stack, an invalid pointer or a double free,
+/// which it reports, secure:true).
+@inline(__always)
+private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
+  guard let t = currentTcache(), !largeFreeChecked else { return false }
+  let address = UInt(bitPattern: pointer)
+  guard let meta = arenaChunkMeta(address) else { return false }
+  let entry = meta.pageMap[Int(pageIndexInChunk(address))]
+  let code = entry >> pageEntryClassShift
+  if code <= UInt(smallClassCount) || code > UInt(tcacheClassCount) { return false }
+  guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
+        extent.pointee.state == .large, !extent.pointee.inThreadCache else { return false }
+  let bin = tcacheBin(forCode: Int(code), t)
+  let head = bin.pointee.head
+  if head == bin.pointee.start || head.pointee == pointer { return false }
+  extent.pointee.inThreadCache = true
+  let slot = head - 1
+  slot.pointee = pointer
+  bin.pointee.head = slot
+  bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
+  return true
+}
+
+// MARK: Slow paths
+
+@inline(never)
+func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
+  // The cache hit for the classes above the lookup table (4 KiB up to
+  // tcache_max): the class by arithmetic, then the fast path's pop.
+  // (With prof:true only classes up to lookupMaxSize are cached: the
+  // countdown below sees every other allocation.)
+  if size > lookupMaxSize && size <= largeMaxClass, let p = cachedAlignedAlloc(size, alignment: quantum) {
+    return p
+  }
+  if profRouting, let p = profMalloc(size) { return p }
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  if size > largeMaxClass {
+    if size > maxRequestSize { setErrno(ENOMEM); return nil }
+    guard let p = hugeAlloc(size, alignment: 0) else { setErrno(ENOMEM); return nil }
+    threadCountAllocated(roundUpToPage(size))
+    return p
+  }
+  let sizeClass = classIndexFor(size)
+  guard let p = allocateClass(sizeClass) else { return nil }
+  threadCountAllocated(sizeClassSize(sizeClass))
+  return p
+}
+
+/// Allocates one block of class `sizeClass`, through the thread's cache when
+/// it has one. Sets ENOMEM on failure.
+func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
+  var result: UnsafeMutableRawPointer? = nil
+  if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+    if let p = tcacheBin(t, sizeClass).pop() {
+      if sizeClass >= smallClassCount { largeLeftThreadCache(p) }
+      return p
+    }
+    if sizeClass < smallClassCount {
+      result = tcacheRefillAndPop(t, sizeClass: sizeClass)
+    } else {
+      tcacheBin(t, sizeClass).pointee.refilled = 1
+      tcacheEvent(t)
+      let arena = t.pointee.arena
+      result = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)
+        ?? arenaFallback(excluding: arena) { arenaAllocLarge($0, sizeClass: sizeClass, alignment: pageSize, zero: false) }
+    }
+  } else {
+    result = allocateUncached(sizeClass, alignment: 0, zero: false)
+  }
+  if result == nil { setErrno(ENOMEM) }
+  backgroundThreadMaybeStart()
+  return result
+}
+
+/// The thread's arena: its tcache's, or the fallback arena.
+func threadArena() -> UnsafeMutablePointer<Arena> {
+  if let t = tsdFetchTcache() { return t.pointee.arena }
+  return fallbackArena()
+}
+
+/// Allocates straight from an arena (the thread's unless one is given),
+/// bypassing the thread cache.
+func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
+                      arena chosen: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
+  let arena = chosen ?? threadArena()
+  let zeroed = zero || optZero
+  var p: UnsafeMutableRawPointer? = nil
+  if sizeClass < smallClassCount {
+    if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 {
+      // An arena named by the caller (MALLOCX_ARENA) is not substituted.
+      if chosen != nil { return nil }
+      p = arenaFallback(excluding: arena) { a -> UnsafeMutableRawPointer? in
+        var q: UnsafeMutableRawPointer? = nil
+        return binFill(a, sizeClass: sizeClass, into: &q, want: 1) == 0 ? nil : q
+      }
+      if p == nil { return nil }
+    }
+    if zeroed, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
+  } else {
+    p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: alignment, zero: zeroed)
+    if p == nil && chosen == nil {
+      p = arenaFallback(excluding: arena) { arenaAllocLarge($0, sizeClass: sizeClass, alignment: alignment, zero: zeroed) }
+    }
+  }
+  if optJunkAlloc && !zeroed, let p { memset(p, 0xa5, Int(sizeClassSize(sizeClass))) }
+  return p
+}
+
+/// junk:free: fills a block about to be freed with 0x5a.
+@inline(__always)
+func junkOnFree(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
+  if optJunkFree { memset(pointer, 0x5a, Int(allocation.usableSize)) }
+}
+
+/// Frees straight to the owning arena, bypassing the thread cache
+/// (dallocx with MALLOCX_TCACHE_NONE).
+func freeUncached(_ pointer: UnsafeMutableRawPointer) {
+  if !isBooted() { invalidPointer("free") }
+  let allocation = lookupAllocation(pointer, "free")
+  profOnFree(allocation)
+  threadCountDeallocated(allocation.usableSize)
+  junkOnFree(pointer, allocation)
+  freeToArena(pointer, allocation)
+}
+
+/// Returns a block to its arena (or unmaps/caches a huge one), no tcache.
+private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
+  switch allocation {
+  case .huge(let record):
+    hugeFree(record)
+  case .small(let arena, let slab, let sizeClass):
+    let bin = arena.pointee.bins + sizeClass
+    mutexLock(&bin.pointee.lock)
+    binFreeLocked(arena, bin, slab, address: UInt(bitPattern: pointer))
+    mutexUnlock(&bin.pointee.lock)
+    statsDeallocated(sizeClassSize(sizeClass))
+  case .large(let arena, _, _):
+    arenaFreeLarge(arena, address: UInt(bitPattern: pointer), fromThreadCache: false)
+  }
+}
+
+@inline(never)
+func freeSlow(_ pointer: UnsafeMutableRawPointer) {
+  if freeLargeToCache(pointer) { return }
+  if !isBooted() { invalidPointer("free") }
+  defer { backgroundThreadMaybeStart() }
+  let allocation = lookupAllocation(pointer, "free")
+  profOnFree(allocation)
+  threadCountDeallocated(allocation.usableSize)
+  junkOnFree(pointer, allocation)
+  if optSecure, let t = tsdFetchTcache() {
+    switch allocation {
+    case .small(let arena, let slab, let sizeClass):
+      slabCheckAllocated(arena, slab, sizeClass, address: UInt(bitPattern: pointer))
+      if quarantineFree(t, pointer, allocation) { return }
+    case .large:
+      if quarantineFree(t, pointer, allocation) { return }
+    case .huge:
+      break
+    }
+    freeToArena(pointer, allocation)
+    return
+  }
+  switch allocation {
+  case .small(_, _, let sizeClass):
+    if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+      cacheFree(t, pointer, sizeClass)
+      return
+    }
+  case .large(_, let extent, let sizeClass):
+    if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+      // Every free of a large block comes here (its fast-path stack never
+      // has room), so the run is marked while it sits in the cache: a
+      // second free of it, by any thread, fails lookupAllocation.
+      extent.pointee.inThreadCache = true
+      cacheFree(t, pointer, sizeClass)
+      return
+    }
+  case .huge:
+    break
+  }
+  freeToArena(pointer, allocation)
+}
+
+/// Pushes onto the thread's cache, flushing the older half when it is full.
+private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer, _ sizeClass: Int) {
+  let bin = tcacheBin(t, sizeClass)
+  let head = bin.pointee.head
+  if head != bin.pointee.end && head.pointee == pointer {
+    fatal("free(): double free detected (the block is already in the thread cache)")
+  }
+  if bin.push(pointer) { return }
+  tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
+  _ = bin.push(pointer)
+  tcacheEvent(t)
+}

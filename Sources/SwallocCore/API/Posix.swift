@@ -1,0 +1,252 @@
+// The rest of the C API with glibc's semantics (README.md, "API"): calloc,
+// realloc, the aligned functions, malloc_usable_size, the sized frees,
+// malloc_trim and the statistics entry points.
+
+import CSwallocPlatform
+
+// MARK: The rest of the API
+
+@_cdecl("swalloc_calloc")
+public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  let (total, overflow) = count.multipliedReportingOverflow(by: size)
+  if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
+  if total <= alignedFastMax, let p = cachedAlignedAlloc(total, alignment: quantum) {
+    // The whole usable size reads zero, as with glibc's and jemalloc's
+    // calloc: a caller may use what malloc_usable_size reports.
+    memset(p, 0, Int(sizeClassSize(classIndexFor(total))))
+    return p
+  }
+  return allocateAligned(total, alignment: quantum, zero: true)
+}
+
+@_cdecl("swalloc_realloc")
+public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> UnsafeMutableRawPointer? {
+  guard let pointer else { return swallocMalloc(size) }
+  if size == 0 {
+    // glibc: realloc(p, 0) frees p and returns NULL.
+    swallocFree(pointer)
+    return nil
+  }
+  if size > maxRequestSize { setErrno(ENOMEM); return nil }
+  if !isBooted() { invalidPointer("realloc") }
+  // Fast path: the new size has the block's size class (a string growing
+  // within its class): one page-map read, no full lookup.
+  let address = UInt(bitPattern: pointer)
+  // secure:true checks the block in full first (reallocSlow).
+  if size <= largeMaxClass && !optSecure && isInArenaChunk(address) {
+    let classCode = pageEntry(address) >> pageEntryClassShift
+    if classCode != 0 && UInt(classIndexFor(size) &+ 1) == classCode
+       && (classCode <= UInt(smallClassCount) || address & pageMask == 0) {
+      return pointer
+    }
+  }
+  return reallocSlow(pointer, size)
+}
+
+/// realloc when the size class changes: resize in place where possible,
+/// else allocate, copy and free.
+@inline(never)
+func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
+  let old = lookupAllocation(pointer, "realloc")
+  if optSecure, case .small(let arena, let slab, let sizeClass) = old {
+    // A freed block: still in this thread's quarantine, or back in its slab.
+    if let t = currentTcache(), quarantineHolds(t, UInt(bitPattern: pointer)) { invalidPointer("realloc") }
+    slabCheckAllocated(arena, slab, sizeClass, address: UInt(bitPattern: pointer))
+  }
+  // Read now: a huge block's usable size changes when it is resized.
+  let oldUsable = old.usableSize
+  switch old {
+  case .small(_, _, let c):
+    if size <= largeMaxClass && classIndexFor(size) == c { return pointer }
+  case .large(let arena, let extent, let c):
+    // A sampled block is moved (its sample keeps the size it was taken at).
+    if size <= largeMaxClass && extent.pointee.profSample == nil {
+      let newClass = classIndexFor(size)
+      if newClass == c { return pointer }
+      if newClass >= smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
+        threadCountResize(from: oldUsable, to: sizeClassSize(newClass))
+        return pointer
+      }
+    }
+  case .huge(let record):
+    if size > largeMaxClass && record.pointee.profSample == nil {
+      if size <= oldUsable && size > oldUsable / 2 { return pointer }
+      if hugeResizeInPlace(record, newSize: size) {
+        threadCountResize(from: oldUsable, to: record.pointee.pages << pageShift)
+        return pointer
+      }
+      if size > oldUsable, let moved = hugeGrowByRemap(record, newSize: size) {
+        threadCountResize(from: oldUsable, to: record.pointee.pages << pageShift)
+        return moved
+      }
+    }
+  }
+  guard let fresh = swallocMalloc(size) else { return nil }
+  memcpy(fresh, pointer, Int(min(size, oldUsable)))
+  swallocFree(pointer)
+  return fresh
+}
+
+@_cdecl("swalloc_reallocarray")
+public func swallocReallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  let (total, overflow) = count.multipliedReportingOverflow(by: size)
+  if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
+  return swallocRealloc(pointer, total)
+}
+
+@_cdecl("swalloc_posix_memalign")
+public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: UInt, _ size: UInt) -> Int32 {
+  if !isPowerOfTwo(alignment) || alignment < UInt(MemoryLayout<UnsafeRawPointer>.size) { return EINVAL }
+  if size <= alignedFastMax && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+    result.pointee = p
+    return 0
+  }
+  let saved = swalloc_errno()
+  let p = allocateAligned(size, alignment: max(alignment, quantum), zero: false)
+  swalloc_set_errno(saved)
+  guard let p else { return ENOMEM }
+  result.pointee = p
+  return 0
+}
+
+@_cdecl("swalloc_aligned_alloc")
+public func swallocAlignedAlloc(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  // As glibc 2.38+: an alignment that is not a power of two is EINVAL.
+  if !isPowerOfTwo(alignment) { setErrno(EINVAL); return nil }
+  if size <= alignedFastMax && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+    return p
+  }
+  return allocateAligned(size, alignment: max(alignment, quantum), zero: false)
+}
+
+@_cdecl("swalloc_memalign")
+public func swallocMemalign(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
+  // glibc rounds a non-power-of-two alignment up to the next power of two.
+  var a = max(alignment, quantum)
+  if !isPowerOfTwo(a) {
+    if a > (UInt(1) << 63) { setErrno(EINVAL); return nil }
+    a = UInt(1) << UInt(64 &- (a &- 1).leadingZeroBitCount)
+  }
+  if size <= alignedFastMax && a <= pageSize, let p = cachedAlignedAlloc(size, alignment: a) { return p }
+  return allocateAligned(size, alignment: a, zero: false)
+}
+
+@_cdecl("swalloc_valloc")
+public func swallocValloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  return allocateAligned(size, alignment: pageSize, zero: false)
+}
+
+@_cdecl("swalloc_pvalloc")
+public func swallocPvalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if !ensureBooted() { setErrno(ENOMEM); return nil }
+  if size > maxRequestSize { setErrno(ENOMEM); return nil }
+  let rounded = size == 0 ? pageSize : roundUpToPage(size)
+  return allocateAligned(rounded, alignment: pageSize, zero: false)
+}
+
+@_cdecl("swalloc_malloc_usable_size")
+public func swallocMallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> UInt {
+  guard let pointer else { return 0 }
+  if !isBooted() { invalidPointer("malloc_usable_size") }
+  return lookupAllocation(pointer, "malloc_usable_size").usableSize
+}
+
+/// C23 free_sized: `size` must be the size the block was requested with
+/// (or anything up to its usable size, jemalloc's rule). Another size
+/// aborts: it means the caller's bookkeeping is corrupt.
+@_cdecl("swalloc_free_sized")
+public func swallocFreeSized(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) {
+  guard let pointer else { return }
+  if !isBooted() { invalidPointer("free_sized") }
+  if !sizeNamesAllocation(size, alignment: quantum, lookupAllocation(pointer, "free_sized")) {
+    fatal("free_sized(): size does not match the allocation")
+  }
+  swallocFree(pointer)
+}
+
+/// C23 free_aligned_sized: the block must be aligned as claimed and `size`
+/// at that alignment must name it (the sized-free rule), else abort.
+@_cdecl("swalloc_free_aligned_sized")
+public func swallocFreeAlignedSized(_ pointer: UnsafeMutableRawPointer?, _ alignment: UInt, _ size: UInt) {
+  guard let pointer else { return }
+  if !isBooted() { invalidPointer("free_aligned_sized") }
+  let allocation = lookupAllocation(pointer, "free_aligned_sized")
+  if !isPowerOfTwo(alignment) || UInt(bitPattern: pointer) & (alignment &- 1) != 0
+    || !sizeNamesAllocation(size, alignment: max(alignment, quantum), allocation) {
+    fatal("free_aligned_sized(): size or alignment does not match the allocation")
+  }
+  swallocFree(pointer)
+}
+
+/// glibc's malloc_trim: returns every page swalloc can give back now (the
+/// caller's cached blocks, empty slabs, dirty and muzzy free pages, cached
+/// huge mappings). `pad` is accepted and ignored. Returns 1 when memory was
+/// released, else 0.
+@_cdecl("swalloc_malloc_trim")
+public func swallocMallocTrim(_ pad: UInt) -> Int32 {
+  if !isBooted() { return 0 }
+  flushThreadCache()
+  let purged = purgeAllArenas()
+  let unmapped = hugeCacheDrop(olderThanMs: -1)
+  return purged || unmapped != 0 ? 1 : 0
+}
+
+@_cdecl("swalloc_mallinfo2")
+public func swallocMallinfo2() -> swalloc_mallinfo2 { statsMallinfo2() }
+
+/// glibc's legacy mallinfo: mallinfo2's figures truncated to int, as glibc
+/// 2.33+ does.
+@_cdecl("swalloc_mallinfo")
+public func swallocMallinfo() -> swalloc_mallinfo {
+  let m = statsMallinfo2()
+  var legacy = swalloc_mallinfo()
+  legacy.arena = Int32(truncatingIfNeeded: m.arena)
+  legacy.ordblks = Int32(truncatingIfNeeded: m.ordblks)
+  legacy.hblks = Int32(truncatingIfNeeded: m.hblks)
+  legacy.hblkhd = Int32(truncatingIfNeeded: m.hblkhd)
+  legacy.uordblks = Int32(truncatingIfNeeded: m.uordblks)
+  legacy.fordblks = Int32(truncatingIfNeeded: m.fordblks)
+  return legacy
+}
+
+/// glibc's mallopt: its tuning parameters (M_MMAP_THRESHOLD, M_ARENA_MAX,
+/// ...) describe ptmalloc and have no meaning here (swalloc is tuned with
+/// SWALLOC_CONF). Accepted and ignored; returns 1 (success) as glibc does
+/// for any parameter it does not reject.
+@_cdecl("swalloc_mallopt")
+public func swallocMallopt(_ parameter: Int32, _ value: Int32) -> Int32 { 1 }
+
+/// jemalloc's malloc_stats_print: the statistics report in NUL-terminated
+/// pieces to `writeCallback(opaque, piece)`, or to stderr (the stats_fd
+/// descriptor) when it is NULL. `opts` containing 'J' gives the JSON form;
+/// jemalloc's letters that omit sections are accepted and ignored.
+@_cdecl("swalloc_malloc_stats_print")
+public func swallocMallocStatsPrint(_ writeCallback: StatsWriteCallback?, _ opaque: UnsafeMutableRawPointer?,
+                                    _ opts: UnsafePointer<CChar>?) {
+  if !ensureBooted() { return }
+  var json = false
+  if let opts {
+    var i = 0
+    while opts[i] != 0 { if opts[i] == 74 { json = true }; i &+= 1 }   // 'J'
+  }
+  statsPrint(json: json, to: writeCallback, context: opaque)
+}
+
+/// glibc's malloc_info: the statistics as glibc's XML on `stream` (see
+/// statsPrintXML for what each element holds). Returns 0, or -1 with EINVAL
+/// when `options` is not 0 (glibc defines none).
+@_cdecl("swalloc_malloc_info")
+public func swallocMallocInfo(_ options: Int32, _ stream: UnsafeMutablePointer<FILE>?) -> Int32 {
+  guard options == 0, let stream else { setErrno(EINVAL); return -1 }
+  statsPrintXML(to: { file, piece in
+    guard let file, let piece else { return }
+    _ = fputs(piece, file.assumingMemoryBound(to: FILE.self))
+  }, context: UnsafeMutableRawPointer(stream))
+  return 0
+}
+
+@_cdecl("swalloc_malloc_stats")
+public func swallocMallocStats() {
+  statsPrint()
+}

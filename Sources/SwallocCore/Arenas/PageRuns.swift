@@ -1,0 +1,219 @@
+// Page runs, the extent layer of an arena: extent records, chunks added to
+// the arena, free runs found best-fit, split, and coalesced on free with
+// their page states counted; all with the arena's extentLock held.
+
+import CSwallocPlatform
+
+// MARK: Extent records (extentLock held)
+
+func arenaNewRecord(_ a: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Extent>? {
+  if let r = a.pointee.recordCache {
+    a.pointee.recordCache = r.pointee.next
+    r.initialize(to: Extent())
+    return r
+  }
+  guard let raw = baseAlloc(extentRecordSize, alignment: 64) else { return nil }
+  let r = raw.bindMemory(to: Extent.self, capacity: 1)
+  r.initialize(to: Extent())
+  return r
+}
+
+func arenaRecycleRecord(_ a: UnsafeMutablePointer<Arena>, _ r: UnsafeMutablePointer<Extent>) {
+  r.pointee.next = a.pointee.recordCache
+  a.pointee.recordCache = r
+}
+
+// MARK: Chunks and page runs (extentLock held)
+
+@inline(__always)
+func setPageEntry(_ address: UInt, _ value: UInt) {
+  chunkMeta(address).pageMap[Int(pageIndexInChunk(address))] = value
+}
+
+@inline(__always)
+func pageEntry(_ address: UInt) -> UInt {
+  chunkMeta(address).pageMap[Int(pageIndexInChunk(address))]
+}
+
+/// Free extents are findable from their first and last pages.
+func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>) {
+  let entry = makePageEntry(e, classPlusOne: 0)
+  setPageEntry(e.pointee.address, entry)
+  setPageEntry(e.end &- pageSize, entry)
+  invariant(e.pointee.pages > 0 && e.end <= (e.pointee.address & ~chunkMask) &+ chunkSize,
+            "a free extent is empty or crosses its chunk's end")
+  invariant(UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages) <= e.pointee.pages,
+            "a free extent has more dirty and muzzy pages than pages")
+}
+
+func clearBoundaries(_ e: UnsafeMutablePointer<Extent>) {
+  setPageEntry(e.pointee.address, 0)
+  setPageEntry(e.end &- pageSize, 0)
+}
+
+/// Maps a new chunk for the arena and files its usable pages as one free extent.
+func arenaAddChunk(_ a: UnsafeMutablePointer<Arena>) -> Bool {
+  guard let record = arenaNewRecord(a) else { return false }
+  guard let raw = mapAligned(chunkSize, alignment: chunkSize) else {
+    arenaRecycleRecord(a, record)
+    return false
+  }
+  let chunk = UInt(bitPattern: raw)
+  guard let meta = chunkMetaCreate(chunk: chunk, arena: a) else {
+    unmapPages(raw, chunkSize)
+    arenaRecycleRecord(a, record)
+    return false
+  }
+  if !pageMapSet(chunk, UInt(bitPattern: meta) | pageMapArenaChunkTag) {
+    unmapPages(raw, chunkSize)
+    chunkMetaRecycle(meta)
+    arenaRecycleRecord(a, record)
+    return false
+  }
+  // Fresh pages: neither dirty nor muzzy (the record's bitmaps are zero).
+  record.pointee.address = chunk
+  record.pointee.pages = chunkUsablePages
+  a.pointee.freeExtents.insert(record)
+  markFreeBoundaries(record)
+  decayTrack(a, record)
+  a.pointee.chunkCount &+= 1
+  a.pointee.emptyChunkCount &+= 1
+  return true
+}
+
+/// A free extent's dirty and muzzy page counts, from the page-state bitmaps.
+@inline(__always)
+func extentCountStates(_ e: UnsafeMutablePointer<Extent>) {
+  let (dirty, muzzy) = pageStateCount(e.pointee.address, pages: e.pointee.pages)
+  e.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty)
+  e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
+}
+
+/// Takes free pages into use: whether they all read zero, and their state
+/// bits cleared (they are counted as active now).
+@inline(__always)
+func pagesTakeIntoUse(_ address: UInt, pages: UInt) -> Bool {
+  !pageStateSet(address, pages: pages, .cleared)
+}
+
+/// Takes `pages` pages whose start is aligned to `alignPages` pages (a power
+/// of two), splitting off the unused head and tail. The caller sets the
+/// state and page-map entries of the returned extent.
+func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: UInt) -> UnsafeMutablePointer<Extent>? {
+  let need = pages &+ alignPages &- 1
+  if need > chunkUsablePages { return nil }
+  // Records for a possible head and tail split, reserved up front so a
+  // failure leaves the free extents untouched.
+  guard let head = arenaNewRecord(a) else { return nil }
+  guard let tail = arenaNewRecord(a) else { arenaRecycleRecord(a, head); return nil }
+  var found = a.pointee.freeExtents.takeBestFit(pages: need)
+  if found == nil {
+    if arenaAddChunk(a) { found = a.pointee.freeExtents.takeBestFit(pages: need) }
+  }
+  guard let e = found else {
+    arenaRecycleRecord(a, head)
+    arenaRecycleRecord(a, tail)
+    return nil
+  }
+  if e.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
+  decayUntrack(a, e)
+  clearBoundaries(e)
+  let alignBytes = alignPages << pageShift
+  let alignedStart = (e.pointee.address &+ alignBytes &- 1) & ~(alignBytes &- 1)
+  let leadPages = (alignedStart &- e.pointee.address) >> pageShift
+  if leadPages != 0 {
+    head.pointee.address = e.pointee.address
+    head.pointee.pages = leadPages
+    extentCountStates(head)
+    a.pointee.freeExtents.insert(head)
+    markFreeBoundaries(head)
+    decayTrack(a, head)
+    e.pointee.address = alignedStart
+    e.pointee.pages &-= leadPages
+  } else {
+    arenaRecycleRecord(a, head)
+  }
+  if e.pointee.pages > pages {
+    tail.pointee.address = e.pointee.address &+ (pages << pageShift)
+    tail.pointee.pages = e.pointee.pages &- pages
+    extentCountStates(tail)
+    a.pointee.freeExtents.insert(tail)
+    markFreeBoundaries(tail)
+    decayTrack(a, tail)
+    e.pointee.pages = pages
+  } else {
+    arenaRecycleRecord(a, tail)
+  }
+  e.pointee.contents = pagesTakeIntoUse(e.pointee.address, pages: pages) ? .zeroed : .dirty
+  e.pointee.dirtyPages = 0
+  e.pointee.muzzyPages = 0
+  decayTick(a)
+  return e
+}
+
+/// Returns an extent's pages to the free store, coalescing with free
+/// neighbours; a chunk that becomes entirely free is unmapped when the arena
+/// already keeps one empty chunk in reserve.
+func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+  invariant(e.pointee.state != .free, "a free extent freed again")
+  // (nil: a page run taken straight from arenaAllocPages, as the unit tests
+  // do, has no page-map entries yet.)
+  invariant(pageEntryExtent(pageEntry(e.pointee.address)).map { $0 == e } ?? true,
+            "an extent's first page maps to another extent")
+  if e.pointee.state == .slab {
+    var page = e.pointee.address
+    let end = e.end
+    while page < end { setPageEntry(page, 0); page &+= pageSize }
+  } else {
+    clearBoundaries(e)
+  }
+  e.pointee.state = .free
+  let freedPages = e.pointee.pages
+  pageStateSet(e.pointee.address, pages: freedPages, .freed)
+  var dirty = freedPages
+  var muzzy: UInt = 0
+  let chunk = e.pointee.address & ~chunkMask
+  let firstPage = pageIndexInChunk(e.pointee.address)
+  if firstPage > 0, let left = pageEntryExtent(pageEntry(e.pointee.address &- pageSize)),
+     left.pointee.state == .free {
+    a.pointee.freeExtents.remove(left)
+    decayUntrack(a, left)
+    dirty &+= UInt(left.pointee.dirtyPages)
+    muzzy &+= UInt(left.pointee.muzzyPages)
+    clearBoundaries(left)
+    e.pointee.address = left.pointee.address
+    e.pointee.pages &+= left.pointee.pages
+    arenaRecycleRecord(a, left)
+  }
+  let endAddress = e.end
+  if endAddress < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(endAddress)),
+     right.pointee.state == .free {
+    a.pointee.freeExtents.remove(right)
+    decayUntrack(a, right)
+    dirty &+= UInt(right.pointee.dirtyPages)
+    muzzy &+= UInt(right.pointee.muzzyPages)
+    clearBoundaries(right)
+    e.pointee.pages &+= right.pointee.pages
+    arenaRecycleRecord(a, right)
+  }
+  if e.pointee.pages == chunkUsablePages {
+    if a.pointee.emptyChunkCount >= retainedEmptyChunks {
+      // Keep a few empty chunks per arena to absorb alloc/free cycles
+      // (decay purges their pages; the address space stays); unmap the rest.
+      arenaRecycleRecord(a, e)
+      let meta = chunkMeta(chunk)
+      _ = pageMapSet(chunk, 0)
+      chunkMetaRecycle(meta)
+      unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
+      a.pointee.chunkCount &-= 1
+      return
+    }
+    a.pointee.emptyChunkCount &+= 1
+  }
+  e.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty)
+  e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
+  a.pointee.freeExtents.insert(e)
+  markFreeBoundaries(e)
+  decayTrack(a, e)
+  decayTick(a)
+}

@@ -1,0 +1,129 @@
+// mallctl handlers that act on the allocator (purge, reset, decay times,
+// thread.arena, thread.tcache.enabled), named by CtlTable.swift.
+
+import CSwallocPlatform
+
+// MARK: Handlers that act
+
+/// Drains arena `index`'s remote-free stacks and purges all its dirty and
+/// muzzy pages; returns the pages purged.
+@discardableResult
+func purgeArena(_ index: Int) -> UInt {
+  mutexLock(&arenasLock)
+  let arena = arenas[index]
+  mutexUnlock(&arenasLock)
+  guard let a = arena else { return 0 }
+  var c = 0
+  while c < smallClassCount {
+    let bin = a.pointee.bins + c
+    mutexLock(&bin.pointee.lock)
+    binDrainRemoteLocked(a, bin, sizeClass: c)
+    mutexUnlock(&bin.pointee.lock)
+    c &+= 1
+  }
+  mutexLock(&a.pointee.extentLock)
+  let purged = arenaPurgeAll(a)
+  mutexUnlock(&a.pointee.extentLock)
+  return purged
+}
+
+/// Purges every arena; returns whether anything was purged (malloc_trim).
+func purgeAllArenas() -> Bool {
+  var purged: UInt = 0
+  var i = 0
+  while i < arenaCount { purged &+= purgeArena(i); i &+= 1 }
+  return purged != 0
+}
+
+/// arena.<i>.reset / destroy: only for arenas made by arenas.create
+/// (EFAULT otherwise, as jemalloc). Destroying also needs that no thread is
+/// bound to the arena (EFAULT); the index is then free for arenas.create.
+func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
+  if c.oldp != nil || c.newp != nil { return EINVAL }
+  if c.i < autoArenaCount { return EFAULT }
+  mutexLock(&arenasLock)
+  let arena = arenas[c.i]
+  let bound = arenaThreadCounts[c.i]
+  mutexUnlock(&arenasLock)
+  guard let a = arena, !a.pointee.destroyed else { return EFAULT }
+  if destroy && bound != 0 { return EFAULT }
+  flushThreadCache()
+  arenaReset(a)
+  if destroy {
+    mutexLock(&arenasLock)
+    a.pointee.destroyed = true
+    mutexUnlock(&arenasLock)
+  }
+  return 0
+}
+
+/// arena.<i>.dirty_decay_ms / muzzy_decay_ms (ssize_t): the arena's decay
+/// time; a write applies from the arena's next decay step.
+func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
+  guard let a = arenaGetOrCreate(c.i) else { return EFAULT }
+  mutexLock(&a.pointee.extentLock)
+  let current = dirty ? a.pointee.dirtyDecayMs : a.pointee.muzzyDecayMs
+  mutexUnlock(&a.pointee.extentLock)
+  return c.readWrite(current) { ms in
+    if ms < -1 { return EINVAL }
+    mutexLock(&a.pointee.extentLock)
+    if dirty { a.pointee.dirtyDecayMs = ms } else { a.pointee.muzzyDecayMs = ms }
+    mutexUnlock(&a.pointee.extentLock)
+    return 0
+  }
+}
+
+/// thread.arena: reads the calling thread's arena index (unsigned); writing
+/// an index binds the thread to that arena (created if needed) for its next
+/// refills and large allocations; blocks it already holds keep their arena.
+/// A thread without a cache (tcache:false) uses arena 0 and cannot move:
+/// EAGAIN. An index past arenas.narenas: EFAULT, as jemalloc.
+func threadArenaCtl(_ c: CtlCall) -> Int32 {
+  let t = tsdFetchTcache()
+  let current = t.map { UInt32($0.pointee.arena.pointee.index) } ?? 0
+  return c.readWrite(current) { new in
+    let index = Int(new)
+    if index >= arenaCount { return EFAULT }
+    guard let t else { return EAGAIN }
+    guard let target = arenaGetOrCreate(index) else { return EAGAIN }
+    if target != t.pointee.arena {
+      mutexLock(&arenasLock)
+      arenaThreadCounts[Int(t.pointee.arena.pointee.index)] &-= 1
+      arenaThreadCounts[index] &+= 1
+      mutexUnlock(&arenasLock)
+      t.pointee.arena = target
+    }
+    return 0
+  }
+}
+
+/// thread.tcache.enabled (bool): reads whether the calling thread caches;
+/// writing false returns its cached blocks and its cache, writing true lets
+/// its next allocation build a new one (with tcache:false, junk or zero,
+/// caching stays off and writing true changes nothing).
+func threadTcacheEnabledCtl(_ c: CtlCall) -> Int32 {
+  let enabled = currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && optTcache && !optFillsMemory
+  return c.readWriteBool(enabled) { enable in
+    if enable {
+      if swalloc_tls_state() == TsdState.disabled.rawValue && optTcache && !optFillsMemory {
+        swalloc_tls_set_state(TsdState.uninitialized.rawValue)
+      }
+    } else if let t = currentTcache() {
+      swalloc_tls_set_tcache(nil)
+      swalloc_tls_set_state(TsdState.disabled.rawValue)
+      _ = pthread_setspecific(tsdKey, nil)
+      threadCountsFold(t)
+      tcacheDestroy(t)
+    } else if swalloc_tls_state() == TsdState.uninitialized.rawValue {
+      swalloc_tls_set_state(TsdState.disabled.rawValue)
+    }
+    return 0
+  }
+}
+
+func flushThreadCache() {
+  guard let t = currentTcache() else { return }
+  quarantineDrain(t)
+  var c = 0
+  while c < tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
+}

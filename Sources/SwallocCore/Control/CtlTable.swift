@@ -1,0 +1,314 @@
+// mallctl's names: the one table (CtlName.entry), each name's pattern,
+// index rule and handler. The machinery that reads it (matching, MIBs,
+// CtlCall) is Ctl.swift; the handlers that act are CtlHandlers.swift.
+
+import CSwallocPlatform
+import Synchronization
+
+/// Every name mallctl answers (README's jemalloc-compatibility table lists
+/// them with their types). The raw value is the MIB's word component.
+enum CtlName: Int {
+  case version, epoch, backgroundThread, maxBackgroundThreads
+  case configCacheOblivious, configDebug, configFill, configLazyLock, configMallocConf, configOptSafetyChecks
+  case configProf, configProfLibgcc, configProfLibunwind, configStats, configUtrace, configXmalloc
+  case optionAbort, optionAbortConf, optionNarenas, optionTcache, optionTcacheMax, optionLgTcacheMax, optionDirtyDecayMs
+  case optionMuzzyDecayMs, optionBackgroundThread, optionMaxBackgroundThreads, optionStatsPrint, optionPercpuArena
+  case optionDss, optionJunk, optionZero, optionRetain, optionSecure
+  case threadArenaIndex, threadAllocated, threadAllocatedp, threadDeallocated, threadDeallocatedp
+  case threadTcacheFlush, threadTcacheEnabled
+  case arenaPurgeAction, arenaDecayAction, arenaResetAction, arenaDestroyAction, arenaDss, arenaDirtyDecayMs, arenaMuzzyDecayMs
+  case arenasNarenas, arenasDefaultDirtyDecayMs, arenasDefaultMuzzyDecayMs, arenasQuantum, arenasPage, arenasTcacheMax
+  case arenasNbins, arenasNhbins, arenasBinSize, arenasBinNregs, arenasBinSlabSize, arenasNlextents
+  case arenasLextentSize, arenasCreate
+  case statsAllocated, statsActive, statsMetadata, statsResident, statsMapped, statsRetained
+  case statsArenasNthreads, statsArenasDss, statsArenasDirtyDecayMs, statsArenasMuzzyDecayMs
+  case statsArenasPactive, statsArenasPdirty, statsArenasPmuzzy, statsArenasMapped
+  case statsArenasSmallAllocated, statsArenasSmallNmalloc, statsArenasSmallNdalloc
+  case statsArenasLargeAllocated, statsArenasLargeNmalloc, statsArenasLargeNdalloc
+  case statsArenasBinsNmalloc, statsArenasBinsNdalloc, statsArenasBinsCurregs, statsArenasBinsCurslabs
+  case statsArenasBinsNfills
+  case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
+  case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
+
+  var shape: (pattern: StaticString, index: CtlIndex) {
+    if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
+    fatal("mallctl table: an entry acted without a call")
+  }
+
+  /// The table: each name's pattern, index rule and handler.
+  func entry(_ call: CtlCall?) -> CtlAnswer {
+    switch self {
+    case .version: return node("version", .none, call) { $0.read(swallocVersion.utf8Start) }
+    case .epoch:
+      return node("epoch", .none, call) { c in
+        c.readWrite(UInt64(atomicUInt(&ctlEpoch).pointee.load(ordering: .relaxed))) { _ in
+          atomicUInt(&ctlEpoch).pointee.add(1, ordering: .relaxed)
+          return 0
+        }
+      }
+    case .backgroundThread:
+      return node("background_thread", .none, call) { c in
+        c.readWriteBool(backgroundThreadEnabled()) { backgroundThreadSetEnabled($0); return 0 }
+      }
+    case .maxBackgroundThreads:
+      // One thread serves every arena; any positive limit is honoured.
+      return node("max_background_threads", .none, call) { c in c.readWrite(UInt(1)) { $0 == 0 ? EINVAL : 0 } }
+
+    // What this build has: jemalloc's configure switches.
+    case .configCacheOblivious: return node("config.cache_oblivious", .none, call) { $0.read(false) }
+    // Internal invariants are checked (scripts/build-lib.sh --debug).
+    case .configDebug: return node("config.debug", .none, call) { $0.read(invariantsChecked) }
+    case .configFill: return node("config.fill", .none, call) { $0.read(true) }
+    case .configLazyLock: return node("config.lazy_lock", .none, call) { $0.read(false) }
+    case .configMallocConf: return node("config.malloc_conf", .none, call) { $0.read(("" as StaticString).utf8Start) }
+    case .configOptSafetyChecks: return node("config.opt_safety_checks", .none, call) { $0.read(true) }
+    case .configProf: return node("config.prof", .none, call) { $0.read(true) }
+    // Backtraces come from glibc's backtrace(3), i.e. libgcc's unwinder.
+    case .configProfLibgcc: return node("config.prof_libgcc", .none, call) { $0.read(true) }
+    case .configProfLibunwind: return node("config.prof_libunwind", .none, call) { $0.read(false) }
+    case .configStats: return node("config.stats", .none, call) { $0.read(true) }
+    case .configUtrace: return node("config.utrace", .none, call) { $0.read(false) }
+    case .configXmalloc: return node("config.xmalloc", .none, call) { $0.read(false) }
+
+    case .optionAbort: return node("opt.abort", .none, call) { $0.read(true) }
+    case .optionAbortConf: return node("opt.abort_conf", .none, call) { $0.read(optAbortConf) }
+    case .optionNarenas: return node("opt.narenas", .none, call) { $0.read(UInt32(autoArenaCount)) }
+    case .optionTcache: return node("opt.tcache", .none, call) { $0.read(optTcache) }
+    case .optionTcacheMax: return node("opt.tcache_max", .none, call) { $0.read(optTcacheMax) }
+    case .optionLgTcacheMax:
+      return node("opt.lg_tcache_max", .none, call) { c in
+        c.read(optTcacheMax == 0 ? -1 : Int(63 &- optTcacheMax.leadingZeroBitCount))
+      }
+    case .optionDirtyDecayMs: return node("opt.dirty_decay_ms", .none, call) { $0.read(optDirtyDecayMs) }
+    case .optionMuzzyDecayMs: return node("opt.muzzy_decay_ms", .none, call) { $0.read(optMuzzyDecayMs) }
+    case .optionBackgroundThread: return node("opt.background_thread", .none, call) { $0.read(optBackgroundThread) }
+    case .optionMaxBackgroundThreads: return node("opt.max_background_threads", .none, call) { $0.read(UInt(1)) }
+    case .optionStatsPrint: return node("opt.stats_print", .none, call) { $0.read(optStatsPrint) }
+    case .optionPercpuArena: return node("opt.percpu_arena", .none, call) { $0.read(("disabled" as StaticString).utf8Start) }
+    case .optionDss: return node("opt.dss", .none, call) { $0.read(("disabled" as StaticString).utf8Start) }
+    case .optionJunk:
+      return node("opt.junk", .none, call) { c in
+        let text: StaticString = optJunkAlloc ? (optJunkFree ? "true" : "alloc") : (optJunkFree ? "free" : "false")
+        return c.read(text.utf8Start)
+      }
+    case .optionZero: return node("opt.zero", .none, call) { $0.read(optZero) }
+    case .optionRetain: return node("opt.retain", .none, call) { $0.read(true) }
+    case .optionSecure: return node("opt.secure", .none, call) { $0.read(optSecure) }
+
+    case .threadArenaIndex: return node("thread.arena", .none, call, threadArenaCtl)
+    case .threadAllocated: return node("thread.allocated", .none, call) { $0.read(threadByteCounts().allocated) }
+    case .threadAllocatedp:
+      return node("thread.allocatedp", .none, call) { $0.read(threadCountersPublished().advanced(by: 0)) }
+    case .threadDeallocated: return node("thread.deallocated", .none, call) { $0.read(threadByteCounts().deallocated) }
+    case .threadDeallocatedp:
+      return node("thread.deallocatedp", .none, call) { $0.read(threadCountersPublished().advanced(by: 1)) }
+    case .threadTcacheFlush: return node("thread.tcache.flush", .none, call) { $0.action { flushThreadCache() } }
+    case .threadTcacheEnabled: return node("thread.tcache.enabled", .none, call, threadTcacheEnabledCtl)
+
+    case .arenaPurgeAction:
+      return node("arena.#.purge", .arenaOrAll, call) { c in
+        c.action { if c.i >= arenaCount { _ = purgeAllArenas() } else { purgeArena(c.i) } }
+      }
+    case .arenaDecayAction:
+      // A decay step now: purges what the decay curve allows, as time passing does.
+      return node("arena.#.decay", .arenaOrAll, call) { c in
+        c.action {
+          if c.i < arenaCount { decayArena(c.i); return }
+          var k = 0
+          while k < arenaCount { decayArena(k); k &+= 1 }
+        }
+      }
+    case .arenaResetAction: return node("arena.#.reset", .arena, call) { c in arenaResetCtl(c, destroy: false) }
+    case .arenaDestroyAction: return node("arena.#.destroy", .arena, call) { c in arenaResetCtl(c, destroy: true) }
+    case .arenaDss:
+      // No sbrk: every arena maps its chunks; "disabled" is the only precedence.
+      return node("arena.#.dss", .arena, call) { c in
+        c.readWrite(("disabled" as StaticString).utf8Start) { text in
+          strcmp(text, "disabled") == 0 ? 0 : strcmp(text, "primary") == 0 || strcmp(text, "secondary") == 0 ? EFAULT : EINVAL
+        }
+      }
+    case .arenaDirtyDecayMs:
+      return node("arena.#.dirty_decay_ms", .arena, call) { c in arenaDecayTimeCtl(c, dirty: true) }
+    case .arenaMuzzyDecayMs:
+      return node("arena.#.muzzy_decay_ms", .arena, call) { c in arenaDecayTimeCtl(c, dirty: false) }
+
+    case .arenasNarenas: return node("arenas.narenas", .none, call) { $0.read(UInt32(arenaCount)) }
+    case .arenasDefaultDirtyDecayMs:
+      return node("arenas.dirty_decay_ms", .none, call) { c in
+        c.readWrite(arenasDirtyDecayMs) { ms in
+          if ms < -1 { return EINVAL }
+          withLock(&arenasLock) { arenasDirtyDecayMs = ms }
+          return 0
+        }
+      }
+    case .arenasDefaultMuzzyDecayMs:
+      return node("arenas.muzzy_decay_ms", .none, call) { c in
+        c.readWrite(arenasMuzzyDecayMs) { ms in
+          if ms < -1 { return EINVAL }
+          withLock(&arenasLock) { arenasMuzzyDecayMs = ms }
+          return 0
+        }
+      }
+    case .arenasQuantum: return node("arenas.quantum", .none, call) { $0.read(quantum) }
+    case .arenasPage: return node("arenas.page", .none, call) { $0.read(pageSize) }
+    case .arenasTcacheMax:
+      return node("arenas.tcache_max", .none, call) { c in
+        c.read(tcacheClassCount == 0 ? 0 : sizeClassSize(tcacheClassCount &- 1))
+      }
+    case .arenasNbins: return node("arenas.nbins", .none, call) { $0.read(UInt32(smallClassCount)) }
+    case .arenasNhbins: return node("arenas.nhbins", .none, call) { $0.read(UInt32(tcacheClassCount)) }
+    case .arenasBinSize: return node("arenas.bin.#.size", .bin, call) { $0.read(sizeClassSize($0.i)) }
+    case .arenasBinNregs: return node("arenas.bin.#.nregs", .bin, call) { $0.read(binInfos[$0.i].regionCount) }
+    case .arenasBinSlabSize:
+      return node("arenas.bin.#.slab_size", .bin, call) { $0.read(UInt(binInfos[$0.i].slabPages) << pageShift) }
+    case .arenasNlextents: return node("arenas.nlextents", .none, call) { $0.read(UInt32(classCount &- smallClassCount)) }
+    case .arenasLextentSize:
+      return node("arenas.lextent.#.size", .lextent, call) { $0.read(sizeClassSize(smallClassCount &+ $0.i)) }
+    case .arenasCreate:
+      return node("arenas.create", .none, call) { c in
+        c.actionReading(UInt32.self) { arenaCreateExplicit().map { UInt32($0) } }
+      }
+
+    case .statsAllocated: return node("stats.allocated", .none, call) { $0.read(statsGather().allocated) }
+    case .statsActive: return node("stats.active", .none, call) { $0.read(statsGather().active) }
+    case .statsMetadata: return node("stats.metadata", .none, call) { $0.read(statsGather().metadataMapped) }
+    case .statsResident:
+      // Measured: what the kernel holds of swalloc's mappings (mincore).
+      return node("stats.resident", .none, call) { $0.read(statsGather(measureResident: true).resident) }
+    case .statsMapped: return node("stats.mapped", .none, call) { $0.read(statsGather().mapped) }
+    case .statsRetained:
+      return node("stats.retained", .none, call) { c in
+        // Mapped chunk pages that are neither in use nor resident.
+        let s = statsGather()
+        let chunkBytes = s.chunks &* chunkSize
+        let used = s.active &- s.hugeBytes &+ ((s.dirtyPages &+ s.muzzyPages) << pageShift)
+        return c.read(chunkBytes > used ? chunkBytes &- used : 0)
+      }
+
+    case .statsArenasNthreads:
+      return node("stats.arenas.#.nthreads", .statsArena, call) { $0.read(UInt32(arenaStats($0).threads)) }
+    case .statsArenasDss:
+      return node("stats.arenas.#.dss", .statsArena, call) { $0.read(("disabled" as StaticString).utf8Start) }
+    case .statsArenasDirtyDecayMs:
+      return node("stats.arenas.#.dirty_decay_ms", .statsArena, call) { c in
+        c.read(c.i == ctlArenasAll ? arenasDirtyDecayMs : arenas[c.i].unsafelyUnwrapped.pointee.dirtyDecayMs)
+      }
+    case .statsArenasMuzzyDecayMs:
+      return node("stats.arenas.#.muzzy_decay_ms", .statsArena, call) { c in
+        c.read(c.i == ctlArenasAll ? arenasMuzzyDecayMs : arenas[c.i].unsafelyUnwrapped.pointee.muzzyDecayMs)
+      }
+    case .statsArenasPactive:
+      return node("stats.arenas.#.pactive", .statsArena, call) { c in
+        let s = arenaStats(c)
+        return c.read(s.slabPages &+ ((s.largeBytes &+ s.hugeBytes) >> pageShift))
+      }
+    case .statsArenasPdirty: return node("stats.arenas.#.pdirty", .statsArena, call) { $0.read(arenaStats($0).dirtyPages) }
+    case .statsArenasPmuzzy: return node("stats.arenas.#.pmuzzy", .statsArena, call) { $0.read(arenaStats($0).muzzyPages) }
+    case .statsArenasMapped:
+      return node("stats.arenas.#.mapped", .statsArena, call) { c in
+        let s = arenaStats(c)
+        return c.read(s.chunks &* chunkSize &+ s.hugeMappedBytes &+ s.hugeCachedBytes)
+      }
+    case .statsArenasSmallAllocated:
+      return node("stats.arenas.#.small.allocated", .statsArena, call) { $0.read(arenaStats($0).smallBytes) }
+    case .statsArenasSmallNmalloc:
+      return node("stats.arenas.#.small.nmalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).smallMallocs)) }
+    case .statsArenasSmallNdalloc:
+      return node("stats.arenas.#.small.ndalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).smallFrees)) }
+    case .statsArenasLargeAllocated:
+      return node("stats.arenas.#.large.allocated", .statsArena, call) { c in
+        let s = arenaStats(c)
+        return c.read(s.largeBytes &+ s.hugeBytes)
+      }
+    case .statsArenasLargeNmalloc:
+      return node("stats.arenas.#.large.nmalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).largeMallocs)) }
+    case .statsArenasLargeNdalloc:
+      return node("stats.arenas.#.large.ndalloc", .statsArena, call) { $0.read(UInt64(arenaStats($0).largeFrees)) }
+    case .statsArenasBinsNmalloc:
+      return node("stats.arenas.#.bins.#.nmalloc", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).mallocs)) }
+    case .statsArenasBinsNdalloc:
+      return node("stats.arenas.#.bins.#.ndalloc", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).frees)) }
+    case .statsArenasBinsCurregs:
+      return node("stats.arenas.#.bins.#.curregs", .statsArenaBin, call) { $0.read(arenaClassStats($0).regions) }
+    case .statsArenasBinsCurslabs:
+      return node("stats.arenas.#.bins.#.curslabs", .statsArenaBin, call) { $0.read(arenaClassStats($0).slabs) }
+    case .statsArenasBinsNfills:
+      return node("stats.arenas.#.bins.#.nfills", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).refills)) }
+
+    // Heap profiling (Prof.swift).
+    case .optionProf: return node("opt.prof", .none, call) { $0.read(optProf) }
+    case .optionProfActive: return node("opt.prof_active", .none, call) { $0.read(optProfActive) }
+    case .optionLgProfSample: return node("opt.lg_prof_sample", .none, call) { $0.read(optLgProfSample) }
+    case .optionProfPrefix:
+      return node("opt.prof_prefix", .none, call) { c in
+        c.read(UnsafePointer(profPrefix) ?? UnsafeRawPointer(("swalloc" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self))
+      }
+    case .optionProfFinal: return node("opt.prof_final", .none, call) { $0.read(optProfFinal) }
+    case .optionProfGdump: return node("opt.prof_gdump", .none, call) { $0.read(optProfGdump) }
+    case .optionProfLeak: return node("opt.prof_leak", .none, call) { $0.read(optProfLeak) }
+    case .profActiveCtl:
+      // Writable only when the process started with prof:true (ENOENT otherwise, as jemalloc).
+      return node("prof.active", .none, call) { c in
+        c.readWriteBool(profActive) { on in
+          if !optProf { return ENOENT }
+          profSetActive(on)
+          return 0
+        }
+      }
+    case .profDumpAction:
+      // Write-only: a file name (const char *), or NULL for PREFIX.PID.SEQ.heap.
+      return node("prof.dump", .none, call) { c in
+        if c.oldp != nil || c.oldlenp != nil { return EPERM }
+        if !optProf { return EFAULT }
+        var path: UnsafePointer<CChar>? = nil
+        if let newp = c.newp {
+          if c.newlen != MemoryLayout<UnsafePointer<CChar>?>.size { return EINVAL }
+          path = newp.load(as: UnsafePointer<CChar>?.self)
+        }
+        return profDump(path, kind: 109) ? 0 : EFAULT   // 'm'
+      }
+    case .profResetAction:
+      // Write-only: nothing, or a new lg_prof_sample (size_t).
+      return node("prof.reset", .none, call) { c in
+        if c.oldp != nil || c.oldlenp != nil { return EPERM }
+        if !optProf { return EFAULT }
+        var lg: UInt? = nil
+        if let newp = c.newp {
+          if c.newlen != MemoryLayout<UInt>.size { return EINVAL }
+          let value = newp.load(as: UInt.self)
+          if value > 40 { return EINVAL }
+          lg = value
+        }
+        profReset(lgSample: lg)
+        return 0
+      }
+    case .profLgSample: return node("prof.lg_sample", .none, call) { $0.read(profLgRate) }
+    case .profGdumpCtl:
+      return node("prof.gdump", .none, call) { c in
+        c.readWriteBool(profGdump) { on in
+          if !optProf { return ENOENT }
+          profGdump = on
+          return 0
+        }
+      }
+    }
+  }
+}
+
+/// stats.arenas.<i>: one arena's figures, or (4096) all arenas merged with
+/// the huge blocks, which belong to no arena.
+private func arenaStats(_ c: CtlCall) -> StatsTotals {
+  var s = statsGather(only: c.i == ctlArenasAll ? -1 : c.i)
+  if c.i != ctlArenasAll { s.hugeBytes = 0; s.hugeMappedBytes = 0; s.hugeCachedBytes = 0 }
+  return s
+}
+
+private func arenaClassStats(_ c: CtlCall) -> ClassStats {
+  classStats(c.j, only: c.i == ctlArenasAll ? -1 : c.i)
+}
+
+func withLock(_ m: UnsafeMutablePointer<Mutex>, _ body: () -> Void) {
+  mutexLock(m)
+  body()
+  mutexUnlock(m)
+}

@@ -1,0 +1,281 @@
+// Heap profiling's sampling: the per-thread countdown, backtraces, the
+// stack table and the samples attached to sampled blocks (Prof.swift has
+// the design and the state).
+
+import CSwallocPlatform
+
+// MARK: Sampling
+
+/// The slow-path step of every allocation while profiling is active:
+/// whether this one, of usable size `usize`, is sampled.
+@inline(__always)
+func profSampleNow(_ usize: UInt) -> Bool {
+  let s = swalloc_tls_prof().unsafelyUnwrapped
+  s.pointee.countdown &-= Int64(bitPattern: UInt64(usize))
+  if s.pointee.countdown > 0 { return false }
+  return profCountdownExpired(s, usize)
+}
+
+@inline(never)
+func profCountdownExpired(_ s: UnsafeMutablePointer<swalloc_prof_tsd>, _ usize: UInt) -> Bool {
+  if s.pointee.busy != 0 {
+    // The profiler's own allocations: not counted, not sampled.
+    s.pointee.countdown &+= Int64(bitPattern: UInt64(usize))
+    return false
+  }
+  if s.pointee.prng == 0 {
+    // The thread's first allocation: seed, draw, count this one against it.
+    var seed = UInt64(UInt(bitPattern: s)) &* 0x9E37_79B9_7F4A_7C15
+    seed ^= UInt64(remoteLinkSecret) ^ (UInt64(swalloc_monotonic_ms()) << 20)
+    s.pointee.prng = seed | 1
+    s.pointee.countdown = profDrawCountdown(s) &- Int64(bitPattern: UInt64(usize))
+    if s.pointee.countdown > 0 { return false }
+  }
+  s.pointee.countdown = profDrawCountdown(s)
+  return profPrimed
+}
+
+/// -ln(u) R for u uniform in (0, 1]: bytes until the next sample.
+func profDrawCountdown(_ s: UnsafeMutablePointer<swalloc_prof_tsd>) -> Int64 {
+  var x = s.pointee.prng
+  x ^= x >> 12
+  x ^= x << 25
+  x ^= x >> 27
+  s.pointee.prng = x
+  let r = x &* 0x2545_F491_4F6C_DD1D
+  let u = Double((r >> 11) &+ 1) * (1.0 / 9007199254740992.0)
+  let bytes = -profLog(u) * Double(profRate)
+  return Int64(bytes) &+ 1
+}
+
+/// Natural logarithm of a positive finite double (no libm: the library
+/// links libc only).
+func profLog(_ x: Double) -> Double {
+  let bits = x.bitPattern
+  var e = Int((bits >> 52) & 0x7ff) &- 1023
+  var m = Double(bitPattern: (bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000)
+  if m > 1.4142135623730951 { m *= 0.5; e &+= 1 }
+  // ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.172
+  let t = (m - 1) / (m + 1)
+  let t2 = t * t
+  var term = t
+  var sum = 0.0
+  var k = 1.0
+  while k < 40 {
+    sum += term / k
+    term *= t2
+    k += 2
+  }
+  return Double(e) * 0.6931471805599453 + 2 * sum
+}
+
+/// e^x for x <= 0 (the unbiasing factor's exp(-s / R)).
+func profExp(_ x: Double) -> Double {
+  if x < -700 { return 0 }
+  let ln2 = 0.6931471805599453
+  let k = Int((x / ln2) - 0.5)   // x <= 0: rounds to nearest
+  let r = x - Double(k) * ln2
+  var term = 1.0
+  var sum = 1.0
+  var n = 1.0
+  while n < 20 {
+    term *= r / n
+    sum += term
+    n += 1
+  }
+  return sum * Double(bitPattern: UInt64(1023 &+ k) << 52)
+}
+
+/// The unbiased estimate of `objects` sampled blocks totalling `bytes`.
+func profUnbias(objects: UInt, bytes: UInt) -> (objects: Double, bytes: Double) {
+  if objects == 0 { return (0, 0) }
+  let average = Double(bytes) / Double(objects)
+  let p = 1 - profExp(-average / Double(profRate))
+  if p <= 0 { return (Double(objects), Double(bytes)) }
+  return (Double(objects) / p, Double(bytes) / p)
+}
+
+/// Allocates and records a sampled block: `size` at `alignment` (0 or a
+/// power of two), zeroed when asked. A request whose usable size is a
+/// small class gets a large run of the smallest large class (its free must
+/// reach the slow path). Called with the countdown already redrawn.
+@inline(never)
+func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
+                      arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
+  let s = swalloc_tls_prof().unsafelyUnwrapped
+  s.pointee.busy = 1
+  defer { s.pointee.busy = 0 }
+  let align = max(alignment, quantum)
+  let usize = usableSizeFor(size, alignment: align)
+  let frames = swalloc_tls_prof_frames().unsafelyUnwrapped
+  let captured = Int(swalloc_backtrace(frames, SWALLOC_PROF_CAPTURE))
+  let request = usize < largeMinClass ? max(largeMinClass, align) : size
+  // The block's own allocation passes allocateAligned's countdown step:
+  // it must not count (a fresh draw shortened by 16 KiB would sample the
+  // next allocations more often).
+  let countdown = s.pointee.countdown
+  let block = allocateAligned(request, alignment: align, zero: zero, uncached: true, arena: arena)
+  s.pointee.countdown = countdown
+  guard let p = block else { return nil }
+  let address = UInt(bitPattern: p)
+  let record: UnsafeMutablePointer<Extent>
+  let leaf = pageMapLookup(address)
+  if leaf & pageMapArenaChunkTag == 0 {
+    guard let r = UnsafeMutablePointer<Extent>(bitPattern: leaf) else { return p }
+    record = r
+  } else {
+    guard let e = pageEntryExtent(pageEntry(address)) else { return p }
+    record = e
+  }
+  // Our own frames (entry points, slow paths, this function) come first.
+  var first = 0
+  while first < captured {
+    let pc = UInt(bitPattern: frames[first])
+    if pc < profModuleLow || pc >= profModuleHigh { break }
+    first &+= 1
+  }
+  let depth = min(captured &- first, profMaxFrames)
+  if s.pointee.tid == 0 { s.pointee.tid = swalloc_gettid() }
+  let tid = s.pointee.tid
+  mutexLock(&profLock)
+  profRecordLocked(frames + first, depth, tid: tid, usize: usize, record)
+  let gdumpDue = profGdump && profLiveBytes > profGdumpHigh &+ (profGdumpHigh >> 3) &+ profRate
+  if gdumpDue { profGdumpHigh = profLiveBytes }
+  mutexUnlock(&profLock)
+  if gdumpDue { _ = profDump(nil, kind: 117) }   // 'u', as jemalloc names gdumps
+  return p
+}
+
+private func profHash(_ frames: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ depth: Int) -> UInt {
+  var h: UInt = 0xcbf2_9ce4_8422_2325
+  var i = 0
+  while i < depth {
+    h = (h ^ UInt(bitPattern: frames[i])) &* 0x0000_0100_0000_01b3
+    h ^= h >> 29
+    i &+= 1
+  }
+  return h
+}
+
+private func profRecordLocked(_ frames: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ depth: Int,
+                              tid: UInt32, usize: UInt, _ record: UnsafeMutablePointer<Extent>) {
+  if profBuckets == nil {
+    guard let table = baseAlloc(UInt(profBucketCount &* 8), alignment: 64) else { return }
+    profBuckets = table.bindMemory(to: UnsafeMutablePointer<ProfStack>?.self, capacity: profBucketCount)
+  }
+  let buckets = profBuckets.unsafelyUnwrapped
+  let hash = profHash(frames, depth)
+  let slot = buckets + Int(hash & UInt(profBucketCount &- 1))
+  var stack = slot.pointee
+  while let candidate = stack {
+    if candidate.pointee.hash == hash && candidate.pointee.depth == depth
+       && memcmp(candidate.frames, frames, depth &* 8) == 0 { break }
+    stack = candidate.pointee.chain
+  }
+  if stack == nil {
+    guard let raw = baseAlloc(UInt(MemoryLayout<ProfStack>.stride &+ depth &* 8), alignment: 16) else { return }
+    let fresh = raw.bindMemory(to: ProfStack.self, capacity: 1)
+    fresh.initialize(to: ProfStack())
+    fresh.pointee.hash = hash
+    fresh.pointee.depth = depth
+    if depth > 0 { memcpy(fresh.frames, frames, depth &* 8) }
+    fresh.pointee.chain = slot.pointee
+    slot.pointee = fresh
+    fresh.pointee.nextAll = profAllStacks
+    profAllStacks = fresh
+    stack = fresh
+  }
+  let st = stack.unsafelyUnwrapped
+  var counters = st.pointee.threads
+  while let c = counters, c.pointee.tid != tid { counters = c.pointee.next }
+  if counters == nil {
+    guard let raw = baseAlloc(UInt(MemoryLayout<ProfCounters>.stride), alignment: 16) else { return }
+    let fresh = raw.bindMemory(to: ProfCounters.self, capacity: 1)
+    fresh.initialize(to: ProfCounters())
+    fresh.pointee.tid = tid
+    fresh.pointee.stack = st
+    fresh.pointee.next = st.pointee.threads
+    st.pointee.threads = fresh
+    counters = fresh
+  }
+  var sample = profFreeSamples
+  if let reused = sample {
+    profFreeSamples = reused.pointee.nextFree
+  } else {
+    guard let raw = baseAlloc(UInt(MemoryLayout<ProfSample>.stride), alignment: 16) else { return }
+    sample = raw.bindMemory(to: ProfSample.self, capacity: 1)
+  }
+  let c = counters.unsafelyUnwrapped
+  sample.unsafelyUnwrapped.initialize(to: ProfSample(counters: c, nextFree: nil, size: usize, generation: profGeneration))
+  c.pointee.liveObjects &+= 1; c.pointee.liveBytes &+= usize
+  c.pointee.totalObjects &+= 1; c.pointee.totalBytes &+= usize
+  st.pointee.liveObjects &+= 1; st.pointee.liveBytes &+= usize
+  st.pointee.totalObjects &+= 1; st.pointee.totalBytes &+= usize
+  profLiveObjects &+= 1; profLiveBytes &+= usize
+  profTotalObjects &+= 1; profTotalBytes &+= usize
+  record.pointee.profSample = UnsafeMutableRawPointer(sample)
+}
+
+/// Every free path, once it knows the block: a sampled block leaves its
+/// counters.
+@inline(__always)
+func profOnFree(_ allocation: Allocation) {
+  switch allocation {
+  case .large(_, let e, _), .huge(let e):
+    if let raw = e.pointee.profSample { profUnrecord(e, raw.assumingMemoryBound(to: ProfSample.self)) }
+  case .small:
+    break
+  }
+}
+
+@inline(never)
+func profUnrecord(_ record: UnsafeMutablePointer<Extent>, _ sample: UnsafeMutablePointer<ProfSample>) {
+  mutexLock(&profLock)
+  record.pointee.profSample = nil
+  if sample.pointee.generation == profGeneration, let c = sample.pointee.counters {
+    let size = sample.pointee.size
+    c.pointee.liveObjects &-= 1; c.pointee.liveBytes &-= size
+    if let st = c.pointee.stack { st.pointee.liveObjects &-= 1; st.pointee.liveBytes &-= size }
+    profLiveObjects &-= 1; profLiveBytes &-= size
+  }
+  sample.pointee.counters = nil
+  sample.pointee.nextFree = profFreeSamples
+  profFreeSamples = sample
+  mutexUnlock(&profLock)
+}
+
+/// The sized-free rule for a promoted block: the request's small class.
+func profSampledClass(_ record: UnsafeMutablePointer<Extent>) -> Int? {
+  guard let sample = record.pointee.profSample?.assumingMemoryBound(to: ProfSample.self) else { return nil }
+  let size = sample.pointee.size
+  if size == 0 || size > largeMaxClass { return nil }
+  return classIndexFor(size)
+}
+
+/// prof.reset: forgets every count (blocks sampled before stay allocated
+/// and are no longer counted); optionally a new lg_prof_sample.
+func profReset(lgSample: UInt?) {
+  mutexLock(&profDumpLock)
+  mutexLock(&profLock)
+  profGeneration &+= 1
+  var stack = profAllStacks
+  while let st = stack {
+    st.pointee.liveObjects = 0; st.pointee.liveBytes = 0
+    st.pointee.totalObjects = 0; st.pointee.totalBytes = 0
+    var c = st.pointee.threads
+    while let t = c {
+      t.pointee.liveObjects = 0; t.pointee.liveBytes = 0
+      t.pointee.totalObjects = 0; t.pointee.totalBytes = 0
+      c = t.pointee.next
+    }
+    stack = st.pointee.nextAll
+  }
+  profLiveObjects = 0; profLiveBytes = 0; profTotalObjects = 0; profTotalBytes = 0
+  profGdumpHigh = 0
+  if let lg = lgSample {
+    profLgRate = lg
+    profRate = UInt(1) << lg
+  }
+  mutexUnlock(&profLock)
+  mutexUnlock(&profDumpLock)
+}
