@@ -3,8 +3,8 @@
 //    fork handlers (pthread_atfork may allocate, so it runs after boot);
 //  - a destructor that prints statistics at exit when asked (stats_print);
 // The standard names (malloc, free, ...) are aliases of the swalloc_ entry
-// points, made at link time (see scripts/build-lib.sh); lib/swalloc.map
-// exports exactly the documented API.
+// points, made at link time; a version script that scripts/build-lib.sh
+// generates from lib/api-names.txt exports exactly the documented API.
 
 #define INTERNAL __attribute__((visibility("hidden")))
 INTERNAL void swalloc_internal_boot(void);

@@ -93,7 +93,7 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
       let tail = raw.bindMemory(to: Extent.self, capacity: 1)
       tail.initialize(to: Extent(address: tailStart, pages: (bytes &- headBytes) >> pageShift, state: .huge))
       tail.pointee.mappedPages = (bytes &- headBytes) >> pageShift
-      tail.pointee.spare = found.pointee.spare
+      tail.pointee.cachedAtMs = found.pointee.cachedAtMs
       tail.pointee.prev = nil
       tail.pointee.next = hugeCacheHead
       if let h = hugeCacheHead { h.pointee.prev = tail }
@@ -129,7 +129,7 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
     unmapPages(UnsafeMutableRawPointer(bitPattern: oldest.pointee.address).unsafelyUnwrapped, oldBytes)
     recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(oldest))
   }
-  record.pointee.spare = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+  record.pointee.cachedAtMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
   record.pointee.prev = nil
   record.pointee.next = hugeCacheHead
   if let h = hugeCacheHead { h.pointee.prev = record }
@@ -149,7 +149,7 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
   var e = hugeCacheHead
   while let cur = e {
     e = cur.pointee.next
-    if olderThanMs >= 0 && Int(now &- cur.pointee.spare) < olderThanMs { continue }
+    if olderThanMs >= 0 && Int(now &- cur.pointee.cachedAtMs) < olderThanMs { continue }
     if let p = cur.pointee.prev { p.pointee.next = cur.pointee.next } else { hugeCacheHead = cur.pointee.next }
     if let n = cur.pointee.next { n.pointee.prev = cur.pointee.prev }
     let bytes = hugeRecordBytes(cur)

@@ -153,7 +153,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
 
 /// Returns an extent's pages to the free store, coalescing with free
 /// neighbours; a chunk that becomes entirely free is unmapped when the arena
-/// already keeps one empty chunk in reserve.
+/// already keeps `retainedEmptyChunks` empty chunks in reserve.
 func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
   invariant(e.pointee.state != .free, "a free extent freed again")
   // (nil: a page run taken straight from arenaAllocPages, as the unit tests

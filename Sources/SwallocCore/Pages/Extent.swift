@@ -47,7 +47,7 @@ struct Extent {
   /// Slabs: free regions.
   var freeRegions: UInt32 = 0
   /// Huge cache entries: when the mapping was cached (ms, truncated).
-  var spare: UInt32 = 0
+  var cachedAtMs: UInt32 = 0
   /// Free extents: pages in the dirty and muzzy states (exact: counted from
   /// the chunk's page-state bitmaps, see Chunk.swift).
   var dirtyPages: UInt32 = 0

@@ -27,18 +27,6 @@ struct Bitmap {
     words[Int(bit >> 6)] &= ~(UInt64(1) << UInt64(bit & 63))
   }
 
-  /// The lowest set bit, or nil when none is set.
-  func firstSet() -> UInt? {
-    let n = Bitmap.wordCount(bits: bitCount)
-    var i: UInt = 0
-    while i < n {
-      let w = words[Int(i)]
-      if w != 0 { return i &* 64 &+ UInt(w.trailingZeroBitCount) }
-      i &+= 1
-    }
-    return nil
-  }
-
   func countSet() -> UInt {
     let n = Bitmap.wordCount(bits: bitCount)
     var total: UInt = 0

@@ -15,11 +15,6 @@ func atomicU32(_ p: UnsafeMutablePointer<UInt32>) -> UnsafeMutablePointer<Atomic
 }
 
 @inline(__always)
-func atomicInt(_ p: UnsafeMutablePointer<Int>) -> UnsafeMutablePointer<Atomic<Int>> {
-  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Atomic<Int>.self)
-}
-
-@inline(__always)
 func atomicUInt(_ p: UnsafeMutablePointer<UInt>) -> UnsafeMutablePointer<Atomic<UInt>> {
   UnsafeMutableRawPointer(p).assumingMemoryBound(to: Atomic<UInt>.self)
 }

@@ -100,13 +100,6 @@ let upperTableFirstKey = 43 << 3
 /// Entries of sizeUpperTable: 43...51 leading zeros, eight each.
 let upperTableEntries = (52 << 3) - upperTableFirstKey
 
-/// The usable size the allocator returns for a request of `size` bytes with
-/// default alignment (0 when the request is larger than any mappable size).
-func usableSizeFor(_ size: UInt) -> UInt {
-  if size <= largeMaxClass { return sizeClassSize(classIndexFor(size)) }
-  if size > UInt(Int.max) { return 0 }
-  return roundUpToPage(size)
-}
 
 /// Regions a slab should hold at least, so that page-sized classes do not
 /// cost one page-run allocation per block (bench: 1000 x 4 KiB rounds).

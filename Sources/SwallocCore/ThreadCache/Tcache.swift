@@ -72,7 +72,6 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 
 struct Tcache {
   var arena: UnsafeMutablePointer<Arena>
-  var nextRecycled: UnsafeMutablePointer<Tcache>? = nil
   /// secure:true: the thread's quarantine (Secure.swift); kept with the
   /// block when it is recycled.
   var quarantine: UnsafeMutablePointer<Quarantine>? = nil
