@@ -8,6 +8,26 @@
 
 import CSwallocPlatform
 
+/// The MALLOCX_* bits of a flags word, the one place they are decoded.
+struct MallocxBits {
+  let bits: UInt32
+  init(_ flags: Int32) { bits = UInt32(bitPattern: flags) }
+
+  /// MALLOCX_LG_ALIGN: log2 of the alignment (0: the default).
+  var lgAlign: UInt32 { bits & 0x3f }
+  /// The alignment asked for, at least the quantum (lgAlign clamped to the
+  /// address space: callers that must refuse more check lgAlign).
+  var alignment: UInt { lgAlign == 0 ? quantum : max(UInt(1) << UInt(min(lgAlign, 47)), quantum) }
+  var zero: Bool { bits & 0x40 != 0 }
+  /// MALLOCX_TCACHE_NONE (explicit tcaches, other values, act as the default).
+  var uncached: Bool { (bits >> 8) & 0xfff == 1 }
+  /// MALLOCX_ARENA(a): a, or nil when no arena is named.
+  var arenaIndex: Int? {
+    let field = Int((bits >> 20) & 0xfff)
+    return field == 0 ? nil : field &- 1
+  }
+}
+
 struct MallocxFlags {
   var alignment: UInt = quantum
   var zero = false
@@ -18,16 +38,11 @@ struct MallocxFlags {
 /// Decodes `flags`; nil when they name an arena that does not exist or an
 /// alignment beyond the address space.
 func decodeMallocxFlags(_ flags: Int32) -> MallocxFlags? {
-  var f = MallocxFlags()
-  let bits = UInt32(bitPattern: flags)
-  let lgAlign = bits & 0x3f
-  if lgAlign >= 48 { return nil }
-  if lgAlign != 0 { f.alignment = max(UInt(1) << UInt(lgAlign), quantum) }
-  f.zero = bits & 0x40 != 0
-  f.uncached = (bits >> 8) & 0xfff == 1
-  let arenaField = Int((bits >> 20) & 0xfff)
-  if arenaField != 0 {
-    guard let a = arenaGetOrCreate(arenaField &- 1) else { return nil }
+  let b = MallocxBits(flags)
+  if b.lgAlign >= 48 { return nil }
+  var f = MallocxFlags(alignment: b.alignment, zero: b.zero, uncached: b.uncached)
+  if let index = b.arenaIndex {
+    guard let a = arenaGetOrCreate(index) else { return nil }
     f.arena = a
   }
   return f
@@ -69,7 +84,7 @@ public func swallocRallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ 
 public func swallocXallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ extra: UInt, _ flags: Int32) -> UInt {
   guard let pointer else { return 0 }
   if !isBooted() { invalidPointer("xallocx") }
-  let zero = UInt32(bitPattern: flags) & 0x40 != 0
+  let zero = MallocxBits(flags).zero
   let allocation = lookupAllocation(pointer, "xallocx")
   let oldUsable = allocation.usableSize
   if size > maxRequestSize { return oldUsable }
@@ -106,7 +121,7 @@ public func swallocSallocx(_ pointer: UnsafeMutableRawPointer?, _ flags: Int32) 
 @_cdecl("swalloc_dallocx")
 public func swallocDallocx(_ pointer: UnsafeMutableRawPointer?, _ flags: Int32) {
   guard let pointer else { return }
-  if (UInt32(bitPattern: flags) >> 8) & 0xfff == 1 { freeUncached(pointer) } else { swallocFree(pointer) }
+  if MallocxBits(flags).uncached { freeUncached(pointer) } else { swallocFree(pointer) }
 }
 
 /// Sized deallocation, jemalloc's rule: `size` may be anything from the
@@ -117,8 +132,7 @@ public func swallocDallocx(_ pointer: UnsafeMutableRawPointer?, _ flags: Int32) 
 public func swallocSdallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ flags: Int32) {
   guard let pointer else { return }
   if !isBooted() { invalidPointer("sdallocx") }
-  let lgAlign = UInt32(bitPattern: flags) & 0x3f
-  let alignment = lgAlign == 0 ? quantum : max(UInt(1) << UInt(min(lgAlign, 47)), quantum)
+  let alignment = MallocxBits(flags).alignment
   if !sizeNamesAllocation(size, alignment: alignment, lookupAllocation(pointer, "sdallocx")) {
     fatal("sdallocx(): size does not match the allocation")
   }
