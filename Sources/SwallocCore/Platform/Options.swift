@@ -152,73 +152,109 @@ nonisolated(unsafe) var profPrefixStorage: (UInt64, UInt64, UInt64, UInt64, UInt
                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
   (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
-/// The profiling options; false when `k` is not one of them.
-func profApplyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointer<CChar>, _ vl: Int) -> Bool {
-  if keyEquals(k, kl, "prof") {
-    if let b = parseBool(v, vl) { optProf = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "prof_active") {
-    if let b = parseBool(v, vl) { optProfActive = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "prof_final") {
-    if let b = parseBool(v, vl) { optProfFinal = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "prof_gdump") {
-    if let b = parseBool(v, vl) { optProfGdump = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "prof_leak") {
-    if let b = parseBool(v, vl) { optProfLeak = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "lg_prof_sample") {
-    if let n = parseUInt(v, vl), n <= 40 { optLgProfSample = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "prof_prefix") {
-    // Copied: the environment is memory the program can change.
-    if vl == 0 || vl >= profPrefixCapacity { warn("bad value for option", k, kl &+ 1 &+ vl); return true }
-    let text = withUnsafeMutableBytes(of: &profPrefixStorage) { $0.baseAddress.unsafelyUnwrapped }
-      .assumingMemoryBound(to: CChar.self)
-    memcpy(text, v, vl)
-    text[vl] = 0
-    profPrefix = text
-  } else {
-    return false
+
+/// Every option, the one table: its key and how its value is read. (README's
+/// Options table documents them; CtlTable.swift's opt.* names read them.)
+enum OptionName: Int {
+  case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero
+  case abortConf, statsPrintOpts, statsFd, statsPrint
+  case prof, profActive, profFinal, profGdump, profLeak, lgProfSample, profPrefixString
+
+  var key: StaticString {
+    switch self {
+    case .narenas: return "narenas"
+    case .tcache: return "tcache"
+    case .tcacheMax: return "tcache_max"
+    case .dirtyDecayMs: return "dirty_decay_ms"
+    case .muzzyDecayMs: return "muzzy_decay_ms"
+    case .backgroundThread: return "background_thread"
+    case .junk: return "junk"
+    case .secure: return "secure"
+    case .zero: return "zero"
+    case .abortConf: return "abort_conf"
+    case .statsPrintOpts: return "stats_print_opts"
+    case .statsFd: return "stats_fd"
+    case .statsPrint: return "stats_print"
+    case .prof: return "prof"
+    case .profActive: return "prof_active"
+    case .profFinal: return "prof_final"
+    case .profGdump: return "prof_gdump"
+    case .profLeak: return "prof_leak"
+    case .lgProfSample: return "lg_prof_sample"
+    case .profPrefixString: return "prof_prefix"
+    }
   }
+
+  /// Reads the value text into the option; false when it is malformed or
+  /// out of range (the option keeps its value).
+  func apply(_ v: UnsafePointer<CChar>, _ vl: Int) -> Bool {
+    switch self {
+    case .narenas: return setting(parseUInt(v, vl), in: 1...4096) { optArenaCount = $0 }
+    case .tcache: return setting(parseBool(v, vl)) { optTcache = $0 }
+    case .tcacheMax: return setting(parseUInt(v, vl)) { optTcacheMax = $0 }
+    case .dirtyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { optDirtyDecayMs = $0 }
+    case .muzzyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { optMuzzyDecayMs = $0 }
+    case .backgroundThread:
+      return setting(parseBool(v, vl)) { optBackgroundThread = $0; optBackgroundThreadSet = true }
+    case .junk:
+      // true, false, or jemalloc's "alloc" / "free" (one of the two fills).
+      if keyEquals(v, vl, "alloc") { optJunkAlloc = true; optJunkFree = false; return true }
+      if keyEquals(v, vl, "free") { optJunkAlloc = false; optJunkFree = true; return true }
+      return setting(parseBool(v, vl)) { optJunkAlloc = $0; optJunkFree = $0 }
+    case .secure: return setting(parseBool(v, vl)) { optSecure = $0 }
+    case .zero: return setting(parseBool(v, vl)) { optZero = $0 }
+    case .abortConf: return setting(parseBool(v, vl)) { optAbortConf = $0 }
+    case .statsPrintOpts:
+      // jemalloc's letters; "J" (JSON) is the one that changes this report.
+      var i = 0
+      while i < vl { if v[i] == 74 { optStatsJSON = true }; i &+= 1 }
+      return true
+    case .statsFd:
+      // The report goes to this descriptor (the swalloc tool reads it there).
+      return setting(parseUInt(v, vl), in: 0...65535) { reportFd = Int32($0) }
+    case .statsPrint: return setting(parseBool(v, vl)) { optStatsPrint = $0 }
+    case .prof: return setting(parseBool(v, vl)) { optProf = $0 }
+    case .profActive: return setting(parseBool(v, vl)) { optProfActive = $0 }
+    case .profFinal: return setting(parseBool(v, vl)) { optProfFinal = $0 }
+    case .profGdump: return setting(parseBool(v, vl)) { optProfGdump = $0 }
+    case .profLeak: return setting(parseBool(v, vl)) { optProfLeak = $0 }
+    case .lgProfSample: return setting(parseUInt(v, vl), in: 0...40) { optLgProfSample = $0 }
+    case .profPrefixString:
+      // Copied: the environment is memory the program can change.
+      if vl == 0 || vl >= profPrefixCapacity { return false }
+      let text = withUnsafeMutableBytes(of: &profPrefixStorage) { $0.baseAddress.unsafelyUnwrapped }
+        .assumingMemoryBound(to: CChar.self)
+      memcpy(text, v, vl)
+      text[vl] = 0
+      profPrefix = text
+      return true
+    }
+  }
+}
+
+/// Stores a parsed value when there is one (and it lies in `range`).
+@inline(__always)
+private func setting<T>(_ value: T?, _ store: (T) -> Void) -> Bool {
+  guard let value else { return false }
+  store(value)
+  return true
+}
+
+@inline(__always)
+private func setting<T: Comparable>(_ value: T?, in range: ClosedRange<T>, _ store: (T) -> Void) -> Bool {
+  guard let value, range.contains(value) else { return false }
+  store(value)
   return true
 }
 
 private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointer<CChar>, _ vl: Int) {
-  if keyEquals(k, kl, "narenas") {
-    if let n = parseUInt(v, vl), n > 0, n <= 4096 { optArenaCount = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "tcache") {
-    if let b = parseBool(v, vl) { optTcache = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "tcache_max") {
-    if let n = parseUInt(v, vl) { optTcacheMax = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "dirty_decay_ms") {
-    if let n = parseInt(v, vl), n >= -1 { optDirtyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "muzzy_decay_ms") {
-    if let n = parseInt(v, vl), n >= -1 { optMuzzyDecayMs = n } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "background_thread") {
-    if let b = parseBool(v, vl) {
-      optBackgroundThread = b
-      optBackgroundThreadSet = true
-    } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "junk") {
-    if keyEquals(v, vl, "alloc") { optJunkAlloc = true; optJunkFree = false }
-    else if keyEquals(v, vl, "free") { optJunkAlloc = false; optJunkFree = true }
-    else if let b = parseBool(v, vl) { optJunkAlloc = b; optJunkFree = b }
-    else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "secure") {
-    if let b = parseBool(v, vl) { optSecure = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "zero") {
-    if let b = parseBool(v, vl) { optZero = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "abort_conf") {
-    if let b = parseBool(v, vl) { optAbortConf = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "stats_print_opts") {
-    // jemalloc's letters; "J" (JSON) is the one that changes this report.
-    var i = 0
-    while i < vl { if v[i] == 74 { optStatsJSON = true }; i &+= 1 }
-  } else if keyEquals(k, kl, "stats_fd") {
-    // The report goes to this descriptor (the swalloc tool reads it there).
-    if let n = parseUInt(v, vl), n <= 65535 { reportFd = Int32(n) } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if keyEquals(k, kl, "stats_print") {
-    if let b = parseBool(v, vl) { optStatsPrint = b } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
-  } else if profApplyOption(k, kl, v, vl) {
-    // prof, prof_active, lg_prof_sample, prof_prefix, prof_final, prof_gdump, prof_leak
-  } else {
-    warn("unknown option", k, kl)
+  var i = 0
+  while let option = OptionName(rawValue: i) {
+    if keyEquals(k, kl, option.key) {
+      if !option.apply(v, vl) { warn("bad value for option", k, kl &+ 1 &+ vl) }
+      return
+    }
+    i &+= 1
   }
+  warn("unknown option", k, kl)
 }
