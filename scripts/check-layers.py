@@ -30,7 +30,8 @@ level_of = {name: i for i, names in enumerate(levels) for name in names}
 decl = re.compile(r"^(?:@[\w]+(?:\([^)]*\))?\s+)*(?:(public|private|fileprivate|internal)\s+)?"
                   r"(?:@[\w]+(?:\([^)]*\))?\s+)*(?:(?:static|final|mutating|nonisolated\(unsafe\))\s+)*"
                   r"(func|var|let|struct|enum|class|typealias|protocol)\s+([A-Za-z_]\w*)")
-ident = re.compile(r"[A-Za-z_]\w*")
+# A name after "." is a member (an enum case, a field), never a top-level name.
+ident = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
 
 
 def strip(text):

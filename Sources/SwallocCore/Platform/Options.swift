@@ -157,8 +157,8 @@ nonisolated(unsafe) var profPrefixStorage: (UInt64, UInt64, UInt64, UInt64, UInt
 /// Options table documents them; CtlTable.swift's opt.* names read them.)
 enum OptionName: Int {
   case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero
-  case abortConf, statsPrintOpts, statsFd, statsPrint
-  case prof, profActive, profFinal, profGdump, profLeak, lgProfSample, profPrefixString
+  case abortConf, statsPrintOpts, statsFd, statsPrintAtExit
+  case prof, profActiveAtStart, profFinal, profGdumpOnPeak, profLeak, lgProfSample, profPrefixString
 
   var key: StaticString {
     switch self {
@@ -174,11 +174,11 @@ enum OptionName: Int {
     case .abortConf: return "abort_conf"
     case .statsPrintOpts: return "stats_print_opts"
     case .statsFd: return "stats_fd"
-    case .statsPrint: return "stats_print"
+    case .statsPrintAtExit: return "stats_print"
     case .prof: return "prof"
-    case .profActive: return "prof_active"
+    case .profActiveAtStart: return "prof_active"
     case .profFinal: return "prof_final"
-    case .profGdump: return "prof_gdump"
+    case .profGdumpOnPeak: return "prof_gdump"
     case .profLeak: return "prof_leak"
     case .lgProfSample: return "lg_prof_sample"
     case .profPrefixString: return "prof_prefix"
@@ -212,11 +212,11 @@ enum OptionName: Int {
     case .statsFd:
       // The report goes to this descriptor (the swalloc tool reads it there).
       return setting(parseUInt(v, vl), in: 0...65535) { reportFd = Int32($0) }
-    case .statsPrint: return setting(parseBool(v, vl)) { optStatsPrint = $0 }
+    case .statsPrintAtExit: return setting(parseBool(v, vl)) { optStatsPrint = $0 }
     case .prof: return setting(parseBool(v, vl)) { optProf = $0 }
-    case .profActive: return setting(parseBool(v, vl)) { optProfActive = $0 }
+    case .profActiveAtStart: return setting(parseBool(v, vl)) { optProfActive = $0 }
     case .profFinal: return setting(parseBool(v, vl)) { optProfFinal = $0 }
-    case .profGdump: return setting(parseBool(v, vl)) { optProfGdump = $0 }
+    case .profGdumpOnPeak: return setting(parseBool(v, vl)) { optProfGdump = $0 }
     case .profLeak: return setting(parseBool(v, vl)) { optProfLeak = $0 }
     case .lgProfSample: return setting(parseUInt(v, vl), in: 0...40) { optLgProfSample = $0 }
     case .profPrefixString:
