@@ -229,25 +229,9 @@ public func swallocMallctlnametomib(_ name: UnsafePointer<CChar>?, _ mibp: Unsaf
   if components > miblenp.pointee { return EINVAL }
   if !ctlIndicesValid(entry.shape.index, i, j) { return ENOENT }
   // Word components hold the case number, numeric ones their number.
-  let pattern = entry.shape.pattern
-  var component = 0
-  var numberIndex = 0
-  var p = 0
-  var numeric = false
-  while p <= pattern.utf8CodeUnitCount {
-    let c: UInt8 = p < pattern.utf8CodeUnitCount ? pattern.utf8Start[p] : 46
-    if c == 35 { numeric = true }
-    if c == 46 {
-      if numeric {
-        mibp[component] = numberIndex == 0 ? i : j
-        numberIndex &+= 1
-      } else {
-        mibp[component] = entry.rawValue
-      }
-      component &+= 1
-      numeric = false
-    }
-    p &+= 1
+  forEachComponent(of: entry.shape.pattern) { component, numberIndex in
+    if let n = numberIndex { mibp[component] = n == 0 ? i : j } else { mibp[component] = entry.rawValue }
+    return true
   }
   miblenp.pointee = components
   return 0
@@ -263,30 +247,39 @@ public func swallocMallctlbymib(_ mib: UnsafePointer<Int>?, _ miblen: Int, _ old
   guard let entry = CtlName(rawValue: mib[0]) else { return ENOENT }
   // The MIB must have the pattern's shape: the case number in every word
   // component, a number (0 ... 999999999) in every numeric one.
-  let pattern = entry.shape.pattern
-  var component = 0
   var numbers = (0, 0)
+  let component = forEachComponent(of: entry.shape.pattern) { component, numberIndex in
+    if component >= miblen { return false }
+    let v = mib[component]
+    guard let n = numberIndex else { return v == entry.rawValue }
+    if v < 0 || v > 999_999_999 { return false }
+    if n == 0 { numbers.0 = v } else { numbers.1 = v }
+    return true
+  }
+  if component != miblen { return ENOENT }
+  return ctlRun(entry, numbers.0, numbers.1, oldp, oldlenp, newp, newlen)
+}
+
+/// Calls `body` for each dotted component of `pattern` with its position
+/// and, for a numeric one ("#"), which number it is (0, 1); stops when
+/// `body` says false. Returns the components visited in full, or -1 when
+/// `body` stopped early.
+@discardableResult
+private func forEachComponent(of pattern: StaticString, _ body: (Int, Int?) -> Bool) -> Int {
+  var component = 0
   var numberIndex = 0
-  var p = 0
   var numeric = false
+  var p = 0
   while p <= pattern.utf8CodeUnitCount {
-    let c: UInt8 = p < pattern.utf8CodeUnitCount ? pattern.utf8Start[p] : 46
+    let c: UInt8 = p < pattern.utf8CodeUnitCount ? pattern.utf8Start[p] : 46  // end: a final '.'
     if c == 35 { numeric = true }
     if c == 46 {
-      if component >= miblen { return ENOENT }
-      let v = mib[component]
-      if numeric {
-        if v < 0 || v > 999_999_999 { return ENOENT }
-        if numberIndex == 0 { numbers.0 = v } else { numbers.1 = v }
-        numberIndex &+= 1
-      } else if v != entry.rawValue {
-        return ENOENT
-      }
+      if !body(component, numeric ? numberIndex : nil) { return -1 }
+      if numeric { numberIndex &+= 1 }
       component &+= 1
       numeric = false
     }
     p &+= 1
   }
-  if component != miblen { return ENOENT }
-  return ctlRun(entry, numbers.0, numbers.1, oldp, oldlenp, newp, newlen)
+  return component
 }
