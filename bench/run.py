@@ -845,10 +845,11 @@ def main():
     L.append("")
     # Keep the sections measured by other means in the same file: the
     # resident-memory timeline (bench/rss_timeline.py), the idle-server
-    # table (tests/c/memtruth.c idle-server) and the secure-mode cost.
+    # table (tests/c/memtruth.c idle-server), the secure-mode cost and the
+    # heap profiler's cost.
     if os.path.exists(out_md):
         previous = open(out_md).read()
-        for tag in ("rss-timeline", "idle-server", "secure-cost"):
+        for tag in ("rss-timeline", "idle-server", "secure-cost", "prof-cost"):
             m = re.search(rf"<!-- {tag} -->.*?<!-- /{tag} -->", previous, flags=re.S)
             if m:
                 L.append(m.group(0))
