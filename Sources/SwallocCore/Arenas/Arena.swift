@@ -208,32 +208,28 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
   // Every chunk of the arena: its extents tile it, each starting with a
   // page-map entry; their records go back to the arena's record cache.
   var records: UnsafeMutablePointer<Extent>? = nil
-  var r = 0
-  while r < rootEntries {
-    let leaf = pageMapRoot[r]
-    if leaf != pageMapEmptyLeaf {
-      var k = 0
-      while k < leafEntries {
-        let entry = leaf[k]
-        if entry & pageMapArenaChunkTag != 0 {
-          let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
-          if meta.pointee.arena == a {
-            let chunk = meta.pointee.chunk
-            var page = chunk
-            while page < chunk &+ chunkSize, let e = pageEntryExtent(pageEntry(page)) {
-              page = e.end
-              e.pointee.next = records
-              records = e
-            }
-            _ = pageMapSet(chunk, 0)
-            chunkMetaRecycle(meta)
-            unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
-          }
-        }
-        k &+= 1
+  var leafVector: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  invariant(MemoryLayout.size(ofValue: leafVector) >= pageMapLeafVectorBytes, "the leaf vector is too small")
+  withUnsafeMutableBytes(of: &leafVector) { raw in
+    pageMapForEachEntry(vector: raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)) { entry in
+      if entry & pageMapArenaChunkTag == 0 { return }
+      let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
+      if meta.pointee.arena != a { return }
+      let chunk = meta.pointee.chunk
+      var page = chunk
+      while page < chunk &+ chunkSize, let e = pageEntryExtent(pageEntry(page)) {
+        page = e.end
+        e.pointee.next = records
+        records = e
       }
+      _ = pageMapSet(chunk, 0)
+      chunkMetaRecycle(meta)
+      unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
     }
-    r &+= 1
   }
   // Empty again, keeping the locks (held), the tables and the settings.
   c = 0

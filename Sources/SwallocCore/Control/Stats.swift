@@ -94,7 +94,7 @@ func residentMeasure() -> UInt {
   let saved = swalloc_errno()
   mutexLock(&residentScanLock)
   // The window's vector, then one byte per page of a radix leaf.
-  let leafPages = (UInt(leafEntries &* 8) &+ pageMask) >> pageShift
+  let leafPages = UInt(pageMapLeafVectorBytes)
   if residentScanVector == nil {
     residentScanVector = baseAlloc(residentScanWindowPages &+ leafPages)?
       .bindMemory(to: UInt8.self, capacity: Int(residentScanWindowPages &+ leafPages))
@@ -104,29 +104,13 @@ func residentMeasure() -> UInt {
     swalloc_set_errno(saved)
     return 0
   }
-  var r = 0
-  while r < rootEntries {
-    let leaf = pageMapRoot[r]
-    // Only the leaf's resident pages can hold entries: reading the others
-    // would map the zero page under them, which mincore then reports as
-    // resident base memory while the kernel's RSS does not count it.
-    let leafVector = vector + Int(residentScanWindowPages)
-    if leaf != pageMapEmptyLeaf && mincore(UnsafeMutableRawPointer(leaf), leafEntries &* 8, leafVector) == 0 {
-      let perPage = Int(pageSize >> 3)
-      var i = 0
-      while i < leafEntries {
-        if leafVector[i / perPage] & 1 == 0 { i &+= perPage; continue }
-        let entry = leaf[i]
-        if entry & pageMapArenaChunkTag != 0 {
-          let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
-          total &+= residentBytes(meta.pointee.chunk, chunkSize, vector)
-        } else if let record = UnsafeMutablePointer<Extent>(bitPattern: entry) {
-          total &+= residentBytes(record.pointee.address, hugeRecordBytes(record), vector)
-        }
-        i &+= 1
-      }
+  pageMapForEachEntry(vector: vector + Int(residentScanWindowPages)) { entry in
+    if entry & pageMapArenaChunkTag != 0 {
+      let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
+      total &+= residentBytes(meta.pointee.chunk, chunkSize, vector)
+    } else if let record = UnsafeMutablePointer<Extent>(bitPattern: entry) {
+      total &+= residentBytes(record.pointee.address, hugeRecordBytes(record), vector)
     }
-    r &+= 1
   }
   mutexLock(&hugeCacheLock)
   var e = hugeCacheHead

@@ -14,6 +14,7 @@
 //   descriptor address    the start of a huge allocation (an Extent record).
 // Zero means "not allocated by swalloc".
 
+import CSwallocPlatform
 import Synchronization
 
 let chunkShift: UInt = 22
@@ -28,6 +29,35 @@ let pageMapArenaChunkTag: UInt = 1
 nonisolated(unsafe) var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> = UnsafeMutablePointer(bitPattern: 64)!
 nonisolated(unsafe) var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> = UnsafeMutablePointer(bitPattern: 64)!
 nonisolated(unsafe) var pageMapLock = Mutex()
+
+/// Bytes of the vector pageMapForEachEntry needs: one per page of a leaf
+/// (1 MiB of entries in 4 KiB pages).
+let pageMapLeafVectorBytes = leafEntries &* 8 / 4096
+
+/// Calls `body` with every non-zero entry of the map. Only a leaf's resident
+/// pages are read: an entry is written before it is used, so a page never
+/// written holds none, and reading it would map the zero page under it,
+/// which a mincore scan of base memory (stats.resident) then counts though
+/// the kernel's RSS does not. `vector` holds pageMapLeafVectorBytes bytes.
+func pageMapForEachEntry(vector: UnsafeMutablePointer<UInt8>, _ body: (UInt) -> Void) {
+  let saved = swalloc_errno()
+  let perPage = Int(pageSize >> 3)
+  var r = 0
+  while r < rootEntries {
+    let leaf = pageMapRoot[r]
+    if leaf != pageMapEmptyLeaf && mincore(UnsafeMutableRawPointer(leaf), leafEntries &* 8, vector) == 0 {
+      var i = 0
+      while i < leafEntries {
+        if vector[i / perPage] & 1 == 0 { i &+= perPage; continue }
+        let entry = leaf[i]
+        if entry != 0 { body(entry) }
+        i &+= 1
+      }
+    }
+    r &+= 1
+  }
+  swalloc_set_errno(saved)
+}
 
 func pageMapBoot() -> Bool {
   guard let root = baseAlloc(UInt(rootEntries &* 8), alignment: 4096),
