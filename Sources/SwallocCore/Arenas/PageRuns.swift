@@ -151,6 +151,21 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   return e
 }
 
+/// Coalescing: takes free neighbour `n` out of the store and its decay list,
+/// adds its pages (and their dirty / muzzy counts) to `e`, and recycles its
+/// record. The caller has moved `e`'s start when `n` lies before it.
+@inline(__always)
+private func absorbFreeNeighbour(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>,
+                                 _ n: UnsafeMutablePointer<Extent>, dirty: inout UInt, muzzy: inout UInt) {
+  a.pointee.freeExtents.remove(n)
+  decayUntrack(a, n)
+  dirty &+= UInt(n.pointee.dirtyPages)
+  muzzy &+= UInt(n.pointee.muzzyPages)
+  clearBoundaries(n)
+  e.pointee.pages &+= n.pointee.pages
+  arenaRecycleRecord(a, n)
+}
+
 /// Returns an extent's pages to the free store, coalescing with free
 /// neighbours; a chunk that becomes entirely free is unmapped when the arena
 /// already keeps `retainedEmptyChunks` empty chunks in reserve.
@@ -176,25 +191,13 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
   let firstPage = pageIndexInChunk(e.pointee.address)
   if firstPage > 0, let left = pageEntryExtent(pageEntry(e.pointee.address &- pageSize)),
      left.pointee.state == .free {
-    a.pointee.freeExtents.remove(left)
-    decayUntrack(a, left)
-    dirty &+= UInt(left.pointee.dirtyPages)
-    muzzy &+= UInt(left.pointee.muzzyPages)
-    clearBoundaries(left)
     e.pointee.address = left.pointee.address
-    e.pointee.pages &+= left.pointee.pages
-    arenaRecycleRecord(a, left)
+    absorbFreeNeighbour(a, e, left, dirty: &dirty, muzzy: &muzzy)
   }
   let endAddress = e.end
   if endAddress < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(endAddress)),
      right.pointee.state == .free {
-    a.pointee.freeExtents.remove(right)
-    decayUntrack(a, right)
-    dirty &+= UInt(right.pointee.dirtyPages)
-    muzzy &+= UInt(right.pointee.muzzyPages)
-    clearBoundaries(right)
-    e.pointee.pages &+= right.pointee.pages
-    arenaRecycleRecord(a, right)
+    absorbFreeNeighbour(a, e, right, dirty: &dirty, muzzy: &muzzy)
   }
   if e.pointee.pages == chunkUsablePages {
     if a.pointee.emptyChunkCount >= retainedEmptyChunks {
