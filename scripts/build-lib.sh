@@ -68,8 +68,22 @@ clang "${cflags[@]}" -c lib/exports.c -o "$obj/exports.o"
   while read -r name; do echo "  $name; swalloc_$name;"; done < lib/api-names.txt
   echo "local: *; };"
 } > "$obj/swalloc.map"
+# A standard name is an alias of its swalloc_ entry point, which @_cdecl
+# makes a thunk that jumps to the Swift function. For the hottest names
+# (malloc, free) the Swift function itself carries a plain symbol
+# (@_silgen_name("swalloc_internal_NAME")) and the alias skips the thunk's
+# jump: on x86-64 the Swift calling convention of a function taking and
+# returning one word, with no self, error or async context, is the C one
+# (same argument and return registers, same callee-saved registers).
+direct=$(nm --defined-only "$obj/swalloc-swift.o" | awk '$3 ~ /^swalloc_internal_/ {print $3}')
 defsyms=()
-while read -r name; do defsyms+=("-Wl,--defsym=$name=swalloc_$name"); done < lib/api-names.txt
+while read -r name; do
+  if grep -qx "swalloc_internal_$name" <<<"$direct"; then
+    defsyms+=("-Wl,--defsym=$name=swalloc_internal_$name")
+  else
+    defsyms+=("-Wl,--defsym=$name=swalloc_$name")
+  fi
+done < lib/api-names.txt
 
 clang -shared -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \

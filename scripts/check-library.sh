@@ -19,12 +19,24 @@ else
   diff <(echo "$want") <(echo "$got") | sed 's/^/     /'
   fail=1
 fi
+# A standard name is the same code as its swalloc_ twin: an alias of it, or
+# (malloc, free: scripts/build-lib.sh) of the Swift function
+# swalloc_internal_NAME that the twin's @_cdecl thunk jumps to.
+direct=0
 for name in $(cat "$root/lib/api-names.txt"); do
   a=$(nm -D --defined-only "$lib" | awk -v n="$name" '$3==n {print $1}')
   b=$(nm -D --defined-only "$lib" | awk -v n="swalloc_$name" '$3==n {print $1}')
-  if [ -z "$a" ] || [ "$a" != "$b" ]; then echo "FAIL $name is not an alias of swalloc_$name"; fail=1; fi
+  c=$(nm --defined-only "$lib" 2>/dev/null | awk -v n="swalloc_internal_$name" '$3==n {print $1}')
+  if [ -n "$c" ]; then
+    jump=$(objdump -d --no-show-raw-insn --start-address=0x$b --stop-address=$((0x$b + 5)) "$lib" |
+           awk '/^ +[0-9a-f]+:/ {print $2, $3}')
+    if [ "$a" != "$c" ] || [ "$jump" != "jmp $(printf '%x' $((0x$c)))" ]; then
+      echo "FAIL $name is not swalloc_internal_$name, or swalloc_$name does not jump there ($jump)"; fail=1
+    fi
+    direct=$((direct + 1))
+  elif [ -z "$a" ] || [ "$a" != "$b" ]; then echo "FAIL $name is not an alias of swalloc_$name"; fail=1; fi
 done
-[ $fail -eq 0 ] && echo "ok   every standard name aliases its swalloc_ twin"
+[ $fail -eq 0 ] && echo "ok   every standard name aliases its swalloc_ twin ($direct of them the Swift function the twin's thunk jumps to)"
 # No allocation inside the allocator: nothing from the malloc family, and no
 # Swift runtime allocation entry point, may be called by the library.
 imported=$(nm -D --undefined-only "$lib" | awk '{print $2}' | sed 's/@.*//' | grep -xE 'malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign' || true)

@@ -6,8 +6,27 @@
 #include <fcntl.h>
 #include "swalloc_platform.h"
 
+// See the header: valid before boot.
+__attribute__((visibility("hidden"), aligned(4096)))
+uintptr_t swalloc_pagemap_empty_leaf[SWALLOC_PAGEMAP_LEAF_ENTRIES];
+#define SW_L swalloc_pagemap_empty_leaf
+#define SW_8 SW_L, SW_L, SW_L, SW_L, SW_L, SW_L, SW_L, SW_L
+#define SW_64 SW_8, SW_8, SW_8, SW_8, SW_8, SW_8, SW_8, SW_8
+__attribute__((visibility("hidden"), aligned(4096)))
+uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES] = {
+  SW_64, SW_64, SW_64, SW_64, SW_64, SW_64, SW_64, SW_64
+};
+#undef SW_64
+#undef SW_8
+#undef SW_L
+__attribute__((visibility("hidden"), aligned(64)))
+uint8_t swalloc_size_codes[SWALLOC_SIZE_CODE_ENTRIES];
+
+// 64-byte aligned like a real Tcache block; never written (see the header).
+__attribute__((visibility("hidden"), aligned(64)))
+char swalloc_empty_tcache[SWALLOC_EMPTY_TCACHE_BYTES];
 __thread void *swalloc_tsd_tcache
-    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = NULL;
+    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = swalloc_empty_tcache;
 __thread uint8_t swalloc_tsd_state
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
 __thread uint64_t swalloc_tsd_bytes[2]

@@ -119,11 +119,24 @@ public struct Swalloc {
   public init() throws {
     let process = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT
     guard let symbol = dlsym(process, "swalloc_mallctl"), let print = dlsym(process, "swalloc_malloc_stats_print"),
-          let malloc = dlsym(process, "malloc"), malloc == dlsym(process, "swalloc_malloc") else {
+          let malloc = dlsym(process, "malloc"), let free = dlsym(process, "free") else {
       throw Error(kind: .notInThisProcess, name: "malloc", code: ENOENT)
     }
     ctl = unsafeBitCast(symbol, to: Ctl.self)
     statsPrint = unsafeBitCast(print, to: StatsPrint.self)
+    // The process's malloc is this library's when a block it hands out shows
+    // in the library's own count of the thread's allocations. (Comparing
+    // addresses does not work: malloc aliases the Swift function that
+    // swalloc_malloc's thunk jumps to, not swalloc_malloc itself.)
+    typealias Malloc = @convention(c) (Int) -> UnsafeMutableRawPointer?
+    typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    let before = try? read("thread.allocated", UInt64.self)
+    let block = unsafeBitCast(malloc, to: Malloc.self)(64)
+    let after = try? read("thread.allocated", UInt64.self)
+    unsafeBitCast(free, to: Free.self)(block)
+    guard block != nil, let before, let after, after != before else {
+      throw Error(kind: .notInThisProcess, name: "malloc", code: ENOENT)
+    }
   }
 
   /// The statistics report malloc_stats prints (text), or the JSON object

@@ -16,10 +16,14 @@ static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL " __VA_ARGS__); printf("\n"); } } while (0)
 
 int main(void) {
-  // Bound at link time: the global malloc is swalloc's (the standard name
-  // is an alias of swalloc_malloc in the library).
+  // Bound at link time: the global malloc is swalloc's, i.e. lies in the
+  // object that defines swalloc_malloc (malloc aliases the Swift function
+  // that swalloc_malloc's thunk jumps to, so the addresses differ).
   void *global = dlsym(RTLD_DEFAULT, "malloc");
-  CHECK(global == (void *)swalloc_malloc, "malloc resolves to %p, swalloc_malloc is %p", global, (void *)swalloc_malloc);
+  Dl_info in_malloc, in_swalloc;
+  CHECK(dladdr(global, &in_malloc) && dladdr((void *)swalloc_malloc, &in_swalloc)
+        && in_malloc.dli_fbase == in_swalloc.dli_fbase,
+        "malloc resolves to %p, outside the library of swalloc_malloc (%p)", global, (void *)swalloc_malloc);
   const char *version = NULL;
   size_t length = sizeof(version);
   CHECK(mallctl("version", &version, &length, NULL, 0) == 0 && version != NULL, "mallctl(\"version\")");

@@ -22,15 +22,52 @@
 #include <linux/futex.h>
 
 // Thread-specific data lives in two initial-exec TLS slots: a pointer to the
-// thread's tcache (NULL until the thread's first slow-path call) and a state
-// byte. initial-exec keeps the fast path to one %fs-relative load.
+// thread's tcache and a state byte. initial-exec keeps the fast path to one
+// %fs-relative load. A thread without a cache of its own (before its first
+// slow-path call, after exit, with tcache:false) points at
+// swalloc_empty_tcache instead of NULL: an all-zero block whose stacks look
+// empty to malloc (head == end) and full to free (head == fastLimit), so the
+// fast paths need no NULL test and fall through to the slow paths, which
+// tell it apart (swalloc_tls_tcache_or_null).
+#define SWALLOC_EMPTY_TCACHE_BYTES 8192
+extern char swalloc_empty_tcache[SWALLOC_EMPTY_TCACHE_BYTES]
+    __attribute__((visibility("hidden")));
 extern __thread void *swalloc_tsd_tcache
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern __thread uint8_t swalloc_tsd_state
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 static inline void *swalloc_tls_tcache(void) { return swalloc_tsd_tcache; }
-static inline void swalloc_tls_set_tcache(void *t) { swalloc_tsd_tcache = t; }
+
+// Static tables the fast paths read, valid before boot (a library
+// constructor that runs before swalloc's may malloc and free): without
+// them each fast path would need a boot test.
+//  - the radix page map's root (PageMap.swift): 512 entries, each the
+//    shared empty leaf until a chunk's leaf replaces it (relocated at load:
+//    one page of .data, which boot would otherwise allocate and write);
+//  - the empty leaf itself, 1 MiB of .bss never written (reads map the
+//    zero page);
+//  - the size -> class code table of the malloc fast path (SizeClasses.swift),
+//    all 0 until boot: code 0 is an empty stack.
+#define SWALLOC_PAGEMAP_ROOT_ENTRIES 512
+#define SWALLOC_PAGEMAP_LEAF_ENTRIES 131072
+#define SWALLOC_SIZE_CODE_ENTRIES 272
+extern uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES]
+    __attribute__((visibility("hidden")));
+extern uintptr_t swalloc_pagemap_empty_leaf[SWALLOC_PAGEMAP_LEAF_ENTRIES]
+    __attribute__((visibility("hidden")));
+extern uint8_t swalloc_size_codes[SWALLOC_SIZE_CODE_ENTRIES]
+    __attribute__((visibility("hidden")));
+static inline void *swalloc_pagemap_root_address(void) { return swalloc_pagemap_root; }
+static inline void *swalloc_pagemap_empty_leaf_address(void) { return swalloc_pagemap_empty_leaf; }
+static inline void *swalloc_size_codes_address(void) { return swalloc_size_codes; }
+static inline void *swalloc_tls_tcache_or_null(void) {
+  void *t = swalloc_tsd_tcache;
+  return t == (void *)swalloc_empty_tcache ? NULL : t;
+}
+static inline void swalloc_tls_set_tcache(void *t) {
+  swalloc_tsd_tcache = t ? t : (void *)swalloc_empty_tcache;
+}
 static inline uint8_t swalloc_tls_state(void) { return swalloc_tsd_state; }
 static inline void swalloc_tls_set_state(uint8_t s) { swalloc_tsd_state = s; }
 
@@ -49,6 +86,7 @@ struct swalloc_prof_tsd {
   uint64_t prng;       // xorshift state, 0 until the thread's first draw
   uint32_t tid;        // gettid(), 0 until read
   uint8_t busy;        // inside the profiler: allocations are not sampled
+  uint8_t forced;      // a thread-cache countdown chose the next slow-path allocation
 };
 #define SWALLOC_PROF_MAX_FRAMES 64
 #define SWALLOC_PROF_CAPTURE 96   // frames asked of the unwinder (ours included)

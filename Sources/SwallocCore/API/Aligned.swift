@@ -10,19 +10,11 @@ import CSwallocPlatform
 /// `arena` (mallocx flags) says otherwise. Sets ENOMEM on failure.
 func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool = false,
                      arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
-  if profRouting {
-    if profSampleNow(usableSizeFor(size, alignment: alignment)) {
-      return profAllocSampled(size, alignment: alignment, zero: zero, arena: arena)
-    }
-    // Not sampled: the cache hit the fast path would have had.
-    if !uncached && arena == nil && size <= largeMaxClass && alignment != 0 && alignment <= pageSize,
-       let p = cachedAlignedAlloc(size, alignment: alignment) {
-      if zero {
-        let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
-        memset(p, 0, Int(sizeClassSize(classIndexFor(rounded))))
-      }
-      return p
-    }
+  // With profiling active: the byte countdown of allocations no thread-cache
+  // countdown counted (the callers' cache hits did), or the one such a
+  // countdown chose (profForceSample).
+  if profRouting && profSampleNow(usableSizeFor(size, alignment: alignment)) {
+    return profAllocSampled(size, alignment: alignment, zero: zero, arena: arena)
   }
   guard let p = allocateAlignedBlock(size, alignment: alignment, zero: zero, uncached: uncached, arena: arena) else {
     return nil

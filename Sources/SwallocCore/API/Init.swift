@@ -30,11 +30,11 @@ func bootSlow() -> Bool {
 }
 
 private func bootSteps() -> Bool {
-  // Page size from the auxiliary vector (sysconf may not be ready this early).
+  // The page size from the auxiliary vector (sysconf may not be ready this
+  // early) must be the 4 KiB the allocator is built for.
   let auxPage = UInt(getauxval(UInt(AT_PAGESZ)))
-  pageSize = auxPage >= 4096 && auxPage & (auxPage &- 1) == 0 ? auxPage : 4096
-  pageShift = UInt(pageSize.trailingZeroBitCount)
-  pageMask = pageSize &- 1
+  if auxPage != 0 && auxPage != pageSize { fatal("swalloc: unsupported page size (only 4096 is supported)") }
+  if !emptyTcacheCoversBins() { fatal("swalloc: the empty thread cache is smaller than the cache layout") }
   // 16 random bytes the kernel gives every process: the secret of the
   // remote-free links (Bin.swift). Never 0 in practice; a missing vector
   // leaves address-dependent encoding only.

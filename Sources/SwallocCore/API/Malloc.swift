@@ -7,20 +7,41 @@ import CSwallocPlatform
 
 // MARK: Fast paths
 
-@_cdecl("swalloc_malloc")
+@_cdecl("swalloc_malloc") @_silgen_name("swalloc_internal_malloc")
 public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   // popCounted() spelled out: `if let p = ...popCounted()` would test the
   // popped pointer for nil too (two more instructions on every malloc).
-  if size <= mallocFastMax, let t = currentTcache() {
-    let bin = tcacheBin(t, Int(sizeLookupTable[Int((size &+ 15) >> 4)]))
+  if size <= lookupMaxSize {
+    let bin = fastPathBins() + Int(sizeCodeTable[Int((size &+ 15) >> 4)])
     let head = bin.pointee.head
     if head != bin.pointee.end {
-      bin.pointee.head = head + 1
-      bin.pointee.allocs &+= 1
-      return head.pointee
+      // The class's countdown (TcacheBin.countdown): counts the pop, and
+      // at 0 sends it to the event (a heap-profile sample with prof:true).
+      let left = bin.pointee.countdown &- 1
+      bin.pointee.countdown = left
+      if left != 0 {
+        bin.pointee.head = head + 1
+        return head.pointee
+      }
+      return mallocCountdownEvent(size)
     }
   }
   return mallocSlow(size)
+}
+
+/// The malloc fast path's pop took its class's countdown to 0: the
+/// sampled path, or the pop made uncounted (its bytes counted in the tsd).
+@inline(never)
+func mallocCountdownEvent(_ size: UInt) -> UnsafeMutableRawPointer? {
+  let code = Int(sizeCodeTable[Int((size &+ 15) >> 4)])
+  let bin = fastPathBins() + code
+  if tcacheCountdownEvent(bin, sizeClass: code &- 1) {
+    // A thread with a cache has booted the allocator.
+    return profAllocSampled(size, alignment: 0, zero: false)
+  }
+  guard let p = bin.pop() else { return mallocSlow(size) }
+  threadCountBytes(sizeClassSize(code &- 1))
+  return p
 }
 
 /// The thread-cache hit for an aligned or zeroed request: the malloc fast
@@ -36,17 +57,17 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
   guard let t = currentTcache() else { return nil }
   let sizeClass: Int
   if rounded <= lookupMaxSize {
-    sizeClass = Int(sizeLookupTable[Int((rounded &+ 15) >> 4)])
+    sizeClass = Int(sizeCodeTable[Int((rounded &+ 15) >> 4)]) &- 1
   } else {
     if rounded > largeMaxClass { return nil }
     sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
     if sizeClass >= smallClassCount {
-      guard let p = tcacheBin(t, sizeClass).popCounted() else { return nil }
+      guard let p = tcacheBin(t, sizeClass).popCounted(sizeClass: sizeClass) else { return nil }
       largeLeftThreadCache(p)
       return p
     }
   }
-  return tcacheBin(t, sizeClass).popCounted()
+  return tcacheBin(t, sizeClass).popCounted(sizeClass: sizeClass)
 }
 
 /// A large run taken back out of a thread cache is live again.
@@ -55,33 +76,37 @@ func largeLeftThreadCache(_ p: UnsafeMutableRawPointer) {
   pageEntryExtent(pageEntry(UInt(bitPattern: p))).unsafelyUnwrapped.pointee.inThreadCache = false
 }
 
-@_cdecl("swalloc_free")
+@_cdecl("swalloc_free") @_silgen_name("swalloc_internal_free")
 public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
-  guard let pointer else { return }
-  if let t = currentTcache() {
-    let address = UInt(bitPattern: pointer)
-    // Addresses above 48 bits would alias lower ones in the radix map: they
-    // go to the slow path (which rejects them). Below, the root index needs
-    // no mask. An arena chunk's leaf entry is its ChunkMeta | 1.
-    if address >> addressBits == 0,
-       case let leaf = pageMapRoot[Int(address &>> rootShift)][Int((address &>> chunkShift) & UInt(leafEntries &- 1))],
-       leaf & pageMapArenaChunkTag != 0 {
-      let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
-      let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
-      // Code 0 (no allocation starts here) and uncached classes have
-      // zero-capacity stacks: they fail the room check.
-      let bin = tcacheBin(forCode: Int(bitPattern: classCode), t)
-      let head = bin.pointee.head
-      // Room left, and not the block freed last (an immediate double free
-      // goes to the slow path, which reports it). An empty stack's *head is
-      // the nil sentinel past its end. Large classes never have room here.
-      if head > bin.pointee.fastLimit && head.pointee != pointer {
-        let slot = head - 1
-        slot.pointee = pointer
-        bin.pointee.head = slot
-        bin.pointee.frees &+= 1
-        return
-      }
+  // No NULL test here: address 0 reads the radix map's empty leaf, whose
+  // entry has no arena-chunk tag, so free(NULL) ends in freeSlow, which
+  // returns. Addresses of 48 bits and more would alias lower ones in the
+  // radix map: their root index is out of range and they go to the slow
+  // path too (which rejects them). An arena chunk's leaf entry is its
+  // ChunkMeta | 1.
+  // Bit casts rather than UInt(bitPattern:) of optionals, which branch on nil.
+  let address = unsafeBitCast(pointer, to: UInt.self)
+  let rootIndex = address &>> rootShift
+  if rootIndex < UInt(rootEntries),
+     case let leaf = pageMapRoot[Int(rootIndex)][Int((address &>> chunkShift) & UInt(leafEntries &- 1))],
+     leaf & pageMapArenaChunkTag != 0 {
+    let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
+    let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+    // Code 0 (no allocation starts here) and uncached classes have
+    // zero-capacity stacks, and a thread without a cache has only those:
+    // they fail the room check.
+    let bin = fastPathBins() + Int(bitPattern: classCode)
+    let head = bin.pointee.head
+    // Room left, and not the block freed last (an immediate double free
+    // goes to the slow path, which reports it). An empty stack's *head is
+    // the nil sentinel past its end. Large classes never have room here.
+    // (Compared as words: comparing the optionals adds nil tests.)
+    if head > bin.pointee.fastLimit && unsafeBitCast(head.pointee, to: UInt.self) != address {
+      let slot = head - 1
+      slot.pointee = pointer
+      bin.pointee.head = slot
+      bin.pointee.frees &+= 1
+      return
     }
   }
   freeSlow(pointer)
@@ -120,9 +145,10 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
 @inline(never)
 func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
   // The cache hit for the classes above the lookup table (4 KiB up to
-  // tcache_max): the class by arithmetic, then the fast path's pop.
-  // (With prof:true only classes up to lookupMaxSize are cached: the
-  // countdown below sees every other allocation.)
+  // tcache_max): the class by arithmetic, then the fast path's counted pop.
+  // With profiling active, an allocation no pop counted goes through the
+  // byte countdown (profMalloc); one a class countdown chose for sampling
+  // too (popCounted set the forced flag).
   if size > lookupMaxSize && size <= largeMaxClass, let p = cachedAlignedAlloc(size, alignment: quantum) {
     return p
   }
@@ -234,7 +260,8 @@ private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Alloc
 }
 
 @inline(never)
-func freeSlow(_ pointer: UnsafeMutableRawPointer) {
+func freeSlow(_ pointer: UnsafeMutableRawPointer?) {
+  guard let pointer else { return }   // free(NULL), sent here by the fast path
   if freeLargeToCache(pointer) { return }
   if !isBooted() { invalidPointer("free") }
   defer { backgroundThreadMaybeStart() }

@@ -10,7 +10,7 @@ import CSwallocPlatform
 public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
   if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
-  if total <= alignedFastMax, let p = cachedAlignedAlloc(total, alignment: quantum) {
+  if total <= largeMaxClass, let p = cachedAlignedAlloc(total, alignment: quantum) {
     // The whole usable size reads zero, as with glibc's and jemalloc's
     // calloc: a caller may use what malloc_usable_size reports.
     memset(p, 0, Int(sizeClassSize(classIndexFor(total))))
@@ -97,7 +97,7 @@ public func swallocReallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: UI
 @_cdecl("swalloc_posix_memalign")
 public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: UInt, _ size: UInt) -> Int32 {
   if !isPowerOfTwo(alignment) || alignment < UInt(MemoryLayout<UnsafeRawPointer>.size) { return EINVAL }
-  if size <= alignedFastMax && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+  if size <= largeMaxClass && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
     result.pointee = p
     return 0
   }
@@ -113,7 +113,7 @@ public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRaw
 public func swallocAlignedAlloc(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   // As glibc 2.38+: an alignment that is not a power of two is EINVAL.
   if !isPowerOfTwo(alignment) { setErrno(EINVAL); return nil }
-  if size <= alignedFastMax && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
+  if size <= largeMaxClass && alignment <= pageSize, let p = cachedAlignedAlloc(size, alignment: alignment) {
     return p
   }
   return allocateAligned(size, alignment: max(alignment, quantum), zero: false)
@@ -127,7 +127,7 @@ public func swallocMemalign(_ alignment: UInt, _ size: UInt) -> UnsafeMutableRaw
     if a > (UInt(1) << 63) { setErrno(EINVAL); return nil }
     a = UInt(1) << UInt(64 &- (a &- 1).leadingZeroBitCount)
   }
-  if size <= alignedFastMax && a <= pageSize, let p = cachedAlignedAlloc(size, alignment: a) { return p }
+  if size <= largeMaxClass && a <= pageSize, let p = cachedAlignedAlloc(size, alignment: a) { return p }
   return allocateAligned(size, alignment: a, zero: false)
 }
 

@@ -109,7 +109,7 @@ func threadTcacheEnabledCtl(_ c: CtlCall) -> Int32 {
         swalloc_tls_set_state(TsdState.uninitialized.rawValue)
       }
     } else if let t = currentTcache() {
-      swalloc_tls_set_tcache(nil)
+      setCurrentTcache(nil)
       swalloc_tls_set_state(TsdState.disabled.rawValue)
       _ = pthread_setspecific(tsdKey, nil)
       threadCountsFold(t)

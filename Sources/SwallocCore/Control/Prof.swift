@@ -4,13 +4,13 @@
 // dump (jemalloc's heap_v2 text, read by jeprof / pprof) or the leak report
 // at exit can estimate, per allocation site, the live bytes and blocks.
 //
-// Cost when off: nothing on the fast paths. The malloc fast path compares
-// the size with `mallocFastMax` and calloc / posix_memalign / aligned_alloc /
-// memalign with `alignedFastMax` (loads of globals that replace the
-// constants they compared with before, same instruction count); with
-// profiling active both are 0, so every allocation takes its slow path,
-// whose first step here is one subtraction and branch on the thread's
-// countdown, then the thread-cache pop the fast path would have done. Frees
+// Cost: nothing on the fast paths, on or off. A thread-cache hit is
+// counted by its class's countdown (TcacheBin.countdown), the decrement the
+// malloc fast path makes anyway to count its allocations; with prof:true it
+// is drawn per class (profDrawBlocks), and the pop that takes it to 0 is
+// sampled when profiling is active. Every other allocation (misses,
+// uncached and huge sizes, the aligned slow paths) goes through the
+// thread's byte countdown on its slow path (profSampleNow). Frees
 // keep their fast path: a sampled block is always a large run or a huge
 // mapping (a sampled small request is served by a 16 KiB run, jemalloc's
 // "promotion"), whose frees all take the slow path, where the Extent record
@@ -42,23 +42,14 @@ import CSwallocPlatform
 // The options (prof, prof_active, lg_prof_sample, prof_final, prof_gdump,
 // prof_leak, prof_prefix) are read by Options.swift.
 
-/// The size limits of the fast paths: 0 while profiling is active, which
-/// sends every allocation to its slow path (see above).
-nonisolated(unsafe) var mallocFastMax: UInt = lookupMaxSize
-nonisolated(unsafe) var alignedFastMax: UInt = largeMaxClass
 /// Large frees skip freeSlow's shortcut into the thread cache and take the
 /// full path (secure:true checks them there; with prof:true a sampled run
 /// leaves its counters there).
 nonisolated(unsafe) var largeFreeChecked = false
 /// Profiling is on and active: the slow paths count and sample.
 nonisolated(unsafe) var profRouting = false
-nonisolated(unsafe) var profActive = false
 nonisolated(unsafe) var profGdump = false
-/// The sample period R in bytes (2^lg_prof_sample).
-nonisolated(unsafe) var profRate: UInt = 1 << 19
 nonisolated(unsafe) var profLgRate: UInt = 19
-/// backtrace(3) has been called once (its dlopen is done).
-nonisolated(unsafe) var profPrimed = false
 /// This module's executable segment: frames inside it are dropped.
 nonisolated(unsafe) var profModuleLow: UInt = 0
 nonisolated(unsafe) var profModuleHigh: UInt = 0
@@ -139,12 +130,11 @@ func profBoot() {
   profSetActive(optProfActive)
 }
 
-/// prof.active: routes the fast paths to the slow ones, or back.
+/// prof.active: the slow paths' sampling step on or off (the thread
+/// caches' countdowns run whenever prof:true, and sample only while active).
 func profSetActive(_ active: Bool) {
   profActive = active
   profRouting = active
-  mallocFastMax = active ? 0 : lookupMaxSize
-  alignedFastMax = active ? 0 : largeMaxClass
 }
 
 /// From the library constructor: the first backtrace(3) loads libgcc_s
@@ -185,22 +175,13 @@ private func profFindModuleText(_ header: UnsafeRawPointer) {
 
 // MARK: Hooks
 
-/// mallocSlow's first step while profiling is active: the countdown, then
-/// the sampled path, or the thread-cache pop the fast path would have done.
-/// nil: the rest of mallocSlow (a cache miss, a huge block, before boot).
+/// mallocSlow's step while profiling is active, for an allocation no
+/// thread-cache countdown counted (a cache miss, an uncached or huge
+/// size): the thread's byte countdown, and the sampled path when it runs
+/// out. nil: the rest of mallocSlow.
 @inline(__always)
 func profMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   let usize: UInt
-  if size <= lookupMaxSize {
-    // The fast path's pop, after the countdown: one class lookup.
-    let sizeClass = Int(sizeLookupTable[Int((size &+ 15) >> 4)])
-    if profSampleNow(sizeClassSize(sizeClass)) {
-      if !ensureBooted() { return nil }
-      return profAllocSampled(size, alignment: 0, zero: false)
-    }
-    guard let t = currentTcache() else { return nil }
-    return tcacheBin(t, sizeClass).popCounted()
-  }
   if size <= largeMaxClass {
     usize = sizeClassSize(classIndexFor(size))
   } else {
@@ -211,6 +192,5 @@ func profMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
     if !ensureBooted() { return nil }
     return profAllocSampled(size, alignment: 0, zero: false)
   }
-  if size <= largeMaxClass, let p = cachedAlignedAlloc(size, alignment: quantum) { return p }
   return nil
 }

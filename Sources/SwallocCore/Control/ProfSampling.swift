@@ -1,73 +1,8 @@
-// Heap profiling's sampling: the per-thread countdown, backtraces, the
-// stack table and the samples attached to sampled blocks (Prof.swift has
-// the design and the state).
+// Heap profiling's samples: backtraces, the stack table and the samples
+// attached to sampled blocks (Prof.swift has the design and the state; the
+// countdowns that choose the samples are in ThreadCache/SampleClock.swift).
 
 import CSwallocPlatform
-
-// MARK: Sampling
-
-/// The slow-path step of every allocation while profiling is active:
-/// whether this one, of usable size `usize`, is sampled.
-@inline(__always)
-func profSampleNow(_ usize: UInt) -> Bool {
-  let s = swalloc_tls_prof().unsafelyUnwrapped
-  s.pointee.countdown &-= Int64(bitPattern: UInt64(usize))
-  if s.pointee.countdown > 0 { return false }
-  return profCountdownExpired(s, usize)
-}
-
-@inline(never)
-func profCountdownExpired(_ s: UnsafeMutablePointer<swalloc_prof_tsd>, _ usize: UInt) -> Bool {
-  if s.pointee.busy != 0 {
-    // The profiler's own allocations: not counted, not sampled.
-    s.pointee.countdown &+= Int64(bitPattern: UInt64(usize))
-    return false
-  }
-  if s.pointee.prng == 0 {
-    // The thread's first allocation: seed, draw, count this one against it.
-    var seed = UInt64(UInt(bitPattern: s)) &* 0x9E37_79B9_7F4A_7C15
-    seed ^= UInt64(remoteLinkSecret) ^ (UInt64(swalloc_monotonic_ms()) << 20)
-    s.pointee.prng = seed | 1
-    s.pointee.countdown = profDrawCountdown(s) &- Int64(bitPattern: UInt64(usize))
-    if s.pointee.countdown > 0 { return false }
-  }
-  s.pointee.countdown = profDrawCountdown(s)
-  return profPrimed
-}
-
-/// -ln(u) R for u uniform in (0, 1]: bytes until the next sample.
-func profDrawCountdown(_ s: UnsafeMutablePointer<swalloc_prof_tsd>) -> Int64 {
-  var x = s.pointee.prng
-  x ^= x >> 12
-  x ^= x << 25
-  x ^= x >> 27
-  s.pointee.prng = x
-  let r = x &* 0x2545_F491_4F6C_DD1D
-  let u = Double((r >> 11) &+ 1) * (1.0 / 9007199254740992.0)
-  let bytes = -profLog(u) * Double(profRate)
-  return Int64(bytes) &+ 1
-}
-
-/// Natural logarithm of a positive finite double (no libm: the library
-/// links libc only).
-func profLog(_ x: Double) -> Double {
-  let bits = x.bitPattern
-  var e = Int((bits >> 52) & 0x7ff) &- 1023
-  var m = Double(bitPattern: (bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000)
-  if m > 1.4142135623730951 { m *= 0.5; e &+= 1 }
-  // ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.172
-  let t = (m - 1) / (m + 1)
-  let t2 = t * t
-  var term = t
-  var sum = 0.0
-  var k = 1.0
-  while k < 40 {
-    sum += term / k
-    term *= t2
-    k += 2
-  }
-  return Double(e) * 0.6931471805599453 + 2 * sum
-}
 
 /// e^x for x <= 0 (the unbiasing factor's exp(-s / R)).
 func profExp(_ x: Double) -> Double {

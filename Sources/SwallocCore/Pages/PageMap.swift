@@ -26,8 +26,17 @@ let rootEntries = 1 << (addressBits - rootShift)          // 512
 let leafEntries = 1 << (rootShift - chunkShift)           // 131072
 let pageMapArenaChunkTag: UInt = 1
 
-nonisolated(unsafe) var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> = UnsafeMutablePointer(bitPattern: 64)!
-nonisolated(unsafe) var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> = UnsafeMutablePointer(bitPattern: 64)!
+/// The root and the shared empty leaf are static (swalloc_platform.h), so
+/// the free fast path reads a valid map before boot. The root's entries are
+/// guarded by pageMapLock for writers; readers load them without it.
+var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> {
+  @inline(__always) get {
+    swalloc_pagemap_root_address().unsafelyUnwrapped.assumingMemoryBound(to: UnsafeMutablePointer<UInt>.self)
+  }
+}
+var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> {
+  @inline(__always) get { swalloc_pagemap_empty_leaf_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt.self) }
+}
 nonisolated(unsafe) var pageMapLock = Mutex()
 
 /// Bytes of the vector pageMapForEachEntry needs: one per page of a leaf
@@ -59,12 +68,13 @@ func pageMapForEachEntry(vector: UnsafeMutablePointer<UInt8>, _ body: (UInt) -> 
   swalloc_set_errno(saved)
 }
 
+/// The static root starts with every entry at the empty leaf; boot resets
+/// them (for the unit tests, which boot more than once).
 func pageMapBoot() -> Bool {
-  guard let root = baseAlloc(UInt(rootEntries &* 8), alignment: 4096),
-        let empty = baseAlloc(UInt(leafEntries &* 8), alignment: 4096) else { return false }
-  pageMapEmptyLeaf = empty.bindMemory(to: UInt.self, capacity: leafEntries)
-  pageMapRoot = root.bindMemory(to: UnsafeMutablePointer<UInt>.self, capacity: rootEntries)
-  pageMapRoot.initialize(repeating: pageMapEmptyLeaf, count: rootEntries)
+  if rootEntries != Int(SWALLOC_PAGEMAP_ROOT_ENTRIES) || leafEntries != Int(SWALLOC_PAGEMAP_LEAF_ENTRIES) {
+    fatal("swalloc: the static page map does not match its geometry")
+  }
+  pageMapRoot.update(repeating: pageMapEmptyLeaf, count: rootEntries)
   return true
 }
 

@@ -3,10 +3,11 @@
 
 import CSwallocPlatform
 
-/// The page size, read at boot from the auxiliary vector.
-nonisolated(unsafe) var pageSize: UInt = 4096
-nonisolated(unsafe) var pageShift: UInt = 12
-nonisolated(unsafe) var pageMask: UInt = 4095
+/// The page size: 4 KiB, the only one x86-64 Linux has (boot checks the
+/// auxiliary vector). Constants, so the fast paths shift by an immediate.
+let pageSize: UInt = 4096
+let pageShift: UInt = 12
+let pageMask: UInt = 4095
 
 @inline(__always) func roundUpToPage(_ n: UInt) -> UInt { (n &+ pageMask) & ~pageMask }
 

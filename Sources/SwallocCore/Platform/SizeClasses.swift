@@ -15,6 +15,8 @@
 //   large: classes up to 2 MiB, served as page runs inside arena chunks
 //   huge:  anything larger, mapped directly and rounded up to whole pages
 
+import CSwallocPlatform
+
 let quantum: UInt = 16
 /// Sizes up to this value are classified with one table lookup.
 let lookupMaxSize: UInt = 4096
@@ -64,7 +66,15 @@ struct BinInfo {
 }
 
 /// Tables built at boot in base memory (never Swift arrays, which allocate).
-nonisolated(unsafe) var sizeLookupTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
+/// sizeCodeTable[(size + 15) >> 4], size <= lookupMaxSize: the class *code*
+/// of the size (class index + 1, as in the page map), which is also the
+/// index of its stack among a tcache's bins: the malloc fast path indexes
+/// them without an offset.
+/// Static (swalloc_platform.h): all 0 before boot, which sends every
+/// malloc to its slow path.
+var sizeCodeTable: UnsafeMutablePointer<UInt8> {
+  @inline(__always) get { swalloc_size_codes_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
+}
 nonisolated(unsafe) var sizeUpperTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
 nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
 /// Classes below 4 pages are small (slab-backed).
@@ -78,7 +88,7 @@ let maxSlabPages: UInt = 16
 @inline(__always)
 func classIndexFor(_ size: UInt) -> Int {
   if size <= lookupMaxSize {
-    return Int(sizeLookupTable[Int((size &+ 15) >> 4)])
+    return Int(sizeCodeTable[Int((size &+ 15) >> 4)]) &- 1
   }
   // Above 4 KiB, a second table keyed by the position of the top bit of
   // size - 1 and the three bits below it (eighths of the doubling; a class
@@ -138,10 +148,10 @@ func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
     smallClassCount &+= 1
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
-  sizeLookupTable = memory.bindMemory(to: UInt8.self, capacity: lookupEntries)
+  if lookupEntries > Int(SWALLOC_SIZE_CODE_ENTRIES) { fatal("swalloc: the size code table is too small") }
   var i = 0
   while i < lookupEntries {
-    sizeLookupTable[i] = UInt8(sizeClassIndex(UInt(i) << 4))
+    sizeCodeTable[i] = UInt8(sizeClassIndex(UInt(i) << 4) &+ 1)
     i &+= 1
   }
   // Entry (lg, eighth) holds the class of the largest size with that key.

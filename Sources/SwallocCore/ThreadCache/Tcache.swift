@@ -12,7 +12,8 @@ import CSwallocPlatform
 /// `head` is the most recently cached entry, the stack is empty when
 /// `head == end` and full when `head == start`; the slot at `end` always
 /// holds nil. Comparing pointers keeps both fast paths to one load, one
-/// compare and one store of the head (plus the allocs / frees count).
+/// compare and one store of the head, plus the countdown (malloc) or the
+/// frees count (free).
 struct TcacheBin {
   var head: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   /// The free fast path has room while head > fastLimit: `start` for small
@@ -22,21 +23,28 @@ struct TcacheBin {
   var fastLimit: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var end: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-  var capacity: UInt32
-  /// Set when the stack ran empty and was refilled since the garbage
-  /// collector last looked at it.
-  var refilled: UInt32 = 0
-  /// Blocks the malloc / free fast paths took from / gave to this stack:
-  /// the thread's share of thread.allocated / thread.deallocated (Stats.swift).
-  /// One increment of a line the fast path writes anyway; slow paths count
-  /// bytes in the tsd instead.
-  var allocs: UInt64 = 0
+  /// Counted pops (the malloc fast paths) left until the next countdown
+  /// event, at least 1 between events: a pop decrements it, and the pop
+  /// that takes it to 0 is not made but sent to tcacheCountdownEvent. With
+  /// prof:true that allocation is the class's next heap-profile sample (the
+  /// countdown is drawn per class: see Prof.swift); without, the countdown
+  /// starts at 2^62 and never runs out. One decrement and branch that also
+  /// counts: the pops since the last fold are countdownStart - countdown.
+  var countdown: UInt64 = 0
+  var countdownStart: UInt64 = 0
+  /// Blocks the free fast path gave to this stack. With the pops above, the
+  /// thread's share of thread.allocated / thread.deallocated (Stats.swift);
+  /// slow paths count bytes in the tsd instead.
   var frees: UInt64 = 0
   /// Regions a refill asks for: half the capacity, at most
   /// tcacheRefillBudget bytes' worth (see there).
   var fill: UInt32 = 1
-  /// Pads the record to 64 bytes: the fast paths index the bins with a shift.
-  var padding: UInt32 = 0
+  /// Set when the stack ran empty and was refilled since the garbage
+  /// collector last looked at it.
+  var refilled: UInt32 = 0
+
+  /// Entries the stack holds when full.
+  var capacity: UInt32 { UInt32(truncatingIfNeeded: end - start) }
 }
 
 extension UnsafeMutablePointer where Pointee == TcacheBin {
@@ -47,13 +55,17 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
     return h.pointee
   }
 
-  /// pop() for a block handed to the caller: also counts it for
-  /// thread.allocated (the malloc fast paths).
-  @inline(__always) func popCounted() -> UnsafeMutableRawPointer? {
+  /// pop() for a block handed to the caller by a fast path, counted by the
+  /// countdown (for thread.allocated and heap profiling). nil: empty, or a
+  /// heap-profile sample is due (tcacheCountdownEvent set the thread's
+  /// forced-sample flag, which the caller's slow path acts on).
+  @inline(__always) func popCounted(sizeClass: Int) -> UnsafeMutableRawPointer? {
     let h = pointee.head
     if h == pointee.end { return nil }
+    let left = pointee.countdown &- 1
+    pointee.countdown = left
+    if left == 0 { return tcacheCountdownPop(self, sizeClass: sizeClass) }
     pointee.head = h + 1
-    pointee.allocs &+= 1
     return h.pointee
   }
 
@@ -83,6 +95,44 @@ struct Tcache {
   /// truncated) its last pass ran.
   var idleEvents: UInt32 = 0
   var idlePassMs: UInt32 = 0
+}
+
+/// The countdown of a class that is not profiled: 2^62 pops, i.e. never.
+let tcacheCountdownNever: UInt64 = 1 << 62
+
+/// A new stack's countdown: a draw when profiling is possible (prof:true),
+/// else never.
+func tcacheFirstCountdown(sizeClass: Int) -> UInt64 {
+  optProf ? profDrawBlocks(sizeClassSize(sizeClass)) : tcacheCountdownNever
+}
+
+/// A counted pop took a class's countdown to 0 (see TcacheBin.countdown):
+/// this allocation was not served. Folds the class's counts (leaving this
+/// allocation out), draws the next countdown, and tells whether this
+/// allocation is a heap-profile sample.
+@inline(never)
+func tcacheCountdownEvent(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) -> Bool {
+  bin.pointee.countdown = 1
+  let size = sizeClassSize(sizeClass)
+  threadCountsFoldBin(bin, size: size)
+  let next = optProf ? profDrawBlocks(size) : tcacheCountdownNever
+  bin.pointee.countdown = next
+  bin.pointee.countdownStart = next
+  return optProf && profSampleDue()
+}
+
+/// popCounted() at its countdown event: the pop made uncounted and its
+/// bytes counted in the tsd, or nil with the thread's forced-sample flag
+/// set when the allocation is to be sampled.
+@inline(never)
+func tcacheCountdownPop(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) -> UnsafeMutableRawPointer? {
+  if tcacheCountdownEvent(bin, sizeClass: sizeClass) {
+    profForceSample()
+    return nil
+  }
+  guard let p = bin.pop() else { return nil }
+  threadCountBytes(sizeClassSize(sizeClass))
+  return p
 }
 
 /// Slow-path events between two incremental garbage-collection steps.
@@ -235,8 +285,10 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     if code >= 1 && code <= smallClassCount {
       fill = min(fill, UInt32(tcacheRefillBudget / UInt(binInfos[code &- 1].regionSize)))
     }
+    let countdown = code >= 1 && code <= tcacheClassCount ? tcacheFirstCountdown(sizeClass: code &- 1) : 1
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: stack, end: end,
-                                                         capacity: capacity, fill: max(fill, 1)))
+                                                         countdown: countdown, countdownStart: countdown,
+                                                         fill: max(fill, 1)))
     // The slot at `end` stays nil: the free fast path compares *head with
     // the block being freed without first checking for an empty stack.
     if recycled { end.pointee = nil }
@@ -319,6 +371,9 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
                         sizeClass: Int, home: UnsafeMutablePointer<Arena>) {
   var remaining = count
   var freed: UInt = 0
+  // Read once per batch, not per region (binFreeLocked reads it from the
+  // slab's class): flushes of bursts return hundreds of regions at a time.
+  let info = binInfos[sizeClass]
   while remaining > 0 {
     let arena = chunkArena(UInt(bitPattern: items[0]))
     let bin = arena.pointee.bins + sizeClass
@@ -352,7 +407,12 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
         guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry) else {
           fatal("free(): double free detected (a block freed twice across threads)")
         }
-        binFreeLocked(arena, bin, slab, address: address)
+        // binFreeLocked with the class's BinInfo in hand.
+        guard let index = slabRegionIndex(slab, info: info, address: address) else {
+          fatal("free(): invalid pointer (not the start of an allocated block)")
+        }
+        if slab.bitmap.isSet(index) { fatal("free(): double free detected") }
+        binReturnRegionLocked(arena, bin, slab, info: info, index: index)
         freed &+= 1
       } else {
         // Link the region in front of the chain through its first word.

@@ -65,13 +65,26 @@ func threadCountersPublished() -> UnsafeMutablePointer<UInt64> {
 /// Folds one class's block counts into the thread's byte counters.
 @inline(__always)
 func threadCountsFoldClass(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) {
-  let bin = tcacheBin(t, sizeClass)
-  let size = UInt64(sizeClassSize(sizeClass))
+  threadCountsFoldBin(tcacheBin(t, sizeClass), size: sizeClassSize(sizeClass))
+}
+
+/// The same for a stack of `size`-byte blocks: its pops are
+/// countdownStart - countdown (TcacheBin.countdown).
+@inline(__always)
+func threadCountsFoldBin(_ bin: UnsafeMutablePointer<TcacheBin>, size: UInt) {
   let counters = swalloc_tls_bytes().unsafelyUnwrapped
-  counters[0] &+= bin.pointee.allocs &* size
-  counters[1] &+= bin.pointee.frees &* size
-  bin.pointee.allocs = 0
+  counters[0] &+= (bin.pointee.countdownStart &- bin.pointee.countdown) &* UInt64(size)
+  counters[1] &+= bin.pointee.frees &* UInt64(size)
+  bin.pointee.countdownStart = bin.pointee.countdown
   bin.pointee.frees = 0
+}
+
+/// Bytes allocated outside the stacks' counts, without the idle tick of
+/// threadCountAllocated (for callers inside the thread cache's own paths).
+@inline(__always)
+func threadCountBytes(_ bytes: UInt) {
+  let counters = swalloc_tls_bytes().unsafelyUnwrapped
+  counters[0] &+= UInt64(bytes)
 }
 
 /// Bytes a tcache's stacks counted (allocs / frees times class size),
@@ -83,9 +96,9 @@ private func tcacheCountedBytes(_ t: UnsafeMutablePointer<Tcache>, reset: Bool) 
   while c < tcacheClassCount {
     let bin = tcacheBin(t, c)
     let size = UInt64(sizeClassSize(c))
-    allocated &+= bin.pointee.allocs &* size
+    allocated &+= (bin.pointee.countdownStart &- bin.pointee.countdown) &* size
     deallocated &+= bin.pointee.frees &* size
-    if reset { bin.pointee.allocs = 0; bin.pointee.frees = 0 }
+    if reset { bin.pointee.countdownStart = bin.pointee.countdown; bin.pointee.frees = 0 }
     c &+= 1
   }
   return (allocated, deallocated)

@@ -19,9 +19,37 @@ enum TsdState: UInt8 {
 
 nonisolated(unsafe) var tsdKey: pthread_key_t = 0
 
+// The TLS slot holds the address of the tcache's stacks (its TcacheBin
+// array, indexed by class code), not of the Tcache record: the fast paths
+// index it with no offset, which keeps each to one add for the stack's
+// address.
+
+/// The thread's tcache, nil when it has none (see fastPathBins).
 @inline(__always)
 func currentTcache() -> UnsafeMutablePointer<Tcache>? {
-  swalloc_tls_tcache()?.assumingMemoryBound(to: Tcache.self)
+  guard let bins = swalloc_tls_tcache_or_null() else { return nil }
+  return (bins - tcacheBinsOffset).assumingMemoryBound(to: Tcache.self)
+}
+
+/// Makes `t` the thread's tcache (nil: none).
+@inline(__always)
+func setCurrentTcache(_ t: UnsafeMutablePointer<Tcache>?) {
+  guard let t else { swalloc_tls_set_tcache(nil); return }
+  swalloc_tls_set_tcache(UnsafeMutableRawPointer(t) + tcacheBinsOffset)
+}
+
+/// For the malloc / free fast paths only: the thread's stacks by class
+/// code, or the shared all-zero empty ones (swalloc_platform.h) when it has
+/// no cache, which send both fast paths to their slow paths. Saves the nil
+/// test on every call; nothing may write through it.
+@inline(__always)
+func fastPathBins() -> UnsafeMutablePointer<TcacheBin> {
+  swalloc_tls_tcache().unsafelyUnwrapped.assumingMemoryBound(to: TcacheBin.self)
+}
+
+/// Boot check: the empty tcache covers every stack a fast path may index.
+func emptyTcacheCoversBins() -> Bool {
+  MemoryLayout<TcacheBin>.stride &* tcacheBinCount <= Int(SWALLOC_EMPTY_TCACHE_BYTES)
 }
 
 func tsdBoot() -> Bool {
@@ -52,7 +80,7 @@ func tsdFetchTcache() -> UnsafeMutablePointer<Tcache>? {
     swalloc_tls_set_state(TsdState.uninitialized.rawValue)
     return nil
   }
-  swalloc_tls_set_tcache(UnsafeMutableRawPointer(t))
+  setCurrentTcache(t)
   // May allocate (glibc's second-level key storage); the state routes that
   // allocation around the cache being built.
   _ = pthread_setspecific(tsdKey, UnsafeRawPointer(t))
@@ -68,7 +96,7 @@ func fallbackArena() -> UnsafeMutablePointer<Arena> {
 
 func tsdThreadExit() {
   guard let t = currentTcache() else { return }
-  swalloc_tls_set_tcache(nil)
+  setCurrentTcache(nil)
   swalloc_tls_set_state(TsdState.tornDown.rawValue)
   tcacheDestroy(t)
 }
