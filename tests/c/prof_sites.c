@@ -5,6 +5,9 @@
 //   site_calloc512  512 B calloc blocks, freed before exit
 //   site_large64k   64 KiB blocks, kept to the end (leaked)
 //   site_churn256   256 B blocks allocated and freed at once (nothing live)
+//   site_churn20k   20000 B blocks (a large class the thread cache holds)
+//                   allocated and freed at once: a sampled one must leave
+//                   the profile though unsampled ones go to the cache
 // After the threads join it writes a profile with mallctl("prof.dump") to
 // argv[1] and prints "truth SITE BYTES" for each site's live bytes at that
 // moment, then frees the medium and calloc blocks and exits, so that
@@ -39,6 +42,11 @@ __attribute__((noinline)) void site_churn256(void) {
   free(p);
 }
 
+__attribute__((noinline)) void site_churn20k(void) {
+  void *p = malloc(20000);
+  sink += (unsigned long)p;
+  free(p);
+}
 static void *worker(void *arg) {
   long t = (long)arg;
   // Interleaved, so that no site owns a stretch of the thread's countdown.
@@ -48,6 +56,7 @@ static void *worker(void *arg) {
     if (i % 8 == 4 && i / 8 < CALLOC_N) calloc_blocks[t][i / 8] = site_calloc512();
     if (i % 512 == 0 && i / 512 < LARGE_N) large_blocks[t][i / 512] = site_large64k();
     for (int k = 0; k < CHURN_N / SMALL_N; k++) site_churn256();
+    if (i % 16 == 8) site_churn20k();
   }
   return NULL;
 }
@@ -65,6 +74,7 @@ int main(int argc, char **argv) {
   printf("truth site_calloc512 %lu\n", (unsigned long)THREADS * CALLOC_N * 512);
   printf("truth site_large64k %lu\n", (unsigned long)THREADS * LARGE_N * 65536);
   printf("truth site_churn256 0\n");
+  printf("truth site_churn20k 0\n");
   for (int t = 0; t < THREADS; t++) {
     for (int i = 0; i < MEDIUM_N; i++) free(medium_blocks[t][i]);
     for (int i = 0; i < CALLOC_N; i++) free(calloc_blocks[t][i]);

@@ -52,9 +52,9 @@ private func bootSteps() -> Bool {
   guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }
   sizeClassesBoot(memory: tables)
   extentRecordBoot()
-  // prof:true caches only the classes the lookup table covers (their fast
-  // paths are routed through the countdown; see Prof.swift).
-  tcacheBoot(maxBytes: optProf ? min(optTcacheMax, lookupMaxSize) : optTcacheMax, memory: tables + Int(sizeClassTablesBytes()))
+  // prof:true caches the same classes: every cached class's counted pops
+  // run its own sampling countdown (Prof.swift).
+  tcacheBoot(maxBytes: optTcacheMax, memory: tables + Int(sizeClassTablesBytes()))
   let cpus = UInt(swalloc_cpus_available())
   arenaCount = Int(optArenaCount != 0 ? optArenaCount : min(cpus &* 4, 1024))
   autoArenaCount = arenaCount
@@ -69,7 +69,6 @@ private func bootSteps() -> Bool {
   let first = arenaCreate(0)
   mutexUnlock(&arenasLock)
   if first == nil { return false }
-  largeFreeChecked = optSecure
   profBoot()
   return tsdBoot()
 }

@@ -121,14 +121,17 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 /// which it reports, secure:true).
 @inline(__always)
 private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
-  guard let t = currentTcache(), !largeFreeChecked else { return false }
+  // secure:true checks every large free on the full path; a block sampled
+  // by the heap profiler (profSample) leaves its profile there.
+  guard let t = currentTcache(), !optSecure else { return false }
   let address = UInt(bitPattern: pointer)
   guard let meta = arenaChunkMeta(address) else { return false }
   let entry = meta.pageMap[Int(pageIndexInChunk(address))]
   let code = entry >> pageEntryClassShift
   if code <= UInt(smallClassCount) || code > UInt(tcacheClassCount) { return false }
   guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
-        extent.pointee.state == .large, !extent.pointee.inThreadCache else { return false }
+        extent.pointee.state == .large, !extent.pointee.inThreadCache,
+        extent.pointee.profSample == nil else { return false }
   let bin = tcacheBin(forCode: Int(code), t)
   let head = bin.pointee.head
   if head == bin.pointee.start || head.pointee == pointer { return false }

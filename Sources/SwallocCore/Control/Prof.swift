@@ -42,10 +42,6 @@ import CSwallocPlatform
 // The options (prof, prof_active, lg_prof_sample, prof_final, prof_gdump,
 // prof_leak, prof_prefix) are read by Options.swift.
 
-/// Large frees skip freeSlow's shortcut into the thread cache and take the
-/// full path (secure:true checks them there; with prof:true a sampled run
-/// leaves its counters there).
-nonisolated(unsafe) var largeFreeChecked = false
 /// Profiling is on and active: the slow paths count and sample.
 nonisolated(unsafe) var profRouting = false
 nonisolated(unsafe) var profGdump = false
@@ -123,9 +119,6 @@ func profBoot() {
   profRate = UInt(1) << optLgProfSample
   if !optProf { return }
   profGdump = optProfGdump
-  // Set for good: blocks sampled while active stay sampled after prof.active
-  // turns profiling off.
-  largeFreeChecked = true
   if let header = swalloc_module_header() { profFindModuleText(header) }
   profSetActive(optProfActive)
 }
