@@ -121,7 +121,7 @@ final class AllocatorTests: XCTestCase {
   /// stamp and frees or reallocs them: remote frees race with the owner's own
   /// allocations, and each round's threads exit with blocks still live (their
   /// tcaches are recycled while others free into their slabs). The point of
-  /// the test is as much the sanitizer runs (tests/sanitize.sh) as the checks.
+  /// the test is as much the sanitizer runs (tests/sanitize/) as the checks.
   func testConcurrentHandOffOfEveryKindOfBlock() {
     let threads = 4
     let rounds = 3

@@ -1,7 +1,7 @@
-# blackbox.sh - the harness of the suites that were tests/run-programs.sh
-# (api, decay, options, concurrency, oom, misuse, fuzz, programs): sourced by
-# their run.sh after setting HERE (the suite's folder, where its programs
-# are). Sources common.sh, sets a deterministic environment, and gives
+# blackbox.sh - the harness of the suites api, decay, options, concurrency,
+# oom, misuse, fuzz and programs (until they were split, one script:
+# run-programs.sh): sourced by their run.sh after setting HERE (the suite's
+# folder, where its programs are). Sources common.sh, sets a deterministic environment, and gives
 #   blackbox_setup TAG LIB   runner_setup, then the "library:" line
 #   compile PROG [FLAGS]     $HERE/PROG.c -> $BIN/PROG (FAIL compile-PROG)
 #   compile_shared NAME [FLAGS]  $HERE/NAME.c -> $BIN/NAME.so
