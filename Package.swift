@@ -47,13 +47,13 @@ let package = Package(
     .testTarget(
       name: "SwallocAPITests",
       dependencies: ["Swalloc"],
-      path: "Tests/SwallocAPITests",
+      path: "UnitTests/SwallocAPITests",
       swiftSettings: [.swiftLanguageMode(.v5)]
     ),
     .testTarget(
       name: "SwallocCoreTests",
       dependencies: ["SwallocCore"],
-      path: "Tests/SwallocCoreTests",
+      path: "UnitTests/SwallocCoreTests",
       swiftSettings: [.swiftLanguageMode(.v5)]
     ),
   ]

@@ -845,8 +845,8 @@ def main():
     L.append("")
     # Keep the sections measured by other means in the same file: the
     # resident-memory timeline (bench/rss_timeline.py), the idle-server
-    # table (tests/c/memtruth.c idle-server), the secure-mode cost and the
-    # heap profiler's cost.
+    # table (tests/memtruth/memtruth.c idle-server), the secure-mode cost
+    # and the heap profiler's cost.
     if os.path.exists(out_md):
         previous = open(out_md).read()
         for tag in ("rss-timeline", "idle-server", "secure-cost", "prof-cost"):

@@ -6,10 +6,10 @@ need=()
 for tool in gcc git sqlite3 valgrind python3 timeout pkg-config dpkg-deb; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
-# GNU time (tests/tool-check.sh compares the tool's peak resident figure with
+# GNU time (tests/tool/run.sh compares the tool's peak resident figure with
 # its %M; the shell keyword `time` has no such figure).
 [ -x /usr/bin/time ] || need+=(/usr/bin/time)
-# jeprof (tests/prof.sh reads swalloc's heap profiles with it).
+# jeprof (tests/prof/run.sh reads swalloc's heap profiles with it).
 command -v jeprof >/dev/null 2>&1 || need+=(jeprof)
 pkgs=()
 for tool in "${need[@]}"; do

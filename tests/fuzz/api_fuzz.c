@@ -99,7 +99,7 @@ static int s_malloc_trim(size_t pad) { ENTER(); int r = p_malloc_trim(pad); LEAV
 
 /* ---------------------------------------------------------------------- */
 /* the kernel's figure for swalloc's mappings                              */
-/* The kernel's figure for swalloc's own memory, as in tests/c/memtruth.c:
+/* The kernel's figure for swalloc's own memory, as in tests/memtruth/memtruth.c:
  * this executable defines mmap, munmap and mremap (exported from the
  * executable - checked at start-up - so the library's calls, which go
  * through the dynamic linker, bind to them; glibc's own calls do not).
@@ -107,7 +107,7 @@ static int s_malloc_trim(size_t pad) { ENTER(); int r = p_malloc_trim(pad); LEAV
  * swalloc's (libFuzzer and glibc map memory too). */
 #define TRACKER_RECORD_MMAP in_swalloc
 #define TRACKER_RECORD_MREMAP in_swalloc
-#include "../c/mmap_tracker.h"
+#include "../lib/mmap_tracker.h"
 
 static int tracking; /* the library's mmap/munmap/mremap are these */
 

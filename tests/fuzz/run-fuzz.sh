@@ -6,7 +6,7 @@
 #
 # Prints "ok fuzz (N runs, SECONDS s)" or "FAIL fuzz: ..." with the crash
 # and a command that replays it; "SKIP fuzz: ..." (exit 77) when no clang
-# with libFuzzer is found. CI runs 60 s (tests/run-programs.sh); by hand,
+# with libFuzzer is found. CI runs 60 s (tests/fuzz/run.sh); by hand,
 # longer (e.g. 1800). The committed seeds in tests/fuzz/corpus are only
 # read: the inputs libFuzzer finds go to a scratch corpus in the work
 # directory (set FUZZ_CORPUS=DIR to keep them between runs).
@@ -30,16 +30,11 @@ keep=0
 cleanup() { [ "$keep" = 1 ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# a clang that can link -fsanitize=fuzzer
-cat >"$WORK/probe.c" <<'EOF'
-#include <stddef.h>
-#include <stdint.h>
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }
-EOF
+# a clang that can link -fsanitize=fuzzer (probe.c: an empty target)
 CC=""
 for c in ${CLANG:-} /opt/swift/usr/bin/clang clang; do
     command -v "$c" >/dev/null 2>&1 || continue
-    if "$c" -fsanitize=fuzzer -o "$WORK/probe" "$WORK/probe.c" >/dev/null 2>&1; then
+    if "$c" -fsanitize=fuzzer -o "$WORK/probe" "$HERE/probe.c" >/dev/null 2>&1; then
         CC=$c
         break
     fi

@@ -7,7 +7,7 @@ import CSwallocPlatform
 import Synchronization
 
 struct Arena {
-  // Field order matters to ThreadSanitizer (tests/sanitize.sh): it records a
+  // Field order matters to ThreadSanitizer (tests/sanitize/): it records a
   // Swift modify access through `arena.pointee` (arena.pointee.largeBytes +=,
   // arena.pointee.freeExtents.insert) as a write of the struct's first byte.
   // So the first field is one touched only under extentLock, like the

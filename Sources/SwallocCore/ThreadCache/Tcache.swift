@@ -168,7 +168,7 @@ let tcacheIdlePassMs: UInt32 = 1000
 /// on a few stacks, and blocks too big for the cache) makes neither, so the
 /// blocks its other stacks hold stay there for good, and each pins a slab
 /// that would otherwise be empty and purged: after a free-all of ~1 GiB,
-/// 14 MiB resident against 7.4 with tcache:false (tests/memtruth.sh table
+/// 14 MiB resident against 7.4 with tcache:false (tests/memtruth/ table
 /// rows). So every 16th slow-path allocation of the thread (any that counts
 /// bytes: misses, uncached and huge blocks) looks at the clock, and at most
 /// once a second makes a pass over all its stacks with the collector's

@@ -1,0 +1,435 @@
+// jemalloc compatibility, black box (run under LD_PRELOAD of the library):
+//   jemalloc_compat sized            the sized-free rule: sdallocx(p, s, flags)
+//                                    accepts every s from the request up to
+//                                    sallocx(p), for sizes 1 B .. 64 MiB and
+//                                    alignments 1 B .. 1 GiB; free_sized and
+//                                    free_aligned_sized likewise
+//   jemalloc_compat mismatch K       one wrong size (case K of mismatch_cases):
+//                                    must abort, the runner checks
+//   jemalloc_compat zero             MALLOCX_ZERO zeroes the whole usable
+//                                    size: fresh, recycled, grown in place,
+//                                    moved, realigned, huge; calloc likewise
+//   jemalloc_compat ctl              the mallctl names of README's
+//                                    compatibility table, by name and by MIB,
+//                                    with their types and errno conventions
+// Prints "ok" and exits 0, or prints "FAIL ..." lines and exits 1.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "test_util.h"
+
+#define MALLOCX_LG_ALIGN(la) ((int)(la))
+#define MALLOCX_ZERO ((int)0x40)
+#define MALLOCX_TCACHE_NONE ((int)(1 << 8))
+#define MALLOCX_ARENA(a) ((int)(((unsigned)(a) + 1) << 20))
+
+// The library's extended API, looked up at run time (glibc has none of it).
+static void *(*mallocx)(size_t, int);
+static void *(*rallocx)(void *, size_t, int);
+static size_t (*xallocx)(void *, size_t, size_t, int);
+static size_t (*sallocx)(const void *, int);
+static void (*dallocx)(void *, int);
+static void (*sdallocx)(void *, size_t, int);
+static size_t (*nallocx)(size_t, int);
+static void (*free_sized_)(void *, size_t);
+static void (*free_aligned_sized_)(void *, size_t, size_t);
+static int (*mallctl)(const char *, void *, size_t *, void *, size_t);
+static int (*mallctlnametomib)(const char *, size_t *, size_t *);
+static int (*mallctlbymib)(const size_t *, size_t, void *, size_t *, void *, size_t);
+
+static int failures;
+#define FAIL(...) do { printf("FAIL "); printf(__VA_ARGS__); printf("\n"); if (++failures > 20) exit(1); } while (0)
+
+static void resolve(void) {
+#define R(name, sym) do { *(void **)&name = dlsym(RTLD_DEFAULT, sym); if (!name) { printf("FAIL %s is not exported\n", sym); exit(1); } } while (0)
+  R(mallocx, "mallocx"); R(rallocx, "rallocx"); R(xallocx, "xallocx"); R(sallocx, "sallocx");
+  R(dallocx, "dallocx"); R(sdallocx, "sdallocx"); R(nallocx, "nallocx");
+  R(free_sized_, "free_sized"); R(free_aligned_sized_, "free_aligned_sized");
+  R(mallctl, "mallctl"); R(mallctlnametomib, "mallctlnametomib"); R(mallctlbymib, "mallctlbymib");
+#undef R
+}
+
+// MARK: sized free
+
+// Sizes to try at one alignment: every size to 4 KiB where the alignment is
+// small (cheap), else a sample; always each size class's edges (class - 1,
+// class, class + 1) up to 64 MiB, and some random sizes.
+static size_t sizes[8192];
+static int size_count;
+
+static void make_sizes(int lg, uint64_t *seed) {
+  size_count = 0;
+  size_t dense = lg <= 12 ? 4096 : 64;
+  for (size_t s = 1; s <= dense; s++) sizes[size_count++] = s;
+  for (size_t c = nallocx(dense + 1, 0); c && c <= ((size_t)64 << 20); c = nallocx(c + 1, 0)) {
+    sizes[size_count++] = c - 1;
+    sizes[size_count++] = c;
+    sizes[size_count++] = c + 1;
+    if (size_count > 8000) break;
+  }
+  for (int i = 0; i < 40; i++) sizes[size_count++] = 1 + ((xs(seed) % ((size_t)64 << 20)) >> (xs(seed) % 20));
+}
+
+// The case being tried, printed if the library aborts on it.
+static volatile size_t cur_size, cur_passed;
+static volatile int cur_lg = -1;
+static void on_abort(int sig) {
+  (void)sig;
+  char line[160];
+  int n = snprintf(line, sizeof line, "FAIL aborted at mallocx(%zu, lg %d) freed with size %zu\n", cur_size, cur_lg, cur_passed);
+  if (n > 0) fwrite(line, 1, (size_t)n, stdout);
+  fflush(stdout);
+}
+
+static int sized(void) {
+  signal(SIGABRT, on_abort);
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  long checked = 0;
+  for (int lg = 0; lg <= 30; lg++) {
+    make_sizes(lg, &seed);
+    int flags = lg == 0 ? 0 : MALLOCX_LG_ALIGN(lg);
+    for (int i = 0; i < size_count; i++) {
+      size_t size = sizes[i];
+      // Three frees per size: the request, the usable size, one between.
+      for (int which = 0; which < 3; which++) {
+        void *p = mallocx(size, flags);
+        if (!p) { FAIL("mallocx(%zu, lg %d) returned NULL", size, lg); continue; }
+        size_t usable = sallocx(p, 0);
+        if (((uintptr_t)p & (((size_t)1 << lg) - 1)) != 0) FAIL("mallocx(%zu, lg %d) = %p is misaligned", size, lg, p);
+        if (usable < size) FAIL("sallocx(mallocx(%zu, lg %d)) = %zu", size, lg, usable);
+        size_t n = nallocx(size, flags);
+        if (n < size || n > usable) FAIL("nallocx(%zu, lg %d) = %zu, sallocx %zu", size, lg, n, usable);
+        size_t s = which == 0 ? size : which == 1 ? usable : size + xs(&seed) % (usable - size + 1);
+        cur_size = size; cur_lg = lg; cur_passed = s;
+        sdallocx(p, s, flags);   // aborts on a false mismatch
+        checked++;
+      }
+    }
+    // free_aligned_sized(p, alignment, size) after aligned_alloc, and
+    // free_sized after malloc (C23: the size asked for).
+    size_t alignment = (size_t)1 << lg;
+    for (int i = 0; i < size_count; i += lg <= 12 ? 7 : 1) {
+      size_t size = sizes[i];
+      void *p = aligned_alloc(alignment, size);
+      if (!p) { FAIL("aligned_alloc(%zu, %zu) returned NULL", alignment, size); continue; }
+      cur_size = size; cur_lg = lg; cur_passed = size;
+      free_aligned_sized_(p, alignment, size);
+      checked++;
+      if (lg == 0) {
+        p = f_malloc(size);
+        free_sized_(p, size);
+        p = f_malloc(size);
+        free_sized_(p, malloc_usable_size(p));
+        checked += 2;
+      }
+    }
+  }
+  if (failures) return 1;
+  printf("ok (%ld sized frees)\n", checked);
+  return 0;
+}
+
+// Wrong sizes that must abort: (request, lg alignment, size passed).
+static const struct { size_t request; int lg; size_t passed; } mismatch_cases[] = {
+  {100, 0, 1000},                       // another small class
+  {100, 0, 16},                         // a smaller class
+  {20000, 0, 40000},                    // large: another class
+  {(size_t)8 << 20, 0, 100},            // huge freed as small
+  {1, 22, (size_t)8 << 20},             // huge (aligned) freed as more than it holds
+  {(size_t)3 << 20, 0, (size_t)5 << 20},// huge: more than the block holds
+};
+
+static int mismatch(int k) {
+  int n = (int)(sizeof mismatch_cases / sizeof mismatch_cases[0]);
+  if (k < 0 || k >= n) { printf("cases: %d\n", n); return 2; }
+  int flags = mismatch_cases[k].lg ? MALLOCX_LG_ALIGN(mismatch_cases[k].lg) : 0;
+  void *p = mallocx(mismatch_cases[k].request, flags);
+  sdallocx(p, mismatch_cases[k].passed, flags);
+  printf("not aborted\n");
+  return 1;
+}
+
+// MARK: MALLOCX_ZERO
+
+static bool all_zero(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) if (p[i]) return false;
+  return true;
+}
+
+static void check_zero(const char *what, void *p, size_t from) {
+  size_t usable = sallocx(p, 0);
+  if (!all_zero((unsigned char *)p + from, usable - from))
+    FAIL("%s: bytes %zu..%zu of %p are not all zero", what, from, usable, p);
+}
+
+static int zero(void) {
+  static const size_t zsizes[] = {1, 8, 17, 100, 1000, 5000, 14000, 20000, 100000, (size_t)1 << 20,
+                                  ((size_t)2 << 20) - 3, ((size_t)3 << 20) + 5};
+  for (int round = 0; round < 3; round++) {
+    for (size_t i = 0; i < sizeof zsizes / sizeof zsizes[0]; i++) {
+      size_t size = zsizes[i];
+      for (int lg = 0; lg <= 23; lg += (lg < 6 ? 1 : 4)) {
+        int flags = lg ? MALLOCX_LG_ALIGN(lg) : 0;
+        // Dirty a block of the same class and free it, so the next one is
+        // recycled; then MALLOCX_ZERO must clear every usable byte.
+        void *dirty = mallocx(size, flags);
+        memset(dirty, 0xab, sallocx(dirty, 0));
+        dallocx(dirty, 0);
+        void *p = mallocx(size, flags | MALLOCX_ZERO);
+        check_zero("mallocx recycled", p, 0);
+        memset(p, 0xcd, size);  // the caller's own bytes
+        // Grow (in place or moving) with zero: bytes past the old usable
+        // size are zero, the old ones are kept.
+        size_t old = sallocx(p, 0);
+        void *q = rallocx(p, size * 3 + 1, flags | MALLOCX_ZERO);
+        if (!q) { FAIL("rallocx(%zu -> %zu) failed", size, size * 3 + 1); continue; }
+        unsigned char *b = q;
+        for (size_t k = 0; k < size; k++) if (b[k] != 0xcd) { FAIL("rallocx lost byte %zu", k); break; }
+        check_zero("rallocx grown", q, old);
+        // Realign to a larger alignment (always moves when misaligned).
+        old = sallocx(q, 0);
+        void *r = rallocx(q, size * 3 + 1, MALLOCX_LG_ALIGN(lg + 3) | MALLOCX_ZERO);
+        if (!r) { FAIL("rallocx realign failed"); continue; }
+        check_zero("rallocx realigned", r, old < sallocx(r, 0) ? old : sallocx(r, 0));
+        // Grow in place with xallocx and zero.
+        old = sallocx(r, 0);
+        xallocx(r, old + 1, old * 2, MALLOCX_ZERO);
+        check_zero("xallocx grown", r, old);
+        // Shrink then grow back with zero: the dropped tail must not come
+        // back with old contents.
+        memset(r, 0xee, sallocx(r, 0));
+        void *s = rallocx(r, 1, MALLOCX_ZERO);
+        size_t small = sallocx(s, 0);
+        void *t = rallocx(s, size * 4 + 64, MALLOCX_ZERO);
+        check_zero("rallocx shrunk then grown", t, small);
+        dallocx(t, 0);
+      }
+      // calloc zeroes the whole usable size (as glibc's does).
+      void *dirty = f_malloc(size);
+      memset(dirty, 0x77, malloc_usable_size(dirty));
+      f_free(dirty);
+      void *c = f_calloc(1, size);
+      check_zero("calloc", c, 0);
+      f_free(c);
+    }
+  }
+  if (failures) return 1;
+  printf("ok\n");
+  return 0;
+}
+
+int ctl_checks(void);
+
+int main(int argc, char **argv) {
+  resolve();
+  if (argc >= 2 && !strcmp(argv[1], "sized")) return sized();
+  if (argc >= 3 && !strcmp(argv[1], "mismatch")) return mismatch(atoi(argv[2]));
+  if (argc >= 2 && !strcmp(argv[1], "zero")) return zero();
+  if (argc >= 2 && !strcmp(argv[1], "ctl")) return ctl_checks();
+  fprintf(stderr, "usage: jemalloc_compat sized|mismatch K|zero|ctl\n");
+  return 2;
+}
+
+// MARK: mallctl
+
+// Every readable name of README's table with its type's size; "#" stands for
+// arena 0 (or a bin / large class 0).
+static const struct { const char *name; size_t size; } readable[] = {
+  {"version", sizeof(char *)}, {"epoch", 8}, {"background_thread", 1}, {"max_background_threads", 8},
+  {"config.cache_oblivious", 1}, {"config.debug", 1}, {"config.fill", 1}, {"config.lazy_lock", 1},
+  {"config.malloc_conf", sizeof(char *)}, {"config.opt_safety_checks", 1}, {"config.prof", 1},
+  {"config.prof_libgcc", 1}, {"config.prof_libunwind", 1}, {"config.stats", 1}, {"config.utrace", 1},
+  {"config.xmalloc", 1},
+  {"opt.abort", 1}, {"opt.abort_conf", 1}, {"opt.narenas", 4}, {"opt.tcache", 1}, {"opt.tcache_max", 8},
+  {"opt.lg_tcache_max", 8}, {"opt.dirty_decay_ms", 8}, {"opt.muzzy_decay_ms", 8}, {"opt.background_thread", 1},
+  {"opt.max_background_threads", 8}, {"opt.stats_print", 1}, {"opt.percpu_arena", sizeof(char *)},
+  {"opt.dss", sizeof(char *)}, {"opt.junk", sizeof(char *)}, {"opt.zero", 1}, {"opt.retain", 1},
+  {"opt.prof", 1}, {"opt.prof_active", 1}, {"opt.lg_prof_sample", 8}, {"opt.prof_prefix", sizeof(char *)},
+  {"opt.prof_final", 1}, {"opt.prof_gdump", 1}, {"opt.prof_leak", 1}, {"prof.active", 1}, {"prof.lg_sample", 8},
+  {"prof.gdump", 1},
+  {"thread.arena", 4}, {"thread.allocated", 8}, {"thread.allocatedp", sizeof(void *)}, {"thread.deallocated", 8},
+  {"thread.deallocatedp", sizeof(void *)}, {"thread.tcache.enabled", 1},
+  {"arena.0.dss", sizeof(char *)}, {"arena.0.dirty_decay_ms", 8}, {"arena.0.muzzy_decay_ms", 8},
+  {"arenas.narenas", 4}, {"arenas.dirty_decay_ms", 8}, {"arenas.muzzy_decay_ms", 8}, {"arenas.quantum", 8},
+  {"arenas.page", 8}, {"arenas.tcache_max", 8}, {"arenas.nbins", 4}, {"arenas.nhbins", 4},
+  {"arenas.bin.0.size", 8}, {"arenas.bin.0.nregs", 4}, {"arenas.bin.0.slab_size", 8}, {"arenas.nlextents", 4},
+  {"arenas.lextent.0.size", 8},
+  {"stats.allocated", 8}, {"stats.active", 8}, {"stats.metadata", 8}, {"stats.resident", 8}, {"stats.mapped", 8},
+  {"stats.retained", 8},
+  {"stats.arenas.0.nthreads", 4}, {"stats.arenas.0.dss", sizeof(char *)}, {"stats.arenas.0.dirty_decay_ms", 8},
+  {"stats.arenas.0.muzzy_decay_ms", 8}, {"stats.arenas.0.pactive", 8}, {"stats.arenas.0.pdirty", 8},
+  {"stats.arenas.0.pmuzzy", 8}, {"stats.arenas.0.mapped", 8}, {"stats.arenas.0.small.allocated", 8},
+  {"stats.arenas.0.small.nmalloc", 8}, {"stats.arenas.0.small.ndalloc", 8}, {"stats.arenas.0.large.allocated", 8},
+  {"stats.arenas.0.large.nmalloc", 8}, {"stats.arenas.0.large.ndalloc", 8}, {"stats.arenas.0.bins.0.nmalloc", 8},
+  {"stats.arenas.0.bins.0.ndalloc", 8}, {"stats.arenas.0.bins.0.curregs", 8}, {"stats.arenas.0.bins.0.curslabs", 8},
+  {"stats.arenas.0.bins.0.nfills", 8},
+  {"stats.arenas.4096.pactive", 8}, {"stats.arenas.4096.small.allocated", 8}, {"stats.arenas.4096.bins.3.curregs", 8},
+};
+
+static int rd(const char *name, void *out, size_t size) {
+  size_t len = size;
+  return mallctl(name, out, &len, NULL, 0);
+}
+
+#define EXPECT(cond, ...) do { if (!(cond)) FAIL(__VA_ARGS__); } while (0)
+
+int ctl_checks(void) {
+  // Every name: read with its type; a wrong length is EINVAL and reports the
+  // right one; by MIB the same; read-only names refuse a write with EPERM.
+  for (size_t k = 0; k < sizeof readable / sizeof readable[0]; k++) {
+    const char *name = readable[k].name;
+    size_t size = readable[k].size;
+    unsigned char value[16], again[16];
+    size_t len = size;
+    int rc = mallctl(name, value, &len, NULL, 0);
+    if (rc != 0) { FAIL("mallctl(\"%s\") = %d", name, rc); continue; }
+    len = size + 1;
+    rc = mallctl(name, value, &len, NULL, 0);
+    EXPECT(rc == EINVAL && len == size, "mallctl(\"%s\") with length %zu: %d, length now %zu (want EINVAL, %zu)",
+           name, size + 1, rc, len, size);
+    size_t mib[8], miblen = 8;
+    rc = mallctlnametomib(name, mib, &miblen);
+    if (rc != 0) { FAIL("mallctlnametomib(\"%s\") = %d", name, rc); continue; }
+    len = size;
+    rc = mallctlbymib(mib, miblen, again, &len, NULL, 0);
+    EXPECT(rc == 0, "mallctlbymib(\"%s\") = %d", name, rc);
+  }
+  size_t len;
+  unsigned u = 0;
+  size_t z = 0;
+  ssize_t ms = 0;
+  bool b = true;
+  const char *text = NULL;
+  // Conventions.
+  EXPECT(rd("no.such.name", &z, 8) == ENOENT, "unknown name: not ENOENT");
+  EXPECT(rd("arenas.bin.9999.size", &z, 8) == ENOENT, "bin index out of range: not ENOENT");
+  z = 1;
+  EXPECT(mallctl("stats.allocated", NULL, NULL, &z, 8) == EPERM, "writing stats.allocated: not EPERM");
+  u = 999999;
+  EXPECT(mallctl("thread.arena", NULL, NULL, &u, 4) == EFAULT, "thread.arena past narenas: not EFAULT");
+  // Heap profiling is built (tests/prof/run.sh checks it at work); this process
+  // runs without prof:true: prof.dump is write-only (EPERM on a read) and
+  // EFAULT, prof.active cannot be turned on (ENOENT), as jemalloc.
+  EXPECT(rd("prof.dump", &z, 8) == EPERM, "reading prof.dump: not EPERM");
+  const char *no_file = NULL;
+  EXPECT(mallctl("prof.dump", NULL, NULL, &no_file, sizeof no_file) == EFAULT, "prof.dump without prof:true: not EFAULT");
+  b = true;
+  EXPECT(mallctl("prof.active", NULL, NULL, &b, 1) == ENOENT, "prof.active = true without prof:true: not ENOENT");
+  EXPECT(rd("opt.prof", &b, 1) == 0 && !b, "opt.prof is not false");
+  EXPECT(rd("config.prof", &b, 1) == 0 && b, "config.prof is not true");
+  EXPECT(rd("opt.percpu_arena", &text, sizeof text) == 0 && text && !strcmp(text, "disabled"), "opt.percpu_arena");
+  EXPECT(rd("arena.0.dss", &text, sizeof text) == 0 && text && !strcmp(text, "disabled"), "arena.0.dss");
+  const char *dss = "primary";
+  EXPECT(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof dss) == EFAULT, "arena.0.dss = primary: not EFAULT");
+  dss = "disabled";
+  EXPECT(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof dss) == 0, "arena.0.dss = disabled refused");
+
+  // Size classes.
+  unsigned nbins = 0, nlextents = 0, nhbins = 0;
+  rd("arenas.nbins", &nbins, 4);
+  rd("arenas.nlextents", &nlextents, 4);
+  rd("arenas.nhbins", &nhbins, 4);
+  EXPECT(nlextents > 0 && nhbins > 0, "nlextents %u, nhbins %u", nlextents, nhbins);
+  size_t last_small = 0, first_large = 0;
+  char name[64];
+  snprintf(name, sizeof name, "arenas.bin.%u.size", nbins - 1);
+  rd(name, &last_small, 8);
+  rd("arenas.lextent.0.size", &first_large, 8);
+  EXPECT(first_large == nallocx(last_small + 1, 0), "lextent.0.size %zu, nallocx(%zu) %zu", first_large, last_small + 1,
+         nallocx(last_small + 1, 0));
+  snprintf(name, sizeof name, "arenas.lextent.%u.size", nlextents);
+  EXPECT(rd(name, &z, 8) == ENOENT, "lextent past nlextents: not ENOENT");
+
+  // Decay times: per arena and the default for new arenas.
+  ms = 5000;
+  ssize_t old = 0;
+  len = sizeof old;
+  EXPECT(mallctl("arena.0.dirty_decay_ms", &old, &len, &ms, sizeof ms) == 0, "arena.0.dirty_decay_ms write");
+  EXPECT(rd("arena.0.dirty_decay_ms", &ms, 8) == 0 && ms == 5000, "arena.0.dirty_decay_ms reads %zd", ms);
+  EXPECT(rd("stats.arenas.0.dirty_decay_ms", &ms, 8) == 0 && ms == 5000, "stats.arenas.0.dirty_decay_ms %zd", ms);
+  mallctl("arena.0.dirty_decay_ms", NULL, NULL, &old, sizeof old);
+  ms = -2;
+  EXPECT(mallctl("arenas.muzzy_decay_ms", NULL, NULL, &ms, sizeof ms) == EINVAL, "arenas.muzzy_decay_ms = -2 taken");
+
+  // Background thread: on, then off again.
+  b = true;
+  EXPECT(mallctl("background_thread", NULL, NULL, &b, 1) == 0, "background_thread = true");
+  EXPECT(rd("background_thread", &b, 1) == 0 && b, "background_thread reads false after true");
+  b = false;
+  mallctl("background_thread", NULL, NULL, &b, 1);
+  EXPECT(rd("background_thread", &b, 1) == 0 && !b, "background_thread reads true after false");
+  z = 0;
+  EXPECT(mallctl("max_background_threads", NULL, NULL, &z, 8) == EINVAL, "max_background_threads = 0 taken");
+
+  // thread.allocatedp: a live counter.
+  uint64_t *allocatedp = NULL;
+  EXPECT(rd("thread.allocatedp", &allocatedp, sizeof allocatedp) == 0 && allocatedp, "thread.allocatedp");
+  if (allocatedp) {
+    uint64_t before = *allocatedp;
+    static void *blocks[4000];
+    for (int i = 0; i < 4000; i++) blocks[i] = f_malloc(1000);
+    uint64_t during = *allocatedp;
+    uint64_t exact = 0;
+    rd("thread.allocated", &exact, 8);
+    // Lags by at most what the thread's cache handed out since its last
+    // refill of the class: far less than the 4 MB allocated here.
+    EXPECT(during - before >= 4000 * 1024 - (256 << 10) && during <= exact,
+           "*thread.allocatedp grew by %llu for 4000 x 1 KiB (exact figure %llu)",
+           (unsigned long long)(during - before), (unsigned long long)(exact - before));
+    for (int i = 0; i < 4000; i++) f_free(blocks[i]);
+  }
+
+  // arenas.create: a new arena, reachable by MALLOCX_ARENA and thread.arena,
+  // with its own statistics; reset empties it; destroy frees its index.
+  unsigned narenas = 0, arena = 0, again = 0;
+  rd("arenas.narenas", &narenas, 4);
+  EXPECT(rd("arenas.create", &arena, 4) == 0 && arena >= narenas, "arenas.create gave %u (narenas %u)", arena, narenas);
+  unsigned narenas2 = 0;
+  rd("arenas.narenas", &narenas2, 4);
+  EXPECT(narenas2 == arena + 1, "narenas %u after creating arena %u", narenas2, arena);
+  int flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
+  void *in_arena[100];
+  for (int i = 0; i < 100; i++) in_arena[i] = mallocx(i % 2 ? 100 : 50000, flags);
+  snprintf(name, sizeof name, "stats.arenas.%u.small.allocated", arena);
+  EXPECT(rd(name, &z, 8) == 0 && z == 50 * nallocx(100, 0), "%s = %zu", name, z);
+  snprintf(name, sizeof name, "stats.arenas.%u.large.allocated", arena);
+  EXPECT(rd(name, &z, 8) == 0 && z == 50 * nallocx(50000, 0), "%s = %zu", name, z);
+  // Freed one by one into it (no cache), then the rest discarded by reset.
+  for (int i = 0; i < 10; i++) dallocx(in_arena[i], MALLOCX_TCACHE_NONE);
+  EXPECT(mallctl("arena.0.reset", NULL, NULL, NULL, 0) == EFAULT, "arena.0.reset: not EFAULT (not created)");
+  snprintf(name, sizeof name, "arena.%u.reset", arena);
+  EXPECT(mallctl(name, NULL, NULL, NULL, 0) == 0, "%s failed", name);
+  snprintf(name, sizeof name, "stats.arenas.%u.small.allocated", arena);
+  EXPECT(rd(name, &z, 8) == 0 && z == 0, "after reset %s = %zu", name, z);
+  snprintf(name, sizeof name, "stats.arenas.%u.pactive", arena);
+  EXPECT(rd(name, &z, 8) == 0 && z == 0, "after reset %s = %zu", name, z);
+  // Usable again after reset, also through thread.arena.
+  void *p = mallocx(200, flags);
+  EXPECT(p != NULL, "mallocx into the reset arena failed");
+  dallocx(p, MALLOCX_TCACHE_NONE);
+  unsigned mine = 0;
+  len = 4;
+  EXPECT(mallctl("thread.arena", &mine, &len, &arena, 4) == 0, "thread.arena = %u", arena);
+  p = f_malloc(300);
+  f_free(p);
+  mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+  snprintf(name, sizeof name, "arena.%u.destroy", arena);
+  EXPECT(mallctl(name, NULL, NULL, NULL, 0) == EFAULT, "destroying an arena a thread is bound to: not EFAULT");
+  mallctl("thread.arena", NULL, NULL, &mine, 4);
+  EXPECT(mallctl(name, NULL, NULL, NULL, 0) == 0, "%s failed", name);
+  EXPECT(mallocx(100, flags) == NULL, "mallocx into a destroyed arena succeeded");
+  EXPECT(rd("arenas.create", &again, 4) == 0 && again == arena, "arenas.create after destroy gave %u, not %u", again,
+         arena);
+
+  if (failures) return 1;
+  printf("ok (%zu names)\n", sizeof readable / sizeof readable[0]);
+  return 0;
+}

@@ -1,0 +1,840 @@
+/*
+ * concurrency.c - multi-threaded robustness of a malloc implementation:
+ * cross-thread frees, thread churn, fork storms.
+ *
+ * Build: gcc -std=gnu11 -O1 -g -pthread -I../lib -o concurrency concurrency.c
+ * Run:   ./concurrency prodcons T [SECONDS=2]
+ *        ./concurrency churn [THREADS=1000]
+ *        ./concurrency fork-storm [FORKS=300]
+ *
+ * prodcons T   T/2 producers allocate random 8 B .. 64 KiB blocks (malloc,
+ *              calloc, posix_memalign, aligned_alloc, realloc), fill them
+ *              with a pattern and pass them through bounded, lock-protected
+ *              queues to T - T/2 consumers that verify them, sometimes
+ *              realloc them, and free them. Runs SECONDS, then drains.
+ * churn        THREADS short-lived threads (joined and detached, up to 24
+ *              alive at once) allocate blocks, leave half of them alive in
+ *              a global pool (taking and freeing whatever older block sits
+ *              in the slot they pick) and exit with their thread caches
+ *              full; two long-lived sweeper threads free blocks from the
+ *              pool while the others come and go.
+ * fork-storm   4 threads allocate and free continuously while the main
+ *              thread forks FORKS times. Every child (alarm(10)) verifies
+ *              and frees a block made before the fork, then mallocs/frees a
+ *              few hundred blocks (small, large, > 2 MiB, calloc, realloc,
+ *              posix_memalign); every other child first forks a grandchild
+ *              that does the same (a fork from a child of a child). The
+ *              parent has alarm(120): a deadlock is a failure, not a hang.
+ * free-errno   4 threads malloc 40000-byte blocks (above the thread cache,
+ *              so every call takes an arena lock) and free each other's:
+ *              free must never change errno (a contended lock's futex wait
+ *              failing with EAGAIN used to leak into errno).
+ * huge-realloc-race THREADS ITERS: each thread mallocs, grows with realloc
+ *              and frees its own 2-8 MiB blocks; none crosses threads. A
+ *              block moved by mremap used to clear its old address's
+ *              page-map entry after the move, erasing another thread's
+ *              block just mapped there ("invalid pointer" on a live block).
+ *
+ * Deterministic stdout: one "<mode> ok" line, or "FAIL <mode>: ..." lines
+ * and exit status 1. Counts and timings go to stderr.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static const char *g_mode = "?";
+static atomic_int g_failures;
+
+#define FAILF(...)                                                           \
+    do {                                                                     \
+        if (atomic_fetch_add(&g_failures, 1) < 10) {                         \
+            flockfile(stdout);                                               \
+            printf("FAIL %s: ", g_mode);                                     \
+            printf(__VA_ARGS__);                                             \
+            printf("\n");                                                    \
+            fflush(stdout);                                                  \
+            funlockfile(stdout);                                             \
+        }                                                                    \
+    } while (0)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Random size, log-uniform between lo and hi (inclusive). */
+static size_t rand_size(uint64_t *s, size_t lo, size_t hi)
+{
+    int lo_bits = 63 - __builtin_clzll(lo), hi_bits = 63 - __builtin_clzll(hi);
+    int b = lo_bits + (int)(xs(s) % (uint64_t)(hi_bits - lo_bits + 1));
+    size_t n = ((size_t)1 << b) + (xs(s) & (((size_t)1 << b) - 1));
+    if (n < lo) n = lo;
+    if (n > hi) n = hi;
+    return n;
+}
+
+/* The pattern byte at offset i of a block tagged `seed`. */
+static inline unsigned char pat(uint32_t seed, size_t i)
+{
+    return (unsigned char)(seed ^ (i * 0x9Du) ^ (i >> 8));
+}
+
+static void fill(unsigned char *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) p[i] = pat(seed, i);
+}
+
+/* Returns the first bad offset, or (size_t)-1. */
+static size_t check(const unsigned char *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != pat(seed, i)) return i;
+    return (size_t)-1;
+}
+
+/* Big blocks: head and tail 4 KiB plus 16 bytes per page (per 64 KiB above
+ * 1 MiB, so that huge blocks stay cheap). */
+static inline size_t sparse_stride(size_t n) { return n > (1u << 20) ? 65536 : 4096; }
+static void fill_sparse(unsigned char *p, size_t n, uint32_t seed)
+{
+    if (n <= 16384) { fill(p, n, seed); return; }
+    for (size_t i = 0; i < 4096; i++) p[i] = pat(seed, i);
+    for (size_t i = n - 4096; i < n; i++) p[i] = pat(seed, i);
+    for (size_t pg = 4096; pg + 16 <= n; pg += sparse_stride(n))
+        for (size_t i = pg; i < pg + 16; i++) p[i] = pat(seed, i);
+}
+
+static size_t check_sparse(const unsigned char *p, size_t n, uint32_t seed)
+{
+    if (n <= 16384) return check(p, n, seed);
+    for (size_t i = 0; i < 4096; i++) if (p[i] != pat(seed, i)) return i;
+    for (size_t i = n - 4096; i < n; i++) if (p[i] != pat(seed, i)) return i;
+    for (size_t pg = 4096; pg + 16 <= n; pg += sparse_stride(n))
+        for (size_t i = pg; i < pg + 16; i++) if (p[i] != pat(seed, i)) return i;
+    return (size_t)-1;
+}
+
+/* ====================================================================== */
+/* prodcons                                                                */
+
+typedef struct {
+    unsigned char *p;
+    size_t size;
+    uint32_t seed;
+    uint32_t align; /* 0 or the alignment asked for */
+} item_t;
+
+#define QCAP 128
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full;
+    item_t items[QCAP];
+    int head, count;
+    int closed;
+} queue_t;
+
+static queue_t *queues;
+static int n_producers, n_consumers;
+static double deadline;
+static atomic_long pc_produced, pc_consumed, pc_local;
+
+static void q_push(queue_t *q, item_t it)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->count == QCAP) pthread_cond_wait(&q->not_full, &q->mu);
+    q->items[(q->head + q->count) % QCAP] = it;
+    q->count++;
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* 0 when the queue is closed and empty. */
+static int q_pop(queue_t *q, item_t *out)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->count == 0 && !q->closed) pthread_cond_wait(&q->not_empty, &q->mu);
+    if (q->count == 0) {
+        pthread_mutex_unlock(&q->mu);
+        return 0;
+    }
+    *out = q->items[q->head];
+    q->head = (q->head + 1) % QCAP;
+    q->count--;
+    pthread_cond_signal(&q->not_full);
+    pthread_mutex_unlock(&q->mu);
+    return 1;
+}
+
+static int make_block(uint64_t *s, item_t *it)
+{
+    size_t n = rand_size(s, 8, 65536);
+    uint32_t seed = (uint32_t)xs(s);
+    unsigned char *p = NULL;
+    uint32_t align = 0;
+    switch (xs(s) % 8) {
+    case 0:
+        p = f_calloc(1, n);
+        if (p) {
+            for (size_t i = 0; i < n; i++)
+                if (p[i]) {
+                    FAILF("calloc(%zu) byte %zu is 0x%02x, not zero", n, i, p[i]);
+                    break;
+                }
+        }
+        break;
+    case 1: {
+        align = 16u << (xs(s) % 9); /* 16 .. 4096 */
+        void *q = NULL;
+        int rc = f_posix_memalign(&q, align, n);
+        if (rc != 0) {
+            FAILF("posix_memalign(%u, %zu) = %d", align, n, rc);
+            return 0;
+        }
+        p = q;
+        break;
+    }
+    case 2:
+        align = 64u << (xs(s) % 7); /* 64 .. 4096 */
+        p = f_aligned_alloc(align, (n + align - 1) & ~(size_t)(align - 1));
+        break;
+    case 3: {
+        /* grown by realloc from a smaller block with the same pattern */
+        size_t n0 = 1 + n / 3;
+        unsigned char *q = f_malloc(n0);
+        if (!q) break;
+        fill(q, n0, seed);
+        p = f_realloc(q, n);
+        if (p) {
+            size_t bad = check(p, n0, seed);
+            if (bad != (size_t)-1) FAILF("realloc(%zu -> %zu) lost byte %zu", n0, n, bad);
+        }
+        break;
+    }
+    default:
+        p = f_malloc(n);
+    }
+    if (!p) {
+        FAILF("allocation of %zu bytes failed (errno %d)", n, errno);
+        return 0;
+    }
+    if (align && ((uintptr_t)p & (align - 1))) FAILF("block %p not aligned to %u", (void *)p, align);
+    fill(p, n, seed);
+    it->p = p;
+    it->size = n;
+    it->seed = seed;
+    it->align = align;
+    return 1;
+}
+
+static void consume(item_t *it, uint64_t *s, const char *who)
+{
+    size_t bad = check(it->p, it->size, it->seed);
+    if (bad != (size_t)-1)
+        FAILF("%s: block %p (%zu bytes) corrupted at offset %zu: 0x%02x, expected 0x%02x", who, (void *)it->p,
+              it->size, bad, it->p[bad], pat(it->seed, bad));
+    if (it->align == 0 && xs(s) % 8 == 0) {
+        /* realloc a block another thread allocated */
+        size_t n2 = rand_size(s, 8, 65536);
+        unsigned char *q = f_realloc(it->p, n2);
+        if (!q) {
+            FAILF("realloc(%zu -> %zu) of a foreign block failed", it->size, n2);
+            f_free(it->p);
+            return;
+        }
+        size_t keep = n2 < it->size ? n2 : it->size;
+        bad = check(q, keep, it->seed);
+        if (bad != (size_t)-1) FAILF("%s: realloc(%zu -> %zu) lost byte %zu", who, it->size, n2, bad);
+        f_free(q);
+        return;
+    }
+    f_free(it->p);
+}
+
+static void *producer(void *arg)
+{
+    long id = (long)arg;
+    uint64_t s = 0x1234567ull + (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    item_t local[16];
+    int nlocal = 0;
+    long k = 0;
+    while (now_s() < deadline) {
+        for (int burst = 0; burst < 32; burst++, k++) {
+            item_t it;
+            if (!make_block(&s, &it)) continue;
+            if (xs(&s) % 4 == 0) {
+                /* some blocks are freed by their own thread, later */
+                if (nlocal == 16) {
+                    int j = (int)(xs(&s) % 16);
+                    consume(&local[j], &s, "producer");
+                    atomic_fetch_add(&pc_local, 1);
+                    local[j] = it;
+                } else {
+                    local[nlocal++] = it;
+                }
+                continue;
+            }
+            q_push(&queues[(id + k) % n_consumers], it);
+            atomic_fetch_add(&pc_produced, 1);
+        }
+    }
+    for (int j = 0; j < nlocal; j++) {
+        consume(&local[j], &s, "producer");
+        atomic_fetch_add(&pc_local, 1);
+    }
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    long id = (long)arg;
+    uint64_t s = 0xABCDEF1ull + (uint64_t)id * 0xD1B54A32D192ED03ull;
+    item_t it;
+    while (q_pop(&queues[id], &it)) {
+        consume(&it, &s, "consumer");
+        atomic_fetch_add(&pc_consumed, 1);
+    }
+    return NULL;
+}
+
+static int run_prodcons(int t, double seconds)
+{
+    if (t < 2) t = 2;
+    n_producers = t / 2;
+    n_consumers = t - n_producers;
+    alarm((unsigned)seconds + 60);
+    queues = calloc((size_t)n_consumers, sizeof *queues);
+    for (int i = 0; i < n_consumers; i++) {
+        pthread_mutex_init(&queues[i].mu, NULL);
+        pthread_cond_init(&queues[i].not_empty, NULL);
+        pthread_cond_init(&queues[i].not_full, NULL);
+    }
+    pthread_t *th = malloc((size_t)t * sizeof *th);
+    double t0 = now_s();
+    deadline = t0 + seconds;
+    for (long i = 0; i < n_consumers; i++)
+        if (pthread_create(&th[n_producers + i], NULL, consumer, (void *)i)) {
+            FAILF("pthread_create failed");
+            return 1;
+        }
+    for (long i = 0; i < n_producers; i++)
+        if (pthread_create(&th[i], NULL, producer, (void *)i)) {
+            FAILF("pthread_create failed");
+            return 1;
+        }
+    for (int i = 0; i < n_producers; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < n_consumers; i++) {
+        pthread_mutex_lock(&queues[i].mu);
+        queues[i].closed = 1;
+        pthread_cond_broadcast(&queues[i].not_empty);
+        pthread_mutex_unlock(&queues[i].mu);
+    }
+    for (int i = 0; i < n_consumers; i++) pthread_join(th[n_producers + i], NULL);
+    if (atomic_load(&pc_produced) != atomic_load(&pc_consumed))
+        FAILF("%ld blocks produced but %ld consumed", (long)pc_produced, (long)pc_consumed);
+    if (atomic_load(&pc_produced) == 0) FAILF("no block went through a queue");
+    fprintf(stderr, "prodcons %d threads (%d producers): %ld cross-thread, %ld local in %.2fs\n", t, n_producers,
+            (long)pc_produced, (long)pc_local, now_s() - t0);
+    free(th);
+    for (int i = 0; i < n_consumers; i++) {
+        pthread_mutex_destroy(&queues[i].mu);
+        pthread_cond_destroy(&queues[i].not_empty);
+        pthread_cond_destroy(&queues[i].not_full);
+    }
+    free(queues);
+    return 0;
+}
+
+/* ====================================================================== */
+/* churn                                                                   */
+
+/* A pooled block starts with its header, so any thread can verify it. */
+typedef struct {
+    uint64_t size;
+    uint32_t seed;
+    uint32_t magic;
+} hdr_t;
+#define HDR_MAGIC 0x5EA110C5u
+#define POOL 4096
+static _Atomic(hdr_t *) pool[POOL];
+static atomic_int churn_stop;
+static atomic_long churn_freed, churn_pooled, churn_alive;
+
+static hdr_t *churn_alloc(uint64_t *s)
+{
+    size_t n;
+    uint64_t r = xs(s) % 1000;
+    if (r == 0)
+        n = (size_t)(2u << 20) + (size_t)(xs(s) % (1u << 20)); /* > 2 MiB */
+    else if (r < 20)
+        n = rand_size(s, 16384, 1u << 20); /* large */
+    else
+        n = rand_size(s, 16, 4096);
+    uint32_t seed = (uint32_t)xs(s);
+    hdr_t *h = (r % 5 == 1) ? f_calloc(1, n) : f_malloc(n);
+    if (!h) {
+        FAILF("allocation of %zu bytes failed (errno %d)", n, errno);
+        return NULL;
+    }
+    h->size = n;
+    h->seed = seed;
+    h->magic = HDR_MAGIC;
+    fill_sparse((unsigned char *)(h + 1), n - sizeof *h, seed);
+    return h;
+}
+
+static void churn_free(hdr_t *h, const char *who)
+{
+    if (h->magic != HDR_MAGIC || h->size < sizeof *h || h->size > (4u << 20)) {
+        FAILF("%s: pooled block %p has a corrupted header (magic %#x, size %llu)", who, (void *)h, h->magic,
+              (unsigned long long)h->size);
+        return; /* do not free what we cannot trust */
+    }
+    size_t bad = check_sparse((unsigned char *)(h + 1), h->size - sizeof *h, h->seed);
+    if (bad != (size_t)-1)
+        FAILF("%s: pooled block %p (%llu bytes) corrupted at offset %zu", who, (void *)h,
+              (unsigned long long)h->size, bad + sizeof *h);
+    h->magic = 0;
+    f_free(h);
+    atomic_fetch_add(&churn_freed, 1);
+}
+
+static void *short_lived(void *arg)
+{
+    uint64_t s = 0x5151ull + (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ull;
+    hdr_t *mine[64];
+    int n = 16 + (int)(xs(&s) % 48);
+    for (int i = 0; i < n; i++) mine[i] = churn_alloc(&s);
+    /* private churn: fills the thread cache, left full at exit */
+    for (int i = 0; i < 200; i++) {
+        void *p = f_malloc(rand_size(&s, 8, 2048));
+        if (p) f_free(p);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!mine[i]) continue;
+        if (i % 2 == 0) {
+            /* leave it alive in the pool; free whatever was there */
+            hdr_t *old = atomic_exchange(&pool[xs(&s) % POOL], mine[i]);
+            atomic_fetch_add(&churn_pooled, 1);
+            if (old) churn_free(old, "short-lived");
+        } else {
+            churn_free(mine[i], "short-lived");
+        }
+    }
+    /* keep some cached blocks of its own in the tcache */
+    for (int i = 0; i < 8; i++) f_free(f_malloc(48));
+    atomic_fetch_sub(&churn_alive, 1);
+    return NULL;
+}
+
+static void *sweeper(void *arg)
+{
+    uint64_t s = 0x777ull + (uint64_t)(uintptr_t)arg;
+    while (!atomic_load(&churn_stop)) {
+        for (int k = 0; k < 64; k++) {
+            hdr_t *h = atomic_exchange(&pool[xs(&s) % POOL], NULL);
+            if (h) churn_free(h, "sweeper");
+        }
+        sched_yield();
+    }
+    return NULL;
+}
+
+static int run_churn(int total)
+{
+    alarm(120);
+    double t0 = now_s();
+    pthread_t sw[2];
+    for (long i = 0; i < 2; i++)
+        if (pthread_create(&sw[i], NULL, sweeper, (void *)i)) {
+            FAILF("pthread_create failed");
+            return 1;
+        }
+    pthread_attr_t detached;
+    pthread_attr_init(&detached);
+    pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&detached, 256 * 1024);
+    pthread_attr_t joinable;
+    pthread_attr_init(&joinable);
+    pthread_attr_setstacksize(&joinable, 256 * 1024);
+    enum { WAVE = 24 };
+    int created = 0;
+    while (created < total) {
+        pthread_t th[WAVE];
+        int joined[WAVE];
+        int w = total - created < WAVE ? total - created : WAVE;
+        for (int i = 0; i < w; i++) {
+            atomic_fetch_add(&churn_alive, 1);
+            joined[i] = (created + i) % 3 != 0;
+            int rc = pthread_create(&th[i], joined[i] ? &joinable : &detached, short_lived,
+                                    (void *)(uintptr_t)(created + i));
+            if (rc) {
+                atomic_fetch_sub(&churn_alive, 1);
+                FAILF("pthread_create: %s", strerror(rc));
+                joined[i] = 0;
+            }
+        }
+        for (int i = 0; i < w; i++)
+            if (joined[i]) pthread_join(th[i], NULL);
+        created += w;
+        /* bounded number of detached threads alive */
+        while (atomic_load(&churn_alive) > WAVE) usleep(1000);
+    }
+    while (atomic_load(&churn_alive) > 0) usleep(1000);
+    atomic_store(&churn_stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(sw[i], NULL);
+    for (int i = 0; i < POOL; i++) {
+        hdr_t *h = atomic_exchange(&pool[i], NULL);
+        if (h) churn_free(h, "main");
+    }
+    if (atomic_load(&churn_pooled) == 0) FAILF("no block went through the pool");
+    fprintf(stderr, "churn: %d threads, %ld blocks pooled, %ld freed in %.2fs\n", total, (long)churn_pooled,
+            (long)churn_freed, now_s() - t0);
+    pthread_attr_destroy(&detached);
+    pthread_attr_destroy(&joinable);
+    return 0;
+}
+
+/* ====================================================================== */
+/* fork-storm                                                              */
+
+static atomic_int storm_stop;
+static atomic_long storm_ops;
+
+static void *storm_worker(void *arg)
+{
+    uint64_t s = 0xF00Dull + (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ull;
+    enum { SLOTS = 256 };
+    unsigned char *blk[SLOTS] = {0};
+    size_t sz[SLOTS] = {0};
+    uint32_t sd[SLOTS] = {0};
+    /* nice 10: four busy threads on two cores would otherwise starve the
+     * children (and the run would take minutes); they still run all along */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+    while (!atomic_load_explicit(&storm_stop, memory_order_relaxed)) {
+        int j = (int)(xs(&s) % SLOTS);
+        if (blk[j]) {
+            size_t bad = check_sparse(blk[j], sz[j], sd[j]);
+            if (bad != (size_t)-1) FAILF("parent worker: block of %zu corrupted at offset %zu", sz[j], bad);
+            f_free(blk[j]);
+            blk[j] = NULL;
+        }
+        uint64_t r = xs(&s) % 100;
+        size_t n = r == 0 ? rand_size(&s, 16384, 1u << 20) : rand_size(&s, 8, 8192);
+        unsigned char *p = f_malloc(n);
+        if (!p) {
+            FAILF("parent worker: malloc(%zu) failed", n);
+            continue;
+        }
+        sd[j] = (uint32_t)xs(&s);
+        fill_sparse(p, n, sd[j]);
+        blk[j] = p;
+        sz[j] = n;
+        atomic_fetch_add_explicit(&storm_ops, 1, memory_order_relaxed);
+    }
+    for (int j = 0; j < SLOTS; j++)
+        if (blk[j]) f_free(blk[j]);
+    return NULL;
+}
+
+/* What a child (or grandchild) does; returns 0 when all is well. */
+static int child_work(uint64_t seed, unsigned char *inherited, size_t inherited_n, uint32_t inherited_seed)
+{
+    uint64_t s = seed | 1;
+    if (inherited) {
+        if (check_sparse(inherited, inherited_n, inherited_seed) != (size_t)-1) return 10;
+        f_free(inherited);
+    }
+    enum { N = 64 };
+    unsigned char *blk[N] = {0};
+    size_t sz[N] = {0};
+    uint32_t sd[N] = {0};
+    for (int round = 0; round < 300; round++) {
+        int j = (int)(xs(&s) % N);
+        if (blk[j]) {
+            if (check_sparse(blk[j], sz[j], sd[j]) != (size_t)-1) return 11;
+            f_free(blk[j]);
+            blk[j] = NULL;
+        }
+        uint64_t r = xs(&s) % 100;
+        size_t n;
+        if (r < 3)
+            n = (size_t)(2u << 20) + 1 + (size_t)(xs(&s) % (3u << 20)); /* > 2 MiB */
+        else if (r < 10)
+            n = rand_size(&s, 16384, 2u << 20); /* large */
+        else
+            n = rand_size(&s, 8, 8192);
+        unsigned char *p;
+        switch (round % 5) {
+        case 0:
+            p = f_calloc(1, n);
+            if (p && (p[0] || p[n - 1] || p[n / 2])) return 12;
+            break;
+        case 1: {
+            void *q = NULL;
+            p = f_posix_memalign(&q, 4096, n) == 0 ? q : NULL;
+            if (p && ((uintptr_t)p & 4095)) return 13;
+            break;
+        }
+        case 2:
+            p = f_malloc(n / 2 + 1);
+            if (p) {
+                p[0] = 0x5A;
+                unsigned char *q = f_realloc(p, n);
+                if (!q) f_free(p);
+                p = q;
+                if (p && p[0] != 0x5A) return 14;
+            }
+            break;
+        default:
+            p = f_malloc(n);
+        }
+        if (!p) return 15;
+        sd[j] = (uint32_t)xs(&s);
+        fill_sparse(p, n, sd[j]);
+        blk[j] = p;
+        sz[j] = n;
+    }
+    for (int j = 0; j < N; j++)
+        if (blk[j]) {
+            if (check_sparse(blk[j], sz[j], sd[j]) != (size_t)-1) return 16;
+            f_free(blk[j]);
+        }
+    return 0;
+}
+
+static const char *status_text(int st, char *buf, size_t n)
+{
+    if (WIFEXITED(st))
+        snprintf(buf, n, "exit %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, n, "signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(buf, n, "status %#x", st);
+    return buf;
+}
+
+struct child {
+    pid_t pid;
+    int k;
+};
+
+/* Waits for one of the children in flight and checks its status. */
+static int reap_one(struct child *inflight, int *n)
+{
+    int st;
+    pid_t pid = waitpid(-1, &st, 0);
+    if (pid < 0) {
+        FAILF("waitpid: %s", strerror(errno));
+        return 0;
+    }
+    int k = -1;
+    for (int i = 0; i < *n; i++)
+        if (inflight[i].pid == pid) {
+            k = inflight[i].k;
+            inflight[i] = inflight[--*n];
+            break;
+        }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char buf[64];
+        const char *why = "exit code: see child_work";
+        if (WIFSIGNALED(st))
+            why = WTERMSIG(st) == SIGALRM ? "alarm after 10 s: deadlock?" : "killed by a signal";
+        else if (WEXITSTATUS(st) >= 100)
+            why = "its grandchild failed with exit code (code - 100)";
+        else if (WEXITSTATUS(st) >= 64)
+            why = "its grandchild died of signal (code - 64)";
+        FAILF("child %d: %s (%s)", k, status_text(st, buf, sizeof buf), why);
+    }
+    return 1;
+}
+
+static int run_fork_storm(int forks)
+{
+    alarm(120);
+    double t0 = now_s();
+    pthread_t th[4];
+    for (long i = 0; i < 4; i++)
+        if (pthread_create(&th[i], NULL, storm_worker, (void *)i)) {
+            FAILF("pthread_create failed");
+            return 1;
+        }
+    uint64_t s = 0xC0FFEEull;
+    int grandchildren = 0;
+    struct child inflight[2];
+    int ninflight = 0;
+    for (int k = 0; k < forks && atomic_load(&g_failures) == 0; k++) {
+        /* a block made just before the fork, verified and freed by the child */
+        size_t n = (k % 3 == 0) ? (3u << 20) : rand_size(&s, 8, 100000);
+        uint32_t seed = (uint32_t)xs(&s);
+        unsigned char *pre = f_malloc(n);
+        if (!pre) {
+            FAILF("malloc(%zu) failed", n);
+            break;
+        }
+        fill_sparse(pre, n, seed);
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0) {
+            FAILF("fork %d: %s", k, strerror(errno));
+            f_free(pre);
+            break;
+        }
+        if (pid == 0) {
+            alarm(10);
+            int rc = 0;
+            if (k % 2 == 0) {
+                pid_t g = fork();
+                if (g < 0) _exit(20);
+                if (g == 0) {
+                    alarm(10);
+                    _exit(child_work(xs(&s) ^ 0x6A6A, pre, n, seed));
+                }
+                rc = child_work(xs(&s), NULL, 0, 0);
+                int gst;
+                if (waitpid(g, &gst, 0) != g) _exit(21);
+                if (!WIFEXITED(gst) || WEXITSTATUS(gst) != 0) {
+                    /* report the grandchild's failure as 100 + its code, or 64 + signal */
+                    _exit(WIFEXITED(gst) ? 100 + WEXITSTATUS(gst) % 100 : 64 + WTERMSIG(gst) % 32);
+                }
+                f_free(pre);
+            } else {
+                rc = child_work(xs(&s), pre, n, seed);
+            }
+            _exit(rc);
+        }
+        if (k % 2 == 0) grandchildren++;
+        f_free(pre);
+        inflight[ninflight].pid = pid;
+        inflight[ninflight].k = k;
+        ninflight++;
+        /* two children at a time: one per core */
+        while (ninflight >= 2 || (ninflight > 0 && (k + 1 >= forks || atomic_load(&g_failures))))
+            if (!reap_one(inflight, &ninflight)) break;
+        xs(&s);
+    }
+    while (ninflight > 0 && reap_one(inflight, &ninflight)) {}
+    atomic_store(&storm_stop, 1);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    fprintf(stderr, "fork-storm: %d forks, %d grandchildren, %ld parent ops in %.2fs\n", forks, grandchildren,
+            (long)storm_ops, now_s() - t0);
+    return 0;
+}
+
+/* ---- free-errno ---- */
+static void *_Atomic errno_swap[64];
+static atomic_long errno_bad;
+static atomic_int errno_first;
+
+static void *errno_worker(void *arg)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull * ((uintptr_t)arg + 1);
+    for (int i = 0; i < 100000 && !atomic_load(&errno_bad); i++) {
+        void *p = f_malloc(40000);
+        if (!p) { FAILF("malloc(40000) failed"); return NULL; }
+        p = atomic_exchange(&errno_swap[xs(&s) % 64], p);
+        if (!p) continue;
+        errno = 0;
+        f_free(p);
+        if (errno != 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&errno_first, &zero, errno);
+            atomic_fetch_add(&errno_bad, 1);
+        }
+    }
+    return NULL;
+}
+
+static void run_free_errno(void)
+{
+    pthread_t th[4];
+    for (long i = 0; i < 4; i++) pthread_create(&th[i], NULL, errno_worker, (void *)i);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 64; i++) f_free(errno_swap[i]);
+    if (errno_bad) FAILF("free() changed errno (to %d) in %ld calls", atomic_load(&errno_first), (long)errno_bad);
+}
+
+/* ---- huge-realloc-race ---- */
+static int huge_iters;
+
+static void *huge_worker(void *arg)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull * ((uintptr_t)arg + 1);
+    unsigned char *live[4] = {0};
+    for (int i = 0; i < huge_iters && !atomic_load(&g_failures); i++) {
+        uint64_t r = xs(&s);
+        int k = (int)(r % 4);
+        size_t n = (2u << 20) + 1 + (r >> 8) % (6u << 20);
+        if (!live[k]) {
+            if (!(live[k] = f_malloc(n))) { FAILF("malloc(%zu) failed", n); break; }
+            live[k][0] = (unsigned char)k;
+        } else if ((r >> 40) & 1) {
+            f_free(live[k]);
+            live[k] = NULL;
+        } else {
+            unsigned char *q = f_realloc(live[k], n);
+            if (!q) { FAILF("realloc(%zu) failed", n); break; }
+            if (q[0] != (unsigned char)k) { FAILF("realloc lost the block's contents"); break; }
+            live[k] = q;
+        }
+    }
+    for (int k = 0; k < 4; k++) f_free(live[k]);
+    return NULL;
+}
+
+static void run_huge_realloc_race(int threads, int iters)
+{
+    pthread_t th[16];
+    if (threads > 16) threads = 16;
+    huge_iters = iters;
+    for (long i = 0; i < threads; i++) pthread_create(&th[i], NULL, huge_worker, (void *)i);
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
+                        " | huge-realloc-race [THREADS] [ITERS]\n", argv[0]);
+        return 2;
+    }
+    g_mode = argv[1];
+    if (strcmp(g_mode, "prodcons") == 0) {
+        int t = argc > 2 ? atoi(argv[2]) : 8;
+        double secs = argc > 3 ? atof(argv[3]) : 2.0;
+        run_prodcons(t, secs);
+        if (atomic_load(&g_failures) == 0) printf("prodcons ok\n");
+    } else if (strcmp(g_mode, "churn") == 0) {
+        run_churn(argc > 2 ? atoi(argv[2]) : 1000);
+        if (atomic_load(&g_failures) == 0) printf("churn ok\n");
+    } else if (strcmp(g_mode, "free-errno") == 0) {
+        run_free_errno();
+        if (atomic_load(&g_failures) == 0) printf("free-errno ok\n");
+    } else if (strcmp(g_mode, "huge-realloc-race") == 0) {
+        run_huge_realloc_race(argc > 2 ? atoi(argv[2]) : 2, argc > 3 ? atoi(argv[3]) : 20000);
+        if (atomic_load(&g_failures) == 0) printf("huge-realloc-race ok\n");
+    } else if (strcmp(g_mode, "fork-storm") == 0) {
+        run_fork_storm(argc > 2 ? atoi(argv[2]) : 300);
+        if (atomic_load(&g_failures) == 0) printf("fork-storm ok\n");
+    } else {
+        fprintf(stderr, "unknown mode '%s'\n", g_mode);
+        return 2;
+    }
+    return atomic_load(&g_failures) ? 1 : 0;
+}

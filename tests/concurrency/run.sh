@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# concurrency - threads and fork (stress.c, fork_threads.c, concurrency.c):
+#   stress              STRESS_THREADS threads for STRESS_SECONDS, cross-thread
+#                       frees, every block's contents verified: the same
+#                       output with glibc and with the library
+#   fork_threads        fork() while 4 threads are busy in malloc/free; the
+#                       children allocate and free: compared with glibc
+#   prodcons_T          T = 2 .. 64 threads, producer/consumer cross-thread
+#                       frees through queues, 2 s each (library only, as the
+#                       rest)
+#   thread_churn        1000 short-lived threads exit with full caches while
+#                       sweepers free their blocks
+#   fork_storm          300 forks while 4 threads allocate; grandchildren
+#   free_errno          free() never changes errno
+#   huge_realloc_race   realloc of huge blocks racing on 2 threads,
+#                       dirty_decay_ms:0
+#
+# usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
+# Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
+# ONLY="a b" runs only the named checks; KEEP_WORK=1 keeps the work
+# directory (kept anyway on failure). About 50 s.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/blackbox.sh"
+blackbox_setup concurrency "${1:-}"
+STRESS_SECONDS=${STRESS_SECONDS:-10}
+STRESS_THREADS=${STRESS_THREADS:-8}
+
+t0=$(now)
+compile stress
+compile fork_threads
+compile concurrency
+echo "compiled test programs ($(elapsed "$t0" "$(now)"))"
+
+have stress && compare stress $((STRESS_SECONDS + 120)) cat "$BIN/stress" "$STRESS_THREADS" "$STRESS_SECONDS"
+have fork_threads && compare fork_threads 120 cat "$BIN/fork_threads"
+
+if have concurrency; then
+    # producer/consumer cross-thread frees, 2 s each
+    for t in 2 4 8 16 32 64; do
+        lib_check "prodcons_$t" 90 "prodcons ok" lib "$BIN/concurrency" prodcons "$t" 2
+    done
+    lib_check thread_churn 120 "churn ok" lib "$BIN/concurrency" churn 1000
+    lib_check fork_storm 180 "fork-storm ok" lib "$BIN/concurrency" fork-storm 300
+    lib_check free_errno 120 "free-errno ok" lib "$BIN/concurrency" free-errno
+    lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
+fi
+
+runner_summary
