@@ -105,6 +105,22 @@ WORKLOADS = [
     Workload("leak-grow", "c",
              "growing heap: mixed sizes 16 B-512 KiB, 70% of the steps also free a random live block, "
              "so ~30% stays live (peak RSS ~0.6 GB in full mode)"),
+    Workload("burst", "c",
+             "1 thread: bursts of 128-4096 blocks of one size (16 B-1 KiB, drawn per burst), allocated, "
+             "then all freed in allocation order (FIFO) or in reverse (LIFO), drawn per burst"),
+    Workload("mixed-threads", "c",
+             "each thread on its own, nothing shared: 4096 live blocks of 8 B-2 KiB (log-uniform), "
+             "random ones replaced by a block of a new size; every 8th replacement also allocates "
+             "1-16 temporaries and frees them in reverse", threaded=True),
+    Workload("server-churn", "c",
+             "server churn: each thread replaces random slots of 256 blocks of 16 B-64 KiB "
+             "(log-uniform, a byte written per page); a quarter of the replaced blocks go, as "
+             "requests, to a random other thread's mutex-protected queue (at most 512 blocks, a "
+             "sender waits for room), and that thread frees them", threaded=True),
+    Workload("mixed-lifetime", "c",
+             "1 thread, one allocation per step: 60% short-lived (freed 1-8 steps later), 39% "
+             "medium (freed 100-1000 steps later), 1% kept to the end; sizes 80% 16-256 B, "
+             "17% 256 B-4 KiB, 3% 4-32 KiB"),
     Workload("python3", "python",
              "CPython with PYTHONMALLOC=malloc: builds dicts of 20,000 records, json dumps/loads them, "
              "splits and counts strings (2 rounds, 1 in quick mode)"),
