@@ -21,7 +21,7 @@ WORK_DIR = os.path.join(ROOT, ".build", "bench")
 WORKLOADS_BIN = os.path.join(WORK_DIR, "workloads")
 
 # name -> (preload path or None, Debian package); --baseline adds
-# swalloc-base.
+# swalloc-base, --extra the hand-built libraries (package None).
 ALLOCATORS = {
     "glibc": (None, "libc6"),
     "swalloc": (SWALLOC_LIB, None),
@@ -30,6 +30,9 @@ ALLOCATORS = {
     "tcmalloc": (os.path.join(LIBDIR, "libtcmalloc_minimal.so.4"), "libtcmalloc-minimal4"),
 }
 PEERS = ["jemalloc", "mimalloc", "tcmalloc"]
+# Allocators added with --extra NAME=PATH (hand-built libraries: columns of
+# their own, not peers in the goals or the best-peer figures).
+EXTRAS = []
 # SWALLOC_CONF for the swalloc-base runs only (--baseline-conf).
 BASELINE_CONF = None
 
@@ -205,6 +208,7 @@ def machine_info(python_exe):
         r = sh(["dpkg-query", "-W", "-f", "${Version}", pkg])
         pkgs.append(f"{name} {r.stdout.strip() if r.returncode == 0 else '?'} ({pkg})")
     info["peers"] = ", ".join(pkgs)
+    info["extras"] = ", ".join(f"{name} ({path})" for name, path in EXTRAS)
     info["gcc"] = first_line(sh(["gcc", "--version"]).stdout)
     info["python"] = first_line(sh([python_exe, "--version"]).stdout) + f" ({python_exe})"
     sq = shutil.which("sqlite3")
@@ -337,11 +341,16 @@ def run_suite(workloads, allocators, libs, mode, threads, python_exe, timeout):
 
 
 
-def fastpath_table():
+def fastpath_table(extras=()):
+    """The table of scripts/fastpath-instructions.sh (markdown), with the
+    --extra libraries as more columns; (table, None) or (None, why not)."""
     script = os.path.join(ROOT, "scripts", "fastpath-instructions.sh")
     if not shutil.which("valgrind"):
         return None, "valgrind not installed"
-    r = sh([script])
+    cmd = [script]
+    for name, path in extras:
+        cmd += ["--lib", f"{name}={path}"]
+    r = sh(cmd)
     if r.returncode != 0:
         return None, (r.stderr.strip().splitlines() or ["failed"])[-1]
     return r.stdout.rstrip(), None

@@ -5,8 +5,10 @@ chart. Standard library only.
 
 import math
 
+# Colours of the allocators; the --extra ones take the next free colour.
 COLORS = {"swalloc": "#d95f02", "jemalloc": "#1b9e77", "mimalloc": "#7570b3",
           "tcmalloc": "#e7298a", "glibc": "#666666", "swalloc-base": "#fdb462"}
+SPARE_COLORS = ["#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b15928", "#6a3d9a"]
 
 
 def write_svg(path, A, allocators, results):
@@ -27,7 +29,11 @@ def write_svg(path, A, allocators, results):
     hi = 2.0 ** math.ceil(math.log2(max(present + [1.0])))
     if hi / lo < 4:
         lo, hi = lo / 2, hi * 2
-    colors = COLORS
+    colors = dict(COLORS)
+    spare = iter(SPARE_COLORS)
+    for a in bars:
+        if a not in colors:
+            colors[a] = next(spare, "#000")
     bw, gap = 14, 18
     gw = bw * len(bars) + gap
     left, top, ph = 70, 50, 300

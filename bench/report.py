@@ -10,7 +10,7 @@ import os
 import re
 import statistics
 
-from measure import KNOWN, PEERS, WORKLOADS, log
+from measure import EXTRAS, KNOWN, PEERS, WORKLOADS, log
 
 # Goals stated in the issue (checked and printed, never failing the run).
 GOAL_TIME_VS_JEMALLOC = 0.85
@@ -32,7 +32,10 @@ def geomean(xs):
 def analyse(workloads, allocators, results):
     names = [w.name for w in workloads]
     peers = [p for p in PEERS if p in allocators]
-    A = {"names": names, "peers": peers, "rows": {}}
+    # The --extra allocators: compared with swalloc like the peers, but
+    # never the best peer and not in the goals.
+    extras = [name for name, _ in EXTRAS if name in allocators]
+    A = {"names": names, "peers": peers, "extras": extras, "rows": {}}
 
     def value(w, a, what):
         r = results.get((w, a))
@@ -70,6 +73,12 @@ def analyse(workloads, allocators, results):
     # swalloc against each peer and against the best peer of each workload,
     # over the workloads both completed.
     A["gm_pair"] = {}
+    if "swalloc" in allocators and extras:
+        for p in extras:
+            for what in ("time", "rss"):
+                rs = [ratio(w, "swalloc", p, what) for w in names]
+                rs = [r for r in rs if r]
+                A["gm_pair"][(p, what)] = (geomean(rs), len(rs))
     if "swalloc" in allocators and peers:
         for p in peers:
             for what in ("time", "rss"):
@@ -213,7 +222,7 @@ def md_geomeans(A, allocators):
         L.append("")
         L.append("| swalloc against | time | peak RSS | workloads |")
         L.append("|---|---:|---:|---:|")
-        for p in A["peers"] + ["best"]:
+        for p in A["peers"] + A["extras"] + (["best"] if A["peers"] else []):
             t, n = A["gm_pair"][(p, "time")]
             r, _ = A["gm_pair"][(p, "rss")]
             label = "the best peer of each workload" if p == "best" else p
@@ -246,6 +255,8 @@ def md_machine(R):
     L.append(f"| kernel | Linux {info['kernel']} |")
     L.append(f"| C library | {info['glibc']} |")
     L.append(f"| peers | {info['peers']} |")
+    if info.get("extras"):
+        L.append(f"| other allocators | {info['extras']} (`--extra`, preloaded like the peers) |")
     L.append(f"| swalloc | {info['swalloc']} (library snapshot taken at the start) |")
     L.append(f"| workloads | `bench/workloads.c` built with {info['gcc'].split(' (')[0]} -O2 -pthread; "
              f"{info['python']}; sqlite3 {info['sqlite']} |")
@@ -281,6 +292,14 @@ def md_chart(R, out_md, alt):
     return [f"![{alt}]({rel})", ""]
 
 
+def extras_sentence():
+    if not EXTRAS:
+        return ""
+    names = ", ".join(name for name, _ in EXTRAS)
+    return (f" The other allocators ({names}) are libraries given with `--extra`, preloaded the same "
+            "way; they are compared with swalloc but are not peers in *best peer* or the goals.")
+
+
 def full_report(R):
     """The lines of the generated part of BENCHMARKS.md."""
     mode = R.mode
@@ -294,7 +313,7 @@ def full_report(R):
              "Every allocator must print the same checksum line for a workload, or its run counts as "
              "a failure. *best peer* = the lowest median among jemalloc, mimalloc and tcmalloc for "
              "that workload. *spread* = the largest (max - min) / median of the times of one "
-             "allocator on that workload: the run-to-run noise.")
+             "allocator on that workload: the run-to-run noise." + extras_sentence())
     L.append("")
     L.append("Command (from the repository root):")
     L.append("")

@@ -55,6 +55,10 @@ def parse_args():
     ap.add_argument("--baseline-conf", metavar="CONF",
                     help="SWALLOC_CONF for the swalloc-base runs only (e.g. --baseline with this "
                          "build and secure:true measures the secure level's cost)")
+    ap.add_argument("--extra", metavar="NAME=PATH", action="append", default=[],
+                    help="another preload library as allocator NAME (repeatable; e.g. a mimalloc 3 "
+                         "or snmalloc build kept outside the repository): a column of its own, "
+                         "not a peer in the goals or the best-peer figures")
     return ap.parse_args()
 
 
@@ -80,12 +84,24 @@ def main():
     if args.baseline:
         ALLOCATORS["swalloc-base"] = (os.path.abspath(args.baseline), None)
         measure.BASELINE_CONF = args.baseline_conf
+    for spec in args.extra:
+        name, sep, path = spec.partition("=")
+        name = name.strip()
+        if not sep or not name or not path:
+            sys.exit(f"--extra wants NAME=PATH, got {spec!r}")
+        if name in ALLOCATORS:
+            sys.exit(f"--extra {name}: the name is taken (allocators: {', '.join(ALLOCATORS)})")
+        if not os.path.isfile(path):
+            sys.exit(f"--extra {name}: {path}: no such file")
+        ALLOCATORS[name] = (os.path.abspath(path), None)
+        measure.EXTRAS.append((name, os.path.abspath(path)))
     allocators = list(ALLOCATORS)
     if args.allocators:
         allocators = [x.strip() for x in args.allocators.split(",") if x.strip()]
         bad = [x for x in allocators if x not in ALLOCATORS]
         if bad:
             sys.exit(f"unknown allocator(s): {', '.join(bad)} (known: {', '.join(ALLOCATORS)})")
+    measure.EXTRAS[:] = [(n, p) for n, p in measure.EXTRAS if n in allocators]
     if args.out:
         out_md = os.path.abspath(args.out)
     elif args.quick:
@@ -146,7 +162,7 @@ def main():
     fast, fast_err = None, None
     if not args.quick and not args.no_fastpath:
         log("fast-path instruction counts (scripts/fastpath-instructions.sh, callgrind)")
-        fast, fast_err = measure.fastpath_table()
+        fast, fast_err = measure.fastpath_table(measure.EXTRAS)
         log(fast if fast else f"  skipped: {fast_err}")
 
     elapsed = time.time() - started

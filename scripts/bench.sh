@@ -11,6 +11,8 @@
 #   --threads N --reps N --out FILE --no-fastpath --note TEXT --list
 #   --baseline LIB [--baseline-conf CONF]: another build (or this one with
 #   other options) as allocator swalloc-base in the same run
+#   --extra NAME=PATH (repeatable): another preload library (a hand-built
+#   mimalloc 3 or snmalloc) as allocator NAME, a column of its own
 #
 # Installs the peers' Debian packages when their libraries are missing (as
 # root, or with sudo), and builds the library when it is missing.
