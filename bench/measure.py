@@ -2,7 +2,8 @@
 point): the allocators and workloads, building the workloads program,
 running every workload under every allocator (interleaved repetitions,
 wall time and peak RSS through the `workloads spawn` launcher), the machine
-description and the callgrind fast-path table. Standard library only.
+description, the callgrind fast-path table, and the busy-loop processes of
+the loaded mode. Standard library only.
 """
 
 import os
@@ -354,3 +355,48 @@ def fastpath_table(extras=()):
     if r.returncode != 0:
         return None, (r.stderr.strip().splitlines() or ["failed"])[-1]
     return r.stdout.rstrip(), None
+
+
+# ------------------------------------------------------------ loaded mode
+
+class BusyLoops:
+    """The loaded mode's competition: one CPU-bound process per core (a
+    Python `while True: pass`, at nice 0), started before the workloads and
+    killed after them."""
+
+    def __init__(self, n):
+        self.n, self.procs = n, []
+
+    def start(self):
+        def nice0():
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, 0)
+            except OSError:
+                pass
+        for _ in range(self.n):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=nice0))
+
+    def running(self):
+        return sum(1 for p in self.procs if p.poll() is None)
+
+    def cpu_seconds(self):
+        """The CPU time the busy loops have used so far."""
+        total = 0.0
+        for p in self.procs:
+            try:
+                with open(f"/proc/{p.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for p in self.procs:
+            p.wait()
+        self.procs = []

@@ -11,7 +11,8 @@ COLORS = {"swalloc": "#d95f02", "jemalloc": "#1b9e77", "mimalloc": "#7570b3",
 SPARE_COLORS = ["#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b15928", "#6a3d9a"]
 
 
-def write_svg(path, A, allocators, results):
+def write_svg(path, A, allocators, results,
+              title="Median time relative to glibc (log scale, lower is faster)"):
     """Grouped bars: each allocator's median time / glibc's, per workload,
     log2 scale."""
     bars = [a for a in allocators if a != "glibc"]
@@ -47,7 +48,7 @@ def write_svg(path, A, allocators, results):
          f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
          f'<rect width="{width}" height="{height}" fill="white"/>',
          f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">'
-         'Median time relative to glibc (log scale, lower is faster)</text>']
+         f'{title}</text>']
     e = int(math.log2(lo))
     while 2.0 ** e <= hi + 1e-9:
         v = 2.0 ** e

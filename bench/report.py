@@ -1,7 +1,8 @@
 """The report half of the benchmark suite (bench/run.py is the entry point):
 the analysis of the measurements (medians, ratios, geometric means, the
-issue's goals), the markdown report (BENCHMARKS.md) with the sections kept
-from the previous file, and the console summary. Standard library only.
+issue's goals), the markdown report (BENCHMARKS.md), its loaded-mode
+section, the sections kept from the previous file, and the console
+summary. Standard library only.
 """
 
 import datetime
@@ -152,7 +153,9 @@ def fmt_ratio(r):
 
 # ------------------------------------------------------------------ output
 
-def md_tables(A, allocators, results):
+def md_tables(A, allocators, results, heading="###", label=""):
+    """The time and peak-RSS tables and the failures; `label` goes after
+    each table's title (e.g. ", loaded")."""
     names, rows, L = A["names"], A["rows"], []
     sw = "swalloc" in allocators
     gl = "glibc" in allocators
@@ -166,7 +169,7 @@ def md_tables(A, allocators, results):
 
     for what, title, unit in (("time", "Time", "median wall seconds"),
                               ("rss", "Peak RSS", "median peak RSS, MiB")):
-        L.append(f"### {title} ({unit})")
+        L.append(f"{heading} {title}{label} ({unit})")
         L.append("")
         head = ["workload"] + allocators
         if sw and gl:
@@ -234,12 +237,13 @@ def md_geomeans(A, allocators):
 
 # ------------------------------------------------------------------ report
 
-# Sections of BENCHMARKS.md measured by other means, kept when the run
-# regenerates the file, in this order after the generated part: the
-# resident-memory timeline (bench/rss_timeline.py), the idle-server table
-# (tests/c/memtruth.c idle-server), the secure-mode cost and the heap
-# profiler's cost.
-KEPT_SECTIONS = ("rss-timeline", "idle-server", "secure-cost", "prof-cost")
+# Sections of BENCHMARKS.md measured by other means (or, for `loaded`, by
+# another run of the suite), kept when the normal run regenerates the file,
+# in this order after the generated part: the loaded run (bench/run.py
+# --loaded), the resident-memory timeline (bench/rss_timeline.py), the
+# idle-server table (tests/c/memtruth.c idle-server), the secure-mode cost
+# and the heap profiler's cost.
+KEPT_SECTIONS = ("loaded", "rss-timeline", "idle-server", "secure-cost", "prof-cost")
 
 
 def plural(n, word):
@@ -260,9 +264,13 @@ def md_machine(R):
     L.append(f"| swalloc | {info['swalloc']} (library snapshot taken at the start) |")
     L.append(f"| workloads | `bench/workloads.c` built with {info['gcc'].split(' (')[0]} -O2 -pthread; "
              f"{info['python']}; sqlite3 {info['sqlite']} |")
+    loaded = f"; all cores loaded by {R.loops} CPU-bound processes" if R.loops else ""
     L.append(f"| mode | {'quick' if R.quick else 'full'}: {plural(mode['reps'], 'repetition')}, "
-             f"work scale {mode['scale']}, {R.threads} threads for the threaded workloads |")
+             f"work scale {mode['scale']}, {R.threads} threads for the threaded workloads{loaded} |")
     load_note = f"load average {R.load0:.2f} at the start, {R.load1:.2f} at the end"
+    if R.loops:
+        load_note += (f"; CPU time of the {R.loops} busy loops while the workloads ran: "
+                      f"{R.loops_cpu:.0f} s ({R.loops_cpu / R.suite_s * 100:.0f}% of one core on average)")
     if R.others is not None:
         load_note += (f"; CPU time used by other processes while the workloads ran: {R.others:.0f} s "
                       f"({R.others / R.suite_s * 100:.0f}% of one core on average)")
@@ -362,6 +370,36 @@ def full_report(R):
     return L
 
 
+def loaded_section(R):
+    """The lines of the loaded run's section, markers included."""
+    n = R.loops
+    L = ["<!-- loaded -->", f"## With all cores loaded by {n} CPU-bound processes", ""]
+    L.append(f"The same suite, run while {n} CPU-bound process{'es' if n != 1 else ''} (one per core: "
+             "`python3 -c 'while True: pass'` at nice 0) kept every core busy from the start of "
+             "the run to its end: the workloads' threads share the cores with them, as on an "
+             "oversubscribed server, so the time slices the scheduler gives them, lock holders "
+             "preempted and threads waiting on each other count. "
+             f"Each workload ran under each allocator {plural(R.mode['reps'], 'time')}, "
+             "interleaved as in the main tables; median wall time and median peak RSS. Measured "
+             "in a run of its own (kept between its markers when the normal run regenerates the "
+             "file, and replaced by the next loaded run); compare ratios, not seconds, with the "
+             "main tables." + extras_sentence())
+    L.append("")
+    L.append("Command (from the repository root):")
+    L.append("")
+    L.append(f"    {R.cmd}")
+    L.append("")
+    L += md_machine(R)
+    L += md_notes(R)
+    L += md_chart(R, R.out_md, "time relative to glibc per workload and allocator, all cores loaded")
+    L.append("### Summary, loaded")
+    L.append("")
+    L += md_geomeans(R.A, R.allocators)
+    L += md_tables(R.A, R.allocators, R.results, label=", loaded")
+    L.append("<!-- /loaded -->")
+    return L
+
+
 def kept_sections(text):
     """The KEPT_SECTIONS found in text, in KEPT_SECTIONS order."""
     out = []
@@ -384,6 +422,32 @@ def write_full(out_md, L):
             L.append("")
     with open(out_md, "w") as f:
         f.write("\n".join(L))
+
+
+def write_loaded(out_md, section):
+    """Puts the loaded section into out_md, leaving the rest of the file as
+    it is: in place of the previous loaded section, else before the first
+    other kept section, else at the end (a missing file gets a title)."""
+    text = "\n".join(section)
+    previous = ""
+    if os.path.exists(out_md):
+        with open(out_md) as f:
+            previous = f.read()
+    m = re.search(r"<!-- loaded -->.*?<!-- /loaded -->", previous, flags=re.S)
+    if m:
+        new = previous[:m.start()] + text + previous[m.end():]
+    else:
+        firsts = [previous.find(f"<!-- {tag} -->") for tag in KEPT_SECTIONS[1:]]
+        firsts = [i for i in firsts if i >= 0]
+        if firsts:
+            i = min(firsts)
+            new = previous[:i] + text + "\n\n" + previous[i:]
+        elif previous:
+            new = previous.rstrip("\n") + "\n\n" + text + "\n"
+        else:
+            new = "# swalloc benchmarks\n\n" + text + "\n"
+    with open(out_md, "w") as f:
+        f.write(new)
 
 
 def console_summary(A, G, allocators):

@@ -9,7 +9,8 @@ measuring the wall time and the peak RSS of the child (os.wait4). Prints
 and writes (to BENCHMARKS.md) the median time and peak RSS per workload and
 allocator, swalloc's ratios to glibc and to the best peer, the geometric
 means and the check of the project's performance goals, plus a bar chart
-(docs/bench-ratios.svg).
+(docs/bench-ratios.svg). With --loaded, the same with every core kept busy
+by a CPU-bound process, into its own section of BENCHMARKS.md.
 
 Usually run through scripts/bench.sh, which installs the peers first.
 This file is the entry point (options, the order of things); the work is
@@ -21,6 +22,7 @@ import argparse
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +61,10 @@ def parse_args():
                     help="another preload library as allocator NAME (repeatable; e.g. a mimalloc 3 "
                          "or snmalloc build kept outside the repository): a column of its own, "
                          "not a peer in the goals or the best-peer figures")
+    ap.add_argument("--loaded", action="store_true",
+                    help="run with one CPU-bound busy-loop process per core for the whole run; the "
+                         "results go to the report's loaded section (between <!-- loaded --> "
+                         "markers), the rest of the file is left as it is")
     return ap.parse_args()
 
 
@@ -108,10 +114,11 @@ def main():
         out_md = os.path.join(WORK_DIR, "BENCHMARKS-quick.md")
     else:
         out_md = os.path.join(ROOT, "BENCHMARKS.md")
+    suffix = "-loaded" if args.loaded else ""
     if os.path.dirname(out_md) == ROOT:
-        out_svg = os.path.join(ROOT, "docs", "bench-ratios.svg")
+        out_svg = os.path.join(ROOT, "docs", f"bench-ratios{suffix}.svg")
     else:
-        out_svg = os.path.splitext(out_md)[0] + "-ratios.svg"
+        out_svg = os.path.splitext(out_md)[0] + f"{suffix}-ratios.svg"
 
     started = time.time()
     load0 = os.getloadavg()[0]
@@ -144,23 +151,44 @@ def main():
         subprocess.run([python_exe, "-c", "pass"], env=env, capture_output=True)
 
     info = measure.machine_info(python_exe)
+    loops = measure.BusyLoops(info["affinity"]) if args.loaded else None
     log(f"{'quick' if args.quick else 'full'} mode: {len(workloads)} workloads x "
-        f"{len(allocators)} allocators x {mode['reps']} repetitions, {args.threads} threads")
-    busy0, self0 = measure.cpu_busy_seconds(), os.times()
-    suite_t0 = time.time()
-    results, child_cpu = measure.run_suite(workloads, allocators, libs, mode, args.threads,
-                                           python_exe, args.timeout)
-    suite_s = time.time() - suite_t0
-    busy1, self1 = measure.cpu_busy_seconds(), os.times()
+        f"{len(allocators)} allocators x {mode['reps']} repetitions, {args.threads} threads"
+        + (f", all cores loaded by {loops.n} busy loops" if loops else ""))
+    if loops:
+        # The busy loops die with the run, however it ends (an interrupt
+        # or SIGTERM/SIGHUP unwinds through the finally below).
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda s, _f: sys.exit(128 + s))
+    loops_cpu = 0.0
+    try:
+        if loops:
+            loops.start()
+            time.sleep(0.5)  # let them get going
+            loops_cpu0 = loops.cpu_seconds()
+        busy0, self0 = measure.cpu_busy_seconds(), os.times()
+        suite_t0 = time.time()
+        results, child_cpu = measure.run_suite(workloads, allocators, libs, mode, args.threads,
+                                               python_exe, args.timeout)
+        suite_s = time.time() - suite_t0
+        busy1, self1 = measure.cpu_busy_seconds(), os.times()
+        if loops:
+            loops_cpu = loops.cpu_seconds() - loops_cpu0
+            if loops.running() < loops.n:
+                notes.append(f"only {loops.running()} of the {loops.n} busy loops were still "
+                             "running at the end of the run")
+    finally:
+        if loops:
+            loops.stop()
     others = None
     if busy0 is not None and busy1 is not None:
         mine = child_cpu + (self1.user - self0.user) + (self1.system - self0.system)
-        others = max(0.0, (busy1 - busy0) - mine)
+        others = max(0.0, (busy1 - busy0) - mine - loops_cpu)
     A = report.analyse(workloads, allocators, results)
     G = report.goals(A, allocators, results)
 
     fast, fast_err = None, None
-    if not args.quick and not args.no_fastpath:
+    if not args.quick and not args.no_fastpath and not args.loaded:
         log("fast-path instruction counts (scripts/fastpath-instructions.sh, callgrind)")
         fast, fast_err = measure.fastpath_table(measure.EXTRAS)
         log(fast if fast else f"  skipped: {fast_err}")
@@ -171,15 +199,21 @@ def main():
     cmd = os.environ.get("SWALLOC_BENCH_CMD") or "python3 bench/run.py " + " ".join(
         shlex.quote(x) for x in sys.argv[1:])
     os.makedirs(os.path.dirname(out_svg), exist_ok=True)
-    have_svg = plot.write_svg(out_svg, A, allocators, results)
+    title = "Median time relative to glibc (log scale, lower is faster)"
+    if loops:
+        title = f"Median time relative to glibc, all cores loaded by {loops.n} busy loops (log scale)"
+    have_svg = plot.write_svg(out_svg, A, allocators, results, title=title)
 
     R = types.SimpleNamespace(
         quick=args.quick, threads=args.threads, user_notes=args.note, notes=notes, mode=mode,
         workloads=workloads, allocators=allocators, results=results, A=A, G=G, info=info,
         cmd=cmd, elapsed=elapsed, load0=load0, load1=load1, others=others, suite_s=suite_s,
-        fast=fast, fast_err=fast_err,
+        loops=loops.n if loops else 0, loops_cpu=loops_cpu, fast=fast, fast_err=fast_err,
         out_md=out_md, out_svg=out_svg, have_svg=have_svg)
-    report.write_full(out_md, report.full_report(R))
+    if loops:
+        report.write_loaded(out_md, report.loaded_section(R))
+    else:
+        report.write_full(out_md, report.full_report(R))
 
     report.console_summary(A, G, allocators)
 
@@ -187,7 +221,9 @@ def main():
         rel = os.path.relpath(path, ROOT)
         return path if rel.startswith("..") else rel
 
-    log(f"wrote {show(out_md)}" + (f" and {show(out_svg)}" if have_svg else "") + f" in {elapsed:.0f} s")
+    what = "the loaded section of " if loops else ""
+    log(f"wrote {what}{show(out_md)}" + (f" and {show(out_svg)}" if have_svg else "")
+        + f" in {elapsed:.0f} s")
     shutil.rmtree(os.path.dirname(snap), ignore_errors=True)
     return 0
 
