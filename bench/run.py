@@ -28,10 +28,11 @@ import sys
 import time
 import types
 
-import measure
-import plot
-import report
-from measure import ALLOCATORS, QUICK, FULL, ROOT, WORK_DIR, WORKLOADS, WORKLOADS_BIN, log
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the source tree
+import measure  # noqa: E402 (after the line above)
+import plot  # noqa: E402
+import report  # noqa: E402
+from measure import ALLOCATORS, QUICK, FULL, ROOT, WORK_DIR, WORKLOADS, WORKLOADS_BIN, log  # noqa: E402
 
 
 def parse_args():
