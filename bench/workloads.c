@@ -648,6 +648,323 @@ static int leak_grow(void) {
   return 0;
 }
 
+// ----------------------------------------------------------------- burst
+// Single thread: bursts of 128..4096 blocks of one size (16 B..1 KiB, drawn
+// per burst), allocated one after the other and then all freed, in
+// allocation order (FIFO) or in reverse (LIFO), drawn per burst (like a
+// parser's or a request's temporaries of one type).
+
+static int burst(void) {
+  enum { MAX = 4096 };
+  rng_t r = rng_seed(8);
+  long bursts = scaled(5000);
+  slot_t *s = xmalloc(sizeof(slot_t) * MAX, "burst");
+  uint64_t sum = 0, blocks = 0, fifo = 0;
+  for (long k = 0; k < bursts; k++) {
+    int n = (int)rnd_range(&r, 128, MAX);
+    size_t sz = rnd_range(&r, 16, 1024);
+    int lifo = (int)(rnd(&r) & 1);
+    for (int i = 0; i < n; i++) {
+      uint32_t tag = (uint32_t)rnd(&r);
+      void *p = xmalloc(sz, "burst");
+      stamp(p, sz, tag);
+      s[i] = (slot_t){p, sz, tag};
+    }
+    for (int j = 0; j < n; j++) {
+      slot_t *x = &s[lifo ? n - 1 - j : j];
+      sum += check(x->p, x->n, x->tag, "burst");
+      free(x->p);
+    }
+    blocks += (uint64_t)n;
+    fifo += (uint64_t)!lifo;
+  }
+  free(s);
+  printf("burst bursts=%ld fifo=%llu blocks=%llu check=%016llx\n", bursts, (unsigned long long)fifo,
+         (unsigned long long)blocks, (unsigned long long)sum);
+  return 0;
+}
+
+// Log-uniform in [lo, hi): a random octave of the range, uniform within it
+// (lo a power of two).
+static size_t rnd_log(rng_t *r, size_t lo, size_t hi) {
+  unsigned octaves = 0;
+  while ((lo << (octaves + 1)) <= hi) octaves++;
+  size_t base = lo << (rnd(r) % octaves);
+  size_t top = base * 2 < hi ? base * 2 : hi;
+  return base + (size_t)(rnd(r) % (top - base));
+}
+
+// Blocks that are linked into lists (mixed-lifetime's timing wheel,
+// server-churn's queues): the next pointer at offset 0, the tag at 8, the
+// size (24 bits) at 12, the tag's check byte in the last byte. n >= 16.
+typedef struct lnode { struct lnode *next; } lnode_t;
+
+static void *lnew(rng_t *r, size_t n, const char *who) {
+  uint32_t tag = (uint32_t)rnd(r);
+  unsigned char *p = xmalloc(n, who);
+  stamp(p + 8, n - 8, tag);
+  p[12] = (unsigned char)n;
+  p[13] = (unsigned char)(n >> 8);
+  p[14] = (unsigned char)(n >> 16);
+  ((lnode_t *)p)->next = NULL;
+  return p;
+}
+
+static uint32_t lfree(void *b, const char *who) {
+  unsigned char *p = b;
+  size_t n = (size_t)p[12] | (size_t)p[13] << 8 | (size_t)p[14] << 16;
+  uint32_t tag;
+  if (n < 16 || n > (1u << 20)) fail(who, "size field corrupted");
+  memcpy(&tag, p + 8, 4);
+  check(p + 8, n - 8, tag, who);
+  free(p);
+  return tag;
+}
+
+// --------------------------------------------------------- mixed-threads
+// Each thread on its own (nothing shared): a working set of 4096 blocks of
+// 8 B..2 KiB (log-uniform), random ones freed and replaced by a block of a
+// new size; every 8th replacement is followed by 1..16 short-lived
+// temporaries, allocated then freed in reverse. The total work is fixed
+// and split over the threads.
+
+enum { MT_SLOTS = 4096 };
+
+typedef struct { int id; long ops; uint64_t sum; } mt_arg_t;
+
+static void *mt_thread(void *argp) {
+  mt_arg_t *a = argp;
+  rng_t r = rng_seed(400 + (uint64_t)a->id);
+  slot_t *s = xmalloc(sizeof(slot_t) * MT_SLOTS, "mixed-threads");
+  slot_t tmp[16];
+  uint64_t sum = 0;
+  for (int i = 0; i < MT_SLOTS; i++) {
+    s[i].n = rnd_log(&r, 8, 2048);
+    s[i].tag = (uint32_t)rnd(&r);
+    s[i].p = xmalloc(s[i].n, "mixed-threads");
+    stamp(s[i].p, s[i].n, s[i].tag);
+  }
+  for (long k = 0; k < a->ops; k++) {
+    slot_t *x = &s[rnd(&r) % MT_SLOTS];
+    sum += check(x->p, x->n, x->tag, "mixed-threads");
+    free(x->p);
+    x->n = rnd_log(&r, 8, 2048);
+    x->tag = (uint32_t)rnd(&r);
+    x->p = xmalloc(x->n, "mixed-threads");
+    stamp(x->p, x->n, x->tag);
+    if ((k & 7) == 0) {
+      int m = (int)rnd_range(&r, 1, 16);
+      for (int j = 0; j < m; j++) {
+        tmp[j].n = rnd_log(&r, 8, 2048);
+        tmp[j].tag = (uint32_t)rnd(&r);
+        tmp[j].p = xmalloc(tmp[j].n, "mixed-threads");
+        stamp(tmp[j].p, tmp[j].n, tmp[j].tag);
+      }
+      for (int j = m - 1; j >= 0; j--) {
+        sum += check(tmp[j].p, tmp[j].n, tmp[j].tag, "mixed-threads");
+        free(tmp[j].p);
+      }
+    }
+  }
+  for (int i = 0; i < MT_SLOTS; i++) {
+    sum += check(s[i].p, s[i].n, s[i].tag, "mixed-threads");
+    free(s[i].p);
+  }
+  free(s);
+  a->sum = sum;
+  return NULL;
+}
+
+static int mixed_threads(void) {
+  int t = g_threads;
+  long ops = scaled(6000000) / t;
+  mt_arg_t *args = calloc((size_t)t, sizeof(mt_arg_t));
+  if (!args) fail("mixed-threads", "calloc returned NULL");
+  for (int i = 0; i < t; i++) { args[i].id = i; args[i].ops = ops; }
+  join(spawn(t, mt_thread, args, sizeof(mt_arg_t)), t);
+  uint64_t sum = 0;
+  for (int i = 0; i < t; i++) sum += args[i].sum;
+  printf("mixed-threads threads=%d ops=%ld check=%016llx\n", t, ops * t, (unsigned long long)sum);
+  free(args);
+  return 0;
+}
+
+// ---------------------------------------------------------- server-churn
+// A server's churn: each thread keeps 256 slots of blocks of 16 B..64 KiB
+// (log-uniform; larger ones get a byte written per page) and replaces
+// random ones. One replacement in 4 hands the old block, as a request
+// object, to a random other thread through that thread's mutex-protected
+// queue instead of freeing it; every thread takes its whole queue every 16
+// replacements and frees what it finds. A queue holds at most 512 blocks:
+// a sender finding it full empties its own queue and yields until there is
+// room. The total work is fixed and split over the threads.
+
+enum { SC_SLOTS = 256, SC_EVERY = 4, SC_QUEUE = 512 };
+
+typedef struct {
+  pthread_mutex_t lock;
+  lnode_t *head;
+  int count; // read without the lock as a hint
+  char pad[64];
+} sc_queue_t;
+
+typedef struct {
+  int id;
+  long ops;
+  sc_queue_t *queues;
+  int *finished;
+  uint64_t sum, handed;
+} sc_arg_t;
+
+static uint64_t sc_drain(sc_queue_t *q) {
+  if (!__atomic_load_n(&q->count, __ATOMIC_RELAXED)) return 0;
+  pthread_mutex_lock(&q->lock);
+  lnode_t *b = q->head;
+  q->head = NULL;
+  __atomic_store_n(&q->count, 0, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&q->lock);
+  uint64_t sum = 0;
+  while (b) {
+    lnode_t *next = b->next;
+    sum += lfree(b, "server-churn");
+    b = next;
+  }
+  return sum;
+}
+
+static void *sc_new(rng_t *r) {
+  size_t n = rnd_log(r, 16, 65536);
+  unsigned char *p = lnew(r, n, "server-churn");
+  for (size_t off = 4096; off < n - 1; off += 4096) p[off] = (unsigned char)off;
+  return p;
+}
+
+static void *sc_thread(void *argp) {
+  sc_arg_t *a = argp;
+  int t = g_threads;
+  rng_t r = rng_seed(500 + (uint64_t)a->id);
+  void **s = xmalloc(sizeof(void *) * SC_SLOTS, "server-churn");
+  sc_queue_t *mine = &a->queues[a->id];
+  uint64_t sum = 0, handed = 0;
+  for (int i = 0; i < SC_SLOTS; i++) s[i] = sc_new(&r);
+  for (long k = 1; k <= a->ops; k++) {
+    void **x = &s[rnd(&r) % SC_SLOTS];
+    if (rnd(&r) % SC_EVERY == 0) {
+      int to = t == 1 ? 0 : (a->id + 1 + (int)(rnd(&r) % (uint64_t)(t - 1))) % t;
+      sc_queue_t *q = &a->queues[to];
+      while (__atomic_load_n(&q->count, __ATOMIC_ACQUIRE) >= SC_QUEUE) {
+        sum += sc_drain(mine); // the receiver may be waiting on us
+        if (q == mine) break;
+        sched_yield();
+      }
+      lnode_t *b = *x;
+      pthread_mutex_lock(&q->lock);
+      b->next = q->head;
+      q->head = b;
+      __atomic_store_n(&q->count, q->count + 1, __ATOMIC_RELAXED);
+      pthread_mutex_unlock(&q->lock);
+      handed++;
+    } else {
+      sum += lfree(*x, "server-churn");
+    }
+    *x = sc_new(&r);
+    if ((k & 15) == 0) sum += sc_drain(mine);
+  }
+  for (int i = 0; i < SC_SLOTS; i++) sum += lfree(s[i], "server-churn");
+  free(s);
+  __atomic_add_fetch(a->finished, 1, __ATOMIC_ACQ_REL);
+  while (__atomic_load_n(a->finished, __ATOMIC_ACQUIRE) < t) {
+    sum += sc_drain(mine);
+    sched_yield();
+  }
+  sum += sc_drain(mine);
+  a->sum = sum;
+  a->handed = handed;
+  return NULL;
+}
+
+static int server_churn(void) {
+  int t = g_threads;
+  long ops = scaled(1200000) / t;
+  sc_queue_t *queues = xmalloc(sizeof(sc_queue_t) * (size_t)t, "server-churn");
+  sc_arg_t *args = xmalloc(sizeof(sc_arg_t) * (size_t)t, "server-churn");
+  int finished = 0;
+  for (int i = 0; i < t; i++) {
+    pthread_mutex_init(&queues[i].lock, NULL);
+    queues[i].head = NULL;
+    queues[i].count = 0;
+    args[i] = (sc_arg_t){i, ops, queues, &finished, 0, 0};
+  }
+  join(spawn(t, sc_thread, args, sizeof(sc_arg_t)), t);
+  uint64_t sum = 0, handed = 0;
+  for (int i = 0; i < t; i++) { sum += args[i].sum; handed += args[i].handed; }
+  // Every tag is counted once, by whichever thread frees its block, and the
+  // handed count is the senders': neither depends on the scheduling.
+  printf("server-churn threads=%d ops=%ld handed=%llu check=%016llx\n", t, ops * t,
+         (unsigned long long)handed, (unsigned long long)sum);
+  free(queues);
+  free(args);
+  return 0;
+}
+
+// -------------------------------------------------------- mixed-lifetime
+// Single thread, one allocation per step: 60% short-lived blocks (freed
+// 1..8 steps later), 39% medium (100..1000 steps later), 1% long-lived
+// (kept to the end); sizes 80% 16..256 B, 17% 256 B..4 KiB, 3% 4..32 KiB.
+// Blocks due at a step are kept in a timing wheel (lists threaded through
+// the blocks) and freed at that step, most recently allocated first.
+
+static int mixed_lifetime(void) {
+  enum { WHEEL = 1024 };
+  rng_t r = rng_seed(9);
+  long steps = scaled(5000000);
+  lnode_t *wheel[WHEEL] = {0};
+  long nlong = 0, cap = 1024;
+  void **longs = xmalloc(sizeof(void *) * (size_t)cap, "mixed-lifetime");
+  uint64_t sum = 0, nshort = 0, nmedium = 0;
+  for (long k = 0; k < steps; k++) {
+    lnode_t *b = wheel[k % WHEEL];
+    wheel[k % WHEEL] = NULL;
+    while (b) {
+      lnode_t *next = b->next;
+      sum += lfree(b, "mixed-lifetime");
+      b = next;
+    }
+    unsigned c = (unsigned)(rnd(&r) % 100);
+    size_t n = c < 80 ? rnd_range(&r, 16, 256) : c < 97 ? rnd_range(&r, 256, 4096) : rnd_range(&r, 4096, 32768);
+    lnode_t *p = lnew(&r, n, "mixed-lifetime");
+    unsigned life = (unsigned)(rnd(&r) % 100);
+    long due;
+    if (life < 60) { due = k + (long)rnd_range(&r, 1, 8); nshort++; }
+    else if (life < 99) { due = k + (long)rnd_range(&r, 100, 1000); nmedium++; }
+    else {
+      if (nlong == cap) {
+        cap *= 2;
+        void **g = realloc(longs, sizeof(void *) * (size_t)cap);
+        if (!g) fail("mixed-lifetime", "realloc returned NULL");
+        longs = g;
+      }
+      longs[nlong++] = p;
+      continue;
+    }
+    p->next = wheel[due % WHEEL];
+    wheel[due % WHEEL] = p;
+  }
+  for (int i = 0; i < WHEEL; i++) {
+    lnode_t *b = wheel[(steps + i) % WHEEL];
+    while (b) {
+      lnode_t *next = b->next;
+      sum += lfree(b, "mixed-lifetime");
+      b = next;
+    }
+  }
+  for (long i = 0; i < nlong; i++) sum += lfree(longs[i], "mixed-lifetime");
+  free(longs);
+  printf("mixed-lifetime steps=%ld short=%llu medium=%llu long=%ld check=%016llx\n", steps,
+         (unsigned long long)nshort, (unsigned long long)nmedium, nlong, (unsigned long long)sum);
+  return 0;
+}
+
 // ----------------------------------------------------------------- spawn
 // Not a workload: the launcher bench/run.py measures every run through.
 //
@@ -701,6 +1018,8 @@ static const struct { const char *name; int (*fn)(void); } workloads[] = {
   {"churn-lifo", churn_lifo},   {"churn-random", churn_random}, {"larson", larson},
   {"xmalloc", xmalloc_test},    {"cache-scratch", cache_scratch}, {"realloc-grow", realloc_grow},
   {"aligned", aligned},         {"large", large},               {"leak-grow", leak_grow},
+  {"burst", burst},             {"mixed-threads", mixed_threads}, {"server-churn", server_churn},
+  {"mixed-lifetime", mixed_lifetime},
 };
 
 int main(int argc, char **argv) {

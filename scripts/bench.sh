@@ -11,6 +11,10 @@
 #   --threads N --reps N --out FILE --no-fastpath --note TEXT --list
 #   --baseline LIB [--baseline-conf CONF]: another build (or this one with
 #   other options) as allocator swalloc-base in the same run
+#   --extra NAME=PATH (repeatable): another preload library (a hand-built
+#   mimalloc 3 or snmalloc) as allocator NAME, a column of its own
+#   --loaded: with one CPU-bound busy loop per core running throughout;
+#   the results go to the <!-- loaded --> section of the report only
 #
 # Installs the peers' Debian packages when their libraries are missing (as
 # root, or with sudo), and builds the library when it is missing.
