@@ -8,6 +8,9 @@ import CSwallocPlatform
 /// Allocates `size` bytes aligned to `alignment` (a power of two), zeroed
 /// when asked, through the thread cache unless `uncached` or an explicit
 /// `arena` (mallocx flags) says otherwise. Sets ENOMEM on failure.
+/// Never inlined: the callers' cache-hit paths stay free of its register
+/// saves.
+@inline(never)
 func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool = false,
                      arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
   // With profiling active: the byte countdown of allocations no thread-cache

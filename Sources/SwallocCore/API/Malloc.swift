@@ -54,20 +54,18 @@ func mallocCountdownEvent(_ size: UInt) -> UnsafeMutableRawPointer? {
 func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
   // size 0 still gets a block of its own, aligned like any other.
   let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
-  guard let t = currentTcache() else { return nil }
-  let sizeClass: Int
+  // The fast paths' view of the stacks: a thread without a cache sees the
+  // empty tcache's, which fail the pop (no nil test here either).
+  let bins = fastPathBins()
   if rounded <= lookupMaxSize {
-    sizeClass = Int(sizeCodeTable[Int((rounded &+ 15) >> 4)]) &- 1
-  } else {
-    if rounded > largeMaxClass { return nil }
-    sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
-    if sizeClass >= smallClassCount {
-      guard let p = tcacheBin(t, sizeClass).popCounted(sizeClass: sizeClass) else { return nil }
-      largeLeftThreadCache(p)
-      return p
-    }
+    let code = Int(sizeCodeTable[Int((rounded &+ 15) >> 4)])
+    return (bins + code).popCounted(sizeClass: code &- 1)
   }
-  return tcacheBin(t, sizeClass).popCounted(sizeClass: sizeClass)
+  if rounded > largeMaxClass { return nil }
+  let sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
+  guard let p = (bins + (sizeClass &+ 1)).popCounted(sizeClass: sizeClass) else { return nil }
+  if sizeClass >= smallClassCount { largeLeftThreadCache(p) }
+  return p
 }
 
 /// A large run taken back out of a thread cache is live again.
