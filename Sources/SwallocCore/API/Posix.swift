@@ -9,6 +9,36 @@ import CSwallocPlatform
 @_cdecl("swalloc_calloc")
 public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
+  // The malloc fast path's pop, then the region cleared: every size here
+  // is a small class, whose region size the bin table has.
+  if total <= lookupMaxSize && !overflow {
+    let code = Int(sizeCodeTable[Int((total &+ 15) >> 4)])
+    let bin = fastPathBins() + code
+    let head = bin.pointee.head
+    if head != bin.pointee.end {
+      let left = bin.pointee.countdown &- 1
+      bin.pointee.countdown = left
+      if left != 0 {
+        bin.pointee.head = head + 1
+        let p = head.pointee.unsafelyUnwrapped
+        // The whole usable size reads zero, as with glibc's and jemalloc's
+        // calloc: a caller may use what malloc_usable_size reports.
+        memset(p, 0, Int(binInfos[code &- 1].regionSize))
+        return p
+      }
+      // The countdown's event: the pop made uncounted, or a sample due.
+      if let p = tcacheCountdownPop(bin, sizeClass: code &- 1) {
+        memset(p, 0, Int(binInfos[code &- 1].regionSize))
+        return p
+      }
+      return allocateAligned(total, alignment: quantum, zero: true)
+    }
+  }
+  return callocSlow(total, overflow: overflow)
+}
+
+@inline(never)
+private func callocSlow(_ total: UInt, overflow: Bool) -> UnsafeMutableRawPointer? {
   if overflow || total > maxRequestSize { setErrno(ENOMEM); return nil }
   if total <= largeMaxClass, let p = cachedAlignedAlloc(total, alignment: quantum) {
     // The whole usable size reads zero, as with glibc's and jemalloc's
