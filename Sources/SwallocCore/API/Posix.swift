@@ -64,10 +64,24 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   let address = UInt(bitPattern: pointer)
   // secure:true checks the block in full first (reallocSlow).
   if size <= largeMaxClass && !optSecure && isInArenaChunk(address) {
-    let classCode = pageEntry(address) >> pageEntryClassShift
+    let entry = pageEntry(address)
+    let classCode = entry >> pageEntryClassShift
     if classCode != 0 && UInt(classIndexFor(size) &+ 1) == classCode
        && (classCode <= UInt(smallClassCount) || address & pageMask == 0) {
       return pointer
+    }
+    // A small block moving to another small class (a string growing past
+    // its class): the fast paths' malloc and free around the copy, once
+    // the pointer is known to start a region of its slab (the check
+    // lookupAllocation would make; anything else takes reallocSlow, which
+    // reports it).
+    if classCode != 0 && classCode <= UInt(smallClassCount) && size <= lookupMaxSize,
+       let slab = pageEntryExtent(entry),
+       slabRegionIndex(slab, info: binInfos[Int(classCode) &- 1], address: address) != nil {
+      guard let fresh = swallocMalloc(size) else { return nil }
+      memcpy(fresh, pointer, Int(min(size, UInt(binInfos[Int(classCode) &- 1].regionSize))))
+      swallocFree(pointer)
+      return fresh
     }
   }
   return reallocSlow(pointer, size)
