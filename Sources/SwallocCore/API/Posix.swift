@@ -71,13 +71,11 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
       return pointer
     }
     // A small block moving to another small class (a string growing past
-    // its class): the fast paths' malloc and free around the copy, once
-    // the pointer is known to start a region of its slab (the check
-    // lookupAllocation would make; anything else takes reallocSlow, which
-    // reports it).
-    if classCode != 0 && classCode <= UInt(smallClassCount) && size <= lookupMaxSize,
-       let slab = pageEntryExtent(entry),
-       slabRegionIndex(slab, info: binInfos[Int(classCode) &- 1], address: address) != nil {
+    // its class): the fast paths' malloc and free around the copy, with the
+    // checks reallocSlow's lookupAllocation makes for a small block (an
+    // arena chunk's slab page). The slab record is not read: another
+    // thread may be updating it under its bin's lock.
+    if classCode != 0 && classCode <= UInt(smallClassCount) && size <= lookupMaxSize {
       guard let fresh = swallocMalloc(size) else { return nil }
       memcpy(fresh, pointer, Int(min(size, UInt(binInfos[Int(classCode) &- 1].regionSize))))
       swallocFree(pointer)

@@ -75,7 +75,12 @@ struct BinInfo {
 var sizeCodeTable: UnsafeMutablePointer<UInt8> {
   @inline(__always) get { swalloc_size_codes_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
 }
-nonisolated(unsafe) var sizeUpperTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
+/// Static too (swalloc_platform.h): all 0 before boot, where the aligned
+/// and calloc cache hits classify sizes above 4 KiB with it (class 0: an
+/// empty stack of the empty tcache).
+var sizeUpperTable: UnsafeMutablePointer<UInt8> {
+  @inline(__always) get { swalloc_size_upper_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
+}
 nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
 /// Classes below 4 pages are small (slab-backed).
 nonisolated(unsafe) var smallClassCount = 0
@@ -155,7 +160,7 @@ func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
     i &+= 1
   }
   // Entry (lg, eighth) holds the class of the largest size with that key.
-  sizeUpperTable = (memory + 272).bindMemory(to: UInt8.self, capacity: upperTableEntries)
+  if upperTableEntries > Int(SWALLOC_SIZE_UPPER_ENTRIES) { fatal("swalloc: the upper size table is too small") }
   i = 0
   while i < upperTableEntries {
     let key = UInt(i &+ upperTableFirstKey)
@@ -179,8 +184,8 @@ func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
   }
 }
 
-/// Bytes of the two lookup tables (257 entries, 16 bytes of padding, 72),
-/// rounded up for the BinInfo records after them.
-let classTableBytes: UInt = 384
+/// Bytes before the BinInfo records in the tables' base memory (the two
+/// lookup tables are static: swalloc_platform.h).
+let classTableBytes: UInt = 0
 
 func sizeClassTablesBytes() -> UInt { classTableBytes &+ UInt(MemoryLayout<BinInfo>.stride &* classCount) }
