@@ -121,7 +121,7 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
   // secure:true checks every large free on the full path; a block sampled
   // by the heap profiler (profSample) leaves its profile there.
-  guard let t = currentTcache(), !optSecure else { return false }
+  if optSecure { return false }
   let address = UInt(bitPattern: pointer)
   guard let meta = arenaChunkMeta(address) else { return false }
   let entry = meta.pageMap[Int(pageIndexInChunk(address))]
@@ -130,9 +130,11 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
   guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
         extent.pointee.state == .large, !extent.pointee.inThreadCache,
         extent.pointee.profSample == nil else { return false }
-  let bin = tcacheBin(forCode: Int(code), t)
+  // The fast paths' view: a thread without a cache sees the empty tcache,
+  // whose stacks are all full (head == start).
+  let bin = fastPathBins() + Int(code)
   let head = bin.pointee.head
-  if head == bin.pointee.start || head.pointee == pointer { return false }
+  if head == bin.pointee.start || unsafeBitCast(head.pointee, to: UInt.self) == address { return false }
   extent.pointee.inThreadCache = true
   let slot = head - 1
   slot.pointee = pointer
@@ -264,6 +266,14 @@ private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Alloc
 func freeSlow(_ pointer: UnsafeMutableRawPointer?) {
   guard let pointer else { return }   // free(NULL), sent here by the fast path
   if freeLargeToCache(pointer) { return }
+  freeFull(pointer)
+}
+
+/// Every free the thread cache's fast path and shortcut did not take: the
+/// full lookup, then the cache, the quarantine or the arena. Kept out of
+/// freeSlow so that the shortcut's path saves no registers for it.
+@inline(never)
+func freeFull(_ pointer: UnsafeMutableRawPointer) {
   if !isBooted() { invalidPointer("free") }
   defer { backgroundThreadMaybeStart() }
   let allocation = lookupAllocation(pointer, "free")
