@@ -4,7 +4,8 @@
 // from the arena bin under one lock, and a full stack flushes its older half:
 // regions of the thread's own arena under that bin's lock, regions of other
 // arenas as one batch per arena pushed onto that bin's remote-free stack
-// (one CAS, no lock; see Bin.swift).
+// (one CAS, no lock; see Bin.swift). The refills, flushes and collectors are
+// in TcacheFill.swift.
 
 import CSwallocPlatform
 
@@ -135,66 +136,6 @@ func tcacheCountdownPop(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) 
   return p
 }
 
-/// Slow-path events between two incremental garbage-collection steps.
-let tcacheGCInterval: UInt32 = 32
-
-/// Incremental garbage collection (jemalloc-style, driven by the thread's
-/// own slow-path events so the fast paths pay nothing): every
-/// `tcacheGCInterval` events, one stack is examined in turn; if it has not
-/// run empty since its last visit, its cache is more than the thread needs
-/// and three quarters of it go back to the arena.
-func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
-  t.pointee.gcEvents &+= 1
-  if t.pointee.gcEvents < tcacheGCInterval { return }
-  t.pointee.gcEvents = 0
-  if tcacheClassCount == 0 { return }
-  let sizeClass = Int(t.pointee.gcCursor)
-  t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(tcacheClassCount)
-  let bin = tcacheBin(t, sizeClass)
-  if bin.pointee.refilled == 0 {
-    let count = bin.count
-    if count > 0 { tcacheFlush(t, sizeClass: sizeClass, keep: count >> 2) }
-  }
-  bin.pointee.refilled = 0
-}
-
-/// Slow-path allocations between two looks at the clock (tcacheIdleTick).
-let tcacheIdleCheckEvery: UInt32 = 16
-/// At most one idle pass per this many milliseconds.
-let tcacheIdlePassMs: UInt32 = 1000
-
-/// The incremental collector above steps only on refills and overflows. A
-/// thread that has freed most of its heap and now allocates lightly (hits
-/// on a few stacks, and blocks too big for the cache) makes neither, so the
-/// blocks its other stacks hold stay there for good, and each pins a slab
-/// that would otherwise be empty and purged: after a free-all of ~1 GiB,
-/// 14 MiB resident against 7.4 with tcache:false (tests/memtruth/ table
-/// rows). So every 16th slow-path allocation of the thread (any that counts
-/// bytes: misses, uncached and huge blocks) looks at the clock, and at most
-/// once a second makes a pass over all its stacks with the collector's
-/// rule: a stack that did not run empty since the previous look keeps a
-/// quarter. A busy thread pays a clock read per 16 slow paths and, once a
-/// second, a few flushes of stacks it was not using.
-@inline(never)
-func tcacheIdleTick() {
-  guard let t = currentTcache() else { return }
-  t.pointee.idleEvents &+= 1
-  if t.pointee.idleEvents % tcacheIdleCheckEvery != 0 { return }
-  let now = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
-  if now &- t.pointee.idlePassMs < tcacheIdlePassMs { return }
-  t.pointee.idlePassMs = now
-  var c = 0
-  while c < tcacheClassCount {
-    let bin = tcacheBin(t, c)
-    if bin.pointee.refilled == 0 {
-      let count = bin.count
-      if count > 0 { tcacheFlush(t, sizeClass: c, keep: count >> 2) }
-    }
-    bin.pointee.refilled = 0
-    c &+= 1
-  }
-}
-
 /// TcacheBin records start this far into a Tcache block.
 let tcacheBinsOffset = 64
 /// Size classes cached per thread (classes below this index), set at boot.
@@ -308,127 +249,4 @@ func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
   }
   arenaRelease(t.pointee.arena)
   recyclePush(&tcacheRecycle, &tcacheRecycleLock, UnsafeMutableRawPointer(t))
-}
-
-/// Refills an empty small-class stack from the arena; returns a region, or
-/// nil when memory is exhausted.
-func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> UnsafeMutableRawPointer? {
-  let bin = tcacheBin(t, sizeClass)
-  let want = Int(bin.pointee.fill)
-  let end = bin.pointee.end
-  var got = binFill(t.pointee.arena, sizeClass: sizeClass, into: end - want, want: want)
-  if got == 0 {
-    got = arenaFallback(excluding: t.pointee.arena) { a -> Int? in
-      let n = binFill(a, sizeClass: sizeClass, into: end - want, want: want)
-      return n == 0 ? nil : n
-    } ?? 0
-    if got == 0 { return nil }
-  }
-  if got < want {
-    // Keep the filled entries contiguous with the stack's end.
-    var i = got
-    while i > 0 { i &-= 1; (end - got + i).pointee = (end - want + i).pointee }
-  }
-  bin.pointee.head = end - got
-  if optSecure { quarantineShuffle(t, end - got, count: got) }
-  bin.pointee.refilled = 1
-  threadCountsFoldClass(t, sizeClass)
-  tcacheEvent(t)
-  return bin.pop()
-}
-
-/// Flushes all but the `keep` most recently freed entries of one stack.
-func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
-  let bin = tcacheBin(t, sizeClass)
-  threadCountsFoldClass(t, sizeClass)
-  let count = bin.count
-  if count <= keep { return }
-  let flushCount = count &- keep
-  // The oldest entries sit nearest the end of the stack.
-  let end = bin.pointee.end
-  let items = end - flushCount
-  if sizeClass < smallClassCount {
-    flushSmall(items, count: flushCount, sizeClass: sizeClass, home: t.pointee.arena)
-  } else {
-    var i = 0
-    while i < flushCount {
-      let address = UInt(bitPattern: items[i])
-      arenaFreeLarge(chunkArena(address), address: address, fromThreadCache: true)
-      i &+= 1
-    }
-  }
-  // Slide the kept (most recent) entries up against the end.
-  let head = bin.pointee.head
-  var i = keep
-  while i > 0 { i &-= 1; (end - keep + i).pointee = (head + i).pointee }
-  bin.pointee.head = end - keep
-}
-
-/// Returns `count` regions of one small class to their arenas' bins, one
-/// arena per round: the first region's arena takes every region of its own;
-/// the rest are compacted to the front for the next round.
-private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>, count: Int,
-                        sizeClass: Int, home: UnsafeMutablePointer<Arena>) {
-  var remaining = count
-  var freed: UInt = 0
-  // Read once per batch, not per region (binFreeLocked reads it from the
-  // slab's class): flushes of bursts return hundreds of regions at a time.
-  let info = binInfos[sizeClass]
-  while remaining > 0 {
-    let arena = chunkArena(UInt(bitPattern: items[0]))
-    let bin = arena.pointee.bins + sizeClass
-    let local = arena == home
-    if local {
-      mutexLock(&bin.pointee.lock)
-      binDrainRemoteLocked(arena, bin, sizeClass: sizeClass)
-    }
-    var kept = 0
-    var chainFirst: UInt = 0
-    var chainLast: UInt = 0
-    // The chunk of the previous item: runs of items from one chunk pay the
-    // radix lookup once. (Every item is a live block, so a chunk holding
-    // one is not unmapped during the flush.)
-    var lastChunk: UInt = 1
-    var lastMeta = chunkMeta(UInt(bitPattern: items[0]))
-    var i = 0
-    while i < remaining {
-      let address = UInt(bitPattern: items[i])
-      if address & ~chunkMask != lastChunk {
-        lastChunk = address & ~chunkMask
-        lastMeta = chunkMeta(address)
-      }
-      if lastMeta.pointee.arena != arena {
-        items[kept] = items[i]
-        kept &+= 1
-      } else if local {
-        // Validated by free, but the same block freed by two threads may
-        // have left its slab already, even the slab its pages.
-        let entry = lastMeta.pageMap[Int(pageIndexInChunk(address))]
-        guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry) else {
-          fatal("free(): double free detected (a block freed twice across threads)")
-        }
-        // binFreeLocked with the class's BinInfo in hand.
-        guard let index = slabRegionIndex(slab, info: info, address: address) else {
-          fatal("free(): invalid pointer (not the start of an allocated block)")
-        }
-        if slab.bitmap.isSet(index) { fatal("free(): double free detected") }
-        binReturnRegionLocked(arena, bin, slab, info: info, index: index)
-        freed &+= 1
-      } else {
-        // Link the region in front of the chain through its first word.
-        remoteLinkStore(address, next: chainFirst)
-        if chainFirst == 0 { chainLast = address }
-        chainFirst = address
-      }
-      i &+= 1
-    }
-    if local {
-      mutexUnlock(&bin.pointee.lock)
-    } else {
-      binPushRemote(bin, first: chainFirst, last: chainLast)
-    }
-    remaining = kept
-  }
-  // Remote batches are accounted when their owner drains them.
-  statsDeallocated(freed &* sizeClassSize(sizeClass))
 }
