@@ -168,7 +168,7 @@ public struct Swalloc {
     statsPrint = unsafeBitCast(print, to: StatsPrint.self)
   }
 
-  private func read<T>(_ name: String, _ type: T.Type) throws -> T {
+  fileprivate func read<T>(_ name: String, _ type: T.Type) throws -> T {
     let value = UnsafeMutablePointer<T>.allocate(capacity: 1)
     defer { value.deallocate() }
     var length = MemoryLayout<T>.size
@@ -177,13 +177,13 @@ public struct Swalloc {
     return value.pointee
   }
 
-  private func write<T>(_ name: String, _ value: T) throws {
+  fileprivate func write<T>(_ name: String, _ value: T) throws {
     var v = value
     let rc = name.withCString { ctl($0, nil, nil, &v, MemoryLayout<T>.size) }
     if rc != 0 { throw Error(name: name, code: rc) }
   }
 
-  private func act(_ name: String) throws {
+  fileprivate func act(_ name: String) throws {
     let rc = name.withCString { ctl($0, nil, nil, nil, 0) }
     if rc != 0 { throw Error(name: name, code: rc) }
   }
@@ -240,4 +240,42 @@ public struct Swalloc {
   /// One decay step now for `arena` (all arenas when nil): purges what the
   /// decay curve allows.
   public func decay(arena: Int? = nil) throws { try act("arena.\(arena ?? 4096).decay") }
+
+  /// The heap profiler (jemalloc's prof.* controls): activate and
+  /// deactivate sampling, reset it, write a profile, e.g. from a signal
+  /// handler's thread or an admin endpoint of a server. Needs the process
+  /// started with prof:true (SWALLOC_CONF or MALLOC_CONF); otherwise
+  /// `isAvailable()` is false and the other calls throw.
+  public var profile: Profile { Profile(swalloc: self) }
+
+  public struct Profile {
+    fileprivate let swalloc: Swalloc
+
+    /// Whether the process started with prof:true (opt.prof).
+    public func isAvailable() throws -> Bool { try swalloc.read("opt.prof", Bool.self) }
+
+    /// Whether allocations are being sampled now (prof.active).
+    public func isActive() throws -> Bool { try swalloc.read("prof.active", Bool.self) }
+
+    /// Starts or stops sampling; blocks sampled so far stay in the profile
+    /// until they are freed (prof.active).
+    public func setActive(_ active: Bool) throws { try swalloc.write("prof.active", active) }
+
+    /// The mean number of bytes between two samples, 2^lg_prof_sample.
+    public func samplePeriod() throws -> Int { 1 << (try swalloc.read("prof.lg_sample", Int.self)) }
+
+    /// Forgets every sample taken so far; with `lgSample`, samples every
+    /// 2^lgSample bytes from now on (prof.reset).
+    public func reset(lgSample: Int? = nil) throws {
+      if let lgSample { try swalloc.write("prof.reset", lgSample) } else { try swalloc.act("prof.reset") }
+    }
+
+    /// Writes the live heap's profile (jemalloc's heap_v2 text, read by
+    /// jeprof, pprof and `swalloc prof`) to `path`, or to
+    /// PREFIX.PID.SEQ.heap (prof_prefix) when nil (prof.dump).
+    public func dump(to path: String? = nil) throws {
+      guard let path else { try swalloc.act("prof.dump"); return }
+      try path.withCString { try swalloc.write("prof.dump", $0) }
+    }
+  }
 }

@@ -108,6 +108,42 @@ final class SwallocAPITests: XCTestCase {
     XCTAssertThrowsError(try swalloc.purge(arena: 100_000))
   }
 
+  func testProfileControls() throws {
+    // Without prof:true the profiler is absent and says so.
+    let plain = try library()
+    if ProcessInfo.processInfo.environment["SWALLOC_CONF"] == nil && ProcessInfo.processInfo.environment["MALLOC_CONF"] == nil {
+      XCTAssertFalse(try plain.profile.isAvailable())
+      XCTAssertThrowsError(try plain.profile.setActive(true))
+      XCTAssertThrowsError(try plain.profile.dump(to: "/tmp/never.heap"))
+    }
+    // A second private copy (another file, so another load), booted with
+    // prof:true from the environment its constructor reads.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swalloc-api-prof-\(getpid())")
+    try? FileManager.default.removeItem(at: directory)
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let copy = directory.appendingPathComponent("libswalloc-prof.so").path
+    try FileManager.default.copyItem(atPath: Self.libraryPath, toPath: copy)
+    let saved = getenv("SWALLOC_CONF").map { String(cString: $0) }
+    setenv("SWALLOC_CONF", "prof:true,lg_prof_sample:14", 1)
+    let profiled = try Swalloc(library: copy)
+    if let saved { setenv("SWALLOC_CONF", saved, 1) } else { unsetenv("SWALLOC_CONF") }
+    let profile = profiled.profile
+    XCTAssertTrue(try profile.isAvailable())
+    XCTAssertTrue(try profile.isActive())
+    XCTAssertEqual(try profile.samplePeriod(), 16384)
+    try profile.setActive(false)
+    XCTAssertFalse(try profile.isActive())
+    try profile.setActive(true)
+    try profile.reset(lgSample: 12)
+    XCTAssertEqual(try profile.samplePeriod(), 4096)
+    let heap = directory.appendingPathComponent("api.heap").path
+    try profile.dump(to: heap)
+    let text = try String(contentsOfFile: heap, encoding: .utf8)
+    XCTAssertTrue(text.hasPrefix("heap_v2/4096"), String(text.prefix(80)))
+    XCTAssertTrue(text.contains("MAPPED_LIBRARIES:"))
+  }
+
   func testErrorsSayWhatIsWrong() throws {
     // This test process allocates with glibc (the library is only opened
     // privately above), so it does not use swalloc.
