@@ -18,6 +18,7 @@ func purgeArena(_ index: Int) -> UInt {
     let bin = a.pointee.bins + c
     mutexLock(&bin.pointee.lock)
     binDrainRemoteLocked(a, bin, sizeClass: c)
+    binReleaseSpareLocked(a, bin)
     mutexUnlock(&bin.pointee.lock)
     c &+= 1
   }

@@ -26,6 +26,7 @@ enum SlabListState: UInt8 {
   case full = 0      // on no list: every region is handed out
   case current = 1   // the bin's current slab
   case nonfull = 2   // on the bin's nonfull list
+  case spare = 3     // empty, kept by the bin for its next new slab (Bin.spare)
 }
 
 struct Extent {
