@@ -75,6 +75,7 @@ struct BinInfo {
 var sizeCodeTable: UnsafeMutablePointer<UInt8> {
   @inline(__always) get { swalloc_size_codes_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
 }
+/// These and the geometry below: set once at boot, read-only after.
 nonisolated(unsafe) var sizeUpperTable: UnsafeMutablePointer<UInt8> = UnsafeMutablePointer(bitPattern: 8)!
 nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
 /// Classes below 4 pages are small (slab-backed).
