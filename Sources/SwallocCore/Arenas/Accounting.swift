@@ -8,6 +8,7 @@ import Synchronization
 /// runs, huge blocks) and the most there has been, kept with one atomic per
 /// slow-path event (refill, flush, large or huge operation); the fast paths
 /// do not touch them, so blocks sitting in thread caches count as allocated.
+/// Atomic (relaxed): counters, ordered with nothing else.
 nonisolated(unsafe) var allocatedNow: UInt = 0
 nonisolated(unsafe) var allocatedPeak: UInt = 0
 

@@ -6,6 +6,9 @@
 import CSwallocPlatform
 import Synchronization
 
+/// Guarded by `extentLock`, except `index` and `bins` (set when the arena is
+/// made, read-only after), `destroyed` (arenasLock) and the bins' own fields
+/// (each bin's lock).
 struct Arena {
   // Field order matters to ThreadSanitizer (tests/sanitize/): it records a
   // Swift modify access through `arena.pointee` (arena.pointee.largeBytes +=,
@@ -46,15 +49,21 @@ struct Arena {
 /// by mallctl("arenas.create") and serve only the threads and MALLOCX_ARENA
 /// calls that name them. The table has room for `arenaTableCapacity`.
 let arenas = ArenaTable()
+/// Written under arenasLock; read without it: it only grows, after the new
+/// table entry is set, so a stale count only misses the newest arena.
 nonisolated(unsafe) var arenaCount = 1
+/// Set once at boot, read-only after.
 nonisolated(unsafe) var autoArenaCount = 1
+/// Guards the table's entries, arenaCount's writes, arenaThreadCounts,
+/// arenasDirty/MuzzyDecayMs and Arena.destroyed.
 nonisolated(unsafe) var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
-/// default rule reads it).
+/// default rule reads it). Atomic (relaxed): a counter.
 nonisolated(unsafe) var threadsBound: UInt32 = 0
 /// Room for 256 arenas made by arenas.create beyond the automatic ones,
 /// within jemalloc's limit (MALLOCX_ARENA carries 12 bits, 4096 means
-/// "all"); set at boot. Kept small so the table shares the boot's pages.
+/// "all"); set once at boot, read-only after. Kept small so the table
+/// shares the boot's pages.
 nonisolated(unsafe) var arenaTableCapacity = 4095
 let createdArenaLimit = 256
 /// Decay times given to arenas created from now on (arenas.dirty_decay_ms,
@@ -73,7 +82,8 @@ struct ArenaSlot {
   var arena: UnsafeMutablePointer<Arena>? = nil
   var threads = 0
 }
-/// The table, in base memory (set at boot).
+/// The table, in base memory: the pointer is set once at boot, read-only
+/// after; its entries are guarded by arenasLock.
 nonisolated(unsafe) var arenaSlots: UnsafeMutablePointer<ArenaSlot> = UnsafeMutablePointer(bitPattern: 64)!
 
 /// `arenas[i]`: the arena of slot i (nil until created).
@@ -125,27 +135,27 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
 /// Binds the calling thread to an arena: an initialized arena with no
 /// threads first, then a not-yet-created one, else the least loaded.
 func arenaChoose() -> UnsafeMutablePointer<Arena>? {
-  mutexLock(&arenasLock)
-  defer { mutexUnlock(&arenasLock) }
-  var best = -1
-  var firstUncreated = -1
-  var i = 0
-  while i < autoArenaCount {
-    if arenas[i] != nil {
-      if arenaThreadCounts[i] == 0 { best = i; break }
-      if best < 0 || arenaThreadCounts[i] < arenaThreadCounts[best] { best = i }
-    } else if firstUncreated < 0 {
-      firstUncreated = i
+  withLock(&arenasLock) {
+    var best = -1
+    var firstUncreated = -1
+    var i = 0
+    while i < autoArenaCount {
+      if arenas[i] != nil {
+        if arenaThreadCounts[i] == 0 { best = i; break }
+        if best < 0 || arenaThreadCounts[i] < arenaThreadCounts[best] { best = i }
+      } else if firstUncreated < 0 {
+        firstUncreated = i
+      }
+      i &+= 1
     }
-    i &+= 1
+    if (best < 0 || arenaThreadCounts[best] != 0) && firstUncreated >= 0 {
+      if arenaCreate(firstUncreated) != nil { best = firstUncreated }
+    }
+    if best < 0 { return nil }
+    arenaThreadCounts[best] &+= 1
+    atomicU32(&threadsBound).pointee.add(1, ordering: .relaxed)
+    return arenas[best]
   }
-  if (best < 0 || arenaThreadCounts[best] != 0) && firstUncreated >= 0 {
-    if arenaCreate(firstUncreated) != nil { best = firstUncreated }
-  }
-  if best < 0 { return nil }
-  arenaThreadCounts[best] &+= 1
-  atomicU32(&threadsBound).pointee.add(1, ordering: .relaxed)
-  return arenas[best]
 }
 
 /// Runs `attempt` on each created arena other than `own`, in index order,
@@ -157,9 +167,7 @@ func arenaFallback<T>(excluding own: UnsafeMutablePointer<Arena>,
                       _ attempt: (UnsafeMutablePointer<Arena>) -> T?) -> T? {
   var i = 0
   while i < autoArenaCount {
-    mutexLock(&arenasLock)
-    let a = arenas[i]
-    mutexUnlock(&arenasLock)
+    let a = withLock(&arenasLock) { arenas[i] }
     if let a, a != own, let result = attempt(a) { return result }
     i &+= 1
   }
@@ -170,29 +178,29 @@ func arenaFallback<T>(excluding own: UnsafeMutablePointer<Arena>,
 /// the arena count or when memory is exhausted.
 func arenaGetOrCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
   if index < 0 || index >= arenaCount { return nil }
-  mutexLock(&arenasLock)
-  defer { mutexUnlock(&arenasLock) }
-  if let a = arenas[index] { return a.pointee.destroyed ? nil : a }
-  return arenaCreate(index)
+  return withLock(&arenasLock) {
+    if let a = arenas[index] { return a.pointee.destroyed ? nil : a }
+    return arenaCreate(index)
+  }
 }
 
 /// arenas.create: a new arena, used only by the threads (thread.arena) and
 /// calls (MALLOCX_ARENA) that name it; a destroyed one's slot first.
 func arenaCreateExplicit() -> Int? {
-  mutexLock(&arenasLock)
-  defer { mutexUnlock(&arenasLock) }
-  var i = autoArenaCount
-  while i < arenaCount {
-    if let a = arenas[i], a.pointee.destroyed {
-      a.pointee.destroyed = false
-      return i
+  withLock(&arenasLock) {
+    var i = autoArenaCount
+    while i < arenaCount {
+      if let a = arenas[i], a.pointee.destroyed {
+        a.pointee.destroyed = false
+        return i
+      }
+      i &+= 1
     }
-    i &+= 1
+    if arenaCount >= arenaTableCapacity || arenaCreate(arenaCount) == nil { return nil }
+    // Published after the table entry: readers go by arenaCount.
+    arenaCount &+= 1
+    return arenaCount &- 1
   }
-  if arenaCount >= arenaTableCapacity || arenaCreate(arenaCount) == nil { return nil }
-  // Published after the table entry: readers go by arenaCount.
-  arenaCount &+= 1
-  return arenaCount &- 1
 }
 
 /// arena.<i>.reset: discards every block of an arena made by arenas.create,
@@ -202,65 +210,64 @@ func arenaCreateExplicit() -> Int? {
 /// flushed (the caller flushes the calling thread's first). Blocks above 2 MiB are
 /// mappings of their own, not the arena's: they stay allocated.
 func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
+  // Every bin lock, taken in a loop and released in another: explicit calls.
   var c = 0
   while c < smallClassCount { mutexLock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
-  mutexLock(&a.pointee.extentLock)
-  // Every chunk of the arena: its extents tile it, each starting with a
-  // page-map entry; their records go back to the arena's record cache.
-  var records: UnsafeMutablePointer<Extent>? = nil
-  var leafVector: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-  invariant(MemoryLayout.size(ofValue: leafVector) >= pageMapLeafVectorBytes, "the leaf vector is too small")
-  withUnsafeMutableBytes(of: &leafVector) { raw in
-    pageMapForEachEntry(vector: raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)) { entry in
-      if entry & pageMapArenaChunkTag == 0 { return }
-      let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
-      if meta.pointee.arena != a { return }
-      let chunk = meta.pointee.chunk
-      var page = chunk
-      while page < chunk &+ chunkSize, let e = pageEntryExtent(pageEntry(page)) {
-        page = e.end
-        e.pointee.next = records
-        records = e
+  withLock(&a.pointee.extentLock) {
+    // Every chunk of the arena: its extents tile it, each starting with a
+    // page-map entry; their records go back to the arena's record cache.
+    var records: UnsafeMutablePointer<Extent>? = nil
+    var leafVector: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+      (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    invariant(MemoryLayout.size(ofValue: leafVector) >= pageMapLeafVectorBytes, "the leaf vector is too small")
+    withUnsafeMutableBytes(of: &leafVector) { raw in
+      pageMapForEachEntry(vector: raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)) { entry in
+        if entry & pageMapArenaChunkTag == 0 { return }
+        let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
+        if meta.pointee.arena != a { return }
+        let chunk = meta.pointee.chunk
+        var page = chunk
+        while page < chunk &+ chunkSize, let e = pageEntryExtent(pageEntry(page)) {
+          page = e.end
+          e.pointee.next = records
+          records = e
+        }
+        _ = pageMapSet(chunk, 0)
+        chunkMetaRecycle(meta)
+        unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
       }
-      _ = pageMapSet(chunk, 0)
-      chunkMetaRecycle(meta)
-      unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
     }
+    // Empty again, keeping the locks (held), the tables and the settings.
+    c = 0
+    while c < smallClassCount {
+      let bin = a.pointee.bins + c
+      let lock = bin.pointee.lock
+      bin.pointee = Bin()
+      bin.pointee.lock = lock
+      c &+= 1
+    }
+    var b = 0
+    while b < extentBucketCount { a.pointee.freeExtents.heads[b] = nil; b &+= 1 }
+    a.pointee.freeExtents.nonEmpty = 0
+    while let e = records {
+      records = e.pointee.next
+      arenaRecycleRecord(a, e)
+    }
+    a.pointee.chunkCount = 0
+    a.pointee.emptyChunkCount = 0
+    a.pointee.largeBytes = 0
+    a.pointee.largeCount = 0
+    a.pointee.dirty = DecayStage(epochPages: a.pointee.dirty.epochPages)
+    a.pointee.muzzy = DecayStage(epochPages: a.pointee.muzzy.epochPages)
+    a.pointee.muzzyPagesTotal = 0
   }
-  // Empty again, keeping the locks (held), the tables and the settings.
-  c = 0
-  while c < smallClassCount {
-    let bin = a.pointee.bins + c
-    let lock = bin.pointee.lock
-    bin.pointee = Bin()
-    bin.pointee.lock = lock
-    c &+= 1
-  }
-  var b = 0
-  while b < extentBucketCount { a.pointee.freeExtents.heads[b] = nil; b &+= 1 }
-  a.pointee.freeExtents.nonEmpty = 0
-  while let e = records {
-    records = e.pointee.next
-    arenaRecycleRecord(a, e)
-  }
-  a.pointee.chunkCount = 0
-  a.pointee.emptyChunkCount = 0
-  a.pointee.largeBytes = 0
-  a.pointee.largeCount = 0
-  a.pointee.dirty = DecayStage(epochPages: a.pointee.dirty.epochPages)
-  a.pointee.muzzy = DecayStage(epochPages: a.pointee.muzzy.epochPages)
-  a.pointee.muzzyPagesTotal = 0
-  mutexUnlock(&a.pointee.extentLock)
   c = 0
   while c < smallClassCount { mutexUnlock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
 }
 
 func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {
-  mutexLock(&arenasLock)
-  arenaThreadCounts[Int(a.pointee.index)] &-= 1
-  mutexUnlock(&arenasLock)
+  withLock(&arenasLock) { arenaThreadCounts[Int(a.pointee.index)] &-= 1 }
 }

@@ -27,6 +27,8 @@
 
 import Synchronization
 
+/// Guarded by `lock`, except `remoteFrees` (atomic: pushed lock-free by other
+/// arenas' threads, drained under the lock).
 struct Bin {
   // Not the lock first: see the note on Arena's field order (Arena.swift).
   var current: UnsafeMutablePointer<Extent>? = nil
@@ -62,7 +64,8 @@ func binReleaseSpareLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutabl
   bin.pointee.spareCount = 0
 }
 
-/// Per-process secret of the remote-free links (from AT_RANDOM at boot).
+/// Per-process secret of the remote-free links (from AT_RANDOM). Set once at
+/// boot, read-only after.
 nonisolated(unsafe) var remoteLinkSecret: UInt = 0
 
 /// Stores the link to `next` (0: end of chain) in the first word of the
@@ -145,10 +148,10 @@ private func remoteRegionSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, 
 func slabCheckAllocated(_ a: UnsafeMutablePointer<Arena>, _ slab: UnsafeMutablePointer<Extent>,
                         _ sizeClass: Int, address: UInt) {
   let bin = a.pointee.bins + sizeClass
-  mutexLock(&bin.pointee.lock)
-  let index = slabRegionIndex(slab, info: binInfos[sizeClass], address: address)
-  let free = index.map { slab.bitmap.isSet($0) } ?? false
-  mutexUnlock(&bin.pointee.lock)
+  let (index, free) = withLock(&bin.pointee.lock) {
+    let index = slabRegionIndex(slab, info: binInfos[sizeClass], address: address)
+    return (index, index.map { slab.bitmap.isSet($0) } ?? false)
+  }
   if index == nil { fatal("free(): invalid pointer (not the start of an allocated block)") }
   if free { fatal("free(): double free detected") }
 }

@@ -28,6 +28,9 @@
 
 import CSwallocPlatform
 
+/// `arena` and `chunk` are set when the record is made, read-only after; the
+/// page map and page-state bitmaps behind it are written under the arena's
+/// extentLock (the free paths read the page map without it).
 struct ChunkMeta {
   var arena: UnsafeMutablePointer<Arena>
   /// The chunk's base address.
@@ -38,7 +41,7 @@ struct ChunkMeta {
 /// muzzy bitmaps follow the map.
 let chunkMetaPageMapOffset = 64
 /// Pages per chunk, words of one page-state bitmap and bytes of one
-/// ChunkMeta record, set at boot.
+/// ChunkMeta record. Set once at boot, read-only after.
 nonisolated(unsafe) var pagesPerChunk: UInt = 1024
 nonisolated(unsafe) var chunkStateWords: UInt = 16
 nonisolated(unsafe) var chunkMetaSize: UInt = 0
@@ -46,6 +49,7 @@ nonisolated(unsafe) var chunkMetaSize: UInt = 0
 let pageEntryAddressMask: UInt = (1 << 48) &- 1
 let pageEntryClassShift: UInt = 48
 
+/// Recycled ChunkMeta records. Guarded by chunkMetaRecycleLock.
 nonisolated(unsafe) var chunkMetaRecycleList = RecycleList()
 nonisolated(unsafe) var chunkMetaRecycleLock = Mutex()
 

@@ -34,6 +34,7 @@ import CSwallocPlatform
 let decayEpochs = 32
 
 /// One decay stage (dirty or muzzy) of one arena.
+/// Part of an Arena: guarded by its extentLock.
 struct DecayStage {
   var lruHead: UnsafeMutablePointer<Extent>? = nil
   var lruTail: UnsafeMutablePointer<Extent>? = nil
@@ -194,13 +195,8 @@ func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
 /// One decay step of arena `index`, if it exists (the background thread,
 /// mallctl arena.<i>.decay).
 func decayArena(_ index: Int) {
-  mutexLock(&arenasLock)
-  let arena = arenas[index]
-  mutexUnlock(&arenasLock)
-  guard let a = arena else { return }
-  mutexLock(&a.pointee.extentLock)
-  decayTick(a)
-  mutexUnlock(&a.pointee.extentLock)
+  guard let a = withLock(&arenasLock, { arenas[index] }) else { return }
+  withLock(&a.pointee.extentLock) { decayTick(a) }
 }
 
 func decayTick(_ a: UnsafeMutablePointer<Arena>) {

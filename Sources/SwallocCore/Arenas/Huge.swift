@@ -15,12 +15,14 @@ import Synchronization
 
 import CSwallocPlatform
 
+/// Recycled huge Extent records. Guarded by hugeRecordsLock.
 nonisolated(unsafe) var hugeRecords = RecycleList()
 nonisolated(unsafe) var hugeRecordsLock = Mutex()
+/// Live huge bytes and blocks, for statistics. Atomic (relaxed): counters.
 nonisolated(unsafe) var hugeBytes: UInt = 0
 nonisolated(unsafe) var hugeCount: UInt = 0
 /// Bytes mapped for live huge blocks (hugeRecordBytes: with the rest of a
-/// larger cached mapping a block reused), for stats.mapped.
+/// larger cached mapping a block reused), for stats.mapped. Atomic (relaxed).
 nonisolated(unsafe) var hugeMappedBytes: UInt = 0
 
 @inline(__always) func hugeMappedChange(from old: UInt, to new: UInt) {
@@ -28,6 +30,8 @@ nonisolated(unsafe) var hugeMappedBytes: UInt = 0
   else { atomicUInt(&hugeMappedBytes).pointee.subtract(old &- new, ordering: .relaxed) }
 }
 
+/// The cache of freed mappings (newest first), its entry count and bytes,
+/// and the links and cachedAtMs of the records on it. Guarded by hugeCacheLock.
 nonisolated(unsafe) var hugeCacheLock = Mutex()
 nonisolated(unsafe) var hugeCacheHead: UnsafeMutablePointer<Extent>? = nil
 nonisolated(unsafe) var hugeCacheEntries = 0
@@ -61,82 +65,82 @@ let hugeTrimFactor: UInt = 3
 /// out. Returns the record and whether it holds `usize` already; nil when
 /// the cache is empty.
 private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Extent>, fits: Bool)? {
-  mutexLock(&hugeCacheLock)
-  defer { mutexUnlock(&hugeCacheLock) }
-  var best: UnsafeMutablePointer<Extent>? = nil
-  var largestSmaller: UnsafeMutablePointer<Extent>? = nil
-  var e = hugeCacheHead
-  while let cur = e {
-    let bytes = hugeRecordBytes(cur)
-    if bytes >= usize {
-      if best == nil || bytes < hugeRecordBytes(best.unsafelyUnwrapped) { best = cur }
-    } else if largestSmaller == nil || bytes > hugeRecordBytes(largestSmaller.unsafelyUnwrapped) {
-      largestSmaller = cur
+  withLock(&hugeCacheLock) {
+    var best: UnsafeMutablePointer<Extent>? = nil
+    var largestSmaller: UnsafeMutablePointer<Extent>? = nil
+    var e = hugeCacheHead
+    while let cur = e {
+      let bytes = hugeRecordBytes(cur)
+      if bytes >= usize {
+        if best == nil || bytes < hugeRecordBytes(best.unsafelyUnwrapped) { best = cur }
+      } else if largestSmaller == nil || bytes > hugeRecordBytes(largestSmaller.unsafelyUnwrapped) {
+        largestSmaller = cur
+      }
+      e = cur.pointee.next
     }
-    e = cur.pointee.next
-  }
-  guard let found = best ?? largestSmaller else { return nil }
-  if let p = found.pointee.prev { p.pointee.next = found.pointee.next } else { hugeCacheHead = found.pointee.next }
-  if let n = found.pointee.next { n.pointee.prev = found.pointee.prev }
-  hugeCacheEntries &-= 1
-  hugeCacheBytes &-= hugeRecordBytes(found)
-  let bytes = hugeRecordBytes(found)
-  if bytes < usize { return (found, false) }
-  if bytes &- usize > usize &* hugeTrimFactor {
-    // Split the surplus off at a chunk boundary: the tail's pages are faulted
-    // in already, so it stays cached as a mapping of its own; unmapped only
-    // when the cache is full or there is no record for it.
-    let headBytes = (usize &+ chunkMask) & ~chunkMask
-    let tailStart = found.pointee.address &+ headBytes
-    if bytes > headBytes && hugeCacheEntries < hugeCacheMaxEntries, let raw = recyclePop(&hugeRecords, &hugeRecordsLock)
-                          ?? baseAlloc(UInt(MemoryLayout<Extent>.stride), alignment: 64) {
-      let tail = raw.bindMemory(to: Extent.self, capacity: 1)
-      tail.initialize(to: Extent(address: tailStart, pages: (bytes &- headBytes) >> pageShift, state: .huge))
-      tail.pointee.mappedPages = (bytes &- headBytes) >> pageShift
-      tail.pointee.cachedAtMs = found.pointee.cachedAtMs
-      tail.pointee.prev = nil
-      tail.pointee.next = hugeCacheHead
-      if let h = hugeCacheHead { h.pointee.prev = tail }
-      hugeCacheHead = tail
-      hugeCacheEntries &+= 1
-      hugeCacheBytes &+= bytes &- headBytes
-      found.pointee.mappedPages = headBytes >> pageShift
-    } else {
-      unmapPages(UnsafeMutableRawPointer(bitPattern: found.pointee.address &+ usize).unsafelyUnwrapped, bytes &- usize)
-      found.pointee.mappedPages = usize >> pageShift
+    guard let found = best ?? largestSmaller else { return nil }
+    if let p = found.pointee.prev { p.pointee.next = found.pointee.next } else { hugeCacheHead = found.pointee.next }
+    if let n = found.pointee.next { n.pointee.prev = found.pointee.prev }
+    hugeCacheEntries &-= 1
+    hugeCacheBytes &-= hugeRecordBytes(found)
+    let bytes = hugeRecordBytes(found)
+    if bytes < usize { return (found, false) }
+    if bytes &- usize > usize &* hugeTrimFactor {
+      // Split the surplus off at a chunk boundary: the tail's pages are faulted
+      // in already, so it stays cached as a mapping of its own; unmapped only
+      // when the cache is full or there is no record for it.
+      let headBytes = (usize &+ chunkMask) & ~chunkMask
+      let tailStart = found.pointee.address &+ headBytes
+      if bytes > headBytes && hugeCacheEntries < hugeCacheMaxEntries, let raw = recyclePop(&hugeRecords, &hugeRecordsLock)
+                            ?? baseAlloc(UInt(MemoryLayout<Extent>.stride), alignment: 64) {
+        let tail = raw.bindMemory(to: Extent.self, capacity: 1)
+        tail.initialize(to: Extent(address: tailStart, pages: (bytes &- headBytes) >> pageShift, state: .huge))
+        tail.pointee.mappedPages = (bytes &- headBytes) >> pageShift
+        tail.pointee.cachedAtMs = found.pointee.cachedAtMs
+        tail.pointee.prev = nil
+        tail.pointee.next = hugeCacheHead
+        if let h = hugeCacheHead { h.pointee.prev = tail }
+        hugeCacheHead = tail
+        hugeCacheEntries &+= 1
+        hugeCacheBytes &+= bytes &- headBytes
+        found.pointee.mappedPages = headBytes >> pageShift
+      } else {
+        unmapPages(UnsafeMutableRawPointer(bitPattern: found.pointee.address &+ usize).unsafelyUnwrapped, bytes &- usize)
+        found.pointee.mappedPages = usize >> pageShift
+      }
     }
+    // The block's usable size is what was asked for (nallocx agrees); the
+    // rest of the mapping stays attached to the record.
+    found.pointee.pages = usize >> pageShift
+    return (found, true)
   }
-  // The block's usable size is what was asked for (nallocx agrees); the
-  // rest of the mapping stays attached to the record.
-  found.pointee.pages = usize >> pageShift
-  return (found, true)
 }
 
 /// Keeps a freed mapping for reuse; false when the cache declines it.
 private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
   let bytes = hugeRecordBytes(record)
   if optDirtyDecayMs == 0 || bytes > hugeCacheMaxMapping { return false }
-  mutexLock(&hugeCacheLock)
-  defer { mutexUnlock(&hugeCacheLock) }
-  // Make room by unmapping the oldest entries (the list's tail).
-  while hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes {
-    var oldest = hugeCacheHead.unsafelyUnwrapped
-    while let n = oldest.pointee.next { oldest = n }
-    if let p = oldest.pointee.prev { p.pointee.next = nil } else { hugeCacheHead = nil }
-    let oldBytes = hugeRecordBytes(oldest)
-    hugeCacheEntries &-= 1
-    hugeCacheBytes &-= oldBytes
-    unmapPages(UnsafeMutableRawPointer(bitPattern: oldest.pointee.address).unsafelyUnwrapped, oldBytes)
-    recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(oldest))
+  return withLock(&hugeCacheLock) {
+    // Make room by unmapping the oldest entries (the list's tail).
+    while hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes {
+      var oldest = hugeCacheHead.unsafelyUnwrapped
+      while let n = oldest.pointee.next { oldest = n }
+      if let p = oldest.pointee.prev { p.pointee.next = nil } else { hugeCacheHead = nil }
+      let oldBytes = hugeRecordBytes(oldest)
+      hugeCacheEntries &-= 1
+      hugeCacheBytes &-= oldBytes
+      unmapPages(UnsafeMutableRawPointer(bitPattern: oldest.pointee.address).unsafelyUnwrapped, oldBytes)
+      recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(oldest))
+    }
+    record.pointee.cachedAtMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+    record.pointee.prev = nil
+    record.pointee.next = hugeCacheHead
+    if let h = hugeCacheHead { h.pointee.prev = record }
+    hugeCacheHead = record
+    hugeCacheEntries &+= 1
+    hugeCacheBytes &+= bytes
+    return true
   }
-  record.pointee.cachedAtMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
-  record.pointee.prev = nil
-  record.pointee.next = hugeCacheHead
-  if let h = hugeCacheHead { h.pointee.prev = record }
-  hugeCacheHead = record
-  hugeCacheEntries &+= 1
-  hugeCacheBytes &+= bytes
-  return true
 }
 
 /// Unmaps cached mappings idle for longer than `olderThanMs` (all of them
@@ -145,21 +149,21 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
   if !isBooted() { return 0 }
   let now = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
   var dropped: UInt = 0
-  mutexLock(&hugeCacheLock)
-  var e = hugeCacheHead
-  while let cur = e {
-    e = cur.pointee.next
-    if olderThanMs >= 0 && Int(now &- cur.pointee.cachedAtMs) < olderThanMs { continue }
-    if let p = cur.pointee.prev { p.pointee.next = cur.pointee.next } else { hugeCacheHead = cur.pointee.next }
-    if let n = cur.pointee.next { n.pointee.prev = cur.pointee.prev }
-    let bytes = hugeRecordBytes(cur)
-    hugeCacheEntries &-= 1
-    hugeCacheBytes &-= bytes
-    dropped &+= bytes
-    unmapPages(UnsafeMutableRawPointer(bitPattern: cur.pointee.address).unsafelyUnwrapped, bytes)
-    recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cur))
+  withLock(&hugeCacheLock) {
+    var e = hugeCacheHead
+    while let cur = e {
+      e = cur.pointee.next
+      if olderThanMs >= 0 && Int(now &- cur.pointee.cachedAtMs) < olderThanMs { continue }
+      if let p = cur.pointee.prev { p.pointee.next = cur.pointee.next } else { hugeCacheHead = cur.pointee.next }
+      if let n = cur.pointee.next { n.pointee.prev = cur.pointee.prev }
+      let bytes = hugeRecordBytes(cur)
+      hugeCacheEntries &-= 1
+      hugeCacheBytes &-= bytes
+      dropped &+= bytes
+      unmapPages(UnsafeMutableRawPointer(bitPattern: cur.pointee.address).unsafelyUnwrapped, bytes)
+      recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(cur))
+    }
   }
-  mutexUnlock(&hugeCacheLock)
   return dropped
 }
 

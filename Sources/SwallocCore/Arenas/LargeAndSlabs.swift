@@ -13,23 +13,22 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
   let usize = sizeClassSize(sizeClass)
   let pages = usize >> pageShift
   let alignPages = alignment > pageSize ? alignment >> pageShift : 1
-  mutexLock(&a.pointee.extentLock)
-  guard let e = arenaAllocPages(a, pages: pages, alignPages: alignPages) else {
-    mutexUnlock(&a.pointee.extentLock)
-    return nil
+  let taken: (extent: UnsafeMutablePointer<Extent>, wasZeroed: Bool)? = withLock(&a.pointee.extentLock) {
+    guard let e = arenaAllocPages(a, pages: pages, alignPages: alignPages) else { return nil }
+    e.pointee.state = .large
+    e.pointee.sizeClass = UInt16(sizeClass)
+    let wasZeroed = e.pointee.contents == .zeroed
+    setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
+    setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1))
+    a.pointee.largeBytes &+= usize
+    statsAllocated(usize)
+    a.pointee.largeCount &+= 1
+    a.pointee.largeMallocs &+= 1
+    return (e, wasZeroed)
   }
-  e.pointee.state = .large
-  e.pointee.sizeClass = UInt16(sizeClass)
-  let wasZeroed = e.pointee.contents == .zeroed
-  setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
-  setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1))
-  a.pointee.largeBytes &+= usize
-  statsAllocated(usize)
-  a.pointee.largeCount &+= 1
-  a.pointee.largeMallocs &+= 1
-  mutexUnlock(&a.pointee.extentLock)
-  let p = UnsafeMutableRawPointer(bitPattern: e.pointee.address).unsafelyUnwrapped
-  if zero && !wasZeroed { memset(p, 0, Int(usize)) }
+  guard let taken else { return nil }
+  let p = UnsafeMutableRawPointer(bitPattern: taken.extent.pointee.address).unsafelyUnwrapped
+  if zero && !taken.wasZeroed { memset(p, 0, Int(usize)) }
   return p
 }
 
@@ -39,73 +38,73 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
 /// by one thread or by two at once), an address inside a run an invalid
 /// pointer; both abort.
 func arenaFreeLarge(_ a: UnsafeMutablePointer<Arena>, address: UInt, fromThreadCache: Bool) {
-  mutexLock(&a.pointee.extentLock)
-  let entry = pageEntry(address)
-  guard entry >> pageEntryClassShift != 0, let e = pageEntryExtent(entry), e.pointee.state == .large,
-        e.pointee.inThreadCache == fromThreadCache else {
-    fatal("free(): double free detected (a large block was freed twice)")
+  withLock(&a.pointee.extentLock) {
+    let entry = pageEntry(address)
+    guard entry >> pageEntryClassShift != 0, let e = pageEntryExtent(entry), e.pointee.state == .large,
+          e.pointee.inThreadCache == fromThreadCache else {
+      fatal("free(): double free detected (a large block was freed twice)")
+    }
+    if e.pointee.address != address { fatal("free(): invalid pointer (not the start of an allocated block)") }
+    e.pointee.inThreadCache = false
+    a.pointee.largeBytes &-= e.pointee.pages << pageShift
+    statsDeallocated(e.pointee.pages << pageShift)
+    a.pointee.largeCount &-= 1
+    a.pointee.largeFrees &+= 1
+    arenaFreePages(a, e)
   }
-  if e.pointee.address != address { fatal("free(): invalid pointer (not the start of an allocated block)") }
-  e.pointee.inThreadCache = false
-  a.pointee.largeBytes &-= e.pointee.pages << pageShift
-  statsDeallocated(e.pointee.pages << pageShift)
-  a.pointee.largeCount &-= 1
-  a.pointee.largeFrees &+= 1
-  arenaFreePages(a, e)
-  mutexUnlock(&a.pointee.extentLock)
 }
 
 /// Resizes a large run in place to class `newClass` when the pages after it
 /// are free (grow) or by giving back its tail (shrink). Returns success.
 func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, newClass: Int) -> Bool {
   let newPages = sizeClassSize(newClass) >> pageShift
-  mutexLock(&a.pointee.extentLock)
-  defer { mutexUnlock(&a.pointee.extentLock) }
-  let oldPages = e.pointee.pages
-  if newPages == oldPages { return true }
-  let chunk = e.pointee.address & ~chunkMask
-  if newPages > oldPages {
-    let end = e.end
-    guard end < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(end)),
-          right.pointee.state == .free, right.pointee.pages >= newPages &- oldPages else { return false }
-    let extra = newPages &- oldPages
-    a.pointee.freeExtents.remove(right)
-    decayUntrack(a, right)
-    clearBoundaries(right)
-    _ = pagesTakeIntoUse(end, pages: extra)
-    if right.pointee.pages > extra {
-      right.pointee.address &+= extra << pageShift
-      right.pointee.pages &-= extra
-      extentCountStates(right)
-      a.pointee.freeExtents.insert(right)
-      markFreeBoundaries(right)
-      decayTrack(a, right)
+  return withLock(&a.pointee.extentLock) {
+    let oldPages = e.pointee.pages
+    if newPages == oldPages { return true }
+    let chunk = e.pointee.address & ~chunkMask
+    if newPages > oldPages {
+      let end = e.end
+      guard end < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(end)),
+            right.pointee.state == .free, right.pointee.pages >= newPages &- oldPages else { return false }
+      let extra = newPages &- oldPages
+      a.pointee.freeExtents.remove(right)
+      decayUntrack(a, right)
+      clearBoundaries(right)
+      _ = pagesTakeIntoUse(end, pages: extra)
+      if right.pointee.pages > extra {
+        right.pointee.address &+= extra << pageShift
+        right.pointee.pages &-= extra
+        extentCountStates(right)
+        a.pointee.freeExtents.insert(right)
+        markFreeBoundaries(right)
+        decayTrack(a, right)
+      } else {
+        arenaRecycleRecord(a, right)
+      }
+      // The old last page is now interior: interior entries stay zero.
+      setPageEntry(end &- pageSize, 0)
+      e.pointee.pages = newPages
+      setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
     } else {
-      arenaRecycleRecord(a, right)
+      guard let tail = arenaNewRecord(a) else { return false }
+      tail.pointee.address = e.pointee.address &+ (newPages << pageShift)
+      tail.pointee.pages = oldPages &- newPages
+      tail.pointee.state = .large
+      setPageEntry(e.end &- pageSize, 0)
+      e.pointee.pages = newPages
+      // e's new last page must be marked before the tail looks left to coalesce.
+      setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
+      setPageEntry(tail.pointee.address, makePageEntry(tail, classPlusOne: 0))
+      setPageEntry(tail.end &- pageSize, makePageEntry(tail, classPlusOne: 0))
+      arenaFreePages(a, tail)  // coalesces with whatever follows
     }
-    // The old last page is now interior: interior entries stay zero.
-    setPageEntry(end &- pageSize, 0)
-    e.pointee.pages = newPages
-    setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
-  } else {
-    guard let tail = arenaNewRecord(a) else { return false }
-    tail.pointee.address = e.pointee.address &+ (newPages << pageShift)
-    tail.pointee.pages = oldPages &- newPages
-    tail.pointee.state = .large
-    setPageEntry(e.end &- pageSize, 0)
-    e.pointee.pages = newPages
-    // e's new last page must be marked before the tail looks left to coalesce.
-    setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
-    setPageEntry(tail.pointee.address, makePageEntry(tail, classPlusOne: 0))
-    setPageEntry(tail.end &- pageSize, makePageEntry(tail, classPlusOne: 0))
-    arenaFreePages(a, tail)  // coalesces with whatever follows
+    a.pointee.largeBytes = a.pointee.largeBytes &- (oldPages << pageShift) &+ (newPages << pageShift)
+    if newPages > oldPages { statsAllocated((newPages &- oldPages) << pageShift) }
+    else { statsDeallocated((oldPages &- newPages) << pageShift) }
+    e.pointee.sizeClass = UInt16(newClass)
+    setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(newClass) &+ 1))
+    return true
   }
-  a.pointee.largeBytes = a.pointee.largeBytes &- (oldPages << pageShift) &+ (newPages << pageShift)
-  if newPages > oldPages { statsAllocated((newPages &- oldPages) << pageShift) }
-  else { statsDeallocated((oldPages &- newPages) << pageShift) }
-  e.pointee.sizeClass = UInt16(newClass)
-  setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(newClass) &+ 1))
-  return true
 }
 
 // MARK: Slabs
@@ -114,20 +113,19 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
 /// back to the slab so any region can be freed.
 func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeMutablePointer<Extent>? {
   let info = binInfos[sizeClass]
-  mutexLock(&a.pointee.extentLock)
-  guard let e = arenaAllocPages(a, pages: UInt(info.slabPages), alignPages: 1) else {
-    mutexUnlock(&a.pointee.extentLock)
-    return nil
+  let slab: UnsafeMutablePointer<Extent>? = withLock(&a.pointee.extentLock) {
+    guard let e = arenaAllocPages(a, pages: UInt(info.slabPages), alignPages: 1) else { return nil }
+    e.pointee.state = .slab
+    e.pointee.sizeClass = UInt16(sizeClass)
+    e.pointee.freeRegions = info.regionCount
+    e.pointee.slabList = .full
+    let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
+    var page = e.pointee.address
+    let end = e.end
+    while page < end { setPageEntry(page, entry); page &+= pageSize }
+    return e
   }
-  e.pointee.state = .slab
-  e.pointee.sizeClass = UInt16(sizeClass)
-  e.pointee.freeRegions = info.regionCount
-  e.pointee.slabList = .full
-  let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
-  var page = e.pointee.address
-  let end = e.end
-  while page < end { setPageEntry(page, entry); page &+= pageSize }
-  mutexUnlock(&a.pointee.extentLock)
+  guard let e = slab else { return nil }
   e.bitmap.setAll()
   return e
 }
@@ -135,7 +133,5 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
 func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
   invariant(e.pointee.freeRegions == binInfos[Int(e.pointee.sizeClass)].regionCount,
             "a slab went back to its arena with regions in use")
-  mutexLock(&a.pointee.extentLock)
-  arenaFreePages(a, e)
-  mutexUnlock(&a.pointee.extentLock)
+  withLock(&a.pointee.extentLock) { arenaFreePages(a, e) }
 }

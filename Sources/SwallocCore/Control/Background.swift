@@ -20,6 +20,7 @@
 import CSwallocPlatform
 import Synchronization
 
+// The three flags below are atomics.
 /// 1 once the thread should run (the option, or a second thread by default).
 nonisolated(unsafe) var backgroundWanted: UInt32 = 0
 /// 0: not running, 1: starting or running.

@@ -20,7 +20,7 @@ import Synchronization
 
 /// jemalloc's MALLCTL_ARENAS_ALL.
 let ctlArenasAll = 4096
-/// Counts writes of "epoch" (statistics are always current).
+/// Counts writes of "epoch" (statistics are always current). Atomic (relaxed).
 nonisolated(unsafe) var ctlEpoch: UInt = 0
 
 // MARK: One call
@@ -140,10 +140,7 @@ func ctlIndicesValid(_ kind: CtlIndex, _ i: Int, _ j: Int) -> Bool {
     if kind == .statsArenaBin && j >= smallClassCount { return false }
     if i == ctlArenasAll { return true }
     if i >= arenaCount { return false }
-    mutexLock(&arenasLock)
-    let exists = arenas[i] != nil
-    mutexUnlock(&arenasLock)
-    return exists
+    return withLock(&arenasLock) { arenas[i] != nil }
   case .bin: return i < smallClassCount
   case .lextent: return i < classCount &- smallClassCount
   }

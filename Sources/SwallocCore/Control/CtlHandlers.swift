@@ -9,23 +9,17 @@ import CSwallocPlatform
 /// muzzy pages; returns the pages purged.
 @discardableResult
 func purgeArena(_ index: Int) -> UInt {
-  mutexLock(&arenasLock)
-  let arena = arenas[index]
-  mutexUnlock(&arenasLock)
-  guard let a = arena else { return 0 }
+  guard let a = withLock(&arenasLock, { arenas[index] }) else { return 0 }
   var c = 0
   while c < smallClassCount {
     let bin = a.pointee.bins + c
-    mutexLock(&bin.pointee.lock)
-    binDrainRemoteLocked(a, bin, sizeClass: c)
-    binReleaseSpareLocked(a, bin)
-    mutexUnlock(&bin.pointee.lock)
+    withLock(&bin.pointee.lock) {
+      binDrainRemoteLocked(a, bin, sizeClass: c)
+      binReleaseSpareLocked(a, bin)
+    }
     c &+= 1
   }
-  mutexLock(&a.pointee.extentLock)
-  let purged = arenaPurgeAll(a)
-  mutexUnlock(&a.pointee.extentLock)
-  return purged
+  return withLock(&a.pointee.extentLock) { arenaPurgeAll(a) }
 }
 
 /// Purges every arena; returns whether anything was purged (malloc_trim).
@@ -42,18 +36,13 @@ func purgeAllArenas() -> Bool {
 func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
   if c.oldp != nil || c.newp != nil { return EINVAL }
   if c.i < autoArenaCount { return EFAULT }
-  mutexLock(&arenasLock)
-  let arena = arenas[c.i]
-  let bound = arenaThreadCounts[c.i]
-  mutexUnlock(&arenasLock)
+  let (arena, bound) = withLock(&arenasLock) { (arenas[c.i], arenaThreadCounts[c.i]) }
   guard let a = arena, !a.pointee.destroyed else { return EFAULT }
   if destroy && bound != 0 { return EFAULT }
   flushThreadCache()
   arenaReset(a)
   if destroy {
-    mutexLock(&arenasLock)
-    a.pointee.destroyed = true
-    mutexUnlock(&arenasLock)
+    withLock(&arenasLock) { a.pointee.destroyed = true }
   }
   return 0
 }
@@ -62,14 +51,12 @@ func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
 /// time; a write applies from the arena's next decay step.
 func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
   guard let a = arenaGetOrCreate(c.i) else { return EFAULT }
-  mutexLock(&a.pointee.extentLock)
-  let current = dirty ? a.pointee.dirtyDecayMs : a.pointee.muzzyDecayMs
-  mutexUnlock(&a.pointee.extentLock)
+  let current = withLock(&a.pointee.extentLock) { dirty ? a.pointee.dirtyDecayMs : a.pointee.muzzyDecayMs }
   return c.readWrite(current) { ms in
     if ms < -1 { return EINVAL }
-    mutexLock(&a.pointee.extentLock)
-    if dirty { a.pointee.dirtyDecayMs = ms } else { a.pointee.muzzyDecayMs = ms }
-    mutexUnlock(&a.pointee.extentLock)
+    withLock(&a.pointee.extentLock) {
+      if dirty { a.pointee.dirtyDecayMs = ms } else { a.pointee.muzzyDecayMs = ms }
+    }
     return 0
   }
 }
@@ -88,10 +75,10 @@ func threadArenaCtl(_ c: CtlCall) -> Int32 {
     guard let t else { return EAGAIN }
     guard let target = arenaGetOrCreate(index) else { return EAGAIN }
     if target != t.pointee.arena {
-      mutexLock(&arenasLock)
-      arenaThreadCounts[Int(t.pointee.arena.pointee.index)] &-= 1
-      arenaThreadCounts[index] &+= 1
-      mutexUnlock(&arenasLock)
+      withLock(&arenasLock) {
+        arenaThreadCounts[Int(t.pointee.arena.pointee.index)] &-= 1
+        arenaThreadCounts[index] &+= 1
+      }
       t.pointee.arena = target
     }
     return 0

@@ -306,9 +306,3 @@ private func arenaStats(_ c: CtlCall) -> StatsTotals {
 private func arenaClassStats(_ c: CtlCall) -> ClassStats {
   classStats(c.j, only: c.i == ctlArenasAll ? -1 : c.i)
 }
-
-func withLock(_ m: UnsafeMutablePointer<Mutex>, _ body: () -> Void) {
-  mutexLock(m)
-  body()
-  mutexUnlock(m)
-}

@@ -25,7 +25,8 @@
 import CSwallocPlatform
 
 /// Whether the last prepare handler took the locks (the parent and child
-/// handlers run on the thread that ran it).
+/// handlers run on the thread that ran it). Written only while every
+/// allocator lock is held, or when the process has a single thread.
 private nonisolated(unsafe) var forkTookLocks = false
 
 func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
@@ -56,6 +57,8 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
   body(&baseLock)
 }
 
+// The locks are taken in forkPrepare and released in forkParent/forkChild,
+// so these use mutexLock/mutexUnlock directly, not withLock.
 func forkPrepare() {
   if !isBooted() { return }
   if swalloc_single_threaded() { forkTookLocks = false; return }

@@ -42,11 +42,18 @@ import CSwallocPlatform
 // The options (prof, prof_active, lg_prof_sample, prof_final, prof_gdump,
 // prof_leak, prof_prefix) are read by Options.swift.
 
-/// Profiling is on and active: the slow paths count and sample.
+/// Profiling is on and active: the slow paths count and sample. Racy by
+/// design: prof.active stores it without a lock, the malloc paths read it on
+/// every call; a thread may sample one call more or less after a change.
 nonisolated(unsafe) var profRouting = false
+/// prof_gdump. Racy by design: prof.gdump stores it without a lock; a stale
+/// read only delays or adds one gdump.
 nonisolated(unsafe) var profGdump = false
+/// Written at boot and by prof.reset (under profDumpLock and profLock);
+/// prof.lg_sample reads it without a lock: one word, the old or new value.
 nonisolated(unsafe) var profLgRate: UInt = 19
-/// This module's executable segment: frames inside it are dropped.
+/// This module's executable segment: frames inside it are dropped. Set once
+/// at boot, read-only after.
 nonisolated(unsafe) var profModuleLow: UInt = 0
 nonisolated(unsafe) var profModuleHigh: UInt = 0
 
@@ -55,12 +62,14 @@ nonisolated(unsafe) var profModuleHigh: UInt = 0
 nonisolated(unsafe) var profLock = Mutex()
 /// Serializes dumps (taken before profLock).
 nonisolated(unsafe) var profDumpLock = Mutex()
+/// Guarded by profDumpLock.
 nonisolated(unsafe) var profDumpSequence: UInt = 0
 
 let profMaxFrames = Int(SWALLOC_PROF_MAX_FRAMES)
 let profBucketCount = 1 << 14
 
-/// Per stack and thread: the counters of the `t<tid>:` lines.
+/// Per stack and thread: the counters of the `t<tid>:` lines. Like ProfStack
+/// and ProfSample records, guarded by profLock.
 struct ProfCounters {
   var next: UnsafeMutablePointer<ProfCounters>? = nil
   var tid: UInt32 = 0
@@ -100,6 +109,7 @@ struct ProfSample {
   var generation: UInt = 0
 }
 
+/// The tables, the sampled counts and their generation. Guarded by profLock.
 nonisolated(unsafe) var profBuckets: UnsafeMutablePointer<UnsafeMutablePointer<ProfStack>?>? = nil
 nonisolated(unsafe) var profAllStacks: UnsafeMutablePointer<ProfStack>? = nil
 nonisolated(unsafe) var profFreeSamples: UnsafeMutablePointer<ProfSample>? = nil

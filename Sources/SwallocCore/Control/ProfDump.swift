@@ -6,7 +6,7 @@ import CSwallocPlatform
 
 // MARK: Dumps
 
-/// A buffered writer to a descriptor (base memory, under profDumpLock).
+/// A buffered writer to a descriptor (base memory). Guarded by profDumpLock.
 private nonisolated(unsafe) var profOutBuffer: UnsafeMutablePointer<UInt8>? = nil
 private nonisolated(unsafe) var profOutUsed = 0
 private nonisolated(unsafe) var profOutFd: Int32 = -1
@@ -82,72 +82,72 @@ func profDump(_ path: UnsafePointer<CChar>?, kind: UInt8) -> Bool {
   let wasBusy = s.pointee.busy
   s.pointee.busy = 1
   defer { s.pointee.busy = wasBusy }
-  mutexLock(&profDumpLock)
-  defer { mutexUnlock(&profDumpLock) }
-  if profOutBuffer == nil {
-    guard let b = baseAlloc(UInt(profOutCapacity) &+ 4096, alignment: 64) else { return false }
-    profOutBuffer = b.bindMemory(to: UInt8.self, capacity: profOutCapacity &+ 4096)
-  }
-  let nameBuffer = UnsafeMutableRawPointer(profOutBuffer.unsafelyUnwrapped + profOutCapacity).assumingMemoryBound(to: CChar.self)
-  var fd: Int32
-  if let path {
-    fd = swalloc_open_write(path)
-  } else {
-    // PREFIX.PID.SEQ.heap, built in the spare page after the buffer.
+  return withLock(&profDumpLock) {
+    if profOutBuffer == nil {
+      guard let b = baseAlloc(UInt(profOutCapacity) &+ 4096, alignment: 64) else { return false }
+      profOutBuffer = b.bindMemory(to: UInt8.self, capacity: profOutCapacity &+ 4096)
+    }
+    let nameBuffer = UnsafeMutableRawPointer(profOutBuffer.unsafelyUnwrapped + profOutCapacity).assumingMemoryBound(to: CChar.self)
+    var fd: Int32
+    if let path {
+      fd = swalloc_open_write(path)
+    } else {
+      // PREFIX.PID.SEQ.heap, built in the spare page after the buffer.
+      profOutUsed = 0
+      outC(profPrefix.map { UnsafePointer($0) } ?? UnsafePointer(swallocDefaultPrefix()))
+      out("."); outDecimal(UInt(getpid())); out(".")
+      outDecimal(profDumpSequence)
+      out(".heap")
+      profDumpSequence &+= 1
+      let n = min(profOutUsed, 4095)
+      memcpy(nameBuffer, profOutBuffer.unsafelyUnwrapped, n)
+      nameBuffer[n] = 0
+      profOutUsed = 0
+      fd = swalloc_open_write(nameBuffer)
+    }
+    if fd < 0 { return false }
+    profOutFd = fd
     profOutUsed = 0
-    outC(profPrefix.map { UnsafePointer($0) } ?? UnsafePointer(swallocDefaultPrefix()))
-    out("."); outDecimal(UInt(getpid())); out(".")
-    outDecimal(profDumpSequence)
-    out(".heap")
-    profDumpSequence &+= 1
-    let n = min(profOutUsed, 4095)
-    memcpy(nameBuffer, profOutBuffer.unsafelyUnwrapped, n)
-    nameBuffer[n] = 0
-    profOutUsed = 0
-    fd = swalloc_open_write(nameBuffer)
-  }
-  if fd < 0 { return false }
-  profOutFd = fd
-  profOutUsed = 0
-  mutexLock(&profLock)
-  out("heap_v2/"); outDecimal(profRate); out("\n")
-  out("  t*: "); outCounts(profLiveObjects, profLiveBytes, profTotalObjects, profTotalBytes)
-  var stack = profAllStacks
-  while let st = stack {
-    if st.pointee.totalObjects != 0 {
-      out("@")
-      var i = 0
-      while i < st.pointee.depth { out(" "); outHex(st.frames[i]); i &+= 1 }
-      out("\n  t*: ")
-      outCounts(st.pointee.liveObjects, st.pointee.liveBytes, st.pointee.totalObjects, st.pointee.totalBytes)
-      var c = st.pointee.threads
-      while let t = c {
-        if t.pointee.totalObjects != 0 {
-          out("  t"); outDecimal(UInt(t.pointee.tid)); out(": ")
-          outCounts(t.pointee.liveObjects, t.pointee.liveBytes, t.pointee.totalObjects, t.pointee.totalBytes)
+    withLock(&profLock) {
+      out("heap_v2/"); outDecimal(profRate); out("\n")
+      out("  t*: "); outCounts(profLiveObjects, profLiveBytes, profTotalObjects, profTotalBytes)
+      var stack = profAllStacks
+      while let st = stack {
+        if st.pointee.totalObjects != 0 {
+          out("@")
+          var i = 0
+          while i < st.pointee.depth { out(" "); outHex(st.frames[i]); i &+= 1 }
+          out("\n  t*: ")
+          outCounts(st.pointee.liveObjects, st.pointee.liveBytes, st.pointee.totalObjects, st.pointee.totalBytes)
+          var c = st.pointee.threads
+          while let t = c {
+            if t.pointee.totalObjects != 0 {
+              out("  t"); outDecimal(UInt(t.pointee.tid)); out(": ")
+              outCounts(t.pointee.liveObjects, t.pointee.liveBytes, t.pointee.totalObjects, t.pointee.totalBytes)
+            }
+            c = t.pointee.next
+          }
         }
-        c = t.pointee.next
+        stack = st.pointee.nextAll
       }
     }
-    stack = st.pointee.nextAll
-  }
-  mutexUnlock(&profLock)
-  out("\nMAPPED_LIBRARIES:\n")
-  outFlush()
-  let maps = swalloc_open_read("/proc/self/maps")
-  if maps >= 0 {
-    let b = profOutBuffer.unsafelyUnwrapped
-    while true {
-      let n = read(maps, b, profOutCapacity)
-      if n <= 0 { break }
-      profOutUsed = n
-      outFlush()
+    out("\nMAPPED_LIBRARIES:\n")
+    outFlush()
+    let maps = swalloc_open_read("/proc/self/maps")
+    if maps >= 0 {
+      let b = profOutBuffer.unsafelyUnwrapped
+      while true {
+        let n = read(maps, b, profOutCapacity)
+        if n <= 0 { break }
+        profOutUsed = n
+        outFlush()
+      }
+      close(maps)
     }
-    close(maps)
+    close(fd)
+    profOutFd = -1
+    return true
   }
-  close(fd)
-  profOutFd = -1
-  return true
 }
 
 private func swallocDefaultPrefix() -> UnsafePointer<CChar> {
@@ -171,72 +171,71 @@ private func profLeakReport() {
   var i = 0
   while i < top { slots[i] = nil; i &+= 1 }
   var sites: UInt = 0
-  mutexLock(&profLock)
-  var stack = profAllStacks
-  while let st = stack {
-    if st.pointee.liveObjects != 0 {
-      sites &+= 1
-      // Insertion into the sorted top list.
-      var k = top &- 1
-      if slots[k] == nil || slots[k].unsafelyUnwrapped.pointee.liveBytes < st.pointee.liveBytes {
-        slots[k] = st
-        while k > 0, slots[k &- 1] == nil || slots[k &- 1].unsafelyUnwrapped.pointee.liveBytes < st.pointee.liveBytes {
-          let t = slots[k &- 1]; slots[k &- 1] = slots[k]; slots[k] = t
-          k &-= 1
+  let (liveObjects, liveBytes) = withLock(&profLock) {
+    var stack = profAllStacks
+    while let st = stack {
+      if st.pointee.liveObjects != 0 {
+        sites &+= 1
+        // Insertion into the sorted top list.
+        var k = top &- 1
+        if slots[k] == nil || slots[k].unsafelyUnwrapped.pointee.liveBytes < st.pointee.liveBytes {
+          slots[k] = st
+          while k > 0, slots[k &- 1] == nil || slots[k &- 1].unsafelyUnwrapped.pointee.liveBytes < st.pointee.liveBytes {
+            let t = slots[k &- 1]; slots[k &- 1] = slots[k]; slots[k] = t
+            k &-= 1
+          }
         }
       }
+      stack = st.pointee.nextAll
     }
-    stack = st.pointee.nextAll
+    return (profLiveObjects, profLiveBytes)
   }
-  let liveObjects = profLiveObjects
-  let liveBytes = profLiveBytes
-  mutexUnlock(&profLock)
   let s = swalloc_tls_prof().unsafelyUnwrapped
   s.pointee.busy = 1
-  mutexLock(&profDumpLock)
-  if profOutBuffer == nil, let b = baseAlloc(UInt(profOutCapacity) &+ 4096, alignment: 64) {
-    profOutBuffer = b.bindMemory(to: UInt8.self, capacity: profOutCapacity &+ 4096)
-  }
-  if profOutBuffer != nil {
-    profOutFd = 2
-    profOutUsed = 0
-    let total = profUnbias(objects: liveObjects, bytes: liveBytes)
-    out("swalloc: prof_leak: "); outDecimal(sites)
-    out(" allocation sites still hold memory at exit, about ")
-    outDecimal(UInt(total.bytes)); out(" bytes in "); outDecimal(UInt(total.objects))
-    out(" blocks (estimated from "); outDecimal(liveObjects); out(" sampled blocks, rate ")
-    outDecimal(profRate); out("); the largest:\n")
-    i = 0
-    while i < top, let st = slots[i] {
-      let e = profUnbias(objects: st.pointee.liveObjects, bytes: st.pointee.liveBytes)
-      out("  #"); outDecimal(UInt(i &+ 1)); out(" "); outDecimal(UInt(e.bytes)); out(" bytes in ")
-      outDecimal(UInt(e.objects)); out(" blocks ("); outDecimal(st.pointee.liveObjects); out(" sampled)\n")
-      var f = 0
-      while f < min(st.pointee.depth, 8) {
-        let pc = st.frames[f]
-        out("      "); outHex(pc)
-        var symbol: UnsafePointer<CChar>? = nil
-        var module: UnsafePointer<CChar>? = nil
-        var symbolStart: UInt = 0
-        var moduleBase: UInt = 0
-        // The return address minus one lies in the calling instruction.
-        if let q = UnsafeRawPointer(bitPattern: pc &- 1),
-           swalloc_dladdr(q, &symbol, &symbolStart, &module, &moduleBase) {
-          if let symbol {
-            out(" "); outC(symbol); out("+"); outHex(pc &- symbolStart)
-          }
-          if let module {
-            out(" ("); outC(module); out("+"); outHex(pc &- moduleBase); out(")")
-          }
-        }
-        out("\n")
-        f &+= 1
-      }
-      i &+= 1
+  withLock(&profDumpLock) {
+    if profOutBuffer == nil, let b = baseAlloc(UInt(profOutCapacity) &+ 4096, alignment: 64) {
+      profOutBuffer = b.bindMemory(to: UInt8.self, capacity: profOutCapacity &+ 4096)
     }
-    outFlush()
-    profOutFd = -1
+    if profOutBuffer != nil {
+      profOutFd = 2
+      profOutUsed = 0
+      let total = profUnbias(objects: liveObjects, bytes: liveBytes)
+      out("swalloc: prof_leak: "); outDecimal(sites)
+      out(" allocation sites still hold memory at exit, about ")
+      outDecimal(UInt(total.bytes)); out(" bytes in "); outDecimal(UInt(total.objects))
+      out(" blocks (estimated from "); outDecimal(liveObjects); out(" sampled blocks, rate ")
+      outDecimal(profRate); out("); the largest:\n")
+      i = 0
+      while i < top, let st = slots[i] {
+        let e = profUnbias(objects: st.pointee.liveObjects, bytes: st.pointee.liveBytes)
+        out("  #"); outDecimal(UInt(i &+ 1)); out(" "); outDecimal(UInt(e.bytes)); out(" bytes in ")
+        outDecimal(UInt(e.objects)); out(" blocks ("); outDecimal(st.pointee.liveObjects); out(" sampled)\n")
+        var f = 0
+        while f < min(st.pointee.depth, 8) {
+          let pc = st.frames[f]
+          out("      "); outHex(pc)
+          var symbol: UnsafePointer<CChar>? = nil
+          var module: UnsafePointer<CChar>? = nil
+          var symbolStart: UInt = 0
+          var moduleBase: UInt = 0
+          // The return address minus one lies in the calling instruction.
+          if let q = UnsafeRawPointer(bitPattern: pc &- 1),
+             swalloc_dladdr(q, &symbol, &symbolStart, &module, &moduleBase) {
+            if let symbol {
+              out(" "); outC(symbol); out("+"); outHex(pc &- symbolStart)
+            }
+            if let module {
+              out(" ("); outC(module); out("+"); outHex(pc &- moduleBase); out(")")
+            }
+          }
+          out("\n")
+          f &+= 1
+        }
+        i &+= 1
+      }
+      outFlush()
+      profOutFd = -1
+    }
   }
-  mutexUnlock(&profDumpLock)
   s.pointee.busy = 0
 }

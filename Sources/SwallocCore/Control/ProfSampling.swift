@@ -72,11 +72,12 @@ func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
   let depth = min(captured &- first, profMaxFrames)
   if s.pointee.tid == 0 { s.pointee.tid = swalloc_gettid() }
   let tid = s.pointee.tid
-  mutexLock(&profLock)
-  profRecordLocked(frames + first, depth, tid: tid, usize: usize, record)
-  let gdumpDue = profGdump && profLiveBytes > profGdumpHigh &+ (profGdumpHigh >> 3) &+ profRate
-  if gdumpDue { profGdumpHigh = profLiveBytes }
-  mutexUnlock(&profLock)
+  let gdumpDue = withLock(&profLock) {
+    profRecordLocked(frames + first, depth, tid: tid, usize: usize, record)
+    let due = profGdump && profLiveBytes > profGdumpHigh &+ (profGdumpHigh >> 3) &+ profRate
+    if due { profGdumpHigh = profLiveBytes }
+    return due
+  }
   if gdumpDue { _ = profDump(nil, kind: 117) }   // 'u', as jemalloc names gdumps
   return p
 }
@@ -165,18 +166,18 @@ func profOnFree(_ allocation: Allocation) {
 
 @inline(never)
 func profUnrecord(_ record: UnsafeMutablePointer<Extent>, _ sample: UnsafeMutablePointer<ProfSample>) {
-  mutexLock(&profLock)
-  record.pointee.profSample = nil
-  if sample.pointee.generation == profGeneration, let c = sample.pointee.counters {
-    let size = sample.pointee.size
-    c.pointee.liveObjects &-= 1; c.pointee.liveBytes &-= size
-    if let st = c.pointee.stack { st.pointee.liveObjects &-= 1; st.pointee.liveBytes &-= size }
-    profLiveObjects &-= 1; profLiveBytes &-= size
+  withLock(&profLock) {
+    record.pointee.profSample = nil
+    if sample.pointee.generation == profGeneration, let c = sample.pointee.counters {
+      let size = sample.pointee.size
+      c.pointee.liveObjects &-= 1; c.pointee.liveBytes &-= size
+      if let st = c.pointee.stack { st.pointee.liveObjects &-= 1; st.pointee.liveBytes &-= size }
+      profLiveObjects &-= 1; profLiveBytes &-= size
+    }
+    sample.pointee.counters = nil
+    sample.pointee.nextFree = profFreeSamples
+    profFreeSamples = sample
   }
-  sample.pointee.counters = nil
-  sample.pointee.nextFree = profFreeSamples
-  profFreeSamples = sample
-  mutexUnlock(&profLock)
 }
 
 /// The sized-free rule for a promoted block: the request's small class.
@@ -190,27 +191,27 @@ func profSampledClass(_ record: UnsafeMutablePointer<Extent>) -> Int? {
 /// prof.reset: forgets every count (blocks sampled before stay allocated
 /// and are no longer counted); optionally a new lg_prof_sample.
 func profReset(lgSample: UInt?) {
-  mutexLock(&profDumpLock)
-  mutexLock(&profLock)
-  profGeneration &+= 1
-  var stack = profAllStacks
-  while let st = stack {
-    st.pointee.liveObjects = 0; st.pointee.liveBytes = 0
-    st.pointee.totalObjects = 0; st.pointee.totalBytes = 0
-    var c = st.pointee.threads
-    while let t = c {
-      t.pointee.liveObjects = 0; t.pointee.liveBytes = 0
-      t.pointee.totalObjects = 0; t.pointee.totalBytes = 0
-      c = t.pointee.next
+  withLock(&profDumpLock) {
+    withLock(&profLock) {
+      profGeneration &+= 1
+      var stack = profAllStacks
+      while let st = stack {
+        st.pointee.liveObjects = 0; st.pointee.liveBytes = 0
+        st.pointee.totalObjects = 0; st.pointee.totalBytes = 0
+        var c = st.pointee.threads
+        while let t = c {
+          t.pointee.liveObjects = 0; t.pointee.liveBytes = 0
+          t.pointee.totalObjects = 0; t.pointee.totalBytes = 0
+          c = t.pointee.next
+        }
+        stack = st.pointee.nextAll
+      }
+      profLiveObjects = 0; profLiveBytes = 0; profTotalObjects = 0; profTotalBytes = 0
+      profGdumpHigh = 0
+      if let lg = lgSample {
+        profLgRate = lg
+        profRate = UInt(1) << lg
+      }
     }
-    stack = st.pointee.nextAll
   }
-  profLiveObjects = 0; profLiveBytes = 0; profTotalObjects = 0; profTotalBytes = 0
-  profGdumpHigh = 0
-  if let lg = lgSample {
-    profLgRate = lg
-    profRate = UInt(1) << lg
-  }
-  mutexUnlock(&profLock)
-  mutexUnlock(&profDumpLock)
 }

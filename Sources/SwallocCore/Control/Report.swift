@@ -7,7 +7,7 @@ import CSwallocPlatform
 import Synchronization
 
 /// A line buffer in static storage; report printing is serialized by
-/// `reportLock`.
+/// `reportLock`, which guards the buffer and its length.
 nonisolated(unsafe) var reportLock = Mutex()
 nonisolated(unsafe) var reportBuffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                    UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
@@ -110,6 +110,8 @@ func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = ni
 /// The thread printing a report (pthread_self), 0 when none: a write
 /// callback runs with reportLock held, so a report it starts itself, or a
 /// fork it makes, must not wait for that lock (it would wait forever).
+/// Atomic (relaxed): a thread only compares it with its own id, which only
+/// it stores.
 nonisolated(unsafe) var reportOwner: UInt = 0
 
 /// Whether the calling thread holds reportLock (inside a write callback).
@@ -126,16 +128,16 @@ private func withReport(to callback: StatsWriteCallback?, context: UnsafeMutable
     writeStderr("swalloc: statistics report requested from a report's write callback: ignored\n")
     return
   }
-  mutexLock(&reportLock)
-  atomicUInt(&reportOwner).pointee.store(UInt(pthread_self()), ordering: .relaxed)
-  reportCallback = callback
-  reportCallbackContext = context
-  body()
-  flushLine()
-  reportCallback = nil
-  reportCallbackContext = nil
-  atomicUInt(&reportOwner).pointee.store(0, ordering: .relaxed)
-  mutexUnlock(&reportLock)
+  withLock(&reportLock) {
+    atomicUInt(&reportOwner).pointee.store(UInt(pthread_self()), ordering: .relaxed)
+    reportCallback = callback
+    reportCallbackContext = context
+    body()
+    flushLine()
+    reportCallback = nil
+    reportCallbackContext = nil
+    atomicUInt(&reportOwner).pointee.store(0, ordering: .relaxed)
+  }
 }
 
 /// glibc's malloc_info XML (its element names, swalloc's figures): per arena
@@ -152,19 +154,14 @@ func statsPrintXML(to callback: StatsWriteCallback, context: UnsafeMutableRawPoi
     var totalBytes: UInt = 0
     var i = 0
     while i < arenaCount {
-      mutexLock(&arenasLock)
-      let a = arenas[i]
-      mutexUnlock(&arenasLock)
-      if let a {
+      if let a = withLock(&arenasLock, { arenas[i] }) {
         let h = statsGather(only: i)
         put("<heap nr=\""); put(UInt(i)); put("\">\n<sizes>\n")
         var freeRegionBytes: UInt = 0
         var c = 0
         while c < smallClassCount {
           let bin = a.pointee.bins + c
-          mutexLock(&bin.pointee.lock)
-          let free = binFreeRegions(bin, c)
-          mutexUnlock(&bin.pointee.lock)
+          let free = withLock(&bin.pointee.lock) { binFreeRegions(bin, c) }
           if free != 0 {
             let size = sizeClassSize(c)
             put("  <size from=\""); put(c == 0 ? 1 : sizeClassSize(c &- 1) &+ 1); put("\" to=\""); put(size)

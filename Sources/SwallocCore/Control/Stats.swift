@@ -63,6 +63,7 @@ func binFreeRegions(_ bin: UnsafeMutablePointer<Bin>, _ sizeClass: Int) -> UInt 
 /// residentScanLock.
 nonisolated(unsafe) var residentScanVector: UnsafeMutablePointer<UInt8>? = nil
 let residentScanWindowPages: UInt = 4096
+/// Serializes resident scans; guards residentScanVector.
 nonisolated(unsafe) var residentScanLock = Mutex()
 
 /// Resident bytes of [address, address + size), per the kernel. A range
@@ -90,36 +91,33 @@ private func residentBytes(_ address: UInt, _ size: UInt, _ vector: UnsafeMutabl
 /// GiB mapped (1 GiB of 1 MiB blocks: 0.57 ms a read); only statistics
 /// readers pay it.
 func residentMeasure() -> UInt {
-  var total: UInt = 0
   let saved = swalloc_errno()
-  mutexLock(&residentScanLock)
-  // The window's vector, then one byte per page of a radix leaf.
-  let leafPages = UInt(pageMapLeafVectorBytes)
-  if residentScanVector == nil {
-    residentScanVector = baseAlloc(residentScanWindowPages &+ leafPages)?
-      .bindMemory(to: UInt8.self, capacity: Int(residentScanWindowPages &+ leafPages))
-  }
-  guard let vector = residentScanVector else {
-    mutexUnlock(&residentScanLock)
-    swalloc_set_errno(saved)
-    return 0
-  }
-  pageMapForEachEntry(vector: vector + Int(residentScanWindowPages)) { entry in
-    if entry & pageMapArenaChunkTag != 0 {
-      let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
-      total &+= residentBytes(meta.pointee.chunk, chunkSize, vector)
-    } else if let record = UnsafeMutablePointer<Extent>(bitPattern: entry) {
-      total &+= residentBytes(record.pointee.address, hugeRecordBytes(record), vector)
+  let total = withLock(&residentScanLock) { () -> UInt in
+    var total: UInt = 0
+    // The window's vector, then one byte per page of a radix leaf.
+    let leafPages = UInt(pageMapLeafVectorBytes)
+    if residentScanVector == nil {
+      residentScanVector = baseAlloc(residentScanWindowPages &+ leafPages)?
+        .bindMemory(to: UInt8.self, capacity: Int(residentScanWindowPages &+ leafPages))
     }
+    guard let vector = residentScanVector else { return 0 }
+    pageMapForEachEntry(vector: vector + Int(residentScanWindowPages)) { entry in
+      if entry & pageMapArenaChunkTag != 0 {
+        let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
+        total &+= residentBytes(meta.pointee.chunk, chunkSize, vector)
+      } else if let record = UnsafeMutablePointer<Extent>(bitPattern: entry) {
+        total &+= residentBytes(record.pointee.address, hugeRecordBytes(record), vector)
+      }
+    }
+    withLock(&hugeCacheLock) {
+      var e = hugeCacheHead
+      while let cur = e { total &+= residentBytes(cur.pointee.address, hugeRecordBytes(cur), vector); e = cur.pointee.next }
+    }
+    withLock(&baseLock) {
+      baseForEachMapping { address, size in total &+= residentBytes(address, size, vector) }
+    }
+    return total
   }
-  mutexLock(&hugeCacheLock)
-  var e = hugeCacheHead
-  while let cur = e { total &+= residentBytes(cur.pointee.address, hugeRecordBytes(cur), vector); e = cur.pointee.next }
-  mutexUnlock(&hugeCacheLock)
-  mutexLock(&baseLock)
-  baseForEachMapping { address, size in total &+= residentBytes(address, size, vector) }
-  mutexUnlock(&baseLock)
-  mutexUnlock(&residentScanLock)
   swalloc_set_errno(saved)
   return total
 }
@@ -131,72 +129,68 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
   var s = StatsTotals()
   if !ensureBooted() { return s }
   if measureResident { s.resident = residentMeasure() }
-  mutexLock(&arenasLock)
-  var i = 0
-  while i < arenaCount {
-    if only < 0 || i == only, let a = arenas[i] {
-      s.arenasInUse &+= 1
-      s.threads &+= UInt(arenaThreadCounts[i])
-      var c = 0
-      while c < smallClassCount {
-        let bin = a.pointee.bins + c
-        mutexLock(&bin.pointee.lock)
-        s.slabs &+= bin.pointee.slabCount
-        s.slabPages &+= bin.pointee.slabCount &* UInt(binInfos[c].slabPages)
-        s.smallRegions &+= bin.pointee.regionsInUse
-        s.slabFreeRegions &+= binFreeRegions(bin, c)
-        s.smallBytes &+= bin.pointee.regionsInUse &* sizeClassSize(c)
-        s.smallMallocs &+= bin.pointee.mallocs
-        s.smallFrees &+= bin.pointee.frees
-        s.refills &+= bin.pointee.refills
-        mutexUnlock(&bin.pointee.lock)
-        c &+= 1
+  withLock(&arenasLock) {
+    var i = 0
+    while i < arenaCount {
+      if only < 0 || i == only, let a = arenas[i] {
+        s.arenasInUse &+= 1
+        s.threads &+= UInt(arenaThreadCounts[i])
+        var c = 0
+        while c < smallClassCount {
+          let bin = a.pointee.bins + c
+          withLock(&bin.pointee.lock) {
+            s.slabs &+= bin.pointee.slabCount
+            s.slabPages &+= bin.pointee.slabCount &* UInt(binInfos[c].slabPages)
+            s.smallRegions &+= bin.pointee.regionsInUse
+            s.slabFreeRegions &+= binFreeRegions(bin, c)
+            s.smallBytes &+= bin.pointee.regionsInUse &* sizeClassSize(c)
+            s.smallMallocs &+= bin.pointee.mallocs
+            s.smallFrees &+= bin.pointee.frees
+            s.refills &+= bin.pointee.refills
+          }
+          c &+= 1
+        }
+        withLock(&a.pointee.extentLock) {
+          s.chunks &+= a.pointee.chunkCount
+          s.largeBytes &+= a.pointee.largeBytes
+          s.largeCount &+= a.pointee.largeCount
+          s.largeMallocs &+= a.pointee.largeMallocs
+          s.largeFrees &+= a.pointee.largeFrees
+          s.dirtyPages &+= a.pointee.dirty.pages
+          s.muzzyPages &+= a.pointee.muzzyPagesTotal
+          s.purgedPages &+= a.pointee.dirty.purged &+ a.pointee.muzzy.purged
+        }
       }
-      mutexLock(&a.pointee.extentLock)
-      s.chunks &+= a.pointee.chunkCount
-      s.largeBytes &+= a.pointee.largeBytes
-      s.largeCount &+= a.pointee.largeCount
-      s.largeMallocs &+= a.pointee.largeMallocs
-      s.largeFrees &+= a.pointee.largeFrees
-      s.dirtyPages &+= a.pointee.dirty.pages
-      s.muzzyPages &+= a.pointee.muzzyPagesTotal
-      s.purgedPages &+= a.pointee.dirty.purged &+ a.pointee.muzzy.purged
-      mutexUnlock(&a.pointee.extentLock)
+      i &+= 1
     }
-    i &+= 1
   }
-  mutexUnlock(&arenasLock)
   s.hugeBytes = atomicUInt(&hugeBytes).pointee.load(ordering: .relaxed)
   s.hugeMappedBytes = atomicUInt(&hugeMappedBytes).pointee.load(ordering: .relaxed)
   s.hugeCount = atomicUInt(&hugeCount).pointee.load(ordering: .relaxed)
-  mutexLock(&hugeCacheLock)
-  s.hugeCachedBytes = hugeCacheBytes
-  mutexUnlock(&hugeCacheLock)
-  mutexLock(&baseLock)
-  s.metadataMapped = base.mapped
-  mutexUnlock(&baseLock)
+  s.hugeCachedBytes = withLock(&hugeCacheLock) { hugeCacheBytes }
+  s.metadataMapped = withLock(&baseLock) { base.mapped }
   return s
 }
 
 /// One small size class summed over the arenas (or of arena `only`).
 func classStats(_ sizeClass: Int, only: Int = -1) -> ClassStats {
   var c = ClassStats()
-  mutexLock(&arenasLock)
-  var i = 0
-  while i < arenaCount {
-    if only < 0 || i == only, let a = arenas[i] {
-      let bin = a.pointee.bins + sizeClass
-      mutexLock(&bin.pointee.lock)
-      c.slabs &+= bin.pointee.slabCount
-      c.regions &+= bin.pointee.regionsInUse
-      c.mallocs &+= bin.pointee.mallocs
-      c.frees &+= bin.pointee.frees
-      c.refills &+= bin.pointee.refills
-      mutexUnlock(&bin.pointee.lock)
+  withLock(&arenasLock) {
+    var i = 0
+    while i < arenaCount {
+      if only < 0 || i == only, let a = arenas[i] {
+        let bin = a.pointee.bins + sizeClass
+        withLock(&bin.pointee.lock) {
+          c.slabs &+= bin.pointee.slabCount
+          c.regions &+= bin.pointee.regionsInUse
+          c.mallocs &+= bin.pointee.mallocs
+          c.frees &+= bin.pointee.frees
+          c.refills &+= bin.pointee.refills
+        }
+      }
+      i &+= 1
     }
-    i &+= 1
   }
-  mutexUnlock(&arenasLock)
   return c
 }
 

@@ -12,7 +12,8 @@ struct Base {
   var allocated: UInt = 0
 }
 
-nonisolated(unsafe) var base = Base()          // guarded by baseLock
+/// Guarded by baseLock.
+nonisolated(unsafe) var base = Base()
 
 /// Every mapping the base allocator made (address, size), so the resident
 /// figure can ask the kernel about them (Stats.swift): log pages linked
@@ -58,47 +59,47 @@ let baseBlockSize: UInt = 256 << 10
 /// Returns `size` bytes of zeroed memory aligned to `alignment` (power of two,
 /// at most a page), or nil when the system refuses memory.
 func baseAlloc(_ size: UInt, alignment: UInt = 64) -> UnsafeMutableRawPointer? {
-  mutexLock(&baseLock)
-  defer { mutexUnlock(&baseLock) }
-  var start = (base.cursor &+ alignment &- 1) & ~(alignment &- 1)
-  if base.cursor == 0 || start &+ size > base.end {
-    // Big requests get their own mapping; the current block keeps its tail.
-    let blockSize = size > baseBlockSize / 4 ? roundUpToPage(size) : baseBlockSize
-    guard let block = mapPages(blockSize) else { return nil }
-    base.mapped &+= blockSize
-    baseLogMapping(UInt(bitPattern: block), blockSize)
-    if blockSize != baseBlockSize {
-      base.allocated &+= size
-      return block
+  withLock(&baseLock) {
+    var start = (base.cursor &+ alignment &- 1) & ~(alignment &- 1)
+    if base.cursor == 0 || start &+ size > base.end {
+      // Big requests get their own mapping; the current block keeps its tail.
+      let blockSize = size > baseBlockSize / 4 ? roundUpToPage(size) : baseBlockSize
+      guard let block = mapPages(blockSize) else { return nil }
+      base.mapped &+= blockSize
+      baseLogMapping(UInt(bitPattern: block), blockSize)
+      if blockSize != baseBlockSize {
+        base.allocated &+= size
+        return block
+      }
+      base.cursor = UInt(bitPattern: block)
+      base.end = base.cursor &+ blockSize
+      start = base.cursor
     }
-    base.cursor = UInt(bitPattern: block)
-    base.end = base.cursor &+ blockSize
-    start = base.cursor
+    base.cursor = start &+ size
+    base.allocated &+= size
+    return UnsafeMutableRawPointer(bitPattern: start)
   }
-  base.cursor = start &+ size
-  base.allocated &+= size
-  return UnsafeMutableRawPointer(bitPattern: start)
 }
 
 /// A LIFO of recycled fixed-size metadata records, linked through their first
 /// word. Like `base`, each list is a global guarded by a separate global lock;
 /// both are reached through pointers so no Swift access of the list spans the
-/// wait for its lock.
+/// wait for its lock. Guarded by that lock.
 struct RecycleList {
   var head: UnsafeMutableRawPointer? = nil
 }
 
 func recyclePop(_ list: UnsafeMutablePointer<RecycleList>, _ lock: UnsafeMutablePointer<Mutex>) -> UnsafeMutableRawPointer? {
-  mutexLock(lock)
-  let r = list.pointee.head
-  if let r { list.pointee.head = r.load(as: UnsafeMutableRawPointer?.self) }
-  mutexUnlock(lock)
-  return r
+  withLock(lock) {
+    let r = list.pointee.head
+    if let r { list.pointee.head = r.load(as: UnsafeMutableRawPointer?.self) }
+    return r
+  }
 }
 
 func recyclePush(_ list: UnsafeMutablePointer<RecycleList>, _ lock: UnsafeMutablePointer<Mutex>, _ p: UnsafeMutableRawPointer) {
-  mutexLock(lock)
-  p.storeBytes(of: list.pointee.head, as: UnsafeMutableRawPointer?.self)
-  list.pointee.head = p
-  mutexUnlock(lock)
+  withLock(lock) {
+    p.storeBytes(of: list.pointee.head, as: UnsafeMutableRawPointer?.self)
+    list.pointee.head = p
+  }
 }

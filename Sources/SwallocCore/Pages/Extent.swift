@@ -29,6 +29,11 @@ enum SlabListState: UInt8 {
   case spare = 3     // empty, kept by the bin for its next new slab (Bin.spare)
 }
 
+/// Written under the owning arena's extentLock (address, pages, state,
+/// contents, sizeClass, free-list and LRU links, page counts), except: a
+/// slab's freeRegions, slabList, next/prev (nonfull list) and bitmap under
+/// its bin's lock; a huge record by its block's owner, and while cached under
+/// hugeCacheLock; profSample under profLock; inThreadCache as noted below.
 struct Extent {
   var address: UInt = 0
   var pages: UInt = 0
@@ -66,7 +71,8 @@ struct Extent {
 
 /// Offset of a slab's bitmap words inside its Extent record.
 let extentBitmapOffset = (MemoryLayout<Extent>.stride &+ 15) & ~15
-/// Size of one Extent record (header + bitmap for the largest slab), set at boot.
+/// Size of one Extent record (header + bitmap for the largest slab). Set once
+/// at boot, read-only after.
 nonisolated(unsafe) var extentRecordSize: UInt = 128
 
 func extentRecordBoot() {

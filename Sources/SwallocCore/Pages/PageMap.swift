@@ -37,6 +37,8 @@ var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> {
 var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> {
   @inline(__always) get { swalloc_pagemap_empty_leaf_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt.self) }
 }
+/// Serializes making radix leaves; root entries are published with release
+/// order and read without it.
 nonisolated(unsafe) var pageMapLock = Mutex()
 
 /// Bytes of the vector pageMapForEachEntry needs: one per page of a leaf
@@ -107,20 +109,18 @@ func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
   var leaf = pageMapRoot[rootIndex]
   if leaf == pageMapEmptyLeaf {
     if value == 0 { return true }  // the shared empty leaf is never written
-    mutexLock(&pageMapLock)
-    leaf = pageMapRoot[rootIndex]
-    if leaf == pageMapEmptyLeaf {
-      guard let raw = baseAlloc(UInt(leafEntries &* 8), alignment: 4096) else {
-        mutexUnlock(&pageMapLock)
-        return false
-      }
+    let created: UnsafeMutablePointer<UInt>? = withLock(&pageMapLock) {
+      let current = pageMapRoot[rootIndex]
+      if current != pageMapEmptyLeaf { return current }
+      guard let raw = baseAlloc(UInt(leafEntries &* 8), alignment: 4096) else { return nil }
       let l = raw.bindMemory(to: UInt.self, capacity: leafEntries)
       // Publish the zeroed leaf with release order so lock-free readers see zeros.
       atomicUInt(UnsafeMutableRawPointer(pageMapRoot + rootIndex).assumingMemoryBound(to: UInt.self))
         .pointee.store(UInt(bitPattern: raw), ordering: .releasing)
-      leaf = l
+      return l
     }
-    mutexUnlock(&pageMapLock)
+    guard let created else { return false }
+    leaf = created
   }
   leaf[Int((address >> chunkShift) & UInt(leafEntries &- 1))] = value
   return true

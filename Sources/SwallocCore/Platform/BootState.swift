@@ -3,7 +3,9 @@
 
 import Synchronization
 
-nonisolated(unsafe) var bootState: UInt32 = 0     // 0: not booted, 1: booted
+/// 0: not booted, 1: booted. Atomic: stored with release order once boot is
+/// done, loaded with acquire order.
+nonisolated(unsafe) var bootState: UInt32 = 0
 
 @inline(__always)
 func isBooted() -> Bool {

@@ -52,6 +52,18 @@ func mutexUnlock(_ m: UnsafeMutablePointer<Mutex>) {
   }
 }
 
+/// Runs `body` with `m` held: the core's one lock idiom. Always inlined and
+/// the closure non-escaping, so no context is allocated or retained (Embedded
+/// Swift: closures are never stored) and the code is the explicit pair's.
+/// Locks taken in one function and released in another (the fork handlers)
+/// use mutexLock/mutexUnlock directly.
+@inline(__always)
+func withLock<T>(_ m: UnsafeMutablePointer<Mutex>, _ body: () -> T) -> T {
+  mutexLock(m)
+  defer { mutexUnlock(m) }
+  return body()
+}
+
 /// After fork, the child is single-threaded: every lock it inherited is free.
 @inline(__always)
 func mutexResetInChild(_ m: UnsafeMutablePointer<Mutex>) {

@@ -4,6 +4,8 @@
 
 import CSwallocPlatform
 
+// Every option below is set once at boot (optionsBoot, under bootLock) and read-only
+// after.
 nonisolated(unsafe) var optArenaCount: UInt = 0          // 0: 4 x CPUs available to the process
 nonisolated(unsafe) var optTcache = true
 nonisolated(unsafe) var optTcacheMax: UInt = 32 << 10

@@ -81,6 +81,7 @@ var sizeCodeTable: UnsafeMutablePointer<UInt8> {
 var sizeUpperTable: UnsafeMutablePointer<UInt8> {
   @inline(__always) get { swalloc_size_upper_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
 }
+/// binInfos and the geometry below: set once at boot, read-only after.
 nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
 /// Classes below 4 pages are small (slab-backed).
 nonisolated(unsafe) var smallClassCount = 0
