@@ -117,6 +117,16 @@ def main():
         better = "higher" if m == "tps" else "lower"
         note = "" if len(checks) <= 1 else " CHECKSUMS DIFFER"
         print(f"| {res} ({m}, {better} is better){note} | " + " | ".join(row) + " |")
+    for key, label in (("cpu_us_per_xact", "server CPU us per transaction"),
+                       ("faults_per_xact", "server page faults per transaction")):
+        for res, m in metrics:
+            if not any(key in r for n in names for r in results.get((res, n), [])):
+                continue
+            row = []
+            for name in names:
+                vals = [float(r[key]) for r in results.get((res, name), []) if key in r]
+                row.append(f"{statistics.median(vals):.1f}" if vals else "-")
+            print(f"| {res} ({label}, lower is better) | " + " | ".join(row) + " |")
     rss = [(res) for res, m in metrics if any("maxrss_mib" in r for r in results.get((res, names[0]), []))]
     for res in rss:
         row = []
