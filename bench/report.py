@@ -241,9 +241,9 @@ def md_geomeans(A, allocators):
 # another run of the suite), kept when the normal run regenerates the file,
 # in this order after the generated part: the loaded run (bench/run.py
 # --loaded), the resident-memory timeline (bench/rss_timeline.py), the
-# idle-server table (tests/memtruth/memtruth.c idle-server), the secure-mode cost
-# and the heap profiler's cost.
-KEPT_SECTIONS = ("loaded", "rss-timeline", "idle-server", "secure-cost", "prof-cost")
+# idle-server table (tests/memtruth/memtruth.c idle-server), the secure-mode cost,
+# the heap profiler's cost and the newer peers measured by hand (--extra).
+KEPT_SECTIONS = ("loaded", "rss-timeline", "idle-server", "secure-cost", "prof-cost", "peers-by-hand")
 
 
 def plural(n, word):
