@@ -19,13 +19,13 @@ func ensureBooted() -> Bool {
 func bootSlow() -> Bool {
   mutexLock(&bootLock)
   defer { mutexUnlock(&bootLock) }
-  if atomicU32(&bootState).pointee.load(ordering: .acquiring) == 1 { return true }
+  if bootState.load(ordering: .acquiring) == 1 { return true }
   if !bootSteps() {
     // Out of memory while booting: leave the state "not booted" so a later
     // call retries once memory is available again.
     return false
   }
-  atomicU32(&bootState).pointee.store(1, ordering: .releasing)
+  bootState.store(1, ordering: .releasing)
   return true
 }
 

@@ -9,16 +9,15 @@ import Synchronization
 /// slow-path event (refill, flush, large or huge operation); the fast paths
 /// do not touch them, so blocks sitting in thread caches count as allocated.
 /// Atomic (relaxed): counters, ordered with nothing else.
-nonisolated(unsafe) var allocatedNow: UInt = 0
-nonisolated(unsafe) var allocatedPeak: UInt = 0
+let allocatedNow = Atomic<UInt>(0)
+let allocatedPeak = Atomic<UInt>(0)
 
 @inline(__always)
 func statsAllocated(_ bytes: UInt) {
-  let now = atomicUInt(&allocatedNow).pointee.add(bytes, ordering: .relaxed).newValue
-  let peak = atomicUInt(&allocatedPeak)
-  var seen = peak.pointee.load(ordering: .relaxed)
+  let now = allocatedNow.add(bytes, ordering: .relaxed).newValue
+  var seen = allocatedPeak.load(ordering: .relaxed)
   while now > seen {
-    let (exchanged, current) = peak.pointee.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+    let (exchanged, current) = allocatedPeak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
     if exchanged { break }
     seen = current
   }
@@ -26,5 +25,5 @@ func statsAllocated(_ bytes: UInt) {
 
 @inline(__always)
 func statsDeallocated(_ bytes: UInt) {
-  atomicUInt(&allocatedNow).pointee.subtract(bytes, ordering: .relaxed)
+  allocatedNow.subtract(bytes, ordering: .relaxed)
 }

@@ -59,7 +59,7 @@ nonisolated(unsafe) var autoArenaCount = 1
 nonisolated(unsafe) var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
 /// default rule reads it). Atomic (relaxed): a counter.
-nonisolated(unsafe) var threadsBound: UInt32 = 0
+let threadsBound = Atomic<UInt32>(0)
 /// Room for 256 arenas made by arenas.create beyond the automatic ones,
 /// within jemalloc's limit (MALLOCX_ARENA carries 12 bits, 4096 means
 /// "all"); set once at boot, read-only after. Kept small so the table
@@ -153,7 +153,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
     }
     if best < 0 { return nil }
     arenaThreadCounts[best] &+= 1
-    atomicU32(&threadsBound).pointee.add(1, ordering: .relaxed)
+    threadsBound.add(1, ordering: .relaxed)
     return arenas[best]
   }
 }

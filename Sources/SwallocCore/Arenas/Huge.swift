@@ -19,15 +19,15 @@ import CSwallocPlatform
 nonisolated(unsafe) var hugeRecords = RecycleList()
 nonisolated(unsafe) var hugeRecordsLock = Mutex()
 /// Live huge bytes and blocks, for statistics. Atomic (relaxed): counters.
-nonisolated(unsafe) var hugeBytes: UInt = 0
-nonisolated(unsafe) var hugeCount: UInt = 0
+let hugeBytes = Atomic<UInt>(0)
+let hugeCount = Atomic<UInt>(0)
 /// Bytes mapped for live huge blocks (hugeRecordBytes: with the rest of a
 /// larger cached mapping a block reused), for stats.mapped. Atomic (relaxed).
-nonisolated(unsafe) var hugeMappedBytes: UInt = 0
+let hugeMappedBytes = Atomic<UInt>(0)
 
 @inline(__always) func hugeMappedChange(from old: UInt, to new: UInt) {
-  if new >= old { atomicUInt(&hugeMappedBytes).pointee.add(new &- old, ordering: .relaxed) }
-  else { atomicUInt(&hugeMappedBytes).pointee.subtract(old &- new, ordering: .relaxed) }
+  if new >= old { hugeMappedBytes.add(new &- old, ordering: .relaxed) }
+  else { hugeMappedBytes.subtract(old &- new, ordering: .relaxed) }
 }
 
 /// The cache of freed mappings (newest first), its entry count and bytes,
@@ -46,12 +46,12 @@ let hugeTrimFactor: UInt = 3
 
 /// Bytes mapped for a huge record (its usable size is `pages`).
 @inline(__always) func hugeBytesAdd(_ n: UInt) {
-  atomicUInt(&hugeBytes).pointee.add(n, ordering: .relaxed)
+  hugeBytes.add(n, ordering: .relaxed)
   statsAllocated(n)
 }
 
 @inline(__always) func hugeBytesSubtract(_ n: UInt) {
-  atomicUInt(&hugeBytes).pointee.subtract(n, ordering: .relaxed)
+  hugeBytes.subtract(n, ordering: .relaxed)
   statsDeallocated(n)
 }
 
@@ -201,7 +201,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
       if zero { memset(p, 0, Int(reusedBytes)) }
       hugeBytesAdd(usize)
       hugeMappedChange(from: 0, to: hugeRecordBytes(cached))
-      atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
+      hugeCount.add(1, ordering: .relaxed)
       return p
     } else {
       unmapPages(UnsafeMutableRawPointer(bitPattern: cached.pointee.address).unsafelyUnwrapped, hugeRecordBytes(cached))
@@ -225,7 +225,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
   }
   hugeBytesAdd(usize)
   hugeMappedChange(from: 0, to: usize)
-  atomicUInt(&hugeCount).pointee.add(1, ordering: .relaxed)
+  hugeCount.add(1, ordering: .relaxed)
   return p
 }
 
@@ -234,7 +234,7 @@ func hugeFree(_ record: UnsafeMutablePointer<Extent>) {
   _ = pageMapSet(record.pointee.address, 0)
   hugeBytesSubtract(record.pointee.pages << pageShift)
   hugeMappedChange(from: hugeRecordBytes(record), to: 0)
-  atomicUInt(&hugeCount).pointee.subtract(1, ordering: .relaxed)
+  hugeCount.subtract(1, ordering: .relaxed)
   hugeCacheExpire()
   if hugeCachePut(record) { return }
   unmapPages(p, hugeRecordBytes(record))

@@ -22,42 +22,42 @@ import Synchronization
 
 // The three flags below are atomics.
 /// 1 once the thread should run (the option, or a second thread by default).
-nonisolated(unsafe) var backgroundWanted: UInt32 = 0
+let backgroundWanted = Atomic<UInt32>(0)
 /// 0: not running, 1: starting or running.
-nonisolated(unsafe) var backgroundState: UInt32 = 0
+let backgroundState = Atomic<UInt32>(0)
 
 /// Set by the C constructor once it has returned (see lib/exports.c).
-nonisolated(unsafe) var constructorFinished: UInt32 = 0
+let constructorFinished = Atomic<UInt32>(0)
 
 /// After the options: background_thread:true wants the thread from the start.
 func backgroundBoot() {
-  if optBackgroundThread { atomicU32(&backgroundWanted).pointee.store(1, ordering: .relaxed) }
+  if optBackgroundThread { backgroundWanted.store(1, ordering: .relaxed) }
 }
 
 @inline(__always)
 func backgroundThreadMaybeStart() {
-  if atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) == 0 {
+  if backgroundWanted.load(ordering: .relaxed) == 0 {
     // The default: wanted once a second thread has bound to an arena.
-    if optBackgroundThreadSet || atomicU32(&threadsBound).pointee.load(ordering: .relaxed) < 2 { return }
-    atomicU32(&backgroundWanted).pointee.store(1, ordering: .relaxed)
+    if optBackgroundThreadSet || threadsBound.load(ordering: .relaxed) < 2 { return }
+    backgroundWanted.store(1, ordering: .relaxed)
   }
-  if atomicU32(&backgroundState).pointee.load(ordering: .relaxed) != 0 { return }
+  if backgroundState.load(ordering: .relaxed) != 0 { return }
   backgroundThreadStart()
 }
 
 @inline(never)
 private func backgroundThreadStart() {
-  if atomicU32(&constructorFinished).pointee.load(ordering: .acquiring) == 0 { return }
+  if constructorFinished.load(ordering: .acquiring) == 0 { return }
   // The thread being created must not reenter here through its own malloc.
   if swalloc_tls_state() == TsdState.initializing.rawValue { return }
-  if !atomicU32(&backgroundState).pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged {
+  if !backgroundState.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged {
     return
   }
   var thread = pthread_t()
   if pthread_create(&thread, nil, { _ in backgroundThreadMain() }, nil) == 0 {
     pthread_detach(thread)
   } else {
-    atomicU32(&backgroundState).pointee.store(0, ordering: .releasing)
+    backgroundState.store(0, ordering: .releasing)
   }
 }
 
@@ -66,8 +66,8 @@ private func backgroundThreadMain() -> UnsafeMutableRawPointer? {
   swalloc_tls_set_state(TsdState.disabled.rawValue)
   while true {
     // mallctl("background_thread", false) asks it to stop.
-    if atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) == 0 {
-      atomicU32(&backgroundState).pointee.store(0, ordering: .releasing)
+    if backgroundWanted.load(ordering: .relaxed) == 0 {
+      backgroundState.store(0, ordering: .releasing)
       return nil
     }
     let decayMs = optDirtyDecayMs > 0 ? optDirtyDecayMs : 10_000
@@ -81,23 +81,23 @@ private func backgroundThreadMain() -> UnsafeMutableRawPointer? {
 }
 
 func markConstructorFinished() {
-  atomicU32(&constructorFinished).pointee.store(1, ordering: .releasing)
+  constructorFinished.store(1, ordering: .releasing)
 }
 
 /// In the fork child: the thread did not survive; allow a new one.
 func backgroundThreadResetInChild() {
-  atomicU32(&backgroundState).pointee.store(0, ordering: .relaxed)
+  backgroundState.store(0, ordering: .relaxed)
 }
 
 /// mallctl("background_thread"): whether the thread is wanted; writing
 /// true starts it now, false lets it stop at its next wake-up (within a
 /// second), and either overrides the default rule.
 func backgroundThreadEnabled() -> Bool {
-  atomicU32(&backgroundWanted).pointee.load(ordering: .relaxed) != 0
+  backgroundWanted.load(ordering: .relaxed) != 0
 }
 
 func backgroundThreadSetEnabled(_ enabled: Bool) {
   optBackgroundThreadSet = true
-  atomicU32(&backgroundWanted).pointee.store(enabled ? 1 : 0, ordering: .relaxed)
+  backgroundWanted.store(enabled ? 1 : 0, ordering: .relaxed)
   if enabled { backgroundThreadMaybeStart() }
 }

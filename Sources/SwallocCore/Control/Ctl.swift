@@ -21,7 +21,7 @@ import Synchronization
 /// jemalloc's MALLCTL_ARENAS_ALL.
 let ctlArenasAll = 4096
 /// Counts writes of "epoch" (statistics are always current). Atomic (relaxed).
-nonisolated(unsafe) var ctlEpoch: UInt = 0
+let ctlEpoch = Atomic<UInt>(0)
 
 // MARK: One call
 

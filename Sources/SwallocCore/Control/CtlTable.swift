@@ -41,8 +41,8 @@ enum CtlName: Int {
     case .version: return node("version", .none, call) { $0.read(swallocVersion.utf8Start) }
     case .epoch:
       return node("epoch", .none, call) { c in
-        c.readWrite(UInt64(atomicUInt(&ctlEpoch).pointee.load(ordering: .relaxed))) { _ in
-          atomicUInt(&ctlEpoch).pointee.add(1, ordering: .relaxed)
+        c.readWrite(UInt64(ctlEpoch.load(ordering: .relaxed))) { _ in
+          ctlEpoch.add(1, ordering: .relaxed)
           return 0
         }
       }

@@ -112,12 +112,12 @@ func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = ni
 /// fork it makes, must not wait for that lock (it would wait forever).
 /// Atomic (relaxed): a thread only compares it with its own id, which only
 /// it stores.
-nonisolated(unsafe) var reportOwner: UInt = 0
+let reportOwner = Atomic<UInt>(0)
 
 /// Whether the calling thread holds reportLock (inside a write callback).
 @inline(__always)
 func reportHeldByThisThread() -> Bool {
-  atomicUInt(&reportOwner).pointee.load(ordering: .relaxed) == UInt(pthread_self())
+  reportOwner.load(ordering: .relaxed) == UInt(pthread_self())
 }
 
 /// Runs `body`'s put() calls as one report to `callback` (or reportFd). A
@@ -129,14 +129,14 @@ private func withReport(to callback: StatsWriteCallback?, context: UnsafeMutable
     return
   }
   withLock(&reportLock) {
-    atomicUInt(&reportOwner).pointee.store(UInt(pthread_self()), ordering: .relaxed)
+    reportOwner.store(UInt(pthread_self()), ordering: .relaxed)
     reportCallback = callback
     reportCallbackContext = context
     body()
     flushLine()
     reportCallback = nil
     reportCallbackContext = nil
-    atomicUInt(&reportOwner).pointee.store(0, ordering: .relaxed)
+    reportOwner.store(0, ordering: .relaxed)
   }
 }
 
@@ -203,7 +203,7 @@ private func statsPutText(_ s: StatsTotals) {
   put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
   put(" in use; threads with a cache: "); put(s.threads); put("\n")
   put("allocated: "); putBytes(s.smallBytes &+ s.largeBytes &+ s.hugeBytes)
-  put(" (peak "); putBytes(atomicUInt(&allocatedPeak).pointee.load(ordering: .relaxed)); put(")")
+  put(" (peak "); putBytes(allocatedPeak.load(ordering: .relaxed)); put(")")
   put("; small "); putBytes(s.smallBytes); put(", large "); putBytes(s.largeBytes)
   put(", huge "); putBytes(s.hugeBytes); put("\n")
   put("mapped: "); putBytes(mapped); put(" ("); put(s.chunks); put(" chunks of ")
@@ -243,7 +243,7 @@ private func statsPutJSON(_ s: StatsTotals) {
   put(", \"arenas_in_use\": "); put(s.arenasInUse); put(", \"threads\": "); put(s.threads)
   put(", \"pid\": "); put(UInt(getpid()))
   put(", \"allocated\": "); put(allocated); put(", \"allocated_peak\": ")
-  put(atomicUInt(&allocatedPeak).pointee.load(ordering: .relaxed)); put(", \"active\": "); put(s.active)
+  put(allocatedPeak.load(ordering: .relaxed)); put(", \"active\": "); put(s.active)
   put(", \"mapped\": "); put(mapped); put(", \"metadata\": "); put(s.metadataMapped)
   put(", \"resident\": ")
   put(s.resident)

@@ -164,9 +164,9 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
       i &+= 1
     }
   }
-  s.hugeBytes = atomicUInt(&hugeBytes).pointee.load(ordering: .relaxed)
-  s.hugeMappedBytes = atomicUInt(&hugeMappedBytes).pointee.load(ordering: .relaxed)
-  s.hugeCount = atomicUInt(&hugeCount).pointee.load(ordering: .relaxed)
+  s.hugeBytes = hugeBytes.load(ordering: .relaxed)
+  s.hugeMappedBytes = hugeMappedBytes.load(ordering: .relaxed)
+  s.hugeCount = hugeCount.load(ordering: .relaxed)
   s.hugeCachedBytes = withLock(&hugeCacheLock) { hugeCacheBytes }
   s.metadataMapped = withLock(&baseLock) { base.mapped }
   return s

@@ -5,9 +5,9 @@ import Synchronization
 
 /// 0: not booted, 1: booted. Atomic: stored with release order once boot is
 /// done, loaded with acquire order.
-nonisolated(unsafe) var bootState: UInt32 = 0
+let bootState = Atomic<UInt32>(0)
 
 @inline(__always)
 func isBooted() -> Bool {
-  atomicU32(&bootState).pointee.load(ordering: .acquiring) == 1
+  bootState.load(ordering: .acquiring) == 1
 }

@@ -9,6 +9,12 @@ struct Mutex {
   var word: UInt32 = 0
 }
 
+// For words inside raw allocator memory (lock words, a bin's remote-free
+// head, page-map root slots): an atomic view through a pointer into that
+// memory, which stays put. Globals used atomically are `let` Atomic values
+// instead (static storage, one mov per load in the Embedded build): taking
+// `&global` for a pointer that outlives the call is not something Swift
+// promises to keep valid.
 @inline(__always)
 func atomicU32(_ p: UnsafeMutablePointer<UInt32>) -> UnsafeMutablePointer<Atomic<UInt32>> {
   UnsafeMutableRawPointer(p).assumingMemoryBound(to: Atomic<UInt32>.self)
