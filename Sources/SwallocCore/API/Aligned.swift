@@ -16,7 +16,7 @@ func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool =
   // With profiling active: the byte countdown of allocations no thread-cache
   // countdown counted (the callers' cache hits did), or the one such a
   // countdown chose (profForceSample).
-  if profRouting && profSampleNow(usableSizeFor(size, alignment: alignment)) {
+  if profActive && profSampleNow(usableSizeFor(size, alignment: alignment)) {
     return profAllocSampled(size, alignment: alignment, zero: zero, arena: arena)
   }
   guard let p = allocateAlignedBlock(size, alignment: alignment, zero: zero, uncached: uncached, arena: arena) else {

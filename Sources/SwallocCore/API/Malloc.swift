@@ -155,7 +155,7 @@ func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
   if size > lookupMaxSize && size <= largeMaxClass, let p = cachedAlignedAlloc(size, alignment: quantum) {
     return p
   }
-  if profRouting, let p = profMalloc(size) { return p }
+  if profActive, let p = profMalloc(size) { return p }
   if !ensureBooted() { setErrno(ENOMEM); return nil }
   if size > largeMaxClass {
     if size > maxRequestSize { setErrno(ENOMEM); return nil }

@@ -42,10 +42,6 @@ import CSwallocPlatform
 // The options (prof, prof_active, lg_prof_sample, prof_final, prof_gdump,
 // prof_leak, prof_prefix) are read by Options.swift.
 
-/// Profiling is on and active: the slow paths count and sample. Racy by
-/// design: prof.active stores it without a lock, the malloc paths read it on
-/// every call; a thread may sample one call more or less after a change.
-nonisolated(unsafe) var profRouting = false
 /// prof_gdump. Racy by design: prof.gdump stores it without a lock; a stale
 /// read only delays or adds one gdump.
 nonisolated(unsafe) var profGdump = false
@@ -137,7 +133,6 @@ func profBoot() {
 /// caches' countdowns run whenever prof:true, and sample only while active).
 func profSetActive(_ active: Bool) {
   profActive = active
-  profRouting = active
 }
 
 /// From the library constructor: the first backtrace(3) loads libgcc_s

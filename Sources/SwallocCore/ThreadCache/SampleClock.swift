@@ -7,7 +7,10 @@
 
 import CSwallocPlatform
 
-/// Profiling is active (prof.active): a countdown that runs out samples.
+/// Profiling is active (prof.active): a countdown that runs out samples,
+/// and the slow paths run the byte countdown. Racy by design: prof.active
+/// stores it without a lock and the allocation paths read it on every slow
+/// call; a thread may sample one call more or less after a change.
 nonisolated(unsafe) var profActive = false
 /// The sample period R in bytes (2^lg_prof_sample).
 nonisolated(unsafe) var profRate: UInt = 1 << 19
