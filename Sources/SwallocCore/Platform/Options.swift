@@ -8,7 +8,7 @@ import CSwallocPlatform
 // after.
 nonisolated(unsafe) var optArenaCount: UInt = 0          // 0: 4 x CPUs available to the process
 nonisolated(unsafe) var optTcache = true
-nonisolated(unsafe) var optTcacheMax: UInt = 32 << 10
+nonisolated(unsafe) var optTcacheMax: UInt = 64 << 10
 nonisolated(unsafe) var optStatsPrint = false
 /// junk: fill new blocks with 0xa5 and freed ones with 0x5a (debugging).
 nonisolated(unsafe) var optJunkAlloc = false

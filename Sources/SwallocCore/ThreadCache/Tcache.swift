@@ -170,6 +170,12 @@ func tcacheBin(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) -> UnsafeMut
 /// of that, 64 KiB nothing more there.
 let tcacheStackBudget: UInt = 32 << 10
 
+/// Bytes a stack of blocks above 12 KiB may cache: their 20-entry floor
+/// (jemalloc's) is capped to this, at least 4 entries. With tcache_max at
+/// 64 KiB, 20 entries of each class from 16 to 64 KiB would let one thread
+/// hold 6.5 MiB; the cap makes it 2.3 MiB (64 KiB: 4 entries, 32 KiB: 8).
+let tcacheBigStackBudget: UInt = 256 << 10
+
 /// Bytes one refill hands to a stack at most. Without it a refill took half
 /// the capacity, and the 20-entry floor made that 10 regions of up to 15 KiB
 /// (150 KiB of slab per class) for a thread that may want one: with eight
@@ -186,13 +192,15 @@ func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
   var stackSlots: UInt = 0
   var c = 0
   while c < tcacheClassCount {
-    var capacity: UInt32 = 20
+    // The big classes' 20 entries, within tcacheBigStackBudget bytes.
+    let size = sizeClassSize(c)
+    var capacity = UInt32(min(max(tcacheBigStackBudget / size, 4), 20))
     if c < smallClassCount {
       // jemalloc's rule (twice the regions of a slab, 20 to 200) plus a byte
       // budget: classes whose slabs hold few regions (448 B: 9) would
       // otherwise cache only 20 blocks and refill/flush every few calls.
-      let byBudget = UInt32(tcacheStackBudget / sizeClassSize(c))
-      capacity = min(max(binInfos[c].regionCount &* 2, 20, byBudget), 200)
+      let byBudget = UInt32(tcacheStackBudget / size)
+      capacity = min(max(binInfos[c].regionCount &* 2, capacity, byBudget), 200)
     }
     tcacheCapacities[c] = capacity
     stackSlots &+= UInt(capacity)
