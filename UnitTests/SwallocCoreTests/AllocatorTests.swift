@@ -90,6 +90,32 @@ final class AllocatorTests: XCTestCase {
     swallocFree(p)
   }
 
+  /// realloc keeps a block in place exactly when the new size has the
+  /// block's class (its in-place test compares with the class's bounds
+  /// rather than classifying the size), and otherwise lands in the new
+  /// size's class: checked at every small class's edges.
+  func testReallocStaysInPlaceOnlyWithinTheClass() {
+    var c = 0
+    while c < smallClassCount {
+      let size = sizeClassSize(c)
+      let below: UInt = c == 0 ? 0 : sizeClassSize(c - 1)
+      for n in [below + 1, size - 1, size] where n >= 1 {
+        let p = swallocMalloc(size)!
+        let q = swallocRealloc(p, n)!
+        XCTAssertEqual(q, p, "realloc(\(size)-byte block, \(n)) moved")
+        swallocFree(q)
+      }
+      for n in [below, size + 1] where n >= 1 && n <= lookupMaxSize {
+        let p = swallocMalloc(size)!
+        let q = swallocRealloc(p, n)!
+        XCTAssertNotEqual(q, p, "realloc(\(size)-byte block, \(n)) stayed in place")
+        XCTAssertEqual(swallocMallocUsableSize(q), sizeClassSize(classIndexFor(n)))
+        swallocFree(q)
+      }
+      c += 1
+    }
+  }
+
   func testCrossThreadFreesAndThreadExit() {
     let threads = 4
     let perThread = 20_000

@@ -66,7 +66,13 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   if size <= largeMaxClass && !optSecure && isInArenaChunk(address) {
     let entry = pageEntry(address)
     let classCode = entry >> pageEntryClassShift
-    if classCode != 0 && UInt(classIndexFor(size) &+ 1) == classCode
+    // Same class: at most the class's size and more than the class
+    // below's (tcmalloc's test), rather than classifying `size`, whose
+    // branch on the 4 KiB table limit was mispredicted for blocks on
+    // either side of it (bench realloc-grow: strings of 64 B..8 KiB).
+    // Code 0 (no allocation starts here) has size 0, which fails.
+    let code = Int(classCode & UInt(SWALLOC_CODE_SIZE_ENTRIES &- 1))
+    if size <= UInt(codeSizeTable[code]) && size > UInt(codeSizeTable[(code &- 1) & Int(SWALLOC_CODE_SIZE_ENTRIES &- 1)])
        && (classCode <= UInt(smallClassCount) || address & pageMask == 0) {
       return pointer
     }

@@ -81,6 +81,12 @@ var sizeCodeTable: UnsafeMutablePointer<UInt8> {
 var sizeUpperTable: UnsafeMutablePointer<UInt8> {
   @inline(__always) get { swalloc_size_upper_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
 }
+/// codeSizeTable[code]: the size of class code `code` (class index + 1, as
+/// in the page map), 0 for code 0. Static (swalloc_platform.h), filled at
+/// boot; read only after a boot check (realloc's in-place test).
+var codeSizeTable: UnsafeMutablePointer<UInt32> {
+  @inline(__always) get { swalloc_code_sizes_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt32.self) }
+}
 /// binInfos and the geometry below: set once at boot, read-only after.
 nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
 /// Classes below 4 pages are small (slab-backed).
@@ -168,6 +174,12 @@ func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
     let lg = 63 &- (key >> 3)
     let largestX = (UInt(1) << lg) | ((key & 7) << (lg &- 3)) | ((UInt(1) << (lg &- 3)) &- 1)
     sizeUpperTable[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
+    i &+= 1
+  }
+  if classCount >= Int(SWALLOC_CODE_SIZE_ENTRIES) { fatal("swalloc: the class size table is too small") }
+  i = 0
+  while i < classCount {
+    codeSizeTable[i &+ 1] = UInt32(sizeClassSize(i))
     i &+= 1
   }
   binInfos = (memory + Int(classTableBytes)).bindMemory(to: BinInfo.self, capacity: classCount)
