@@ -196,10 +196,16 @@ struct swalloc_mallinfo {
   int keepcost;
 };
 
-// Milliseconds of CLOCK_MONOTONIC (a vDSO call: no syscall, no allocation).
+// Milliseconds of CLOCK_MONOTONIC_COARSE (a vDSO call: no syscall, no
+// allocation). Coarse: the time of the last timer tick (1-10 ms steps, the
+// kernel's HZ), read without the TSC: 5 ns here against CLOCK_MONOTONIC's
+// 23, and decay reads it at every page-run allocation and free (bench
+// burst: one per slab it makes or empties). Every user of it measures
+// tens of milliseconds or more (decay epochs are decay_ms / 32, the
+// thread-cache idle pass 1 s).
 static inline uint64_t swalloc_monotonic_ms(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
