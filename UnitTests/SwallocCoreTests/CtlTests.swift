@@ -57,6 +57,49 @@ final class CtlTests: XCTestCase {
     XCTAssertGreaterThan(names, 80)
   }
 
+  /// The lock counters: every acquisition counts, one that finds the lock
+  /// held past the spin sleeps and counts as waited; the statistics names
+  /// report an arena's extent-lock acquisitions.
+  func testLockCountersCountAcquisitionsAndWaits() {
+    // The counters are updated through these offsets (Lock.swift).
+    XCTAssertEqual(MemoryLayout<Mutex>.offset(of: \Mutex.spinAcquired), 4)
+    XCTAssertEqual(MemoryLayout<Mutex>.offset(of: \Mutex.operations), 8)
+    XCTAssertEqual(MemoryLayout<Mutex>.offset(of: \Mutex.waited), 16)
+    let m = UnsafeMutablePointer<Mutex>.allocate(capacity: 1)
+    defer { m.deallocate() }
+    m.initialize(to: Mutex())
+    for _ in 0..<10 { mutexLock(m); mutexUnlock(m) }
+    XCTAssertEqual(m.pointee.operations, 10)
+    XCTAssertEqual(m.pointee.waited, 0)
+    XCTAssertEqual(m.pointee.spinAcquired, 0)
+    // Held for 50 ms by this thread: another thread's acquisition spins
+    // (100 tries, well under a millisecond), then sleeps until the unlock.
+    mutexLock(m)
+    let address = UInt(bitPattern: m)
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { raw in
+      let lock = UnsafeMutablePointer<Mutex>(bitPattern: UInt(bitPattern: raw))!
+      mutexLock(lock)
+      mutexUnlock(lock)
+      return nil
+    }, UnsafeMutableRawPointer(bitPattern: address))
+    XCTAssertEqual(rc, 0)
+    usleep(50_000)
+    mutexUnlock(m)
+    pthread_join(thread, nil)
+    XCTAssertEqual(m.pointee.operations, 12)
+    XCTAssertEqual(m.pointee.waited, 1)
+    XCTAssertEqual(lockCounters(m).operations, 12, "the reading acquisition is left out")
+
+    let before = read("stats.arenas.4096.mutexes.extents.num_ops", UInt64.self).1 ?? 0
+    // A large block past the thread cache (1 MiB): its run is taken and
+    // given back under the arena's extent lock.
+    let p = swallocMalloc(1 << 20)
+    swallocFree(p)
+    let after = read("stats.arenas.4096.mutexes.extents.num_ops", UInt64.self).1 ?? 0
+    XCTAssertGreaterThanOrEqual(after, before + 2)
+  }
+
   func testReadsNamesAndRejectsBadRequests() {
     XCTAssertEqual(read("arenas.narenas", UInt32.self).1, UInt32(arenaCount))
     XCTAssertEqual(read("arenas.bin.0.size", Int.self).1, 16)

@@ -270,7 +270,13 @@ static const struct { const char *name; size_t size; } readable[] = {
   {"stats.arenas.0.small.nmalloc", 8}, {"stats.arenas.0.small.ndalloc", 8}, {"stats.arenas.0.large.allocated", 8},
   {"stats.arenas.0.large.nmalloc", 8}, {"stats.arenas.0.large.ndalloc", 8}, {"stats.arenas.0.bins.0.nmalloc", 8},
   {"stats.arenas.0.bins.0.ndalloc", 8}, {"stats.arenas.0.bins.0.curregs", 8}, {"stats.arenas.0.bins.0.curslabs", 8},
-  {"stats.arenas.0.bins.0.nfills", 8},
+  {"stats.arenas.0.bins.0.nfills", 8}, {"stats.arenas.0.bins.0.mutex.num_ops", 8},
+  {"stats.arenas.0.bins.0.mutex.num_wait", 8}, {"stats.arenas.0.bins.0.mutex.num_spin_acq", 8},
+  {"stats.arenas.0.mutexes.extents.num_ops", 8}, {"stats.arenas.0.mutexes.extents.num_wait", 8},
+  {"stats.arenas.0.mutexes.extents.num_spin_acq", 8}, {"stats.mutexes.arenas.num_ops", 8},
+  {"stats.mutexes.arenas.num_wait", 8}, {"stats.mutexes.arenas.num_spin_acq", 8}, {"stats.mutexes.base.num_ops", 8},
+  {"stats.mutexes.base.num_wait", 8}, {"stats.mutexes.base.num_spin_acq", 8}, {"stats.mutexes.huge.num_ops", 8},
+  {"stats.mutexes.huge.num_wait", 8}, {"stats.mutexes.huge.num_spin_acq", 8},
   {"stats.arenas.4096.pactive", 8}, {"stats.arenas.4096.small.allocated", 8}, {"stats.arenas.4096.bins.3.curregs", 8},
 };
 

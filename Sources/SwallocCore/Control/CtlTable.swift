@@ -27,6 +27,11 @@ enum CtlName: Int {
   case statsArenasLargeAllocated, statsArenasLargeNmalloc, statsArenasLargeNdalloc
   case statsArenasBinsNmalloc, statsArenasBinsNdalloc, statsArenasBinsCurregs, statsArenasBinsCurslabs
   case statsArenasBinsNfills
+  case statsArenasBinsMutexOps, statsArenasBinsMutexWait, statsArenasBinsMutexSpin
+  case statsArenasExtentsMutexOps, statsArenasExtentsMutexWait, statsArenasExtentsMutexSpin
+  case statsMutexesArenasOps, statsMutexesArenasWait, statsMutexesArenasSpin
+  case statsMutexesBaseOps, statsMutexesBaseWait, statsMutexesBaseSpin
+  case statsMutexesHugeOps, statsMutexesHugeWait, statsMutexesHugeSpin
   case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
   case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
 
@@ -234,6 +239,45 @@ enum CtlName: Int {
       return node("stats.arenas.#.bins.#.curslabs", .statsArenaBin, call) { $0.read(arenaClassStats($0).slabs) }
     case .statsArenasBinsNfills:
       return node("stats.arenas.#.bins.#.nfills", .statsArenaBin, call) { $0.read(UInt64(arenaClassStats($0).refills)) }
+
+    // Lock counters (Lock.swift), jemalloc's mutex statistics: acquisitions,
+    // acquisitions that slept, acquisitions that spun. A bin's lock, an
+    // arena's extent lock (its page runs and large blocks), and the global
+    // locks: arenas, base (metadata), huge (the huge-block cache).
+    case .statsArenasBinsMutexOps:
+      return node("stats.arenas.#.bins.#.mutex.num_ops", .statsArenaBin, call) { $0.read(arenaClassStats($0).lock.operations) }
+    case .statsArenasBinsMutexWait:
+      return node("stats.arenas.#.bins.#.mutex.num_wait", .statsArenaBin, call) { $0.read(arenaClassStats($0).lock.waited) }
+    case .statsArenasBinsMutexSpin:
+      return node("stats.arenas.#.bins.#.mutex.num_spin_acq", .statsArenaBin, call) { c in
+        c.read(arenaClassStats(c).lock.spinAcquired)
+      }
+    case .statsArenasExtentsMutexOps:
+      return node("stats.arenas.#.mutexes.extents.num_ops", .statsArena, call) { $0.read(arenaStats($0).extentLocks.operations) }
+    case .statsArenasExtentsMutexWait:
+      return node("stats.arenas.#.mutexes.extents.num_wait", .statsArena, call) { $0.read(arenaStats($0).extentLocks.waited) }
+    case .statsArenasExtentsMutexSpin:
+      return node("stats.arenas.#.mutexes.extents.num_spin_acq", .statsArena, call) { c in
+        c.read(arenaStats(c).extentLocks.spinAcquired)
+      }
+    case .statsMutexesArenasOps:
+      return node("stats.mutexes.arenas.num_ops", .none, call) { $0.read(globalLockStats().arenas.operations) }
+    case .statsMutexesArenasWait:
+      return node("stats.mutexes.arenas.num_wait", .none, call) { $0.read(globalLockStats().arenas.waited) }
+    case .statsMutexesArenasSpin:
+      return node("stats.mutexes.arenas.num_spin_acq", .none, call) { $0.read(globalLockStats().arenas.spinAcquired) }
+    case .statsMutexesBaseOps:
+      return node("stats.mutexes.base.num_ops", .none, call) { $0.read(globalLockStats().base.operations) }
+    case .statsMutexesBaseWait:
+      return node("stats.mutexes.base.num_wait", .none, call) { $0.read(globalLockStats().base.waited) }
+    case .statsMutexesBaseSpin:
+      return node("stats.mutexes.base.num_spin_acq", .none, call) { $0.read(globalLockStats().base.spinAcquired) }
+    case .statsMutexesHugeOps:
+      return node("stats.mutexes.huge.num_ops", .none, call) { $0.read(globalLockStats().huge.operations) }
+    case .statsMutexesHugeWait:
+      return node("stats.mutexes.huge.num_wait", .none, call) { $0.read(globalLockStats().huge.waited) }
+    case .statsMutexesHugeSpin:
+      return node("stats.mutexes.huge.num_spin_acq", .none, call) { $0.read(globalLockStats().huge.spinAcquired) }
 
     // Heap profiling (Prof.swift).
     case .optionProf: return node("opt.prof", .none, call) { $0.read(optProf) }

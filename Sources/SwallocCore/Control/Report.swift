@@ -86,6 +86,20 @@ struct ClassStats {
   var mallocs: UInt = 0
   var frees: UInt = 0
   var refills: UInt = 0
+  /// The bin locks' counters (Lock.swift).
+  var lock = LockCounters()
+}
+
+/// One line of lock counters: acquisitions, and how many of them spun or
+/// slept because another thread held the lock.
+private func putLock(_ name: StaticString, _ l: LockCounters) {
+  put(name); put(" "); put(UInt(l.operations)); put(" ("); put(UInt(l.spinAcquired)); put(" spun, ")
+  put(UInt(l.waited)); put(" slept)")
+}
+
+private func putLockJSON(_ name: StaticString, _ l: LockCounters) {
+  put("\""); put(name); put("\": {\"num_ops\": "); put(UInt(l.operations))
+  put(", \"num_spin_acq\": "); put(UInt(l.spinAcquired)); put(", \"num_wait\": "); put(UInt(l.waited)); put("}")
 }
 
 /// Pads to `width` columns with spaces on the left of a number.
@@ -219,6 +233,10 @@ private func statsPutText(_ s: StatsTotals) {
   put("free pages: "); putBytes(s.dirtyPages << pageShift); put(" dirty, ")
   putBytes(s.muzzyPages << pageShift); put(" muzzy; purged so far: ")
   putBytes(s.purgedPages << pageShift); put("\n")
+  let globals = globalLockStats()
+  put("locks, acquired: "); putLock("bins", s.binLocks); put(", "); putLock("extents", s.extentLocks); put(";\n  ")
+  putLock("arenas", globals.arenas); put(", "); putLock("base", globals.base); put(", ")
+  putLock("huge", globals.huge); put("\n")
   // Per small size class: regions in use, slabs, utilization, traffic.
   put("    size  regs/slab   slabs  in use  util%   taken out   put back\n")
   var c = 0
@@ -252,7 +270,11 @@ private func statsPutJSON(_ s: StatsTotals) {
   put(", \"large\": {\"allocated\": "); put(s.largeBytes); put(", \"live\": "); put(s.largeCount)
   put(", \"nmalloc\": "); put(s.largeMallocs); put(", \"ndalloc\": "); put(s.largeFrees)
   put("}, \"huge\": {\"allocated\": "); put(s.hugeBytes); put(", \"live\": "); put(s.hugeCount)
-  put(", \"cached\": "); put(s.hugeCachedBytes); put("}, \"bins\": [")
+  put(", \"cached\": "); put(s.hugeCachedBytes); put("}, \"mutexes\": {")
+  let globals = globalLockStats()
+  putLockJSON("bins", s.binLocks); put(", "); putLockJSON("extents", s.extentLocks); put(", ")
+  putLockJSON("arenas", globals.arenas); put(", "); putLockJSON("base", globals.base); put(", ")
+  putLockJSON("huge", globals.huge); put("}, \"bins\": [")
   var c = 0
   var first = true
   while c < smallClassCount {

@@ -34,6 +34,9 @@ struct StatsTotals {
   var slabPages: UInt = 0
   /// Free regions in those slabs.
   var slabFreeRegions: UInt = 0
+  /// The arenas' bin locks and extent locks, summed (Lock.swift).
+  var binLocks = LockCounters()
+  var extentLocks = LockCounters()
 
   /// Bytes in blocks handed out.
   var allocated: UInt { smallBytes &+ largeBytes &+ hugeBytes }
@@ -147,6 +150,7 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
             s.smallMallocs &+= bin.pointee.mallocs
             s.smallFrees &+= bin.pointee.frees
             s.refills &+= bin.pointee.refills
+            s.binLocks.add(lockCountersLocked(&bin.pointee.lock))
           }
           c &+= 1
         }
@@ -159,6 +163,7 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
           s.dirtyPages &+= a.pointee.dirty.pages
           s.muzzyPages &+= a.pointee.muzzyPagesTotal
           s.purgedPages &+= a.pointee.dirty.purged &+ a.pointee.muzzy.purged
+          s.extentLocks.add(lockCountersLocked(&a.pointee.extentLock))
         }
       }
       i &+= 1
@@ -186,12 +191,21 @@ func classStats(_ sizeClass: Int, only: Int = -1) -> ClassStats {
           c.mallocs &+= bin.pointee.mallocs
           c.frees &+= bin.pointee.frees
           c.refills &+= bin.pointee.refills
+          c.lock.add(lockCountersLocked(&bin.pointee.lock))
         }
       }
       i &+= 1
     }
   }
   return c
+}
+
+/// The process-wide locks a workload could meet on (stats.mutexes.*):
+/// arenasLock (thread binding, arena creation, statistics), baseLock
+/// (metadata), hugeCacheLock (huge blocks kept for reuse). Each is read
+/// under itself.
+func globalLockStats() -> (arenas: LockCounters, base: LockCounters, huge: LockCounters) {
+  (lockCounters(&arenasLock), lockCounters(&baseLock), lockCounters(&hugeCacheLock))
 }
 
 /// glibc's mallinfo2 from the same counters as the report: arena = chunk

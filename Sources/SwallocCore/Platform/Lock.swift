@@ -1,12 +1,66 @@
 // A futex-based mutex (0 = free, 1 = locked, 2 = locked with waiters).
 // It lives inline in arena/bin metadata, which sits in raw base memory, so the
 // atomic operations act on the word through a pointer.
+//
+// Each lock counts its acquisitions, those that found it held and got it
+// while spinning, and those that slept in the kernel (jemalloc's mutex
+// statistics num_ops, num_spin_acq, num_wait): the statistics show which
+// locks the program's threads meet on, and that no global lock sits on a
+// path a workload repeats. The counters are plain fields written by the
+// holder right after it acquires, so they cost one increment of a line the
+// acquisition already owns, and are read under the lock.
 
 import CSwallocPlatform
 import Synchronization
 
 struct Mutex {
   var word: UInt32 = 0
+  /// Acquisitions that spun and got the lock without sleeping.
+  var spinAcquired: UInt32 = 0
+  /// All acquisitions.
+  var operations: UInt64 = 0
+  /// Acquisitions that slept on the futex at least once.
+  var waited: UInt64 = 0
+}
+
+/// The holder's counter updates go through raw addresses, not through
+/// `m.pointee`: ThreadSanitizer records a Swift modify access of a field
+/// through the struct as a write of the struct's first bytes, the lock word
+/// other threads are compare-exchanging (the same reason as Arena's field
+/// order, Arena.swift).
+@inline(__always)
+private func countAcquisition(_ m: UnsafeMutablePointer<Mutex>, spun: Bool, slept: Bool) {
+  let raw = UnsafeMutableRawPointer(m)
+  (raw + 8).assumingMemoryBound(to: UInt64.self).pointee &+= 1
+  if spun { (raw + 4).assumingMemoryBound(to: UInt32.self).pointee &+= 1 }
+  if slept { (raw + 16).assumingMemoryBound(to: UInt64.self).pointee &+= 1 }
+}
+
+/// A lock's counters, read under it (lockCounters).
+struct LockCounters {
+  var operations: UInt64 = 0
+  var spinAcquired: UInt64 = 0
+  var waited: UInt64 = 0
+
+  mutating func add(_ o: LockCounters) {
+    operations &+= o.operations
+    spinAcquired &+= o.spinAcquired
+    waited &+= o.waited
+  }
+}
+
+/// `m`'s counters; takes and releases `m`, leaving that acquisition out.
+func lockCounters(_ m: UnsafeMutablePointer<Mutex>) -> LockCounters {
+  withLock(m) { lockCountersLocked(m) }
+}
+
+/// `m`'s counters, the caller holding `m` (its own acquisition left out).
+@inline(__always)
+func lockCountersLocked(_ m: UnsafeMutablePointer<Mutex>) -> LockCounters {
+  let raw = UnsafeMutableRawPointer(m)
+  return LockCounters(operations: (raw + 8).load(as: UInt64.self) &- 1,
+                      spinAcquired: UInt64((raw + 4).load(as: UInt32.self)),
+                      waited: (raw + 16).load(as: UInt64.self))
 }
 
 // For words inside raw allocator memory (lock words, a bin's remote-free
@@ -28,7 +82,10 @@ func atomicUInt(_ p: UnsafeMutablePointer<UInt>) -> UnsafeMutablePointer<Atomic<
 @inline(__always)
 func mutexLock(_ m: UnsafeMutablePointer<Mutex>) {
   let w = atomicU32(&m.pointee.word)
-  if w.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
+  if w.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+    countAcquisition(m, spun: false, slept: false)
+    return
+  }
   mutexLockContended(m)
 }
 
@@ -40,6 +97,7 @@ func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
   while spins < 100 {
     if w.pointee.load(ordering: .relaxed) == 0,
        w.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+      countAcquisition(m, spun: true, slept: false)
       return
     }
     spins &+= 1
@@ -47,6 +105,7 @@ func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
   while w.pointee.exchange(2, ordering: .acquiring) != 0 {
     swalloc_futex_wait(&m.pointee.word, 2)
   }
+  countAcquisition(m, spun: false, slept: true)
 }
 
 @inline(__always)
