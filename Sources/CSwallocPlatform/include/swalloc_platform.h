@@ -123,6 +123,11 @@ bool swalloc_dladdr(const void *address, const char **symbol, uintptr_t *symbolS
 static inline int swalloc_errno(void) { return errno; }
 static inline void swalloc_set_errno(int e) { errno = e; }
 
+// The x86 spin-wait hint (PAUSE): a spinning thread yields the core's
+// pipeline to its sibling hyperthread and leaves the spin loop without a
+// memory-order mis-speculation when the lock word changes.
+static inline void swalloc_spin_pause(void) { __builtin_ia32_pause(); }
+
 // futex(2) has no libc wrapper and syscall(2) is variadic. A wait fails
 // with EAGAIN whenever the lock word changed before the thread slept (and
 // EINTR on a signal): normal outcomes that syscall(2) reports in errno,
