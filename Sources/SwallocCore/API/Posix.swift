@@ -23,12 +23,12 @@ public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointe
         let p = head.pointee.unsafelyUnwrapped
         // The whole usable size reads zero, as with glibc's and jemalloc's
         // calloc: a caller may use what malloc_usable_size reports.
-        memset(p, 0, Int(binInfos[code &- 1].regionSize))
+        memset(p, 0, Int(config.binInfos[code &- 1].regionSize))
         return p
       }
       // The countdown's event: the pop made uncounted, or a sample due.
       if let p = tcacheCountdownPop(bin, sizeClass: code &- 1) {
-        memset(p, 0, Int(binInfos[code &- 1].regionSize))
+        memset(p, 0, Int(config.binInfos[code &- 1].regionSize))
         return p
       }
       return allocateAligned(total, alignment: quantum, zero: true)
@@ -63,11 +63,11 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   // within its class): one page-map read, no full lookup.
   let address = UInt(bitPattern: pointer)
   // secure:true checks the block in full first (reallocSlow).
-  if size <= largeMaxClass && !optSecure && isInArenaChunk(address) {
+  if size <= largeMaxClass && !config.opt.secure && isInArenaChunk(address) {
     let entry = pageEntry(address)
     let classCode = entry >> pageEntryClassShift
     if classCode != 0 && UInt(classIndexFor(size) &+ 1) == classCode
-       && (classCode <= UInt(smallClassCount) || address & pageMask == 0) {
+       && (classCode <= UInt(config.smallClassCount) || address & pageMask == 0) {
       return pointer
     }
     // A small block moving to another small class (a string growing past
@@ -75,8 +75,8 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
     // checks reallocSlow's lookupAllocation makes for a small block (an
     // arena chunk's slab page). The slab record is not read: another
     // thread may be updating it under its bin's lock.
-    if classCode != 0 && classCode <= UInt(smallClassCount) && size <= lookupMaxSize {
-      return reallocSmallMove(pointer, size, oldSize: UInt(binInfos[Int(classCode) &- 1].regionSize))
+    if classCode != 0 && classCode <= UInt(config.smallClassCount) && size <= lookupMaxSize {
+      return reallocSmallMove(pointer, size, oldSize: UInt(config.binInfos[Int(classCode) &- 1].regionSize))
     }
   }
   return reallocSlow(pointer, size)
@@ -98,7 +98,7 @@ private func reallocSmallMove(_ pointer: UnsafeMutableRawPointer, _ size: UInt, 
 @inline(never)
 func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
   let old = lookupAllocation(pointer, "realloc")
-  if optSecure, case .small(let arena, let slab, let sizeClass) = old {
+  if config.opt.secure, case .small(let arena, let slab, let sizeClass) = old {
     // A freed block: still in this thread's quarantine, or back in its slab.
     if let t = currentTcache(), quarantineHolds(t, UInt(bitPattern: pointer)) { invalidPointer("realloc") }
     slabCheckAllocated(arena, slab, sizeClass, address: UInt(bitPattern: pointer))
@@ -113,7 +113,7 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
     if size <= largeMaxClass && extent.pointee.profSample == nil {
       let newClass = classIndexFor(size)
       if newClass == c { return pointer }
-      if newClass >= smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
+      if newClass >= config.smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
         threadCountResize(from: oldUsable, to: sizeClassSize(newClass))
         return pointer
       }

@@ -64,22 +64,21 @@ func binReleaseSpareLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutabl
   bin.pointee.spareCount = 0
 }
 
-/// Per-process secret of the remote-free links (from AT_RANDOM). Set once at
-/// boot, read-only after.
-nonisolated(unsafe) var remoteLinkSecret: UInt = 0
+// The per-process secret of the remote-free links (from AT_RANDOM) is
+// config.remoteLinkSecret (boot-once).
 
 /// Stores the link to `next` (0: end of chain) in the first word of the
 /// freed region at `region`, encoded.
 @inline(__always)
 func remoteLinkStore(_ region: UInt, next: UInt) {
   UnsafeMutableRawPointer(bitPattern: region).unsafelyUnwrapped
-    .storeBytes(of: next ^ (region >> 12) ^ remoteLinkSecret, as: UInt.self)
+    .storeBytes(of: next ^ (region >> 12) ^ config.remoteLinkSecret, as: UInt.self)
 }
 
 /// The decoded link stored in the region at `region` (not yet validated).
 @inline(__always)
 func remoteLinkLoad(_ region: UInt) -> UInt {
-  UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self) ^ (region >> 12) ^ remoteLinkSecret
+  UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self) ^ (region >> 12) ^ config.remoteLinkSecret
 }
 
 /// Pushes the chain `first ... last` (already linked through first words,
@@ -103,7 +102,7 @@ func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutable
   // The head comes from the bin (allocator memory); every later link from
   // freed user memory, checked by remoteRegionSlab before it is touched.
   var region = head.pointee.exchange(0, ordering: .acquiring)
-  let info = binInfos[sizeClass]
+  let info = config.binInfos[sizeClass]
   // The slab of the previous region: a chain holds runs of regions of one
   // slab, whose page-map checks need not be repeated (the region index and
   // bitmap checks are, for every region).
@@ -149,7 +148,7 @@ func slabCheckAllocated(_ a: UnsafeMutablePointer<Arena>, _ slab: UnsafeMutableP
                         _ sizeClass: Int, address: UInt) {
   let bin = a.pointee.bins + sizeClass
   let (index, free) = withLock(&bin.pointee.lock) {
-    let index = slabRegionIndex(slab, info: binInfos[sizeClass], address: address)
+    let index = slabRegionIndex(slab, info: config.binInfos[sizeClass], address: address)
     return (index, index.map { slab.bitmap.isSet($0) } ?? false)
   }
   if index == nil { fatal("free(): invalid pointer (not the start of an allocated block)") }
@@ -181,7 +180,7 @@ private func nonfullRemove(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutab
 func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
              into out: UnsafeMutablePointer<UnsafeMutableRawPointer?>, want: Int) -> Int {
   let bin = a.pointee.bins + sizeClass
-  let regionSize = UInt(binInfos[sizeClass].regionSize)
+  let regionSize = UInt(config.binInfos[sizeClass].regionSize)
   mutexLock(&bin.pointee.lock)
   binDrainRemoteLocked(a, bin, sizeClass: sizeClass)
   var got = 0
@@ -224,7 +223,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
 /// accounts the bytes with statsDeallocated, once per batch.
 func binFreeLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
                    _ slab: UnsafeMutablePointer<Extent>, address: UInt) {
-  let info = binInfos[Int(slab.pointee.sizeClass)]
+  let info = config.binInfos[Int(slab.pointee.sizeClass)]
   guard let index = slabRegionIndex(slab, info: info, address: address) else {
     fatal("free(): invalid pointer (not the start of an allocated block)")
   }

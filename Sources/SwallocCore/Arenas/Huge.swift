@@ -119,7 +119,7 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
 /// Keeps a freed mapping for reuse; false when the cache declines it.
 private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
   let bytes = hugeRecordBytes(record)
-  if optDirtyDecayMs == 0 || bytes > hugeCacheMaxMapping { return false }
+  if config.opt.dirtyDecayMs == 0 || bytes > hugeCacheMaxMapping { return false }
   return withLock(&hugeCacheLock) {
     // Make room by unmapping the oldest entries (the list's tail).
     while hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes {
@@ -170,7 +170,7 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
 func hugeCacheExpire() {
   // No unlocked peek at hugeCacheEntries: every caller is about to make or
   // has just made a system call, next to which the lock costs nothing.
-  if optDirtyDecayMs > 0 { _ = hugeCacheDrop(olderThanMs: optDirtyDecayMs) }
+  if config.opt.dirtyDecayMs > 0 { _ = hugeCacheDrop(olderThanMs: config.opt.dirtyDecayMs) }
 }
 
 /// The largest request any allocation function accepts (PTRDIFF_MAX).
@@ -179,8 +179,8 @@ let maxRequestSize = UInt(Int.max)
 /// Maps a huge block; `zero` asks for zeroed memory (only a reused cached
 /// mapping needs clearing: fresh mappings are zero).
 func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutableRawPointer? {
-  guard let p = hugeMap(size, alignment: alignment, zero: zero || optZero) else { return nil }
-  if optJunkAlloc && !(zero || optZero) { memset(p, 0xa5, Int(roundUpToPage(size))) }
+  guard let p = hugeMap(size, alignment: alignment, zero: zero || config.opt.zero) else { return nil }
+  if config.opt.junkAlloc && !(zero || config.opt.zero) { memset(p, 0xa5, Int(roundUpToPage(size))) }
   return p
 }
 

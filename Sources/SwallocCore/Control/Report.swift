@@ -21,7 +21,7 @@ let reportCapacity = 128
 public typealias StatsWriteCallback = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Void
 
 /// While a report is printed for malloc_stats_print (guarded by reportLock):
-/// the callback that gets it instead of reportFd, and its argument.
+/// the callback that gets it instead of config.opt.reportFd, and its argument.
 nonisolated(unsafe) var reportCallback: StatsWriteCallback? = nil
 nonisolated(unsafe) var reportCallbackContext: UnsafeMutableRawPointer? = nil
 
@@ -37,7 +37,7 @@ private func flushLine() {
     }
     return
   }
-  let fd = reportFd
+  let fd = config.opt.reportFd
   withUnsafeBytes(of: &reportBuffer) { raw in _ = write(fd, raw.baseAddress, length) }
 }
 
@@ -99,7 +99,7 @@ private func putPadded(_ n: UInt, width: Int) {
 
 /// Prints the report to stderr (or the stats_fd descriptor), or hands it to
 /// `callback`: text, or JSON with stats_print_opts:J or `json`.
-func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = nil,
+func statsPrint(json: Bool = config.opt.statsJSON, to callback: StatsWriteCallback? = nil,
                 context: UnsafeMutableRawPointer? = nil) {
   let s = statsGather(measureResident: true)
   withReport(to: callback, context: context) {
@@ -120,7 +120,7 @@ func reportHeldByThisThread() -> Bool {
   reportOwner.load(ordering: .relaxed) == UInt(pthread_self())
 }
 
-/// Runs `body`'s put() calls as one report to `callback` (or reportFd). A
+/// Runs `body`'s put() calls as one report to `callback` (or config.opt.reportFd). A
 /// report started from a report's own write callback is refused with a
 /// one-line message (the line buffer is the outer report's): no hang.
 private func withReport(to callback: StatsWriteCallback?, context: UnsafeMutableRawPointer?, _ body: () -> Void) {
@@ -159,7 +159,7 @@ func statsPrintXML(to callback: StatsWriteCallback, context: UnsafeMutableRawPoi
         put("<heap nr=\""); put(UInt(i)); put("\">\n<sizes>\n")
         var freeRegionBytes: UInt = 0
         var c = 0
-        while c < smallClassCount {
+        while c < config.smallClassCount {
           let bin = a.pointee.bins + c
           let free = withLock(&bin.pointee.lock) { binFreeRegions(bin, c) }
           if free != 0 {
@@ -222,10 +222,10 @@ private func statsPutText(_ s: StatsTotals) {
   // Per small size class: regions in use, slabs, utilization, traffic.
   put("    size  regs/slab   slabs  in use  util%   taken out   put back\n")
   var c = 0
-  while c < smallClassCount {
+  while c < config.smallClassCount {
     let k = classStats(c)
     if k.mallocs != 0 {
-      let perSlab = UInt(binInfos[c].regionCount)
+      let perSlab = UInt(config.binInfos[c].regionCount)
       putPadded(sizeClassSize(c), width: 8); putPadded(perSlab, width: 11); putPadded(k.slabs, width: 8)
       putPadded(k.regions, width: 8)
       putPadded(k.slabs == 0 ? 0 : k.regions &* 100 / (k.slabs &* perSlab), width: 7)
@@ -255,12 +255,12 @@ private func statsPutJSON(_ s: StatsTotals) {
   put(", \"cached\": "); put(s.hugeCachedBytes); put("}, \"bins\": [")
   var c = 0
   var first = true
-  while c < smallClassCount {
+  while c < config.smallClassCount {
     let k = classStats(c)
     if k.mallocs != 0 {
       if !first { put(", ") }
       first = false
-      put("{\"size\": "); put(sizeClassSize(c)); put(", \"nregs\": "); put(UInt(binInfos[c].regionCount))
+      put("{\"size\": "); put(sizeClassSize(c)); put(", \"nregs\": "); put(UInt(config.binInfos[c].regionCount))
       put(", \"curslabs\": "); put(k.slabs); put(", \"curregs\": "); put(k.regions)
       put(", \"nmalloc\": "); put(k.mallocs); put(", \"ndalloc\": "); put(k.frees); put("}")
     }

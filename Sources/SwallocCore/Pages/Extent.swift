@@ -71,19 +71,17 @@ struct Extent {
 
 /// Offset of a slab's bitmap words inside its Extent record.
 let extentBitmapOffset = (MemoryLayout<Extent>.stride &+ 15) & ~15
-/// Size of one Extent record (header + bitmap for the largest slab). Set once
-/// at boot, read-only after.
-nonisolated(unsafe) var extentRecordSize: UInt = 128
 
+/// Sets config.extentRecordSize: the header and a bitmap for the largest slab.
 func extentRecordBoot() {
-  let words = Bitmap.wordCount(bits: maxRegionsPerSlab)
-  extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
+  let words = Bitmap.wordCount(bits: config.maxRegionsPerSlab)
+  config.extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
 }
 
 extension UnsafeMutablePointer where Pointee == Extent {
   @inline(__always) var bitmap: Bitmap {
     let words = (UnsafeMutableRawPointer(self) + extentBitmapOffset).assumingMemoryBound(to: UInt64.self)
-    return Bitmap(words: words, bitCount: UInt(binInfos[Int(pointee.sizeClass)].regionCount))
+    return Bitmap(words: words, bitCount: UInt(config.binInfos[Int(pointee.sizeClass)].regionCount))
   }
   @inline(__always) var end: UInt { pointee.address &+ (pointee.pages << pageShift) }
 }

@@ -81,12 +81,9 @@ var sizeCodeTable: UnsafeMutablePointer<UInt8> {
 var sizeUpperTable: UnsafeMutablePointer<UInt8> {
   @inline(__always) get { swalloc_size_upper_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
 }
-/// binInfos and the geometry below: set once at boot, read-only after.
-nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
-/// Classes below 4 pages are small (slab-backed).
-nonisolated(unsafe) var smallClassCount = 0
-/// The largest region a slab may hold, in bitmap bits.
-nonisolated(unsafe) var maxRegionsPerSlab: UInt = 0
+// The per-class slab geometry (binInfos), the small-class count and the
+// most regions per slab are boot-once values in `config` (Config.swift),
+// written by sizeClassesBoot.
 let maxSlabPages: UInt = 16
 
 /// The class index for `size` (1...largeMaxClass). Uses the boot-time table
@@ -149,9 +146,9 @@ func slabPagesFor(regionSize: UInt) -> UInt {
 /// Builds the lookup table and the per-bin geometry. `memory` must hold
 /// `sizeClassTablesBytes()` bytes.
 func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
-  smallClassCount = 0
-  while smallClassCount < classCount && sizeClassSize(smallClassCount) < 4 &* pageSize {
-    smallClassCount &+= 1
+  config.smallClassCount = 0
+  while config.smallClassCount < classCount && sizeClassSize(config.smallClassCount) < 4 &* pageSize {
+    config.smallClassCount &+= 1
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
   if lookupEntries > Int(SWALLOC_SIZE_CODE_ENTRIES) { fatal("swalloc: the size code table is too small") }
@@ -170,17 +167,17 @@ func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
     sizeUpperTable[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
     i &+= 1
   }
-  binInfos = (memory + Int(classTableBytes)).bindMemory(to: BinInfo.self, capacity: classCount)
-  maxRegionsPerSlab = 0
+  config.binInfos = (memory + Int(classTableBytes)).bindMemory(to: BinInfo.self, capacity: classCount)
+  config.maxRegionsPerSlab = 0
   var c = 0
-  while c < smallClassCount {
+  while c < config.smallClassCount {
     let size = sizeClassSize(c)
     let pages = slabPagesFor(regionSize: size)
     let regions = pages &* pageSize / size
-    binInfos[c] = BinInfo(
+    config.binInfos[c] = BinInfo(
       regionSize: UInt32(size), regionCount: UInt32(regions), slabPages: UInt32(pages),
       divisionMagic: UInt32(((1 << 32) &+ size &- 1) / size))
-    if regions > maxRegionsPerSlab { maxRegionsPerSlab = regions }
+    if regions > config.maxRegionsPerSlab { config.maxRegionsPerSlab = regions }
     c &+= 1
   }
 }
