@@ -7,6 +7,8 @@ import Synchronization
 
 import CSwallocPlatform
 
+/// Serializes the boot: guards every write to `config` (Config.swift) and
+/// the option parser's state.
 nonisolated(unsafe) var bootLock = Mutex()
 
 @inline(__always)
