@@ -47,16 +47,15 @@ private func bootSteps() -> Bool {
   backgroundBoot()
   chunkGeometryBoot()
   // The radix root first: it is page-aligned, and the fresh base block's
-  // first page is; the tables and arena 0 then share the next pages instead
-  // of leaving a partial page in front of the root (small-program
+  // first page is; arena 0 and the arena table then share the next pages
+  // instead of leaving a partial page in front of the root (small-program
   // footprint: memtruth.sh first_malloc).
   if !pageMapBoot() { return false }
-  guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }
-  sizeClassesBoot(memory: tables)
+  sizeClassesBoot()
   extentRecordBoot()
   // prof:true caches the same classes: every cached class's counted pops
   // run its own sampling countdown (Prof.swift).
-  tcacheBoot(maxBytes: config.opt.tcacheMax, memory: tables + Int(sizeClassTablesBytes()))
+  tcacheBoot(maxBytes: config.opt.tcacheMax)
   let cpus = UInt(swalloc_cpus_available())
   arenaCount = Int(config.opt.narenas != 0 ? config.opt.narenas : min(cpus &* 4, 1024))
   config.autoArenaCount = arenaCount

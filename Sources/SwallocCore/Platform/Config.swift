@@ -16,7 +16,7 @@
 // Why one struct in this lowest layer: every layer reads these values, and a
 // layer may only use what its own level and those below define
 // (scripts/check-layers.py). The fields are plain numbers, pointers into base
-// memory and fixed tables, so declaring them here names no type of a higher
+// memory and fixed tables (ClassTable, an InlineArray), so declaring them here names no type of a higher
 // layer; the arena table's pointer is untyped here and typed in
 // Arenas/Arena.swift (arenaSlots).
 //
@@ -34,8 +34,8 @@ struct Config {
 
   // MARK: Platform: size classes (SizeClasses.swift, sizeClassesBoot)
 
-  /// Slab geometry per small class (base memory, classCount entries).
-  var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
+  /// Slab geometry per small class (entries from smallClassCount on unused).
+  var binInfos = ClassTable(repeating: BinInfo(regionSize: 0, regionCount: 0, slabPages: 0, divisionMagic: 0))
   /// Classes below 4 pages are small (slab-backed).
   var smallClassCount = 0
   /// The most regions a slab holds, in bitmap bits.
@@ -74,8 +74,9 @@ struct Config {
   var tcacheClassCount = 0
   /// Bytes of one Tcache block including its stacks.
   var tcacheBlockSize: UInt = 0
-  /// Stack capacity of each cached class (base memory, classCount entries).
-  var tcacheCapacities: UnsafeMutablePointer<UInt32> = UnsafeMutablePointer(bitPattern: 64)!
+  /// Stack capacity of each cached class (entries from tcacheClassCount on
+  /// unused).
+  var tcacheCapacities = ClassTable<UInt32>(repeating: 0)
   /// The pthread key whose destructor tears a thread's cache down.
   var tsdKey: pthread_key_t = 0
 

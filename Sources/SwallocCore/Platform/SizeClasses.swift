@@ -27,6 +27,28 @@ let classCount = 72
 /// Classes 28...43 (4608 ... 16384) are the eight-per-doubling ones.
 let fineFirstClass = 28
 
+/// A fixed table with one entry per size class (classCount of them, the 72
+/// of its InlineArray; sizeClassesBoot checks that they agree), in static
+/// storage. Indexed without a bounds check in release: callers pass a size
+/// class they hold (the debug builds check it), so a read is the one load
+/// it was when these tables were pointers into base memory.
+struct ClassTable<Element> {
+  var entries: InlineArray<72, Element>
+
+  init(repeating value: Element) { entries = InlineArray(repeating: value) }
+
+  subscript(_ sizeClass: Int) -> Element {
+    @inline(__always) get {
+      invariant(sizeClass >= 0 && sizeClass < classCount, "a size class out of range")
+      return entries[unchecked: sizeClass]
+    }
+    @inline(__always) set {
+      invariant(sizeClass >= 0 && sizeClass < classCount, "a size class out of range")
+      entries[unchecked: sizeClass] = newValue
+    }
+  }
+}
+
 /// The class index of a non-zero size up to `largeMaxClass`, by arithmetic.
 @inline(__always)
 func sizeClassIndex(_ size: UInt) -> Int {
@@ -143,9 +165,9 @@ func slabPagesFor(regionSize: UInt) -> UInt {
   return best
 }
 
-/// Builds the lookup table and the per-bin geometry. `memory` must hold
-/// `sizeClassTablesBytes()` bytes.
-func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
+/// Builds the lookup tables and the per-bin geometry (config.binInfos).
+func sizeClassesBoot() {
+  if config.binInfos.entries.count != classCount { fatal("swalloc: the size class tables have the wrong length") }
   config.smallClassCount = 0
   while config.smallClassCount < classCount && sizeClassSize(config.smallClassCount) < 4 &* pageSize {
     config.smallClassCount &+= 1
@@ -167,7 +189,6 @@ func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
     sizeUpperTable[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
     i &+= 1
   }
-  config.binInfos = (memory + Int(classTableBytes)).bindMemory(to: BinInfo.self, capacity: classCount)
   config.maxRegionsPerSlab = 0
   var c = 0
   while c < config.smallClassCount {
@@ -181,9 +202,3 @@ func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
     c &+= 1
   }
 }
-
-/// Bytes before the BinInfo records in the tables' base memory (the two
-/// lookup tables are static: swalloc_platform.h).
-let classTableBytes: UInt = 0
-
-func sizeClassTablesBytes() -> UInt { classTableBytes &+ UInt(MemoryLayout<BinInfo>.stride &* classCount) }

@@ -177,8 +177,7 @@ let tcacheStackBudget: UInt = 32 << 10
 let tcacheRefillBudget: UInt = 32 << 10
 
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
-func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
-  config.tcacheCapacities = memory.bindMemory(to: UInt32.self, capacity: classCount)
+func tcacheBoot(maxBytes: UInt) {
   config.tcacheClassCount = maxBytes == 0 ? 0 : min(classIndexFor(min(maxBytes, largeMaxClass)) &+ 1, classCount)
   var stackSlots: UInt = 0
   var c = 0
