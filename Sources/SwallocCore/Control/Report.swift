@@ -9,11 +9,9 @@ import Synchronization
 /// A line buffer in static storage; report printing is serialized by
 /// `reportLock`, which guards the buffer and its length.
 nonisolated(unsafe) var reportLock = Mutex()
-nonisolated(unsafe) var reportBuffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-  (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+nonisolated(unsafe) var reportBuffer = InlineArray<128, UInt8>(repeating: 0)
 nonisolated(unsafe) var reportLength = 0
-let reportCapacity = 128
+let reportCapacity = 128   // reportBuffer's length
 
 
 /// jemalloc's malloc_stats_print write callback: gets the report in
@@ -44,7 +42,7 @@ private func flushLine() {
 private func put(_ byte: UInt8) {
   if reportLength == reportCapacity &- 1 { flushLine() }
   let index = reportLength
-  withUnsafeMutableBytes(of: &reportBuffer) { raw in raw[index] = byte }
+  reportBuffer[index] = byte
   reportLength = index &+ 1
 }
 
@@ -54,19 +52,16 @@ private func put(_ s: StaticString) {
 }
 
 private func put(_ n: UInt) {
-  var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-               UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  // A UInt's 20 decimal digits at most, least significant first.
+  var digits = InlineArray<20, UInt8>(repeating: 0)
   var count = 0
   var v = n
-  withUnsafeMutableBytes(of: &digits) { d in
-    repeat {
-      d[count] = UInt8(truncatingIfNeeded: v % 10) &+ 48
-      v /= 10
-      count &+= 1
-    } while v != 0
-    while count > 0 { count &-= 1; put(d[count]) }
-  }
+  repeat {
+    digits[count] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+    v /= 10
+    count &+= 1
+  } while v != 0
+  while count > 0 { count &-= 1; put(digits[count]) }
 }
 
 /// Bytes as "N.N MiB" / "N.N KiB" / "N B".
