@@ -12,7 +12,7 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   // popCounted() spelled out: `if let p = ...popCounted()` would test the
   // popped pointer for nil too (two more instructions on every malloc).
   if size <= lookupMaxSize {
-    let bin = fastPathBins() + Int(sizeCodeTable[Int((size &+ 15) >> 4)])
+    let bin = fastPathBins() + Int(sizeCodes[Int((size &+ 15) >> 4)])
     let head = bin.pointee.head
     if head != bin.pointee.end {
       // The class's countdown (TcacheBin.countdown): counts the pop, and
@@ -33,7 +33,7 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
 /// sampled path, or the pop made uncounted (its bytes counted in the tsd).
 @inline(never)
 func mallocCountdownEvent(_ size: UInt) -> UnsafeMutableRawPointer? {
-  let code = Int(sizeCodeTable[Int((size &+ 15) >> 4)])
+  let code = Int(sizeCodes[Int((size &+ 15) >> 4)])
   let bin = fastPathBins() + code
   if tcacheCountdownEvent(bin, sizeClass: code &- 1) {
     // A thread with a cache has booted the allocator.
@@ -58,7 +58,7 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
   // empty tcache's, which fail the pop (no nil test here either).
   let bins = fastPathBins()
   if rounded <= lookupMaxSize {
-    let code = Int(sizeCodeTable[Int((rounded &+ 15) >> 4)])
+    let code = Int(sizeCodes[Int((rounded &+ 15) >> 4)])
     return (bins + code).popCounted(sizeClass: code &- 1)
   }
   if rounded > largeMaxClass { return nil }

@@ -12,7 +12,7 @@ public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointe
   // The malloc fast path's pop, then the region cleared: every size here
   // is a small class, whose region size the bin table has.
   if total <= lookupMaxSize && !overflow {
-    let code = Int(sizeCodeTable[Int((total &+ 15) >> 4)])
+    let code = Int(sizeCodes[Int((total &+ 15) >> 4)])
     let bin = fastPathBins() + code
     let head = bin.pointee.head
     if head != bin.pointee.end {

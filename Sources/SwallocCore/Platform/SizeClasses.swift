@@ -27,27 +27,34 @@ let classCount = 72
 /// Classes 28...43 (4608 ... 16384) are the eight-per-doubling ones.
 let fineFirstClass = 28
 
-/// A fixed table with one entry per size class (classCount of them, the 72
-/// of its InlineArray; sizeClassesBoot checks that they agree), in static
-/// storage. Indexed without a bounds check in release: callers pass a size
-/// class they hold (the debug builds check it), so a read is the one load
-/// it was when these tables were pointers into base memory.
-struct ClassTable<Element> {
-  var entries: InlineArray<72, Element>
+/// A fixed table in static storage (`config`, the size tables): an InlineArray
+/// indexed without a bounds check in release, where callers pass an index
+/// they computed in range (a size class they hold, a size they compared
+/// with lookupMaxSize); the debug builds check it. A read is one load, as
+/// when these tables were pointers into base memory or C arrays (the
+/// fast-path instruction counts did not move; with the checked subscript
+/// they did not either, LLVM proving the fast paths' indices in range, but
+/// that proof is the optimizer's to keep).
+struct StaticTable<let count: Int, Element> {
+  var entries: InlineArray<count, Element>
 
   init(repeating value: Element) { entries = InlineArray(repeating: value) }
 
-  subscript(_ sizeClass: Int) -> Element {
+  subscript(_ i: Int) -> Element {
     @inline(__always) get {
-      invariant(sizeClass >= 0 && sizeClass < classCount, "a size class out of range")
-      return entries[unchecked: sizeClass]
+      invariant(i >= 0 && i < count, "a static table index out of range")
+      return entries[unchecked: i]
     }
     @inline(__always) set {
-      invariant(sizeClass >= 0 && sizeClass < classCount, "a size class out of range")
-      entries[unchecked: sizeClass] = newValue
+      invariant(i >= 0 && i < count, "a static table index out of range")
+      entries[unchecked: i] = newValue
     }
   }
 }
+
+/// One entry per size class (classCount: sizeClassesBoot checks that the
+/// two agree).
+typealias ClassTable<Element> = StaticTable<72, Element>
 
 /// The class index of a non-zero size up to `largeMaxClass`, by arithmetic.
 @inline(__always)
@@ -87,22 +94,25 @@ struct BinInfo {
   var divisionMagic: UInt32
 }
 
-/// Tables built at boot in base memory (never Swift arrays, which allocate).
-/// sizeCodeTable[(size + 15) >> 4], size <= lookupMaxSize: the class *code*
+/// The size -> class tables: static, and all 0 until sizeClassesBoot fills
+/// them (under bootLock; read-only after, like `config`). Before boot every
+/// size maps to code 0 / class 0, stacks the empty tcache holds, empty,
+/// which sends the fast paths to their slow paths with no boot test.
+/// sizeCodes[(size + 15) >> 4], size <= lookupMaxSize, is the class *code*
 /// of the size (class index + 1, as in the page map), which is also the
 /// index of its stack among a tcache's bins: the malloc fast path indexes
-/// them without an offset.
-/// Static (swalloc_platform.h): all 0 before boot, which sends every
-/// malloc to its slow path.
-var sizeCodeTable: UnsafeMutablePointer<UInt8> {
-  @inline(__always) get { swalloc_size_codes_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
-}
-/// Static too (swalloc_platform.h): all 0 before boot, where the aligned
-/// and calloc cache hits classify sizes above 4 KiB with it (class 0: an
-/// empty stack of the empty tcache).
-var sizeUpperTable: UnsafeMutablePointer<UInt8> {
-  @inline(__always) get { swalloc_size_upper_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
-}
+/// them without an offset. sizeUpper: the class of sizes above
+/// lookupMaxSize (classIndexFor). Never Swift arrays, which allocate.
+///
+/// Globals of their own rather than fields of `config`: calloc's cache hit
+/// reads this table and then binInfos, and with both in one struct the
+/// compiler kept the struct's address in a callee-saved register across the
+/// pop, whose save and restore cost 3 instructions per calloc+free pair (97
+/// -> 100, scripts/fastpath-instructions.sh); apart, the counts are those of
+/// the C arrays they replace.
+nonisolated(unsafe) var sizeCodes = StaticTable<257, UInt8>(repeating: 0)
+nonisolated(unsafe) var sizeUpper = StaticTable<72, UInt8>(repeating: 0)
+
 // The per-class slab geometry (binInfos), the small-class count and the
 // most regions per slab are boot-once values in `config` (Config.swift),
 // written by sizeClassesBoot.
@@ -113,7 +123,7 @@ let maxSlabPages: UInt = 16
 @inline(__always)
 func classIndexFor(_ size: UInt) -> Int {
   if size <= lookupMaxSize {
-    return Int(sizeCodeTable[Int((size &+ 15) >> 4)]) &- 1
+    return Int(sizeCodes[Int((size &+ 15) >> 4)]) &- 1
   }
   // Above 4 KiB, a second table keyed by the position of the top bit of
   // size - 1 and the three bits below it (eighths of the doubling; a class
@@ -126,13 +136,13 @@ func classIndexFor(_ size: UInt) -> Int {
   let lz = UInt(x.leadingZeroBitCount)   // 43...51
   let eighth: UInt = (x >> (60 &- lz)) & 7
   let key: UInt = (lz << 3) | eighth
-  return Int(sizeUpperTable[Int(key) &- upperTableFirstKey])
+  return Int(sizeUpper[Int(key) &- upperTableFirstKey])
 }
 
-/// The key of sizeUpperTable's first entry: 43 leading zeros (sizes up to
+/// The key of sizeUpper's first entry: 43 leading zeros (sizes up to
 /// 2 MiB), the last 51 (sizes 4097...).
 let upperTableFirstKey = 43 << 3
-/// Entries of sizeUpperTable: 43...51 leading zeros, eight each.
+/// Entries of sizeUpper: 43...51 leading zeros, eight each.
 let upperTableEntries = (52 << 3) - upperTableFirstKey
 
 
@@ -173,20 +183,20 @@ func sizeClassesBoot() {
     config.smallClassCount &+= 1
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
-  if lookupEntries > Int(SWALLOC_SIZE_CODE_ENTRIES) { fatal("swalloc: the size code table is too small") }
+  if lookupEntries > sizeCodes.entries.count { fatal("swalloc: the size code table is too small") }
   var i = 0
   while i < lookupEntries {
-    sizeCodeTable[i] = UInt8(sizeClassIndex(UInt(i) << 4) &+ 1)
+    sizeCodes[i] = UInt8(sizeClassIndex(UInt(i) << 4) &+ 1)
     i &+= 1
   }
   // Entry (lg, eighth) holds the class of the largest size with that key.
-  if upperTableEntries > Int(SWALLOC_SIZE_UPPER_ENTRIES) { fatal("swalloc: the upper size table is too small") }
+  if upperTableEntries > sizeUpper.entries.count { fatal("swalloc: the upper size table is too small") }
   i = 0
   while i < upperTableEntries {
     let key = UInt(i &+ upperTableFirstKey)
     let lg = 63 &- (key >> 3)
     let largestX = (UInt(1) << lg) | ((key & 7) << (lg &- 3)) | ((UInt(1) << (lg &- 3)) &- 1)
-    sizeUpperTable[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
+    sizeUpper[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
     i &+= 1
   }
   config.maxRegionsPerSlab = 0
