@@ -119,7 +119,7 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
   var i = 0
   while i < config.smallClassCount { (bins + i).initialize(to: Bin()); i &+= 1 }
   let heads = (raw + Int(arenaBytes &+ binBytes))
-    .bindMemory(to: UnsafeMutablePointer<Extent>?.self, capacity: extentBucketCount)
+    .bindMemory(to: ExtentList.self, capacity: extentBucketCount)
   let epochs = (raw + Int(arenaBytes &+ binBytes &+ headBytes)).bindMemory(to: UInt.self, capacity: 2 &* decayEpochs)
   let a = raw.bindMemory(to: Arena.self, capacity: 1)
   a.initialize(to: Arena(freeExtents: ExtentBuckets(heads: heads), index: UInt32(index), bins: bins,
@@ -248,7 +248,7 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
       c &+= 1
     }
     var b = 0
-    while b < extentBucketCount { a.pointee.freeExtents.heads[b] = nil; b &+= 1 }
+    while b < extentBucketCount { a.pointee.freeExtents.heads[b] = ExtentList(); b &+= 1 }
     a.pointee.freeExtents.nonEmpty = 0
     while let e = records {
       records = e.pointee.next

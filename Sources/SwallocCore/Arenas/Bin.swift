@@ -33,7 +33,7 @@ struct Bin {
   // Not the lock first: see the note on Arena's field order (Arena.swift).
   var current: UnsafeMutablePointer<Extent>? = nil
   var lock = Mutex()
-  var nonfull: UnsafeMutablePointer<Extent>? = nil
+  var nonfull = ExtentList()
   var slabCount: UInt = 0
   /// Regions handed out (to threads' caches or to callers).
   var regionsInUse: UInt = 0
@@ -161,17 +161,11 @@ private func remoteListCorrupted() -> Never {
 
 private func nonfullPush(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
   slab.pointee.slabList = .nonfull
-  slab.pointee.prev = nil
-  slab.pointee.next = bin.pointee.nonfull
-  if let n = bin.pointee.nonfull { n.pointee.prev = slab }
-  bin.pointee.nonfull = slab
+  bin.pointee.nonfull.pushFront(slab)
 }
 
 private func nonfullRemove(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
-  if let p = slab.pointee.prev { p.pointee.next = slab.pointee.next } else { bin.pointee.nonfull = slab.pointee.next }
-  if let n = slab.pointee.next { n.pointee.prev = slab.pointee.prev }
-  slab.pointee.next = nil
-  slab.pointee.prev = nil
+  bin.pointee.nonfull.remove(slab)
   slab.pointee.slabList = .full
 }
 
@@ -188,7 +182,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
     var slab = bin.pointee.current
     if slab == nil || slab.unsafelyUnwrapped.pointee.freeRegions == 0 {
       if let full = slab { full.pointee.slabList = .full }
-      if let n = bin.pointee.nonfull {
+      if let n = bin.pointee.nonfull.first {
         nonfullRemove(bin, n)
         slab = n
       } else if let spare = bin.pointee.spare {

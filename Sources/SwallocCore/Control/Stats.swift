@@ -110,7 +110,7 @@ func residentMeasure() -> UInt {
       }
     }
     withLock(&hugeCacheLock) {
-      var e = hugeCacheHead
+      var e = hugeCache.first
       while let cur = e { total &+= residentBytes(cur.pointee.address, hugeRecordBytes(cur), vector); e = cur.pointee.next }
     }
     withLock(&baseLock) {
