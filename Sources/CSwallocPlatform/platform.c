@@ -19,12 +19,6 @@ uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES] = {
 #undef SW_64
 #undef SW_8
 #undef SW_L
-__attribute__((visibility("hidden"), aligned(64)))
-uint8_t swalloc_size_codes[SWALLOC_SIZE_CODE_ENTRIES];
-__attribute__((visibility("hidden"), aligned(64)))
-uint8_t swalloc_size_upper[SWALLOC_SIZE_UPPER_ENTRIES];
-__attribute__((visibility("hidden"), aligned(64)))
-uint32_t swalloc_code_sizes[SWALLOC_CODE_SIZE_ENTRIES];
 
 // 64-byte aligned like a real Tcache block; never written (see the header).
 __attribute__((visibility("hidden"), aligned(64)))

@@ -96,7 +96,7 @@ final class AllocatorTests: XCTestCase {
   /// size's class: checked at every small class's edges.
   func testReallocStaysInPlaceOnlyWithinTheClass() {
     var c = 0
-    while c < smallClassCount {
+    while c < config.smallClassCount {
       let size = sizeClassSize(c)
       let below: UInt = c == 0 ? 0 : sizeClassSize(c - 1)
       for n in [below + 1, size - 1, size] where n >= 1 {

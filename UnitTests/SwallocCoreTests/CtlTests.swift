@@ -105,8 +105,8 @@ final class CtlTests: XCTestCase {
     XCTAssertEqual(read("arenas.bin.0.size", Int.self).1, 16)
     XCTAssertEqual(read("arenas.bin.8.size", Int.self).1, 160)
     XCTAssertEqual(read("arenas.bin.99.size", Int.self).0, ENOENT)
-    XCTAssertEqual(read("opt.dirty_decay_ms", Int.self).1, optDirtyDecayMs)
-    XCTAssertEqual(read("opt.tcache", Bool.self).1, optTcache)
+    XCTAssertEqual(read("opt.dirty_decay_ms", Int.self).1, config.opt.dirtyDecayMs)
+    XCTAssertEqual(read("opt.tcache", Bool.self).1, config.opt.tcache)
     XCTAssertEqual(read("no.such.name", Int.self).0, ENOENT)
     XCTAssertEqual(read("stats.allocatedX", Int.self).0, ENOENT)
     // Wrong length: EINVAL, and the expected length is reported back.
@@ -141,8 +141,8 @@ final class CtlTests: XCTestCase {
   func testGeometryMetadataDecayAndThreadArena() {
     XCTAssertEqual(read("arenas.page", Int.self).1, 4096)
     XCTAssertEqual(read("arenas.quantum", Int.self).1, 16)
-    XCTAssertEqual(read("arenas.nbins", UInt32.self).1, UInt32(smallClassCount))
-    XCTAssertEqual(read("arenas.tcache_max", Int.self).1, Int(optTcacheMax))
+    XCTAssertEqual(read("arenas.nbins", UInt32.self).1, UInt32(config.smallClassCount))
+    XCTAssertEqual(read("arenas.tcache_max", Int.self).1, Int(config.opt.tcacheMax))
     XCTAssertEqual(read("arenas.bin.0.nregs", UInt32.self).1, 256, "16-byte regions in one page")
     XCTAssertEqual(read("arenas.bin.0.slab_size", Int.self).1, 4096)
     XCTAssertEqual(read("arenas.bin.99.nregs", UInt32.self).0, ENOENT)

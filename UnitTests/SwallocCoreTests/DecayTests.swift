@@ -26,7 +26,7 @@ final class DecayTests: XCTestCase {
     mutexLock(&a.pointee.extentLock)
     decayTick(a)
     XCTAssertEqual(a.pointee.dirty.pages, 0, "all dirty pages purged once decay_ms has passed")
-    XCTAssertNil(a.pointee.dirty.lruHead)
+    XCTAssertNil(a.pointee.dirty.lru.first)
     mutexUnlock(&a.pointee.extentLock)
   }
 
@@ -121,7 +121,7 @@ final class DecayTests: XCTestCase {
       if step % 500 == 499 {
         // Purge part of the free pages, as timed decay would.
         var n = 0
-        while let e = a.pointee.dirty.lruHead, n < 3 { purgeExtent(a, e, lazily: false); n += 1 }
+        while let e = a.pointee.dirty.lru.first, n < 3 { purgeExtent(a, e, lazily: false); n += 1 }
         XCTAssertEqual(a.pointee.dirty.pages, kernelResidentFreePages(chunks: chunks, live: live), "step \(step)")
       }
     }

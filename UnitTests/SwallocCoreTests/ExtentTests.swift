@@ -20,7 +20,7 @@ final class ExtentTests: XCTestCase {
   private func freeExtentPages(_ a: UnsafeMutablePointer<Arena>) -> [UInt] {
     var result: [UInt] = []
     for b in 0..<extentBucketCount {
-      var e = a.pointee.freeExtents.heads[b]
+      var e = a.pointee.freeExtents.heads[b].first
       while let cur = e { result.append(cur.pointee.pages); e = cur.pointee.next }
     }
     return result.sorted()

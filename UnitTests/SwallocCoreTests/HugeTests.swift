@@ -10,7 +10,7 @@ import Glibc
 final class HugeTests: XCTestCase {
   override func setUp() {
     XCTAssertTrue(ensureBooted())
-    XCTAssertGreaterThan(optDirtyDecayMs, 0, "the cache is off with dirty_decay_ms:0")
+    XCTAssertGreaterThan(config.opt.dirtyDecayMs, 0, "the cache is off with dirty_decay_ms:0")
     _ = hugeCacheDrop(olderThanMs: -1)
   }
 

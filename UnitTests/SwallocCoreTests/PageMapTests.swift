@@ -44,7 +44,7 @@ final class PageMapTests: XCTestCase {
       XCTAssertEqual(UInt(bitPattern: meta) | pageMapArenaChunkTag, entry)
       XCTAssertEqual(meta.pointee.chunk, address & ~chunkMask)
       XCTAssertTrue(UInt(bitPattern: meta) &- (address & ~chunkMask) >= chunkSize
-                    || (address & ~chunkMask) &- UInt(bitPattern: meta) > chunkMetaSize, "metadata outside the chunk")
+                    || (address & ~chunkMask) &- UInt(bitPattern: meta) > config.chunkMetaSize, "metadata outside the chunk")
       XCTAssertNil(arenaChunkMeta(address | (1 << 50)), "aliases above 48 bits are not arena chunks")
       swallocFree(p)
     }

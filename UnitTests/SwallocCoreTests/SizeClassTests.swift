@@ -64,13 +64,13 @@ final class SizeClassTests: XCTestCase {
   }
 
   func testSlabGeometry() {
-    XCTAssertEqual(sizeClassSize(smallClassCount - 1), 15360, "small classes stop below 4 pages of 4 KiB")
-    for c in 0..<smallClassCount {
-      let info = binInfos[c]
+    XCTAssertEqual(sizeClassSize(config.smallClassCount - 1), 15360, "small classes stop below 4 pages of 4 KiB")
+    for c in 0..<config.smallClassCount {
+      let info = config.binInfos[c]
       let slabBytes = UInt(info.slabPages) * pageSize
       XCTAssertEqual(UInt(info.regionSize), sizeClassSize(c))
       XCTAssertEqual(UInt(info.regionCount), slabBytes / UInt(info.regionSize))
-      XCTAssertLessThanOrEqual(UInt(info.regionCount), maxRegionsPerSlab)
+      XCTAssertLessThanOrEqual(UInt(info.regionCount), config.maxRegionsPerSlab)
       XCTAssertLessThanOrEqual(Double(slabBytes % UInt(info.regionSize)) / Double(slabBytes), 0.25)
       if c >= fineFirstClass {
         XCTAssertLessThanOrEqual((slabBytes % UInt(info.regionSize)) * 64, slabBytes, "class \(info.regionSize)")

@@ -15,7 +15,7 @@ final class ThreadCacheTests: XCTestCase {
     let arena = makePrivateArena()
     let first = tcacheCreate(arena: arena)!
     // Dirty the whole block, then recycle it into a new cache.
-    memset(UnsafeMutableRawPointer(first), 0xAB, Int(tcacheBlockSize))
+    memset(UnsafeMutableRawPointer(first), 0xAB, Int(config.tcacheBlockSize))
     recyclePush(&tcacheRecycle, &tcacheRecycleLock, UnsafeMutableRawPointer(first))
     let t = tcacheCreate(arena: arena)!
     XCTAssertEqual(t, first, "the recycled block was reused")
@@ -42,9 +42,9 @@ final class ThreadCacheTests: XCTestCase {
   func testARefillReservesAtMost32KiBOfRegions() {
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!
-    for c in 0..<smallClassCount {
+    for c in 0..<config.smallClassCount {
       let bin = tcacheBin(t, c)
-      let size = UInt(binInfos[c].regionSize)
+      let size = UInt(config.binInfos[c].regionSize)
       XCTAssertGreaterThanOrEqual(bin.pointee.fill, 1)
       XCTAssertLessThanOrEqual(bin.pointee.fill, max(bin.pointee.capacity / 2, 1))
       XCTAssertTrue(UInt(bin.pointee.fill) * size <= tcacheRefillBudget || bin.pointee.fill == 1, "class \(size)")

@@ -46,32 +46,17 @@ static inline void *swalloc_tls_tcache(void) { return swalloc_tsd_tcache; }
 //    shared empty leaf until a chunk's leaf replaces it (relocated at load:
 //    one page of .data, which boot would otherwise allocate and write);
 //  - the empty leaf itself, 1 MiB of .bss never written (reads map the
-//    zero page);
-//  - the size -> class tables (SizeClasses.swift): the class code table of
-//    the malloc fast path and the table for sizes above 4 KiB, all 0 until
-//    boot (code 0 and class 0: stacks the empty tcache holds, empty);
-//  - the size of each class code (0 for code 0), for realloc's in-place
-//    test, which runs after its boot check (filled at boot).
+//    zero page).
+// (The size -> class tables, static and all 0 until boot too, are Swift
+// InlineArrays: sizeCodes and sizeUpper in SizeClasses.swift.)
 #define SWALLOC_PAGEMAP_ROOT_ENTRIES 512
 #define SWALLOC_PAGEMAP_LEAF_ENTRIES 131072
-#define SWALLOC_SIZE_CODE_ENTRIES 272
-#define SWALLOC_SIZE_UPPER_ENTRIES 80
-#define SWALLOC_CODE_SIZE_ENTRIES 128
 extern uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES]
     __attribute__((visibility("hidden")));
 extern uintptr_t swalloc_pagemap_empty_leaf[SWALLOC_PAGEMAP_LEAF_ENTRIES]
     __attribute__((visibility("hidden")));
-extern uint8_t swalloc_size_codes[SWALLOC_SIZE_CODE_ENTRIES]
-    __attribute__((visibility("hidden")));
 static inline void *swalloc_pagemap_root_address(void) { return swalloc_pagemap_root; }
 static inline void *swalloc_pagemap_empty_leaf_address(void) { return swalloc_pagemap_empty_leaf; }
-extern uint8_t swalloc_size_upper[SWALLOC_SIZE_UPPER_ENTRIES]
-    __attribute__((visibility("hidden")));
-extern uint32_t swalloc_code_sizes[SWALLOC_CODE_SIZE_ENTRIES]
-    __attribute__((visibility("hidden")));
-static inline void *swalloc_size_codes_address(void) { return swalloc_size_codes; }
-static inline void *swalloc_code_sizes_address(void) { return swalloc_code_sizes; }
-static inline void *swalloc_size_upper_address(void) { return swalloc_size_upper; }
 static inline void *swalloc_tls_tcache_or_null(void) {
   void *t = swalloc_tsd_tcache;
   return t == (void *)swalloc_empty_tcache ? NULL : t;

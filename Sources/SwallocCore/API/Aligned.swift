@@ -35,7 +35,7 @@ private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, unc
   case .impossible:
     break
   case .sizeClass(let sizeClass):
-    if alignment > pageSize || bypassCache || (zero && sizeClass >= tcacheClassCount) {
+    if alignment > pageSize || bypassCache || (zero && sizeClass >= config.tcacheClassCount) {
       // Large runs start on page boundaries: only a larger alignment is
       // passed down.
       p = allocateUncached(sizeClass, alignment: max(alignment, pageSize), zero: zero, arena: arena)

@@ -7,6 +7,8 @@ import Synchronization
 
 import CSwallocPlatform
 
+/// Serializes the boot: guards every write to `config` (Config.swift) and
+/// the option parser's state.
 nonisolated(unsafe) var bootLock = Mutex()
 
 @inline(__always)
@@ -39,32 +41,31 @@ private func bootSteps() -> Bool {
   // remote-free links (Bin.swift). Never 0 in practice; a missing vector
   // leaves address-dependent encoding only.
   if let random = UnsafeRawPointer(bitPattern: UInt(getauxval(UInt(AT_RANDOM)))) {
-    remoteLinkSecret = random.loadUnaligned(fromByteOffset: 8, as: UInt.self)
+    config.remoteLinkSecret = random.loadUnaligned(fromByteOffset: 8, as: UInt.self)
   }
   optionsBoot()
   backgroundBoot()
   chunkGeometryBoot()
   // The radix root first: it is page-aligned, and the fresh base block's
-  // first page is; the tables and arena 0 then share the next pages instead
-  // of leaving a partial page in front of the root (small-program
+  // first page is; arena 0 and the arena table then share the next pages
+  // instead of leaving a partial page in front of the root (small-program
   // footprint: memtruth.sh first_malloc).
   if !pageMapBoot() { return false }
-  guard let tables = baseAlloc(sizeClassTablesBytes() &+ UInt(classCount &* 4), alignment: 64) else { return false }
-  sizeClassesBoot(memory: tables)
+  sizeClassesBoot()
   extentRecordBoot()
   // prof:true caches the same classes: every cached class's counted pops
   // run its own sampling countdown (Prof.swift).
-  tcacheBoot(maxBytes: optTcacheMax, memory: tables + Int(sizeClassTablesBytes()))
+  tcacheBoot(maxBytes: config.opt.tcacheMax)
   let cpus = UInt(swalloc_cpus_available())
-  arenaCount = Int(optArenaCount != 0 ? optArenaCount : min(cpus &* 4, 1024))
-  autoArenaCount = arenaCount
-  arenasDirtyDecayMs = optDirtyDecayMs
-  arenasMuzzyDecayMs = optMuzzyDecayMs
-  arenaTableCapacity = min(arenaCount &+ createdArenaLimit, 4095)
-  guard let table = baseAlloc(UInt(arenaTableCapacity &* MemoryLayout<ArenaSlot>.stride), alignment: 64) else {
+  arenaCount = Int(config.opt.narenas != 0 ? config.opt.narenas : min(cpus &* 4, 1024))
+  config.autoArenaCount = arenaCount
+  arenasDirtyDecayMs = config.opt.dirtyDecayMs
+  arenasMuzzyDecayMs = config.opt.muzzyDecayMs
+  config.arenaTableCapacity = min(arenaCount &+ createdArenaLimit, 4095)
+  guard let table = baseAlloc(UInt(config.arenaTableCapacity &* MemoryLayout<ArenaSlot>.stride), alignment: 64) else {
     return false
   }
-  arenaSlots = table.bindMemory(to: ArenaSlot.self, capacity: arenaTableCapacity)
+  config.arenaTable = UnsafeMutableRawPointer(table.bindMemory(to: ArenaSlot.self, capacity: config.arenaTableCapacity))
   mutexLock(&arenasLock)
   let first = arenaCreate(0)
   mutexUnlock(&arenasLock)
@@ -86,7 +87,7 @@ public func swallocInternalConstructorDone() {
 
 @_cdecl("swalloc_internal_exit")
 public func swallocInternalExit() {
-  if isBooted() && optStatsPrint { statsPrint() }
+  if isBooted() && config.opt.statsPrintAtExit { statsPrint() }
   if isBooted() { profAtExit() }
 }
 

@@ -12,7 +12,7 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   // popCounted() spelled out: `if let p = ...popCounted()` would test the
   // popped pointer for nil too (two more instructions on every malloc).
   if size <= lookupMaxSize {
-    let bin = fastPathBins() + Int(sizeCodeTable[Int((size &+ 15) >> 4)])
+    let bin = fastPathBins() + Int(sizeCodes[Int((size &+ 15) >> 4)])
     let head = bin.pointee.head
     if head != bin.pointee.end {
       // The class's countdown (TcacheBin.countdown): counts the pop, and
@@ -33,7 +33,7 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
 /// sampled path, or the pop made uncounted (its bytes counted in the tsd).
 @inline(never)
 func mallocCountdownEvent(_ size: UInt) -> UnsafeMutableRawPointer? {
-  let code = Int(sizeCodeTable[Int((size &+ 15) >> 4)])
+  let code = Int(sizeCodes[Int((size &+ 15) >> 4)])
   let bin = fastPathBins() + code
   if tcacheCountdownEvent(bin, sizeClass: code &- 1) {
     // A thread with a cache has booted the allocator.
@@ -58,13 +58,13 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
   // empty tcache's, which fail the pop (no nil test here either).
   let bins = fastPathBins()
   if rounded <= lookupMaxSize {
-    let code = Int(sizeCodeTable[Int((rounded &+ 15) >> 4)])
+    let code = Int(sizeCodes[Int((rounded &+ 15) >> 4)])
     return (bins + code).popCounted(sizeClass: code &- 1)
   }
   if rounded > largeMaxClass { return nil }
   let sizeClass = classIndexFor(rounded)   // uncached classes have empty stacks
   guard let p = (bins + (sizeClass &+ 1)).popCounted(sizeClass: sizeClass) else { return nil }
-  if sizeClass >= smallClassCount { largeLeftThreadCache(p) }
+  if sizeClass >= config.smallClassCount { largeLeftThreadCache(p) }
   return p
 }
 
@@ -121,12 +121,12 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
   // secure:true checks every large free on the full path; a block sampled
   // by the heap profiler (profSample) leaves its profile there.
-  if optSecure { return false }
+  if config.opt.secure { return false }
   let address = UInt(bitPattern: pointer)
   guard let meta = arenaChunkMeta(address) else { return false }
   let entry = meta.pageMap[Int(pageIndexInChunk(address))]
   let code = entry >> pageEntryClassShift
-  if code <= UInt(smallClassCount) || code > UInt(tcacheClassCount) { return false }
+  if code <= UInt(config.smallClassCount) || code > UInt(config.tcacheClassCount) { return false }
   guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
         extent.pointee.state == .large, !extent.pointee.inThreadCache,
         extent.pointee.profSample == nil else { return false }
@@ -173,12 +173,12 @@ func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
 /// it has one. Sets ENOMEM on failure.
 func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
   var result: UnsafeMutableRawPointer? = nil
-  if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+  if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
     if let p = tcacheBin(t, sizeClass).pop() {
-      if sizeClass >= smallClassCount { largeLeftThreadCache(p) }
+      if sizeClass >= config.smallClassCount { largeLeftThreadCache(p) }
       return p
     }
-    if sizeClass < smallClassCount {
+    if sizeClass < config.smallClassCount {
       result = tcacheRefillAndPop(t, sizeClass: sizeClass)
     } else {
       tcacheBin(t, sizeClass).pointee.refilled = 1
@@ -206,9 +206,9 @@ func threadArena() -> UnsafeMutablePointer<Arena> {
 func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
                       arena chosen: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
   let arena = chosen ?? threadArena()
-  let zeroed = zero || optZero
+  let zeroed = zero || config.opt.zero
   var p: UnsafeMutableRawPointer? = nil
-  if sizeClass < smallClassCount {
+  if sizeClass < config.smallClassCount {
     if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 {
       // An arena named by the caller (MALLOCX_ARENA) is not substituted.
       if chosen != nil { return nil }
@@ -225,14 +225,14 @@ func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
       p = arenaFallback(excluding: arena) { arenaAllocLarge($0, sizeClass: sizeClass, alignment: alignment, zero: zeroed) }
     }
   }
-  if optJunkAlloc && !zeroed, let p { memset(p, 0xa5, Int(sizeClassSize(sizeClass))) }
+  if config.opt.junkAlloc && !zeroed, let p { memset(p, 0xa5, Int(sizeClassSize(sizeClass))) }
   return p
 }
 
 /// junk:free: fills a block about to be freed with 0x5a.
 @inline(__always)
 func junkOnFree(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
-  if optJunkFree { memset(pointer, 0x5a, Int(allocation.usableSize)) }
+  if config.opt.junkFree { memset(pointer, 0x5a, Int(allocation.usableSize)) }
 }
 
 /// Frees straight to the owning arena, bypassing the thread cache
@@ -280,7 +280,7 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
   profOnFree(allocation)
   threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
-  if optSecure, let t = tsdFetchTcache() {
+  if config.opt.secure, let t = tsdFetchTcache() {
     switch allocation {
     case .small(let arena, let slab, let sizeClass):
       slabCheckAllocated(arena, slab, sizeClass, address: UInt(bitPattern: pointer))
@@ -295,12 +295,12 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
   }
   switch allocation {
   case .small(_, _, let sizeClass):
-    if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+    if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
       cacheFree(t, pointer, sizeClass)
       return
     }
   case .large(_, let extent, let sizeClass):
-    if sizeClass < tcacheClassCount, let t = tsdFetchTcache() {
+    if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
       // Every free of a large block comes here (its fast-path stack never
       // has room), so the run is marked while it sits in the cache: a
       // second free of it, by any thread, fails lookupAllocation.

@@ -12,7 +12,7 @@ public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointe
   // The malloc fast path's pop, then the region cleared: every size here
   // is a small class, whose region size the bin table has.
   if total <= lookupMaxSize && !overflow {
-    let code = Int(sizeCodeTable[Int((total &+ 15) >> 4)])
+    let code = Int(sizeCodes[Int((total &+ 15) >> 4)])
     let bin = fastPathBins() + code
     let head = bin.pointee.head
     if head != bin.pointee.end {
@@ -23,12 +23,12 @@ public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointe
         let p = head.pointee.unsafelyUnwrapped
         // The whole usable size reads zero, as with glibc's and jemalloc's
         // calloc: a caller may use what malloc_usable_size reports.
-        memset(p, 0, Int(binInfos[code &- 1].regionSize))
+        memset(p, 0, Int(config.binInfos[code &- 1].regionSize))
         return p
       }
       // The countdown's event: the pop made uncounted, or a sample due.
       if let p = tcacheCountdownPop(bin, sizeClass: code &- 1) {
-        memset(p, 0, Int(binInfos[code &- 1].regionSize))
+        memset(p, 0, Int(config.binInfos[code &- 1].regionSize))
         return p
       }
       return allocateAligned(total, alignment: quantum, zero: true)
@@ -63,7 +63,7 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   // within its class): one page-map read, no full lookup.
   let address = UInt(bitPattern: pointer)
   // secure:true checks the block in full first (reallocSlow).
-  if size <= largeMaxClass && !optSecure && isInArenaChunk(address) {
+  if size <= largeMaxClass && !config.opt.secure && isInArenaChunk(address) {
     let entry = pageEntry(address)
     let classCode = entry >> pageEntryClassShift
     // Same class: at most the class's size and more than the class
@@ -71,9 +71,9 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
     // branch on the 4 KiB table limit was mispredicted for blocks on
     // either side of it (bench realloc-grow: strings of 64 B..8 KiB).
     // Code 0 (no allocation starts here) has size 0, which fails.
-    let code = Int(classCode & UInt(SWALLOC_CODE_SIZE_ENTRIES &- 1))
-    if size <= UInt(codeSizeTable[code]) && size > UInt(codeSizeTable[(code &- 1) & Int(SWALLOC_CODE_SIZE_ENTRIES &- 1)])
-       && (classCode <= UInt(smallClassCount) || address & pageMask == 0) {
+    let code = Int(classCode & UInt(codeSizeEntries &- 1))
+    if size <= UInt(codeSizes[code]) && size > UInt(codeSizes[(code &- 1) & (codeSizeEntries &- 1)])
+       && (classCode <= UInt(config.smallClassCount) || address & pageMask == 0) {
       return pointer
     }
     // A small block moving to another small class (a string growing past
@@ -81,8 +81,8 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
     // checks reallocSlow's lookupAllocation makes for a small block (an
     // arena chunk's slab page). The slab record is not read: another
     // thread may be updating it under its bin's lock.
-    if classCode != 0 && classCode <= UInt(smallClassCount) && size <= lookupMaxSize {
-      return reallocSmallMove(pointer, size, oldSize: UInt(binInfos[Int(classCode) &- 1].regionSize))
+    if classCode != 0 && classCode <= UInt(config.smallClassCount) && size <= lookupMaxSize {
+      return reallocSmallMove(pointer, size, oldSize: UInt(config.binInfos[Int(classCode) &- 1].regionSize))
     }
   }
   return reallocSlow(pointer, size)
@@ -104,7 +104,7 @@ private func reallocSmallMove(_ pointer: UnsafeMutableRawPointer, _ size: UInt, 
 @inline(never)
 func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
   let old = lookupAllocation(pointer, "realloc")
-  if optSecure, case .small(let arena, let slab, let sizeClass) = old {
+  if config.opt.secure, case .small(let arena, let slab, let sizeClass) = old {
     // A freed block: still in this thread's quarantine, or back in its slab.
     if let t = currentTcache(), quarantineHolds(t, UInt(bitPattern: pointer)) { invalidPointer("realloc") }
     slabCheckAllocated(arena, slab, sizeClass, address: UInt(bitPattern: pointer))
@@ -119,7 +119,7 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
     if size <= largeMaxClass && extent.pointee.profSample == nil {
       let newClass = classIndexFor(size)
       if newClass == c { return pointer }
-      if newClass >= smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
+      if newClass >= config.smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
         threadCountResize(from: oldUsable, to: sizeClassSize(newClass))
         return pointer
       }

@@ -44,27 +44,23 @@ struct Arena {
 }
 
 /// All arenas (created lazily), the arena count and the lock guarding both.
-/// Indices below `autoArenaCount` (narenas at boot) are the arenas threads
+/// Indices below `config.autoArenaCount` (narenas at boot) are the arenas threads
 /// are bound to automatically; those from there up to `arenaCount` were made
 /// by mallctl("arenas.create") and serve only the threads and MALLOCX_ARENA
-/// calls that name them. The table has room for `arenaTableCapacity`.
+/// calls that name them. The table has room for `config.arenaTableCapacity`.
 let arenas = ArenaTable()
 /// Written under arenasLock; read without it: it only grows, after the new
 /// table entry is set, so a stale count only misses the newest arena.
 nonisolated(unsafe) var arenaCount = 1
-/// Set once at boot, read-only after.
-nonisolated(unsafe) var autoArenaCount = 1
 /// Guards the table's entries, arenaCount's writes, arenaThreadCounts,
 /// arenasDirty/MuzzyDecayMs and Arena.destroyed.
 nonisolated(unsafe) var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
 /// default rule reads it). Atomic (relaxed): a counter.
 let threadsBound = Atomic<UInt32>(0)
-/// Room for 256 arenas made by arenas.create beyond the automatic ones,
-/// within jemalloc's limit (MALLOCX_ARENA carries 12 bits, 4096 means
-/// "all"); set once at boot, read-only after. Kept small so the table
-/// shares the boot's pages.
-nonisolated(unsafe) var arenaTableCapacity = 4095
+/// Room for 256 arenas made by arenas.create beyond the automatic ones
+/// (config.arenaTableCapacity, within jemalloc's limit of 4095). Kept small
+/// so the table shares the boot's pages.
 let createdArenaLimit = 256
 /// Decay times given to arenas created from now on (arenas.dirty_decay_ms,
 /// arenas.muzzy_decay_ms; the options at boot). Guarded by arenasLock.
@@ -82,9 +78,11 @@ struct ArenaSlot {
   var arena: UnsafeMutablePointer<Arena>? = nil
   var threads = 0
 }
-/// The table, in base memory: the pointer is set once at boot, read-only
-/// after; its entries are guarded by arenasLock.
-nonisolated(unsafe) var arenaSlots: UnsafeMutablePointer<ArenaSlot> = UnsafeMutablePointer(bitPattern: 64)!
+/// The table, in base memory: config.arenaTable (boot-once), typed; its
+/// entries are guarded by arenasLock.
+var arenaSlots: UnsafeMutablePointer<ArenaSlot> {
+  @inline(__always) get { config.arenaTable.assumingMemoryBound(to: ArenaSlot.self) }
+}
 
 /// `arenas[i]`: the arena of slot i (nil until created).
 struct ArenaTable {
@@ -108,20 +106,20 @@ struct ArenaThreadCounts {
 let retainedEmptyChunks: UInt = 4
 
 /// Usable pages of a chunk: all of them (its metadata is out of band).
-@inline(__always) var chunkUsablePages: UInt { pagesPerChunk }
+@inline(__always) var chunkUsablePages: UInt { config.pagesPerChunk }
 
 /// Creates arena `index` from base memory. Caller holds arenasLock.
 func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
-  let binBytes = UInt(MemoryLayout<Bin>.stride &* smallClassCount)
+  let binBytes = UInt(MemoryLayout<Bin>.stride &* config.smallClassCount)
   let headBytes = UInt(extentBucketCount &* 8)
   let arenaBytes = (UInt(MemoryLayout<Arena>.stride) &+ 63) & ~63
   let epochBytes = UInt(2 &* decayEpochs &* 8)
   guard let raw = baseAlloc(arenaBytes &+ binBytes &+ headBytes &+ epochBytes, alignment: 64) else { return nil }
-  let bins = (raw + Int(arenaBytes)).bindMemory(to: Bin.self, capacity: smallClassCount)
+  let bins = (raw + Int(arenaBytes)).bindMemory(to: Bin.self, capacity: config.smallClassCount)
   var i = 0
-  while i < smallClassCount { (bins + i).initialize(to: Bin()); i &+= 1 }
+  while i < config.smallClassCount { (bins + i).initialize(to: Bin()); i &+= 1 }
   let heads = (raw + Int(arenaBytes &+ binBytes))
-    .bindMemory(to: UnsafeMutablePointer<Extent>?.self, capacity: extentBucketCount)
+    .bindMemory(to: ExtentList.self, capacity: extentBucketCount)
   let epochs = (raw + Int(arenaBytes &+ binBytes &+ headBytes)).bindMemory(to: UInt.self, capacity: 2 &* decayEpochs)
   let a = raw.bindMemory(to: Arena.self, capacity: 1)
   a.initialize(to: Arena(freeExtents: ExtentBuckets(heads: heads), index: UInt32(index), bins: bins,
@@ -139,7 +137,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
     var best = -1
     var firstUncreated = -1
     var i = 0
-    while i < autoArenaCount {
+    while i < config.autoArenaCount {
       if arenas[i] != nil {
         if arenaThreadCounts[i] == 0 { best = i; break }
         if best < 0 || arenaThreadCounts[i] < arenaThreadCounts[best] { best = i }
@@ -166,7 +164,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
 func arenaFallback<T>(excluding own: UnsafeMutablePointer<Arena>,
                       _ attempt: (UnsafeMutablePointer<Arena>) -> T?) -> T? {
   var i = 0
-  while i < autoArenaCount {
+  while i < config.autoArenaCount {
     let a = withLock(&arenasLock) { arenas[i] }
     if let a, a != own, let result = attempt(a) { return result }
     i &+= 1
@@ -188,7 +186,7 @@ func arenaGetOrCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
 /// calls (MALLOCX_ARENA) that name it; a destroyed one's slot first.
 func arenaCreateExplicit() -> Int? {
   withLock(&arenasLock) {
-    var i = autoArenaCount
+    var i = config.autoArenaCount
     while i < arenaCount {
       if let a = arenas[i], a.pointee.destroyed {
         a.pointee.destroyed = false
@@ -196,7 +194,7 @@ func arenaCreateExplicit() -> Int? {
       }
       i &+= 1
     }
-    if arenaCount >= arenaTableCapacity || arenaCreate(arenaCount) == nil { return nil }
+    if arenaCount >= config.arenaTableCapacity || arenaCreate(arenaCount) == nil { return nil }
     // Published after the table entry: readers go by arenaCount.
     arenaCount &+= 1
     return arenaCount &- 1
@@ -212,7 +210,7 @@ func arenaCreateExplicit() -> Int? {
 func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
   // Every bin lock, taken in a loop and released in another: explicit calls.
   var c = 0
-  while c < smallClassCount { mutexLock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
+  while c < config.smallClassCount { mutexLock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
   withLock(&a.pointee.extentLock) {
     // Every chunk of the arena: its extents tile it, each starting with a
     // page-map entry; their records go back to the arena's record cache.
@@ -242,7 +240,7 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
     }
     // Empty again, keeping the locks (held), the tables and the settings.
     c = 0
-    while c < smallClassCount {
+    while c < config.smallClassCount {
       let bin = a.pointee.bins + c
       let lock = bin.pointee.lock
       bin.pointee = Bin()
@@ -250,7 +248,7 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
       c &+= 1
     }
     var b = 0
-    while b < extentBucketCount { a.pointee.freeExtents.heads[b] = nil; b &+= 1 }
+    while b < extentBucketCount { a.pointee.freeExtents.heads[b] = ExtentList(); b &+= 1 }
     a.pointee.freeExtents.nonEmpty = 0
     while let e = records {
       records = e.pointee.next
@@ -265,7 +263,7 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
     a.pointee.muzzyPagesTotal = 0
   }
   c = 0
-  while c < smallClassCount { mutexUnlock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
+  while c < config.smallClassCount { mutexUnlock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
 }
 
 func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {

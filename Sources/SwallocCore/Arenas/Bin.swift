@@ -33,7 +33,7 @@ struct Bin {
   // Not the lock first: see the note on Arena's field order (Arena.swift).
   var current: UnsafeMutablePointer<Extent>? = nil
   var lock = Mutex()
-  var nonfull: UnsafeMutablePointer<Extent>? = nil
+  var nonfull = ExtentList()
   var slabCount: UInt = 0
   /// Regions handed out (to threads' caches or to callers).
   var regionsInUse: UInt = 0
@@ -64,22 +64,21 @@ func binReleaseSpareLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutabl
   bin.pointee.spareCount = 0
 }
 
-/// Per-process secret of the remote-free links (from AT_RANDOM). Set once at
-/// boot, read-only after.
-nonisolated(unsafe) var remoteLinkSecret: UInt = 0
+// The per-process secret of the remote-free links (from AT_RANDOM) is
+// config.remoteLinkSecret (boot-once).
 
 /// Stores the link to `next` (0: end of chain) in the first word of the
 /// freed region at `region`, encoded.
 @inline(__always)
 func remoteLinkStore(_ region: UInt, next: UInt) {
   UnsafeMutableRawPointer(bitPattern: region).unsafelyUnwrapped
-    .storeBytes(of: next ^ (region >> 12) ^ remoteLinkSecret, as: UInt.self)
+    .storeBytes(of: next ^ (region >> 12) ^ config.remoteLinkSecret, as: UInt.self)
 }
 
 /// The decoded link stored in the region at `region` (not yet validated).
 @inline(__always)
 func remoteLinkLoad(_ region: UInt) -> UInt {
-  UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self) ^ (region >> 12) ^ remoteLinkSecret
+  UnsafeRawPointer(bitPattern: region).unsafelyUnwrapped.load(as: UInt.self) ^ (region >> 12) ^ config.remoteLinkSecret
 }
 
 /// Pushes the chain `first ... last` (already linked through first words,
@@ -103,7 +102,7 @@ func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutable
   // The head comes from the bin (allocator memory); every later link from
   // freed user memory, checked by remoteRegionSlab before it is touched.
   var region = head.pointee.exchange(0, ordering: .acquiring)
-  let info = binInfos[sizeClass]
+  let info = config.binInfos[sizeClass]
   // The slab of the previous region: a chain holds runs of regions of one
   // slab, whose page-map checks need not be repeated (the region index and
   // bitmap checks are, for every region).
@@ -149,7 +148,7 @@ func slabCheckAllocated(_ a: UnsafeMutablePointer<Arena>, _ slab: UnsafeMutableP
                         _ sizeClass: Int, address: UInt) {
   let bin = a.pointee.bins + sizeClass
   let (index, free) = withLock(&bin.pointee.lock) {
-    let index = slabRegionIndex(slab, info: binInfos[sizeClass], address: address)
+    let index = slabRegionIndex(slab, info: config.binInfos[sizeClass], address: address)
     return (index, index.map { slab.bitmap.isSet($0) } ?? false)
   }
   if index == nil { fatal("free(): invalid pointer (not the start of an allocated block)") }
@@ -162,17 +161,11 @@ private func remoteListCorrupted() -> Never {
 
 private func nonfullPush(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
   slab.pointee.slabList = .nonfull
-  slab.pointee.prev = nil
-  slab.pointee.next = bin.pointee.nonfull
-  if let n = bin.pointee.nonfull { n.pointee.prev = slab }
-  bin.pointee.nonfull = slab
+  bin.pointee.nonfull.pushFront(slab)
 }
 
 private func nonfullRemove(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutablePointer<Extent>) {
-  if let p = slab.pointee.prev { p.pointee.next = slab.pointee.next } else { bin.pointee.nonfull = slab.pointee.next }
-  if let n = slab.pointee.next { n.pointee.prev = slab.pointee.prev }
-  slab.pointee.next = nil
-  slab.pointee.prev = nil
+  bin.pointee.nonfull.remove(slab)
   slab.pointee.slabList = .full
 }
 
@@ -181,7 +174,7 @@ private func nonfullRemove(_ bin: UnsafeMutablePointer<Bin>, _ slab: UnsafeMutab
 func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
              into out: UnsafeMutablePointer<UnsafeMutableRawPointer?>, want: Int) -> Int {
   let bin = a.pointee.bins + sizeClass
-  let regionSize = UInt(binInfos[sizeClass].regionSize)
+  let regionSize = UInt(config.binInfos[sizeClass].regionSize)
   mutexLock(&bin.pointee.lock)
   binDrainRemoteLocked(a, bin, sizeClass: sizeClass)
   var got = 0
@@ -189,7 +182,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
     var slab = bin.pointee.current
     if slab == nil || slab.unsafelyUnwrapped.pointee.freeRegions == 0 {
       if let full = slab { full.pointee.slabList = .full }
-      if let n = bin.pointee.nonfull {
+      if let n = bin.pointee.nonfull.first {
         nonfullRemove(bin, n)
         slab = n
       } else if let spare = bin.pointee.spare {
@@ -224,7 +217,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
 /// accounts the bytes with statsDeallocated, once per batch.
 func binFreeLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
                    _ slab: UnsafeMutablePointer<Extent>, address: UInt) {
-  let info = binInfos[Int(slab.pointee.sizeClass)]
+  let info = config.binInfos[Int(slab.pointee.sizeClass)]
   guard let index = slabRegionIndex(slab, info: info, address: address) else {
     fatal("free(): invalid pointer (not the start of an allocated block)")
   }

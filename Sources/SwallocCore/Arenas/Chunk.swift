@@ -40,11 +40,8 @@ struct ChunkMeta {
 /// Byte offset of the page map inside a ChunkMeta record; the dirty and
 /// muzzy bitmaps follow the map.
 let chunkMetaPageMapOffset = 64
-/// Pages per chunk, words of one page-state bitmap and bytes of one
-/// ChunkMeta record. Set once at boot, read-only after.
-nonisolated(unsafe) var pagesPerChunk: UInt = 1024
-nonisolated(unsafe) var chunkStateWords: UInt = 16
-nonisolated(unsafe) var chunkMetaSize: UInt = 0
+// Pages per chunk, words of one page-state bitmap and bytes of one
+// ChunkMeta record: boot-once, in `config` (chunkGeometryBoot).
 
 let pageEntryAddressMask: UInt = (1 << 48) &- 1
 let pageEntryClassShift: UInt = 48
@@ -54,15 +51,15 @@ nonisolated(unsafe) var chunkMetaRecycleList = RecycleList()
 nonisolated(unsafe) var chunkMetaRecycleLock = Mutex()
 
 func chunkGeometryBoot() {
-  pagesPerChunk = chunkSize >> pageShift
-  chunkStateWords = (pagesPerChunk &+ 63) >> 6
-  chunkMetaSize = (UInt(chunkMetaPageMapOffset) &+ pagesPerChunk &* 8 &+ 2 &* chunkStateWords &* 8 &+ 63) & ~63
+  config.pagesPerChunk = chunkSize >> pageShift
+  config.chunkStateWords = (config.pagesPerChunk &+ 63) >> 6
+  config.chunkMetaSize = (UInt(chunkMetaPageMapOffset) &+ config.pagesPerChunk &* 8 &+ 2 &* config.chunkStateWords &* 8 &+ 63) & ~63
 }
 
 /// A zeroed ChunkMeta for `chunk`, recycled or from base memory.
 func chunkMetaCreate(chunk: UInt, arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<ChunkMeta>? {
   var raw = recyclePop(&chunkMetaRecycleList, &chunkMetaRecycleLock)
-  if let r = raw { memset(r, 0, Int(chunkMetaSize)) } else { raw = baseAlloc(chunkMetaSize, alignment: 64) }
+  if let r = raw { memset(r, 0, Int(config.chunkMetaSize)) } else { raw = baseAlloc(config.chunkMetaSize, alignment: 64) }
   guard let raw else { return nil }
   let m = raw.bindMemory(to: ChunkMeta.self, capacity: 1)
   m.initialize(to: ChunkMeta(arena: arena, chunk: chunk))
@@ -78,9 +75,9 @@ extension UnsafeMutablePointer where Pointee == ChunkMeta {
     (UnsafeMutableRawPointer(self) + chunkMetaPageMapOffset).assumingMemoryBound(to: UInt.self)
   }
   @inline(__always) var dirtyBits: UnsafeMutablePointer<UInt64> {
-    (UnsafeMutableRawPointer(self) + chunkMetaPageMapOffset + Int(pagesPerChunk &* 8)).assumingMemoryBound(to: UInt64.self)
+    (UnsafeMutableRawPointer(self) + chunkMetaPageMapOffset + Int(config.pagesPerChunk &* 8)).assumingMemoryBound(to: UInt64.self)
   }
-  @inline(__always) var muzzyBits: UnsafeMutablePointer<UInt64> { dirtyBits + Int(chunkStateWords) }
+  @inline(__always) var muzzyBits: UnsafeMutablePointer<UInt64> { dirtyBits + Int(config.chunkStateWords) }
 }
 
 /// The ChunkMeta of an address known to lie in an arena chunk (a block the

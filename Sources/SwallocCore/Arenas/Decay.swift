@@ -36,8 +36,8 @@ let decayEpochs = 32
 /// One decay stage (dirty or muzzy) of one arena.
 /// Part of an Arena: guarded by its extentLock.
 struct DecayStage {
-  var lruHead: UnsafeMutablePointer<Extent>? = nil
-  var lruTail: UnsafeMutablePointer<Extent>? = nil
+  /// The stage's extents, oldest first.
+  var lru = IntrusiveQueue<ExtentLruLinks>()
   /// Pages in this stage's extents.
   var pages: UInt = 0
   /// Ring of pages the stage grew by per epoch; `newest` indexes the
@@ -63,18 +63,12 @@ struct DecayStage {
 
   /// Files `e` as the newest extent, with `count` pages in this stage.
   mutating func append(_ e: UnsafeMutablePointer<Extent>, _ count: UInt) {
-    e.pointee.lruNext = nil
-    e.pointee.lruPrev = lruTail
-    if let t = lruTail { t.pointee.lruNext = e } else { lruHead = e }
-    lruTail = e
+    lru.pushBack(e)
     pages &+= count
   }
 
   mutating func remove(_ e: UnsafeMutablePointer<Extent>, _ count: UInt) {
-    if let p = e.pointee.lruPrev { p.pointee.lruNext = e.pointee.lruNext } else { lruHead = e.pointee.lruNext }
-    if let n = e.pointee.lruNext { n.pointee.lruPrev = e.pointee.lruPrev } else { lruTail = e.pointee.lruPrev }
-    e.pointee.lruNext = nil
-    e.pointee.lruPrev = nil
+    lru.remove(e)
     pages &-= count
   }
 
@@ -221,7 +215,7 @@ private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt
   let lazily = dirty && a.pointee.muzzyDecayMs != 0
   var purgedNow = false
   while (dirty ? a.pointee.dirty.pages : a.pointee.muzzy.pages) > allowed,
-        let oldest = dirty ? a.pointee.dirty.lruHead : a.pointee.muzzy.lruHead {
+        let oldest = dirty ? a.pointee.dirty.lru.first : a.pointee.muzzy.lru.first {
     purgeExtent(a, oldest, lazily: lazily)
     purgedNow = true
   }
@@ -232,11 +226,11 @@ private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt
 /// Returns the number of pages handed back.
 func arenaPurgeAll(_ a: UnsafeMutablePointer<Arena>) -> UInt {
   var purged: UInt = 0
-  while let e = a.pointee.dirty.lruHead {
+  while let e = a.pointee.dirty.lru.first {
     purged &+= UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages)
     purgeExtent(a, e, lazily: false)
   }
-  while let e = a.pointee.muzzy.lruHead { purged &+= UInt(e.pointee.muzzyPages); purgeExtent(a, e, lazily: false) }
+  while let e = a.pointee.muzzy.lru.first { purged &+= UInt(e.pointee.muzzyPages); purgeExtent(a, e, lazily: false) }
   a.pointee.dirty.settle(purgedNow: true)
   a.pointee.muzzy.settle(purgedNow: true)
   return purged

@@ -33,7 +33,7 @@ let hugeMappedBytes = Atomic<UInt>(0)
 /// The cache of freed mappings (newest first), its entry count and bytes,
 /// and the links and cachedAtMs of the records on it. Guarded by hugeCacheLock.
 nonisolated(unsafe) var hugeCacheLock = Mutex()
-nonisolated(unsafe) var hugeCacheHead: UnsafeMutablePointer<Extent>? = nil
+nonisolated(unsafe) var hugeCache = ExtentList()
 nonisolated(unsafe) var hugeCacheEntries = 0
 nonisolated(unsafe) var hugeCacheBytes: UInt = 0
 let hugeCacheMaxEntries = 8
@@ -68,7 +68,7 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
   withLock(&hugeCacheLock) {
     var best: UnsafeMutablePointer<Extent>? = nil
     var largestSmaller: UnsafeMutablePointer<Extent>? = nil
-    var e = hugeCacheHead
+    var e = hugeCache.first
     while let cur = e {
       let bytes = hugeRecordBytes(cur)
       if bytes >= usize {
@@ -79,8 +79,7 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
       e = cur.pointee.next
     }
     guard let found = best ?? largestSmaller else { return nil }
-    if let p = found.pointee.prev { p.pointee.next = found.pointee.next } else { hugeCacheHead = found.pointee.next }
-    if let n = found.pointee.next { n.pointee.prev = found.pointee.prev }
+    hugeCache.remove(found)
     hugeCacheEntries &-= 1
     hugeCacheBytes &-= hugeRecordBytes(found)
     let bytes = hugeRecordBytes(found)
@@ -97,10 +96,7 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
         tail.initialize(to: Extent(address: tailStart, pages: (bytes &- headBytes) >> pageShift, state: .huge))
         tail.pointee.mappedPages = (bytes &- headBytes) >> pageShift
         tail.pointee.cachedAtMs = found.pointee.cachedAtMs
-        tail.pointee.prev = nil
-        tail.pointee.next = hugeCacheHead
-        if let h = hugeCacheHead { h.pointee.prev = tail }
-        hugeCacheHead = tail
+        hugeCache.pushFront(tail)
         hugeCacheEntries &+= 1
         hugeCacheBytes &+= bytes &- headBytes
         found.pointee.mappedPages = headBytes >> pageShift
@@ -119,13 +115,13 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
 /// Keeps a freed mapping for reuse; false when the cache declines it.
 private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
   let bytes = hugeRecordBytes(record)
-  if optDirtyDecayMs == 0 || bytes > hugeCacheMaxMapping { return false }
+  if config.opt.dirtyDecayMs == 0 || bytes > hugeCacheMaxMapping { return false }
   return withLock(&hugeCacheLock) {
     // Make room by unmapping the oldest entries (the list's tail).
     while hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes {
-      var oldest = hugeCacheHead.unsafelyUnwrapped
+      var oldest = hugeCache.first.unsafelyUnwrapped
       while let n = oldest.pointee.next { oldest = n }
-      if let p = oldest.pointee.prev { p.pointee.next = nil } else { hugeCacheHead = nil }
+      hugeCache.remove(oldest)
       let oldBytes = hugeRecordBytes(oldest)
       hugeCacheEntries &-= 1
       hugeCacheBytes &-= oldBytes
@@ -133,10 +129,7 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
       recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(oldest))
     }
     record.pointee.cachedAtMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
-    record.pointee.prev = nil
-    record.pointee.next = hugeCacheHead
-    if let h = hugeCacheHead { h.pointee.prev = record }
-    hugeCacheHead = record
+    hugeCache.pushFront(record)
     hugeCacheEntries &+= 1
     hugeCacheBytes &+= bytes
     return true
@@ -150,12 +143,11 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
   let now = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
   var dropped: UInt = 0
   withLock(&hugeCacheLock) {
-    var e = hugeCacheHead
+    var e = hugeCache.first
     while let cur = e {
       e = cur.pointee.next
       if olderThanMs >= 0 && Int(now &- cur.pointee.cachedAtMs) < olderThanMs { continue }
-      if let p = cur.pointee.prev { p.pointee.next = cur.pointee.next } else { hugeCacheHead = cur.pointee.next }
-      if let n = cur.pointee.next { n.pointee.prev = cur.pointee.prev }
+      hugeCache.remove(cur)
       let bytes = hugeRecordBytes(cur)
       hugeCacheEntries &-= 1
       hugeCacheBytes &-= bytes
@@ -170,7 +162,7 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
 func hugeCacheExpire() {
   // No unlocked peek at hugeCacheEntries: every caller is about to make or
   // has just made a system call, next to which the lock costs nothing.
-  if optDirtyDecayMs > 0 { _ = hugeCacheDrop(olderThanMs: optDirtyDecayMs) }
+  if config.opt.dirtyDecayMs > 0 { _ = hugeCacheDrop(olderThanMs: config.opt.dirtyDecayMs) }
 }
 
 /// The largest request any allocation function accepts (PTRDIFF_MAX).
@@ -179,8 +171,8 @@ let maxRequestSize = UInt(Int.max)
 /// Maps a huge block; `zero` asks for zeroed memory (only a reused cached
 /// mapping needs clearing: fresh mappings are zero).
 func hugeAlloc(_ size: UInt, alignment: UInt, zero: Bool = false) -> UnsafeMutableRawPointer? {
-  guard let p = hugeMap(size, alignment: alignment, zero: zero || optZero) else { return nil }
-  if optJunkAlloc && !(zero || optZero) { memset(p, 0xa5, Int(roundUpToPage(size))) }
+  guard let p = hugeMap(size, alignment: alignment, zero: zero || config.opt.zero) else { return nil }
+  if config.opt.junkAlloc && !(zero || config.opt.zero) { memset(p, 0xa5, Int(roundUpToPage(size))) }
   return p
 }
 

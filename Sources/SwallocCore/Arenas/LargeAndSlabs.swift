@@ -6,7 +6,7 @@ import CSwallocPlatform
 // MARK: Large allocations
 
 /// The smallest large class: the first class that is not small.
-@inline(__always) var largeMinClass: UInt { sizeClassSize(smallClassCount) }
+@inline(__always) var largeMinClass: UInt { sizeClassSize(config.smallClassCount) }
 
 /// Allocates a large run of class `sizeClass` aligned to `alignment` bytes.
 func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
@@ -112,7 +112,7 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
 /// Takes pages for a fresh slab of small class `sizeClass`; every page maps
 /// back to the slab so any region can be freed.
 func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeMutablePointer<Extent>? {
-  let info = binInfos[sizeClass]
+  let info = config.binInfos[sizeClass]
   let slab: UnsafeMutablePointer<Extent>? = withLock(&a.pointee.extentLock) {
     guard let e = arenaAllocPages(a, pages: UInt(info.slabPages), alignPages: 1) else { return nil }
     e.pointee.state = .slab
@@ -131,7 +131,7 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
 }
 
 func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
-  invariant(e.pointee.freeRegions == binInfos[Int(e.pointee.sizeClass)].regionCount,
+  invariant(e.pointee.freeRegions == config.binInfos[Int(e.pointee.sizeClass)].regionCount,
             "a slab went back to its arena with regions in use")
   withLock(&a.pointee.extentLock) { arenaFreePages(a, e) }
 }

@@ -34,7 +34,7 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
   guard classPlusOne != 0, let extent = pageEntryExtent(entry) else { invalidPointer(what) }
   let arena = chunkArena(address)
   let sizeClass = Int(classPlusOne &- 1)
-  if sizeClass < smallClassCount {
+  if sizeClass < config.smallClassCount {
     return .small(arena: arena, slab: extent, sizeClass: sizeClass)
   }
   // A run sitting in a thread cache was freed already.

@@ -12,7 +12,7 @@ func arenaNewRecord(_ a: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Ex
     r.initialize(to: Extent())
     return r
   }
-  guard let raw = baseAlloc(extentRecordSize, alignment: 64) else { return nil }
+  guard let raw = baseAlloc(config.extentRecordSize, alignment: 64) else { return nil }
   let r = raw.bindMemory(to: Extent.self, capacity: 1)
   r.initialize(to: Extent())
   return r

@@ -20,9 +20,13 @@
 import CSwallocPlatform
 import Synchronization
 
-// The three flags below are atomics.
+// The four flags below are atomics.
 /// 1 once the thread should run (the option, or a second thread by default).
 let backgroundWanted = Atomic<UInt32>(0)
+/// 1 once the default rule (start with a second thread) no longer applies:
+/// background_thread given as an option (backgroundBoot), or set through
+/// mallctl.
+let backgroundRuleOverridden = Atomic<UInt32>(0)
 /// 0: not running, 1: starting or running.
 let backgroundState = Atomic<UInt32>(0)
 
@@ -31,14 +35,15 @@ let constructorFinished = Atomic<UInt32>(0)
 
 /// After the options: background_thread:true wants the thread from the start.
 func backgroundBoot() {
-  if optBackgroundThread { backgroundWanted.store(1, ordering: .relaxed) }
+  if config.opt.backgroundThread { backgroundWanted.store(1, ordering: .relaxed) }
+  if config.opt.backgroundThreadSet { backgroundRuleOverridden.store(1, ordering: .relaxed) }
 }
 
 @inline(__always)
 func backgroundThreadMaybeStart() {
   if backgroundWanted.load(ordering: .relaxed) == 0 {
     // The default: wanted once a second thread has bound to an arena.
-    if optBackgroundThreadSet || threadsBound.load(ordering: .relaxed) < 2 { return }
+    if backgroundRuleOverridden.load(ordering: .relaxed) != 0 || threadsBound.load(ordering: .relaxed) < 2 { return }
     backgroundWanted.store(1, ordering: .relaxed)
   }
   if backgroundState.load(ordering: .relaxed) != 0 { return }
@@ -70,7 +75,7 @@ private func backgroundThreadMain() -> UnsafeMutableRawPointer? {
       backgroundState.store(0, ordering: .releasing)
       return nil
     }
-    let decayMs = optDirtyDecayMs > 0 ? optDirtyDecayMs : 10_000
+    let decayMs = config.opt.dirtyDecayMs > 0 ? config.opt.dirtyDecayMs : 10_000
     let sleepMs = min(max(decayMs / decayEpochs, 10), 1000)
     var request = timespec(tv_sec: sleepMs / 1000, tv_nsec: (sleepMs % 1000) * 1_000_000)
     _ = nanosleep(&request, nil)
@@ -97,7 +102,7 @@ func backgroundThreadEnabled() -> Bool {
 }
 
 func backgroundThreadSetEnabled(_ enabled: Bool) {
-  optBackgroundThreadSet = true
+  backgroundRuleOverridden.store(1, ordering: .relaxed)
   backgroundWanted.store(enabled ? 1 : 0, ordering: .relaxed)
   if enabled { backgroundThreadMaybeStart() }
 }

@@ -137,12 +137,12 @@ func ctlIndicesValid(_ kind: CtlIndex, _ i: Int, _ j: Int) -> Bool {
   case .arena: return i < arenaCount
   case .arenaOrAll: return i <= arenaCount || i == ctlArenasAll
   case .statsArena, .statsArenaBin:
-    if kind == .statsArenaBin && j >= smallClassCount { return false }
+    if kind == .statsArenaBin && j >= config.smallClassCount { return false }
     if i == ctlArenasAll { return true }
     if i >= arenaCount { return false }
     return withLock(&arenasLock) { arenas[i] != nil }
-  case .bin: return i < smallClassCount
-  case .lextent: return i < classCount &- smallClassCount
+  case .bin: return i < config.smallClassCount
+  case .lextent: return i < classCount &- config.smallClassCount
   }
 }
 

@@ -11,7 +11,7 @@ import CSwallocPlatform
 func purgeArena(_ index: Int) -> UInt {
   guard let a = withLock(&arenasLock, { arenas[index] }) else { return 0 }
   var c = 0
-  while c < smallClassCount {
+  while c < config.smallClassCount {
     let bin = a.pointee.bins + c
     withLock(&bin.pointee.lock) {
       binDrainRemoteLocked(a, bin, sizeClass: c)
@@ -35,7 +35,7 @@ func purgeAllArenas() -> Bool {
 /// bound to the arena (EFAULT); the index is then free for arenas.create.
 func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
   if c.oldp != nil || c.newp != nil { return EINVAL }
-  if c.i < autoArenaCount { return EFAULT }
+  if c.i < config.autoArenaCount { return EFAULT }
   let (arena, bound) = withLock(&arenasLock) { (arenas[c.i], arenaThreadCounts[c.i]) }
   guard let a = arena, !a.pointee.destroyed else { return EFAULT }
   if destroy && bound != 0 { return EFAULT }
@@ -90,16 +90,16 @@ func threadArenaCtl(_ c: CtlCall) -> Int32 {
 /// its next allocation build a new one (with tcache:false, junk or zero,
 /// caching stays off and writing true changes nothing).
 func threadTcacheEnabledCtl(_ c: CtlCall) -> Int32 {
-  let enabled = currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && optTcache && !optFillsMemory
+  let enabled = currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && config.opt.tcache && !config.opt.fillsMemory
   return c.readWriteBool(enabled) { enable in
     if enable {
-      if swalloc_tls_state() == TsdState.disabled.rawValue && optTcache && !optFillsMemory {
+      if swalloc_tls_state() == TsdState.disabled.rawValue && config.opt.tcache && !config.opt.fillsMemory {
         swalloc_tls_set_state(TsdState.uninitialized.rawValue)
       }
     } else if let t = currentTcache() {
       setCurrentTcache(nil)
       swalloc_tls_set_state(TsdState.disabled.rawValue)
-      _ = pthread_setspecific(tsdKey, nil)
+      _ = pthread_setspecific(config.tsdKey, nil)
       threadCountsFold(t)
       tcacheDestroy(t)
     } else if swalloc_tls_state() == TsdState.uninitialized.rawValue {
@@ -113,5 +113,5 @@ func flushThreadCache() {
   guard let t = currentTcache() else { return }
   quarantineDrain(t)
   var c = 0
-  while c < tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
+  while c < config.tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
 }

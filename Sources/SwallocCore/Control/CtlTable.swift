@@ -76,29 +76,29 @@ enum CtlName: Int {
     case .configXmalloc: return node("config.xmalloc", .none, call) { $0.read(false) }
 
     case .optionAbort: return node("opt.abort", .none, call) { $0.read(true) }
-    case .optionAbortConf: return node("opt.abort_conf", .none, call) { $0.read(optAbortConf) }
-    case .optionNarenas: return node("opt.narenas", .none, call) { $0.read(UInt32(autoArenaCount)) }
-    case .optionTcache: return node("opt.tcache", .none, call) { $0.read(optTcache) }
-    case .optionTcacheMax: return node("opt.tcache_max", .none, call) { $0.read(optTcacheMax) }
+    case .optionAbortConf: return node("opt.abort_conf", .none, call) { $0.read(config.opt.abortConf) }
+    case .optionNarenas: return node("opt.narenas", .none, call) { $0.read(UInt32(config.autoArenaCount)) }
+    case .optionTcache: return node("opt.tcache", .none, call) { $0.read(config.opt.tcache) }
+    case .optionTcacheMax: return node("opt.tcache_max", .none, call) { $0.read(config.opt.tcacheMax) }
     case .optionLgTcacheMax:
       return node("opt.lg_tcache_max", .none, call) { c in
-        c.read(optTcacheMax == 0 ? -1 : Int(63 &- optTcacheMax.leadingZeroBitCount))
+        c.read(config.opt.tcacheMax == 0 ? -1 : Int(63 &- config.opt.tcacheMax.leadingZeroBitCount))
       }
-    case .optionDirtyDecayMs: return node("opt.dirty_decay_ms", .none, call) { $0.read(optDirtyDecayMs) }
-    case .optionMuzzyDecayMs: return node("opt.muzzy_decay_ms", .none, call) { $0.read(optMuzzyDecayMs) }
-    case .optionBackgroundThread: return node("opt.background_thread", .none, call) { $0.read(optBackgroundThread) }
+    case .optionDirtyDecayMs: return node("opt.dirty_decay_ms", .none, call) { $0.read(config.opt.dirtyDecayMs) }
+    case .optionMuzzyDecayMs: return node("opt.muzzy_decay_ms", .none, call) { $0.read(config.opt.muzzyDecayMs) }
+    case .optionBackgroundThread: return node("opt.background_thread", .none, call) { $0.read(config.opt.backgroundThread) }
     case .optionMaxBackgroundThreads: return node("opt.max_background_threads", .none, call) { $0.read(UInt(1)) }
-    case .optionStatsPrint: return node("opt.stats_print", .none, call) { $0.read(optStatsPrint) }
+    case .optionStatsPrint: return node("opt.stats_print", .none, call) { $0.read(config.opt.statsPrintAtExit) }
     case .optionPercpuArena: return node("opt.percpu_arena", .none, call) { $0.read(("disabled" as StaticString).utf8Start) }
     case .optionDss: return node("opt.dss", .none, call) { $0.read(("disabled" as StaticString).utf8Start) }
     case .optionJunk:
       return node("opt.junk", .none, call) { c in
-        let text: StaticString = optJunkAlloc ? (optJunkFree ? "true" : "alloc") : (optJunkFree ? "free" : "false")
+        let text: StaticString = config.opt.junkAlloc ? (config.opt.junkFree ? "true" : "alloc") : (config.opt.junkFree ? "free" : "false")
         return c.read(text.utf8Start)
       }
-    case .optionZero: return node("opt.zero", .none, call) { $0.read(optZero) }
+    case .optionZero: return node("opt.zero", .none, call) { $0.read(config.opt.zero) }
     case .optionRetain: return node("opt.retain", .none, call) { $0.read(true) }
-    case .optionSecure: return node("opt.secure", .none, call) { $0.read(optSecure) }
+    case .optionSecure: return node("opt.secure", .none, call) { $0.read(config.opt.secure) }
 
     case .threadArenaIndex: return node("thread.arena", .none, call, threadArenaCtl)
     case .threadAllocated: return node("thread.allocated", .none, call) { $0.read(threadByteCounts().allocated) }
@@ -158,17 +158,17 @@ enum CtlName: Int {
     case .arenasPage: return node("arenas.page", .none, call) { $0.read(pageSize) }
     case .arenasTcacheMax:
       return node("arenas.tcache_max", .none, call) { c in
-        c.read(tcacheClassCount == 0 ? 0 : sizeClassSize(tcacheClassCount &- 1))
+        c.read(config.tcacheClassCount == 0 ? 0 : sizeClassSize(config.tcacheClassCount &- 1))
       }
-    case .arenasNbins: return node("arenas.nbins", .none, call) { $0.read(UInt32(smallClassCount)) }
-    case .arenasNhbins: return node("arenas.nhbins", .none, call) { $0.read(UInt32(tcacheClassCount)) }
+    case .arenasNbins: return node("arenas.nbins", .none, call) { $0.read(UInt32(config.smallClassCount)) }
+    case .arenasNhbins: return node("arenas.nhbins", .none, call) { $0.read(UInt32(config.tcacheClassCount)) }
     case .arenasBinSize: return node("arenas.bin.#.size", .bin, call) { $0.read(sizeClassSize($0.i)) }
-    case .arenasBinNregs: return node("arenas.bin.#.nregs", .bin, call) { $0.read(binInfos[$0.i].regionCount) }
+    case .arenasBinNregs: return node("arenas.bin.#.nregs", .bin, call) { $0.read(config.binInfos[$0.i].regionCount) }
     case .arenasBinSlabSize:
-      return node("arenas.bin.#.slab_size", .bin, call) { $0.read(UInt(binInfos[$0.i].slabPages) << pageShift) }
-    case .arenasNlextents: return node("arenas.nlextents", .none, call) { $0.read(UInt32(classCount &- smallClassCount)) }
+      return node("arenas.bin.#.slab_size", .bin, call) { $0.read(UInt(config.binInfos[$0.i].slabPages) << pageShift) }
+    case .arenasNlextents: return node("arenas.nlextents", .none, call) { $0.read(UInt32(classCount &- config.smallClassCount)) }
     case .arenasLextentSize:
-      return node("arenas.lextent.#.size", .lextent, call) { $0.read(sizeClassSize(smallClassCount &+ $0.i)) }
+      return node("arenas.lextent.#.size", .lextent, call) { $0.read(sizeClassSize(config.smallClassCount &+ $0.i)) }
     case .arenasCreate:
       return node("arenas.create", .none, call) { c in
         c.actionReading(UInt32.self) { arenaCreateExplicit().map { UInt32($0) } }
@@ -280,21 +280,21 @@ enum CtlName: Int {
       return node("stats.mutexes.huge.num_spin_acq", .none, call) { $0.read(globalLockStats().huge.spinAcquired) }
 
     // Heap profiling (Prof.swift).
-    case .optionProf: return node("opt.prof", .none, call) { $0.read(optProf) }
-    case .optionProfActive: return node("opt.prof_active", .none, call) { $0.read(optProfActive) }
-    case .optionLgProfSample: return node("opt.lg_prof_sample", .none, call) { $0.read(optLgProfSample) }
+    case .optionProf: return node("opt.prof", .none, call) { $0.read(config.opt.prof) }
+    case .optionProfActive: return node("opt.prof_active", .none, call) { $0.read(config.opt.profActiveAtStart) }
+    case .optionLgProfSample: return node("opt.lg_prof_sample", .none, call) { $0.read(config.opt.lgProfSample) }
     case .optionProfPrefix:
       return node("opt.prof_prefix", .none, call) { c in
-        c.read(UnsafePointer(profPrefix) ?? UnsafeRawPointer(("swalloc" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self))
+        c.read(UnsafePointer(config.opt.profPrefix) ?? UnsafeRawPointer(("swalloc" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self))
       }
-    case .optionProfFinal: return node("opt.prof_final", .none, call) { $0.read(optProfFinal) }
-    case .optionProfGdump: return node("opt.prof_gdump", .none, call) { $0.read(optProfGdump) }
-    case .optionProfLeak: return node("opt.prof_leak", .none, call) { $0.read(optProfLeak) }
+    case .optionProfFinal: return node("opt.prof_final", .none, call) { $0.read(config.opt.profFinal) }
+    case .optionProfGdump: return node("opt.prof_gdump", .none, call) { $0.read(config.opt.profGdumpOnPeak) }
+    case .optionProfLeak: return node("opt.prof_leak", .none, call) { $0.read(config.opt.profLeak) }
     case .profActiveCtl:
       // Writable only when the process started with prof:true (ENOENT otherwise, as jemalloc).
       return node("prof.active", .none, call) { c in
         c.readWriteBool(profActive) { on in
-          if !optProf { return ENOENT }
+          if !config.opt.prof { return ENOENT }
           profSetActive(on)
           return 0
         }
@@ -303,7 +303,7 @@ enum CtlName: Int {
       // Write-only: a file name (const char *), or NULL for PREFIX.PID.SEQ.heap.
       return node("prof.dump", .none, call) { c in
         if c.oldp != nil || c.oldlenp != nil { return EPERM }
-        if !optProf { return EFAULT }
+        if !config.opt.prof { return EFAULT }
         var path: UnsafePointer<CChar>? = nil
         if let newp = c.newp {
           if c.newlen != MemoryLayout<UnsafePointer<CChar>?>.size { return EINVAL }
@@ -315,7 +315,7 @@ enum CtlName: Int {
       // Write-only: nothing, or a new lg_prof_sample (size_t).
       return node("prof.reset", .none, call) { c in
         if c.oldp != nil || c.oldlenp != nil { return EPERM }
-        if !optProf { return EFAULT }
+        if !config.opt.prof { return EFAULT }
         var lg: UInt? = nil
         if let newp = c.newp {
           if c.newlen != MemoryLayout<UInt>.size { return EINVAL }
@@ -330,7 +330,7 @@ enum CtlName: Int {
     case .profGdumpCtl:
       return node("prof.gdump", .none, call) { c in
         c.readWriteBool(profGdump) { on in
-          if !optProf { return ENOENT }
+          if !config.opt.prof { return ENOENT }
           profGdump = on
           return 0
         }

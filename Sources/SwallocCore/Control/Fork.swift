@@ -42,7 +42,7 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
   while i < arenaCount {
     if let a = arenas[i] {
       var c = 0
-      while c < smallClassCount { body(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
+      while c < config.smallClassCount { body(&(a.pointee.bins + c).pointee.lock); c &+= 1 }
       body(&a.pointee.extentLock)
     }
     i &+= 1

@@ -48,10 +48,8 @@ nonisolated(unsafe) var profGdump = false
 /// Written at boot and by prof.reset (under profDumpLock and profLock);
 /// prof.lg_sample reads it without a lock: one word, the old or new value.
 nonisolated(unsafe) var profLgRate: UInt = 19
-/// This module's executable segment: frames inside it are dropped. Set once
-/// at boot, read-only after.
-nonisolated(unsafe) var profModuleLow: UInt = 0
-nonisolated(unsafe) var profModuleHigh: UInt = 0
+// This module's executable segment, whose frames are dropped, is
+// config.profModuleLow/High (boot-once, profBoot).
 
 /// Guards the tables below. Never held while allocating a block or taking
 /// an arena lock; base memory (baseLock) is taken inside it.
@@ -121,12 +119,12 @@ nonisolated(unsafe) var profGdumpHigh: UInt = 0
 
 /// Called at boot after the options: sets the rate and the routing.
 func profBoot() {
-  profLgRate = optLgProfSample
-  profRate = UInt(1) << optLgProfSample
-  if !optProf { return }
-  profGdump = optProfGdump
+  profLgRate = config.opt.lgProfSample
+  profRate = UInt(1) << config.opt.lgProfSample
+  if !config.opt.prof { return }
+  profGdump = config.opt.profGdumpOnPeak
   if let header = swalloc_module_header() { profFindModuleText(header) }
-  profSetActive(optProfActive)
+  profSetActive(config.opt.profActiveAtStart)
 }
 
 /// prof.active: the slow paths' sampling step on or off (the thread
@@ -138,7 +136,7 @@ func profSetActive(_ active: Bool) {
 /// From the library constructor: the first backtrace(3) loads libgcc_s
 /// (and allocates, unsampled: the busy flag is set).
 func profPrime() {
-  if !optProf || profPrimed { return }
+  if !config.opt.prof || profPrimed { return }
   let s = swalloc_tls_prof()!
   s.pointee.busy = 1
   _ = swalloc_backtrace(swalloc_tls_prof_frames(), 4)
@@ -163,8 +161,8 @@ private func profFindModuleText(_ header: UnsafeRawPointer) {
       let vaddr = UInt(ph.load(fromByteOffset: 16, as: UInt64.self))
       let memsz = UInt(ph.load(fromByteOffset: 40, as: UInt64.self))
       // A shared object's first segment is at 0: the header is its base.
-      profModuleLow = base &+ vaddr
-      profModuleHigh = base &+ vaddr &+ memsz
+      config.profModuleLow = base &+ vaddr
+      config.profModuleHigh = base &+ vaddr &+ memsz
       return
     }
     i &+= 1

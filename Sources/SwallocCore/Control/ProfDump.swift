@@ -77,7 +77,7 @@ private func outCounts(_ objects: UInt, _ bytes: UInt, _ totalObjects: UInt, _ t
 /// false when profiling is off or the file cannot be written.
 @discardableResult
 func profDump(_ path: UnsafePointer<CChar>?, kind: UInt8) -> Bool {
-  if !optProf { return false }
+  if !config.opt.prof { return false }
   let s = swalloc_tls_prof().unsafelyUnwrapped
   let wasBusy = s.pointee.busy
   s.pointee.busy = 1
@@ -94,7 +94,7 @@ func profDump(_ path: UnsafePointer<CChar>?, kind: UInt8) -> Bool {
     } else {
       // PREFIX.PID.SEQ.heap, built in the spare page after the buffer.
       profOutUsed = 0
-      outC(profPrefix.map { UnsafePointer($0) } ?? UnsafePointer(swallocDefaultPrefix()))
+      outC(config.opt.profPrefix.map { UnsafePointer($0) } ?? UnsafePointer(swallocDefaultPrefix()))
       out("."); outDecimal(UInt(getpid())); out(".")
       outDecimal(profDumpSequence)
       out(".heap")
@@ -157,9 +157,9 @@ private func swallocDefaultPrefix() -> UnsafePointer<CChar> {
 // MARK: Exit: prof_final, prof_leak
 
 func profAtExit() {
-  if !optProf { return }
-  if optProfFinal { profDump(nil, kind: 102) }   // 'f'
-  if optProfLeak { profLeakReport() }
+  if !config.opt.prof { return }
+  if config.opt.profFinal { profDump(nil, kind: 102) }   // 'f'
+  if config.opt.profLeak { profLeakReport() }
 }
 
 /// prof_leak: the 20 sites with the most estimated live bytes, on stderr,

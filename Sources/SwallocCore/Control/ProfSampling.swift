@@ -66,7 +66,7 @@ func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
   var first = 0
   while first < captured {
     let pc = UInt(bitPattern: frames[first])
-    if pc < profModuleLow || pc >= profModuleHigh { break }
+    if pc < config.profModuleLow || pc >= config.profModuleHigh { break }
     first &+= 1
   }
   let depth = min(captured &- first, profMaxFrames)

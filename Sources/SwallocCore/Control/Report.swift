@@ -9,11 +9,9 @@ import Synchronization
 /// A line buffer in static storage; report printing is serialized by
 /// `reportLock`, which guards the buffer and its length.
 nonisolated(unsafe) var reportLock = Mutex()
-nonisolated(unsafe) var reportBuffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                   UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-  (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+nonisolated(unsafe) var reportBuffer = InlineArray<128, UInt8>(repeating: 0)
 nonisolated(unsafe) var reportLength = 0
-let reportCapacity = 128
+let reportCapacity = 128   // reportBuffer's length
 
 
 /// jemalloc's malloc_stats_print write callback: gets the report in
@@ -21,7 +19,7 @@ let reportCapacity = 128
 public typealias StatsWriteCallback = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Void
 
 /// While a report is printed for malloc_stats_print (guarded by reportLock):
-/// the callback that gets it instead of reportFd, and its argument.
+/// the callback that gets it instead of config.opt.reportFd, and its argument.
 nonisolated(unsafe) var reportCallback: StatsWriteCallback? = nil
 nonisolated(unsafe) var reportCallbackContext: UnsafeMutableRawPointer? = nil
 
@@ -37,14 +35,14 @@ private func flushLine() {
     }
     return
   }
-  let fd = reportFd
+  let fd = config.opt.reportFd
   withUnsafeBytes(of: &reportBuffer) { raw in _ = write(fd, raw.baseAddress, length) }
 }
 
 private func put(_ byte: UInt8) {
   if reportLength == reportCapacity &- 1 { flushLine() }
   let index = reportLength
-  withUnsafeMutableBytes(of: &reportBuffer) { raw in raw[index] = byte }
+  reportBuffer[index] = byte
   reportLength = index &+ 1
 }
 
@@ -54,19 +52,16 @@ private func put(_ s: StaticString) {
 }
 
 private func put(_ n: UInt) {
-  var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-               UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  // A UInt's 20 decimal digits at most, least significant first.
+  var digits = InlineArray<20, UInt8>(repeating: 0)
   var count = 0
   var v = n
-  withUnsafeMutableBytes(of: &digits) { d in
-    repeat {
-      d[count] = UInt8(truncatingIfNeeded: v % 10) &+ 48
-      v /= 10
-      count &+= 1
-    } while v != 0
-    while count > 0 { count &-= 1; put(d[count]) }
-  }
+  repeat {
+    digits[count] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+    v /= 10
+    count &+= 1
+  } while v != 0
+  while count > 0 { count &-= 1; put(digits[count]) }
 }
 
 /// Bytes as "N.N MiB" / "N.N KiB" / "N B".
@@ -113,7 +108,7 @@ private func putPadded(_ n: UInt, width: Int) {
 
 /// Prints the report to stderr (or the stats_fd descriptor), or hands it to
 /// `callback`: text, or JSON with stats_print_opts:J or `json`.
-func statsPrint(json: Bool = optStatsJSON, to callback: StatsWriteCallback? = nil,
+func statsPrint(json: Bool = config.opt.statsJSON, to callback: StatsWriteCallback? = nil,
                 context: UnsafeMutableRawPointer? = nil) {
   let s = statsGather(measureResident: true)
   withReport(to: callback, context: context) {
@@ -134,7 +129,7 @@ func reportHeldByThisThread() -> Bool {
   reportOwner.load(ordering: .relaxed) == UInt(pthread_self())
 }
 
-/// Runs `body`'s put() calls as one report to `callback` (or reportFd). A
+/// Runs `body`'s put() calls as one report to `callback` (or config.opt.reportFd). A
 /// report started from a report's own write callback is refused with a
 /// one-line message (the line buffer is the outer report's): no hang.
 private func withReport(to callback: StatsWriteCallback?, context: UnsafeMutableRawPointer?, _ body: () -> Void) {
@@ -173,7 +168,7 @@ func statsPrintXML(to callback: StatsWriteCallback, context: UnsafeMutableRawPoi
         put("<heap nr=\""); put(UInt(i)); put("\">\n<sizes>\n")
         var freeRegionBytes: UInt = 0
         var c = 0
-        while c < smallClassCount {
+        while c < config.smallClassCount {
           let bin = a.pointee.bins + c
           let free = withLock(&bin.pointee.lock) { binFreeRegions(bin, c) }
           if free != 0 {
@@ -240,10 +235,10 @@ private func statsPutText(_ s: StatsTotals) {
   // Per small size class: regions in use, slabs, utilization, traffic.
   put("    size  regs/slab   slabs  in use  util%   taken out   put back\n")
   var c = 0
-  while c < smallClassCount {
+  while c < config.smallClassCount {
     let k = classStats(c)
     if k.mallocs != 0 {
-      let perSlab = UInt(binInfos[c].regionCount)
+      let perSlab = UInt(config.binInfos[c].regionCount)
       putPadded(sizeClassSize(c), width: 8); putPadded(perSlab, width: 11); putPadded(k.slabs, width: 8)
       putPadded(k.regions, width: 8)
       putPadded(k.slabs == 0 ? 0 : k.regions &* 100 / (k.slabs &* perSlab), width: 7)
@@ -277,12 +272,12 @@ private func statsPutJSON(_ s: StatsTotals) {
   putLockJSON("huge", globals.huge); put("}, \"bins\": [")
   var c = 0
   var first = true
-  while c < smallClassCount {
+  while c < config.smallClassCount {
     let k = classStats(c)
     if k.mallocs != 0 {
       if !first { put(", ") }
       first = false
-      put("{\"size\": "); put(sizeClassSize(c)); put(", \"nregs\": "); put(UInt(binInfos[c].regionCount))
+      put("{\"size\": "); put(sizeClassSize(c)); put(", \"nregs\": "); put(UInt(config.binInfos[c].regionCount))
       put(", \"curslabs\": "); put(k.slabs); put(", \"curregs\": "); put(k.regions)
       put(", \"nmalloc\": "); put(k.mallocs); put(", \"ndalloc\": "); put(k.frees); put("}")
     }

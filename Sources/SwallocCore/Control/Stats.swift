@@ -56,7 +56,7 @@ struct StatsTotals {
 /// Free regions in the slabs of bin `bin` (class `sizeClass`); its lock held.
 @inline(__always)
 func binFreeRegions(_ bin: UnsafeMutablePointer<Bin>, _ sizeClass: Int) -> UInt {
-  bin.pointee.slabCount &* UInt(binInfos[sizeClass].regionCount) &- bin.pointee.regionsInUse
+  bin.pointee.slabCount &* UInt(config.binInfos[sizeClass].regionCount) &- bin.pointee.regionsInUse
 }
 
 // MARK: Resident memory, measured
@@ -113,7 +113,7 @@ func residentMeasure() -> UInt {
       }
     }
     withLock(&hugeCacheLock) {
-      var e = hugeCacheHead
+      var e = hugeCache.first
       while let cur = e { total &+= residentBytes(cur.pointee.address, hugeRecordBytes(cur), vector); e = cur.pointee.next }
     }
     withLock(&baseLock) {
@@ -139,11 +139,11 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
         s.arenasInUse &+= 1
         s.threads &+= UInt(arenaThreadCounts[i])
         var c = 0
-        while c < smallClassCount {
+        while c < config.smallClassCount {
           let bin = a.pointee.bins + c
           withLock(&bin.pointee.lock) {
             s.slabs &+= bin.pointee.slabCount
-            s.slabPages &+= bin.pointee.slabCount &* UInt(binInfos[c].slabPages)
+            s.slabPages &+= bin.pointee.slabCount &* UInt(config.binInfos[c].slabPages)
             s.smallRegions &+= bin.pointee.regionsInUse
             s.slabFreeRegions &+= binFreeRegions(bin, c)
             s.smallBytes &+= bin.pointee.regionsInUse &* sizeClassSize(c)

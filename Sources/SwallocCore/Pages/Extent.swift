@@ -71,19 +71,47 @@ struct Extent {
 
 /// Offset of a slab's bitmap words inside its Extent record.
 let extentBitmapOffset = (MemoryLayout<Extent>.stride &+ 15) & ~15
-/// Size of one Extent record (header + bitmap for the largest slab). Set once
-/// at boot, read-only after.
-nonisolated(unsafe) var extentRecordSize: UInt = 128
 
+/// Sets config.extentRecordSize: the header and a bitmap for the largest slab.
 func extentRecordBoot() {
-  let words = Bitmap.wordCount(bits: maxRegionsPerSlab)
-  extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
+  let words = Bitmap.wordCount(bits: config.maxRegionsPerSlab)
+  config.extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
 }
+
+/// Extent's next/prev, the links of three lists: a free extent's bucket
+/// (ExtentBuckets), a slab on its bin's nonfull list (Bin.swift), a huge
+/// record in the huge cache (Huge.swift).
+enum ExtentLinks: ListLinks {
+  @inline(__always) static func next(_ e: UnsafeMutablePointer<Extent>) -> UnsafeMutablePointer<Extent>? { e.pointee.next }
+  @inline(__always) static func prev(_ e: UnsafeMutablePointer<Extent>) -> UnsafeMutablePointer<Extent>? { e.pointee.prev }
+  @inline(__always) static func setNext(_ e: UnsafeMutablePointer<Extent>, _ n: UnsafeMutablePointer<Extent>?) {
+    e.pointee.next = n
+  }
+  @inline(__always) static func setPrev(_ e: UnsafeMutablePointer<Extent>, _ p: UnsafeMutablePointer<Extent>?) {
+    e.pointee.prev = p
+  }
+}
+
+/// Extent's lruNext/lruPrev: a free extent's place in its arena's dirty or
+/// muzzy LRU list (Decay.swift), while it is also in a bucket.
+enum ExtentLruLinks: ListLinks {
+  @inline(__always) static func next(_ e: UnsafeMutablePointer<Extent>) -> UnsafeMutablePointer<Extent>? { e.pointee.lruNext }
+  @inline(__always) static func prev(_ e: UnsafeMutablePointer<Extent>) -> UnsafeMutablePointer<Extent>? { e.pointee.lruPrev }
+  @inline(__always) static func setNext(_ e: UnsafeMutablePointer<Extent>, _ n: UnsafeMutablePointer<Extent>?) {
+    e.pointee.lruNext = n
+  }
+  @inline(__always) static func setPrev(_ e: UnsafeMutablePointer<Extent>, _ p: UnsafeMutablePointer<Extent>?) {
+    e.pointee.lruPrev = p
+  }
+}
+
+/// A list of extents through next/prev.
+typealias ExtentList = IntrusiveList<ExtentLinks>
 
 extension UnsafeMutablePointer where Pointee == Extent {
   @inline(__always) var bitmap: Bitmap {
     let words = (UnsafeMutableRawPointer(self) + extentBitmapOffset).assumingMemoryBound(to: UInt64.self)
-    return Bitmap(words: words, bitCount: UInt(binInfos[Int(pointee.sizeClass)].regionCount))
+    return Bitmap(words: words, bitCount: UInt(config.binInfos[Int(pointee.sizeClass)].regionCount))
   }
   @inline(__always) var end: UInt { pointee.address &+ (pointee.pages << pageShift) }
 }
@@ -100,27 +128,20 @@ let extentBucketCount = 64
 
 /// Address-ordered best-fit store of free extents.
 struct ExtentBuckets {
-  var heads: UnsafeMutablePointer<UnsafeMutablePointer<Extent>?>
+  /// extentBucketCount lists (base memory, one word each).
+  var heads: UnsafeMutablePointer<ExtentList>
   var nonEmpty: UInt64 = 0
 
   mutating func insert(_ e: UnsafeMutablePointer<Extent>) {
     let b = extentBucket(pages: e.pointee.pages)
-    e.pointee.prev = nil
-    e.pointee.next = heads[b]
-    if let h = heads[b] { h.pointee.prev = e }
-    heads[b] = e
+    heads[b].pushFront(e)
     nonEmpty |= UInt64(1) << UInt64(b)
   }
 
   mutating func remove(_ e: UnsafeMutablePointer<Extent>) {
     let b = extentBucket(pages: e.pointee.pages)
-    invariant(e.pointee.prev.map { $0.pointee.next == e } ?? (heads[b] == e), "a free extent's list links disagree")
-    invariant(e.pointee.next.map { $0.pointee.prev == e } ?? true, "a free extent's list links disagree")
-    if let p = e.pointee.prev { p.pointee.next = e.pointee.next } else { heads[b] = e.pointee.next }
-    if let n = e.pointee.next { n.pointee.prev = e.pointee.prev }
-    if heads[b] == nil { nonEmpty &= ~(UInt64(1) << UInt64(b)) }
-    e.pointee.next = nil
-    e.pointee.prev = nil
+    heads[b].remove(e)
+    if heads[b].isEmpty { nonEmpty &= ~(UInt64(1) << UInt64(b)) }
   }
 
   /// The lowest-addressed extent of at least `pages` pages in the smallest
@@ -139,7 +160,7 @@ struct ExtentBuckets {
 
   private func lowestFitting(in bucket: Int, pages: UInt) -> UnsafeMutablePointer<Extent>? {
     var best: UnsafeMutablePointer<Extent>? = nil
-    var e = heads[bucket]
+    var e = heads[bucket].first
     while let cur = e {
       if cur.pointee.pages >= pages && (best == nil || cur.pointee.address < best.unsafelyUnwrapped.pointee.address) {
         best = cur

@@ -4,36 +4,53 @@
 
 import CSwallocPlatform
 
-// Every option below is set once at boot (optionsBoot, under bootLock) and read-only
-// after.
-nonisolated(unsafe) var optArenaCount: UInt = 0          // 0: 4 x CPUs available to the process
-nonisolated(unsafe) var optTcache = true
-nonisolated(unsafe) var optTcacheMax: UInt = 64 << 10
-nonisolated(unsafe) var optStatsPrint = false
-/// junk: fill new blocks with 0xa5 and freed ones with 0x5a (debugging).
-nonisolated(unsafe) var optJunkAlloc = false
-nonisolated(unsafe) var optJunkFree = false
-/// zero: every allocation is zero-filled.
-nonisolated(unsafe) var optZero = false
-/// abort_conf: a bad option aborts instead of warning.
-nonisolated(unsafe) var optAbortConf = false
-/// stats_print_opts: "J" prints the report as JSON.
-nonisolated(unsafe) var optStatsJSON = false
-private nonisolated(unsafe) var sawBadOption = false
+/// The option values (README's Options table): one field per option, part
+/// of the boot-once `config` (Config.swift). optionsBoot writes them, under
+/// bootLock, before the allocator is marked booted; read-only after.
+struct Options {
+  var narenas: UInt = 0              // 0: 4 x CPUs available to the process
+  var tcache = true
+  var tcacheMax: UInt = 64 << 10
+  var statsPrintAtExit = false
+  /// junk: fill new blocks with 0xa5 and freed ones with 0x5a (debugging).
+  var junkAlloc = false
+  var junkFree = false
+  /// zero: every allocation is zero-filled.
+  var zero = false
+  /// abort_conf: a bad option aborts instead of warning.
+  var abortConf = false
+  /// stats_print_opts: "J" prints the report as JSON.
+  var statsJSON = false
+  /// Decay times (Decay.swift; arenas copy them when created).
+  var dirtyDecayMs: Int = 10_000
+  var muzzyDecayMs: Int = 0
+  /// background_thread (Background.swift).
+  var backgroundThread = false
+  /// Whether `background_thread` was given (true or false) in the options.
+  var backgroundThreadSet = false
+  /// secure:true (Secure.swift).
+  var secure = false
+  /// Where reports go: stderr, or the descriptor named by `stats_fd`.
+  var reportFd: Int32 = 2
+  /// Heap profiling (Prof.swift).
+  var prof = false
+  var profActiveAtStart = true
+  var lgProfSample: UInt = 19
+  var profFinal = false
+  var profGdumpOnPeak = false
+  var profLeak = false
+  /// prof_prefix: nil when not given, else profPrefixText, NUL-terminated.
+  var profPrefix: UnsafeMutablePointer<CChar>? = nil
+  /// prof_prefix's text, copied at boot (profPrefixCapacity bytes).
+  var profPrefixText: InlineArray<256, CChar> = InlineArray(repeating: 0)
 
-/// junk and zero need every allocation and free to pass the slow paths.
-nonisolated(unsafe) var optFillsMemory: Bool { optJunkAlloc || optJunkFree || optZero }
-/// Decay times (Decay.swift; arenas copy them when created).
-nonisolated(unsafe) var optDirtyDecayMs: Int = 10_000
-nonisolated(unsafe) var optMuzzyDecayMs: Int = 0
-/// background_thread (Background.swift), and whether it was given at all.
-nonisolated(unsafe) var optBackgroundThread = false
-/// Whether `background_thread` was given (true or false) in the options.
-nonisolated(unsafe) var optBackgroundThreadSet = false
-/// secure:true (Secure.swift).
-nonisolated(unsafe) var optSecure = false
-/// Where reports go: stderr, or the descriptor named by `stats_fd`.
-nonisolated(unsafe) var reportFd: Int32 = 2
+  /// junk and zero need every allocation and free to pass the slow paths.
+  var fillsMemory: Bool { junkAlloc || junkFree || zero }
+}
+
+/// Whether optionsBoot met a bad option. Guarded by bootLock (written and
+/// read only while optionsBoot runs).
+private nonisolated(unsafe) var sawBadOption = false
 
 func keyEquals(_ key: UnsafePointer<CChar>, _ length: Int, _ name: StaticString) -> Bool {
   if length != name.utf8CodeUnitCount { return false }
@@ -80,7 +97,7 @@ func warn(_ what: StaticString, _ text: UnsafePointer<CChar>, _ length: Int) {
   writeStderr(" '")
   _ = write(2, text, length)
   // With abort_conf:true the process is about to abort: not "ignored".
-  writeStderr(optAbortConf ? "'\n" : "' ignored\n")
+  writeStderr(config.opt.abortConf ? "'\n" : "' ignored\n")
 }
 
 /// The value of environment variable `name`, like getenv(3), which the
@@ -107,13 +124,13 @@ func optionsBoot() {
   // abort_conf first, wherever it stands: it decides how the others' errors
   // are reported.
   let findAbortConf = { (k: UnsafePointer<CChar>, kl: Int, v: UnsafePointer<CChar>, vl: Int) in
-    if keyEquals(k, kl, "abort_conf"), let b = parseBool(v, vl) { optAbortConf = b }
+    if keyEquals(k, kl, "abort_conf"), let b = parseBool(v, vl) { config.opt.abortConf = b }
   }
   if let s = program { forEachOption(s, reportMissingValues: false, findAbortConf) }
   if let s = env { forEachOption(s, reportMissingValues: false, findAbortConf) }
   if let s = program { forEachOption(s, reportMissingValues: true, applyOption) }
   if let s = env { forEachOption(s, reportMissingValues: true, applyOption) }
-  if sawBadOption && optAbortConf { fatal("invalid configuration (abort_conf:true): aborting") }
+  if sawBadOption && config.opt.abortConf { fatal("invalid configuration (abort_conf:true): aborting") }
 }
 
 /// Calls `body` with each key and value of `s` ("k:v,k:v"); a key without
@@ -139,21 +156,8 @@ private func forEachOption(_ s: UnsafePointer<CChar>, reportMissingValues: Bool,
   }
 }
 
-/// Heap profiling (Prof.swift).
-nonisolated(unsafe) var optProf = false
-nonisolated(unsafe) var optProfActive = true
-nonisolated(unsafe) var optLgProfSample: UInt = 19
-nonisolated(unsafe) var optProfFinal = false
-nonisolated(unsafe) var optProfGdump = false
-nonisolated(unsafe) var optProfLeak = false
-/// prof_prefix, copied at boot into static storage (NUL-terminated).
-nonisolated(unsafe) var profPrefix: UnsafeMutablePointer<CChar>? = nil
-let profPrefixCapacity = 256   // bytes of profPrefixStorage
-nonisolated(unsafe) var profPrefixStorage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-  (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-
+/// Bytes of Options.profPrefixText (its NUL included).
+let profPrefixCapacity = 256
 
 /// Every option, the one table: its key and how its value is read. (README's
 /// Options table documents them; CtlTable.swift's opt.* names read them.)
@@ -191,44 +195,45 @@ enum OptionName: Int {
   /// out of range (the option keeps its value).
   func apply(_ v: UnsafePointer<CChar>, _ vl: Int) -> Bool {
     switch self {
-    case .narenas: return setting(parseUInt(v, vl), in: 1...4096) { optArenaCount = $0 }
-    case .tcache: return setting(parseBool(v, vl)) { optTcache = $0 }
-    case .tcacheMax: return setting(parseUInt(v, vl)) { optTcacheMax = $0 }
-    case .dirtyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { optDirtyDecayMs = $0 }
-    case .muzzyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { optMuzzyDecayMs = $0 }
+    case .narenas: return setting(parseUInt(v, vl), in: 1...4096) { config.opt.narenas = $0 }
+    case .tcache: return setting(parseBool(v, vl)) { config.opt.tcache = $0 }
+    case .tcacheMax: return setting(parseUInt(v, vl)) { config.opt.tcacheMax = $0 }
+    case .dirtyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { config.opt.dirtyDecayMs = $0 }
+    case .muzzyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { config.opt.muzzyDecayMs = $0 }
     case .backgroundThread:
-      return setting(parseBool(v, vl)) { optBackgroundThread = $0; optBackgroundThreadSet = true }
+      return setting(parseBool(v, vl)) { config.opt.backgroundThread = $0; config.opt.backgroundThreadSet = true }
     case .junk:
       // true, false, or jemalloc's "alloc" / "free" (one of the two fills).
-      if keyEquals(v, vl, "alloc") { optJunkAlloc = true; optJunkFree = false; return true }
-      if keyEquals(v, vl, "free") { optJunkAlloc = false; optJunkFree = true; return true }
-      return setting(parseBool(v, vl)) { optJunkAlloc = $0; optJunkFree = $0 }
-    case .secure: return setting(parseBool(v, vl)) { optSecure = $0 }
-    case .zero: return setting(parseBool(v, vl)) { optZero = $0 }
-    case .abortConf: return setting(parseBool(v, vl)) { optAbortConf = $0 }
+      if keyEquals(v, vl, "alloc") { config.opt.junkAlloc = true; config.opt.junkFree = false; return true }
+      if keyEquals(v, vl, "free") { config.opt.junkAlloc = false; config.opt.junkFree = true; return true }
+      return setting(parseBool(v, vl)) { config.opt.junkAlloc = $0; config.opt.junkFree = $0 }
+    case .secure: return setting(parseBool(v, vl)) { config.opt.secure = $0 }
+    case .zero: return setting(parseBool(v, vl)) { config.opt.zero = $0 }
+    case .abortConf: return setting(parseBool(v, vl)) { config.opt.abortConf = $0 }
     case .statsPrintOpts:
       // jemalloc's letters; "J" (JSON) is the one that changes this report.
       var i = 0
-      while i < vl { if v[i] == 74 { optStatsJSON = true }; i &+= 1 }
+      while i < vl { if v[i] == 74 { config.opt.statsJSON = true }; i &+= 1 }
       return true
     case .statsFd:
       // The report goes to this descriptor (the swalloc tool reads it there).
-      return setting(parseUInt(v, vl), in: 0...65535) { reportFd = Int32($0) }
-    case .statsPrintAtExit: return setting(parseBool(v, vl)) { optStatsPrint = $0 }
-    case .prof: return setting(parseBool(v, vl)) { optProf = $0 }
-    case .profActiveAtStart: return setting(parseBool(v, vl)) { optProfActive = $0 }
-    case .profFinal: return setting(parseBool(v, vl)) { optProfFinal = $0 }
-    case .profGdumpOnPeak: return setting(parseBool(v, vl)) { optProfGdump = $0 }
-    case .profLeak: return setting(parseBool(v, vl)) { optProfLeak = $0 }
-    case .lgProfSample: return setting(parseUInt(v, vl), in: 0...40) { optLgProfSample = $0 }
+      return setting(parseUInt(v, vl), in: 0...65535) { config.opt.reportFd = Int32($0) }
+    case .statsPrintAtExit: return setting(parseBool(v, vl)) { config.opt.statsPrintAtExit = $0 }
+    case .prof: return setting(parseBool(v, vl)) { config.opt.prof = $0 }
+    case .profActiveAtStart: return setting(parseBool(v, vl)) { config.opt.profActiveAtStart = $0 }
+    case .profFinal: return setting(parseBool(v, vl)) { config.opt.profFinal = $0 }
+    case .profGdumpOnPeak: return setting(parseBool(v, vl)) { config.opt.profGdumpOnPeak = $0 }
+    case .profLeak: return setting(parseBool(v, vl)) { config.opt.profLeak = $0 }
+    case .lgProfSample: return setting(parseUInt(v, vl), in: 0...40) { config.opt.lgProfSample = $0 }
     case .profPrefixString:
       // Copied: the environment is memory the program can change.
       if vl == 0 || vl >= profPrefixCapacity { return false }
-      let text = withUnsafeMutableBytes(of: &profPrefixStorage) { $0.baseAddress.unsafelyUnwrapped }
+      // The text stays in static storage (config), so the pointer stays valid.
+      let text = withUnsafeMutableBytes(of: &config.opt.profPrefixText) { $0.baseAddress.unsafelyUnwrapped }
         .assumingMemoryBound(to: CChar.self)
       memcpy(text, v, vl)
       text[vl] = 0
-      profPrefix = text
+      config.opt.profPrefix = text
       return true
     }
   }

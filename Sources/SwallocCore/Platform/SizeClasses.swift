@@ -27,6 +27,35 @@ let classCount = 72
 /// Classes 28...43 (4608 ... 16384) are the eight-per-doubling ones.
 let fineFirstClass = 28
 
+/// A fixed table in static storage (`config`, the size tables): an InlineArray
+/// indexed without a bounds check in release, where callers pass an index
+/// they computed in range (a size class they hold, a size they compared
+/// with lookupMaxSize); the debug builds check it. A read is one load, as
+/// when these tables were pointers into base memory or C arrays (the
+/// fast-path instruction counts did not move; with the checked subscript
+/// they did not either, LLVM proving the fast paths' indices in range, but
+/// that proof is the optimizer's to keep).
+struct StaticTable<let count: Int, Element> {
+  var entries: InlineArray<count, Element>
+
+  init(repeating value: Element) { entries = InlineArray(repeating: value) }
+
+  subscript(_ i: Int) -> Element {
+    @inline(__always) get {
+      invariant(i >= 0 && i < count, "a static table index out of range")
+      return entries[unchecked: i]
+    }
+    @inline(__always) set {
+      invariant(i >= 0 && i < count, "a static table index out of range")
+      entries[unchecked: i] = newValue
+    }
+  }
+}
+
+/// One entry per size class (classCount: sizeClassesBoot checks that the
+/// two agree).
+typealias ClassTable<Element> = StaticTable<72, Element>
+
 /// The class index of a non-zero size up to `largeMaxClass`, by arithmetic.
 @inline(__always)
 func sizeClassIndex(_ size: UInt) -> Int {
@@ -65,34 +94,34 @@ struct BinInfo {
   var divisionMagic: UInt32
 }
 
-/// Tables built at boot in base memory (never Swift arrays, which allocate).
-/// sizeCodeTable[(size + 15) >> 4], size <= lookupMaxSize: the class *code*
+/// The size -> class tables: static, and all 0 until sizeClassesBoot fills
+/// them (under bootLock; read-only after, like `config`). Before boot every
+/// size maps to code 0 / class 0, stacks the empty tcache holds, empty,
+/// which sends the fast paths to their slow paths with no boot test.
+/// sizeCodes[(size + 15) >> 4], size <= lookupMaxSize, is the class *code*
 /// of the size (class index + 1, as in the page map), which is also the
 /// index of its stack among a tcache's bins: the malloc fast path indexes
-/// them without an offset.
-/// Static (swalloc_platform.h): all 0 before boot, which sends every
-/// malloc to its slow path.
-var sizeCodeTable: UnsafeMutablePointer<UInt8> {
-  @inline(__always) get { swalloc_size_codes_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
-}
-/// Static too (swalloc_platform.h): all 0 before boot, where the aligned
-/// and calloc cache hits classify sizes above 4 KiB with it (class 0: an
-/// empty stack of the empty tcache).
-var sizeUpperTable: UnsafeMutablePointer<UInt8> {
-  @inline(__always) get { swalloc_size_upper_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self) }
-}
-/// codeSizeTable[code]: the size of class code `code` (class index + 1, as
-/// in the page map), 0 for code 0. Static (swalloc_platform.h), filled at
-/// boot; read only after a boot check (realloc's in-place test).
-var codeSizeTable: UnsafeMutablePointer<UInt32> {
-  @inline(__always) get { swalloc_code_sizes_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt32.self) }
-}
-/// binInfos and the geometry below: set once at boot, read-only after.
-nonisolated(unsafe) var binInfos: UnsafeMutablePointer<BinInfo> = UnsafeMutablePointer(bitPattern: 16)!
-/// Classes below 4 pages are small (slab-backed).
-nonisolated(unsafe) var smallClassCount = 0
-/// The largest region a slab may hold, in bitmap bits.
-nonisolated(unsafe) var maxRegionsPerSlab: UInt = 0
+/// them without an offset. sizeUpper: the class of sizes above
+/// lookupMaxSize (classIndexFor). Never Swift arrays, which allocate.
+///
+/// Globals of their own rather than fields of `config`: calloc's cache hit
+/// reads this table and then binInfos, and with both in one struct the
+/// compiler kept the struct's address in a callee-saved register across the
+/// pop, whose save and restore cost 3 instructions per calloc+free pair (97
+/// -> 100, scripts/fastpath-instructions.sh); apart, the counts are those of
+/// the C arrays they replace.
+nonisolated(unsafe) var sizeCodes = StaticTable<257, UInt8>(repeating: 0)
+nonisolated(unsafe) var sizeUpper = StaticTable<72, UInt8>(repeating: 0)
+/// codeSizes[code]: the size of class code `code` (class index + 1, as in
+/// the page map), 0 for code 0 and the unused entries (the count is a power
+/// of two, so a code can be masked into range). Static, filled at boot;
+/// read only after a boot check (realloc's in-place test).
+let codeSizeEntries = 128
+nonisolated(unsafe) var codeSizes = StaticTable<128, UInt32>(repeating: 0)
+
+// The per-class slab geometry (binInfos), the small-class count and the
+// most regions per slab are boot-once values in `config` (Config.swift),
+// written by sizeClassesBoot.
 let maxSlabPages: UInt = 16
 
 /// The class index for `size` (1...largeMaxClass). Uses the boot-time table
@@ -100,7 +129,7 @@ let maxSlabPages: UInt = 16
 @inline(__always)
 func classIndexFor(_ size: UInt) -> Int {
   if size <= lookupMaxSize {
-    return Int(sizeCodeTable[Int((size &+ 15) >> 4)]) &- 1
+    return Int(sizeCodes[Int((size &+ 15) >> 4)]) &- 1
   }
   // Above 4 KiB, a second table keyed by the position of the top bit of
   // size - 1 and the three bits below it (eighths of the doubling; a class
@@ -113,13 +142,13 @@ func classIndexFor(_ size: UInt) -> Int {
   let lz = UInt(x.leadingZeroBitCount)   // 43...51
   let eighth: UInt = (x >> (60 &- lz)) & 7
   let key: UInt = (lz << 3) | eighth
-  return Int(sizeUpperTable[Int(key) &- upperTableFirstKey])
+  return Int(sizeUpper[Int(key) &- upperTableFirstKey])
 }
 
-/// The key of sizeUpperTable's first entry: 43 leading zeros (sizes up to
+/// The key of sizeUpper's first entry: 43 leading zeros (sizes up to
 /// 2 MiB), the last 51 (sizes 4097...).
 let upperTableFirstKey = 43 << 3
-/// Entries of sizeUpperTable: 43...51 leading zeros, eight each.
+/// Entries of sizeUpper: 43...51 leading zeros, eight each.
 let upperTableEntries = (52 << 3) - upperTableFirstKey
 
 
@@ -152,53 +181,46 @@ func slabPagesFor(regionSize: UInt) -> UInt {
   return best
 }
 
-/// Builds the lookup table and the per-bin geometry. `memory` must hold
-/// `sizeClassTablesBytes()` bytes.
-func sizeClassesBoot(memory: UnsafeMutableRawPointer) {
-  smallClassCount = 0
-  while smallClassCount < classCount && sizeClassSize(smallClassCount) < 4 &* pageSize {
-    smallClassCount &+= 1
+/// Builds the lookup tables and the per-bin geometry (config.binInfos).
+func sizeClassesBoot() {
+  if config.binInfos.entries.count != classCount { fatal("swalloc: the size class tables have the wrong length") }
+  config.smallClassCount = 0
+  while config.smallClassCount < classCount && sizeClassSize(config.smallClassCount) < 4 &* pageSize {
+    config.smallClassCount &+= 1
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
-  if lookupEntries > Int(SWALLOC_SIZE_CODE_ENTRIES) { fatal("swalloc: the size code table is too small") }
+  if lookupEntries > sizeCodes.entries.count { fatal("swalloc: the size code table is too small") }
   var i = 0
   while i < lookupEntries {
-    sizeCodeTable[i] = UInt8(sizeClassIndex(UInt(i) << 4) &+ 1)
+    sizeCodes[i] = UInt8(sizeClassIndex(UInt(i) << 4) &+ 1)
     i &+= 1
   }
   // Entry (lg, eighth) holds the class of the largest size with that key.
-  if upperTableEntries > Int(SWALLOC_SIZE_UPPER_ENTRIES) { fatal("swalloc: the upper size table is too small") }
+  if upperTableEntries > sizeUpper.entries.count { fatal("swalloc: the upper size table is too small") }
   i = 0
   while i < upperTableEntries {
     let key = UInt(i &+ upperTableFirstKey)
     let lg = 63 &- (key >> 3)
     let largestX = (UInt(1) << lg) | ((key & 7) << (lg &- 3)) | ((UInt(1) << (lg &- 3)) &- 1)
-    sizeUpperTable[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
+    sizeUpper[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
     i &+= 1
   }
-  if classCount >= Int(SWALLOC_CODE_SIZE_ENTRIES) { fatal("swalloc: the class size table is too small") }
+  if classCount >= codeSizeEntries { fatal("swalloc: the class size table is too small") }
   i = 0
   while i < classCount {
-    codeSizeTable[i &+ 1] = UInt32(sizeClassSize(i))
+    codeSizes[i &+ 1] = UInt32(sizeClassSize(i))
     i &+= 1
   }
-  binInfos = (memory + Int(classTableBytes)).bindMemory(to: BinInfo.self, capacity: classCount)
-  maxRegionsPerSlab = 0
+  config.maxRegionsPerSlab = 0
   var c = 0
-  while c < smallClassCount {
+  while c < config.smallClassCount {
     let size = sizeClassSize(c)
     let pages = slabPagesFor(regionSize: size)
     let regions = pages &* pageSize / size
-    binInfos[c] = BinInfo(
+    config.binInfos[c] = BinInfo(
       regionSize: UInt32(size), regionCount: UInt32(regions), slabPages: UInt32(pages),
       divisionMagic: UInt32(((1 << 32) &+ size &- 1) / size))
-    if regions > maxRegionsPerSlab { maxRegionsPerSlab = regions }
+    if regions > config.maxRegionsPerSlab { config.maxRegionsPerSlab = regions }
     c &+= 1
   }
 }
-
-/// Bytes before the BinInfo records in the tables' base memory (the two
-/// lookup tables are static: swalloc_platform.h).
-let classTableBytes: UInt = 0
-
-func sizeClassTablesBytes() -> UInt { classTableBytes &+ UInt(MemoryLayout<BinInfo>.stride &* classCount) }

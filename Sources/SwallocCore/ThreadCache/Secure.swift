@@ -41,7 +41,7 @@ private func quarantineOf(_ t: UnsafeMutablePointer<Tcache>) -> UnsafeMutablePoi
   if let q = t.pointee.quarantine { return q }
   guard let raw = baseAlloc(64 &+ UInt(quarantineSlots &* 8), alignment: 64) else { return nil }
   let q = raw.bindMemory(to: Quarantine.self, capacity: 1)
-  q.initialize(to: Quarantine(rng: UInt64(truncatingIfNeeded: remoteLinkSecret ^ UInt(bitPattern: raw)) | 1))
+  q.initialize(to: Quarantine(rng: UInt64(truncatingIfNeeded: config.remoteLinkSecret ^ UInt(bitPattern: raw)) | 1))
   t.pointee.quarantine = q
   return q
 }
@@ -81,7 +81,7 @@ func quarantineFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableR
 /// depends on its address and the process's secret, so a live block holds
 /// it only by a 2^-64 chance (or by a program that read it after free).
 @inline(__always)
-private func quarantineTag(_ address: UInt) -> UInt { address ^ remoteLinkSecret ^ 0x5157_A110_C0DE_0001 }
+private func quarantineTag(_ address: UInt) -> UInt { address ^ config.remoteLinkSecret ^ 0x5157_A110_C0DE_0001 }
 
 /// Whether the calling thread's quarantine holds the block at `address`:
 /// the ring is scanned only when the block carries the tag (freed memory
@@ -123,7 +123,7 @@ private func quarantineRelease(_ entryWord: UInt) {
   let entry = pageEntry(address)
   if entry >> pageEntryClassShift != code { fatal("free(): double free detected (a block freed twice across threads)") }
   let sizeClass = Int(code &- 1)
-  if sizeClass < smallClassCount {
+  if sizeClass < config.smallClassCount {
     let bin = arena.pointee.bins + sizeClass
     mutexLock(&bin.pointee.lock)
     binFreeLocked(arena, bin, pageEntryExtent(entry).unsafelyUnwrapped, address: address)

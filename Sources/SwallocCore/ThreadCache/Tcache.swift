@@ -104,7 +104,7 @@ let tcacheCountdownNever: UInt64 = 1 << 62
 /// A new stack's countdown: a draw when profiling is possible (prof:true),
 /// else never.
 func tcacheFirstCountdown(sizeClass: Int) -> UInt64 {
-  optProf ? profDrawBlocks(sizeClassSize(sizeClass)) : tcacheCountdownNever
+  config.opt.prof ? profDrawBlocks(sizeClassSize(sizeClass)) : tcacheCountdownNever
 }
 
 /// A counted pop took a class's countdown to 0 (see TcacheBin.countdown):
@@ -116,10 +116,10 @@ func tcacheCountdownEvent(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int
   bin.pointee.countdown = 1
   let size = sizeClassSize(sizeClass)
   threadCountsFoldBin(bin, size: size)
-  let next = optProf ? profDrawBlocks(size) : tcacheCountdownNever
+  let next = config.opt.prof ? profDrawBlocks(size) : tcacheCountdownNever
   bin.pointee.countdown = next
   bin.pointee.countdownStart = next
-  return optProf && profSampleDue()
+  return config.opt.prof && profSampleDue()
 }
 
 /// popCounted() at its countdown event: the pop made uncounted and its
@@ -138,13 +138,10 @@ func tcacheCountdownPop(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) 
 
 /// TcacheBin records start this far into a Tcache block.
 let tcacheBinsOffset = 64
-/// Size classes cached per thread (classes below this index), set at boot.
-nonisolated(unsafe) var tcacheClassCount = 0
-/// Bytes of one Tcache block including its stacks, set at boot.
-nonisolated(unsafe) var tcacheBlockSize: UInt = 0
-/// Stack capacity of each cached class (base memory, set at boot).
-nonisolated(unsafe) var tcacheCapacities: UnsafeMutablePointer<UInt32> = UnsafeMutablePointer(bitPattern: 64)!
+// The cached classes, the block size and the stack capacities are boot-once
+// values in `config` (tcacheBoot).
 
+/// Recycled Tcache blocks. Guarded by tcacheRecycleLock.
 nonisolated(unsafe) var tcacheRecycle = RecycleList()
 nonisolated(unsafe) var tcacheRecycleLock = Mutex()
 
@@ -186,29 +183,28 @@ let tcacheBigStackBudget: UInt = 256 << 10
 let tcacheRefillBudget: UInt = 32 << 10
 
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
-func tcacheBoot(maxBytes: UInt, memory: UnsafeMutableRawPointer) {
-  tcacheCapacities = memory.bindMemory(to: UInt32.self, capacity: classCount)
-  tcacheClassCount = maxBytes == 0 ? 0 : min(classIndexFor(min(maxBytes, largeMaxClass)) &+ 1, classCount)
+func tcacheBoot(maxBytes: UInt) {
+  config.tcacheClassCount = maxBytes == 0 ? 0 : min(classIndexFor(min(maxBytes, largeMaxClass)) &+ 1, classCount)
   var stackSlots: UInt = 0
   var c = 0
-  while c < tcacheClassCount {
+  while c < config.tcacheClassCount {
     // The big classes' 20 entries, within tcacheBigStackBudget bytes.
     let size = sizeClassSize(c)
     var capacity = UInt32(min(max(tcacheBigStackBudget / size, 4), 20))
-    if c < smallClassCount {
+    if c < config.smallClassCount {
       // jemalloc's rule (twice the regions of a slab, 20 to 200) plus a byte
       // budget: classes whose slabs hold few regions (448 B: 9) would
       // otherwise cache only 20 blocks and refill/flush every few calls.
       let byBudget = UInt32(tcacheStackBudget / size)
-      capacity = min(max(binInfos[c].regionCount &* 2, capacity, byBudget), 200)
+      capacity = min(max(config.binInfos[c].regionCount &* 2, capacity, byBudget), 200)
     }
-    tcacheCapacities[c] = capacity
+    config.tcacheCapacities[c] = capacity
     stackSlots &+= UInt(capacity)
     c &+= 1
   }
   // Each stack is followed by one nil sentinel slot (tcacheCreate).
   stackSlots &+= UInt(tcacheBinCount)
-  tcacheBlockSize = UInt(tcacheBinsOffset) &+ UInt(MemoryLayout<TcacheBin>.stride &* tcacheBinCount) &+ stackSlots &* 8
+  config.tcacheBlockSize = UInt(tcacheBinsOffset) &+ UInt(MemoryLayout<TcacheBin>.stride &* tcacheBinCount) &+ stackSlots &* 8
 }
 
 func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
@@ -216,7 +212,7 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   // Base memory is fresh and zeroed: its sentinel slots are nil already, and
   // not writing them leaves the pages of unused stacks untouched.
   let recycled = raw != nil
-  if raw == nil { raw = baseAlloc(tcacheBlockSize, alignment: 64) }
+  if raw == nil { raw = baseAlloc(config.tcacheBlockSize, alignment: 64) }
   guard let raw else { return nil }
   let t = raw.bindMemory(to: Tcache.self, capacity: 1)
   // recyclePush linked the block through its first word only.
@@ -226,15 +222,15 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     .bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
   var code = 0
   while code < tcacheBinCount {
-    let capacity = code >= 1 && code <= tcacheClassCount ? tcacheCapacities[code &- 1] : 0
+    let capacity = code >= 1 && code <= config.tcacheClassCount ? config.tcacheCapacities[code &- 1] : 0
     let end = stack + Int(capacity)
     // secure:true caches no free at all (Secure.swift).
-    let fastLimit = code &- 1 < smallClassCount && !optSecure ? stack : end
+    let fastLimit = code &- 1 < config.smallClassCount && !config.opt.secure ? stack : end
     var fill = capacity >> 1
-    if code >= 1 && code <= smallClassCount {
-      fill = min(fill, UInt32(tcacheRefillBudget / UInt(binInfos[code &- 1].regionSize)))
+    if code >= 1 && code <= config.smallClassCount {
+      fill = min(fill, UInt32(tcacheRefillBudget / UInt(config.binInfos[code &- 1].regionSize)))
     }
-    let countdown = code >= 1 && code <= tcacheClassCount ? tcacheFirstCountdown(sizeClass: code &- 1) : 1
+    let countdown = code >= 1 && code <= config.tcacheClassCount ? tcacheFirstCountdown(sizeClass: code &- 1) : 1
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: stack, end: end,
                                                          countdown: countdown, countdownStart: countdown,
                                                          fill: max(fill, 1)))
@@ -251,7 +247,7 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
 func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
   quarantineDrain(t)
   var c = 0
-  while c < tcacheClassCount {
+  while c < config.tcacheClassCount {
     tcacheFlush(t, sizeClass: c, keep: 0)
     c &+= 1
   }

@@ -26,7 +26,7 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
     while i > 0 { i &-= 1; (end - got + i).pointee = (end - want + i).pointee }
   }
   bin.pointee.head = end - got
-  if optSecure { quarantineShuffle(t, end - got, count: got) }
+  if config.opt.secure { quarantineShuffle(t, end - got, count: got) }
   bin.pointee.refilled = 1
   threadCountsFoldClass(t, sizeClass)
   tcacheEvent(t)
@@ -43,7 +43,7 @@ func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
   // The oldest entries sit nearest the end of the stack.
   let end = bin.pointee.end
   let items = end - flushCount
-  if sizeClass < smallClassCount {
+  if sizeClass < config.smallClassCount {
     flushSmall(items, count: flushCount, sizeClass: sizeClass, home: t.pointee.arena)
   } else {
     var i = 0
@@ -69,7 +69,7 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
   var freed: UInt = 0
   // Read once per batch, not per region (binFreeLocked reads it from the
   // slab's class): flushes of bursts return hundreds of regions at a time.
-  let info = binInfos[sizeClass]
+  let info = config.binInfos[sizeClass]
   while remaining > 0 {
     let arena = chunkArena(UInt(bitPattern: items[0]))
     let bin = arena.pointee.bins + sizeClass
@@ -141,9 +141,9 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   t.pointee.gcEvents &+= 1
   if t.pointee.gcEvents < tcacheGCInterval { return }
   t.pointee.gcEvents = 0
-  if tcacheClassCount == 0 { return }
+  if config.tcacheClassCount == 0 { return }
   let sizeClass = Int(t.pointee.gcCursor)
-  t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(tcacheClassCount)
+  t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(config.tcacheClassCount)
   let bin = tcacheBin(t, sizeClass)
   if bin.pointee.refilled == 0 {
     let count = bin.count
@@ -178,7 +178,7 @@ func tcacheIdleTick() {
   if now &- t.pointee.idlePassMs < tcacheIdlePassMs { return }
   t.pointee.idlePassMs = now
   var c = 0
-  while c < tcacheClassCount {
+  while c < config.tcacheClassCount {
     let bin = tcacheBin(t, c)
     if bin.pointee.refilled == 0 {
       let count = bin.count

@@ -93,7 +93,7 @@ private func tcacheCountedBytes(_ t: UnsafeMutablePointer<Tcache>, reset: Bool) 
   var allocated: UInt64 = 0
   var deallocated: UInt64 = 0
   var c = 0
-  while c < tcacheClassCount {
+  while c < config.tcacheClassCount {
     let bin = tcacheBin(t, c)
     let size = UInt64(sizeClassSize(c))
     allocated &+= (bin.pointee.countdownStart &- bin.pointee.countdown) &* size

@@ -17,7 +17,7 @@ enum TsdState: UInt8 {
   case disabled = 4
 }
 
-nonisolated(unsafe) var tsdKey: pthread_key_t = 0
+// The pthread key is config.tsdKey (boot-once, tsdBoot).
 
 // The TLS slot holds the address of the tcache's stacks (its TcacheBin
 // array, indexed by class code), not of the Tcache record: the fast paths
@@ -53,9 +53,12 @@ func emptyTcacheCoversBins() -> Bool {
 }
 
 func tsdBoot() -> Bool {
-  pthread_key_create(&tsdKey, { value in
+  var key = pthread_key_t()
+  if pthread_key_create(&key, { value in
     if value != nil { tsdThreadExit() }
-  }) == 0
+  }) != 0 { return false }
+  config.tsdKey = key
+  return true
 }
 
 /// The thread's tcache, created on first use; nil when the thread has no
@@ -66,7 +69,7 @@ func tsdFetchTcache() -> UnsafeMutablePointer<Tcache>? {
   // Every caller runs after boot (a slow path that booted, or checked it).
   if !isBooted() { return nil }
   if swalloc_tls_state() != TsdState.uninitialized.rawValue { return nil }
-  if !optTcache || optFillsMemory {
+  if !config.opt.tcache || config.opt.fillsMemory {
     swalloc_tls_set_state(TsdState.disabled.rawValue)
     return nil
   }
@@ -83,7 +86,7 @@ func tsdFetchTcache() -> UnsafeMutablePointer<Tcache>? {
   setCurrentTcache(t)
   // May allocate (glibc's second-level key storage); the state routes that
   // allocation around the cache being built.
-  _ = pthread_setspecific(tsdKey, UnsafeRawPointer(t))
+  _ = pthread_setspecific(config.tsdKey, UnsafeRawPointer(t))
   swalloc_tls_set_state(TsdState.nominal.rawValue)
   return t
 }
