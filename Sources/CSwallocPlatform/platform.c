@@ -104,9 +104,6 @@ __thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 __attribute__((visibility("hidden")))
-int swalloc_backtrace(void **buffer, int size) { return backtrace(buffer, size); }
-
-__attribute__((visibility("hidden")))
 uint32_t swalloc_gettid(void) {
   int saved = errno;
   long tid = syscall(SYS_gettid);

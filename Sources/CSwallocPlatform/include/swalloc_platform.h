@@ -101,9 +101,13 @@ extern __thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 static inline struct swalloc_prof_tsd *swalloc_tls_prof(void) { return &swalloc_tsd_prof; }
 static inline void **swalloc_tls_prof_frames(void) { return swalloc_tsd_prof_frames; }
-// glibc's backtrace(3) (libgcc's DWARF unwinder, loaded by glibc on first
-// use), gettid, open(2) (variadic) and dladdr (needs _GNU_SOURCE): platform.c.
+// The heap profiler's backtrace (unwind.c): libgcc's DWARF rules, cached
+// per return address once swalloc_unwind_init has its table (zeroed memory,
+// kept for good; without it, and for frames the cache does not model,
+// glibc's backtrace(3)). The same frames as backtrace(3).
 int swalloc_backtrace(void **buffer, int size);
+void swalloc_unwind_init(void *table, size_t bytes);
+// gettid, open(2) (variadic) and dladdr (needs _GNU_SOURCE): platform.c.
 uint32_t swalloc_gettid(void);
 int swalloc_open_write(const char *path);
 int swalloc_open_read(const char *path);

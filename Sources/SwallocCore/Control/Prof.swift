@@ -135,13 +135,21 @@ func profSetActive(_ active: Bool) {
   profActive = active
 }
 
+/// Bytes of the unwinder's cache of unwind rules (unwind.c): 4096 entries
+/// of 32 bytes, one per return address seen (direct-mapped).
+let profUnwindCacheBytes: UInt = 128 << 10
+
 /// From the library constructor: the first backtrace(3) loads libgcc_s
-/// (and allocates, unsampled: the busy flag is set).
+/// (and allocates, unsampled: the busy flag is set), then the cached
+/// unwinder gets its table and libgcc's FDE lookup (dlopen, dlsym).
 func profPrime() {
   if !optProf || profPrimed { return }
   let s = swalloc_tls_prof()!
   s.pointee.busy = 1
   _ = swalloc_backtrace(swalloc_tls_prof_frames(), 4)
+  if let table = baseAlloc(profUnwindCacheBytes, alignment: 64) {
+    swalloc_unwind_init(table, Int(profUnwindCacheBytes))
+  }
   s.pointee.busy = 0
   profPrimed = true
 }
