@@ -25,9 +25,12 @@
 // a site's n sampled blocks of s bytes stand for n / (1 - exp(-s / R))
 // blocks (jeprof and pprof unbias the same way from the file's R).
 //
-// Backtraces: glibc's backtrace(3), i.e. libgcc's DWARF unwinder (.eh_frame),
-// which walks code built without frame pointers (Debian's python3, libc); a
-// frame-pointer walk would stop or go wrong at the first such frame.
+// Backtraces: libgcc's DWARF unwind rules (.eh_frame), which walk code built
+// without frame pointers (Debian's python3, libc); a frame-pointer walk
+// would stop or go wrong at the first such frame. swalloc_backtrace
+// (CSwallocPlatform/unwind.c) caches each return address's rule, so a
+// sample's frames cost a table probe each instead of libgcc's FDE search
+// and CFA programs; frames it does not model go to glibc's backtrace(3).
 // backtrace(3) loads libgcc_s (dlopen: it allocates) on its first call, so
 // it is primed from the library constructor, and a per-thread busy flag
 // serves any allocation made while the profiler runs (the unwinder's, the
