@@ -21,7 +21,6 @@ if [ $debug = 1 ]; then
   out=.build/debug-lib
   obj=.build/embedded-debug
   swiftdefs=(-D SWALLOC_DEBUG)
-  cdefs=(-DSWALLOC_UNWIND_VERIFY)   # unwind.c: every cached backtrace checked against backtrace(3)
   mkdir -p "$out" "$obj"
 else
   # The library goes where SwiftPM puts release products, with the same
@@ -31,7 +30,6 @@ else
   out=.build/release
   obj=.build/embedded
   swiftdefs=()
-  cdefs=()
   mkdir -p "$triple_dir" "$obj"
   if [ -d "$out" ] && [ ! -L "$out" ]; then rm -rf "$out"; fi
   [ -e "$out" ] || ln -s "$(uname -m)-unknown-linux-gnu/release" "$out"
@@ -62,7 +60,6 @@ clang -O2 -Xclang -disable-llvm-passes -fPIC -ffunction-sections -fno-stack-prot
   -c "$obj/swalloc-swift-uw.ll" -o "$obj/swalloc-swift.o"
 
 clang "${cflags[@]}" -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
-clang "${cflags[@]}" "${cdefs[@]}" -I "$inc" -c Sources/CSwallocPlatform/unwind.c -o "$obj/unwind.o"
 clang "${cflags[@]}" -c lib/exports.c -o "$obj/exports.o"
 
 # Version script and aliases from the one list of API names.
@@ -88,7 +85,7 @@ while read -r name; do
   fi
 done < lib/api-names.txt
 
-clang -shared -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/unwind.o" "$obj/exports.o" \
+clang -shared -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
   -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,--hash-style=gnu -Wl,-soname,"$soname"
 # A program linked with -L.build/release -lswalloc records the soname; the

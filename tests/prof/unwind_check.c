@@ -1,6 +1,8 @@
-// The heap profiler's cached unwinder (Sources/CSwallocPlatform/unwind.c,
-// compiled in here) against glibc's backtrace(3) (libgcc's unwinder), on
-// frames of every kind: deep recursion, rsp- and rbp-based frames (alloca,
+// The heap profiler's cached unwinder (Sources/SwallocCore/Control/
+// ProfUnwind.swift, linked in from the Embedded objects scripts/build-lib.sh
+// leaves in .build/embedded: swalloc_unwind_init, swalloc_unwind_walk)
+// against glibc's backtrace(3) (libgcc's unwinder), on frames of every
+// kind: deep recursion, rsp- and rbp-based frames (alloca,
 // no-omit-frame-pointer, -O0), a frame over 64 KiB, glibc's own code
 // (qsort's comparator), a signal handler, threads, and threads unwinding
 // at the same time (the table's sequence words). Each site unwinds twice:
@@ -8,24 +10,33 @@
 // exactly backtrace(3)'s frames. The plain sites must not need libgcc
 // (the cache must really be used). Prints "ok" or the first difference.
 
-#include "../../Sources/CSwallocPlatform/unwind.c"
-
+#define _GNU_SOURCE 1
+#include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include "swalloc_platform.h"
+
+// ProfUnwind.swift's entries for this test (@_cdecl; local in the library).
+bool swalloc_unwind_init(void *table, size_t bytes);
+int swalloc_unwind_walk(const struct swalloc_frame_regs *regs, void **buffer, int size);
 
 static int failures;
 static long checks, fallbacks;
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
 // Unwinds here both ways and compares the frames from this function's
-// caller on (the first frames are each unwinder's own).
+// caller on (the first is a return address into this function in each).
 __attribute__((noinline)) static int check_here(const char *what, int must_be_cached) {
   void *fast[96], *slow[96];
   int total = 0;
   for (int round = 0; round < 2; round++) {
-    int nf = sw_unwind(fast, 96);
+    struct swalloc_frame_regs regs;
+    swalloc_unwind_regs(&regs);   // fast[0] is here, as slow[0]
+    int nf = swalloc_unwind_walk(&regs, fast, 96);
     int ns = backtrace(slow, 96);
     pthread_mutex_lock(&report_lock);
     checks++;
@@ -35,10 +46,10 @@ __attribute__((noinline)) static int check_here(const char *what, int must_be_ca
         printf("FAIL %s: the cached unwinder gave up (round %d)\n", what, round);
         failures++;
       }
-    } else if (nf - 2 != ns - 1 || memcmp(fast + 2, slow + 1, sizeof(void *) * (size_t)(ns - 1)) != 0) {
-      printf("FAIL %s: round %d: %d frames cached, %d from backtrace(3)\n", what, round, nf - 2, ns - 1);
-      for (int i = 0; i < 96 && (i < nf - 2 || i < ns - 1); i++)
-        printf("  %2d %p %p\n", i, i < nf - 2 ? fast[i + 2] : NULL, i < ns - 1 ? slow[i + 1] : NULL);
+    } else if (nf != ns || ns < 2 || memcmp(fast + 1, slow + 1, sizeof(void *) * (size_t)(ns - 1)) != 0) {
+      printf("FAIL %s: round %d: %d frames cached, %d from backtrace(3)\n", what, round, nf - 1, ns - 1);
+      for (int i = 0; i < 96 && (i < nf - 1 || i < ns - 1); i++)
+        printf("  %2d %p %p\n", i, i < nf - 1 ? fast[i + 1] : NULL, i < ns - 1 ? slow[i + 1] : NULL);
       failures++;
     }
     pthread_mutex_unlock(&report_lock);
@@ -104,8 +115,7 @@ int main(void) {
   backtrace(prime, 4);   // loads libgcc_s, as the profiler's constructor does
   size_t bytes = 128 << 10;
   void *table = calloc(1, bytes);
-  swalloc_unwind_init(table, bytes);
-  if (!sw_table) { printf("FAIL init: no _Unwind_Find_FDE\n"); return 1; }
+  if (!swalloc_unwind_init(table, bytes)) { printf("FAIL init: no _Unwind_Find_FDE\n"); return 1; }
 
   for (int d = 0; d < 70; d += 3) recurse(d, "recursion");
   for (int d = 0; d < 6; d++) with_alloca(d, 40);

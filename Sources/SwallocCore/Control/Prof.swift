@@ -27,8 +27,8 @@
 //
 // Backtraces: libgcc's DWARF unwind rules (.eh_frame), which walk code built
 // without frame pointers (Debian's python3, libc); a frame-pointer walk
-// would stop or go wrong at the first such frame. swalloc_backtrace
-// (CSwallocPlatform/unwind.c) caches each return address's rule, so a
+// would stop or go wrong at the first such frame. profBacktrace
+// (ProfUnwind.swift) caches each return address's rule, so a
 // sample's frames cost a table probe each instead of libgcc's FDE search
 // and CFA programs; frames it does not model go to glibc's backtrace(3).
 // backtrace(3) loads libgcc_s (dlopen: it allocates) on its first call, so
@@ -138,7 +138,7 @@ func profSetActive(_ active: Bool) {
   profActive = active
 }
 
-/// Bytes of the unwinder's cache of unwind rules (unwind.c): 4096 entries
+/// Bytes of the unwinder's cache of unwind rules (ProfUnwind.swift): 4096 entries
 /// of 32 bytes, one per return address seen (direct-mapped).
 let profUnwindCacheBytes: UInt = 128 << 10
 
@@ -149,9 +149,9 @@ func profPrime() {
   if !optProf || profPrimed { return }
   let s = swalloc_tls_prof()!
   s.pointee.busy = 1
-  _ = swalloc_backtrace(swalloc_tls_prof_frames(), 4)
+  _ = swalloc_glibc_backtrace(swalloc_tls_prof_frames(), 4)
   if let table = baseAlloc(profUnwindCacheBytes, alignment: 64) {
-    swalloc_unwind_init(table, Int(profUnwindCacheBytes))
+    _ = unwindInit(table, Int(profUnwindCacheBytes))
   }
   s.pointee.busy = 0
   profPrimed = true

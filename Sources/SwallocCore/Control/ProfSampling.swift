@@ -43,7 +43,7 @@ func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
   let align = max(alignment, quantum)
   let usize = usableSizeFor(size, alignment: align)
   let frames = swalloc_tls_prof_frames().unsafelyUnwrapped
-  let captured = Int(swalloc_backtrace(frames, SWALLOC_PROF_CAPTURE))
+  let captured = profBacktrace(frames, Int(SWALLOC_PROF_CAPTURE))
   let request = usize < largeMinClass ? max(largeMinClass, align) : size
   // The block's own allocation passes allocateAligned's countdown step:
   // it must not count (a fresh draw shortened by 16 KiB would sample the
@@ -84,7 +84,7 @@ func profResizedInPlace(_ record: UnsafeMutablePointer<Extent>, usize: UInt) {
   s.pointee.busy = 1
   defer { s.pointee.busy = 0 }
   let frames = swalloc_tls_prof_frames().unsafelyUnwrapped
-  let captured = Int(swalloc_backtrace(frames, SWALLOC_PROF_CAPTURE))
+  let captured = profBacktrace(frames, Int(SWALLOC_PROF_CAPTURE))
   profRecordBacktrace(s, frames, captured, usize: usize, record)
 }
 
