@@ -46,7 +46,7 @@ run "hardening" tests/hardening/run.sh "$lib"
 run "jemalloc compatibility and fork" tests/compat/run.sh "$lib"
 run "differential (20 s)" tests/differential/run.sh "$lib" 20
 # The debug library checks each backtrace of its cached unwinder against
-# glibc's backtrace(3) (unwind.c, SWALLOC_UNWIND_VERIFY) and aborts on a
+# glibc's backtrace(3) (Control/ProfUnwind.swift, unwindVerify) and aborts on a
 # difference: python3 (deep stacks through code without frame pointers)
 # and a threaded C program, sampled often.
 prof_unwind() {
