@@ -139,7 +139,7 @@ func profSetActive(_ active: Bool) {
 }
 
 /// Bytes of the unwinder's cache of unwind rules (ProfUnwind.swift): 4096 entries
-/// of 32 bytes, one per return address seen (direct-mapped).
+/// of 32 bytes, one per return address seen (two-way: ProfUnwind.swift).
 let profUnwindCacheBytes: UInt = 128 << 10
 
 /// From the library constructor: the first backtrace(3) loads libgcc_s

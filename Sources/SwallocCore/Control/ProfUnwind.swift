@@ -26,7 +26,7 @@
 // read from .eh_frame can trap: its arithmetic wraps (&+, &*) and every
 // read is bounds-checked against the CIE's or FDE's length.
 //
-// The table is global, a direct-mapped cache of 4096 entries, each behind
+// The table is global, a two-way cache of 4096 entries, each behind
 // a sequence word (a reader that sees a write in progress treats it as a
 // miss; a writer that finds another writer there does not store). A rule
 // is only valid while the code it describes is mapped: keys carry the
@@ -76,7 +76,7 @@ nonisolated(unsafe) private var unwindMask: UInt = 0
 @_cdecl("swalloc_unwind_init")
 func unwindInit(_ table: UnsafeMutableRawPointer?, _ bytes: Int) -> Bool {
   if unwindTable != nil { return true }
-  guard let table, bytes >= 32, swalloc_find_fde_init() else { return false }
+  guard let table, bytes >= 64, swalloc_find_fde_init() else { return false }
   var entries = 1
   while entries <= bytes / 64 { entries &*= 2 }
   unwindMask = UInt(entries &- 1)
@@ -167,17 +167,33 @@ private func peekWord(_ address: UInt) -> UInt {
 
 // MARK: The table
 
+// A return address's entry is its slot (a hash of the address) or that
+// slot's twin (slot ^ 1: the two share a 64-byte line): two-way, so two
+// return addresses of one stack that hash to the same slot do not evict
+// each other on every walk (a direct-mapped table did, on one build:
+// profBacktrace's own frame and swallocPosixMemalign's, a miss and a
+// _Unwind_Find_FDE per sample of bench aligned).
 @inline(__always)
-private func unwindEntry(_ table: UnsafeMutablePointer<Atomic<UInt>>, _ key: UInt) -> UnsafeMutablePointer<Atomic<UInt>> {
+private func unwindSlot(_ key: UInt) -> UInt {
   let ip = key & 0xffff_ffff_ffff
-  let slot = ((ip &* 0x9E37_79B9_7F4A_7C15) >> 40) & unwindMask
-  return table + Int(bitPattern: slot &* 4)
+  return ((ip &* 0x9E37_79B9_7F4A_7C15) >> 40) & unwindMask
+}
+
+@inline(__always)
+private func unwindEntry(_ table: UnsafeMutablePointer<Atomic<UInt>>, _ slot: UInt) -> UnsafeMutablePointer<Atomic<UInt>> {
+  table + Int(bitPattern: slot &* 4)
 }
 
 @inline(__always)
 private func unwindLookup(_ table: UnsafeMutablePointer<Atomic<UInt>>, _ key: UInt,
                           _ rule: inout UnwindRule) -> Bool {
-  let e = unwindEntry(table, key)
+  let slot = unwindSlot(key)
+  return unwindProbe(unwindEntry(table, slot), key, &rule)
+    || unwindProbe(unwindEntry(table, slot ^ 1), key, &rule)
+}
+
+@inline(__always)
+private func unwindProbe(_ e: UnsafeMutablePointer<Atomic<UInt>>, _ key: UInt, _ rule: inout UnwindRule) -> Bool {
   let s1 = e.pointee.load(ordering: .acquiring)
   if s1 & 1 != 0 { return false }
   let k = (e + 1).pointee.load(ordering: .relaxed)
@@ -192,8 +208,13 @@ private func unwindLookup(_ table: UnsafeMutablePointer<Atomic<UInt>>, _ key: UI
   return true
 }
 
+/// Stores into the slot when it is free (key 0, or of an older
+/// generation), else into its twin.
 private func unwindStore(_ table: UnsafeMutablePointer<Atomic<UInt>>, _ key: UInt, _ rule: UnwindRule) {
-  let e = unwindEntry(table, key)
+  let slot = unwindSlot(key)
+  let first = unwindEntry(table, slot)
+  let held = (first + 1).pointee.load(ordering: .relaxed)
+  let e = held == 0 || held >> 48 != key >> 48 ? first : unwindEntry(table, slot ^ 1)
   let s = e.pointee.load(ordering: .relaxed)
   if s & 1 != 0 { return }   // another thread is writing it
   if !e.pointee.compareExchange(expected: s, desired: s &+ 1, successOrdering: .acquiring,
