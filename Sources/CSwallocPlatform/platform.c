@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <link.h>
 #include "swalloc_platform.h"
 
 // See the header: valid before boot.
@@ -99,8 +100,61 @@ __thread struct swalloc_prof_tsd swalloc_tsd_prof
 __thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
+// The heap profiler's cached unwinder (Control/ProfUnwind.swift) is Swift;
+// these are the pieces it cannot express. swalloc_unwind_regs: the return
+// address into its caller, the caller's rsp once the call returns, and rbp
+// (callee-saved: the caller's own). Swift has no access to its registers.
+#ifdef __x86_64__
+__asm__(
+  "  .text\n"
+  "  .p2align 4\n"
+  "  .globl swalloc_unwind_regs\n"
+  "  .hidden swalloc_unwind_regs\n"
+  "  .type swalloc_unwind_regs,@function\n"
+  "swalloc_unwind_regs:\n"
+  "  .cfi_startproc\n"
+  "  movq (%rsp), %rax\n"
+  "  movq %rax, 0(%rdi)\n"
+  "  leaq 8(%rsp), %rax\n"
+  "  movq %rax, 8(%rdi)\n"
+  "  movq %rbp, 16(%rdi)\n"
+  "  ret\n"
+  "  .cfi_endproc\n"
+  "  .size swalloc_unwind_regs, .-swalloc_unwind_regs\n");
+#endif
+
+// glibc's backtrace(3) (libgcc's unwinder): the fallback.
 __attribute__((visibility("hidden")))
-int swalloc_backtrace(void **buffer, int size) { return backtrace(buffer, size); }
+int swalloc_glibc_backtrace(void **buffer, int size) { return backtrace(buffer, size); }
+
+// libgcc_s's _Unwind_Find_FDE (exported since GCC 3.0), looked up once
+// (RTLD_NOLOAD: glibc's backtrace(3) has loaded libgcc_s) and called
+// through its pointer.
+static const void *(*find_fde)(void *pc, struct swalloc_eh_bases *bases);
+
+__attribute__((visibility("hidden")))
+bool swalloc_find_fde_init(void) {
+  void *libgcc = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (libgcc) find_fde = (const void *(*)(void *, struct swalloc_eh_bases *))dlsym(libgcc, "_Unwind_Find_FDE");
+  return find_fde != NULL;
+}
+
+__attribute__((visibility("hidden")))
+const void *swalloc_find_fde(uintptr_t pc, struct swalloc_eh_bases *bases) { return find_fde((void *)pc, bases); }
+
+// The loader's count of objects removed (dl_iterate_phdr's dlpi_subs).
+static int subs_callback(struct dl_phdr_info *info, size_t size, void *data) {
+  if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+    *(uint64_t *)data = (uint64_t)info->dlpi_subs;
+  return 1;   // the first object is enough
+}
+
+__attribute__((visibility("hidden")))
+uint64_t swalloc_loader_subs(void) {
+  uint64_t subs = 0;
+  dl_iterate_phdr(subs_callback, &subs);
+  return subs;
+}
 
 __attribute__((visibility("hidden")))
 uint32_t swalloc_gettid(void) {

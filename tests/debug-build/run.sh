@@ -8,7 +8,8 @@
 # Runs: a check that the build says config.debug = true (the release one
 # says false; config_debug.c), then the suites of tests/ api, decay,
 # options, concurrency (5 s of stress), oom, misuse, fuzz (20 s) and
-# programs, then hardening, compat and 20 s of differential.
+# programs, then hardening, compat and 20 s of differential, and the heap
+# profiler's cached unwinder checked against backtrace(3) on every sample.
 # Prints each runner's summary and "N passed, M failed" over the runners.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,5 +45,21 @@ run "real programs" tests/programs/run.sh "$lib"
 run "hardening" tests/hardening/run.sh "$lib"
 run "jemalloc compatibility and fork" tests/compat/run.sh "$lib"
 run "differential (20 s)" tests/differential/run.sh "$lib" 20
+# The debug library checks each backtrace of its cached unwinder against
+# glibc's backtrace(3) (Control/ProfUnwind.swift, unwindVerify) and aborts on a
+# difference: python3 (deep stacks through code without frame pointers)
+# and a threaded C program, sampled often.
+prof_unwind() {
+  gcc -O2 -pthread -o "$work/prof_sites" "$root/tests/prof/prof_sites.c" -I"$root/tests/lib" \
+    -L"$(dirname "$lib")" -l:libswalloc.so -Wl,-rpath,"$(dirname "$lib")" || return 1
+  SWALLOC_CONF=prof:true,lg_prof_sample:10 LD_PRELOAD=$lib "$work/prof_sites" "$work/sites.heap" >/dev/null || return 1
+  SWALLOC_CONF=prof:true,lg_prof_sample:10 LD_PRELOAD=$lib python3 -c '
+import json
+rows = [{"n": i, "s": str(i) * 8} for i in range(100000)]
+assert len(json.loads(json.dumps(rows))) == 100000
+' || return 1
+  echo "prof: every sampled backtrace matched backtrace(3)"
+}
+run "prof unwinder checked against backtrace(3)" prof_unwind
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -16,6 +16,8 @@
 #                known function: the interpreter's bytearray path tops the
 #                table, and the flame graph names it
 #   off          without prof:true, prof.dump is EFAULT and config.prof true
+#   unwind-gcc   the profiler's cached unwinder gives backtrace(3)'s frames
+#   unwind-clang (tests/prof/unwind_check.c, built by each compiler)
 #
 # usage: tests/prof/run.sh /abs/path/libswalloc.so /abs/path/swalloc-tool
 # Prints "ok NAME ..." / "FAIL NAME: reason" per check and one line
@@ -134,6 +136,26 @@ if gcc -o "$BIN/off" "$HERE/prof_off.c" -L"$(dirname "$LIB")" -l:"$(basename "$L
 else
     fail off "${out:-} $(head -c 200 "$LOGS/off.log")"
 fi
+
+# unwind: the cached unwinder (Control/ProfUnwind.swift) gives backtrace(3)'s
+# frames on frames of every kind (unwind_check.c, built with gcc and with
+# clang and linked with the Embedded objects of the library under test:
+# scripts/build-lib.sh leaves them in .build/embedded, or
+# .build/embedded-debug for --debug).
+ROOT=$(cd "$HERE/../.." && pwd)
+OBJ=$ROOT/.build/embedded
+case "$(readlink -f "$LIB")" in "$(readlink -f "$ROOT/.build/debug-lib")"/*) OBJ=$ROOT/.build/embedded-debug ;; esac
+for cc in gcc clang; do
+    command -v $cc >/dev/null || continue
+    if $cc -std=gnu11 -O2 -g -pthread -Wall -Wno-unknown-attributes -I"$ROOT/Sources/CSwallocPlatform/include" \
+           -o "$BIN/unwind_check_$cc" "$HERE/unwind_check.c" "$OBJ/swalloc-swift.o" "$OBJ/platform.o" \
+           -Wl,--gc-sections -ldl >"$LOGS/unwind_$cc.log" 2>&1 \
+       && out=$(timeout 60 "$BIN/unwind_check_$cc" 2>&1) && [ "${out#ok}" != "$out" ]; then
+        pass "unwind-$cc" "($out)"
+    else
+        fail "unwind-$cc" "$(echo "${out:-}" | head -n 12 | tr '\n' ' ' | cut -c1-400) $(head -c 200 "$LOGS/unwind_$cc.log")"
+    fi
+done
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

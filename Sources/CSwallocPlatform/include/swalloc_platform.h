@@ -92,9 +92,19 @@ extern __thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 static inline struct swalloc_prof_tsd *swalloc_tls_prof(void) { return &swalloc_tsd_prof; }
 static inline void **swalloc_tls_prof_frames(void) { return swalloc_tsd_prof_frames; }
-// glibc's backtrace(3) (libgcc's DWARF unwinder, loaded by glibc on first
-// use), gettid, open(2) (variadic) and dladdr (needs _GNU_SOURCE): platform.c.
-int swalloc_backtrace(void **buffer, int size);
+// The heap profiler's cached unwinder (Control/ProfUnwind.swift) and what
+// it needs from C (platform.c): the frame registers of the caller of
+// swalloc_unwind_regs, glibc's backtrace(3) (its fallback), libgcc_s's
+// _Unwind_Find_FDE (libgcc's struct dwarf_eh_bases; looked up once by
+// swalloc_find_fde_init), and dl_iterate_phdr's count of objects removed.
+struct swalloc_frame_regs { uintptr_t ip, sp, bp; };
+struct swalloc_eh_bases { void *tbase; void *dbase; void *func; };
+void swalloc_unwind_regs(struct swalloc_frame_regs *out);
+int swalloc_glibc_backtrace(void **buffer, int size);
+bool swalloc_find_fde_init(void);
+const void *swalloc_find_fde(uintptr_t pc, struct swalloc_eh_bases *bases);
+uint64_t swalloc_loader_subs(void);
+// gettid, open(2) (variadic) and dladdr (needs _GNU_SOURCE): platform.c.
 uint32_t swalloc_gettid(void);
 int swalloc_open_write(const char *path);
 int swalloc_open_read(const char *path);

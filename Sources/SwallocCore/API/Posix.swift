@@ -115,24 +115,29 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
   case .small(_, _, let c):
     if size <= largeMaxClass && classIndexFor(size) == c { return pointer }
   case .large(let arena, let extent, let c):
-    // A sampled block is moved (its sample keeps the size it was taken at).
-    if size <= largeMaxClass && extent.pointee.profSample == nil {
+    // A block sampled by the heap profiler keeps its sample while its usable
+    // size stays (the same class); resized in place, it is sampled anew
+    // (profResizedInPlace).
+    if size <= largeMaxClass {
       let newClass = classIndexFor(size)
-      if newClass == c { return pointer }
-      if newClass >= config.smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
+      if newClass == c && extent.pointee.profSample == nil { return pointer }
+      if newClass >= config.smallClassCount && newClass != c && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
         threadCountResize(from: oldUsable, to: sizeClassSize(newClass))
+        if extent.pointee.profSample != nil { profResizedInPlace(extent, usize: sizeClassSize(newClass)) }
         return pointer
       }
     }
   case .huge(let record):
-    if size > largeMaxClass && record.pointee.profSample == nil {
+    if size > largeMaxClass {
       if size <= oldUsable && size > oldUsable / 2 { return pointer }
       if hugeResizeInPlace(record, newSize: size) {
         threadCountResize(from: oldUsable, to: record.pointee.pages << pageShift)
+        if record.pointee.profSample != nil { profResizedInPlace(record, usize: record.pointee.pages << pageShift) }
         return pointer
       }
       if size > oldUsable, let moved = hugeGrowByRemap(record, newSize: size) {
         threadCountResize(from: oldUsable, to: record.pointee.pages << pageShift)
+        if record.pointee.profSample != nil { profResizedInPlace(record, usize: record.pointee.pages << pageShift) }
         return moved
       }
     }

@@ -25,9 +25,12 @@
 // a site's n sampled blocks of s bytes stand for n / (1 - exp(-s / R))
 // blocks (jeprof and pprof unbias the same way from the file's R).
 //
-// Backtraces: glibc's backtrace(3), i.e. libgcc's DWARF unwinder (.eh_frame),
-// which walks code built without frame pointers (Debian's python3, libc); a
-// frame-pointer walk would stop or go wrong at the first such frame.
+// Backtraces: libgcc's DWARF unwind rules (.eh_frame), which walk code built
+// without frame pointers (Debian's python3, libc); a frame-pointer walk
+// would stop or go wrong at the first such frame. profBacktrace
+// (ProfUnwind.swift) caches each return address's rule, so a
+// sample's frames cost a table probe each instead of libgcc's FDE search
+// and CFA programs; frames it does not model go to glibc's backtrace(3).
 // backtrace(3) loads libgcc_s (dlopen: it allocates) on its first call, so
 // it is primed from the library constructor, and a per-thread busy flag
 // serves any allocation made while the profiler runs (the unwinder's, the
@@ -133,13 +136,21 @@ func profSetActive(_ active: Bool) {
   profActive = active
 }
 
+/// Bytes of the unwinder's cache of unwind rules (ProfUnwind.swift): 4096 entries
+/// of 32 bytes, one per return address seen (two-way: ProfUnwind.swift).
+let profUnwindCacheBytes: UInt = 128 << 10
+
 /// From the library constructor: the first backtrace(3) loads libgcc_s
-/// (and allocates, unsampled: the busy flag is set).
+/// (and allocates, unsampled: the busy flag is set), then the cached
+/// unwinder gets its table and libgcc's FDE lookup (dlopen, dlsym).
 func profPrime() {
   if !config.opt.prof || profPrimed { return }
   let s = swalloc_tls_prof()!
   s.pointee.busy = 1
-  _ = swalloc_backtrace(swalloc_tls_prof_frames(), 4)
+  _ = swalloc_glibc_backtrace(swalloc_tls_prof_frames(), 4)
+  if let table = baseAlloc(profUnwindCacheBytes, alignment: 64) {
+    _ = unwindInit(table, Int(profUnwindCacheBytes))
+  }
   s.pointee.busy = 0
   profPrimed = true
 }

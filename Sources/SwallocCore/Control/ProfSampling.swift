@@ -43,7 +43,7 @@ func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
   let align = max(alignment, quantum)
   let usize = usableSizeFor(size, alignment: align)
   let frames = swalloc_tls_prof_frames().unsafelyUnwrapped
-  let captured = Int(swalloc_backtrace(frames, SWALLOC_PROF_CAPTURE))
+  let captured = profBacktrace(frames, Int(SWALLOC_PROF_CAPTURE))
   let request = usize < largeMinClass ? max(largeMinClass, align) : size
   // The block's own allocation passes allocateAligned's countdown step:
   // it must not count (a fresh draw shortened by 16 KiB would sample the
@@ -62,6 +62,38 @@ func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
     guard let e = pageEntryExtent(pageEntry(address)) else { return p }
     record = e
   }
+  profRecordBacktrace(s, frames, captured, usize: usize, record)
+  return p
+}
+
+/// realloc resized a sampled large or huge block in place (its record
+/// stays, its usable size is now `usize`). Handled as the move it saves
+/// (a free and an allocation, jemalloc's prof_realloc): the old sample
+/// leaves its counters, and the new size goes through the byte countdown,
+/// which may sample it again (a backtrace of this realloc). Before, a
+/// sampled block always moved: bench realloc-grow, whose arrays grow 8
+/// bytes a call past 2 MiB, where nearly every huge block is sampled (p =
+/// 1 - exp(-2 MiB / 512 KiB) = 0.98), copied 2 MiB per realloc in runs of
+/// about 50 (prof:true cost it 1.14x; the copies were its whole difference).
+@inline(never)
+func profResizedInPlace(_ record: UnsafeMutablePointer<Extent>, usize: UInt) {
+  guard let raw = record.pointee.profSample else { return }
+  profUnrecord(record, raw.assumingMemoryBound(to: ProfSample.self))
+  if !profActive || !profSampleNow(usize) { return }
+  let s = swalloc_tls_prof().unsafelyUnwrapped
+  s.pointee.busy = 1
+  defer { s.pointee.busy = 0 }
+  let frames = swalloc_tls_prof_frames().unsafelyUnwrapped
+  let captured = profBacktrace(frames, Int(SWALLOC_PROF_CAPTURE))
+  profRecordBacktrace(s, frames, captured, usize: usize, record)
+}
+
+/// Records the sample of a block whose `record` the caller has: its stack
+/// (`captured` frames, ours dropped) and size, then a gdump when one is due.
+/// Called with the busy flag set.
+private func profRecordBacktrace(_ s: UnsafeMutablePointer<swalloc_prof_tsd>,
+                                 _ frames: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ captured: Int,
+                                 usize: UInt, _ record: UnsafeMutablePointer<Extent>) {
   // Our own frames (entry points, slow paths, this function) come first.
   var first = 0
   while first < captured {
@@ -79,7 +111,6 @@ func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
     return due
   }
   if gdumpDue { _ = profDump(nil, kind: 117) }   // 'u', as jemalloc names gdumps
-  return p
 }
 
 private func profHash(_ frames: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ depth: Int) -> UInt {
