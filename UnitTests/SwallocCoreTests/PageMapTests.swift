@@ -27,6 +27,34 @@ final class PageMapTests: XCTestCase {
     XCTAssertTrue(pageMapSet(chunkB, 0))
   }
 
+  /// Two threads write one slot with nothing ordering the writes, as when
+  /// the kernel hands a huge block's freed range to another thread's mmap.
+  /// Checked by the ThreadSanitizer run (tests/sanitize): a plain store in
+  /// pageMapSet was reported as a data race here (and once in
+  /// testConcurrentHandOffOfEveryKindOfBlock); atomic stores are not.
+  func testUnorderedWritesOfOneSlotAreNotARace() {
+    let chunk: UInt = 0x5B5B_0000_0000 & ~chunkMask
+    XCTAssertTrue(pageMapSet(chunk, 0x7000_0040))   // the leaf exists before the threads start
+    let first = UnsafeMutablePointer<pthread_t>.allocate(capacity: 2)
+    defer { first.deallocate() }
+    for k in 0..<2 {
+      // Each thread waits a different time, then writes: no lock, no join
+      // between the two writes (both threads are still running).
+      let rc = pthread_create(first + k, nil, { raw in
+        let k = UInt(bitPattern: raw)
+        usleep(useconds_t(20_000 + k * 30_000))
+        _ = pageMapSet(0x5B5B_0000_0000 & ~chunkMask, 0x7000_0080 + k * 0x40)
+        usleep(useconds_t(60_000 - k * 30_000))
+        return nil
+      }, UnsafeMutableRawPointer(bitPattern: UInt(k) + 0))
+      XCTAssertEqual(rc, 0)
+    }
+    pthread_join(first[0], nil)
+    pthread_join(first[1], nil)
+    XCTAssertEqual(pageMapLookup(chunk), 0x7000_00C0)
+    XCTAssertTrue(pageMapSet(chunk, 0))
+  }
+
   func testAddressesOutsideTheUserSpaceAreUnknown() {
     XCTAssertEqual(pageMapLookup(UInt(1) << 48), 0)
     XCTAssertEqual(pageMapLookup(UInt.max), 0)

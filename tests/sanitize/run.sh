@@ -23,7 +23,10 @@
 #     structs that held a lock next to the data it guards (base,
 #     tcacheRecycle, hugeRecords, Arena, Bin) and an unlocked peek at
 #     hugeCacheEntries; fixed in the sources (locks in globals of their own,
-#     field order, see the note on struct Arena), none suppressed.
+#     field order, see the note on struct Arena), none suppressed. In 2026-12
+#     a data race between two plain stores of one page-map slot (a huge
+#     range reused by another thread's mmap), seen once in several runs;
+#     pageMapSet stores atomically since, PageMapTests reproduces it.
 set -u
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"

@@ -122,7 +122,16 @@ func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
     guard let created else { return false }
     leaf = created
   }
-  leaf[Int((address >> chunkShift) & UInt(leafEntries &- 1))] = value
+  // Atomic, as pageMapClear's compare-exchange is: a huge mapping's range
+  // goes back to the kernel (munmap, or mremap moving it) and comes back to
+  // another thread's mmap, and that thread writes this slot again with no
+  // synchronization the program can see between the two writes
+  // (ThreadSanitizer reported the pair in testConcurrentHandOffOfEveryKind-
+  // OfBlock, on one run in several). Readers that may race with a write
+  // are the free paths of pointers no longer valid, which validate what
+  // they find.
+  let slot = leaf + Int((address >> chunkShift) & UInt(leafEntries &- 1))
+  atomicUInt(slot).pointee.store(value, ordering: .releasing)
   return true
 }
 
