@@ -16,18 +16,12 @@
  */
 #define _GNU_SOURCE
 #include "malloc_checks.h"
+#include "which_malloc.h"
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--which-malloc") == 0) {
-        /* prints the object that the process's malloc resolves into (the
-         * runner uses this to verify that LD_PRELOAD took effect) */
-        Dl_info di;
-        void *m = dlsym(RTLD_DEFAULT, "malloc");
-        if (m && dladdr(m, &di) && di.dli_fname)
-            printf("%s\n", di.dli_fname);
-        else
-            printf("?\n");
+        print_which_malloc();
         return 0;
     }
     const char *only = argc > 1 ? argv[1] : NULL;
@@ -50,13 +44,7 @@ int main(int argc, char **argv)
     f_free_sized = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
     f_free_aligned_sized = (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
 
-    for (size_t g = 0; g < N_COMMON_GROUPS; g++) {
-        if (only && !strstr(common_groups[g].name, only))
-            continue;
-        ran++;
-        if (!run_group(&common_groups[g]))
-            failed++;
-    }
+    failed += run_groups(common_groups, N_COMMON_GROUPS, only, &ran);
     printf("%s: %d groups, %d failed\n", failed ? "FAILED" : "PASSED", ran, failed);
     return failed ? 1 : 0;
 }

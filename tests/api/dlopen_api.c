@@ -353,20 +353,8 @@ int main(int argc, char **argv)
         {"coexist_with_glibc", t_coexist},
         {"threads_cross_free", t_threads},
     };
-    for (size_t g = 0; g < sizeof extra / sizeof extra[0]; g++) {
-        if (only && !strstr(extra[g].name, only))
-            continue;
-        ran++;
-        if (!run_group(&extra[g]))
-            failed++;
-    }
-    for (size_t g = 0; g < N_COMMON_GROUPS; g++) {
-        if (only && !strstr(common_groups[g].name, only))
-            continue;
-        ran++;
-        if (!run_group(&common_groups[g]))
-            failed++;
-    }
+    failed += run_groups(extra, sizeof extra / sizeof extra[0], only, &ran);
+    failed += run_groups(common_groups, N_COMMON_GROUPS, only, &ran);
     /* The library is deliberately not dlclose()d. */
     printf("%s: %d groups, %d failed\n", failed ? "FAILED" : "PASSED", ran, failed);
     return failed ? 1 : 0;

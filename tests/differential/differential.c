@@ -88,6 +88,7 @@
 
 #include "overflow_pairs.h"
 #include "test_util.h"
+#include "which_malloc.h"
 
 static size_t (*volatile f_usable)(void *) TEST_UNUSED = malloc_usable_size;
 
@@ -1107,12 +1108,7 @@ static void crash_handler(int sig)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--which-malloc") == 0) {
-        Dl_info di;
-        void *m = dlsym(RTLD_DEFAULT, "malloc");
-        if (m && dladdr(m, &di) && di.dli_fname)
-            printf("%s\n", di.dli_fname);
-        else
-            printf("?\n");
+        print_which_malloc();
         return 0;
     }
     if (argc < 2) {

@@ -1155,4 +1155,19 @@ static int run_group(const struct check_group *grp)
     return 0;
 }
 
+/* Runs the groups of `groups` whose name contains `only` (all when NULL),
+ * adding them to *ran; returns how many failed. */
+static int run_groups(const struct check_group *groups, size_t n, const char *only, int *ran)
+{
+    int failed = 0;
+    for (size_t g = 0; g < n; g++) {
+        if (only && !strstr(groups[g].name, only))
+            continue;
+        (*ran)++;
+        if (!run_group(&groups[g]))
+            failed++;
+    }
+    return failed;
+}
+
 #endif /* MALLOC_CHECKS_H */

@@ -94,7 +94,7 @@ fi
 if wanted gcc; then
     mkdir -p "$WORK/gcc-src"
     cp "$HERE/gcc_prog.c" "$WORK/gcc-src/prog.c"
-    cp "$HERE/../api/api_conformance.c" "$TESTLIB/malloc_checks.h" "$TESTLIB/overflow_pairs.h" "$WORK/gcc-src/"
+    cp "$HERE/../api/api_conformance.c" "$TESTLIB/malloc_checks.h" "$TESTLIB/overflow_pairs.h" "$TESTLIB/which_malloc.h" "$WORK/gcc-src/"
     compare gcc 120 cat bash "$HERE/gcc_work.sh" "$WORK/gcc-src" "$WORK/gcc-out"
 fi
 
