@@ -7,6 +7,10 @@
 //
 // SIZE (a number, default 32): N times malloc(SIZE) + free. MODE:
 //   calloc    calloc(1, 32) + free
+//   zeroed    malloc(32), memset to 0, free (what calloc is measured
+//             against; memset is called through a volatile pointer, as a
+//             PLT call would be, so that the compiler can neither fuse the
+//             pair into a calloc call nor drop the stores before free)
 //   memalign  posix_memalign(&p, 64, 64) + free
 //   realloc   malloc(24), realloc to 40, free
 //   batch8    8 x malloc(48), then the 8 blocks freed (in allocation order)
@@ -26,6 +30,7 @@
 
 static void *volatile sink;
 static void *volatile batch[8];
+static void *(*volatile memset_call)(void *, int, size_t) = memset;
 
 static void run(int mode, size_t size, long n) {
   void *p;
@@ -42,9 +47,12 @@ static void run(int mode, size_t size, long n) {
   case 3:
     LOOP(n, p = malloc(24); sink = p; p = realloc(p, 40); sink = p; free(p););
     break;
-  default:
+  case 4:
     LOOP(n, for (int j = 0; j < 8; j++) batch[j] = malloc(48);
             for (int j = 0; j < 8; j++) free(batch[j]););
+    break;
+  default:
+    LOOP(n, p = malloc(32); sink = p; memset_call(p, 0, 32); free(p););
     break;
   }
 }
@@ -52,16 +60,16 @@ static void run(int mode, size_t size, long n) {
 int main(int argc, char **argv) {
   long n = argc > 1 ? atol(argv[1]) : 1000000;
   const char *what = argc > 2 ? argv[2] : "32";
-  static const char *const modes[] = {"calloc", "memalign", "realloc", "batch8"};
+  static const char *const modes[] = {"calloc", "memalign", "realloc", "batch8", "zeroed"};
   int mode = 0;
   size_t size = 32;
   if (what[0] >= '0' && what[0] <= '9') {
     size = (size_t)atol(what);
   } else {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
       if (!strcmp(what, modes[i])) mode = i + 1;
     if (!mode) {
-      fprintf(stderr, "fastpath: unknown mode %s (SIZE, calloc, memalign, realloc, batch8)\n", what);
+      fprintf(stderr, "fastpath: unknown mode %s (SIZE, calloc, zeroed, memalign, realloc, batch8)\n", what);
       return 64;
     }
   }

@@ -8,7 +8,8 @@
 #
 #   scripts/fastpath-instructions.sh [--lib NAME=PATH]...
 #       a markdown table, one row per operation, one column per allocator:
-#       malloc(32) + free; calloc(1, 32) + free; malloc(20000) + free;
+#       malloc(32) + free; calloc(1, 32) + free; malloc(32) + memset +
+#       free (calloc's yardstick); malloc(20000) + free;
 #       posix_memalign(64, 64) + free; malloc(24), realloc to 40, free;
 #       8 x malloc(48), then 8 x free
 #   scripts/fastpath-instructions.sh [--lib NAME=PATH]... SIZE
@@ -86,6 +87,7 @@ fi
 
 ops=("32|malloc(32) + free"
      "calloc|calloc(1, 32) + free"
+     "zeroed|malloc(32), memset 0, free"
      "20000|malloc(20000) + free"
      "memalign|posix_memalign(64, 64) + free"
      "realloc|malloc(24), realloc to 40, free"

@@ -550,6 +550,59 @@ static void t_realloc(void)
         f_free(ch[i]);
     }
 
+    /* realloc between two small sizes writes nothing past the new block:
+     * of a run of blocks of the new size, the one with the nearest run
+     * block above it is freed, so that a LIFO cache hands it out next and
+     * realloc moves the old block into it; the run is checked after the
+     * move, for every pair of sizes. (swalloc moves a block between small
+     * classes with inline 16-byte copies, sized by the smaller region;
+     * sized by the old region instead, this check fails.) */
+    {
+        static const size_t small[] = {1, 5, 8, 9, 16, 17, 24, 31, 32, 40, 48, 63, 64, 65, 80, 100, 128, 129,
+                                       192, 255, 256, 320, 384, 448, 512, 700, 1024, 1500, 2048, 3000, 4096};
+        enum { N = sizeof small / sizeof small[0], RUN = 256 };
+        static unsigned char *run[RUN];
+        for (int a = 0; a < N; a++) {
+            for (int b = 0; b < N; b++) {
+                size_t from = small[a], to = small[b];
+                for (int i = 0; i < RUN; i++) {
+                    run[i] = f_malloc(to);
+                    fill(run[i], to, 7000 + i);
+                }
+                int victim = 0;
+                uintptr_t best = UINTPTR_MAX;
+                for (int i = 0; i < RUN; i++) {
+                    for (int j = 0; j < RUN; j++) {
+                        uintptr_t gap = (uintptr_t)run[j] - (uintptr_t)run[i];
+                        if (run[j] > run[i] && gap < best) {
+                            best = gap;
+                            victim = i;
+                        }
+                    }
+                }
+                unsigned char *p = f_malloc(from);
+                fill(p, from, 99);
+                f_free(run[victim]);
+                run[victim] = NULL;
+                unsigned char *q = f_realloc(p, to);
+                CHECK(q != NULL, "realloc(%zu -> %zu) returned NULL", from, to);
+                if (q) {
+                    size_t keep = from < to ? from : to;
+                    CHECK(verify(q, keep, 99) == (size_t)-1, "realloc(%zu -> %zu) lost content", from, to);
+                }
+                for (int i = 0; i < RUN; i++) {
+                    if (!run[i])
+                        continue;
+                    size_t bad = verify(run[i], to, 7000 + i);
+                    CHECK(bad == (size_t)-1, "realloc(%zu -> %zu) wrote into a neighbouring %zu-byte block (byte %zu)",
+                          from, to, to, bad);
+                    f_free(run[i]);
+                }
+                f_free(q ? q : p);
+            }
+        }
+    }
+
     /* realloc of aligned blocks keeps content */
     size_t al[] = {64, 4096, 65536, 1 << 21};
     for (size_t i = 0; i < 4; i++) {
