@@ -106,8 +106,22 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
       bin.pointee.frees &+= 1
       return
     }
+    // Where the page-map entry is goes along: a large block's cache free
+    // needs it. (Its address, not its value: the fast path loads only the
+    // class code's half of the entry.)
+    return freeMiss(pointer.unsafelyUnwrapped, entryAt: pageMap + Int(pageIndexInChunk(address)))
   }
   freeSlow(pointer)
+}
+
+/// A free the fast path could not take, of a block in an arena chunk whose
+/// page-map entry it read: a large block's thread-cache free without a
+/// second page-map walk (malloc(20000) + free: 161 -> 141
+/// instructions), else freeFull.
+@inline(never)
+func freeMiss(_ pointer: UnsafeMutableRawPointer, entryAt entry: UnsafePointer<UInt>) {
+  if freeLargeToCache(pointer, entry: entry.pointee) { return }
+  freeFull(pointer)
 }
 
 /// The thread-cache free of a large block (16 KiB .. tcache_max), whose
@@ -119,12 +133,18 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 /// which it reports, secure:true).
 @inline(__always)
 private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
+  guard let meta = arenaChunkMeta(UInt(bitPattern: pointer)) else { return false }
+  return freeLargeToCache(pointer, entry: meta.pageMap[Int(pageIndexInChunk(UInt(bitPattern: pointer)))])
+}
+
+/// freeLargeToCache with the page-map entry of `pointer`'s page in hand
+/// (`pointer` lies in an arena chunk).
+@inline(__always)
+private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -> Bool {
   // secure:true checks every large free on the full path; a block sampled
   // by the heap profiler (profSample) leaves its profile there.
   if config.opt.secure { return false }
   let address = UInt(bitPattern: pointer)
-  guard let meta = arenaChunkMeta(address) else { return false }
-  let entry = meta.pageMap[Int(pageIndexInChunk(address))]
   let code = entry >> pageEntryClassShift
   if code <= UInt(config.smallClassCount) || code > UInt(config.tcacheClassCount) { return false }
   guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
