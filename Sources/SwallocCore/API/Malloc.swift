@@ -165,10 +165,39 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -
 
 // MARK: Slow paths
 
+/// The thread-cache hit for a size above the lookup table (4 KiB up to
+/// largeMaxClass), without a frame: the class by arithmetic, then the fast
+/// path's pop, unless the class's countdown is about to reach its event
+/// (left to the callers' slow paths, as are uncached classes, whose stacks
+/// are empty). A large run leaving the cache is marked live again. The
+/// caller has checked lookupMaxSize < size <= largeMaxClass.
+@inline(__always)
+func cachedPopAboveTable(_ size: UInt) -> UnsafeMutableRawPointer? {
+  let sizeClass = classIndexFor(size)
+  let bin = fastPathBins() + (sizeClass &+ 1)
+  let head = bin.pointee.head
+  if head == bin.pointee.end || bin.pointee.countdown <= 1 { return nil }
+  bin.pointee.countdown &-= 1
+  bin.pointee.head = head + 1
+  let p = head.pointee.unsafelyUnwrapped
+  if sizeClass >= config.smallClassCount { largeLeftThreadCache(p) }
+  return p
+}
+
+/// malloc's slow path. Its first case, a cache hit above the lookup table,
+/// has no frame (the rest is in mallocSlowRest, a tail call): malloc(5000)
+/// + free 89 -> 80 instructions, malloc(20000) + free 141 -> 131.
 @inline(never)
 func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
+  if size &- (lookupMaxSize &+ 1) < largeMaxClass &- lookupMaxSize, let p = cachedPopAboveTable(size) { return p }
+  return mallocSlowRest(size)
+}
+
+@inline(never)
+private func mallocSlowRest(_ size: UInt) -> UnsafeMutableRawPointer? {
   // The cache hit for the classes above the lookup table (4 KiB up to
-  // tcache_max): the class by arithmetic, then the fast path's counted pop.
+  // tcache_max): the class by arithmetic, then the fast path's counted pop
+  // (here also at a countdown event).
   // With profiling active, an allocation no pop counted goes through the
   // byte countdown (profMalloc); one a class countdown chose for sampling
   // too (popCounted set the forced flag).

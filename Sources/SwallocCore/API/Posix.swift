@@ -238,17 +238,19 @@ public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRaw
 /// The aligned entry points' cache hit, in their own frames (no call but
 /// the tail call to their slow paths, so no register is saved): malloc's
 /// fast path on the size rounded up to the alignment (cachedAlignedAlloc
-/// says why that is aligned), for sizes in the lookup table. nil: the slow
+/// says why that is aligned), up to largeMaxClass. nil: the slow
 /// path, which also takes the pop at a countdown event. The caller
 /// guarantees a power-of-two alignment of at most a page. (posix_memalign
 /// (64, 64) + free: 104 -> 90 instructions, with the alignment
 /// test below.)
 @inline(__always)
 func alignedFastPop(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
-  if size > lookupMaxSize { return nil }
+  if size > largeMaxClass { return nil }
   // size 0 still gets a block of its own, aligned like any other.
   let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
-  if rounded > lookupMaxSize { return nil }
+  if rounded > lookupMaxSize {
+    return rounded <= largeMaxClass ? cachedPopAboveTable(rounded) : nil
+  }
   let bin = fastPathBins() + Int(sizeCodes[Int((rounded &+ 15) >> 4)])
   let head = bin.pointee.head
   // A countdown about to reach its event is left to the slow path's pop.
