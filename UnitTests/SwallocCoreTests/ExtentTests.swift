@@ -72,6 +72,62 @@ final class ExtentTests: XCTestCase {
     XCTAssertEqual(freeExtentPages(a), [chunkUsablePages])
   }
 
+  /// Every free extent's dirty and muzzy counts against the chunk's
+  /// page-state bits, and the arena's totals against the extents'.
+  private func assertExactPageCounts(_ a: UnsafeMutablePointer<Arena>, _ step: String) {
+    var dirty: UInt = 0, muzzy: UInt = 0
+    for b in 0..<extentBucketCount {
+      var e = a.pointee.freeExtents.heads[b].first
+      while let cur = e {
+        let counted = pageStateCount(cur.pointee.address, pages: cur.pointee.pages)
+        XCTAssertEqual(UInt(cur.pointee.dirtyPages), counted.dirty, "\(step): dirty pages of a free extent")
+        XCTAssertEqual(UInt(cur.pointee.muzzyPages), counted.muzzy, "\(step): muzzy pages of a free extent")
+        dirty += UInt(cur.pointee.dirtyPages)
+        muzzy += UInt(cur.pointee.muzzyPages)
+        e = cur.pointee.next
+      }
+    }
+    XCTAssertEqual(a.pointee.dirty.pages, dirty, "\(step): the arena's dirty pages")
+    XCTAssertEqual(a.pointee.muzzyPagesTotal, muzzy, "\(step): the arena's muzzy pages")
+  }
+
+  func testSplitsCountTheirPiecesExactly() {
+    // arenaAllocPages gives a split-off tail the run's counts less the
+    // pages taken (no pass over the tail's bitmap words): runs taken from
+    // an extent of dirty, muzzy and never-used pages, one aligned (a head
+    // split off too), one across a bitmap word.
+    let a = makePrivateArena()
+    a.pointee.dirtyDecayMs = -1
+    a.pointee.muzzyDecayMs = -1
+    mutexLock(&a.pointee.extentLock)
+    defer { mutexUnlock(&a.pointee.extentLock) }
+    func take(_ pages: UInt, align: UInt = 1) -> UnsafeMutablePointer<Extent> {
+      let e = arenaAllocPages(a, pages: pages, alignPages: align)!
+      e.pointee.state = .large
+      return e
+    }
+    _ = take(1)                 // page 0 stays in use
+    let x = take(5)             // 1..<6
+    let y = take(26)            // 6..<32
+    let z = take(8)             // 32..<40
+    let v = take(30)            // 40..<70
+    arenaFreePages(a, y)
+    purgeExtent(a, y, lazily: true)   // 26 muzzy pages (MADV_FREE), or zeroed where refused
+    arenaFreePages(a, x)
+    arenaFreePages(a, z)
+    arenaFreePages(a, v)        // 1..<1024: 43 dirty, 26 muzzy, the rest never used
+    assertExactPageCounts(a, "freed")
+    let aligned = take(3, align: 4)
+    XCTAssertEqual(aligned.pointee.address & (4 * pageSize - 1), 0)
+    assertExactPageCounts(a, "aligned run")
+    let wide = take(70)
+    XCTAssertEqual(wide.pointee.contents, .dirty)
+    assertExactPageCounts(a, "run across a bitmap word")
+    arenaFreePages(a, aligned)
+    arenaFreePages(a, wide)
+    assertExactPageCounts(a, "freed again")
+  }
+
   func testLargeReallocGrowsAndShrinksInPlace() {
     let p = swallocMalloc(20_000)!
     memset(p, 0x5A, 20_000)

@@ -137,6 +137,61 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(tcacheBin(t, sizeClass).pop(), regions[29])
   }
 
+  /// Refills take a whole free slab's regions in order without a bitmap
+  /// scan, and flushes return runs of one slab with one page-map lookup:
+  /// both across slab boundaries, with partly used slabs in between, keep
+  /// the bitmaps, free counts and bin counters exact (the debug build also
+  /// checks every slab's bitmap against its count).
+  func testRefillsAndFlushesAcrossSlabsKeepTheCountsExact() {
+    let owner = makePrivateArena()
+    let sizeClass = classIndexFor(1024)
+    let info = config.binInfos[sizeClass]
+    let regionSize = UInt(info.regionSize)
+    let bin = owner.pointee.bins + sizeClass
+    let n = Int(info.regionCount) * 5 + 2
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: n)
+    var got = 0
+    while got < n {
+      let want = min(3, n - got)
+      let k = regions.withUnsafeMutableBufferPointer { binFill(owner, sizeClass: sizeClass, into: $0.baseAddress! + got, want: want) }
+      XCTAssertEqual(k, want)
+      got += k
+    }
+    XCTAssertEqual(Set(regions.map { UInt(bitPattern: $0) }).count, n, "distinct regions")
+    for r in regions {
+      let address = UInt(bitPattern: r)
+      let slab = pageEntryExtent(pageEntry(address))!
+      XCTAssertEqual((address - slab.pointee.address) % regionSize, 0)
+      XCTAssertFalse(slab.bitmap.isSet((address - slab.pointee.address) / regionSize), "handed out")
+    }
+    XCTAssertEqual(bin.pointee.regionsInUse, UInt(n))
+
+    // Every other region back (against allocation order), then refill: the
+    // partly used slabs are scanned.
+    let t = tcacheCreate(arena: owner)!
+    let cache = tcacheBin(t, sizeClass)
+    var kept: [UnsafeMutableRawPointer?] = []
+    for (i, r) in regions.enumerated().reversed() {
+      if i % 2 == 0 { XCTAssertTrue(cache.push(r!)) } else { kept.append(r) }
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(bin.pointee.regionsInUse, UInt(kept.count))
+    var again = [UnsafeMutableRawPointer?](repeating: nil, count: n - kept.count)
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &again, want: again.count), again.count)
+    XCTAssertEqual(Set((again + kept).map { UInt(bitPattern: $0) }).count, n, "no region handed out twice")
+
+    // All of them back, in allocation order: every slab empties.
+    for r in again + kept { XCTAssertTrue(cache.push(r!) || { tcacheFlush(t, sizeClass: sizeClass, keep: 0); return cache.push(r!) }()) }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(bin.pointee.regionsInUse, 0)
+    XCTAssertEqual(bin.pointee.frees, bin.pointee.mallocs)
+    var slab = bin.pointee.spare
+    while let s = slab {
+      XCTAssertEqual(s.pointee.freeRegions, info.regionCount, "a spare slab is empty")
+      slab = s.pointee.next
+    }
+  }
+
   func testThreadExitFlushesTheCacheAndUnbindsTheArena() {
     func boundThreads() -> Int {
       mutexLock(&arenasLock)

@@ -18,12 +18,24 @@
  *   invalid-interior-large  free(p + 4096) of a 64 KiB block
  *   invalid-interior-small  free(p + 16) of a 64-byte block (then frees that
  *                           flush the cache)
+ *   double-free-batch       free(p), free(q), free(p) of 48-byte blocks (the
+ *                           immediate-repeat check passes), then frees of
+ *                           blocks allocated before, so that all three reach
+ *                           their slab in one flush
+ *   invalid-interior-flushed  free(p + 16) of a 64-byte block, then frees of
+ *                           blocks allocated before (no malloc can take the
+ *                           pointer back before the flush checks it)
+ *   invalid-slab-tail       free of the address just past the last region of
+ *                           a slab whose regions leave a tail (a multiple of
+ *                           the region size from the slab's start: only the
+ *                           region count rules it out), flushed the same way
  *   invalid-foreign         free of a page from a private mmap
  *   free-sized-wrong        free_sized(malloc(100), 5000)
  *   realloc-invalid         realloc of a stack pointer
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +57,59 @@ static void flush_class(size_t size, int n)
     munmap(v, (size_t)n * sizeof *v);
 }
 
+/* n blocks of `size` bytes, allocated now, to be freed by free_blocks after
+ * the misuse: their frees overflow the class's thread-cache stack, which
+ * flushes its oldest entries (the misused pointer first) to the slabs, and
+ * no malloc in between can take the misused pointer back. */
+static void **alloc_blocks(size_t size, int n)
+{
+    void **v = mmap(NULL, (size_t)n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (v == MAP_FAILED) {
+        puts("mmap failed");
+        exit(2);
+    }
+    for (int i = 0; i < n; i++) v[i] = f_malloc(size);
+    return v;
+}
+
+static void free_blocks(void **v, int n)
+{
+    for (int i = 0; i < n; i++) f_free(v[i]);
+}
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+/* A size class whose slab leaves a tail of at least one quantum past its
+ * last region (arenas.bin.<i>.*): its size, region count and slab bytes.
+ * 0 when there is none (or no mallctl). */
+static size_t tail_class(size_t *nregs, size_t *slab)
+{
+    mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    unsigned nbins = 0;
+    size_t len = sizeof nbins;
+    if (!ctl || ctl("arenas.nbins", &nbins, &len, NULL, 0) != 0) return 0;
+    for (unsigned i = 0; i < nbins; i++) {
+        char name[64];
+        size_t size = 0, slab_size = 0;
+        uint32_t regs = 0;
+        len = sizeof size;
+        snprintf(name, sizeof name, "arenas.bin.%u.size", i);
+        if (ctl(name, &size, &len, NULL, 0) != 0) return 0;
+        len = sizeof regs;
+        snprintf(name, sizeof name, "arenas.bin.%u.nregs", i);
+        if (ctl(name, &regs, &len, NULL, 0) != 0) return 0;
+        len = sizeof slab_size;
+        snprintf(name, sizeof name, "arenas.bin.%u.slab_size", i);
+        if (ctl(name, &slab_size, &len, NULL, 0) != 0) return 0;
+        if (size <= 1024 && slab_size - regs * size >= 16) {
+            *nregs = regs;
+            *slab = slab_size;
+            return size;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *m = argc > 1 ? argv[1] : "";
@@ -61,6 +126,47 @@ int main(int argc, char **argv)
         flush_class(48, 10000);
         f_free(p);
         flush_class(48, 10000);
+    } else if (strcmp(m, "double-free-batch") == 0) {
+        void **v = alloc_blocks(48, 10000);
+        char *p = f_malloc(48), *q = f_malloc(48);
+        f_free(p);
+        f_free(q);
+        f_free(p);
+        free_blocks(v, 10000);
+    } else if (strcmp(m, "invalid-interior-flushed") == 0) {
+        void **v = alloc_blocks(64, 10000);
+        char *p = f_malloc(64);
+        sink = p;
+        f_free(p + 16);
+        free_blocks(v, 10000);
+    } else if (strcmp(m, "invalid-slab-tail") == 0) {
+        size_t nregs = 0, slab = 0, size = tail_class(&nregs, &slab);
+        if (size == 0) {
+            puts("SKIP no size class with a slab tail (or no mallctl)");
+            return 0;
+        }
+        /* A slab's start: a page-aligned block at no page boundary inside
+         * a slab where a region could start (k pages, k < slab pages, not a
+         * multiple of the size). */
+        int aligned_ok = 1;
+        for (size_t k = 4096; k < slab; k += 4096)
+            if (k % size == 0) aligned_ok = 0;
+        if (!aligned_ok) {
+            puts("SKIP slab start not recognizable");
+            return 0;
+        }
+        int n = (int)(4 * nregs + 8);
+        void **mine = alloc_blocks(size, n);
+        char *start = NULL;
+        for (int i = 0; i < n && !start; i++)
+            if (((uintptr_t)mine[i] & 4095) == 0) start = mine[i];
+        if (!start) {
+            puts("SKIP no slab start among the blocks");
+            return 0;
+        }
+        void **v = alloc_blocks(size, 10000);
+        f_free(start + nregs * size);
+        free_blocks(v, 10000);
     } else if (strcmp(m, "double-free-large") == 0) {
         char *p = f_malloc(256 * 1024);
         memset(p, 1, 4096);

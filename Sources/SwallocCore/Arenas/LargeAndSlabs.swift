@@ -120,9 +120,11 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
     e.pointee.freeRegions = info.regionCount
     e.pointee.slabList = .full
     let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
-    var page = e.pointee.address
-    let end = e.end
-    while page < end { setPageEntry(page, entry); page &+= pageSize }
+    // One radix lookup for all the slab's pages (they share a chunk).
+    let map = chunkMeta(e.pointee.address).pageMap
+    var i = Int(pageIndexInChunk(e.pointee.address))
+    let end = i &+ Int(e.pointee.pages)
+    while i < end { map[i] = entry; i &+= 1 }
     return e
   }
   guard let e = slab else { return nil }

@@ -96,55 +96,93 @@ func pagesTakeIntoUse(_ address: UInt, pages: UInt) -> Bool {
   !pageStateSet(address, pages: pages, .cleared)
 }
 
+/// Files free extent `e` (its address, pages and page counts set) in the
+/// store and its decay list, its boundary pages mapping to it in `map`
+/// (its chunk's page map).
+@inline(__always)
+private func fileFreeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>,
+                            map: UnsafeMutablePointer<UInt>) {
+  a.pointee.freeExtents.insert(e)
+  let entry = makePageEntry(e, classPlusOne: 0)
+  let first = Int(pageIndexInChunk(e.pointee.address))
+  map[first] = entry
+  map[first &+ Int(e.pointee.pages) &- 1] = entry
+  invariant(e.pointee.pages > 0 && e.end <= (e.pointee.address & ~chunkMask) &+ chunkSize,
+            "a free extent is empty or crosses its chunk's end")
+  invariant(UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages) <= e.pointee.pages,
+            "a free extent has more dirty and muzzy pages than pages")
+  invariant(pageStateCount(e.pointee.address, pages: e.pointee.pages)
+              == (UInt(e.pointee.dirtyPages), UInt(e.pointee.muzzyPages)),
+            "a free extent's page counts disagree with its chunk's page states")
+  decayTrack(a, e)
+}
+
 /// Takes `pages` pages whose start is aligned to `alignPages` pages (a power
 /// of two), splitting off the unused head and tail. The caller sets the
-/// state and page-map entries of the returned extent.
+/// state and page-map entries of the returned extent; until then its first
+/// and last pages may still map to it with class 0, as they did while it
+/// was free (no entry is cleared only to be written again: every caller
+/// writes the first page's entry, and the last page's for large runs, all
+/// pages' for slabs).
 func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: UInt) -> UnsafeMutablePointer<Extent>? {
   let need = pages &+ alignPages &- 1
   if need > chunkUsablePages { return nil }
-  // Records for a possible head and tail split, reserved up front so a
-  // failure leaves the free extents untouched.
-  guard let head = arenaNewRecord(a) else { return nil }
-  guard let tail = arenaNewRecord(a) else { arenaRecycleRecord(a, head); return nil }
+  // Records for a possible tail and (aligned runs only) head split,
+  // reserved up front so a failure leaves the free extents untouched.
+  guard let tail = arenaNewRecord(a) else { return nil }
+  var head: UnsafeMutablePointer<Extent>? = nil
+  if alignPages > 1 {
+    guard let h = arenaNewRecord(a) else { arenaRecycleRecord(a, tail); return nil }
+    head = h
+  }
   var found = a.pointee.freeExtents.takeBestFit(pages: need)
   if found == nil {
     if arenaAddChunk(a) { found = a.pointee.freeExtents.takeBestFit(pages: need) }
   }
   guard let e = found else {
-    arenaRecycleRecord(a, head)
+    if let head { arenaRecycleRecord(a, head) }
     arenaRecycleRecord(a, tail)
     return nil
   }
   if e.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
   decayUntrack(a, e)
-  clearBoundaries(e)
-  let alignBytes = alignPages << pageShift
-  let alignedStart = (e.pointee.address &+ alignBytes &- 1) & ~(alignBytes &- 1)
-  let leadPages = (alignedStart &- e.pointee.address) >> pageShift
-  if leadPages != 0 {
-    head.pointee.address = e.pointee.address
-    head.pointee.pages = leadPages
-    extentCountStates(head)
-    a.pointee.freeExtents.insert(head)
-    markFreeBoundaries(head)
-    decayTrack(a, head)
-    e.pointee.address = alignedStart
-    e.pointee.pages &-= leadPages
-  } else {
-    arenaRecycleRecord(a, head)
+  let meta = chunkMeta(e.pointee.address)
+  let map = meta.pageMap
+  // The run's exact page counts, less those of a head split off below.
+  var dirty = UInt(e.pointee.dirtyPages)
+  var muzzy = UInt(e.pointee.muzzyPages)
+  if let head {
+    let alignBytes = alignPages << pageShift
+    let alignedStart = (e.pointee.address &+ alignBytes &- 1) & ~(alignBytes &- 1)
+    let leadPages = (alignedStart &- e.pointee.address) >> pageShift
+    if leadPages != 0 {
+      // The old last page's entry is rewritten below (tail) or by the caller.
+      head.pointee.address = e.pointee.address
+      head.pointee.pages = leadPages
+      extentCountStates(head)
+      dirty &-= UInt(head.pointee.dirtyPages)
+      muzzy &-= UInt(head.pointee.muzzyPages)
+      fileFreeExtent(a, head, map: map)
+      e.pointee.address = alignedStart
+      e.pointee.pages &-= leadPages
+    } else {
+      arenaRecycleRecord(a, head)
+    }
   }
+  let taken = pageStateTake(meta, first: pageIndexInChunk(e.pointee.address), count: pages)
   if e.pointee.pages > pages {
+    // The tail's counts are the run's less the pages taken: no pass over
+    // its bitmap words (up to a chunk's).
     tail.pointee.address = e.pointee.address &+ (pages << pageShift)
     tail.pointee.pages = e.pointee.pages &- pages
-    extentCountStates(tail)
-    a.pointee.freeExtents.insert(tail)
-    markFreeBoundaries(tail)
-    decayTrack(a, tail)
+    tail.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty &- taken.dirty)
+    tail.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy &- taken.muzzy)
+    fileFreeExtent(a, tail, map: map)
     e.pointee.pages = pages
   } else {
     arenaRecycleRecord(a, tail)
   }
-  e.pointee.contents = pagesTakeIntoUse(e.pointee.address, pages: pages) ? .zeroed : .dirty
+  e.pointee.contents = taken.dirty == 0 && taken.muzzy == 0 ? .zeroed : .dirty
   e.pointee.dirtyPages = 0
   e.pointee.muzzyPages = 0
   decayTick(a)
@@ -153,15 +191,20 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
 
 /// Coalescing: takes free neighbour `n` out of the store and its decay list,
 /// adds its pages (and their dirty / muzzy counts) to `e`, and recycles its
-/// record. The caller has moved `e`'s start when `n` lies before it.
+/// record. The caller has moved `e`'s start when `n` lies before it. Its
+/// boundary entries in `map` are cleared (the merged run's are written
+/// after).
 @inline(__always)
 private func absorbFreeNeighbour(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>,
-                                 _ n: UnsafeMutablePointer<Extent>, dirty: inout UInt, muzzy: inout UInt) {
+                                 _ n: UnsafeMutablePointer<Extent>, map: UnsafeMutablePointer<UInt>,
+                                 dirty: inout UInt, muzzy: inout UInt) {
   a.pointee.freeExtents.remove(n)
   decayUntrack(a, n)
   dirty &+= UInt(n.pointee.dirtyPages)
   muzzy &+= UInt(n.pointee.muzzyPages)
-  clearBoundaries(n)
+  let first = Int(pageIndexInChunk(n.pointee.address))
+  map[first] = 0
+  map[first &+ Int(n.pointee.pages) &- 1] = 0
   e.pointee.pages &+= n.pointee.pages
   arenaRecycleRecord(a, n)
 }
@@ -175,36 +218,37 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
   // do, has no page-map entries yet.)
   invariant(pageEntryExtent(pageEntry(e.pointee.address)).map { $0 == e } ?? true,
             "an extent's first page maps to another extent")
+  // One radix lookup for the whole run: an extent never crosses its chunk.
+  let chunk = e.pointee.address & ~chunkMask
+  let meta = chunkMeta(chunk)
+  let map = meta.pageMap
+  let firstPage = pageIndexInChunk(e.pointee.address)
+  let freedPages = e.pointee.pages
   if e.pointee.state == .slab {
-    var page = e.pointee.address
-    let end = e.end
-    while page < end { setPageEntry(page, 0); page &+= pageSize }
+    var i = Int(firstPage)
+    let end = i &+ Int(freedPages)
+    while i < end { map[i] = 0; i &+= 1 }
   } else {
-    clearBoundaries(e)
+    map[Int(firstPage)] = 0
+    map[Int(firstPage &+ freedPages) &- 1] = 0
   }
   e.pointee.state = .free
-  let freedPages = e.pointee.pages
-  pageStateSet(e.pointee.address, pages: freedPages, .freed)
+  pageStateFree(meta, first: firstPage, count: freedPages)
   var dirty = freedPages
   var muzzy: UInt = 0
-  let chunk = e.pointee.address & ~chunkMask
-  let firstPage = pageIndexInChunk(e.pointee.address)
-  if firstPage > 0, let left = pageEntryExtent(pageEntry(e.pointee.address &- pageSize)),
-     left.pointee.state == .free {
+  if firstPage > 0, let left = pageEntryExtent(map[Int(firstPage) &- 1]), left.pointee.state == .free {
     e.pointee.address = left.pointee.address
-    absorbFreeNeighbour(a, e, left, dirty: &dirty, muzzy: &muzzy)
+    absorbFreeNeighbour(a, e, left, map: map, dirty: &dirty, muzzy: &muzzy)
   }
-  let endAddress = e.end
-  if endAddress < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(endAddress)),
-     right.pointee.state == .free {
-    absorbFreeNeighbour(a, e, right, dirty: &dirty, muzzy: &muzzy)
+  let endPage = firstPage &+ freedPages
+  if endPage < config.pagesPerChunk, let right = pageEntryExtent(map[Int(endPage)]), right.pointee.state == .free {
+    absorbFreeNeighbour(a, e, right, map: map, dirty: &dirty, muzzy: &muzzy)
   }
   if e.pointee.pages == chunkUsablePages {
     if a.pointee.emptyChunkCount >= retainedEmptyChunks {
       // Keep a few empty chunks per arena to absorb alloc/free cycles
       // (decay purges their pages; the address space stays); unmap the rest.
       arenaRecycleRecord(a, e)
-      let meta = chunkMeta(chunk)
       _ = pageMapSet(chunk, 0)
       chunkMetaRecycle(meta)
       unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
@@ -215,8 +259,6 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
   }
   e.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty)
   e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
-  a.pointee.freeExtents.insert(e)
-  markFreeBoundaries(e)
-  decayTrack(a, e)
+  fileFreeExtent(a, e, map: map)
   decayTick(a)
 }

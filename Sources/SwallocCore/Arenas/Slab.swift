@@ -10,6 +10,21 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
   invariant(slab.pointee.state == .slab, "regions taken from an extent that is not a slab")
   let wordCount = Int(Bitmap.wordCount(bits: bitmap.bitCount))
   let start = slab.pointee.address
+  if UInt(slab.pointee.freeRegions) == bitmap.bitCount {
+    // Every region free (a fresh or spare slab, the usual case when a
+    // burst of blocks is allocated): the lowest `want` regions, as the scan
+    // below would take them, without a bit search per region.
+    let n = min(want, Int(bitmap.bitCount))
+    var address = start
+    var k = 0
+    while k < n { out[k] = UnsafeMutableRawPointer(bitPattern: address); address &+= regionSize; k &+= 1 }
+    let fullWords = n >> 6
+    var w = 0
+    while w < fullWords { bitmap.words[w] = 0; w &+= 1 }
+    if n & 63 != 0 { bitmap.words[fullWords] &= ~((UInt64(1) << UInt64(n & 63)) &- 1) }
+    slab.pointee.freeRegions &-= UInt32(n)
+    return n
+  }
   var taken = 0
   var w = 0
   while w < wordCount && taken < want {

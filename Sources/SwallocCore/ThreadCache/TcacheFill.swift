@@ -67,16 +67,16 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
                         sizeClass: Int, home: UnsafeMutablePointer<Arena>) {
   var remaining = count
   var freed: UInt = 0
-  // Read once per batch, not per region (binFreeLocked reads it from the
-  // slab's class): flushes of bursts return hundreds of regions at a time.
-  let info = config.binInfos[sizeClass]
   while remaining > 0 {
     let arena = chunkArena(UInt(bitPattern: items[0]))
     let bin = arena.pointee.bins + sizeClass
-    let local = arena == home
-    if local {
+    if arena == home {
+      // Checked region by region under the lock (binFreeBatchLocked).
       mutexLock(&bin.pointee.lock)
       binDrainRemoteLocked(arena, bin, sizeClass: sizeClass)
+      remaining = binFreeBatchLocked(arena, bin, sizeClass: sizeClass, items, count: remaining, freed: &freed)
+      mutexUnlock(&bin.pointee.lock)
+      continue
     }
     var kept = 0
     var chainFirst: UInt = 0
@@ -96,20 +96,6 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
       if lastMeta.pointee.arena != arena {
         items[kept] = items[i]
         kept &+= 1
-      } else if local {
-        // Validated by free, but the same block freed by two threads may
-        // have left its slab already, even the slab its pages.
-        let entry = lastMeta.pageMap[Int(pageIndexInChunk(address))]
-        guard entry >> pageEntryClassShift == UInt(sizeClass) &+ 1, let slab = pageEntryExtent(entry) else {
-          fatal("free(): double free detected (a block freed twice across threads)")
-        }
-        // binFreeLocked with the class's BinInfo in hand.
-        guard let index = slabRegionIndex(slab, info: info, address: address) else {
-          fatal("free(): invalid pointer (not the start of an allocated block)")
-        }
-        if slab.bitmap.isSet(index) { fatal("free(): double free detected") }
-        binReturnRegionLocked(arena, bin, slab, info: info, index: index)
-        freed &+= 1
       } else {
         // Link the region in front of the chain through its first word.
         remoteLinkStore(address, next: chainFirst)
@@ -118,11 +104,7 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
       }
       i &+= 1
     }
-    if local {
-      mutexUnlock(&bin.pointee.lock)
-    } else {
-      binPushRemote(bin, first: chainFirst, last: chainLast)
-    }
+    binPushRemote(bin, first: chainFirst, last: chainLast)
     remaining = kept
   }
   // Remote batches are accounted when their owner drains them.
