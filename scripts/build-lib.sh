@@ -54,7 +54,16 @@ swiftc -swift-version 6 -enable-experimental-feature Embedded -wmo -O -parse-as-
 # .eh_frame unwinder) would stop at the first Swift frame. Every function
 # gets `uwtable`, then the IR is compiled as swiftc optimized it (no LLVM
 # passes rerun): the same instructions, plus .eh_frame entries.
-sed -E '/^attributes #[0-9]+ = \{.*"target-cpu"/{/uwtable/!s/ = \{ / = { uwtable /}' \
+#
+# Calls to libc go through the GOT, never a PLT stub (as the C files' -fno-plt):
+# every external declaration gets `nonlazybind`, and the RtLibUseGOT module
+# flag does the same for the memcpy/memset calls LLVM emits itself. The PLT
+# sits at the end of the text, so a stub called at boot would fault in the
+# last 64 KiB window of it too (the kernel maps text in windows around each
+# fault), however the hot code is laid out (see the link below).
+sed -E -e '/^attributes #[0-9]+ = \{.*"target-cpu"/{/uwtable/!s/ = \{ / = { uwtable /}' \
+  -e '/^declare .*@(llvm\.|swalloc_)/!{/^declare /s/ (#[0-9]+)$/ nonlazybind \1/}' \
+  -e 's/^!llvm\.module\.flags = !\{(.*)\}$/!llvm.module.flags = !{\1, !999999}\n!999999 = !{i32 7, !"RtLibUseGOT", i32 1}/' \
   "$obj/swalloc-swift.ll" > "$obj/swalloc-swift-uw.ll"
 clang -O2 -Xclang -disable-llvm-passes -fPIC -ffunction-sections -fno-stack-protector -Wno-override-module \
   -c "$obj/swalloc-swift-uw.ll" -o "$obj/swalloc-swift.o"
@@ -85,9 +94,34 @@ while read -r name; do
   fi
 done < lib/api-names.txt
 
-clang -shared -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
+# The text a small program runs (boot, malloc and free with their common slow
+# paths, thread exit: scripts/hot-text.txt, written by scripts/hot-text.sh)
+# is laid out first and together. The kernel maps a file's pages in 64 KiB
+# windows around each page fault, and that code spread over the whole text
+# made all of it resident in every process; together it fills one or two
+# windows (docs/ARCHITECTURE.md, "Footprint"). The list names functions as
+# `swift demangle --simplified` prints them (C functions by their symbol);
+# every symbol with a listed name is ordered, in the list's order.
+demangle=$(dirname "$(command -v swiftc)")/swift-demangle
+mapfile -t textsyms < <(nm --defined-only "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" | awk '$2 ~ /^[tT]$/ {print $3}')
+paste <(printf '%s\n' "${textsyms[@]}") <(printf '%s\n' "${textsyms[@]}" | "$demangle" --simplified) |
+  awk -F'\t' -v list=scripts/hot-text.txt '
+    BEGIN { while ((getline line < list) > 0) if (line !~ /^(#|$)/ && !(line in rank)) rank[line] = ++n }
+    ($2 in rank) { print rank[$2] "\t" $1; seen[$2] = 1 }
+    END { for (name in rank) if (!(name in seen)) { stale++; print "build-lib.sh: scripts/hot-text.txt: no function " name > "/dev/stderr" }
+          if (stale) print "build-lib.sh: " stale " stale names: rerun scripts/hot-text.sh" > "/dev/stderr" }' |
+  sort -n -s -k1,1 | cut -f2 > "$obj/hot-text.order"
+
+# No start files: the library needs nothing of crti/crtbegin (_init, the
+# transactional-memory clone tables, __cxa_finalize at unload, whose PLT
+# stub was the last thing called from the end of the text); its constructor
+# and destructor are .init_array / .fini_array entries. -z nodelete: dlclose
+# leaves it loaded (its fork handlers and the thread-exit destructor of its
+# pthread key point into it, and blocks it handed out may still be freed).
+clang -shared -nostartfiles -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
-  -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,--hash-style=gnu -Wl,-soname,"$soname"
+  -Wl,--symbol-ordering-file="$obj/hot-text.order" -Wl,--no-warn-symbol-ordering \
+  -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--hash-style=gnu -Wl,-soname,"$soname"
 # A program linked with -L.build/release -lswalloc records the soname; the
 # link beside the library lets it run from the build tree too.
 ln -sfn libswalloc.so "$out/$soname"
