@@ -68,8 +68,8 @@ sed -E -e '/^attributes #[0-9]+ = \{.*"target-cpu"/{/uwtable/!s/ = \{ / = { uwta
 clang -O2 -Xclang -disable-llvm-passes -fPIC -ffunction-sections -fno-stack-protector -Wno-override-module \
   -c "$obj/swalloc-swift-uw.ll" -o "$obj/swalloc-swift.o"
 
-clang "${cflags[@]}" -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
-clang "${cflags[@]}" -c lib/exports.c -o "$obj/exports.o"
+clang "${cflags[@]}" -ffunction-sections -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
+clang "${cflags[@]}" -ffunction-sections -c lib/exports.c -o "$obj/exports.o"
 
 # Version script and aliases from the one list of API names.
 {
@@ -94,23 +94,43 @@ while read -r name; do
   fi
 done < lib/api-names.txt
 
-# The text a small program runs (boot, malloc and free with their common slow
-# paths, thread exit: scripts/hot-text.txt, written by scripts/hot-text.sh)
-# is laid out first and together. The kernel maps a file's pages in 64 KiB
-# windows around each page fault, and that code spread over the whole text
-# made all of it resident in every process; together it fills one or two
-# windows (docs/ARCHITECTURE.md, "Footprint"). The list names functions as
-# `swift demangle --simplified` prints them (C functions by their symbol);
-# every symbol with a listed name is ordered, in the list's order.
+# The text a small program runs (boot, malloc and free with their common
+# slow paths, thread exit: scripts/hot-text.txt, written by
+# scripts/hot-text.sh) is an output section of its own, .text.hot, placed
+# before .rodata, so it is a segment (and a mapping) of its own, apart from
+# the rest of the text. The kernel maps a file's pages in 64 KiB windows
+# around each page fault, clamped to the mapping: with that code spread over
+# the whole 112 KiB text, all of it was resident in every process; now the
+# window stops at the end of .text.hot (docs/ARCHITECTURE.md, "Footprint").
+# The list names functions as `swift demangle --simplified` prints them (C
+# functions by their symbol); every function with a listed name goes into
+# .text.hot, in the list's order. Only text moves: the instructions are the
+# same. Segments, in address order: headers, dynamic symbols and
+# relocations (R); .text.hot (RX); .rodata (R); .text (RX); .eh_frame_hdr
+# and .eh_frame (R); then the writable ones.
 demangle=$(dirname "$(command -v swiftc)")/swift-demangle
-mapfile -t textsyms < <(nm --defined-only "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" | awk '$2 ~ /^[tT]$/ {print $3}')
-paste <(printf '%s\n' "${textsyms[@]}") <(printf '%s\n' "${textsyms[@]}" | "$demangle" --simplified) |
+objdump -t "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" |
+  awk '$3 ~ /F$/ && $4 ~ /^\.text/ {print $NF "\t" $4}' > "$obj/text-sections.tsv"
+paste "$obj/text-sections.tsv" <(cut -f1 "$obj/text-sections.tsv" | "$demangle" --simplified) |
   awk -F'\t' -v list=scripts/hot-text.txt '
     BEGIN { while ((getline line < list) > 0) if (line !~ /^(#|$)/ && !(line in rank)) rank[line] = ++n }
-    ($2 in rank) { print rank[$2] "\t" $1; seen[$2] = 1 }
+    ($3 in rank) { print rank[$3] "\t" $2; seen[$3] = 1 }
     END { for (name in rank) if (!(name in seen)) { stale++; print "build-lib.sh: scripts/hot-text.txt: no function " name > "/dev/stderr" }
           if (stale) print "build-lib.sh: " stale " stale names: rerun scripts/hot-text.sh" > "/dev/stderr" }' |
-  sort -n -s -k1,1 | cut -f2 > "$obj/hot-text.order"
+  sort -n -s -k1,1 | cut -f2 | awk '!seen[$0]++ {print "    *(" $0 ")"}' > "$obj/hot-sections.txt"
+{
+  echo "SECTIONS {"
+  echo "  .text.hot : {"
+  cat "$obj/hot-sections.txt"
+  echo "  }"
+  echo "} INSERT BEFORE .rodata;"
+  # The unwind tables, read only by backtraces (the heap profiler's), go
+  # after the text, apart from .rodata, which every process reads.
+  echo "SECTIONS {"
+  echo "  .eh_frame_hdr : { *(.eh_frame_hdr) }"
+  echo "  .eh_frame : { KEEP(*(.eh_frame)) }"
+  echo "} INSERT AFTER .text;"
+} > "$obj/hot-text.ld"
 
 # No start files: the library needs nothing of crti/crtbegin (_init, the
 # transactional-memory clone tables, __cxa_finalize at unload, whose PLT
@@ -120,7 +140,7 @@ paste <(printf '%s\n' "${textsyms[@]}") <(printf '%s\n' "${textsyms[@]}" | "$dem
 # pthread key point into it, and blocks it handed out may still be freed).
 clang -shared -nostartfiles -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
-  -Wl,--symbol-ordering-file="$obj/hot-text.order" -Wl,--no-warn-symbol-ordering \
+  -Wl,-T,"$obj/hot-text.ld" \
   -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--hash-style=gnu -Wl,-soname,"$soname"
 # A program linked with -L.build/release -lswalloc records the soname; the
 # link beside the library lets it run from the build tree too.
