@@ -132,6 +132,12 @@ paste "$obj/text-sections.tsv" <(cut -f1 "$obj/text-sections.tsv" | "$demangle" 
   echo "} INSERT AFTER .text;"
 } > "$obj/hot-text.ld"
 
+# SWALLOC_NO_HOT_TEXT=1 links one text segment instead (scripts/hot-text.sh
+# profiles that build: valgrind reads the symbols of one executable segment
+# per object, so it would name no function in the other).
+hotld=(-Wl,-T,"$obj/hot-text.ld")
+if [ "${SWALLOC_NO_HOT_TEXT:-}" = 1 ]; then hotld=(); fi
+
 # No start files: the library needs nothing of crti/crtbegin (_init, the
 # transactional-memory clone tables, __cxa_finalize at unload, whose PLT
 # stub was the last thing called from the end of the text); its constructor
@@ -140,7 +146,7 @@ paste "$obj/text-sections.tsv" <(cut -f1 "$obj/text-sections.tsv" | "$demangle" 
 # pthread key point into it, and blocks it handed out may still be freed).
 clang -shared -nostartfiles -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
-  -Wl,-T,"$obj/hot-text.ld" \
+  "${hotld[@]}" \
   -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--hash-style=gnu -Wl,-soname,"$soname"
 # A program linked with -L.build/release -lswalloc records the soname; the
 # link beside the library lets it run from the build tree too.

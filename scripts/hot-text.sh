@@ -8,6 +8,8 @@
 # allocation, exit), then those the bench workloads churn-lifo,
 # cache-scratch, xmalloc and churn-random add with two threads (refills,
 # flushes, frees to the arena, decay, thread exit, the background thread).
+# Not purging: a run shorter than the decay time (10 s) never purges, and
+# whether a profile reaches it depends on valgrind's timing.
 # Each group in symbol order, so the file diffs well.
 #
 # usage: scripts/hot-text.sh       (needs valgrind; builds the library first)
@@ -15,7 +17,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v valgrind >/dev/null || { echo "hot-text.sh: needs valgrind" >&2; exit 1; }
-scripts/build-lib.sh >/dev/null
+# One text segment: valgrind reads the symbols of only one executable
+# segment per object (build-lib.sh); the normal build again at the end.
+SWALLOC_NO_HOT_TEXT=1 scripts/build-lib.sh >/dev/null
 lib=$(readlink -f "$root/.build/release/libswalloc.so")   # callgrind names objects by their real path
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -49,3 +53,4 @@ demangle=$(dirname "$(command -v swiftc)")/swift-demangle
   "$demangle" --simplified < "$tmp/more.txt" | awk '!seen[$0]++'
 } > scripts/hot-text.txt
 echo "wrote scripts/hot-text.txt ($(grep -vc '^#' scripts/hot-text.txt) functions)"
+scripts/build-lib.sh >/dev/null
