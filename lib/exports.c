@@ -13,7 +13,12 @@ INTERNAL void swalloc_internal_exit(void);
 INTERNAL void swalloc_internal_prefork(void);
 INTERNAL void swalloc_internal_postfork_parent(void);
 INTERNAL void swalloc_internal_postfork_child(void);
-int pthread_atfork(void (*)(void), void (*)(void), void (*)(void));
+// pthread_atfork is a static stub in libc_nonshared.a that calls this with
+// the object's __dso_handle through the PLT; the library links no start
+// files (scripts/build-lib.sh: no PLT, no _init), so it registers itself.
+// The handle names the object whose dlclose would unregister the handlers:
+// none here, since the library is linked with -z nodelete.
+int __register_atfork(void (*)(void), void (*)(void), void (*)(void), void *);
 
 // Local trampolines, so no Swift symbol needs a dynamic-symbol entry.
 static void prefork(void) { swalloc_internal_prefork(); }
@@ -22,7 +27,7 @@ static void postfork_child(void) { swalloc_internal_postfork_child(); }
 
 __attribute__((constructor(101))) static void swalloc_constructor(void) {
   swalloc_internal_boot();
-  pthread_atfork(prefork, postfork_parent, postfork_child);
+  __register_atfork(prefork, postfork_parent, postfork_child, 0);
   swalloc_internal_constructor_done();
 }
 

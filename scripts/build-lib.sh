@@ -54,13 +54,22 @@ swiftc -swift-version 6 -enable-experimental-feature Embedded -wmo -O -parse-as-
 # .eh_frame unwinder) would stop at the first Swift frame. Every function
 # gets `uwtable`, then the IR is compiled as swiftc optimized it (no LLVM
 # passes rerun): the same instructions, plus .eh_frame entries.
-sed -E '/^attributes #[0-9]+ = \{.*"target-cpu"/{/uwtable/!s/ = \{ / = { uwtable /}' \
+#
+# Calls to libc go through the GOT, never a PLT stub (as the C files' -fno-plt):
+# every external declaration gets `nonlazybind`, and the RtLibUseGOT module
+# flag does the same for the memcpy/memset calls LLVM emits itself. The PLT
+# sits at the end of the text, so a stub called at boot would fault in the
+# last 64 KiB window of it too (the kernel maps text in windows around each
+# fault), however the hot code is laid out (see the link below).
+sed -E -e '/^attributes #[0-9]+ = \{.*"target-cpu"/{/uwtable/!s/ = \{ / = { uwtable /}' \
+  -e '/^declare .*@(llvm\.|swalloc_)/!{/^declare /s/ (#[0-9]+)$/ nonlazybind \1/}' \
+  -e 's/^!llvm\.module\.flags = !\{(.*)\}$/!llvm.module.flags = !{\1, !999999}\n!999999 = !{i32 7, !"RtLibUseGOT", i32 1}/' \
   "$obj/swalloc-swift.ll" > "$obj/swalloc-swift-uw.ll"
 clang -O2 -Xclang -disable-llvm-passes -fPIC -ffunction-sections -fno-stack-protector -Wno-override-module \
   -c "$obj/swalloc-swift-uw.ll" -o "$obj/swalloc-swift.o"
 
-clang "${cflags[@]}" -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
-clang "${cflags[@]}" -c lib/exports.c -o "$obj/exports.o"
+clang "${cflags[@]}" -ffunction-sections -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
+clang "${cflags[@]}" -ffunction-sections -c lib/exports.c -o "$obj/exports.o"
 
 # Version script and aliases from the one list of API names.
 {
@@ -85,9 +94,61 @@ while read -r name; do
   fi
 done < lib/api-names.txt
 
-clang -shared -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
+# The text a small program runs (boot, malloc and free with their common
+# slow paths, thread exit: scripts/hot-text.txt, written by
+# scripts/hot-text.sh) is an output section of its own, .text.hot, placed
+# before .rodata, so it is a segment (and a mapping) of its own, apart from
+# the rest of the text. The kernel maps a file's pages in 64 KiB windows
+# around each page fault, clamped to the mapping: with that code spread over
+# the whole 112 KiB text, all of it was resident in every process; now the
+# window stops at the end of .text.hot (docs/ARCHITECTURE.md, "Footprint").
+# The list names functions as `swift demangle --simplified` prints them (C
+# functions by their symbol); every function with a listed name goes into
+# .text.hot, in the list's order. Only text moves: the instructions are the
+# same. Segments, in address order: headers, dynamic symbols and
+# relocations (R); .text.hot (RX); .rodata (R); .text (RX); .eh_frame_hdr
+# and .eh_frame (R); then the writable ones.
+demangle=$(dirname "$(command -v swiftc)")/swift-demangle
+objdump -t "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" |
+  awk '$3 ~ /F$/ && $4 ~ /^\.text/ {print $NF "\t" $4}' > "$obj/text-sections.tsv"
+paste "$obj/text-sections.tsv" <(cut -f1 "$obj/text-sections.tsv" | "$demangle" --simplified) |
+  awk -F'\t' -v list=scripts/hot-text.txt -v warn=$((1 - debug)) '
+    BEGIN { while ((getline line < list) > 0) if (line !~ /^(#|$)/ && !(line in rank)) rank[line] = ++n }
+    ($3 in rank) { print rank[$3] "\t" $2; seen[$3] = 1 }
+    END { if (!warn) exit   # the debug build inlines differently: the list is the release build'"'"'s
+          for (name in rank) if (!(name in seen)) { stale++; print "build-lib.sh: scripts/hot-text.txt: no function " name > "/dev/stderr" }
+          if (stale) print "build-lib.sh: " stale " stale names: rerun scripts/hot-text.sh" > "/dev/stderr" }' |
+  sort -n -s -k1,1 | cut -f2 | awk '!seen[$0]++ {print "    *(" $0 ")"}' > "$obj/hot-sections.txt"
+{
+  echo "SECTIONS {"
+  echo "  .text.hot : {"
+  cat "$obj/hot-sections.txt"
+  echo "  }"
+  echo "} INSERT BEFORE .rodata;"
+  # The unwind tables, read only by backtraces (the heap profiler's), go
+  # after the text, apart from .rodata, which every process reads.
+  echo "SECTIONS {"
+  echo "  .eh_frame_hdr : { *(.eh_frame_hdr) }"
+  echo "  .eh_frame : { KEEP(*(.eh_frame)) }"
+  echo "} INSERT AFTER .text;"
+} > "$obj/hot-text.ld"
+
+# SWALLOC_NO_HOT_TEXT=1 links one text segment instead (scripts/hot-text.sh
+# profiles that build: valgrind reads the symbols of one executable segment
+# per object, so it would name no function in the other).
+hotld=(-Wl,-T,"$obj/hot-text.ld")
+if [ "${SWALLOC_NO_HOT_TEXT:-}" = 1 ]; then hotld=(); fi
+
+# No start files: the library needs nothing of crti/crtbegin (_init, the
+# transactional-memory clone tables, __cxa_finalize at unload, whose PLT
+# stub was the last thing called from the end of the text); its constructor
+# and destructor are .init_array / .fini_array entries. -z nodelete: dlclose
+# leaves it loaded (its fork handlers and the thread-exit destructor of its
+# pthread key point into it, and blocks it handed out may still be freed).
+clang -shared -nostartfiles -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
-  -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,--hash-style=gnu -Wl,-soname,"$soname"
+  "${hotld[@]}" \
+  -fuse-ld=lld -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--hash-style=gnu -Wl,-soname,"$soname"
 # A program linked with -L.build/release -lswalloc records the soname; the
 # link beside the library lets it run from the build tree too.
 ln -sfn libswalloc.so "$out/$soname"

@@ -43,6 +43,7 @@ private func bootSteps() -> Bool {
   if let random = UnsafeRawPointer(bitPattern: UInt(getauxval(UInt(AT_RANDOM)))) {
     config.remoteLinkSecret = random.loadUnaligned(fromByteOffset: 8, as: UInt.self)
   }
+  clockBoot()
   optionsBoot()
   backgroundBoot()
   chunkGeometryBoot()

@@ -199,7 +199,7 @@ func decayTick(_ a: UnsafeMutablePointer<Arena>) {
     a.pointee.muzzy.lastLevel = 0
     return
   }
-  let now = swalloc_monotonic_ms()
+  let now = monotonicMs()
   decayStage(a, dirty: true, now: now)
   decayStage(a, dirty: false, now: now)
 }

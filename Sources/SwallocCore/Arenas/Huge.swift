@@ -128,7 +128,7 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
       unmapPages(UnsafeMutableRawPointer(bitPattern: oldest.pointee.address).unsafelyUnwrapped, oldBytes)
       recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(oldest))
     }
-    record.pointee.cachedAtMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+    record.pointee.cachedAtMs = UInt32(truncatingIfNeeded: monotonicMs())
     hugeCache.pushFront(record)
     hugeCacheEntries &+= 1
     hugeCacheBytes &+= bytes
@@ -140,7 +140,7 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
 /// when negative); returns the bytes unmapped.
 func hugeCacheDrop(olderThanMs: Int) -> UInt {
   if !isBooted() { return 0 }
-  let now = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+  let now = UInt32(truncatingIfNeeded: monotonicMs())
   var dropped: UInt = 0
   withLock(&hugeCacheLock) {
     var e = hugeCache.first

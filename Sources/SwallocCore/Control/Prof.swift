@@ -51,7 +51,7 @@ nonisolated(unsafe) var profGdump = false
 /// Written at boot and by prof.reset (under profDumpLock and profLock);
 /// prof.lg_sample reads it without a lock: one word, the old or new value.
 nonisolated(unsafe) var profLgRate: UInt = 19
-// This module's executable segment, whose frames are dropped, is
+// This module's executable segments, whose frames are dropped, span
 // config.profModuleLow/High (boot-once, profBoot).
 
 /// Guards the tables below. Never held while allocating a block or taking
@@ -155,14 +155,18 @@ func profPrime() {
   profPrimed = true
 }
 
-/// The executable PT_LOAD segment of the ELF image at `header` (this
-/// library's own image, mapped read-only by the loader).
+/// The span of the executable PT_LOAD segments of the ELF image at `header`
+/// (this library's own image, mapped read-only by the loader): there are
+/// two, the hot text and the rest (scripts/build-lib.sh), with read-only
+/// data between them, where no return address can point.
 private func profFindModuleText(_ header: UnsafeRawPointer) {
   if header.load(as: UInt32.self) != 0x464c_457f { return }   // "\x7fELF"
   let base = UInt(bitPattern: header)
   let phoff = Int(header.load(fromByteOffset: 32, as: UInt64.self))
   let phentsize = Int(header.load(fromByteOffset: 54, as: UInt16.self))
   let phnum = Int(header.load(fromByteOffset: 56, as: UInt16.self))
+  var low = UInt.max
+  var high: UInt = 0
   var i = 0
   while i < phnum {
     let ph = header + (phoff &+ i &* phentsize)
@@ -172,11 +176,14 @@ private func profFindModuleText(_ header: UnsafeRawPointer) {
       let vaddr = UInt(ph.load(fromByteOffset: 16, as: UInt64.self))
       let memsz = UInt(ph.load(fromByteOffset: 40, as: UInt64.self))
       // A shared object's first segment is at 0: the header is its base.
-      config.profModuleLow = base &+ vaddr
-      config.profModuleHigh = base &+ vaddr &+ memsz
-      return
+      low = min(low, base &+ vaddr)
+      high = max(high, base &+ vaddr &+ memsz)
     }
     i &+= 1
+  }
+  if high != 0 {
+    config.profModuleLow = low
+    config.profModuleHigh = high
   }
 }
 

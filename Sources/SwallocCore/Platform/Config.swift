@@ -43,6 +43,11 @@ struct Config {
   /// The most regions a slab holds, in bitmap bits.
   var maxRegionsPerSlab: UInt = 0
 
+  // MARK: Platform: the clock (Clock.swift, clockBoot)
+
+  /// The vDSO's clock_gettime (a VdsoClockGettime), nil where there is none.
+  var vdsoClockGettime: UnsafeRawPointer? = nil
+
   // MARK: Pages: extent records (Extent.swift, extentRecordBoot)
 
   /// Bytes of one Extent record: header + bitmap for the largest slab.

@@ -55,7 +55,7 @@ func profCountdownExpired(_ s: UnsafeMutablePointer<swalloc_prof_tsd>, _ usize: 
 private func profSeed(_ s: UnsafeMutablePointer<swalloc_prof_tsd>) {
   if s.pointee.prng != 0 { return }
   var seed = UInt64(UInt(bitPattern: s)) &* 0x9E37_79B9_7F4A_7C15
-  seed ^= UInt64(config.remoteLinkSecret) ^ (UInt64(swalloc_monotonic_ms()) << 20)
+  seed ^= UInt64(config.remoteLinkSecret) ^ (UInt64(monotonicMs()) << 20)
   s.pointee.prng = seed | 1
 }
 

@@ -156,7 +156,7 @@ func tcacheIdleTick() {
   guard let t = currentTcache() else { return }
   t.pointee.idleEvents &+= 1
   if t.pointee.idleEvents % tcacheIdleCheckEvery != 0 { return }
-  let now = UInt32(truncatingIfNeeded: swalloc_monotonic_ms())
+  let now = UInt32(truncatingIfNeeded: monotonicMs())
   if now &- t.pointee.idlePassMs < tcacheIdlePassMs { return }
   t.pointee.idlePassMs = now
   var c = 0

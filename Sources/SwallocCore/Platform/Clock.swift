@@ -1,0 +1,106 @@
+// The monotonic clock of decay, the huge cache and the thread caches' idle
+// pass: milliseconds of CLOCK_MONOTONIC_COARSE (why coarse:
+// swalloc_monotonic_ms in swalloc_platform.h).
+//
+// Why not just libc's clock_gettime: it is a wrapper around the vDSO's, and
+// calling it faults in the 64 KiB window of libc's text around it (the
+// kernel maps file text in windows around each fault), text a program that
+// never reads the clock otherwise has no other use for: 57 KiB more
+// resident in bench churn-lifo (2 threads), whose libc text was then the
+// same as under glibc's malloc. The vDSO is mapped in every process anyway;
+// the boot finds its clock_gettime (clockBoot) and the clock calls it
+// directly, which also skips the wrapper's indirection. Without a vDSO
+// (valgrind, a kernel booted with vdso=0) the wrapper is called.
+
+import CSwallocPlatform
+
+/// The vDSO's clock_gettime, the only function of the C calling convention
+/// the clock calls through a pointer.
+typealias VdsoClockGettime = @convention(c) (Int32, UnsafeMutablePointer<timespec>) -> Int32
+
+/// Milliseconds of CLOCK_MONOTONIC_COARSE. Before the boot (no vDSO entry
+/// yet) through libc.
+@inline(__always)
+func monotonicMs() -> UInt64 {
+  guard let entry = config.vdsoClockGettime else { return swalloc_monotonic_ms() }
+  var ts = timespec()
+  _ = unsafeBitCast(entry, to: VdsoClockGettime.self)(CLOCK_MONOTONIC_COARSE, &ts)
+  return UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec) / 1_000_000
+}
+
+/// Boot step: finds `__vdso_clock_gettime` in the vDSO image the kernel
+/// mapped (AT_SYSINFO_EHDR) through its dynamic section: DT_SYMTAB,
+/// DT_STRTAB and DT_HASH (whose chain count is the number of symbols; the
+/// x86-64 vDSO is linked with both hash styles). Leaves the entry nil when
+/// any of it is missing.
+func clockBoot() {
+  config.vdsoClockGettime = vdsoSymbol(UnsafeRawPointer(bitPattern: UInt(getauxval(UInt(AT_SYSINFO_EHDR)))),
+                                       "__vdso_clock_gettime")
+}
+
+/// The address of the defined function `name` in the ELF image at `image`
+/// (a vDSO: its segments at their link addresses plus one bias), or nil.
+func vdsoSymbol(_ image: UnsafeRawPointer?, _ name: StaticString) -> UnsafeRawPointer? {
+  guard let image, image.load(as: UInt32.self) == 0x464c_457f else { return nil }   // "\x7fELF"
+  let imageAddress = UInt(bitPattern: image)
+  let phoff = Int(image.load(fromByteOffset: 32, as: UInt64.self))
+  let phentsize = Int(image.load(fromByteOffset: 54, as: UInt16.self))
+  let phnum = Int(image.load(fromByteOffset: 56, as: UInt16.self))
+  var bias: UInt? = nil
+  var dynamic: UInt = 0
+  var i = 0
+  while i < phnum {
+    let ph = image + (phoff &+ i &* phentsize)
+    let type = ph.load(as: UInt32.self)
+    let offset = UInt(ph.load(fromByteOffset: 8, as: UInt64.self))
+    let vaddr = UInt(ph.load(fromByteOffset: 16, as: UInt64.self))
+    if type == 1 && offset == 0 && bias == nil { bias = imageAddress &- vaddr }   // PT_LOAD holding the header
+    if type == 2 { dynamic = vaddr }                                      // PT_DYNAMIC
+    i &+= 1
+  }
+  guard let bias, dynamic != 0 else { return nil }
+  var symtab: UInt = 0
+  var strtab: UInt = 0
+  var hash: UInt = 0
+  var dyn = UnsafeRawPointer(bitPattern: bias &+ dynamic)!
+  while true {
+    let tag = dyn.load(as: Int64.self)
+    let value = UInt(dyn.load(fromByteOffset: 8, as: UInt64.self))
+    if tag == 0 { break }            // DT_NULL
+    if tag == 4 { hash = value }     // DT_HASH
+    if tag == 5 { strtab = value }   // DT_STRTAB
+    if tag == 6 { symtab = value }   // DT_SYMTAB
+    dyn += 16
+  }
+  guard symtab != 0, strtab != 0, hash != 0 else { return nil }
+  let count = Int(UnsafeRawPointer(bitPattern: bias &+ hash)!.load(fromByteOffset: 4, as: UInt32.self))
+  let symbols = UnsafeRawPointer(bitPattern: bias &+ symtab)!
+  let strings = UnsafeRawPointer(bitPattern: bias &+ strtab)!
+  var s = 0
+  while s < count {
+    let sym = symbols + s &* 24   // Elf64_Sym
+    let info = sym.load(fromByteOffset: 4, as: UInt8.self)
+    let section = sym.load(fromByteOffset: 6, as: UInt16.self)
+    let value = UInt(sym.load(fromByteOffset: 8, as: UInt64.self))
+    // A defined function (STT_FUNC), global or weak.
+    if info & 0xf == 2 && info >> 4 != 0 && section != 0 && value != 0
+      && cStringEquals(strings + Int(sym.load(as: UInt32.self)), name) {
+      return UnsafeRawPointer(bitPattern: bias &+ value)
+    }
+    s &+= 1
+  }
+  return nil
+}
+
+/// Whether the NUL-terminated string at `s` is `name` (no libc strcmp: its
+/// page is one more the boot would fault in).
+private func cStringEquals(_ s: UnsafeRawPointer, _ name: StaticString) -> Bool {
+  let n = name.utf8CodeUnitCount
+  let bytes = name.utf8Start
+  var i = 0
+  while i < n {
+    if s.load(fromByteOffset: i, as: UInt8.self) != bytes[i] { return false }
+    i &+= 1
+  }
+  return s.load(fromByteOffset: n, as: UInt8.self) == 0
+}
