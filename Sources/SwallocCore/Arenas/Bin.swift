@@ -7,8 +7,9 @@
 // pages: a thread that allocates a burst of blocks and frees them all
 // empties slabs and needs them again at once, and giving their pages back
 // to the extents and carving them out again cost 31% of the instructions
-// of such a burst (bench burst, callgrind). malloc_trim and
-// arena.<i>.purge return the spares.
+// of such a burst when they were introduced (bench burst, callgrind; the
+// extent layer has become cheaper since: see binSpareBytes). malloc_trim
+// and arena.<i>.purge return the spares.
 //
 // Regions freed by threads bound to *other* arenas arrive through
 // `remoteFrees`, a lock-free stack of regions linked through their first
@@ -48,9 +49,21 @@ struct Bin {
   var spareCount: UInt = 0
 }
 
-/// Bytes of empty slabs a bin keeps at most (at least one slab): 64 KiB,
-/// the slabs of a burst of about a thousand 64-byte blocks.
-let binSpareBytes: UInt = 64 << 10
+/// Bytes of empty slabs a bin keeps at most (at least one slab). Spares
+/// are resident and serve only their own class: a program with bursts of
+/// many classes kept up to this much per class (bench burst, ~40 classes).
+/// Measured after the extent layer's split and flush changes (callgrind
+/// instructions, peak RSS median of 3):
+///
+///   | budget | burst Ir | burst peak RSS | xmalloc Ir |
+///   |---|---:|---:|---:|
+///   | 64 KiB | 519.9M | 7.6 MiB | 257.2M |
+///   | 32 KiB | 524.3M | 7.1 MiB | 264.2M |
+///   | 16 KiB | 527.0M | 6.7 MiB | 269.4M |
+///
+/// 32 KiB: most of the memory for a little of the instructions (xmalloc's
+/// producers refill from slabs its consumers emptied).
+let binSpareBytes: UInt = 32 << 10
 
 /// Returns the bin's spare slabs to the arena (malloc_trim, arena purge);
 /// the bin's lock held.
