@@ -198,12 +198,13 @@ struct swalloc_mallinfo {
 
 // Milliseconds of CLOCK_MONOTONIC_COARSE through libc's clock_gettime (a
 // vDSO call: no syscall, no allocation): the clock where the boot found no
-// vDSO entry to call directly (monotonicMs, Clock.swift, says why). Coarse: the time of the last timer tick (1-10 ms steps, the
-// kernel's HZ), read without the TSC: 5 ns here against CLOCK_MONOTONIC's
-// 23, and decay reads it at every page-run allocation and free (bench
-// burst: one per slab it makes or empties). Every user of it measures
-// tens of milliseconds or more (decay epochs are decay_ms / 32, the
-// thread-cache idle pass 1 s).
+// vDSO entry to call directly (monotonicMs, Clock.swift, says why).
+// Coarse: the time of the last timer tick (1-10 ms steps, the kernel's
+// HZ), read without the TSC: 5 ns here against CLOCK_MONOTONIC's 23, and
+// decay reads it at every page-run allocation and free (bench burst: one
+// per slab it makes or empties). Every user of it measures tens of
+// milliseconds or more (decay epochs are decay_ms / 32, the thread-cache
+// idle pass 1 s).
 static inline uint64_t swalloc_monotonic_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
