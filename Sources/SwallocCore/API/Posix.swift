@@ -81,15 +81,18 @@ private func callocSlow(_ total: UInt, overflow: Bool) -> UnsafeMutableRawPointe
 @_cdecl("swalloc_realloc")
 public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> UnsafeMutableRawPointer? {
   guard let pointer else { return swallocMalloc(size) }
+  if size == 0 {
+    // glibc: realloc(p, 0) frees p and returns NULL.
+    swallocFree(pointer)
+    return nil
+  }
+  if size > maxRequestSize { setErrno(ENOMEM); return nil }
+  if !isBooted() { invalidPointer("realloc") }
   // Fast path: the new size has the block's size class (a string growing
-  // within its class): one page-map read, no full lookup, no frame. Size 0
-  // (wrapping below) and sizes above the classes, secure:true (which checks
-  // the block in full first), blocks outside the arena chunks (before boot
-  // there are none) and every other case go to reallocSlow (bench
-  // realloc-grow, whose strings mostly stay in their class: 890M -> 802M
-  // instructions, callgrind, scale 0.3).
+  // within its class): one page-map read, no full lookup.
   let address = UInt(bitPattern: pointer)
-  if size &- 1 < largeMaxClass && !config.opt.secure && isInArenaChunk(address) {
+  // secure:true checks the block in full first (reallocSlow).
+  if size <= largeMaxClass && !config.opt.secure && isInArenaChunk(address) {
     let entry = pageEntry(address)
     let classCode = entry >> pageEntryClassShift
     // Same class: at most the class's size and more than the class
@@ -99,7 +102,7 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
     // Code 0 (no allocation starts here) has size 0, which fails.
     let code = Int(classCode & UInt(codeSizeEntries &- 1))
     if size <= UInt(codeSizes[code]) && size > UInt(codeSizes[(code &- 1) & (codeSizeEntries &- 1)])
-       && (classCode <= UInt(bitPattern: config.smallClassCount) || address & pageMask == 0) {
+       && (classCode <= UInt(config.smallClassCount) || address & pageMask == 0) {
       return pointer
     }
     // A small block moving to another small class (a string growing past
@@ -168,13 +171,6 @@ private func copyRegion(from source: UnsafeMutableRawPointer, to target: UnsafeM
 /// else allocate, copy and free.
 @inline(never)
 func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMutableRawPointer? {
-  if size == 0 {
-    // glibc: realloc(p, 0) frees p and returns NULL.
-    swallocFree(pointer)
-    return nil
-  }
-  if size > maxRequestSize { setErrno(ENOMEM); return nil }
-  if !isBooted() { invalidPointer("realloc") }
   let old = lookupAllocation(pointer, "realloc")
   if config.opt.secure, case .small(let arena, let slab, let sizeClass) = old {
     // A freed block: still in this thread's quarantine, or back in its slab.
