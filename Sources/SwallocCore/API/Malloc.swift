@@ -93,19 +93,9 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
     // Code 0 (no allocation starts here) and uncached classes have
     // zero-capacity stacks, and a thread without a cache has only those:
     // they fail the room check.
-    let bin = fastPathBins() + Int(bitPattern: classCode)
-    let head = bin.pointee.head
-    // Room left, and not the block freed last (an immediate double free
-    // goes to the slow path, which reports it). An empty stack's *head is
-    // the nil sentinel past its end. Large classes never have room here.
-    // (Compared as words: comparing the optionals adds nil tests.)
-    if head > bin.pointee.fastLimit && unsafeBitCast(head.pointee, to: UInt.self) != address {
-      let slot = head - 1
-      slot.pointee = pointer
-      bin.pointee.head = slot
-      bin.pointee.frees &+= 1
-      return
-    }
+    // Room left, and not the block freed last. Large classes never have
+    // room here.
+    if (fastPathBins() + Int(bitPattern: classCode)).fastPush(pointer, address: address) { return }
     // Where the page-map entry is goes along: a large block's cache free
     // needs it. (Its address, not its value: the fast path loads only the
     // class code's half of the entry.)
@@ -174,12 +164,7 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -
 @inline(__always)
 func cachedPopAboveTable(_ size: UInt) -> UnsafeMutableRawPointer? {
   let sizeClass = classIndexFor(size)
-  let bin = fastPathBins() + (sizeClass &+ 1)
-  let head = bin.pointee.head
-  if head == bin.pointee.end || bin.pointee.countdown <= 1 { return nil }
-  bin.pointee.countdown &-= 1
-  bin.pointee.head = head + 1
-  let p = head.pointee.unsafelyUnwrapped
+  guard let p = (fastPathBins() + (sizeClass &+ 1)).popBeforeEvent() else { return nil }
   if sizeClass >= config.smallClassCount { largeLeftThreadCache(p) }
   return p
 }

@@ -121,10 +121,10 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
 /// calls made swallocRealloc save registers on every call, the same-class
 /// case included (bench realloc-grow: +5 instructions a call, 20% slower).
 /// The copy takes whole 16-byte units (every region is a multiple of 16
-/// bytes), inline up to 64 bytes; the old block goes
-/// straight onto its class's stack when there is room, as the free fast
-/// path would put it, without walking the page map again (malloc(24),
-/// realloc to 40, free: 210 -> 199 instructions).
+/// bytes), inline up to 64 bytes; the old block goes straight onto its
+/// class's stack when there is room, as the free fast path would put it,
+/// without walking the page map again (malloc(24), realloc to 40, free:
+/// 210 -> 199 instructions).
 @inline(never)
 private func reallocSmallMove(_ pointer: UnsafeMutableRawPointer, _ size: UInt, oldCode: Int) -> UnsafeMutableRawPointer? {
   guard let fresh = swallocMalloc(size) else { return nil }
@@ -132,16 +132,7 @@ private func reallocSmallMove(_ pointer: UnsafeMutableRawPointer, _ size: UInt, 
   // Every class is a multiple of 16 bytes: the new block holds at least
   // `size` rounded up to 16.
   copyRegion(from: pointer, to: fresh, min(oldSize, Int((size &+ 15) & ~15)))
-  let bin = fastPathBins() + oldCode
-  let head = bin.pointee.head
-  if head > bin.pointee.fastLimit && head.pointee != pointer {
-    let slot = head - 1
-    slot.pointee = pointer
-    bin.pointee.head = slot
-    bin.pointee.frees &+= 1
-  } else {
-    swallocFree(pointer)
-  }
+  if !(fastPathBins() + oldCode).fastPush(pointer, address: UInt(bitPattern: pointer)) { swallocFree(pointer) }
   return fresh
 }
 
@@ -251,13 +242,7 @@ func alignedFastPop(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
   if rounded > lookupMaxSize {
     return rounded <= largeMaxClass ? cachedPopAboveTable(rounded) : nil
   }
-  let bin = fastPathBins() + Int(sizeCodes[Int((rounded &+ 15) >> 4)])
-  let head = bin.pointee.head
-  // A countdown about to reach its event is left to the slow path's pop.
-  if head == bin.pointee.end || bin.pointee.countdown <= 1 { return nil }
-  bin.pointee.countdown &-= 1
-  bin.pointee.head = head + 1
-  return head.pointee
+  return (fastPathBins() + Int(sizeCodes[Int((rounded &+ 15) >> 4)])).popBeforeEvent()
 }
 
 @inline(never)

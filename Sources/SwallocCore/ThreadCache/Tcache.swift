@@ -70,6 +70,32 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
     return h.pointee
   }
 
+  /// popCounted() for the cache hits that take no call: nil also when the
+  /// countdown is about to reach its event, which the caller's slow path
+  /// then meets through popCounted.
+  @inline(__always) func popBeforeEvent() -> UnsafeMutableRawPointer? {
+    let h = pointee.head
+    if h == pointee.end || pointee.countdown <= 1 { return nil }
+    pointee.countdown &-= 1
+    pointee.head = h + 1
+    return h.pointee
+  }
+
+  /// The free fast path's push (the stacks seen through fastPathBins):
+  /// false when the fast path has no room (fastLimit), or when `address` is
+  /// the block freed last, an immediate double free, which the slow path
+  /// reports. (An empty stack's *head is the nil slot past its end.
+  /// Compared as words: comparing the optionals adds nil tests.)
+  @inline(__always) func fastPush(_ pointer: UnsafeMutableRawPointer?, address: UInt) -> Bool {
+    let head = pointee.head
+    if head <= pointee.fastLimit || unsafeBitCast(head.pointee, to: UInt.self) == address { return false }
+    let slot = head - 1
+    slot.pointee = pointer
+    pointee.head = slot
+    pointee.frees &+= 1
+    return true
+  }
+
   /// Pushes unless the stack is full.
   @inline(__always) func push(_ p: UnsafeMutableRawPointer) -> Bool {
     let h = pointee.head
