@@ -93,14 +93,10 @@ func vdsoSymbol(_ image: UnsafeRawPointer?, _ name: StaticString) -> UnsafeRawPo
 }
 
 /// Whether the NUL-terminated string at `s` is `name` (no libc strcmp: its
-/// page is one more the boot would fault in).
+/// page is one more the boot would fault in). keyEquals stops at the first
+/// byte that differs, at the latest at a shorter string's NUL, so it reads
+/// nothing past the string.
 private func cStringEquals(_ s: UnsafeRawPointer, _ name: StaticString) -> Bool {
   let n = name.utf8CodeUnitCount
-  let bytes = name.utf8Start
-  var i = 0
-  while i < n {
-    if s.load(fromByteOffset: i, as: UInt8.self) != bytes[i] { return false }
-    i &+= 1
-  }
-  return s.load(fromByteOffset: n, as: UInt8.self) == 0
+  return keyEquals(s.assumingMemoryBound(to: CChar.self), n, name) && s.load(fromByteOffset: n, as: UInt8.self) == 0
 }
