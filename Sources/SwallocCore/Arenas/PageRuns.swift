@@ -35,20 +35,33 @@ func pageEntry(_ address: UInt) -> UInt {
   chunkMeta(address).pageMap[Int(pageIndexInChunk(address))]
 }
 
-/// Free extents are findable from their first and last pages.
-func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>) {
-  let entry = makePageEntry(e, classPlusOne: 0)
-  setPageEntry(e.pointee.address, entry)
-  setPageEntry(e.end &- pageSize, entry)
+/// Free extents are findable from their first and last pages. `map` is
+/// the extent's chunk's page map (callers that walk a run look it up once).
+@inline(__always)
+func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>, map: UnsafeMutablePointer<UInt>) {
   invariant(e.pointee.pages > 0 && e.end <= (e.pointee.address & ~chunkMask) &+ chunkSize,
             "a free extent is empty or crosses its chunk's end")
   invariant(UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages) <= e.pointee.pages,
             "a free extent has more dirty and muzzy pages than pages")
+  let entry = makePageEntry(e, classPlusOne: 0)
+  let first = Int(pageIndexInChunk(e.pointee.address))
+  map[first] = entry
+  map[first &+ Int(e.pointee.pages) &- 1] = entry
+}
+
+func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>) {
+  markFreeBoundaries(e, map: chunkMeta(e.pointee.address).pageMap)
+}
+
+@inline(__always)
+func clearBoundaries(_ e: UnsafeMutablePointer<Extent>, map: UnsafeMutablePointer<UInt>) {
+  let first = Int(pageIndexInChunk(e.pointee.address))
+  map[first] = 0
+  map[first &+ Int(e.pointee.pages) &- 1] = 0
 }
 
 func clearBoundaries(_ e: UnsafeMutablePointer<Extent>) {
-  setPageEntry(e.pointee.address, 0)
-  setPageEntry(e.end &- pageSize, 0)
+  clearBoundaries(e, map: chunkMeta(e.pointee.address).pageMap)
 }
 
 /// Maps a new chunk for the arena and files its usable pages as one free extent.
@@ -103,14 +116,7 @@ func pagesTakeIntoUse(_ address: UInt, pages: UInt) -> Bool {
 private func fileFreeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>,
                             map: UnsafeMutablePointer<UInt>) {
   a.pointee.freeExtents.insert(e)
-  let entry = makePageEntry(e, classPlusOne: 0)
-  let first = Int(pageIndexInChunk(e.pointee.address))
-  map[first] = entry
-  map[first &+ Int(e.pointee.pages) &- 1] = entry
-  invariant(e.pointee.pages > 0 && e.end <= (e.pointee.address & ~chunkMask) &+ chunkSize,
-            "a free extent is empty or crosses its chunk's end")
-  invariant(UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages) <= e.pointee.pages,
-            "a free extent has more dirty and muzzy pages than pages")
+  markFreeBoundaries(e, map: map)
   invariant(pageStateCount(e.pointee.address, pages: e.pointee.pages)
               == (UInt(e.pointee.dirtyPages), UInt(e.pointee.muzzyPages)),
             "a free extent's page counts disagree with its chunk's page states")
@@ -202,9 +208,7 @@ private func absorbFreeNeighbour(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMu
   decayUntrack(a, n)
   dirty &+= UInt(n.pointee.dirtyPages)
   muzzy &+= UInt(n.pointee.muzzyPages)
-  let first = Int(pageIndexInChunk(n.pointee.address))
-  map[first] = 0
-  map[first &+ Int(n.pointee.pages) &- 1] = 0
+  clearBoundaries(n, map: map)
   e.pointee.pages &+= n.pointee.pages
   arenaRecycleRecord(a, n)
 }
@@ -229,8 +233,7 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
     let end = i &+ Int(freedPages)
     while i < end { map[i] = 0; i &+= 1 }
   } else {
-    map[Int(firstPage)] = 0
-    map[Int(firstPage &+ freedPages) &- 1] = 0
+    clearBoundaries(e, map: map)
   }
   e.pointee.state = .free
   pageStateFree(meta, first: firstPage, count: freedPages)
