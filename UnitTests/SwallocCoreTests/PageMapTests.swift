@@ -55,6 +55,34 @@ final class PageMapTests: XCTestCase {
     XCTAssertTrue(pageMapSet(chunk, 0))
   }
 
+  func testAReadThenAnUnorderedWriteOfOneSlotAreNotARace() {
+    // A free path reads a huge block's slot, then another thread, after
+    // the range went back to the kernel and came back to it, writes the
+    // slot: nothing the program can see orders the two.
+    let chunk: UInt = 0x5C5C_0000_0000 & ~chunkMask
+    XCTAssertTrue(pageMapSet(chunk, 0x7000_0040))   // the leaf exists before the threads start
+    let threads = UnsafeMutablePointer<pthread_t>.allocate(capacity: 2)
+    defer { threads.deallocate() }
+    for k in 0..<2 {
+      let rc = pthread_create(threads + k, nil, { raw in
+        let k = UInt(bitPattern: raw)
+        usleep(useconds_t(20_000 + k * 30_000))
+        if k == 0 {
+          _ = pageMapLookup(0x5C5C_0000_0000 & ~chunkMask)
+        } else {
+          _ = pageMapSet(0x5C5C_0000_0000 & ~chunkMask, 0x7000_0080)
+        }
+        usleep(useconds_t(60_000 - k * 30_000))
+        return nil
+      }, UnsafeMutableRawPointer(bitPattern: UInt(k) + 0))
+      XCTAssertEqual(rc, 0)
+    }
+    pthread_join(threads[0], nil)
+    pthread_join(threads[1], nil)
+    XCTAssertEqual(pageMapLookup(chunk), 0x7000_0080)
+    XCTAssertTrue(pageMapSet(chunk, 0))
+  }
+
   func testAddressesOutsideTheUserSpaceAreUnknown() {
     XCTAssertEqual(pageMapLookup(UInt(1) << 48), 0)
     XCTAssertEqual(pageMapLookup(UInt.max), 0)

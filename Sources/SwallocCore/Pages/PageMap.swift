@@ -85,8 +85,19 @@ func pageMapBoot() -> Bool {
 /// record also holds its address).
 @inline(__always)
 func pageMapEntry(_ address: UInt) -> UInt {
-  let leaf = pageMapRoot[Int((address &>> rootShift) & UInt(rootEntries &- 1))]
-  return leaf[Int((address &>> chunkShift) & UInt(leafEntries &- 1))]
+  pageMapSlot(pageMapRoot[Int((address &>> rootShift) & UInt(rootEntries &- 1))],
+              Int((address &>> chunkShift) & UInt(leafEntries &- 1)))
+}
+
+/// Reads slot `index` of `leaf`, relaxed-atomically (a plain load on
+/// x86-64): pageMapSet writes slots atomically, and a free path may read
+/// the slot of a huge block it is freeing just before another thread maps
+/// the same range again and writes it, ordered only by the kernel's
+/// munmap and mmap, which ThreadSanitizer cannot see (it reported the pair
+/// in testConcurrentHandOffOfEveryKindOfBlock; PageMapTests reproduces it).
+@inline(__always)
+func pageMapSlot(_ leaf: UnsafeMutablePointer<UInt>, _ index: Int) -> UInt {
+  atomicUInt(leaf + index).pointee.load(ordering: .relaxed)
 }
 
 /// Whether `address` lies in an arena chunk (exact: no aliasing).
