@@ -124,7 +124,7 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
 /// bytes), inline up to 64 bytes; the old block goes straight onto its
 /// class's stack when there is room, as the free fast path would put it,
 /// without walking the page map again (malloc(24), realloc to 40, free:
-/// 210 -> 194 instructions).
+/// 210 -> 195 instructions).
 @inline(never)
 private func reallocSmallMove(_ pointer: UnsafeMutableRawPointer, _ size: UInt, oldCode: Int) -> UnsafeMutableRawPointer? {
   guard let fresh = swallocMalloc(size) else { return nil }
