@@ -121,6 +121,36 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(bin.pointee.frees, 50)
   }
 
+  /// With the owner's bin lock free, a flush returns foreign regions to
+  /// their slabs at once (no remote chain written into them); with
+  /// remote_queue:true it never takes the foreign lock.
+  func testFlushReturnsForeignRegionsDirectlyWhenTheOwnersLockIsFree() {
+    let owner = makePrivateArena()
+    let other = makePrivateArena()
+    let sizeClass = classIndexFor(48)
+    let bin = owner.pointee.bins + sizeClass
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 40)
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: 40), 40)
+    let t = tcacheCreate(arena: other)!
+    let cacheBin = tcacheBin(t, sizeClass)
+    for r in regions[0..<20] { XCTAssertTrue(cacheBin.push(r!)) }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(bin.pointee.remoteFrees, 0, "no chain: the regions went straight back")
+    XCTAssertEqual(bin.pointee.regionsInUse, 20)
+    XCTAssertEqual(bin.pointee.frees, 20)
+
+    config.opt.remoteQueue = true
+    defer { config.opt.remoteQueue = false }
+    for r in regions[20..<40] { XCTAssertTrue(cacheBin.push(r!)) }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertNotEqual(bin.pointee.remoteFrees, 0, "remote_queue:true: onto the owner's remote stack")
+    XCTAssertEqual(bin.pointee.regionsInUse, 20)
+    var one: UnsafeMutableRawPointer? = nil
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &one, want: 1), 1)
+    XCTAssertEqual(bin.pointee.regionsInUse, 1)
+    XCTAssertEqual(bin.pointee.frees, 40)
+  }
+
   func testFlushOfOwnRegionsReturnsThemToTheSlabs() {
     let owner = makePrivateArena()
     let sizeClass = classIndexFor(100)

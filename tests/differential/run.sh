@@ -133,6 +133,7 @@ FIRST_ROUND=(
     "narenas1_mt4 4 20000 narenas:1"
     "decay0_mt4 4 20000 dirty_decay_ms:0"
     "secure_mt4 4 20000 secure:true"
+    "remote_queue_mt4 4 20000 remote_queue:true"
 )
 LATER_ROUNDS=(
     "st 1 150000 -"

@@ -13,7 +13,7 @@ enum CtlName: Int {
   case configProf, configProfLibgcc, configProfLibunwind, configStats, configUtrace, configXmalloc
   case optionAbort, optionAbortConf, optionNarenas, optionTcache, optionTcacheMax, optionLgTcacheMax, optionDirtyDecayMs
   case optionMuzzyDecayMs, optionBackgroundThread, optionMaxBackgroundThreads, optionStatsPrint, optionPercpuArena
-  case optionDss, optionJunk, optionZero, optionRetain, optionSecure
+  case optionDss, optionJunk, optionZero, optionRetain, optionSecure, optionRemoteQueue
   case threadArenaIndex, threadAllocated, threadAllocatedp, threadDeallocated, threadDeallocatedp
   case threadTcacheFlush, threadTcacheEnabled
   case arenaPurgeAction, arenaDecayAction, arenaResetAction, arenaDestroyAction, arenaDss, arenaDirtyDecayMs, arenaMuzzyDecayMs
@@ -99,6 +99,7 @@ enum CtlName: Int {
     case .optionZero: return node("opt.zero", .none, call) { $0.read(config.opt.zero) }
     case .optionRetain: return node("opt.retain", .none, call) { $0.read(true) }
     case .optionSecure: return node("opt.secure", .none, call) { $0.read(config.opt.secure) }
+    case .optionRemoteQueue: return node("opt.remote_queue", .none, call) { $0.read(config.opt.remoteQueue) }
 
     case .threadArenaIndex: return node("thread.arena", .none, call, threadArenaCtl)
     case .threadAllocated: return node("thread.allocated", .none, call) { $0.read(threadByteCounts().allocated) }

@@ -89,6 +89,18 @@ func mutexLock(_ m: UnsafeMutablePointer<Mutex>) {
   mutexLockContended(m)
 }
 
+/// Takes `m` if it is free, without spinning or sleeping: for a thread that
+/// has another way to make progress when `m` is held (a flush to another
+/// arena's bin pushes its batch onto the remote-free stack instead).
+@inline(__always)
+func mutexTryLock(_ m: UnsafeMutablePointer<Mutex>) -> Bool {
+  let w = atomicU32(&m.pointee.word)
+  if w.pointee.load(ordering: .relaxed) != 0 { return false }
+  if !w.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return false }
+  countAcquisition(m, spun: false, slept: false)
+  return true
+}
+
 @inline(never)
 func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
   let w = atomicU32(&m.pointee.word)

@@ -30,6 +30,9 @@ struct Options {
   var backgroundThreadSet = false
   /// secure:true (Secure.swift).
   var secure = false
+  /// remote_queue:true: a flush never takes another arena's bin lock; its
+  /// regions always go onto that bin's remote-free stack (TcacheFill.swift).
+  var remoteQueue = false
   /// Where reports go: stderr, or the descriptor named by `stats_fd`.
   var reportFd: Int32 = 2
   /// Heap profiling (Prof.swift).
@@ -162,7 +165,7 @@ let profPrefixCapacity = 256
 /// Every option, the one table: its key and how its value is read. (README's
 /// Options table documents them; CtlTable.swift's opt.* names read them.)
 enum OptionName: Int {
-  case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero
+  case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero, remoteQueue
   case abortConf, statsPrintOpts, statsFd, statsPrintAtExit
   case prof, profActiveAtStart, profFinal, profGdumpOnPeak, profLeak, lgProfSample, profPrefixString
 
@@ -177,6 +180,7 @@ enum OptionName: Int {
     case .junk: return "junk"
     case .secure: return "secure"
     case .zero: return "zero"
+    case .remoteQueue: return "remote_queue"
     case .abortConf: return "abort_conf"
     case .statsPrintOpts: return "stats_print_opts"
     case .statsFd: return "stats_fd"
@@ -209,6 +213,7 @@ enum OptionName: Int {
       return setting(parseBool(v, vl)) { config.opt.junkAlloc = $0; config.opt.junkFree = $0 }
     case .secure: return setting(parseBool(v, vl)) { config.opt.secure = $0 }
     case .zero: return setting(parseBool(v, vl)) { config.opt.zero = $0 }
+    case .remoteQueue: return setting(parseBool(v, vl)) { config.opt.remoteQueue = $0 }
     case .abortConf: return setting(parseBool(v, vl)) { config.opt.abortConf = $0 }
     case .statsPrintOpts:
       // jemalloc's letters; "J" (JSON) is the one that changes this report.
