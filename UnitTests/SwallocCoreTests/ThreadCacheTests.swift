@@ -202,7 +202,13 @@ final class ThreadCacheTests: XCTestCase {
     let cache = tcacheBin(t, sizeClass)
     var kept: [UnsafeMutableRawPointer?] = []
     for (i, r) in regions.enumerated().reversed() {
-      if i % 2 == 0 { XCTAssertTrue(cache.push(r!)) } else { kept.append(r) }
+      if i % 2 == 0 {
+        // (A full stack is flushed first: the class's slab may hold more
+        // regions than half its stack.)
+        if !cache.push(r!) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); XCTAssertTrue(cache.push(r!)) }
+      } else {
+        kept.append(r)
+      }
     }
     tcacheFlush(t, sizeClass: sizeClass, keep: 0)
     XCTAssertEqual(bin.pointee.regionsInUse, UInt(kept.count))
