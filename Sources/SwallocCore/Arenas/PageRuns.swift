@@ -215,8 +215,11 @@ private func absorbFreeNeighbour(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMu
 
 /// Returns an extent's pages to the free store, coalescing with free
 /// neighbours; a chunk that becomes entirely free is unmapped when the arena
-/// already keeps `retainedEmptyChunks` empty chunks in reserve.
-func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
+/// already keeps `retainedEmptyChunks` empty chunks in reserve. `tick:
+/// false` leaves the decay tick to the caller, which frees more runs under
+/// the same lock and ticks once after the last (arenaFreeLargeBatch: the
+/// dirty pages only grow meanwhile, so that tick sees the batch's peak).
+func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, tick: Bool = true) {
   invariant(e.pointee.state != .free, "a free extent freed again")
   // (nil: a page run taken straight from arenaAllocPages, as the unit tests
   // do, has no page-map entries yet.)
@@ -263,5 +266,5 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
   e.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty)
   e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
   fileFreeExtent(a, e, map: map)
-  decayTick(a)
+  if tick { decayTick(a) }
 }

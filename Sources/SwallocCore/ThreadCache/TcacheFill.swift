@@ -46,12 +46,7 @@ func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
   if sizeClass < config.smallClassCount {
     flushSmall(items, count: flushCount, sizeClass: sizeClass, home: t.pointee.arena)
   } else {
-    var i = 0
-    while i < flushCount {
-      let address = UInt(bitPattern: items[i])
-      arenaFreeLarge(chunkArena(address), address: address, fromThreadCache: true)
-      i &+= 1
-    }
+    arenaFreeLargeBatch(items, count: flushCount)
   }
   // Slide the kept (most recent) entries up against the end.
   let head = bin.pointee.head
