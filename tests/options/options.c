@@ -128,6 +128,14 @@ int main(int argc, char **argv) {
       printf("FAIL narenas: %u\n", n); return 1;
     }
     puts("narenas ok");
+  } else if (strcmp(mode, "remote-queue") == 0) {
+    // opt.remote_queue reads back as given (false by default).
+    _Bool want = atoi(argv[2]) != 0, v = !want;
+    size_t len = sizeof v;
+    if (mallctl("opt.remote_queue", &v, &len, NULL, 0) != 0 || v != want) {
+      printf("FAIL remote-queue: opt.remote_queue is %d\n", (int)v); return 1;
+    }
+    puts("remote-queue ok");
   } else if (strcmp(mode, "tcache-off-double-free") == 0) {
     char *volatile a = malloc(48);
     char *volatile b = malloc(48);

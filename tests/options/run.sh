@@ -49,6 +49,8 @@ if have options; then
     option_check opt_junk "junk:true" ok "" junk
     option_check opt_zero "zero:true" ok "" zero
     option_check opt_narenas "narenas:3" ok "" narenas 3
+    option_check opt_remote_queue "remote_queue:true" ok "" remote-queue 1
+    option_check opt_remote_queue_default "" ok "" remote-queue 0
     option_check opt_unknown "bogus:1,narenas:2" ok "swalloc: unknown option 'bogus' ignored" narenas 2
     option_check opt_bad_value "narenas:lots" ok "swalloc: bad value for option 'narenas:lots' ignored" plain
     option_check opt_abort_conf "bogus:1,abort_conf:true" abort "swalloc: invalid configuration (abort_conf:true)" plain
