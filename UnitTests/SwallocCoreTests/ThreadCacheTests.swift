@@ -93,17 +93,22 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(bin.count, kept)
   }
 
-  func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
+  /// `count` regions of 48 bytes taken from a private arena's bin, and an
+  /// empty thread cache bound to another private arena.
+  private func foreignRegions(_ count: Int) -> (owner: UnsafeMutablePointer<Arena>, bin: UnsafeMutablePointer<Bin>,
+                                                 sizeClass: Int, regions: [UnsafeMutableRawPointer?],
+                                                 cache: UnsafeMutablePointer<Tcache>) {
     let owner = makePrivateArena()
-    let other = makePrivateArena()
     let sizeClass = classIndexFor(48)
-    let bin = owner.pointee.bins + sizeClass
-    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 50)
-    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: 50), 50)
-    XCTAssertEqual(bin.pointee.regionsInUse, 50)
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: count)
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: count), count)
+    XCTAssertEqual(owner.pointee.bins[sizeClass].regionsInUse, UInt(count))
+    return (owner, owner.pointee.bins + sizeClass, sizeClass, regions, tcacheCreate(arena: makePrivateArena())!)
+  }
 
+  func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
+    let (owner, bin, sizeClass, regions, t) = foreignRegions(50)
     // A thread cache bound to the other arena caches and then flushes them.
-    let t = tcacheCreate(arena: other)!
     let cacheBin = tcacheBin(t, sizeClass)
     for r in regions { XCTAssertTrue(cacheBin.push(r!)) }
     mutexLock(&bin.pointee.lock)   // the owner's bin lock is held throughout
@@ -125,13 +130,7 @@ final class ThreadCacheTests: XCTestCase {
   /// their slabs at once (no remote chain written into them); with
   /// remote_queue:true it never takes the foreign lock.
   func testFlushReturnsForeignRegionsDirectlyWhenTheOwnersLockIsFree() {
-    let owner = makePrivateArena()
-    let other = makePrivateArena()
-    let sizeClass = classIndexFor(48)
-    let bin = owner.pointee.bins + sizeClass
-    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 40)
-    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: 40), 40)
-    let t = tcacheCreate(arena: other)!
+    let (owner, bin, sizeClass, regions, t) = foreignRegions(40)
     let cacheBin = tcacheBin(t, sizeClass)
     for r in regions[0..<20] { XCTAssertTrue(cacheBin.push(r!)) }
     tcacheFlush(t, sizeClass: sizeClass, keep: 0)
