@@ -11,11 +11,13 @@
 // extent layer has become cheaper since: see binSpareBytes). malloc_trim
 // and arena.<i>.purge return the spares.
 //
-// Regions freed by threads bound to *other* arenas arrive through
-// `remoteFrees`, a lock-free stack of regions linked through their first
-// word: a flushing thread pushes a whole batch with one compare-and-swap and
-// never takes this bin's lock; the bin drains the stack (one exchange) when
-// it next works under its own lock.
+// Regions freed by threads bound to *other* arenas come back under this
+// bin's lock when the flushing thread finds it free (a try-lock), else
+// through `remoteFrees`, a lock-free stack of regions linked through their
+// first word: the flushing thread pushes a whole batch with one
+// compare-and-swap and does not wait for this bin's lock; the bin drains
+// the stack (one exchange) when it next works under its own lock.
+// (remote_queue:true: always the stack. TcacheFill.swift, flushSmall.)
 //
 // Those links sit in freed user memory, which a use-after-free write can
 // change. So each link is stored encoded (glibc's safe-linking: XOR with

@@ -158,8 +158,9 @@ let minRegionsPerSlab: UInt = 4
 
 /// Regions a slab holds at least while they fit in `manyRegionsSlabBytes`
 /// (else as many as fit there; the waste rule below may then round the
-/// slab up past it: 1536 B, 10 regions wanted, gets 24 KiB with none). Making a slab and returning it cost about 850
-/// instructions (page-run split and coalescing, page map, decay lists);
+/// slab up past it: 1536 B, 10 regions wanted, gets 24 KiB with none).
+/// Making a slab and returning it cost about 850 instructions (page-run
+/// split and coalescing, page map, decay lists);
 /// with jemalloc's geometry alone (the fewest pages without waste) the
 /// classes from 448 B to 3 KiB held 4 to 9 regions per slab, so a burst of
 /// 1 KiB blocks paid about 200 instructions per block for slabs. Bench

@@ -3,9 +3,9 @@
 // pushes one pointer without any lock or atomic; a miss fills half the stack
 // from the arena bin under one lock, and a full stack flushes its older half:
 // regions of the thread's own arena under that bin's lock, regions of other
-// arenas as one batch per arena pushed onto that bin's remote-free stack
-// (one CAS, no lock; see Bin.swift). The refills, flushes and collectors are
-// in TcacheFill.swift.
+// arenas as one batch per arena, under that bin's lock when it is free,
+// else pushed onto its remote-free stack (one CAS, no wait; see Bin.swift).
+// The refills, flushes and collectors are in TcacheFill.swift.
 
 import CSwallocPlatform
 
@@ -225,8 +225,11 @@ func tcacheBoot(maxBytes: UInt) {
       // 14 KiB cache 20 blocks (4 KiB: 80 KiB, 14 KiB: 280 KiB per thread)
       // where twice their slab holds 8 to 18. Bench server-churn (blocks of
       // 16 B-64 KiB handed between threads): median peak RSS of 11 runs
-      // 25.9 -> 22.3 MiB, +2.3% instructions, time within noise; the other
-      // workloads unchanged (bench/run.py --reps 5 against the old build).
+      // 25.9 -> 22.3 MiB, +2.3% instructions, time within noise. The cost:
+      // bench aligned (blocks up to 32 KiB, single thread) refills and
+      // flushes those classes more often, +5.5% instructions (callgrind,
+      // `wl aligned 1 0.3`); the other workloads unchanged (bench/run.py
+      // --reps 5 against the old build).
       let byBudget = UInt32(tcacheStackBudget / size)
       capacity = min(max(config.binInfos[c].regionCount &* 2, byBudget, 4), 200)
     }
