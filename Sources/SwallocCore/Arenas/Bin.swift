@@ -323,18 +323,13 @@ func binFreeBatchLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePo
   let regionBytes = UInt(regionCount) &* regionSize
   var kept = 0
   var returned: UInt = 0
-  var lastChunk: UInt = 1
-  var lastMeta = UnsafeMutablePointer<ChunkMeta>(bitPattern: 0)
+  // (Every item is a live block, so a chunk holding one is not unmapped
+  // during the flush.)
+  var chunks = ChunkMetaCursor()
   var i = 0
   while i < count {
     let address = UInt(bitPattern: items[i])
-    // (Every item is a live block, so a chunk holding one is not unmapped
-    // during the flush.)
-    if address & ~chunkMask != lastChunk {
-      lastChunk = address & ~chunkMask
-      lastMeta = chunkMeta(address)
-    }
-    let meta = lastMeta.unsafelyUnwrapped
+    let meta = chunks.meta(address)
     if meta.pointee.arena != a {
       items[kept] = items[i]
       kept &+= 1

@@ -87,6 +87,25 @@ func chunkMeta(_ address: UInt) -> UnsafeMutablePointer<ChunkMeta> {
   UnsafeMutablePointer<ChunkMeta>(bitPattern: pageMapEntry(address) & ~pageMapArenaChunkTag).unsafelyUnwrapped
 }
 
+/// chunkMeta for a sequence of addresses in arena chunks, with one radix
+/// lookup per run of addresses in one chunk (a flush's items: a thread
+/// cache's stack holds runs of blocks of one slab). The caller guarantees
+/// each chunk stays mapped while it uses the record (its items are live
+/// blocks).
+struct ChunkMetaCursor {
+  private var chunk: UInt = 1
+  private var meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: 0)
+
+  @inline(__always)
+  mutating func meta(_ address: UInt) -> UnsafeMutablePointer<ChunkMeta> {
+    if address & ~chunkMask != chunk {
+      chunk = address & ~chunkMask
+      meta = chunkMeta(address)
+    }
+    return meta.unsafelyUnwrapped
+  }
+}
+
 /// The ChunkMeta of any address, nil when it is not in an arena chunk.
 @inline(__always)
 func arenaChunkMeta(_ address: UInt) -> UnsafeMutablePointer<ChunkMeta>? {

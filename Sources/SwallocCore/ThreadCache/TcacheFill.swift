@@ -92,19 +92,14 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
     var kept = 0
     var chainFirst: UInt = 0
     var chainLast: UInt = 0
-    // The chunk of the previous item: runs of items from one chunk pay the
-    // radix lookup once. (Every item is a live block, so a chunk holding
-    // one is not unmapped during the flush.)
-    var lastChunk: UInt = 1
-    var lastMeta = chunkMeta(UInt(bitPattern: items[0]))
+    // Runs of items from one chunk pay the radix lookup once. (Every item
+    // is a live block, so a chunk holding one is not unmapped during the
+    // flush.)
+    var chunks = ChunkMetaCursor()
     var i = 0
     while i < remaining {
       let address = UInt(bitPattern: items[i])
-      if address & ~chunkMask != lastChunk {
-        lastChunk = address & ~chunkMask
-        lastMeta = chunkMeta(address)
-      }
-      if lastMeta.pointee.arena != arena {
+      if chunks.meta(address).pointee.arena != arena {
         items[kept] = items[i]
         kept &+= 1
       } else {
