@@ -27,6 +27,29 @@ final class PageMapTests: XCTestCase {
     XCTAssertTrue(pageMapSet(chunkB, 0))
   }
 
+  /// Runs `action(0)` on one thread after 20 ms and `action(1)` on another
+  /// after 50 ms, each thread still running when the other acts: no lock
+  /// and no join orders the two actions.
+  private func onTwoUnorderedThreads(_ action: @escaping @convention(c) (UInt) -> Void) {
+    struct Job { var action: @convention(c) (UInt) -> Void; var k: UInt }
+    let jobs = UnsafeMutablePointer<Job>.allocate(capacity: 2)
+    let threads = UnsafeMutablePointer<pthread_t>.allocate(capacity: 2)
+    defer { jobs.deallocate(); threads.deallocate() }
+    for k in 0..<2 {
+      (jobs + k).initialize(to: Job(action: action, k: UInt(k)))
+      let rc = pthread_create(threads + k, nil, { raw in
+        let job = raw!.assumingMemoryBound(to: Job.self).pointee
+        usleep(useconds_t(20_000 + job.k * 30_000))
+        job.action(job.k)
+        usleep(useconds_t(60_000 - job.k * 30_000))
+        return nil
+      }, UnsafeMutableRawPointer(jobs + k))
+      XCTAssertEqual(rc, 0)
+    }
+    pthread_join(threads[0], nil)
+    pthread_join(threads[1], nil)
+  }
+
   /// Two threads write one slot with nothing ordering the writes, as when
   /// the kernel hands a huge block's freed range to another thread's mmap.
   /// Checked by the ThreadSanitizer run (tests/sanitize): a plain store in
@@ -35,22 +58,7 @@ final class PageMapTests: XCTestCase {
   func testUnorderedWritesOfOneSlotAreNotARace() {
     let chunk: UInt = 0x5B5B_0000_0000 & ~chunkMask
     XCTAssertTrue(pageMapSet(chunk, 0x7000_0040))   // the leaf exists before the threads start
-    let first = UnsafeMutablePointer<pthread_t>.allocate(capacity: 2)
-    defer { first.deallocate() }
-    for k in 0..<2 {
-      // Each thread waits a different time, then writes: no lock, no join
-      // between the two writes (both threads are still running).
-      let rc = pthread_create(first + k, nil, { raw in
-        let k = UInt(bitPattern: raw)
-        usleep(useconds_t(20_000 + k * 30_000))
-        _ = pageMapSet(0x5B5B_0000_0000 & ~chunkMask, 0x7000_0080 + k * 0x40)
-        usleep(useconds_t(60_000 - k * 30_000))
-        return nil
-      }, UnsafeMutableRawPointer(bitPattern: UInt(k) + 0))
-      XCTAssertEqual(rc, 0)
-    }
-    pthread_join(first[0], nil)
-    pthread_join(first[1], nil)
+    onTwoUnorderedThreads { k in _ = pageMapSet(0x5B5B_0000_0000 & ~chunkMask, 0x7000_0080 + k * 0x40) }
     XCTAssertEqual(pageMapLookup(chunk), 0x7000_00C0)
     XCTAssertTrue(pageMapSet(chunk, 0))
   }
@@ -61,24 +69,13 @@ final class PageMapTests: XCTestCase {
     // slot: nothing the program can see orders the two.
     let chunk: UInt = 0x5C5C_0000_0000 & ~chunkMask
     XCTAssertTrue(pageMapSet(chunk, 0x7000_0040))   // the leaf exists before the threads start
-    let threads = UnsafeMutablePointer<pthread_t>.allocate(capacity: 2)
-    defer { threads.deallocate() }
-    for k in 0..<2 {
-      let rc = pthread_create(threads + k, nil, { raw in
-        let k = UInt(bitPattern: raw)
-        usleep(useconds_t(20_000 + k * 30_000))
-        if k == 0 {
-          _ = pageMapLookup(0x5C5C_0000_0000 & ~chunkMask)
-        } else {
-          _ = pageMapSet(0x5C5C_0000_0000 & ~chunkMask, 0x7000_0080)
-        }
-        usleep(useconds_t(60_000 - k * 30_000))
-        return nil
-      }, UnsafeMutableRawPointer(bitPattern: UInt(k) + 0))
-      XCTAssertEqual(rc, 0)
+    onTwoUnorderedThreads { k in
+      if k == 0 {
+        _ = pageMapLookup(0x5C5C_0000_0000 & ~chunkMask)
+      } else {
+        _ = pageMapSet(0x5C5C_0000_0000 & ~chunkMask, 0x7000_0080)
+      }
     }
-    pthread_join(threads[0], nil)
-    pthread_join(threads[1], nil)
     XCTAssertEqual(pageMapLookup(chunk), 0x7000_0080)
     XCTAssertTrue(pageMapSet(chunk, 0))
   }
