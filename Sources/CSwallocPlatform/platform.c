@@ -25,7 +25,8 @@ uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES] = {
 __attribute__((visibility("hidden"), aligned(64)))
 char swalloc_empty_tcache[SWALLOC_EMPTY_TCACHE_BYTES];
 __thread void *swalloc_tsd_tcache
-    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = swalloc_empty_tcache;
+    __attribute__((tls_model("initial-exec"), visibility("hidden"))) =
+        swalloc_empty_tcache + SWALLOC_TCACHE_BINS_OFFSET;
 __thread uint8_t swalloc_tsd_state
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
 __thread uint64_t swalloc_tsd_bytes[2]

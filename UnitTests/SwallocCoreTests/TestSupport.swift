@@ -39,3 +39,12 @@ func runJoinedThreads(_ count: Int, _ body: @escaping (Int) -> Void) {
   }
   for thread in threads { pthread_join(thread, nil) }
 }
+
+extension UnsafeMutablePointer where Pointee == TcacheBin {
+  /// Pushes onto the stack's own entries, above its foreign ones if it has
+  /// any (for the tests, which push onto stacks of every kind: a stack
+  /// without foreign entries has fastLimit at its start or its end).
+  func push(_ p: UnsafeMutableRawPointer) -> Bool {
+    push(p, floor: pointee.fastLimit < pointee.end ? pointee.fastLimit : pointee.start)
+  }
+}

@@ -150,6 +150,51 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(bin.pointee.frees, 40)
   }
 
+  /// A thread's free of another arena's small block keeps the block apart
+  /// from those its malloc hands out (at the bottom of the class's stack)
+  /// until a flush sends it home. Before, the thread's next malloc of the
+  /// class took it, and both threads' blocks spread over both arenas'
+  /// slabs (bench larson peak RSS 5.9 -> 4.7 MiB).
+  func testAFreedBlockOfAnotherArenaIsNotHandedOutByTheFreeingThread() {
+    let (owner, bin, sizeClass, regions, _) = foreignRegions(4)
+    let t = tsdFetchTcache()!
+    XCTAssertNotEqual(t.pointee.arena, owner)
+    let cacheBin = tcacheBin(t, sizeClass)
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    for r in regions { swallocFree(r) }
+    XCTAssertEqual(cacheBin.foreignCount(sizeClass: sizeClass), 4, "kept as foreign entries")
+    XCTAssertEqual(cacheBin.count, 0, "none among the stack's own")
+    var mine: [UnsafeMutableRawPointer] = []
+    for _ in 0..<8 { mine.append(swallocMalloc(48)!) }
+    for p in mine { XCTAssertFalse(regions.contains(p), "malloc handed out another arena's freed block") }
+    for p in mine { swallocFree(p) }
+    XCTAssertEqual(bin.pointee.regionsInUse, 4)
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(cacheBin.foreignCount(sizeClass: sizeClass), 0)
+    XCTAssertEqual(bin.pointee.regionsInUse, 0, "the flush sent them home")
+  }
+
+  /// Foreign entries fill at most half a stack: the free that would pass
+  /// that sends them home (with the stack's older half) and is kept itself.
+  func testForeignEntriesGoHomeWhenTheyFillHalfTheStack() {
+    let t = tsdFetchTcache()!
+    let sizeClass = classIndexFor(48)
+    let cacheBin = tcacheBin(t, sizeClass)
+    let half = Int(cacheBin.pointee.capacity) / 2
+    let (_, bin, _, regions, _) = foreignRegions(half + 1)
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    for r in regions[0..<half] { swallocFree(r) }
+    XCTAssertEqual(cacheBin.foreignCount(sizeClass: sizeClass), half)
+    XCTAssertEqual(bin.pointee.regionsInUse, UInt(half + 1))
+    swallocFree(regions[half])
+    XCTAssertEqual(cacheBin.foreignCount(sizeClass: sizeClass), 1)
+    XCTAssertEqual(bin.pointee.regionsInUse, 1, "the first half went home")
+    // A refill needs the stack's slots above them.
+    XCTAssertNotNil(tcacheRefillAndPop(t, sizeClass: sizeClass).map { swallocFree($0) })
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(bin.pointee.regionsInUse, 0)
+  }
+
   func testFlushOfOwnRegionsReturnsThemToTheSlabs() {
     let owner = makePrivateArena()
     let sizeClass = classIndexFor(100)

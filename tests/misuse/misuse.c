@@ -29,12 +29,19 @@
  *                           a slab whose regions leave a tail (a multiple of
  *                           the region size from the slab's start: only the
  *                           region count rules it out), flushed the same way
+ *   double-free-foreign     free(p); free(p) of a 48-byte block by a thread
+ *                           bound to another arena than p's (the block waits
+ *                           among its cache's foreign entries: freeOtherArena)
+ *   double-free-foreign-batch  the same thread frees p, q, p of the main
+ *                           thread's 48-byte blocks, then 10000 more of them,
+ *                           so that all reach p's slab together
  *   invalid-foreign         free of a page from a private mmap
  *   free-sized-wrong        free_sized(malloc(100), 5000)
  *   realloc-invalid         realloc of a stack pointer
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +117,69 @@ static size_t tail_class(size_t *nregs, size_t *slab)
     return 0;
 }
 
+/* Runs fn(arg) on a new thread bound to another arena than the calling
+ * thread's (thread.arena, written when the new thread got the same one).
+ * 0 when there is no mallctl or no second arena. */
+static int on_other_arena(void *(*fn)(void *), void *arg);
+
+struct other_arena_call {
+    void *(*fn)(void *);
+    void *arg;
+    unsigned home;
+    int ok;
+};
+
+static void *other_arena_start(void *p)
+{
+    struct other_arena_call *c = p;
+    mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    unsigned mine = 0;
+    size_t len = sizeof mine;
+    sink = f_malloc(16); /* the thread's cache and arena */
+    f_free(sink);
+    if (ctl("thread.arena", &mine, &len, NULL, 0) != 0) return NULL;
+    if (mine == c->home) {
+        unsigned other = c->home == 0 ? 1 : 0;
+        if (ctl("thread.arena", NULL, NULL, &other, sizeof other) != 0) return NULL;
+    }
+    c->ok = 1;
+    return c->fn(c->arg);
+}
+
+static int on_other_arena(void *(*fn)(void *), void *arg)
+{
+    mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    struct other_arena_call c = {fn, arg, 0, 0};
+    size_t len = sizeof c.home;
+    if (!ctl || ctl("thread.arena", &c.home, &len, NULL, 0) != 0) return 0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, other_arena_start, &c) != 0) return 0;
+    pthread_join(t, NULL);
+    return c.ok;
+}
+
+static void *free_twice(void *p)
+{
+    f_free(p);
+    f_free(p);
+    return NULL;
+}
+
+struct batch {
+    char *p, *q;
+    void **v;
+};
+
+static void *free_batch(void *arg)
+{
+    struct batch *b = arg;
+    f_free(b->p);
+    f_free(b->q);
+    f_free(b->p);
+    free_blocks(b->v, 10000);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *m = argc > 1 ? argv[1] : "";
@@ -167,6 +237,21 @@ int main(int argc, char **argv)
         void **v = alloc_blocks(size, 10000);
         f_free(start + nregs * size);
         free_blocks(v, 10000);
+    } else if (strcmp(m, "double-free-foreign") == 0) {
+        char *p = f_malloc(48);
+        memset(p, 1, 48);
+        if (!on_other_arena(free_twice, p)) {
+            puts("SKIP no mallctl thread.arena or no second arena");
+            return 0;
+        }
+    } else if (strcmp(m, "double-free-foreign-batch") == 0) {
+        struct batch b = {NULL, NULL, alloc_blocks(48, 10000)};
+        b.p = f_malloc(48);
+        b.q = f_malloc(48);
+        if (!on_other_arena(free_batch, &b)) {
+            puts("SKIP no mallctl thread.arena or no second arena");
+            return 0;
+        }
     } else if (strcmp(m, "double-free-large") == 0) {
         char *p = f_malloc(256 * 1024);
         memset(p, 1, 4096);

@@ -2,7 +2,8 @@
 # misuse - invalid and double frees (misuse.c, library only): each mode must
 # end in SIGABRT with a one-line "swalloc: ..." message (misuse_MODE):
 # double frees of small (known gap: still in the thread cache), flushed
-# (apart, and A-B-A within one flush), interior and slab-tail pointers of
+# (apart, and A-B-A within one flush), of another arena's small block by
+# a thread (at once, and A-B-A within one flush), interior and slab-tail pointers of
 # small blocks reaching their slab,
 # large and huge blocks; free of a stack address, of an interior pointer
 # (large; small: known gap), of a foreign mapping; a wrong free_sized size;
@@ -43,6 +44,8 @@ if have misuse; then
     misuse_check double-free-small 1
     misuse_check double-free-flushed 0
     misuse_check double-free-batch 0
+    misuse_check double-free-foreign 0
+    misuse_check double-free-foreign-batch 0
     misuse_check invalid-interior-flushed 0
     misuse_check invalid-slab-tail 0
     misuse_check double-free-large 0

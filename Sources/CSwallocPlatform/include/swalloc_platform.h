@@ -28,8 +28,12 @@
 // swalloc_empty_tcache instead of NULL: an all-zero block whose stacks look
 // empty to malloc (head == end) and full to free (head == fastLimit), so the
 // fast paths need no NULL test and fall through to the slow paths, which
-// tell it apart (swalloc_tls_tcache_or_null).
+// tell it apart (swalloc_tls_tcache_or_null). The slot holds the address
+// of the stacks, SWALLOC_TCACHE_BINS_OFFSET bytes into the block: the free
+// fast path also reads the word just before them (the cache's arena, all
+// zero in the empty block, so no arena matches it).
 #define SWALLOC_EMPTY_TCACHE_BYTES 8192
+#define SWALLOC_TCACHE_BINS_OFFSET 64
 extern char swalloc_empty_tcache[SWALLOC_EMPTY_TCACHE_BYTES]
     __attribute__((visibility("hidden")));
 extern __thread void *swalloc_tsd_tcache
@@ -48,7 +52,7 @@ static inline void *swalloc_tls_tcache(void) { return swalloc_tsd_tcache; }
 //  - the empty leaf itself, 1 MiB of .bss never written (reads map the
 //    zero page).
 // (The size -> class tables, static and all 0 until boot too, are Swift
-// InlineArrays: sizeCodes and sizeUpper in SizeClasses.swift.)
+// InlineArrays: sizeBinOffsets and sizeUpper in SizeClasses.swift.)
 #define SWALLOC_PAGEMAP_ROOT_ENTRIES 512
 #define SWALLOC_PAGEMAP_LEAF_ENTRIES 131072
 extern uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES]
@@ -59,10 +63,10 @@ static inline void *swalloc_pagemap_root_address(void) { return swalloc_pagemap_
 static inline void *swalloc_pagemap_empty_leaf_address(void) { return swalloc_pagemap_empty_leaf; }
 static inline void *swalloc_tls_tcache_or_null(void) {
   void *t = swalloc_tsd_tcache;
-  return t == (void *)swalloc_empty_tcache ? NULL : t;
+  return t == (void *)(swalloc_empty_tcache + SWALLOC_TCACHE_BINS_OFFSET) ? NULL : t;
 }
 static inline void swalloc_tls_set_tcache(void *t) {
-  swalloc_tsd_tcache = t ? t : (void *)swalloc_empty_tcache;
+  swalloc_tsd_tcache = t ? t : (void *)(swalloc_empty_tcache + SWALLOC_TCACHE_BINS_OFFSET);
 }
 static inline uint8_t swalloc_tls_state(void) { return swalloc_tsd_state; }
 static inline void swalloc_tls_set_state(uint8_t s) { swalloc_tsd_state = s; }

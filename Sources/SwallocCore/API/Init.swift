@@ -36,7 +36,7 @@ private func bootSteps() -> Bool {
   // early) must be the 4 KiB the allocator is built for.
   let auxPage = UInt(getauxval(UInt(AT_PAGESZ)))
   if auxPage != 0 && auxPage != pageSize { fatal("swalloc: unsupported page size (only 4096 is supported)") }
-  if !emptyTcacheCoversBins() { fatal("swalloc: the empty thread cache is smaller than the cache layout") }
+  if !emptyTcacheCoversBins() { fatal("swalloc: the thread cache layout does not match the fast paths (empty tcache, owner word or stack stride)") }
   // 16 random bytes the kernel gives every process: the secret of the
   // remote-free links (Bin.swift). Never 0 in practice; a missing vector
   // leaves address-dependent encoding only.

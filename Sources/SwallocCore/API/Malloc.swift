@@ -12,7 +12,7 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   // popCounted() spelled out: `if let p = ...popCounted()` would test the
   // popped pointer for nil too (two more instructions on every malloc).
   if size <= lookupMaxSize {
-    let bin = fastPathBins() + Int(sizeCodes[Int((size &+ 15) >> 4)])
+    let bin = fastPathBin(atOffset: sizeBinOffset(size))
     let head = bin.pointee.head
     if head != bin.pointee.end {
       // The class's countdown (TcacheBin.countdown): counts the pop, and
@@ -33,7 +33,7 @@ public func swallocMalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
 /// sampled path, or the pop made uncounted (its bytes counted in the tsd).
 @inline(never)
 func mallocCountdownEvent(_ size: UInt) -> UnsafeMutableRawPointer? {
-  let code = Int(sizeCodes[Int((size &+ 15) >> 4)])
+  let code = sizeCode(size)
   let bin = fastPathBins() + code
   if tcacheCountdownEvent(bin, sizeClass: code &- 1) {
     // A thread with a cache has booted the allocator.
@@ -58,7 +58,7 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
   // empty tcache's, which fail the pop (no nil test here either).
   let bins = fastPathBins()
   if rounded <= lookupMaxSize {
-    let code = Int(sizeCodes[Int((rounded &+ 15) >> 4)])
+    let code = sizeCode(rounded)
     return (bins + code).popCounted(sizeClass: code &- 1)
   }
   if rounded > largeMaxClass { return nil }
@@ -89,29 +89,95 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
      case let leaf = pageMapSlot(pageMapRoot[Int(rootIndex)], Int((address &>> chunkShift) & UInt(leafEntries &- 1))),
      leaf & pageMapArenaChunkTag != 0 {
     let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
-    let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+    // The class code's stack, by the byte offset the entry holds.
+    let binOffset = pageMap[Int(pageIndexInChunk(address))] >> pageEntryBinOffsetShift
     // Code 0 (no allocation starts here) and uncached classes have
     // zero-capacity stacks, and a thread without a cache has only those:
     // they fail the room check.
     // Room left, and not the block freed last. Large classes never have
     // room here.
-    if (fastPathBins() + Int(bitPattern: classCode)).fastPush(pointer, address: address) { return }
-    // Where the page-map entry is goes along: a large block's cache free
-    // needs it. (Its address, not its value: the fast path loads only the
-    // class code's half of the entry.)
-    return freeMiss(pointer.unsafelyUnwrapped, entryAt: pageMap + Int(pageIndexInChunk(address)))
+    // Only a block of the thread's own arena enters its stacks here: one
+    // of another arena's, reused by this thread, would spread both threads'
+    // blocks over both arenas' slabs (see freeOtherArena).
+    let bins = fastPathBins()
+    let bin = fastPathBin(atOffset: Int(bitPattern: binOffset))
+    if chunkMetaArenaWord(leaf: leaf) != fastPathOwner(bins) {
+      return freeOtherArena(pointer.unsafelyUnwrapped, leaf: leaf, bin: bin)
+    }
+    if bin.fastPush(pointer, address: address) { return }
+    // The chunk's radix entry goes along: a large block's cache free needs
+    // its page-map entry, and a foreign block's its arena. (Not the entry's
+    // address, which the fast path would then keep in a register.)
+    return freeMiss(pointer.unsafelyUnwrapped, leaf: leaf)
   }
   freeSlow(pointer)
 }
 
 /// A free the fast path could not take, of a block in an arena chunk whose
-/// page-map entry it read: a large block's thread-cache free without a
-/// second page-map walk (malloc(20000) + free: 161 -> 141
-/// instructions), else freeFull.
+/// radix entry (its ChunkMeta | pageMapArenaChunkTag) it read: a large
+/// block's thread-cache free without a second page-map walk (malloc(20000)
+/// + free: 161 -> 141 instructions), else freeFull.
 @inline(never)
-func freeMiss(_ pointer: UnsafeMutableRawPointer, entryAt entry: UnsafePointer<UInt>) {
-  if freeLargeToCache(pointer, entry: entry.pointee) { return }
+func freeMiss(_ pointer: UnsafeMutableRawPointer, leaf: UInt) {
+  let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: leaf &- pageMapArenaChunkTag).unsafelyUnwrapped
+  let entry = meta.pageMap[Int(pageIndexInChunk(UInt(bitPattern: pointer)))]
+  if freeLargeToCache(pointer, entry: entry) { return }
   freeFull(pointer)
+}
+
+/// The free of a block whose chunk is not in the thread's arena, or by a
+/// thread without a cache (the fast path's ownership test), with `bin` the
+/// fast path's stack for its class code. A small block goes onto the
+/// bottom of that stack, above the foreign entries already there, while
+/// they fill less than half of it and the stack has room. They go home at
+/// the next flush of the stack (flushSmall: under the owner bin's lock when
+/// it is free, else onto its remote-free stack), never to this thread's
+/// malloc, which pops from the other end. A cache that took such blocks as
+/// its own handed them out again, and every thread's live blocks came to
+/// lie in every arena's slabs (docs/ARCHITECTURE.md, "Frees from other
+/// threads", has the figures). Checked as the fast path's blocks are, when
+/// the flush returns them.
+///
+/// Only stacks that keep foreign entries have fastLimit < end: a large
+/// class's fastLimit is its end, as is every class's under secure:true;
+/// code 0, uncached classes and the empty tcache (all zero) have
+/// zero-capacity stacks. Their frees, and the block freed last (a double
+/// free, which freeFull reports), go to freeMiss. A stack's start[-1] is
+/// the previous stack's nil sentinel, so top[-1] is always readable there.
+@inline(never)
+func freeOtherArena(_ pointer: UnsafeMutableRawPointer, leaf: UInt, bin: UnsafeMutablePointer<TcacheBin>) {
+  let address = UInt(bitPattern: pointer)
+  let top = bin.pointee.fastLimit
+  let end = bin.pointee.end
+  if top < end && unsafeBitCast((top - 1).pointee, to: UInt.self) != address {
+    // Foreign entries below half the stack: top - start < (end - start) / 2.
+    if top < bin.pointee.head
+       && UInt(bitPattern: top) &* 2 < UInt(bitPattern: end) &+ UInt(bitPattern: bin.pointee.start) {
+      top.pointee = pointer
+      bin.pointee.fastLimit = top + 1
+      bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
+      return
+    }
+    return foreignStackFull(pointer, bin: bin)
+  }
+  freeMiss(pointer, leaf: leaf)
+}
+
+/// freeOtherArena's stack holds as many foreign entries as it may, or has
+/// no room: flushes them home with the stack's older half (tcacheFlush),
+/// then pushes.
+/// `counted`: freeFull counted the bytes (else they count with the stack).
+@inline(never)
+private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMutablePointer<TcacheBin>,
+                              counted: Bool = false) {
+  let t = currentTcache().unsafelyUnwrapped
+  let sizeClass = bin - tcacheBin(forCode: 1, t)
+  tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
+  tcacheEvent(t)
+  invariant(bin.pointee.fastLimit < bin.pointee.head, "a flushed thread-cache stack has no room")
+  bin.pointee.fastLimit.pointee = pointer
+  bin.pointee.fastLimit += 1
+  if !counted { bin.pointee.frees &+= 1 }
 }
 
 /// The thread-cache free of a large block (16 KiB .. tcache_max), whose
@@ -128,7 +194,11 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
 }
 
 /// freeLargeToCache with the page-map entry of `pointer`'s page in hand
-/// (`pointer` lies in an arena chunk).
+/// (`pointer` lies in an arena chunk). Runs of other arenas are cached like
+/// the thread's own (unlike small blocks: freeOtherArena): sending them
+/// home cost bench server-churn about 20% of its time for 2-4 MiB of its
+/// 16-21 MiB peak RSS (run-to-run noise is as large), where the owner
+/// then carves new runs instead of reusing them.
 @inline(__always)
 private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -> Bool {
   // secure:true checks every large free on the full path; a block sampled
@@ -328,9 +398,9 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
     return
   }
   switch allocation {
-  case .small(_, _, let sizeClass):
+  case .small(let arena, _, let sizeClass):
     if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
-      cacheFree(t, pointer, sizeClass)
+      if arena == t.pointee.arena { cacheFree(t, pointer, sizeClass) } else { cacheFreeForeign(t, pointer, sizeClass) }
       return
     }
   case .large(_, let extent, let sizeClass):
@@ -355,8 +425,24 @@ private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutab
   if head != bin.pointee.end && head.pointee == pointer {
     fatal("free(): double free detected (the block is already in the thread cache)")
   }
-  if bin.push(pointer) { return }
+  if bin.push(pointer, floor: bin.localFloor(sizeClass: sizeClass)) { return }
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
-  _ = bin.push(pointer)
+  _ = bin.push(pointer, floor: bin.localFloor(sizeClass: sizeClass))
   tcacheEvent(t)
+}
+
+/// cacheFree for a small block of another arena (freeOtherArena's rule).
+private func cacheFreeForeign(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer, _ sizeClass: Int) {
+  let bin = tcacheBin(t, sizeClass)
+  let top = bin.pointee.fastLimit
+  if bin.foreignCount(sizeClass: sizeClass) > 0 && (top - 1).pointee == pointer {
+    fatal("free(): double free detected (the block is already in the thread cache)")
+  }
+  if top < bin.pointee.head
+     && UInt(bitPattern: top) &* 2 < UInt(bitPattern: bin.pointee.end) &+ UInt(bitPattern: bin.pointee.start) {
+    top.pointee = pointer
+    bin.pointee.fastLimit = top + 1
+    return
+  }
+  foreignStackFull(pointer, bin: bin, counted: true)
 }

@@ -10,10 +10,10 @@ import CSwallocPlatform
 public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointer? {
   let (total, overflow) = count.multipliedReportingOverflow(by: size)
   // The malloc fast path's pop, then the region cleared: every size here
-  // is a small class, whose region size the bin table has.
+  // is a small class, whose regions are its size (codeSizes, by code).
   if total <= lookupMaxSize && !overflow {
-    let code = Int(sizeCodes[Int((total &+ 15) >> 4)])
-    let bin = fastPathBins() + code
+    let offset = sizeBinOffset(total)
+    let bin = fastPathBin(atOffset: offset)
     let head = bin.pointee.head
     if head != bin.pointee.end {
       let left = bin.pointee.countdown &- 1
@@ -22,7 +22,7 @@ public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointe
         bin.pointee.head = head + 1
         // The whole usable size reads zero, as with glibc's and jemalloc's
         // calloc: a caller may use what malloc_usable_size reports.
-        return zeroRegion(head.pointee.unsafelyUnwrapped, Int(config.binInfos[code &- 1].regionSize))
+        return zeroRegion(head.pointee.unsafelyUnwrapped, Int(codeSizes[offset >> tcacheBinShift]))
       }
       return callocCountdownEvent(total)
     }
@@ -36,7 +36,7 @@ public func swallocCalloc(_ count: UInt, _ size: UInt) -> UnsafeMutableRawPointe
 /// register.
 @inline(never)
 private func callocCountdownEvent(_ total: UInt) -> UnsafeMutableRawPointer? {
-  let code = Int(sizeCodes[Int((total &+ 15) >> 4)])
+  let code = sizeCode(total)
   if let p = tcacheCountdownPop(fastPathBins() + code, sizeClass: code &- 1) {
     return zeroRegion(p, Int(config.binInfos[code &- 1].regionSize))
   }
@@ -242,7 +242,7 @@ func alignedFastPop(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
   if rounded > lookupMaxSize {
     return rounded <= largeMaxClass ? cachedPopAboveTable(rounded) : nil
   }
-  return (fastPathBins() + Int(sizeCodes[Int((rounded &+ 15) >> 4)])).popBeforeEvent()
+  return fastPathBin(atOffset: sizeBinOffset(rounded)).popBeforeEvent()
 }
 
 @inline(never)

@@ -32,6 +32,8 @@ import CSwallocPlatform
 /// page map and page-state bitmaps behind it are written under the arena's
 /// extentLock (the free paths read the page map without it).
 struct ChunkMeta {
+  /// First: the free fast path reads it as the record's first word
+  /// (chunkMetaArenaWord).
   var arena: UnsafeMutablePointer<Arena>
   /// The chunk's base address.
   var chunk: UInt
@@ -44,7 +46,13 @@ let chunkMetaPageMapOffset = 64
 // ChunkMeta record: boot-once, in `config` (chunkGeometryBoot).
 
 let pageEntryAddressMask: UInt = (1 << 48) &- 1
-let pageEntryClassShift: UInt = 48
+/// A page-map entry: the extent's address in bits 0-47, its class code
+/// (class index + 1, 0: no allocation starts on this page) in bits 54-63.
+/// Bits 48-53 stay 0, so the 16 bits from 48 are the code << 6, the byte
+/// offset of the class's stack among a tcache's bins (tcacheBinShift): the
+/// free fast path loads that half-word and adds it without a shift.
+let pageEntryClassShift: UInt = 54
+let pageEntryBinOffsetShift: UInt = 48
 
 /// Recycled ChunkMeta records. Guarded by chunkMetaRecycleLock.
 nonisolated(unsafe) var chunkMetaRecycleList = RecycleList()
@@ -104,6 +112,14 @@ struct ChunkMetaCursor {
     }
     return meta.unsafelyUnwrapped
   }
+}
+
+/// The arena of a chunk, as a word, from its radix leaf entry (its
+/// ChunkMeta's address | pageMapArenaChunkTag): ChunkMeta.arena is the
+/// record's first field. For the free fast path's ownership test.
+@inline(__always)
+func chunkMetaArenaWord(leaf: UInt) -> UInt {
+  UnsafePointer<UInt>(bitPattern: leaf &- pageMapArenaChunkTag).unsafelyUnwrapped.pointee
 }
 
 /// The ChunkMeta of any address, nil when it is not in an arena chunk.

@@ -79,7 +79,7 @@ func threadArenaCtl(_ c: CtlCall) -> Int32 {
         arenaThreadCounts[Int(t.pointee.arena.pointee.index)] &-= 1
         arenaThreadCounts[index] &+= 1
       }
-      t.pointee.arena = target
+      tcacheSetArena(t, target)
     }
     return 0
   }

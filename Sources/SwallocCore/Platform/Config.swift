@@ -34,7 +34,7 @@ struct Config {
 
   // MARK: Platform: size classes (SizeClasses.swift, sizeClassesBoot)
   // (The size -> class tables, boot-once too, are globals of their own:
-  // sizeCodes and sizeUpper in SizeClasses.swift, which says why.)
+  // sizeBinOffsets and sizeUpper in SizeClasses.swift, which says why.)
 
   /// Slab geometry per small class (entries from smallClassCount on unused).
   var binInfos = ClassTable(repeating: BinInfo(regionSize: 0, regionCount: 0, slabPages: 0, divisionMagic: 0))

@@ -98,10 +98,11 @@ struct BinInfo {
 /// them (under bootLock; read-only after, like `config`). Before boot every
 /// size maps to code 0 / class 0, stacks the empty tcache holds, empty,
 /// which sends the fast paths to their slow paths with no boot test.
-/// sizeCodes[(size + 15) >> 4], size <= lookupMaxSize, is the class *code*
-/// of the size (class index + 1, as in the page map), which is also the
-/// index of its stack among a tcache's bins: the malloc fast path indexes
-/// them without an offset. sizeUpper: the class of sizes above
+/// sizeBinOffsets[(size + 15) >> 4], size <= lookupMaxSize, is the class
+/// *code* of the size (class index + 1, as in the page map) times the size
+/// of a TcacheBin (code << tcacheBinShift): the byte offset of its stack
+/// among a tcache's bins, which the malloc fast path adds without a shift
+/// (one instruction per malloc; sizeCode(_:) has the code). sizeUpper: the class of sizes above
 /// lookupMaxSize (classIndexFor). Never Swift arrays, which allocate.
 ///
 /// Globals of their own rather than fields of `config`: calloc's cache hit
@@ -110,7 +111,7 @@ struct BinInfo {
 /// pop, whose save and restore cost 3 instructions per calloc+free pair (97
 /// -> 100, scripts/fastpath-instructions.sh); apart, the counts are those of
 /// the C arrays they replace.
-nonisolated(unsafe) var sizeCodes = StaticTable<257, UInt8>(repeating: 0)
+nonisolated(unsafe) var sizeBinOffsets = StaticTable<257, UInt16>(repeating: 0)
 nonisolated(unsafe) var sizeUpper = StaticTable<72, UInt8>(repeating: 0)
 /// codeSizes[code]: the size of class code `code` (class index + 1, as in
 /// the page map), 0 for code 0 and the unused entries (the count is a power
@@ -124,12 +125,29 @@ nonisolated(unsafe) var codeSizes = StaticTable<128, UInt32>(repeating: 0)
 // written by sizeClassesBoot.
 let maxSlabPages: UInt = 16
 
+/// log2 of a TcacheBin's stride (checked at boot: tcacheLayoutFits): the
+/// factor in sizeBinOffsets and in the page map's bin-offset field.
+let tcacheBinShift = 6
+
+/// The byte offset of the stack of `size`'s class among a tcache's bins;
+/// size <= lookupMaxSize.
+@inline(__always)
+func sizeBinOffset(_ size: UInt) -> Int {
+  Int(sizeBinOffsets[Int((size &+ 15) >> 4)])
+}
+
+/// The class code of `size` (class index + 1); size <= lookupMaxSize.
+@inline(__always)
+func sizeCode(_ size: UInt) -> Int {
+  sizeBinOffset(size) >> tcacheBinShift
+}
+
 /// The class index for `size` (1...largeMaxClass). Uses the boot-time table
 /// when the size is small enough.
 @inline(__always)
 func classIndexFor(_ size: UInt) -> Int {
   if size <= lookupMaxSize {
-    return Int(sizeCodes[Int((size &+ 15) >> 4)]) &- 1
+    return sizeCode(size) &- 1
   }
   // Above 4 KiB, a second table keyed by the position of the top bit of
   // size - 1 and the three bits below it (eighths of the doubling; a class
@@ -207,10 +225,10 @@ func sizeClassesBoot() {
     config.smallClassCount &+= 1
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
-  if lookupEntries > sizeCodes.entries.count { fatal("swalloc: the size code table is too small") }
+  if lookupEntries > sizeBinOffsets.entries.count { fatal("swalloc: the size code table is too small") }
   var i = 0
   while i < lookupEntries {
-    sizeCodes[i] = UInt8(sizeClassIndex(UInt(i) << 4) &+ 1)
+    sizeBinOffsets[i] = UInt16((sizeClassIndex(UInt(i) << 4) &+ 1) << tcacheBinShift)
     i &+= 1
   }
   // Entry (lg, eighth) holds the class of the largest size with that key.

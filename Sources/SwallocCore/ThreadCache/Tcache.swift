@@ -17,10 +17,14 @@ import CSwallocPlatform
 /// frees count (free).
 struct TcacheBin {
   var head: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-  /// The free fast path has room while head > fastLimit: `start` for small
-  /// classes, `end` (never room) for large ones, whose frees take the slow
-  /// path to mark the run as cached (a second free of it is then caught:
-  /// see freeSlow), and for every class under secure:true.
+  /// The free fast path has room while head > fastLimit. Small classes:
+  /// the top of the stack's foreign entries, regions of other arenas this
+  /// thread freed, kept in [start, fastLimit) until a flush sends them
+  /// home (the stack's own entries grow down from `end`, so malloc never
+  /// hands them out: see freeOtherArena). Large classes: `end` (never
+  /// room), whose frees take the slow path to mark the run as cached (a
+  /// second free of it is then caught: see freeSlow); and every class under
+  /// secure:true.
   var fastLimit: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var start: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   var end: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -96,10 +100,12 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
     return true
   }
 
-  /// Pushes unless the stack is full.
-  @inline(__always) func push(_ p: UnsafeMutableRawPointer) -> Bool {
+  /// Pushes unless the stack is full: its head at `floor` (the stack's
+  /// start, or the top of its foreign entries: localFloor).
+  @inline(__always) func push(_ p: UnsafeMutableRawPointer,
+                              floor: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Bool {
     let h = pointee.head
-    if h == pointee.start { return false }
+    if h <= floor { return false }
     let n = h - 1
     n.pointee = p
     pointee.head = n
@@ -107,6 +113,17 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
   }
 
   @inline(__always) var count: Int { pointee.end - pointee.head }
+
+  /// Entries of other arenas' regions at the bottom of the stack of class
+  /// `sizeClass`: [start, fastLimit) when the class keeps them, else none.
+  @inline(__always) func foreignCount(sizeClass: Int) -> Int {
+    tcacheKeepsForeign(sizeClass) ? pointee.fastLimit - pointee.start : 0
+  }
+
+  /// Where the stack's own entries end: above the foreign ones.
+  @inline(__always) func localFloor(sizeClass: Int) -> UnsafeMutablePointer<UnsafeMutableRawPointer?> {
+    tcacheKeepsForeign(sizeClass) ? pointee.fastLimit : pointee.start
+  }
 }
 
 struct Tcache {
@@ -162,8 +179,29 @@ func tcacheCountdownPop(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) 
   return p
 }
 
-/// TcacheBin records start this far into a Tcache block.
-let tcacheBinsOffset = 64
+/// TcacheBin records start this far into a Tcache block (where the TLS
+/// slot points: swalloc_platform.h).
+let tcacheBinsOffset = Int(SWALLOC_TCACHE_BINS_OFFSET)
+/// The word just before the stacks: a copy of the cache's arena, which the
+/// free fast path compares with the arena of the block's chunk (Tcache
+/// record fields cannot be placed at a fixed offset; tcacheSetArena keeps
+/// the two equal).
+let tcacheOwnerOffset = tcacheBinsOffset &- 8
+
+/// Binds the cache to arena `a` (its refills, its flushes' own arena, and
+/// the free fast path's ownership test).
+func tcacheSetArena(_ t: UnsafeMutablePointer<Tcache>, _ a: UnsafeMutablePointer<Arena>) {
+  t.pointee.arena = a
+  (UnsafeMutableRawPointer(t) + tcacheOwnerOffset).storeBytes(of: UInt(bitPattern: a), as: UInt.self)
+}
+
+/// Whether a class's stack keeps other arenas' regions at its bottom
+/// (TcacheBin.fastLimit): the small classes, except under secure:true,
+/// whose frees all take the full path.
+@inline(__always)
+func tcacheKeepsForeign(_ sizeClass: Int) -> Bool {
+  sizeClass < config.smallClassCount && !config.opt.secure
+}
 // The cached classes, the block size and the stack capacities are boot-once
 // values in `config` (tcacheBoot).
 
@@ -253,6 +291,7 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   // recyclePush linked the block through its first word only.
   let quarantine = recycled ? t.pointee.quarantine : nil
   t.initialize(to: Tcache(arena: arena, quarantine: quarantine))
+  tcacheSetArena(t, arena)
   var stack = (raw + tcacheBinsOffset + MemoryLayout<TcacheBin>.stride &* tcacheBinCount)
     .bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
   var code = 0

@@ -1,6 +1,7 @@
 // The thread cache's traffic with the arenas: refills of empty stacks,
 // flushes of full ones (the thread's own arena under each bin's lock, other
-// arenas' regions as remote-free batches), and the two collectors that send
+// arenas' regions, kept apart at the bottom of each stack, as one batch per
+// arena), and the two collectors that send
 // back what a thread no longer uses (the incremental one on slow-path
 // events, the idle pass on the clock). Tcache.swift has the stacks.
 
@@ -12,6 +13,10 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
   let bin = tcacheBin(t, sizeClass)
   let want = Int(bin.pointee.fill)
   let end = bin.pointee.end
+  // The refill's slots must lie above the foreign entries.
+  if bin.pointee.fastLimit > end - want && bin.foreignCount(sizeClass: sizeClass) > 0 {
+    tcacheFlushForeign(t, bin, sizeClass: sizeClass)
+  }
   var got = binFill(t.pointee.arena, sizeClass: sizeClass, into: end - want, want: want)
   if got == 0 {
     got = arenaFallback(excluding: t.pointee.arena) { a -> Int? in
@@ -33,10 +38,20 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
   return bin.pop()
 }
 
-/// Flushes all but the `keep` most recently freed entries of one stack.
+/// Sends the foreign entries of a small class's stack home (flushSmall).
+func tcacheFlushForeign(_ t: UnsafeMutablePointer<Tcache>, _ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) {
+  let foreign = bin.foreignCount(sizeClass: sizeClass)
+  if foreign == 0 { return }
+  flushSmall(bin.pointee.start, count: foreign, sizeClass: sizeClass, home: t.pointee.arena)
+  bin.pointee.fastLimit = bin.pointee.start
+}
+
+/// Flushes all but the `keep` most recently freed entries of one stack,
+/// and all its foreign entries.
 func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
   let bin = tcacheBin(t, sizeClass)
   threadCountsFoldClass(t, sizeClass)
+  tcacheFlushForeign(t, bin, sizeClass: sizeClass)
   let count = bin.count
   if count <= keep { return }
   let flushCount = count &- keep
@@ -137,6 +152,8 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
     let count = bin.count
     if count > 0 { tcacheFlush(t, sizeClass: sizeClass, keep: count >> 2) }
   }
+  // Foreign entries pin their owners' slabs: home at every visit.
+  tcacheFlushForeign(t, bin, sizeClass: sizeClass)
   bin.pointee.refilled = 0
 }
 
@@ -172,6 +189,7 @@ func tcacheIdleTick() {
       let count = bin.count
       if count > 0 { tcacheFlush(t, sizeClass: c, keep: count >> 2) }
     }
+    tcacheFlushForeign(t, bin, sizeClass: c)
     bin.pointee.refilled = 0
     c &+= 1
   }

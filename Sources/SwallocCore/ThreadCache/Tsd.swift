@@ -47,9 +47,27 @@ func fastPathBins() -> UnsafeMutablePointer<TcacheBin> {
   swalloc_tls_tcache().unsafelyUnwrapped.assumingMemoryBound(to: TcacheBin.self)
 }
 
-/// Boot check: the empty tcache covers every stack a fast path may index.
+/// fastPathBins()'s stack at byte offset `offset` (a class code <<
+/// tcacheBinShift: sizeBinOffsets, the page map's bin-offset field).
+@inline(__always)
+func fastPathBin(atOffset offset: Int) -> UnsafeMutablePointer<TcacheBin> {
+  (UnsafeMutableRawPointer(fastPathBins()) + offset).assumingMemoryBound(to: TcacheBin.self)
+}
+
+/// Boot check: the empty tcache covers every stack a fast path may index,
+/// and the byte offsets the fast paths use match the TcacheBin layout.
 func emptyTcacheCoversBins() -> Bool {
-  MemoryLayout<TcacheBin>.stride &* tcacheBinCount <= Int(SWALLOC_EMPTY_TCACHE_BYTES)
+  tcacheBinsOffset &+ MemoryLayout<TcacheBin>.stride &* tcacheBinCount <= Int(SWALLOC_EMPTY_TCACHE_BYTES)
+    && MemoryLayout<Tcache>.size <= tcacheOwnerOffset
+    && MemoryLayout<TcacheBin>.stride == 1 << tcacheBinShift
+    && pageEntryClassShift &- pageEntryBinOffsetShift == UInt(tcacheBinShift)
+}
+
+/// The free fast path's view of the thread's arena: the word just before
+/// the stacks (tcacheOwnerOffset), 0 for the empty tcache.
+@inline(__always)
+func fastPathOwner(_ bins: UnsafeMutablePointer<TcacheBin>) -> UInt {
+  UnsafeRawPointer(bins).load(fromByteOffset: tcacheOwnerOffset &- tcacheBinsOffset, as: UInt.self)
 }
 
 func tsdBoot() -> Bool {
