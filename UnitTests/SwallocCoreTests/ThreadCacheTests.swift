@@ -195,6 +195,28 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(bin.pointee.regionsInUse, 0)
   }
 
+  /// Above tcacheForeignMaxSize another arena's block joins the freeing
+  /// thread's own entries and is reused, as large runs are (their stacks
+  /// are too short for a foreign half).
+  func testForeignBlocksAboveTheLimitJoinTheThreadsOwnEntries() {
+    let owner = makePrivateArena()
+    let sizeClass = classIndexFor(8192)
+    XCTAssertGreaterThan(sizeClassSize(sizeClass), tcacheForeignMaxSize)
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 2)
+    XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: 2), 2)
+    let t = tsdFetchTcache()!
+    let cacheBin = tcacheBin(t, sizeClass)
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    for r in regions { swallocFree(r) }
+    XCTAssertEqual(cacheBin.count, 2)
+    XCTAssertEqual(cacheBin.foreignCount(sizeClass: sizeClass), 0)
+    let again = swallocMalloc(8192)
+    XCTAssertEqual(again, regions[1], "reused by the freeing thread")
+    swallocFree(again)
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(owner.pointee.bins[sizeClass].regionsInUse, 0)
+  }
+
   func testFlushOfOwnRegionsReturnsThemToTheSlabs() {
     let owner = makePrivateArena()
     let sizeClass = classIndexFor(100)

@@ -127,8 +127,8 @@ func freeMiss(_ pointer: UnsafeMutableRawPointer, leaf: UInt) {
 
 /// The free of a block whose chunk is not in the thread's arena, or by a
 /// thread without a cache (the fast path's ownership test), with `bin` the
-/// fast path's stack for its class code. A small block goes onto the
-/// bottom of that stack, above the foreign entries already there, while
+/// fast path's stack for its class code. A block of up to
+/// tcacheForeignMaxSize goes onto the bottom of that stack, above the foreign entries already there, while
 /// they fill less than half of it and the stack has room. They go home at
 /// the next flush of the stack (flushSmall: under the owner bin's lock when
 /// it is free, else onto its remote-free stack), never to this thread's
@@ -147,6 +147,12 @@ func freeMiss(_ pointer: UnsafeMutableRawPointer, leaf: UInt) {
 @inline(never)
 func freeOtherArena(_ pointer: UnsafeMutableRawPointer, leaf: UInt, bin: UnsafeMutablePointer<TcacheBin>) {
   let address = UInt(bitPattern: pointer)
+  // Above tcacheForeignMaxSize, the thread's own stack takes it, as the
+  // fast path would.
+  if UInt(bitPattern: bin) &- UInt(bitPattern: fastPathBins()) > config.tcacheForeignBinOffsetLimit {
+    if bin.fastPush(pointer, address: address) { return }
+    return freeMiss(pointer, leaf: leaf)
+  }
   let top = bin.pointee.fastLimit
   let end = bin.pointee.end
   if top < end && unsafeBitCast((top - 1).pointee, to: UInt.self) != address {
@@ -400,7 +406,11 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
   switch allocation {
   case .small(let arena, _, let sizeClass):
     if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
-      if arena == t.pointee.arena { cacheFree(t, pointer, sizeClass) } else { cacheFreeForeign(t, pointer, sizeClass) }
+      if arena == t.pointee.arena || !tcacheKeepsForeign(sizeClass) {
+        cacheFree(t, pointer, sizeClass)
+      } else {
+        cacheFreeForeign(t, pointer, sizeClass)
+      }
       return
     }
   case .large(_, let extent, let sizeClass):

@@ -84,6 +84,10 @@ struct Config {
   /// Stack capacity of each cached class (entries from tcacheClassCount on
   /// unused).
   var tcacheCapacities = ClassTable<UInt32>(repeating: 0)
+  /// The byte offset among a tcache's bins of the last stack that keeps
+  /// other arenas' blocks apart (tcacheKeepsForeign); 0 (none) under
+  /// secure:true.
+  var tcacheForeignBinOffsetLimit: UInt = 0
   /// The pthread key whose destructor tears a thread's cache down.
   var tsdKey: pthread_key_t = 0
 
