@@ -128,8 +128,10 @@ func freeMiss(_ pointer: UnsafeMutableRawPointer, leaf: UInt) {
 /// The free of a block whose chunk is not in the thread's arena, or by a
 /// thread without a cache (the fast path's ownership test), with `bin` the
 /// fast path's stack for its class code. A block of up to
-/// tcacheForeignMaxSize goes onto the bottom of that stack, above the foreign entries already there, while
-/// they fill less than half of it and the stack has room. They go home at
+/// tcacheForeignMaxSize goes onto the bottom of that stack, above the
+/// foreign entries already there, while they fill less than half of it and
+/// the stack has room (bigger ones join the thread's own entries, as the
+/// fast path would push them). The foreign entries go home at
 /// the next flush of the stack (flushSmall: under the owner bin's lock when
 /// it is free, else onto its remote-free stack), never to this thread's
 /// malloc, which pops from the other end. A cache that took such blocks as
@@ -138,9 +140,9 @@ func freeMiss(_ pointer: UnsafeMutableRawPointer, leaf: UInt) {
 /// threads", has the figures). Checked as the fast path's blocks are, when
 /// the flush returns them.
 ///
-/// Only stacks that keep foreign entries have fastLimit < end: a large
-/// class's fastLimit is its end, as is every class's under secure:true;
-/// code 0, uncached classes and the empty tcache (all zero) have
+/// Up to the limit, only stacks that keep foreign entries have fastLimit <
+/// end: under secure:true every fastLimit is its stack's end (and the
+/// limit 0); code 0, uncached classes and the empty tcache (all zero) have
 /// zero-capacity stacks. Their frees, and the block freed last (a double
 /// free, which freeFull reports), go to freeMiss. A stack's start[-1] is
 /// the previous stack's nil sentinel, so top[-1] is always readable there.
