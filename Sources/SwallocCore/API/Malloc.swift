@@ -156,13 +156,8 @@ func freeOtherArena(_ pointer: UnsafeMutableRawPointer, leaf: UInt, bin: UnsafeM
     return freeMiss(pointer, leaf: leaf)
   }
   let top = bin.pointee.fastLimit
-  let end = bin.pointee.end
-  if top < end && unsafeBitCast((top - 1).pointee, to: UInt.self) != address {
-    // Foreign entries below half the stack: top - start < (end - start) / 2.
-    if top < bin.pointee.head
-       && UInt(bitPattern: top) &* 2 < UInt(bitPattern: end) &+ UInt(bitPattern: bin.pointee.start) {
-      top.pointee = pointer
-      bin.pointee.fastLimit = top + 1
+  if top < bin.pointee.end && unsafeBitCast((top - 1).pointee, to: UInt.self) != address {
+    if bin.pushForeign(pointer) {
       bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
       return
     }
@@ -182,9 +177,9 @@ private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMut
   let sizeClass = bin - tcacheBin(forCode: 1, t)
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
   tcacheEvent(t)
-  invariant(bin.pointee.fastLimit < bin.pointee.head, "a flushed thread-cache stack has no room")
-  bin.pointee.fastLimit.pointee = pointer
-  bin.pointee.fastLimit += 1
+  // The flush left no foreign entry and at most half a stack of 4 or more.
+  let pushed = bin.pushForeign(pointer)
+  invariant(pushed, "a flushed thread-cache stack has no room")
   if !counted { bin.pointee.frees &+= 1 }
 }
 
@@ -446,15 +441,9 @@ private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutab
 /// cacheFree for a small block of another arena (freeOtherArena's rule).
 private func cacheFreeForeign(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer, _ sizeClass: Int) {
   let bin = tcacheBin(t, sizeClass)
-  let top = bin.pointee.fastLimit
-  if bin.foreignCount(sizeClass: sizeClass) > 0 && (top - 1).pointee == pointer {
+  if bin.foreignCount(sizeClass: sizeClass) > 0 && (bin.pointee.fastLimit - 1).pointee == pointer {
     fatal("free(): double free detected (the block is already in the thread cache)")
   }
-  if top < bin.pointee.head
-     && UInt(bitPattern: top) &* 2 < UInt(bitPattern: bin.pointee.end) &+ UInt(bitPattern: bin.pointee.start) {
-    top.pointee = pointer
-    bin.pointee.fastLimit = top + 1
-    return
-  }
+  if bin.pushForeign(pointer) { return }
   foreignStackFull(pointer, bin: bin, counted: true)
 }

@@ -120,6 +120,19 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
     tcacheKeepsForeign(sizeClass) ? pointee.fastLimit - pointee.start : 0
   }
 
+  /// Pushes another arena's block onto the foreign entries at the bottom
+  /// of the stack (freeOtherArena), unless they already fill half of it or
+  /// the stack has no room.
+  @inline(__always) func pushForeign(_ p: UnsafeMutableRawPointer) -> Bool {
+    let top = pointee.fastLimit
+    // Below half the stack: top - start < (end - start) / 2.
+    if top >= pointee.head
+       || UInt(bitPattern: top) &* 2 >= UInt(bitPattern: pointee.end) &+ UInt(bitPattern: pointee.start) { return false }
+    top.pointee = p
+    pointee.fastLimit = top + 1
+    return true
+  }
+
   /// Where the stack's own entries end: above the foreign ones.
   @inline(__always) func localFloor(sizeClass: Int) -> UnsafeMutablePointer<UnsafeMutableRawPointer?> {
     tcacheKeepsForeign(sizeClass) ? pointee.fastLimit : pointee.start
