@@ -29,6 +29,13 @@
  *              so every call takes an arena lock) and free each other's:
  *              free must never change errno (a contended lock's futex wait
  *              failing with EAGAIN used to leak into errno).
+ * arena-swap THREADS ITERS: each thread replaces random blocks of its own
+ *              (8 B .. 20 KiB, stamped), hands a third of them to another
+ *              thread through atomic slots and frees what others handed it
+ *              (the blocks of other arenas a thread cache keeps apart, and
+ *              sends home), moves itself to another arena (thread.arena)
+ *              and flushes its cache (thread.tcache.flush) now and then.
+ *              Every block is checked before its free. Needs mallctl.
  * huge-realloc-race THREADS ITERS: each thread mallocs, grows with realloc
  *              and frees its own 2-8 MiB blocks; none crosses threads. A
  *              block moved by mremap used to clear its old address's
@@ -39,6 +46,7 @@
  * and exit status 1. Counts and timings go to stderr.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -806,12 +814,96 @@ static void run_huge_realloc_race(int threads, int iters)
     for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
 }
 
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+static mallctl_fn swap_ctl;
+#define SWAP_SLOTS 4096
+#define SWAP_OWN 512
+static _Atomic(unsigned char *) swap_box[64][SWAP_SLOTS];
+static int swap_threads;
+static long swap_iters;
+
+/* A block's size and tag live in its first 8 bytes; the rest is stamped. */
+static unsigned char *swap_new(uint64_t *s)
+{
+    size_t n = rand_size(s, 8, 20000);
+    uint32_t tag = (uint32_t)xs(s);
+    unsigned char *p = malloc(n < 8 ? 8 : n);
+    if (!p) {
+        FAILF("malloc(%zu) failed", n);
+        return NULL;
+    }
+    uint32_t n32 = (uint32_t)n;
+    memcpy(p, &n32, 4);
+    memcpy(p + 4, &tag, 4);
+    fill(p + 8, n > 8 ? n - 8 : 0, tag);
+    return p;
+}
+
+static void swap_free(unsigned char *p)
+{
+    if (!p) return;
+    uint32_t n, tag;
+    memcpy(&n, p, 4);
+    memcpy(&tag, p + 4, 4);
+    size_t bad = check(p + 8, n > 8 ? n - 8 : 0, tag);
+    if (bad != (size_t)-1) FAILF("block %p of %u bytes corrupted at %zu", (void *)p, n, bad + 8);
+    free(p);
+}
+
+static void *swap_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    uint64_t s = 0x9E3779B97F4A7C15ull * (uint64_t)(id + 1);
+    unsigned char *own[SWAP_OWN] = {0};
+    unsigned narenas = 0;
+    size_t len = sizeof narenas;
+    if (swap_ctl("arenas.narenas", &narenas, &len, NULL, 0) != 0 || narenas == 0) narenas = 1;
+    for (long it = 0; it < swap_iters; it++) {
+        uint64_t r = xs(&s);
+        int k = (int)(r % SWAP_OWN);
+        swap_free(own[k]);
+        own[k] = swap_new(&s);
+        if ((r >> 20) % 3 == 0) {
+            int to = (id + 1 + (int)((r >> 24) % (uint64_t)(swap_threads - 1))) % swap_threads;
+            unsigned char *old = atomic_exchange(&swap_box[to][(r >> 32) % SWAP_SLOTS], own[k]);
+            own[k] = NULL;
+            swap_free(old);
+        }
+        if ((r >> 40) % 2 == 0) swap_free(atomic_exchange(&swap_box[id][(r >> 44) % SWAP_SLOTS], NULL));
+        if ((r >> 12) % 4099 == 0) {
+            unsigned a = (unsigned)((r >> 50) % narenas);
+            if (swap_ctl("thread.arena", NULL, NULL, &a, sizeof a) != 0) FAILF("thread.arena %u", a);
+        }
+        if ((r >> 12) % 7001 == 1) swap_ctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    }
+    for (int k = 0; k < SWAP_OWN; k++) swap_free(own[k]);
+    return NULL;
+}
+
+static void run_arena_swap(int threads, long iters)
+{
+    swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (!swap_ctl) {
+        FAILF("no mallctl");
+        return;
+    }
+    if (threads < 2) threads = 2;
+    if (threads > 64) threads = 64;
+    swap_threads = threads;
+    swap_iters = iters;
+    pthread_t t[64];
+    for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, swap_thread, (void *)(intptr_t)i);
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < threads; i++)
+        for (int j = 0; j < SWAP_SLOTS; j++) swap_free(atomic_exchange(&swap_box[i][j], NULL));
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
-                        " | huge-realloc-race [THREADS] [ITERS]\n", argv[0]);
+                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS]\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -829,6 +921,9 @@ int main(int argc, char **argv)
     } else if (strcmp(g_mode, "huge-realloc-race") == 0) {
         run_huge_realloc_race(argc > 2 ? atoi(argv[2]) : 2, argc > 3 ? atoi(argv[3]) : 20000);
         if (atomic_load(&g_failures) == 0) printf("huge-realloc-race ok\n");
+    } else if (strcmp(g_mode, "arena-swap") == 0) {
+        run_arena_swap(argc > 2 ? atoi(argv[2]) : 4, argc > 3 ? atol(argv[3]) : 300000);
+        if (atomic_load(&g_failures) == 0) printf("arena-swap ok\n");
     } else if (strcmp(g_mode, "fork-storm") == 0) {
         run_fork_storm(argc > 2 ? atoi(argv[2]) : 300);
         if (atomic_load(&g_failures) == 0) printf("fork-storm ok\n");

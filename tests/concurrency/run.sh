@@ -14,6 +14,9 @@
 #   free_errno          free() never changes errno
 #   huge_realloc_race   realloc of huge blocks racing on 2 threads,
 #                       dirty_decay_ms:0
+#   arena_swap          4 threads hand blocks to each other, switch arenas
+#                       (thread.arena) and flush their caches: other arenas'
+#                       blocks kept apart in the caches, every block checked
 #
 # usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
 # Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
@@ -43,6 +46,7 @@ if have concurrency; then
     lib_check thread_churn 120 "churn ok" lib "$BIN/concurrency" churn 1000
     lib_check fork_storm 180 "fork-storm ok" lib "$BIN/concurrency" fork-storm 300
     lib_check free_errno 120 "free-errno ok" lib "$BIN/concurrency" free-errno
+    lib_check arena_swap 120 "arena-swap ok" lib "$BIN/concurrency" arena-swap 4 300000
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi
 
