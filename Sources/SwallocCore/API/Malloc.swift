@@ -164,22 +164,18 @@ func freeOtherArena(_ pointer: UnsafeMutableRawPointer, leaf: UInt, bin: UnsafeM
   }
   let top = bin.pointee.fastLimit
   if top < bin.pointee.end && unsafeBitCast((top - 1).pointee, to: UInt.self) != address {
-    if bin.pushForeign(pointer) {
-      bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
-      return
-    }
-    return foreignStackFull(pointer, bin: bin)
+    if !bin.pushForeign(pointer) { foreignStackFull(pointer, bin: bin) }
+    bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
+    return
   }
   freeMiss(pointer, leaf: leaf)
 }
 
 /// freeOtherArena's stack holds as many foreign entries as it may, or has
 /// no room: flushes them home with the stack's older half (tcacheFlush),
-/// then pushes.
-/// `counted`: freeFull counted the bytes (else they count with the stack).
+/// then pushes. The caller counts the bytes freed.
 @inline(never)
-private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMutablePointer<TcacheBin>,
-                              counted: Bool = false) {
+private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMutablePointer<TcacheBin>) {
   let t = currentTcache().unsafelyUnwrapped
   let sizeClass = bin - tcacheBin(forCode: 1, t)
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
@@ -187,7 +183,6 @@ private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMut
   // The flush left no foreign entry and at most half a stack of 4 or more.
   let pushed = bin.pushForeign(pointer)
   invariant(pushed, "a flushed thread-cache stack has no room")
-  if !counted { bin.pointee.frees &+= 1 }
 }
 
 /// The thread-cache free of a large block (16 KiB .. tcache_max), whose
@@ -451,6 +446,6 @@ private func cacheFreeForeign(_ t: UnsafeMutablePointer<Tcache>, _ pointer: Unsa
   if bin.foreignCount(sizeClass: sizeClass) > 0 && (bin.pointee.fastLimit - 1).pointee == pointer {
     fatal("free(): double free detected (the block is already in the thread cache)")
   }
-  if bin.pushForeign(pointer) { return }
-  foreignStackFull(pointer, bin: bin, counted: true)
+  // (freeFull counted the bytes.)
+  if !bin.pushForeign(pointer) { foreignStackFull(pointer, bin: bin) }
 }
