@@ -1,6 +1,7 @@
 import XCTest
 @testable import SwallocCore
 import CSwallocPlatform
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -342,5 +343,126 @@ final class ThreadCacheGCTests: XCTestCase {
     t.pointee.gcEvents = tcacheGCInterval - 1
     tcacheEvent(t)
     XCTAssertEqual(tcacheBin(t, busy).count, 25)
+  }
+}
+
+/// Arena choice (Arena.swift): threads share the existing arenas, and one
+/// that keeps meeting held locks moves to a less loaded or new arena.
+final class ArenaChoiceTests: XCTestCase {
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  private func createdArenas() -> Int {
+    mutexLock(&arenasLock)
+    defer { mutexUnlock(&arenasLock) }
+    return (0..<config.autoArenaCount).filter { arenas[$0] != nil }.count
+  }
+
+  private func threads(_ a: UnsafeMutablePointer<Arena>) -> Int {
+    mutexLock(&arenasLock)
+    defer { mutexUnlock(&arenasLock) }
+    return arenaThreadCounts[Int(a.pointee.index)]
+  }
+
+  private func addThreads(_ a: UnsafeMutablePointer<Arena>, _ n: Int) {
+    mutexLock(&arenasLock)
+    arenaThreadCounts[Int(a.pointee.index)] &+= n
+    mutexUnlock(&arenasLock)
+  }
+
+  func testANewThreadJoinsTheLeastLoadedExistingArenaWithoutMakingOne() {
+    // Every existing arena busy (a thread more on each): jemalloc's rule
+    // would make a new arena for the new thread while narenas allows.
+    mutexLock(&arenasLock)
+    let existing = (0..<config.autoArenaCount).filter { arenas[$0] != nil }
+    for i in existing { arenaThreadCounts[i] &+= 1 }
+    mutexUnlock(&arenasLock)
+    defer {
+      mutexLock(&arenasLock)
+      for i in existing { arenaThreadCounts[i] &-= 1 }
+      mutexUnlock(&arenasLock)
+    }
+    XCTAssertLessThan(existing.count, config.autoArenaCount, "an arena is left to make")
+    guard let chosen = arenaChoose() else { return XCTFail("no arena") }
+    defer { arenaRelease(chosen) }
+    XCTAssertEqual(createdArenas(), existing.count, "binding a thread made no arena")
+    mutexLock(&arenasLock)
+    let mine = arenaThreadCounts[Int(chosen.pointee.index)] &- 1
+    for i in existing {
+      XCTAssertLessThanOrEqual(mine, arenaThreadCounts[i], "arena \(i) had fewer threads than the one chosen")
+    }
+    mutexUnlock(&arenasLock)
+  }
+
+  func testAThreadThatMeetsHeldLocksMovesToALessLoadedArena() {
+    // The cache's thread (counted by arenaChoose, released by tcacheDestroy
+    // wherever it is then) and two more on its arena:
+    // any other automatic arena, existing or new, has at least two fewer
+    // unless the others are as crowded, which a test process's are not.
+    guard let home = arenaChoose() else { return XCTFail("no arena") }
+    addThreads(home, 2)
+    let t = tcacheCreate(arena: home)!
+    defer { tcacheDestroy(t) }
+
+    // Fewer held locks than the threshold since the last step: it stays.
+    t.pointee.contendedSeen = swalloc_tls_contended() &- (arenaSpreadContended &- 1)
+    arenaSpreadCheck(t)
+    XCTAssertEqual(t.pointee.arena, home)
+
+    // Pinned by thread.arena: it stays, however many it met.
+    t.pointee.arenaPinned = true
+    t.pointee.contendedSeen = swalloc_tls_contended() &- arenaSpreadContended
+    arenaSpreadCheck(t)
+    XCTAssertEqual(t.pointee.arena, home)
+    t.pointee.arenaPinned = false
+
+    let homeThreads = threads(home)
+    t.pointee.contendedSeen = swalloc_tls_contended() &- arenaSpreadContended
+    arenaSpreadCheck(t)
+    let moved = t.pointee.arena
+    XCTAssertNotEqual(moved, home, "the thread moved")
+    XCTAssertEqual(threads(home), homeThreads &- 1)
+    XCTAssertLessThanOrEqual(threads(moved), homeThreads &- 1, "to an arena with fewer threads")
+    XCTAssertEqual((UnsafeRawPointer(t) + tcacheOwnerOffset).load(as: UInt.self), UInt(bitPattern: moved),
+                   "the free fast path's copy of the arena followed")
+    XCTAssertEqual(t.pointee.contendedSeen, swalloc_tls_contended())
+
+    // Alone there now with fewer threads than anywhere else it could go:
+    // meeting held locks again does not move it back.
+    t.pointee.contendedSeen = swalloc_tls_contended() &- arenaSpreadContended
+    arenaSpreadCheck(t)
+    XCTAssertEqual(t.pointee.arena, moved)
+
+    addThreads(home, -2)   // and tcacheDestroy releases the cache's own
+  }
+
+  func testALockFoundHeldCountsForTheThreadThatWaited() {
+    final class Shared: @unchecked Sendable {
+      // Raw memory, as the allocator's locks are: both threads use its address.
+      let lock = UnsafeMutablePointer<SwallocCore.Mutex>.allocate(capacity: 1)
+      let held = Synchronization.Atomic<Int>(0)
+      let release = Synchronization.Atomic<Int>(0)
+      var met: UInt32 = 0
+      init() { lock.initialize(to: SwallocCore.Mutex()) }
+      deinit { lock.deallocate() }
+    }
+    let shared = Shared()
+    runJoinedThreads(2) { i in
+      if i == 0 {
+        mutexLock(shared.lock)
+        shared.held.store(1, ordering: .releasing)
+        while shared.release.load(ordering: .acquiring) == 0 { sched_yield() }
+        usleep(20_000)   // the other thread is past its first try by now
+        mutexUnlock(shared.lock)
+      } else {
+        while shared.held.load(ordering: .acquiring) == 0 { sched_yield() }
+        let before = swalloc_tls_contended()
+        shared.release.store(1, ordering: .releasing)
+        mutexLock(shared.lock)
+        shared.met = swalloc_tls_contended() &- before
+        mutexUnlock(shared.lock)
+      }
+    }
+    XCTAssertGreaterThanOrEqual(shared.met, 1, "a held lock was met")
+    XCTAssertLessThanOrEqual(shared.met, lockSleepWeight, "one acquisition counts at most a sleep's weight")
   }
 }

@@ -36,6 +36,14 @@
  *              sends home), moves itself to another arena (thread.arena)
  *              and flushes its cache (thread.tcache.flush) now and then.
  *              Every block is checked before its free. Needs mallctl.
+ * arena-share THREADS: threads share an arena until they meet on its
+ *              locks. A second thread that allocates a little is bound to
+ *              the main thread's arena (thread.arena); then THREADS threads
+ *              each allocate and free bursts of 2000 64-byte blocks (a refill
+ *              or flush of one bin every few dozen calls, all on the same
+ *              bin lock) until one of them is on another arena, or 20 s
+ *              pass (a failure: held locks did not move anyone). Needs
+ *              mallctl.
  * huge-realloc-race THREADS ITERS: each thread mallocs, grows with realloc
  *              and frees its own 2-8 MiB blocks; none crosses threads. A
  *              block moved by mremap used to clear its old address's
@@ -51,7 +59,9 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -898,12 +908,91 @@ static void run_arena_swap(int threads, long iters)
         for (int j = 0; j < SWAP_SLOTS; j++) swap_free(atomic_exchange(&swap_box[i][j], NULL));
 }
 
+/* ------------------------------------------------------------ arena-share */
+
+static atomic_int share_moved;
+static atomic_int share_stop;
+
+static unsigned share_arena(void)
+{
+    unsigned a = 0;
+    size_t len = sizeof a;
+    if (swap_ctl("thread.arena", &a, &len, NULL, 0) != 0) FAILF("thread.arena read");
+    return a;
+}
+
+static void *share_light(void *arg)
+{
+    void *p = malloc(100);
+    free(p);
+    *(unsigned *)arg = share_arena();
+    return NULL;
+}
+
+static void *share_busy(void *arg)
+{
+    unsigned home = *(unsigned *)arg;
+    void **b = malloc(2000 * sizeof *b);
+    if (!b) { FAILF("malloc"); return NULL; }
+    while (!atomic_load(&share_stop)) {
+        for (int i = 0; i < 2000; i++) {
+            b[i] = malloc(64);
+            if (!b[i]) { FAILF("malloc(64)"); return NULL; }
+            memset(b[i], i, 64);
+        }
+        for (int i = 0; i < 2000; i++) free(b[i]);
+        if (share_arena() != home) atomic_store(&share_moved, 1);
+        if (atomic_load(&share_moved)) break;
+    }
+    free(b);
+    return NULL;
+}
+
+/* False when the spread part could not run (one CPU: a SKIP line). */
+static bool run_arena_share(int threads)
+{
+    swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (!swap_ctl) {
+        FAILF("no mallctl");
+        return true;
+    }
+    unsigned narenas = 0;
+    size_t len = sizeof narenas;
+    if (swap_ctl("arenas.narenas", &narenas, &len, NULL, 0) != 0 || narenas < 2) {
+        FAILF("arenas.narenas %u: this check needs at least 2", narenas);
+        return true;
+    }
+    void *p = malloc(100);
+    free(p);
+    unsigned mine = share_arena(), other = ~0u;
+    pthread_t t[64];
+    pthread_create(&t[0], NULL, share_light, &other);
+    pthread_join(t[0], NULL);
+    if (other != mine) FAILF("a second thread got arena %u, the first is on %u: not shared", other, mine);
+    /* On one CPU a thread meets a held lock only when its holder is
+     * preempted inside it, which the short critical sections make rare:
+     * the threads rightly stay together, and there is nothing to check. */
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) {
+        if (atomic_load(&g_failures) == 0) printf("SKIP arena-share: one CPU, so the spread was not checked (the sharing was)\n");
+        return false;
+    }
+    if (threads < 2) threads = 2;
+    if (threads > 64) threads = 64;
+    for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, share_busy, &mine);
+    for (int waited = 0; waited < 2000 && !atomic_load(&share_moved); waited++) usleep(10000);
+    atomic_store(&share_stop, 1);
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+    if (!atomic_load(&share_moved)) FAILF("%d threads on arena %u for 20 s: none moved to another arena", threads, mine);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
-                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS]\n", argv[0]);
+                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS]\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -924,6 +1013,8 @@ int main(int argc, char **argv)
     } else if (strcmp(g_mode, "arena-swap") == 0) {
         run_arena_swap(argc > 2 ? atoi(argv[2]) : 4, argc > 3 ? atol(argv[3]) : 300000);
         if (atomic_load(&g_failures) == 0) printf("arena-swap ok\n");
+    } else if (strcmp(g_mode, "arena-share") == 0) {
+        if (run_arena_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("arena-share ok\n");
     } else if (strcmp(g_mode, "fork-storm") == 0) {
         run_fork_storm(argc > 2 ? atoi(argv[2]) : 300);
         if (atomic_load(&g_failures) == 0) printf("fork-storm ok\n");

@@ -17,6 +17,9 @@
 #   arena_swap          4 threads hand blocks to each other, switch arenas
 #                       (thread.arena) and flush their caches: other arenas'
 #                       blocks kept apart in the caches, every block checked
+#   arena_share         a second thread shares the first's arena; 8 threads
+#                       allocating bursts of one size meet on its bin lock
+#                       and one moves to another arena (within 20 s)
 #
 # usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
 # Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
@@ -47,6 +50,7 @@ if have concurrency; then
     lib_check fork_storm 180 "fork-storm ok" lib "$BIN/concurrency" fork-storm 300
     lib_check free_errno 120 "free-errno ok" lib "$BIN/concurrency" free-errno
     lib_check arena_swap 120 "arena-swap ok" lib "$BIN/concurrency" arena-swap 4 300000
+    lib_check arena_share 60 "arena-share ok" lib "$BIN/concurrency" arena-share 8
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi
 

@@ -192,6 +192,20 @@ static int thread_arena(void)
     return (int)a;
 }
 
+/* Binds the calling thread to an arena other than `other` (mallctl
+ * "thread.arena"): threads share an arena until they meet on its locks, so
+ * a test that needs another arena's frees asks for it. */
+static void move_to_other_arena(int other)
+{
+    int (*mc)(const char *, void *, size_t *, void *, size_t) =
+        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
+    unsigned n = 0;
+    size_t len = sizeof n;
+    if (!mc || other < 0 || mc("arenas.narenas", &n, &len, NULL, 0) != 0 || n < 2) return;
+    unsigned a = ((unsigned)other + 1) % n;
+    if (mc("thread.arena", NULL, NULL, &a, sizeof a) != 0) fail("thread.arena %u refused", a);
+}
+
 /* Binds the calling thread to its arena (its first allocation). */
 static void bind_thread(void)
 {
@@ -248,12 +262,14 @@ static void check_distinct(void *const *blocks, size_t n, size_t size, const cha
 
 static char global_target[4096] __attribute__((aligned(4096)));
 static void **rc_freed;
+static int rc_arena_a = -1;
 static int rc_arena_b = -1;
 
 static void *rc_thread_b(void *arg)
 {
     (void)arg;
     bind_thread();
+    move_to_other_arena(rc_arena_a);
     rc_arena_b = thread_arena();
     for (int i = 0; i < RC_FREED; i++) {
         long bad = check_fill(rc_freed[i], RC_SIZE, 1);
@@ -267,6 +283,7 @@ static void remote_chain(int corrupt) /* 0: none, 1: live block, 2: global */
 {
     bind_thread();
     int arena_a = thread_arena();
+    rc_arena_a = arena_a;
     rc_freed = xmap(RC_FREED * sizeof *rc_freed);
     void **live = xmap(RC_LIVE * sizeof *live);
     void **again = xmap(RC_AGAIN * sizeof *again);

@@ -79,6 +79,16 @@ extern __thread uint64_t swalloc_tsd_bytes[2]
 
 static inline uint64_t *swalloc_tls_bytes(void) { return swalloc_tsd_bytes; }
 
+// Lock acquisitions of this thread that found the lock held, weighted
+// (Lock.swift, mutexLockContended): what tells a thread to leave a shared
+// arena (Arena.swift, arenaSpreadCheck). Wraps around; only differences
+// are read.
+extern __thread uint32_t swalloc_tsd_contended
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+static inline uint32_t swalloc_tls_contended(void) { return swalloc_tsd_contended; }
+static inline void swalloc_tls_count_contended(uint32_t n) { swalloc_tsd_contended += n; }
+
 // Heap profiling (Prof.swift): the thread's sampling state and a buffer
 // for its backtraces (initial-exec, like the slots above).
 struct swalloc_prof_tsd {

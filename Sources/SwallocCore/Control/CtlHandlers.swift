@@ -81,6 +81,8 @@ func threadArenaCtl(_ c: CtlCall) -> Int32 {
       }
       tcacheSetArena(t, target)
     }
+    // Chosen by the program: arenaSpreadCheck leaves the thread there.
+    t.pointee.arenaPinned = true
     return 0
   }
 }

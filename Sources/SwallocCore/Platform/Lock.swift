@@ -101,8 +101,17 @@ func mutexTryLock(_ m: UnsafeMutablePointer<Mutex>) -> Bool {
   return true
 }
 
+/// What a sleep on a held lock counts for in the thread's contention count
+/// (arenaSpreadCheck) against a lock got by spinning: a futex wait and wake
+/// cost two system calls and a context switch, some microseconds, where a
+/// spin that succeeds usually costs well under one.
+let lockSleepWeight: UInt32 = 8
+
 @inline(never)
 func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
+  // The calling thread's count of held locks it met (arenaSpreadCheck):
+  // one for a lock it gets by spinning, lockSleepWeight for one it sleeps on.
+  swalloc_tls_count_contended(1)
   let w = atomicU32(&m.pointee.word)
   // Spin briefly: critical sections are short, a sleep costs two syscalls.
   // 100 rounds with PAUSE (tens to a hundred cycles each) last a few
@@ -121,6 +130,7 @@ func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
     swalloc_spin_pause()
     spins &+= 1
   }
+  swalloc_tls_count_contended(lockSleepWeight &- 1)
   while w.pointee.exchange(2, ordering: .acquiring) != 0 {
     swalloc_futex_wait(&m.pointee.word, 2)
   }

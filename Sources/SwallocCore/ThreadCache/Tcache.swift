@@ -152,6 +152,11 @@ struct Tcache {
   /// truncated) its last pass ran.
   var idleEvents: UInt32 = 0
   var idlePassMs: UInt32 = 0
+  /// The thread's count of held locks met (swalloc_tls_contended) at the
+  /// collector's previous step (arenaSpreadCheck).
+  var contendedSeen: UInt32 = 0
+  /// Bound by thread.arena: the thread stays on that arena.
+  var arenaPinned = false
 }
 
 /// The countdown of a class that is not profiled: 2^62 pops, i.e. never.
@@ -317,6 +322,8 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   // recyclePush linked the block through its first word only.
   let quarantine = recycled ? t.pointee.quarantine : nil
   t.initialize(to: Tcache(arena: arena, quarantine: quarantine))
+  // Held locks met before this cache existed do not count (arenaSpreadCheck).
+  t.pointee.contendedSeen = swalloc_tls_contended()
   tcacheSetArena(t, arena)
   var stack = (raw + tcacheBinsOffset + MemoryLayout<TcacheBin>.stride &* tcacheBinCount)
     .bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
