@@ -31,7 +31,7 @@ __thread uint8_t swalloc_tsd_state
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
 __thread uint64_t swalloc_tsd_bytes[2]
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0};
-__thread uint32_t swalloc_tsd_contended
+__thread uint32_t swalloc_tsd_lock_weight
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
 
 __attribute__((visibility("hidden")))

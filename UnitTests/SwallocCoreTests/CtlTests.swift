@@ -65,6 +65,7 @@ final class CtlTests: XCTestCase {
     XCTAssertEqual(MemoryLayout<Mutex>.offset(of: \Mutex.spinAcquired), 4)
     XCTAssertEqual(MemoryLayout<Mutex>.offset(of: \Mutex.operations), 8)
     XCTAssertEqual(MemoryLayout<Mutex>.offset(of: \Mutex.waited), 16)
+    XCTAssertEqual(MemoryLayout<Mutex>.offset(of: \Mutex.holder), 24)
     let m = UnsafeMutablePointer<Mutex>.allocate(capacity: 1)
     defer { m.deallocate() }
     m.initialize(to: Mutex())

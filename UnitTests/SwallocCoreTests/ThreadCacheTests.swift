@@ -393,30 +393,41 @@ final class ArenaChoiceTests: XCTestCase {
     mutexUnlock(&arenasLock)
   }
 
-  func testAThreadThatMeetsHeldLocksMovesToALessLoadedArena() {
+  func testAThreadWhoseLocksCostItTimeMovesToALessLoadedArena() {
     // The cache's thread (counted by arenaChoose, released by tcacheDestroy
-    // wherever it is then) and two more on its arena:
-    // any other automatic arena, existing or new, has at least two fewer
-    // unless the others are as crowded, which a test process's are not.
+    // wherever it is then) and two more on its arena: any other automatic
+    // arena, existing or new, has at least two fewer unless the others are
+    // as crowded, which a test process's are not.
     guard let home = arenaChoose() else { return XCTFail("no arena") }
     addThreads(home, 2)
     let t = tcacheCreate(arena: home)!
     defer { tcacheDestroy(t) }
+    func window(ms: UInt32, weight: UInt32) {
+      t.pointee.spreadWindowMs = UInt32(truncatingIfNeeded: monotonicMs()) &- ms
+      t.pointee.lockWeightSeen = swalloc_tls_lock_weight() &- weight
+    }
 
-    // Fewer held locks than the threshold since the last step: it stays.
-    t.pointee.contendedSeen = swalloc_tls_contended() &- (arenaSpreadContended &- 1)
+    // A window not yet over: no verdict, however heavy.
+    window(ms: 0, weight: 1_000_000)
     arenaSpreadCheck(t)
     XCTAssertEqual(t.pointee.arena, home)
+    XCTAssertEqual(t.pointee.lockWeightSeen, swalloc_tls_lock_weight() &- 1_000_000, "the window goes on")
 
-    // Pinned by thread.arena: it stays, however many it met.
+    // Over, below the rate: it stays, and a new window begins.
+    window(ms: 20, weight: 20 * arenaSpreadWeightPerMs - 500)
+    arenaSpreadCheck(t)
+    XCTAssertEqual(t.pointee.arena, home)
+    XCTAssertEqual(t.pointee.lockWeightSeen, swalloc_tls_lock_weight())
+
+    // Pinned by thread.arena: it stays, however heavy.
     t.pointee.arenaPinned = true
-    t.pointee.contendedSeen = swalloc_tls_contended() &- arenaSpreadContended
+    window(ms: 20, weight: 1_000_000)
     arenaSpreadCheck(t)
     XCTAssertEqual(t.pointee.arena, home)
     t.pointee.arenaPinned = false
 
     let homeThreads = threads(home)
-    t.pointee.contendedSeen = swalloc_tls_contended() &- arenaSpreadContended
+    window(ms: 20, weight: 21 * arenaSpreadWeightPerMs)
     arenaSpreadCheck(t)
     let moved = t.pointee.arena
     XCTAssertNotEqual(moved, home, "the thread moved")
@@ -424,24 +435,37 @@ final class ArenaChoiceTests: XCTestCase {
     XCTAssertLessThanOrEqual(threads(moved), homeThreads &- 1, "to an arena with fewer threads")
     XCTAssertEqual((UnsafeRawPointer(t) + tcacheOwnerOffset).load(as: UInt.self), UInt(bitPattern: moved),
                    "the free fast path's copy of the arena followed")
-    XCTAssertEqual(t.pointee.contendedSeen, swalloc_tls_contended())
 
-    // Alone there now with fewer threads than anywhere else it could go:
-    // meeting held locks again does not move it back.
-    t.pointee.contendedSeen = swalloc_tls_contended() &- arenaSpreadContended
+    // Alone there now, with fewer threads than anywhere else it could go:
+    // heavy again, it does not move back.
+    window(ms: 20, weight: 1_000_000)
     arenaSpreadCheck(t)
     XCTAssertEqual(t.pointee.arena, moved)
 
     addThreads(home, -2)   // and tcacheDestroy releases the cache's own
   }
 
-  func testALockFoundHeldCountsForTheThreadThatWaited() {
+  func testALockTakenOverFromAnotherThreadWeighsOne() {
+    let lock = UnsafeMutablePointer<SwallocCore.Mutex>.allocate(capacity: 1)
+    lock.initialize(to: SwallocCore.Mutex())
+    defer { lock.deallocate() }
+    let before = swalloc_tls_lock_weight()
+    mutexLock(lock); mutexUnlock(lock)
+    mutexLock(lock); mutexUnlock(lock)
+    XCTAssertEqual(swalloc_tls_lock_weight() &- before, lockWeightHandoff, "the first acquisition only")
+    runJoinedThreads(1) { _ in mutexLock(lock); mutexUnlock(lock) }
+    mutexLock(lock); mutexUnlock(lock)
+    XCTAssertEqual(swalloc_tls_lock_weight() &- before, 2 &* lockWeightHandoff, "taken back from the other thread")
+  }
+
+  func testALockFoundHeldWeighsItsSpinOrItsSleep() {
     final class Shared: @unchecked Sendable {
       // Raw memory, as the allocator's locks are: both threads use its address.
       let lock = UnsafeMutablePointer<SwallocCore.Mutex>.allocate(capacity: 1)
       let held = Synchronization.Atomic<Int>(0)
       let release = Synchronization.Atomic<Int>(0)
-      var met: UInt32 = 0
+      var weight: UInt32 = 0
+      var waitedUs: UInt64 = 0
       init() { lock.initialize(to: SwallocCore.Mutex()) }
       deinit { lock.deallocate() }
     }
@@ -451,18 +475,23 @@ final class ArenaChoiceTests: XCTestCase {
         mutexLock(shared.lock)
         shared.held.store(1, ordering: .releasing)
         while shared.release.load(ordering: .acquiring) == 0 { sched_yield() }
-        usleep(20_000)   // the other thread is past its first try by now
+        usleep(20_000)   // the other thread sleeps on it by now
         mutexUnlock(shared.lock)
       } else {
         while shared.held.load(ordering: .acquiring) == 0 { sched_yield() }
-        let before = swalloc_tls_contended()
+        let before = swalloc_tls_lock_weight()
+        let start = monotonicUs()
         shared.release.store(1, ordering: .releasing)
         mutexLock(shared.lock)
-        shared.met = swalloc_tls_contended() &- before
+        shared.waitedUs = monotonicUs() &- start
+        shared.weight = swalloc_tls_lock_weight() &- before
         mutexUnlock(shared.lock)
       }
     }
-    XCTAssertGreaterThanOrEqual(shared.met, 1, "a held lock was met")
-    XCTAssertLessThanOrEqual(shared.met, lockSleepWeight, "one acquisition counts at most a sleep's weight")
+    // Taken over (1), spun on (4), slept on for most of 20 ms (its time in
+    // 100 ns units, at most the time measured around the whole wait).
+    XCTAssertGreaterThanOrEqual(shared.weight, lockWeightHandoff &+ lockWeightSleep)
+    XCTAssertGreaterThan(shared.weight, 10 * 1000, "a sleep of milliseconds weighs its time")
+    XCTAssertLessThanOrEqual(UInt64(shared.weight), shared.waitedUs &* 10 &+ UInt64(lockWeightHandoff &+ lockWeightSpin))
   }
 }

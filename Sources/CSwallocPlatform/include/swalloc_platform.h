@@ -79,15 +79,18 @@ extern __thread uint64_t swalloc_tsd_bytes[2]
 
 static inline uint64_t *swalloc_tls_bytes(void) { return swalloc_tsd_bytes; }
 
-// Lock acquisitions of this thread that found the lock held, weighted
-// (Lock.swift, mutexLockContended): what tells a thread to leave a shared
-// arena (Arena.swift, arenaSpreadCheck). Wraps around; only differences
-// are read.
-extern __thread uint32_t swalloc_tsd_contended
+// What this thread's lock acquisitions cost it in moves of a lock's line
+// from another core and in waits (Lock.swift, lockWeight*): what tells a
+// thread to leave a shared arena (TcacheFill.swift, arenaSpreadCheck).
+// Wraps around; only differences are read. Its address names the thread
+// to the locks (Mutex.holder). One word: the library's initial-exec TLS
+// comes out of the loader's small static-TLS reserve when it is dlopened.
+extern __thread uint32_t swalloc_tsd_lock_weight
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-static inline uint32_t swalloc_tls_contended(void) { return swalloc_tsd_contended; }
-static inline void swalloc_tls_count_contended(uint32_t n) { swalloc_tsd_contended += n; }
+static inline uintptr_t swalloc_tls_lock_owner_id(void) { return (uintptr_t)&swalloc_tsd_lock_weight; }
+static inline uint32_t swalloc_tls_lock_weight(void) { return swalloc_tsd_lock_weight; }
+static inline void swalloc_tls_add_lock_weight(uint32_t n) { swalloc_tsd_lock_weight += n; }
 
 // Heap profiling (Prof.swift): the thread's sampling state and a buffer
 // for its backtraces (initial-exec, like the slots above).
@@ -223,6 +226,13 @@ static inline uint64_t swalloc_monotonic_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+// Microseconds of CLOCK_MONOTONIC through libc, as above (monotonicUs).
+static inline uint64_t swalloc_monotonic_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 // abort(3) is noreturn; Swift sees it as such through this wrapper too.

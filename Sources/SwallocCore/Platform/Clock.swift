@@ -28,6 +28,15 @@ func monotonicMs() -> UInt64 {
   return UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec) / 1_000_000
 }
 
+/// Microseconds of CLOCK_MONOTONIC (the fine clock, about 20 ns a read):
+/// for the time a thread slept on a lock (mutexLockContended).
+func monotonicUs() -> UInt64 {
+  guard let entry = config.vdsoClockGettime else { return swalloc_monotonic_us() }
+  var ts = timespec()
+  _ = unsafeBitCast(entry, to: VdsoClockGettime.self)(CLOCK_MONOTONIC, &ts)
+  return UInt64(ts.tv_sec) &* 1_000_000 &+ UInt64(ts.tv_nsec) / 1000
+}
+
 /// Boot step: finds `__vdso_clock_gettime` in the vDSO image the kernel
 /// mapped (AT_SYSINFO_EHDR) through its dynamic section: DT_SYMTAB,
 /// DT_STRTAB and DT_HASH (whose chain count is the number of symbols; the

@@ -21,6 +21,9 @@ struct Mutex {
   var operations: UInt64 = 0
   /// Acquisitions that slept on the futex at least once.
   var waited: UInt64 = 0
+  /// The thread that acquired it last (swalloc_tls_lock_owner_id): an
+  /// acquisition by another thread moved the lock's line between cores.
+  var holder: UInt = 0
 }
 
 /// The holder's counter updates go through raw addresses, not through
@@ -31,6 +34,14 @@ struct Mutex {
 @inline(__always)
 private func countAcquisition(_ m: UnsafeMutablePointer<Mutex>, spun: Bool, slept: Bool) {
   let raw = UnsafeMutableRawPointer(m)
+  // Taken over from another thread: its line came from another core
+  // (the thread's lock weight, arenaSpreadCheck).
+  let holder = (raw + 24).assumingMemoryBound(to: UInt.self)
+  let me = swalloc_tls_lock_owner_id()
+  if holder.pointee != me {
+    holder.pointee = me
+    swalloc_tls_add_lock_weight(lockWeightHandoff)
+  }
   (raw + 8).assumingMemoryBound(to: UInt64.self).pointee &+= 1
   if spun { (raw + 4).assumingMemoryBound(to: UInt32.self).pointee &+= 1 }
   if slept { (raw + 16).assumingMemoryBound(to: UInt64.self).pointee &+= 1 }
@@ -101,17 +112,20 @@ func mutexTryLock(_ m: UnsafeMutablePointer<Mutex>) -> Bool {
   return true
 }
 
-/// What a sleep on a held lock counts for in the thread's contention count
-/// (arenaSpreadCheck) against a lock got by spinning: a futex wait and wake
-/// cost two system calls and a context switch, some microseconds, where a
-/// spin that succeeds usually costs well under one.
-let lockSleepWeight: UInt32 = 8
+/// What a lock acquisition adds to its thread's lock weight
+/// (swalloc_tls_lock_weight; arenaSpreadCheck reads it as a rate), in units
+/// of about 100 ns of the thread's time: one that takes over a lock another
+/// thread held last, whose line (and the data it guards) comes from another
+/// core, 1; one that finds it held and spins, 4; one that sleeps on it, the
+/// time it slept (a holder preempted inside its critical section can make
+/// that milliseconds), at least lockWeightSleep.
+let lockWeightHandoff: UInt32 = 1
+let lockWeightSpin: UInt32 = 4
+let lockWeightSleep: UInt32 = 32
 
 @inline(never)
 func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
-  // The calling thread's count of held locks it met (arenaSpreadCheck):
-  // one for a lock it gets by spinning, lockSleepWeight for one it sleeps on.
-  swalloc_tls_count_contended(1)
+  swalloc_tls_add_lock_weight(lockWeightSpin)
   let w = atomicU32(&m.pointee.word)
   // Spin briefly: critical sections are short, a sleep costs two syscalls.
   // 100 rounds with PAUSE (tens to a hundred cycles each) last a few
@@ -130,10 +144,12 @@ func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
     swalloc_spin_pause()
     spins &+= 1
   }
-  swalloc_tls_count_contended(lockSleepWeight &- 1)
+  let sleptAt = monotonicUs()
   while w.pointee.exchange(2, ordering: .acquiring) != 0 {
     swalloc_futex_wait(&m.pointee.word, 2)
   }
+  let slept = min((monotonicUs() &- sleptAt) &* 10, 1 << 24)
+  swalloc_tls_add_lock_weight(max(UInt32(truncatingIfNeeded: slept), lockWeightSleep) &- lockWeightSpin)
   countAcquisition(m, spun: false, slept: true)
 }
 

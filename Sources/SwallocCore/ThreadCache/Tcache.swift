@@ -152,9 +152,11 @@ struct Tcache {
   /// truncated) its last pass ran.
   var idleEvents: UInt32 = 0
   var idlePassMs: UInt32 = 0
-  /// The thread's count of held locks met (swalloc_tls_contended) at the
-  /// collector's previous step (arenaSpreadCheck).
-  var contendedSeen: UInt32 = 0
+  /// The thread's lock weight (swalloc_tls_lock_weight) when its current
+  /// window of at least arenaSpreadWindowMs began, and when that was (ms,
+  /// truncated): arenaSpreadCheck.
+  var lockWeightSeen: UInt32 = 0
+  var spreadWindowMs: UInt32 = 0
   /// Bound by thread.arena: the thread stays on that arena.
   var arenaPinned = false
 }
@@ -322,8 +324,9 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   // recyclePush linked the block through its first word only.
   let quarantine = recycled ? t.pointee.quarantine : nil
   t.initialize(to: Tcache(arena: arena, quarantine: quarantine))
-  // Held locks met before this cache existed do not count (arenaSpreadCheck).
-  t.pointee.contendedSeen = swalloc_tls_contended()
+  // Locks taken before this cache existed do not count (arenaSpreadCheck).
+  t.pointee.lockWeightSeen = swalloc_tls_lock_weight()
+  t.pointee.spreadWindowMs = UInt32(truncatingIfNeeded: monotonicMs())
   tcacheSetArena(t, arena)
   var stack = (raw + tcacheBinsOffset + MemoryLayout<TcacheBin>.stride &* tcacheBinCount)
     .bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)

@@ -158,27 +158,46 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   bin.pointee.refilled = 0
 }
 
-/// Held locks a thread may meet between two of its collector steps
-/// (tcacheGCInterval refills and flushes, each taking one or two arena
-/// locks) before it leaves its arena, a sleep counting lockSleepWeight: at
-/// 16, half of its slow paths spun, or two slept. Two threads sharing an
-/// arena on two cores met about one in 14 (bench server-churn with
-/// narenas:1: 2,894 of 32,720 extent-lock and 13 of 12,528 bin-lock
-/// acquisitions spun); over 5 runs of each threaded workload one thread
-/// moved once (mixed-threads), and with 8 threads on the 2 cores they
-/// spread over 2 to 8 arenas.
-let arenaSpreadContended: UInt32 = 16
+/// The lock weight per millisecond (Lock.swift: 1 for a lock taken over
+/// from another thread, 4 for one found held and spun on, 32 for one slept
+/// on) at which a thread leaves its arena: about a tenth of its time spent
+/// moving lock lines between cores or waiting.
+let arenaSpreadWeightPerMs: UInt32 = 1000
+/// The rate is measured over windows at least this long (the coarse
+/// clock ticks every 4 ms).
+let arenaSpreadWindowMs: UInt32 = 16
 
-/// A collector step of thread cache `t`: if its thread met more held locks
-/// since the previous step than arenaSpreadContended, and was not bound by
-/// thread.arena, it moves to a less loaded arena (arenaSpreadTarget). Its
-/// cached blocks keep their arena and go home as any other arena's blocks
-/// do (freeOtherArena, the flushes).
+/// A check of thread cache `t`, at each collector step (every
+/// tcacheGCInterval refills and flushes) and every tcacheIdleCheckEvery-th
+/// slow-path allocation (blocks above tcache_max make no refills): once
+/// arenaSpreadWindowMs have passed since its window began, its thread
+/// moves to a less loaded arena (arenaSpreadTarget) if its lock weight
+/// grew at arenaSpreadWeightPerMs or more, unless it was bound by
+/// thread.arena. Its cached blocks keep their arena and go home as any
+/// other arena's blocks do (freeOtherArena, the flushes); its live blocks
+/// stay where they are, so a thread that moves holds slabs in both arenas
+/// until they are freed.
+///
+/// Measured on two cores (2 threads unless said): the threads of bench
+/// server-churn, larson, xmalloc, mixed-threads and cache-scratch stay
+/// together (5 runs each; server-churn with narenas:1 takes 45,000 locks in
+/// 0.1 s, 2,900 of them found held); with 8 threads they spread over 1 to 8
+/// arenas. Counting held locks alone was not enough: the two threads of
+/// mixed-threads with tcache_max:1024 (a bin lock on every free above
+/// 1 KiB, 3.1 million in all, 3,600 found held) stayed together and ran
+/// 0.58 s against 0.32 s with an arena each, the bins' lines going back and
+/// forth between the cores. They now move, at a cost in memory: their first
+/// blocks stay in arena 0, peak RSS 10.6 MiB against 6.7.
 func arenaSpreadCheck(_ t: UnsafeMutablePointer<Tcache>) {
-  let seen = swalloc_tls_contended()
-  let met = seen &- t.pointee.contendedSeen
-  t.pointee.contendedSeen = seen
-  if met < arenaSpreadContended || t.pointee.arenaPinned { return }
+  if t.pointee.arenaPinned { return }
+  let now = UInt32(truncatingIfNeeded: monotonicMs())
+  let elapsed = now &- t.pointee.spreadWindowMs
+  if elapsed < arenaSpreadWindowMs { return }
+  let weight = swalloc_tls_lock_weight()
+  let grown = weight &- t.pointee.lockWeightSeen
+  t.pointee.lockWeightSeen = weight
+  t.pointee.spreadWindowMs = now
+  if UInt64(grown) < UInt64(elapsed) &* UInt64(arenaSpreadWeightPerMs) { return }
   if let target = arenaSpreadTarget(from: t.pointee.arena) { tcacheSetArena(t, target) }
 }
 
@@ -204,6 +223,9 @@ func tcacheIdleTick() {
   guard let t = currentTcache() else { return }
   t.pointee.idleEvents &+= 1
   if t.pointee.idleEvents % tcacheIdleCheckEvery != 0 { return }
+  // Blocks above tcache_max make no refills or flushes, so no collector
+  // steps: their lock waits are looked at here.
+  arenaSpreadCheck(t)
   let now = UInt32(truncatingIfNeeded: monotonicMs())
   if now &- t.pointee.idlePassMs < tcacheIdlePassMs { return }
   t.pointee.idlePassMs = now
