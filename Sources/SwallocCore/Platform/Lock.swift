@@ -118,10 +118,12 @@ func mutexTryLock(_ m: UnsafeMutablePointer<Mutex>) -> Bool {
 /// thread held last, whose line (and the data it guards) comes from another
 /// core, 1; one that finds it held and spins, 4; one that sleeps on it, the
 /// time it slept (a holder preempted inside its critical section can make
-/// that milliseconds), at least lockWeightSleep.
+/// that milliseconds), at least lockWeightSleep and at most
+/// lockWeightSleepMax (1 ms: one preemption does not make a pattern).
 let lockWeightHandoff: UInt32 = 1
 let lockWeightSpin: UInt32 = 4
 let lockWeightSleep: UInt32 = 32
+let lockWeightSleepMax: UInt64 = 10_000
 
 @inline(never)
 func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
@@ -148,7 +150,7 @@ func mutexLockContended(_ m: UnsafeMutablePointer<Mutex>) {
   while w.pointee.exchange(2, ordering: .acquiring) != 0 {
     swalloc_futex_wait(&m.pointee.word, 2)
   }
-  let slept = min((monotonicUs() &- sleptAt) &* 10, 1 << 24)
+  let slept = min((monotonicUs() &- sleptAt) &* 10, lockWeightSleepMax)
   swalloc_tls_add_lock_weight(max(UInt32(truncatingIfNeeded: slept), lockWeightSleep) &- lockWeightSpin)
   countAcquisition(m, spun: false, slept: true)
 }

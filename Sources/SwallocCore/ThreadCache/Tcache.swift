@@ -157,6 +157,9 @@ struct Tcache {
   /// truncated): arenaSpreadCheck.
   var lockWeightSeen: UInt32 = 0
   var spreadWindowMs: UInt32 = 0
+  /// Windows in a row, up to the current one, whose weight reached the
+  /// rate (arenaSpreadWindows of them move the thread).
+  var spreadStrikes: UInt8 = 0
   /// Bound by thread.arena: the thread stays on that arena.
   var arenaPinned = false
 }
