@@ -132,10 +132,11 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
 
 /// Binds the calling thread to an arena: the automatic arena with the
 /// fewest threads among those that exist (arena 0 does from the boot).
-/// Threads share arenas until they meet on their locks: a new arena is made
-/// by arenaSpreadTarget, for a thread whose refills and flushes keep finding its
-/// arena's locks held, not for every new thread (jemalloc's rule, which
-/// swalloc followed before: one arena per thread up to narenas).
+/// Threads share arenas until they get in each other's way: a new arena is
+/// made by arenaSpreadTarget, for a thread whose lock acquisitions cost it
+/// time (its lock weight: arenaSpreadCheck), not for every new thread
+/// (jemalloc's rule, which swalloc followed before: one arena per thread up
+/// to narenas).
 ///
 /// Why: an arena's free pages, partly used slabs and spare slabs serve only
 /// its own threads, so each arena adds its own slack, and a block freed by
@@ -164,7 +165,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
   }
 }
 
-/// For a thread on automatic arena `own` that keeps meeting its locks held
+/// For a thread on automatic arena `own` whose locks cost it time
 /// (arenaSpreadCheck, ThreadCache): an arena with at least two threads
 /// fewer than `own` (so no pair of threads trades places forever), the
 /// least loaded existing one, or a new one while fewer than narenas exist;

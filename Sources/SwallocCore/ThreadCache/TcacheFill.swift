@@ -158,10 +158,11 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   bin.pointee.refilled = 0
 }
 
-/// The lock weight per millisecond (Lock.swift: 1 for a lock taken over
-/// from another thread, 4 for one found held and spun on, 32 for one slept
-/// on) at which a thread leaves its arena: about a tenth of its time spent
-/// moving lock lines between cores or waiting.
+/// The lock weight per millisecond (Lock.swift, in units of about 100 ns:
+/// 1 for a lock taken over from another thread, 4 for one found held and
+/// spun on, the time slept for one slept on, 32 to 10,000) at which a
+/// thread leaves its arena: about a tenth of its time spent moving lock
+/// lines between cores or waiting.
 let arenaSpreadWeightPerMs: UInt32 = 1000
 /// The rate is measured over windows at least this long (the coarse
 /// clock ticks every 4 ms)...
@@ -177,24 +178,26 @@ let arenaSpreadWindows: UInt8 = 2
 /// A check of thread cache `t`, at each collector step (every
 /// tcacheGCInterval refills and flushes) and every tcacheIdleCheckEvery-th
 /// slow-path allocation (blocks above tcache_max make no refills): once
-/// arenaSpreadWindowMs have passed since its window began, its thread
-/// moves to a less loaded arena (arenaSpreadTarget) if its lock weight
-/// grew at arenaSpreadWeightPerMs or more, unless it was bound by
+/// arenaSpreadWindowMs have passed since its window began, the window is
+/// judged: its thread moves to a less loaded arena (arenaSpreadTarget)
+/// when its lock weight grew at arenaSpreadWeightPerMs or more in
+/// arenaSpreadWindows windows in a row, unless it was bound by
 /// thread.arena. Its cached blocks keep their arena and go home as any
 /// other arena's blocks do (freeOtherArena, the flushes); its live blocks
 /// stay where they are, so a thread that moves holds slabs in both arenas
 /// until they are freed.
 ///
 /// Measured on two cores (2 threads unless said): the threads of bench
-/// server-churn, larson, xmalloc, mixed-threads and cache-scratch stay
-/// together (5 runs each; server-churn with narenas:1 takes 45,000 locks in
-/// 0.1 s, 2,900 of them found held); with 8 threads they spread over 1 to 8
-/// arenas. Counting held locks alone was not enough: the two threads of
-/// mixed-threads with tcache_max:1024 (a bin lock on every free above
-/// 1 KiB, 3.1 million in all, 3,600 found held) stayed together and ran
-/// 0.58 s against 0.32 s with an arena each, the bins' lines going back and
-/// forth between the cores. They now move, at a cost in memory: their first
-/// blocks stay in arena 0, peak RSS 10.6 MiB against 6.7.
+/// server-churn, larson, xmalloc and mixed-threads stay together (5 runs
+/// each, quiet and with both cores loaded; server-churn with narenas:1
+/// takes 45,000 locks in 0.1 s, 2,900 of them found held); with 8 threads,
+/// server-churn spreads over 2 to 8 arenas. Counting held locks alone was
+/// not enough: the two threads of mixed-threads with tcache_max:1024 (a
+/// bin lock on every free above 1 KiB, 3.1 million in all, 3,600 found
+/// held) stayed together and ran 0.58 s against 0.32 s with an arena each,
+/// the bins' lines going back and forth between the cores. They now move
+/// (0.39 s), at a cost in memory: their first blocks stay in arena 0, peak
+/// RSS 10.8 MiB against 6.7.
 func arenaSpreadCheck(_ t: UnsafeMutablePointer<Tcache>) {
   if t.pointee.arenaPinned { return }
   let now = UInt32(truncatingIfNeeded: monotonicMs())
