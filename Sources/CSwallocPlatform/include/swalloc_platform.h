@@ -222,17 +222,11 @@ struct swalloc_mallinfo {
 // per slab it makes or empties). Every user of it measures tens of
 // milliseconds or more (decay epochs are decay_ms / 32, the thread-cache
 // idle pass 1 s).
+static inline void swalloc_clock_read(clockid_t clock, struct timespec *ts) { clock_gettime(clock, ts); }
 static inline uint64_t swalloc_monotonic_ms(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  swalloc_clock_read(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-// Microseconds of CLOCK_MONOTONIC through libc, as above (monotonicUs).
-static inline uint64_t swalloc_monotonic_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 // abort(3) is noreturn; Swift sees it as such through this wrapper too.

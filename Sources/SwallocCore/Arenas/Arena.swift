@@ -154,11 +154,8 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
       if arenas[i] != nil && (best < 0 || arenaThreadCounts[i] < arenaThreadCounts[best]) { best = i }
       i &+= 1
     }
-    if best < 0 {
-      // Arena 0 is made at the boot; this is only reached if it could not be.
-      guard arenaCreate(0) != nil else { return nil }
-      best = 0
-    }
+    // Arena 0 is made at the boot, which fails without it.
+    if best < 0 { return nil }
     arenaThreadCounts[best] &+= 1
     threadsBound.add(1, ordering: .relaxed)
     return arenas[best]

@@ -18,22 +18,30 @@ import CSwallocPlatform
 /// the clock calls through a pointer.
 typealias VdsoClockGettime = @convention(c) (Int32, UnsafeMutablePointer<timespec>) -> Int32
 
-/// Milliseconds of CLOCK_MONOTONIC_COARSE. Before the boot (no vDSO entry
-/// yet) through libc.
+/// `clock` now: through the vDSO entry the boot found, before the boot
+/// (no entry yet) through libc.
+@inline(__always)
+private func clockNow(_ clock: clockid_t) -> timespec {
+  var ts = timespec()
+  if let entry = config.vdsoClockGettime {
+    _ = unsafeBitCast(entry, to: VdsoClockGettime.self)(Int32(clock), &ts)
+  } else {
+    swalloc_clock_read(clock, &ts)
+  }
+  return ts
+}
+
+/// Milliseconds of CLOCK_MONOTONIC_COARSE.
 @inline(__always)
 func monotonicMs() -> UInt64 {
-  guard let entry = config.vdsoClockGettime else { return swalloc_monotonic_ms() }
-  var ts = timespec()
-  _ = unsafeBitCast(entry, to: VdsoClockGettime.self)(CLOCK_MONOTONIC_COARSE, &ts)
+  let ts = clockNow(CLOCK_MONOTONIC_COARSE)
   return UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec) / 1_000_000
 }
 
 /// Microseconds of CLOCK_MONOTONIC (the fine clock, about 20 ns a read):
 /// for the time a thread slept on a lock (mutexLockContended).
 func monotonicUs() -> UInt64 {
-  guard let entry = config.vdsoClockGettime else { return swalloc_monotonic_us() }
-  var ts = timespec()
-  _ = unsafeBitCast(entry, to: VdsoClockGettime.self)(CLOCK_MONOTONIC, &ts)
+  let ts = clockNow(CLOCK_MONOTONIC)
   return UInt64(ts.tv_sec) &* 1_000_000 &+ UInt64(ts.tv_nsec) / 1000
 }
 
