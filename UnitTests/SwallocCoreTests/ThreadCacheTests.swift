@@ -409,13 +409,13 @@ final class ArenaChoiceTests: XCTestCase {
 
     // A window not yet over: no verdict, however heavy.
     window(ms: 0, weight: 1_000_000)
-    arenaSpreadCheck(t)
+    arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     XCTAssertEqual(t.pointee.arena, home)
     XCTAssertEqual(t.pointee.lockWeightSeen, swalloc_tls_lock_weight() &- 1_000_000, "the window goes on")
 
     // Over, below the rate: it stays, and a new window begins.
     window(ms: 20, weight: 20 * arenaSpreadWeightPerMs - 500)
-    arenaSpreadCheck(t)
+    arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     XCTAssertEqual(t.pointee.arena, home)
     XCTAssertEqual(t.pointee.lockWeightSeen, swalloc_tls_lock_weight())
 
@@ -423,7 +423,7 @@ final class ArenaChoiceTests: XCTestCase {
     t.pointee.arenaPinned = true
     for _ in 1...Int(arenaSpreadWindows) {
       window(ms: 20, weight: 1_000_000)
-      arenaSpreadCheck(t)
+      arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     }
     XCTAssertEqual(t.pointee.arena, home)
     t.pointee.arenaPinned = false
@@ -431,10 +431,10 @@ final class ArenaChoiceTests: XCTestCase {
     // Over the rate in one window, then below it: no move (one preempted
     // holder does not make a pattern).
     window(ms: 20, weight: 21 * arenaSpreadWeightPerMs)
-    arenaSpreadCheck(t)
+    arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     XCTAssertEqual(t.pointee.arena, home)
     window(ms: 20, weight: 0)
-    arenaSpreadCheck(t)
+    arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     XCTAssertEqual(t.pointee.arena, home)
 
     // Over the rate in arenaSpreadWindows windows in a row: it moves.
@@ -442,7 +442,7 @@ final class ArenaChoiceTests: XCTestCase {
     for w in 1...Int(arenaSpreadWindows) {
       XCTAssertEqual(t.pointee.arena, home, "not before window \(w)")
       window(ms: 20, weight: 21 * arenaSpreadWeightPerMs)
-      arenaSpreadCheck(t)
+      arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     }
     let moved = t.pointee.arena
     XCTAssertNotEqual(moved, home, "the thread moved")
@@ -455,7 +455,7 @@ final class ArenaChoiceTests: XCTestCase {
     // heavy again, it does not move back.
     for _ in 1...Int(arenaSpreadWindows) {
       window(ms: 20, weight: 1_000_000)
-      arenaSpreadCheck(t)
+      arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     }
     XCTAssertEqual(t.pointee.arena, moved)
 

@@ -213,6 +213,9 @@ struct swalloc_mallinfo {
   int keepcost;
 };
 
+// A clock through libc, where the boot found no vDSO entry (Clock.swift).
+static inline void swalloc_clock_read(clockid_t clock, struct timespec *ts) { clock_gettime(clock, ts); }
+
 // Milliseconds of CLOCK_MONOTONIC_COARSE through libc's clock_gettime (a
 // vDSO call: no syscall, no allocation): the clock where the boot found no
 // vDSO entry to call directly (monotonicMs, Clock.swift, says why).
@@ -222,7 +225,6 @@ struct swalloc_mallinfo {
 // per slab it makes or empties). Every user of it measures tens of
 // milliseconds or more (decay epochs are decay_ms / 32, the thread-cache
 // idle pass 1 s).
-static inline void swalloc_clock_read(clockid_t clock, struct timespec *ts) { clock_gettime(clock, ts); }
 static inline uint64_t swalloc_monotonic_ms(void) {
   struct timespec ts;
   swalloc_clock_read(CLOCK_MONOTONIC_COARSE, &ts);

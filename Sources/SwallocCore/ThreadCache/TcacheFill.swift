@@ -144,7 +144,7 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   t.pointee.gcEvents &+= 1
   if t.pointee.gcEvents < tcacheGCInterval { return }
   t.pointee.gcEvents = 0
-  arenaSpreadCheck(t)
+  arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
   if config.tcacheClassCount == 0 { return }
   let sizeClass = Int(t.pointee.gcCursor)
   t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(config.tcacheClassCount)
@@ -175,9 +175,10 @@ let arenaSpreadWindowMs: UInt32 = 16
 /// against 22.4 MiB, 5.7 against 4.8), the time no better.
 let arenaSpreadWindows: UInt8 = 2
 
-/// A check of thread cache `t`, at each collector step (every
-/// tcacheGCInterval refills and flushes) and every tcacheIdleCheckEvery-th
-/// slow-path allocation (blocks above tcache_max make no refills): once
+/// A check of thread cache `t` at `now` (monotonicMs, truncated), at each
+/// collector step (every tcacheGCInterval refills and flushes) and every
+/// tcacheIdleCheckEvery-th slow-path allocation (blocks above tcache_max
+/// make no refills; the idle tick's clock read serves both): once
 /// arenaSpreadWindowMs have passed since its window began, the window is
 /// judged: its thread moves to a less loaded arena (arenaSpreadTarget)
 /// when its lock weight grew at arenaSpreadWeightPerMs or more in
@@ -198,9 +199,8 @@ let arenaSpreadWindows: UInt8 = 2
 /// the bins' lines going back and forth between the cores. They now move
 /// (0.39 s), at a cost in memory: their first blocks stay in arena 0, peak
 /// RSS 10.8 MiB against 6.7.
-func arenaSpreadCheck(_ t: UnsafeMutablePointer<Tcache>) {
+func arenaSpreadCheck(_ t: UnsafeMutablePointer<Tcache>, now: UInt32) {
   if t.pointee.arenaPinned { return }
-  let now = UInt32(truncatingIfNeeded: monotonicMs())
   let elapsed = now &- t.pointee.spreadWindowMs
   if elapsed < arenaSpreadWindowMs { return }
   let weight = swalloc_tls_lock_weight()
@@ -239,10 +239,10 @@ func tcacheIdleTick() {
   guard let t = currentTcache() else { return }
   t.pointee.idleEvents &+= 1
   if t.pointee.idleEvents % tcacheIdleCheckEvery != 0 { return }
-  // Blocks above tcache_max make no refills or flushes, so no collector
-  // steps: their lock waits are looked at here.
-  arenaSpreadCheck(t)
   let now = UInt32(truncatingIfNeeded: monotonicMs())
+  // Blocks above tcache_max make no refills or flushes, so no collector
+  // steps: their lock waits are looked at here (one clock read for both).
+  arenaSpreadCheck(t, now: now)
   if now &- t.pointee.idlePassMs < tcacheIdlePassMs { return }
   t.pointee.idlePassMs = now
   var c = 0
