@@ -160,6 +160,11 @@ final class ThreadCacheTests: XCTestCase {
     let (owner, bin, sizeClass, regions, _) = foreignRegions(4)
     let t = tsdFetchTcache()!
     XCTAssertNotEqual(t.pointee.arena, owner)
+    // Neither the idle pass (at most once a second, on the 16th slow-path
+    // allocation) nor a collector step may send the foreign entries home
+    // during the mallocs below: either did, 1 run in about 40.
+    t.pointee.idlePassMs = UInt32(truncatingIfNeeded: monotonicMs())
+    t.pointee.gcEvents = 0
     let cacheBin = tcacheBin(t, sizeClass)
     tcacheFlush(t, sizeClass: sizeClass, keep: 0)
     for r in regions { swallocFree(r) }
