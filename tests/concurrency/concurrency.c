@@ -890,13 +890,17 @@ static void *swap_thread(void *arg)
     return NULL;
 }
 
-static void run_arena_swap(int threads, long iters)
+/* Finds the library's mallctl for the arena modes (a failure if none). */
+static bool find_swap_ctl(void)
 {
     swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
-    if (!swap_ctl) {
-        FAILF("no mallctl");
-        return;
-    }
+    if (!swap_ctl) FAILF("no mallctl");
+    return swap_ctl != NULL;
+}
+
+static void run_arena_swap(int threads, long iters)
+{
+    if (!find_swap_ctl()) return;
     if (threads < 2) threads = 2;
     if (threads > 64) threads = 64;
     swap_threads = threads;
@@ -951,11 +955,7 @@ static void *share_busy(void *arg)
 /* False when the spread part could not run (one CPU: a SKIP line). */
 static bool run_arena_share(int threads)
 {
-    swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
-    if (!swap_ctl) {
-        FAILF("no mallctl");
-        return true;
-    }
+    if (!find_swap_ctl()) return true;
     unsigned narenas = 0;
     size_t len = sizeof narenas;
     if (swap_ctl("arenas.narenas", &narenas, &len, NULL, 0) != 0 || narenas < 2) {

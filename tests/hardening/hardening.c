@@ -180,11 +180,18 @@ static int mapped_rw(uintptr_t addr, size_t len)
     return 0;
 }
 
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+/* The library's mallctl, or NULL. */
+static mallctl_fn find_mallctl(void)
+{
+    return (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+}
+
 /* The arena the calling thread is bound to (mallctl "thread.arena"), or -1. */
 static int thread_arena(void)
 {
-    int (*mc)(const char *, void *, size_t *, void *, size_t) =
-        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
+    mallctl_fn mc = find_mallctl();
     if (!mc) return -1;
     unsigned a = 0;
     size_t len = sizeof a;
@@ -197,8 +204,7 @@ static int thread_arena(void)
  * a test that needs another arena's frees asks for it. */
 static void move_to_other_arena(int other)
 {
-    int (*mc)(const char *, void *, size_t *, void *, size_t) =
-        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
+    mallctl_fn mc = find_mallctl();
     unsigned n = 0;
     size_t len = sizeof n;
     if (!mc || other < 0 || mc("arenas.narenas", &n, &len, NULL, 0) != 0 || n < 2) return;
