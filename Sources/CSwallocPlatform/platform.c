@@ -67,7 +67,6 @@ int swalloc_cpus_available(void) {
 extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
-extern char __libc_single_threaded __attribute__((weak));
 
 __attribute__((visibility("hidden")))
 void swalloc_stdio_list_lock(void) { if (_IO_list_lock) _IO_list_lock(); }
@@ -80,11 +79,6 @@ void swalloc_stdio_list_unlock(void) { if (_IO_list_unlock) _IO_list_unlock(); }
 // idempotent, unlocking would not be).
 __attribute__((visibility("hidden")))
 void swalloc_stdio_list_reset(void) { if (_IO_list_resetlock) _IO_list_resetlock(); }
-
-// glibc's own answer to "has this process ever had a second thread"
-// (false is the safe answer where it is unknown).
-__attribute__((visibility("hidden")))
-bool swalloc_single_threaded(void) { return &__libc_single_threaded != NULL && __libc_single_threaded != 0; }
 
 // jemalloc's compiled-in options: a program may define
 //   const char *malloc_conf = "narenas:2";

@@ -38,6 +38,12 @@
  *   invalid-foreign         free of a page from a private mmap
  *   free-sized-wrong        free_sized(malloc(100), 5000)
  *   realloc-invalid         realloc of a stack pointer
+ *   signal-reentry          a single-threaded program whose SIGPROF handler
+ *                           mallocs and frees 100 KB blocks while the program
+ *                           does the same: a signal that lands while the
+ *                           arena's extent lock is held re-enters it (a
+ *                           deadlock before: the handler waited on its own
+ *                           thread)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -46,12 +52,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "test_util.h"
 
 static void *volatile sink;
+
+static void alloc_in_handler(int sig)
+{
+    (void)sig;
+    void *p = malloc(100000);
+    sink = p;
+    free(p);
+}
 
 /* Frees n fresh blocks of `size` bytes (after allocating them all), so the
  * thread cache's stack for that class overflows and flushes to the slabs. */
@@ -295,6 +311,20 @@ int main(int argc, char **argv)
         memset(local, 0, sizeof local);
         sink = local;
         sink = f_realloc(sink, 100);
+    } else if (strcmp(m, "signal-reentry") == 0) {
+        /* Blocks above the thread cache's sizes: every malloc and free
+         * takes the extent lock, which the handler then meets held. */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = alloc_in_handler;
+        sigaction(SIGPROF, &sa, NULL);
+        struct itimerval tv = {{0, 200}, {0, 200}};
+        setitimer(ITIMER_PROF, &tv, NULL);
+        for (long i = 0; i < 50000000; i++) {
+            void *p = f_malloc(100000);
+            sink = p;
+            f_free(p);
+        }
     } else {
         fprintf(stderr, "usage: %s MODE (see the source)\n", argv[0]);
         return 2;

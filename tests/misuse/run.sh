@@ -7,7 +7,8 @@
 # small blocks reaching their slab,
 # large and huge blocks; free of a stack address, of an interior pointer
 # (large; small: known gap), of a foreign mapping; a wrong free_sized size;
-# realloc of an invalid pointer. The KNOWN GAP modes (not detected on the
+# realloc of an invalid pointer; malloc re-entered from a signal handler
+# while the program's only thread holds an allocator lock. The KNOWN GAP modes (not detected on the
 # default fast path, README "Misuse") print "info" instead of failing when
 # they are not detected.
 #
@@ -56,6 +57,7 @@ if have misuse; then
     misuse_check invalid-foreign 0
     misuse_check free-sized-wrong 0
     misuse_check realloc-invalid 0
+    misuse_check signal-reentry 0
 fi
 
 runner_summary

@@ -92,6 +92,15 @@ static inline uintptr_t swalloc_tls_lock_owner_id(void) { return (uintptr_t)&swa
 static inline uint32_t swalloc_tls_lock_weight(void) { return swalloc_tsd_lock_weight; }
 static inline void swalloc_tls_add_lock_weight(uint32_t n) { swalloc_tsd_lock_weight += n; }
 
+// glibc's "this process has never had a second thread" (false where the
+// C library does not say). pthread_create clears it before the new thread
+// exists, so a thread that reads true is the only one and nothing can
+// start another while it is inside the allocator (Lock.swift).
+extern char __libc_single_threaded __attribute__((weak));
+static inline bool swalloc_single_threaded(void) {
+  return &__libc_single_threaded != 0 && __libc_single_threaded != 0;
+}
+
 // Heap profiling (Prof.swift): the thread's sampling state and a buffer
 // for its backtraces (initial-exec, like the slots above).
 struct swalloc_prof_tsd {
@@ -168,7 +177,6 @@ int swalloc_cpus_available(void);
 void swalloc_stdio_list_lock(void);
 void swalloc_stdio_list_unlock(void);
 void swalloc_stdio_list_reset(void);
-bool swalloc_single_threaded(void);
 // The program's own `malloc_conf` string (jemalloc's), or NULL.
 const char *swalloc_program_conf(void);
 

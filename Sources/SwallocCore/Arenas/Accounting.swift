@@ -14,6 +14,14 @@ let allocatedPeak = Atomic<UInt>(0)
 
 @inline(__always)
 func statsAllocated(_ bytes: UInt) {
+  // Alone (swalloc_single_threaded), plain loads and stores: a locked
+  // add drains the thread's pending stores (see mutexLockAlone).
+  if swalloc_single_threaded() {
+    let now = allocatedNow.load(ordering: .relaxed) &+ bytes
+    allocatedNow.store(now, ordering: .relaxed)
+    if now > allocatedPeak.load(ordering: .relaxed) { allocatedPeak.store(now, ordering: .relaxed) }
+    return
+  }
   let now = allocatedNow.add(bytes, ordering: .relaxed).newValue
   var seen = allocatedPeak.load(ordering: .relaxed)
   while now > seen {
@@ -25,5 +33,9 @@ func statsAllocated(_ bytes: UInt) {
 
 @inline(__always)
 func statsDeallocated(_ bytes: UInt) {
+  if swalloc_single_threaded() {
+    allocatedNow.store(allocatedNow.load(ordering: .relaxed) &- bytes, ordering: .relaxed)
+    return
+  }
   allocatedNow.subtract(bytes, ordering: .relaxed)
 }
