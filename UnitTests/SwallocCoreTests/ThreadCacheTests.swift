@@ -349,6 +349,45 @@ final class ThreadCacheGCTests: XCTestCase {
     tcacheEvent(t)
     XCTAssertEqual(tcacheBin(t, busy).count, 25)
   }
+
+  /// The collector's visit of a class returns its bin's spare slabs to the
+  /// arena, unless a refill took one since the previous visit.
+  func testTheCollectorReturnsSparesNoRefillTook() {
+    let arena = makePrivateArena()
+    let sizeClass = classIndexFor(1024)
+    let bin = arena.pointee.bins + sizeClass
+    let perSlab = Int(config.binInfos[sizeClass].regionCount)
+    let t = tcacheCreate(arena: arena)!
+    t.pointee.arenaPinned = true
+    func gcVisit() {
+      t.pointee.gcCursor = UInt32(sizeClass)
+      t.pointee.gcEvents = tcacheGCInterval - 1
+      tcacheEvent(t)
+    }
+    // Two slabs' regions out and back: both slabs become spares.
+    func cycle() {
+      var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 2 * perSlab)
+      XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: regions.count), regions.count)
+      for r in regions {
+        if !tcacheBin(t, sizeClass).push(r!) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); _ = tcacheBin(t, sizeClass).push(r!) }
+      }
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    }
+    cycle()
+    let spares = withLock(&bin.pointee.lock) { bin.pointee.spareCount }
+    XCTAssertGreaterThan(spares, 0, "emptied slabs are kept as spares")
+    gcVisit()
+    XCTAssertEqual(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, 0, "no refill took a spare: returned")
+
+    cycle()                                   // fresh slabs, then spares again
+    cycle()                                   // this refill takes the spares
+    XCTAssertGreaterThan(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, 0)
+    gcVisit()
+    XCTAssertGreaterThan(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, 0, "a refill took one: kept")
+    gcVisit()
+    XCTAssertEqual(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, 0, "none taken since: returned")
+    XCTAssertEqual(bin.pointee.regionsInUse, 0)
+  }
 }
 
 /// Arena choice (Arena.swift): threads share the existing arenas, and one

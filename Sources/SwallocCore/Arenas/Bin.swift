@@ -9,7 +9,9 @@
 // to the extents and carving them out again cost 31% of the instructions
 // of such a burst when they were introduced (bench burst, callgrind; the
 // extent layer has become cheaper since: see binSpareBytes). malloc_trim
-// and arena.<i>.purge return the spares.
+// and arena.<i>.purge return the spares, and so do the thread caches'
+// collector visits of a class no refill took a spare of since the last
+// visit (binTrimSpares).
 //
 // Regions freed by threads bound to *other* arenas come back under this
 // bin's lock when the flushing thread finds it free (a try-lock), else
@@ -49,6 +51,9 @@ struct Bin {
   /// their records' `next`; counted in slabCount. Guarded by lock.
   var spare: UnsafeMutablePointer<Extent>? = nil
   var spareCount: UInt = 0
+  /// A refill took a spare since the last binTrimSpares: the class's
+  /// slabs are cycling, and its spares stay.
+  var spareTaken = false
 }
 
 /// Bytes of empty slabs a bin keeps at most (at least one slab). Spares
@@ -67,8 +72,22 @@ struct Bin {
 /// producers refill from slabs its consumers emptied).
 let binSpareBytes: UInt = 32 << 10
 
-/// Returns the bin's spare slabs to the arena (malloc_trim, arena purge);
-/// the bin's lock held.
+/// The thread caches' collector visiting class `sizeClass` (tcacheEvent,
+/// tcacheIdleTick): returns the bin's spares to the arena unless a refill
+/// took one since the previous visit. Spares serve only their class, and
+/// a class whose blocks are not being allocated keeps them for nothing:
+/// bench burst (bursts of one random class each, ~20 classes) held up to
+/// binSpareBytes in each class it had used.
+func binTrimSpares(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) {
+  let bin = a.pointee.bins + sizeClass
+  mutexLock(&bin.pointee.lock)
+  if !bin.pointee.spareTaken { binReleaseSpareLocked(a, bin) }
+  bin.pointee.spareTaken = false
+  mutexUnlock(&bin.pointee.lock)
+}
+
+/// Returns the bin's spare slabs to the arena (malloc_trim, arena purge,
+/// binTrimSpares); the bin's lock held.
 func binReleaseSpareLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>) {
   while let spare = bin.pointee.spare {
     bin.pointee.spare = spare.pointee.next
@@ -203,6 +222,7 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
       } else if let spare = bin.pointee.spare {
         bin.pointee.spare = spare.pointee.next
         bin.pointee.spareCount &-= 1
+        bin.pointee.spareTaken = true
         spare.pointee.next = nil
         slab = spare
       } else if let fresh = arenaAllocSlab(a, sizeClass: sizeClass) {

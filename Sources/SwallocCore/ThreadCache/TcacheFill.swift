@@ -156,6 +156,7 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   // Foreign entries pin their owners' slabs: home at every visit.
   tcacheFlushForeign(t, bin, sizeClass: sizeClass)
   bin.pointee.refilled = 0
+  if sizeClass < config.smallClassCount { binTrimSpares(t.pointee.arena, sizeClass: sizeClass) }
 }
 
 /// The lock weight per millisecond (Lock.swift, in units of about 100 ns:
@@ -254,6 +255,7 @@ func tcacheIdleTick() {
     }
     tcacheFlushForeign(t, bin, sizeClass: c)
     bin.pointee.refilled = 0
+    if c < config.smallClassCount { binTrimSpares(t.pointee.arena, sizeClass: c) }
     c &+= 1
   }
 }
