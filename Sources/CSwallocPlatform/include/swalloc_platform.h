@@ -148,6 +148,9 @@ static inline void swalloc_set_errno(int e) { errno = e; }
 // pipeline to its sibling hyperthread and leaves the spin loop without a
 // memory-order mis-speculation when the lock word changes.
 static inline void swalloc_spin_pause(void) { __builtin_ia32_pause(); }
+// A hint to load the cache line at `p` for a write soon (TcacheFill.swift,
+// tcacheRefillAndPop); never faults.
+static inline void swalloc_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
 
 // futex(2) has no libc wrapper and syscall(2) is variadic. A wait fails
 // with EAGAIN whenever the lock word changed before the thread slept (and

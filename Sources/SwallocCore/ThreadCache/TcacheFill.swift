@@ -31,6 +31,19 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
     while i > 0 { i &-= 1; (end - got + i).pointee = (end - want + i).pointee }
   }
   bin.pointee.head = end - got
+  // The program is about to write these blocks: start loading their first
+  // lines now, all at once, rather than one miss per malloc when it
+  // stamps each (mimalloc's free-list extension writes each fresh block's
+  // first word; its program then hits). Bench burst, medians of 15
+  // interleaved runs: 0.28 -> 0.27 s. Only alone (swalloc_single_threaded): with
+  // threads, regions freed by another thread come back through the bin
+  // with their lines in that core's cache, and taking them early slowed
+  // bench xmalloc by a third (0.08 -> 0.11 s). A prefetch of a page not
+  // yet faulted in is dropped: no page becomes resident for it.
+  if swalloc_single_threaded() {
+    var i = 0
+    while i < got { swalloc_prefetch_write((end - got + i).pointee); i &+= 1 }
+  }
   if config.opt.secure { quarantineShuffle(t, end - got, count: got) }
   bin.pointee.refilled = 1
   threadCountsFoldClass(t, sizeClass)
