@@ -161,6 +161,14 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   if config.tcacheClassCount == 0 { return }
   let sizeClass = Int(t.pointee.gcCursor)
   t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(config.tcacheClassCount)
+  tcacheCollect(t, sizeClass: sizeClass)
+}
+
+/// One collector visit of class `sizeClass` (tcacheEvent's step, and each
+/// class of tcacheIdleTick's pass): three quarters of a stack that did not
+/// run empty since the previous visit go back, the foreign entries go
+/// home, and the bin's idle spare slabs go back to the arena.
+private func tcacheCollect(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   let bin = tcacheBin(t, sizeClass)
   if bin.pointee.refilled == 0 {
     let count = bin.count
@@ -261,14 +269,7 @@ func tcacheIdleTick() {
   t.pointee.idlePassMs = now
   var c = 0
   while c < config.tcacheClassCount {
-    let bin = tcacheBin(t, c)
-    if bin.pointee.refilled == 0 {
-      let count = bin.count
-      if count > 0 { tcacheFlush(t, sizeClass: c, keep: count >> 2) }
-    }
-    tcacheFlushForeign(t, bin, sizeClass: c)
-    bin.pointee.refilled = 0
-    if c < config.smallClassCount { binTrimSpares(t.pointee.arena, sizeClass: c) }
+    tcacheCollect(t, sizeClass: c)
     c &+= 1
   }
 }
