@@ -76,7 +76,7 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertGreaterThan(before, 8)
     // Neither run empty since the last look, nor a second since the last pass.
     bin.pointee.refilled = 0
-    t.pointee.idlePassMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms()) &- 5000
+    t.pointee.idlePassMs = UInt32(truncatingIfNeeded: monotonicMs()) &- 5000
     t.pointee.idleEvents = 0
     for _ in 0..<Int(tcacheIdleCheckEvery) - 1 { tcacheIdleTick() }
     XCTAssertEqual(bin.count, before, "no pass before the 16th slow path")
@@ -85,7 +85,7 @@ final class ThreadCacheTests: XCTestCase {
     // A stack that ran empty since the previous look keeps everything.
     let kept = bin.count
     bin.pointee.refilled = 1
-    t.pointee.idlePassMs = UInt32(truncatingIfNeeded: swalloc_monotonic_ms()) &- 5000
+    t.pointee.idlePassMs = UInt32(truncatingIfNeeded: monotonicMs()) &- 5000
     for _ in 0..<Int(tcacheIdleCheckEvery) { tcacheIdleTick() }
     XCTAssertEqual(bin.count, kept)
     // At most one pass a second.

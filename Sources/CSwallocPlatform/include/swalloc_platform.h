@@ -227,21 +227,6 @@ struct swalloc_mallinfo {
 // A clock through libc, where the boot found no vDSO entry (Clock.swift).
 static inline void swalloc_clock_read(clockid_t clock, struct timespec *ts) { clock_gettime(clock, ts); }
 
-// Milliseconds of CLOCK_MONOTONIC_COARSE through libc's clock_gettime (a
-// vDSO call: no syscall, no allocation): the clock where the boot found no
-// vDSO entry to call directly (monotonicMs, Clock.swift, says why).
-// Coarse: the time of the last timer tick (1-10 ms steps, the kernel's
-// HZ), read without the TSC: 5 ns here against CLOCK_MONOTONIC's 23, and
-// decay reads it at every page-run allocation and free (bench burst: one
-// per slab it makes or empties). Every user of it measures tens of
-// milliseconds or more (decay epochs are decay_ms / 32, the thread-cache
-// idle pass 1 s).
-static inline uint64_t swalloc_monotonic_ms(void) {
-  struct timespec ts;
-  swalloc_clock_read(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 // abort(3) is noreturn; Swift sees it as such through this wrapper too.
 static inline __attribute__((noreturn)) void swalloc_abort(void) { abort(); }
 

@@ -1,6 +1,10 @@
 // The monotonic clock of decay, the huge cache and the thread caches' idle
-// pass: milliseconds of CLOCK_MONOTONIC_COARSE (why coarse:
-// swalloc_monotonic_ms in swalloc_platform.h).
+// pass: milliseconds of CLOCK_MONOTONIC_COARSE. Coarse: the time of the
+// last timer tick (1-10 ms steps, the kernel's HZ), read without the TSC:
+// 5 ns here against CLOCK_MONOTONIC's 23, and decay reads it at every
+// page-run allocation and free (bench burst: one per slab it makes or
+// empties). Every user of it measures tens of milliseconds or more (decay
+// epochs are decay_ms / 32, the thread-cache idle pass 1 s).
 //
 // Why not just libc's clock_gettime: it is a wrapper around the vDSO's, and
 // calling it faults in the 64 KiB window of libc's text around it (the
