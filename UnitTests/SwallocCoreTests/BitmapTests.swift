@@ -23,4 +23,30 @@ final class BitmapTests: XCTestCase {
       XCTAssertEqual(map.countSet(), 1)
     }
   }
+
+  /// setRangeWasClear sets exactly [first, first + count), across word
+  /// boundaries, and reports whether any of those bits was set before
+  /// (the flush's double-free check for a run of adjacent regions).
+  func testSetRangeWasClear() {
+    let words = UnsafeMutablePointer<UInt64>.allocate(capacity: 4)
+    defer { words.deallocate() }
+    let map = Bitmap(words: words, bitCount: 256)
+    for (first, count) in [(0, 1), (0, 64), (5, 3), (60, 10), (63, 1), (64, 64), (1, 190), (130, 126)] as [(UInt, UInt)] {
+      words.initialize(repeating: 0, count: 4)
+      XCTAssertTrue(map.setRangeWasClear(first, count: count), "[\(first), +\(count)) on a clear map")
+      for b: UInt in 0..<256 { XCTAssertEqual(map.isSet(b), b >= first && b < first + count, "bit \(b) of [\(first), +\(count))") }
+      // Any bit of the range already set is reported, and the others are set.
+      for already in [first, first + count / 2, first + count - 1] {
+        words.initialize(repeating: 0, count: 4)
+        map.set(already)
+        XCTAssertFalse(map.setRangeWasClear(first, count: count), "bit \(already) of [\(first), +\(count)) was set")
+        XCTAssertEqual(map.countSet(), count)
+      }
+      // Bits just outside the range do not count.
+      words.initialize(repeating: 0, count: 4)
+      if first > 0 { map.set(first - 1) }
+      if first + count < 256 { map.set(first + count) }
+      XCTAssertTrue(map.setRangeWasClear(first, count: count))
+    }
+  }
 }

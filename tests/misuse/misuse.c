@@ -22,6 +22,13 @@
  *                           immediate-repeat check passes), then frees of
  *                           blocks allocated before, so that all three reach
  *                           their slab in one flush
+ *   double-free-run-up, double-free-run-down  three adjacent 48-byte blocks
+ *                           a, b, c; b freed and flushed to its slab; then
+ *                           a, b, c freed (run-down: c, b, a) and flushed
+ *                           together: the flush takes adjacent regions as
+ *                           one run (down in the cache's order, or up), whose
+ *                           bits it sets at once, and must still see b's
+ *                           bit set
  *   invalid-interior-flushed  free(p + 16) of a 64-byte block, then frees of
  *                           blocks allocated before (no malloc can take the
  *                           pointer back before the flush checks it)
@@ -219,6 +226,25 @@ int main(int argc, char **argv)
         f_free(q);
         f_free(p);
         free_blocks(v, 10000);
+    } else if (strcmp(m, "double-free-run-up") == 0 || strcmp(m, "double-free-run-down") == 0) {
+        void **v = alloc_blocks(48, 20000);
+        char *a = f_malloc(48), *b = f_malloc(48), *c = f_malloc(48);
+        if (b != a + 48 || c != b + 48) {
+            puts("SKIP three consecutive 48-byte blocks are not adjacent");
+            return 0;
+        }
+        f_free(b);
+        free_blocks(v, 10000);
+        if (strcmp(m, "double-free-run-up") == 0) {
+            f_free(a);
+            f_free(b);
+            f_free(c);
+        } else {
+            f_free(c);
+            f_free(b);
+            f_free(a);
+        }
+        free_blocks(v + 10000, 10000);
     } else if (strcmp(m, "invalid-interior-flushed") == 0) {
         void **v = alloc_blocks(64, 10000);
         char *p = f_malloc(64);

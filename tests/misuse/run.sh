@@ -45,6 +45,8 @@ if have misuse; then
     misuse_check double-free-small 1
     misuse_check double-free-flushed 0
     misuse_check double-free-batch 0
+    misuse_check double-free-run-up 0
+    misuse_check double-free-run-down 0
     misuse_check double-free-foreign 0
     misuse_check double-free-foreign-batch 0
     misuse_check invalid-interior-flushed 0

@@ -328,7 +328,12 @@ private func binSlabChangedList(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeM
 /// block, callgrind). Each run of items in one slab is an inner loop that
 /// keeps the slab in registers and updates its free count and list once:
 /// 32 -> 22 instructions per region (burst 453M -> 439M, xmalloc 224M ->
-/// 214M in all).
+/// 214M in all). Within it, items that continue a run of adjacent regions
+/// (up or down) are taken by one compare each and their bits set a word at
+/// a time: the whole flush 31 -> 26 instructions per region in burst
+/// (callgrind, `wl burst 1 0.2` 460M -> 448M; `wl xmalloc 2 0.3` 217M ->
+/// 208M); frees in random order pay the neighbour compare, +0.1% to +0.4%
+/// (churn-random, mixed-lifetime, server-churn).
 func binFreeBatchLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>, sizeClass: Int,
                         _ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>, count: Int,
                         freed: inout UInt) -> Int {
@@ -372,14 +377,37 @@ func binFreeBatchLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePo
     var run: UInt32 = 0
     repeat {
       // (Read as a word: the optional's nil test would cost a branch.)
-      let offset = UnsafeRawPointer(items + i).load(as: UInt.self) &- slabStart
+      let address = UnsafeRawPointer(items + i).load(as: UInt.self)
+      let offset = address &- slabStart
       if offset >= regionBytes { break }
       let index = UInt((UInt64(offset) &* magic) >> 32)
       if index &* regionSize != offset { fatal("free(): invalid pointer (not the start of an allocated block)") }
-      if bitmap.isSet(index) { fatal("free(): double free detected") }
-      bitmap.set(index)
-      run &+= 1
+      // The items after it that continue a run of adjacent regions, up or
+      // down (a burst's blocks freed in or against allocation order come
+      // back so): each costs a compare, and the run's bits are set and
+      // checked a word at a time. Each item of a run is a distinct region
+      // of this slab, so a bit found set is a double free as before.
       i &+= 1
+      var first = index
+      var n: UInt = 1
+      if i < count {
+        var next = UnsafeRawPointer(items + i).load(as: UInt.self)
+        let step: UInt = next == address &+ regionSize ? regionSize : next == address &- regionSize ? 0 &- regionSize : 0
+        if step != 0 {
+          // `next` continues the run while it lies in this slab.
+          while next &- slabStart < regionBytes {
+            n &+= 1
+            i &+= 1
+            if i == count { break }
+            let following = UnsafeRawPointer(items + i).load(as: UInt.self)
+            if following != next &+ step { break }
+            next = following
+          }
+          if step != regionSize { first = index &- (n &- 1) }
+        }
+      }
+      if !bitmap.setRangeWasClear(first, count: n) { fatal("free(): double free detected") }
+      run &+= UInt32(truncatingIfNeeded: n)
     } while i < count
     let free = s.pointee.freeRegions &+ run
     s.pointee.freeRegions = free

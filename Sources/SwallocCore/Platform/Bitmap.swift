@@ -27,6 +27,27 @@ struct Bitmap {
     words[Int(bit >> 6)] &= ~(UInt64(1) << UInt64(bit & 63))
   }
 
+  /// Sets bits [first, first + count) (count >= 1, within the map);
+  /// returns whether none of them was set before.
+  @inline(__always) func setRangeWasClear(_ first: UInt, count: UInt) -> Bool {
+    var w = Int(first >> 6)
+    var bit = first & 63
+    var left = count
+    var seen: UInt64 = 0
+    repeat {
+      let take = min(64 &- bit, left)
+      let ones = take == 64 ? UInt64.max : (UInt64(1) << UInt64(take)) &- 1
+      let mask = ones << UInt64(bit)
+      let word = words[w]
+      seen |= word & mask
+      words[w] = word | mask
+      left &-= take
+      bit = 0
+      w &+= 1
+    } while left != 0
+    return seen == 0
+  }
+
   func countSet() -> UInt {
     let n = Bitmap.wordCount(bits: bitCount)
     var total: UInt = 0
