@@ -111,14 +111,20 @@ done < lib/api-names.txt
 demangle=$(dirname "$(command -v swiftc)")/swift-demangle
 objdump -t "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" |
   awk '$3 ~ /F$/ && $4 ~ /^\.text/ {print $NF "\t" $4}' > "$obj/text-sections.tsv"
-paste "$obj/text-sections.tsv" <(cut -f1 "$obj/text-sections.tsv" | "$demangle" --simplified) |
-  awk -F'\t' -v list=scripts/hot-text.txt -v warn=$((1 - debug)) '
+paste "$obj/text-sections.tsv" <(cut -f1 "$obj/text-sections.tsv" | "$demangle" --simplified) > "$obj/text-names.tsv"
+# listed_sections LIST: the input sections of LIST's functions, in its order.
+listed_sections() {
+  awk -F'\t' -v list="$1" -v warn=$((1 - debug)) '
     BEGIN { while ((getline line < list) > 0) if (line !~ /^(#|$)/ && !(line in rank)) rank[line] = ++n }
     ($3 in rank) { print rank[$3] "\t" $2; seen[$3] = 1 }
     END { if (!warn) exit   # the debug build inlines differently: the list is the release build'"'"'s
-          for (name in rank) if (!(name in seen)) { stale++; print "build-lib.sh: scripts/hot-text.txt: no function " name > "/dev/stderr" }
-          if (stale) print "build-lib.sh: " stale " stale names: rerun scripts/hot-text.sh" > "/dev/stderr" }' |
-  sort -n -s -k1,1 | cut -f2 | awk '!seen[$0]++ {print "    *(" $0 ")"}' > "$obj/hot-sections.txt"
+          for (name in rank) if (!(name in seen)) { stale++; print "build-lib.sh: " list ": no function " name > "/dev/stderr" }
+          if (stale) print "build-lib.sh: " stale " stale names: rerun scripts/hot-text.sh" > "/dev/stderr" }' \
+    "$obj/text-names.tsv" |
+    sort -n -s -k1,1 | cut -f2 | awk '!seen[$0]++ {print "    *(" $0 ")"}'
+}
+listed_sections scripts/hot-text.txt > "$obj/hot-sections.txt"
+listed_sections scripts/warm-text.txt > "$obj/warm-sections.txt"
 {
   echo "SECTIONS {"
   echo "  .text.hot : {"
@@ -131,6 +137,13 @@ paste "$obj/text-sections.tsv" <(cut -f1 "$obj/text-sections.tsv" | "$demangle" 
   echo "  .eh_frame_hdr : { *(.eh_frame_hdr) }"
   echo "  .eh_frame : { KEEP(*(.eh_frame)) }"
   echo "} INSERT AFTER .text;"
+  # The warm text after them: read-only sections on both sides make it a
+  # segment (a mapping) of its own.
+  echo "SECTIONS {"
+  echo "  .text.warm : {"
+  cat "$obj/warm-sections.txt"
+  echo "  }"
+  echo "} INSERT AFTER .eh_frame;"
 } > "$obj/hot-text.ld"
 
 # SWALLOC_NO_HOT_TEXT=1 links one text segment instead (scripts/hot-text.sh

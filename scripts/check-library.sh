@@ -58,64 +58,40 @@ else
   echo "FAIL the library calls $(echo $avoided) (each faults in libc text a program may never use)"; fail=1
 fi
 # Small-program footprint, the library's own text: the code a small program
-# runs is .text.hot, an executable segment of its own (scripts/build-lib.sh,
-# scripts/hot-text.txt), and nothing is called through a PLT stub (which
-# would sit at the end of the other text). A program that mallocs, frees,
-# starts a thread that does the same, and exits must find none of the other
-# text resident: a page there means code a small program runs is missing
-# from scripts/hot-text.txt (rerun scripts/hot-text.sh).
+# runs is .text.hot, and what most programs add (realloc, calloc, aligned
+# and huge blocks) .text.warm, each an executable segment of its own
+# (scripts/build-lib.sh, scripts/hot-text.txt and warm-text.txt), and
+# nothing is called through a PLT stub (which would sit at the end of the
+# other text). A program that mallocs, frees, starts a thread that does the
+# same, and exits must find none of the other two resident, and one that
+# also reallocates, callocs and allocates aligned and huge blocks none of
+# .text: a page there means code such a program runs is missing from the
+# lists (rerun scripts/hot-text.sh).
 plt=$(readelf -SW "$lib" | grep -cE ' \.plt(\.sec)? ' || true)
 xsegs=$(readelf -lW "$lib" | awk '$1 == "LOAD" && / E /' | wc -l)
-if [ "$plt" = 0 ] && [ "$xsegs" = 2 ] && readelf -SW "$lib" | grep -q ' \.text\.hot '; then
-  echo "ok   no PLT; .text.hot is an executable segment of its own"
+if [ "$plt" = 0 ] && [ "$xsegs" = 3 ] && readelf -SW "$lib" | grep -q ' \.text\.hot ' \
+   && readelf -SW "$lib" | grep -q ' \.text\.warm '; then
+  echo "ok   no PLT; .text.hot and .text.warm are executable segments of their own"
 else
-  echo "FAIL expected no .plt ($plt found) and two executable segments, .text.hot and .text ($xsegs found)"; fail=1
+  echo "FAIL expected no .plt ($plt found) and three executable segments, .text.hot, .text and .text.warm ($xsegs found)"; fail=1
 fi
 tmp=$(mktemp -d)
-cat > "$tmp/small.c" <<'PROGRAM'
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-static void *work(void *arg) {
-  for (int i = 0; i < 1000; i++) { char *p = malloc(16 + i % 2000); p[0] = 1; free(p); }
-  /* Bursts of one size, allocated then freed: refills, flushes to the
-   * slabs, slabs emptied, and the thread cache's collector visits (which
-   * scripts/hot-text.txt missed for a session, leaving 72 KiB of the other
-   * text resident in bench churn-lifo while the 1000 blocks above passed). */
-  static __thread void *burst[512];
-  for (int k = 0; k < 40; k++) {
-    size_t size = 16 + (size_t)(k * 37) % 1000;
-    for (int i = 0; i < 512; i++) { burst[i] = malloc(size); *(char *)burst[i] = 1; }
-    for (int i = 0; i < 512; i++) free(burst[i]);
-  }
-  return arg;
-}
-int main(int argc, char **argv) {
-  pthread_t t;
-  pthread_create(&t, NULL, work, NULL);
-  work(NULL);
-  pthread_join(t, NULL);
-  /* The Rss of every executable mapping of the library, in address order. */
-  FILE *f = fopen("/proc/self/smaps", "r");
-  char line[512];
-  int exec = 0;
-  while (fgets(line, sizeof line, f)) {
-    char perms[8];
-    if (sscanf(line, "%*x-%*x %7s", perms) == 1 && strchr(line, '/')) exec = strstr(line, argv[1]) && perms[2] == 'x';
-    else if (exec && strncmp(line, "Rss:", 4) == 0) printf("%d ", atoi(line + 4));
-  }
-  printf("\n");
-  return argc < 2;
-}
-PROGRAM
-if cc -O2 -pthread -o "$tmp/small" "$tmp/small.c" 2>"$tmp/cc.err"; then
-  rss=$(LD_PRELOAD="$lib" "$tmp/small" "$(basename "$(readlink -f "$lib")")")
-  read -r hot cold _ <<<"$rss"
-  if [ -n "$cold" ] && [ "$cold" = 0 ]; then
+if cc -O2 -pthread -o "$tmp/small" "$root/scripts/footprint.c" 2>"$tmp/cc.err"; then
+  name=$(basename "$(readlink -f "$lib")")
+  # Rss per executable mapping, in address order: .text.hot, .text, .text.warm.
+  rss=$(LD_PRELOAD="$lib" "$tmp/small" "$name")
+  read -r hot cold warm _ <<<"$rss"
+  if [ -n "$warm" ] && [ "$cold" = 0 ] && [ "$warm" = 0 ]; then
     echo "ok   a small threaded program runs only .text.hot (resident: $hot KiB of it, none of the rest)"
   else
     echo "FAIL a small threaded program has the library's other text resident (KiB per executable mapping: $rss)"; fail=1
+  fi
+  rss=$(LD_PRELOAD="$lib" "$tmp/small" "$name" warm)
+  read -r hot cold warm _ <<<"$rss"
+  if [ -n "$warm" ] && [ "$cold" = 0 ]; then
+    echo "ok   realloc, calloc, aligned and huge blocks add only .text.warm (resident: $hot + $warm KiB, none of .text)"
+  else
+    echo "FAIL realloc, calloc, aligned or huge blocks have .text resident (KiB per executable mapping: $rss)"; fail=1
   fi
 else
   echo "FAIL could not compile the small-program check: $(cat "$tmp/cc.err")"; fail=1

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Rewrites scripts/hot-text.txt, the functions scripts/build-lib.sh lays out
-# first in the library's text: those a small program runs. Each training
-# program runs under callgrind with the library preloaded; every function
-# of the library that executed an instruction is listed, demangled as
-# `swift demangle --simplified` prints it (the form build-lib.sh matches).
-# First the ones a program doing one malloc(100) runs (boot, the first
-# allocation, exit), then those the bench workloads churn-lifo,
-# cache-scratch, xmalloc and churn-random add with two threads (refills,
-# flushes, frees to the arena, decay, thread exit, the background thread).
-# Not purging: a run shorter than the decay time (10 s) never purges, and
-# whether a profile reaches it depends on valgrind's timing.
+# first in the library's text: those a small program runs; and
+# scripts/warm-text.txt, those most programs add (laid out as a segment of
+# their own after the rest). Each training program runs under callgrind
+# with the library preloaded; every function of the library that executed
+# an instruction is listed, demangled as `swift demangle --simplified`
+# prints it (the form build-lib.sh matches). Hot: first the ones a program
+# doing one malloc(100) runs (boot, the first allocation, exit), then those
+# scripts/footprint.c and the bench workloads churn-lifo, cache-scratch,
+# xmalloc and churn-random add with two threads (refills, flushes, frees to
+# the arena, the collector, decay, thread exit, the background thread), and
+# those that run or not with the threads' timing. Warm: what footprint.c's
+# warm mode and the other workloads add. Purging is left to whether a
+# profile reaches it (valgrind's timing against the decay time).
 # Each group in symbol order, so the file diffs well.
 #
 # usage: scripts/hot-text.sh       (needs valgrind; builds the library first)
@@ -37,12 +40,17 @@ run() {
   local out=$1; shift
   LD_PRELOAD=$lib valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out" "$@" >/dev/null 2>&1
 }
+gcc -O2 -pthread -o "$tmp/footprint" scripts/footprint.c
 run "$tmp/cg.one" "$tmp/one"
 functions "$tmp/cg.one" | sort -u > "$tmp/one.txt"
-for w in churn-lifo cache-scratch xmalloc churn-random; do
-  run "$tmp/cg.$w" "$tmp/workloads" "$w" 2 1
-  functions "$tmp/cg.$w"
-done | sort -u | comm -23 - "$tmp/one.txt" > "$tmp/more.txt"
+{
+  run "$tmp/cg.footprint" "$tmp/footprint" libswalloc
+  functions "$tmp/cg.footprint"
+  for w in churn-lifo cache-scratch xmalloc churn-random; do
+    run "$tmp/cg.$w" "$tmp/workloads" "$w" 2 1
+    functions "$tmp/cg.$w"
+  done
+} | sort -u | comm -23 - "$tmp/one.txt" > "$tmp/more.txt"
 demangle=$(dirname "$(command -v swiftc)")/swift-demangle
 # Functions a small threaded program runs or not depending on how its
 # threads' timing falls (a lock found held), which valgrind's serialized
@@ -57,7 +65,7 @@ nm --defined-only "$lib" | awk '$2 ~ /^[tT]$/ {print $3}' | "$demangle" --simpli
   echo "# runs, laid out first in its text by scripts/build-lib.sh."
   echo "# malloc(100), free, exit:"
   "$demangle" --simplified < "$tmp/one.txt" | awk '!seen[$0]++'
-  echo "# added by bench workloads churn-lifo, cache-scratch, xmalloc, churn-random (2 threads):"
+  echo "# added by scripts/footprint.c and bench workloads churn-lifo, cache-scratch, xmalloc, churn-random (2 threads):"
   "$demangle" --simplified < "$tmp/more.txt" | awk '!seen[$0]++'
 } > "$tmp/hot.txt"
 {
@@ -67,5 +75,31 @@ nm --defined-only "$lib" | awk '$2 ~ /^[tT]$/ {print $3}' | "$demangle" --simpli
     if grep -qxF "$name" "$tmp/all.txt" && ! grep -qxF "$name" "$tmp/hot.txt"; then echo "$name"; fi
   done
 } > scripts/hot-text.txt
-echo "wrote scripts/hot-text.txt ($(grep -vc '^#' scripts/hot-text.txt) functions)"
+
+# The warm text: what most real programs run besides (realloc, calloc,
+# aligned allocation, large and huge blocks, purging), laid out as
+# .text.warm, a segment of its own, so that using it maps those functions'
+# pages and not the 64 KiB windows of the rest of the text (the control
+# interface, statistics, profiling, error paths). From scripts/footprint.c's
+# warm mode, which calls each of those entry points, and the other bench
+# workloads.
+cat "$tmp/one.txt" "$tmp/more.txt" | sort -u > "$tmp/hot-mangled.txt"
+{
+  run "$tmp/cg.warm" "$tmp/footprint" libswalloc warm
+  functions "$tmp/cg.warm"
+  for w in realloc-grow aligned large leak-grow larson server-churn mixed-lifetime mixed-threads burst; do
+    run "$tmp/cg.$w" "$tmp/workloads" "$w" 2 0.05
+    functions "$tmp/cg.$w"
+  done
+} | sort -u | comm -23 - "$tmp/hot-mangled.txt" > "$tmp/warm.txt"
+{
+  echo "# Written by scripts/hot-text.sh: the library's functions most programs"
+  echo "# run besides those of scripts/hot-text.txt (realloc, calloc, aligned,"
+  echo "# large and huge blocks, purging), laid out as .text.warm by"
+  echo "# scripts/build-lib.sh. From scripts/footprint.c (warm) and bench workloads"
+  echo "# realloc-grow, aligned, large, leak-grow, larson, server-churn,"
+  echo "# mixed-lifetime, mixed-threads, burst (2 threads):"
+  "$demangle" --simplified < "$tmp/warm.txt" | awk '!seen[$0]++' | grep -vxF -f <(grep -v '^#' scripts/hot-text.txt)
+} > scripts/warm-text.txt
+echo "wrote scripts/hot-text.txt ($(grep -vc '^#' scripts/hot-text.txt) functions), scripts/warm-text.txt ($(grep -vc '^#' scripts/warm-text.txt))"
 scripts/build-lib.sh >/dev/null
