@@ -157,8 +157,8 @@ func profPrime() {
 
 /// The span of the executable PT_LOAD segments of the ELF image at `header`
 /// (this library's own image, mapped read-only by the loader): there are
-/// two, the hot text and the rest (scripts/build-lib.sh), with read-only
-/// data between them, where no return address can point.
+/// three, the hot text, the rest and the warm text (scripts/build-lib.sh),
+/// with read-only data between them, where no return address can point.
 private func profFindModuleText(_ header: UnsafeRawPointer) {
   if header.load(as: UInt32.self) != 0x464c_457f { return }   // "\x7fELF"
   let base = UInt(bitPattern: header)
