@@ -132,18 +132,23 @@ listed_sections scripts/warm-text.txt > "$obj/warm-sections.txt"
   echo "  }"
   echo "} INSERT BEFORE .rodata;"
   # The unwind tables, read only by backtraces (the heap profiler's), go
-  # after the text, apart from .rodata, which every process reads.
+  # after the text, apart from .rodata, which every process reads; the warm
+  # text between them, so that read-only sections on both sides make it a
+  # segment (a mapping) of its own. All text stays before .eh_frame_hdr:
+  # lld sorts its search table by the unsigned offset of each function from
+  # it, so a function after it sorted first, and libgcc's binary search
+  # then found no FDE at all (every heap-profile backtrace came back empty).
   echo "SECTIONS {"
-  echo "  .eh_frame_hdr : { *(.eh_frame_hdr) }"
   echo "  .eh_frame : { KEEP(*(.eh_frame)) }"
   echo "} INSERT AFTER .text;"
-  # The warm text after them: read-only sections on both sides make it a
-  # segment (a mapping) of its own.
   echo "SECTIONS {"
   echo "  .text.warm : {"
   cat "$obj/warm-sections.txt"
   echo "  }"
   echo "} INSERT AFTER .eh_frame;"
+  echo "SECTIONS {"
+  echo "  .eh_frame_hdr : { *(.eh_frame_hdr) }"
+  echo "} INSERT AFTER .text.warm;"
 } > "$obj/hot-text.ld"
 
 # SWALLOC_NO_HOT_TEXT=1 links one text segment instead (scripts/hot-text.sh

@@ -75,6 +75,40 @@ if [ "$plt" = 0 ] && [ "$xsegs" = 3 ] && readelf -SW "$lib" | grep -q ' \.text\.
 else
   echo "FAIL expected no .plt ($plt found) and three executable segments, .text.hot, .text and .text.warm ($xsegs found)"; fail=1
 fi
+# The unwind search table (.eh_frame_hdr), which libgcc's _Unwind_Find_FDE
+# binary-searches for every frame of a heap-profile backtrace: sorted, and
+# covering every executable segment. (lld sorts it by each function's
+# unsigned offset from the table: text placed after it sorted first, and
+# every lookup failed.)
+if python3 - "$lib" <<'PY'
+import struct, subprocess, sys
+lib = sys.argv[1]
+data = open(lib, "rb").read()
+hdr = segs = None
+for line in subprocess.run(["readelf", "-SW", lib], capture_output=True, text=True).stdout.splitlines():
+    f = line.split()
+    if ".eh_frame_hdr" in f:
+        i = f.index("PROGBITS")
+        hdr = (int(f[i + 1], 16), int(f[i + 2], 16))
+segs = [(int(f[2], 16), int(f[2], 16) + int(f[5], 16))
+        for f in (l.split() for l in subprocess.run(["readelf", "-lW", lib], capture_output=True, text=True).stdout.splitlines())
+        if f and f[0] == "LOAD" and "E" in f[6:-1]]
+if hdr is None or data[hdr[1]:hdr[1] + 4] != bytes([1, 0x1b, 0x03, 0x3b]):
+    sys.exit("no .eh_frame_hdr with a datarel sdata4 search table")
+addr, off = hdr
+count = struct.unpack_from("<I", data, off + 8)[0]
+starts = [addr + struct.unpack_from("<i", data, off + 12 + 8 * k)[0] for k in range(count)]
+if starts != sorted(starts):
+    sys.exit("its search table is not sorted")
+missing = [hex(lo) for lo, hi in segs if not any(lo <= s < hi for s in starts)]
+if missing:
+    sys.exit("no FDE for the executable segment(s) at " + " ".join(missing))
+PY
+then
+  echo "ok   .eh_frame_hdr's search table is sorted and covers every executable segment"
+else
+  echo "FAIL .eh_frame_hdr's search table, which libgcc's FDE lookup binary-searches (above)"; fail=1
+fi
 tmp=$(mktemp -d)
 if cc -O2 -pthread -o "$tmp/small" "$root/scripts/footprint.c" 2>"$tmp/cc.err"; then
   name=$(basename "$(readlink -f "$lib")")
