@@ -105,9 +105,11 @@ done < lib/api-names.txt
 # The list names functions as `swift demangle --simplified` prints them (C
 # functions by their symbol); every function with a listed name goes into
 # .text.hot, in the list's order. Only text moves: the instructions are the
-# same. Segments, in address order: headers, dynamic symbols and
-# relocations (R); .text.hot (RX); .rodata (R); .text (RX); .eh_frame_hdr
-# and .eh_frame (R); then the writable ones.
+# same. scripts/warm-text.txt names what most programs add (realloc,
+# calloc, aligned and huge blocks): .text.warm, likewise a segment of its
+# own. Segments, in address order: headers, dynamic symbols and relocations
+# (R); .text.hot (RX); .rodata (R); .text (RX); .eh_frame (R); .text.warm
+# (RX); .eh_frame_hdr (R); then the writable ones.
 demangle=$(dirname "$(command -v swiftc)")/swift-demangle
 objdump -t "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" |
   awk '$3 ~ /F$/ && $4 ~ /^\.text/ {print $NF "\t" $4}' > "$obj/text-sections.tsv"
