@@ -239,6 +239,60 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(tcacheBin(t, sizeClass).pop(), regions[29])
   }
 
+  /// A flush takes a run of adjacent regions (up or down) with one compare
+  /// each and sets their bits a word at a time: a run stops at its slab's
+  /// end even where the next slab's first region follows in memory, and
+  /// every region comes back to its own slab, in both directions.
+  func testFlushRunsOfAdjacentRegionsStopAtSlabBoundaries() {
+    for descending in [false, true] {
+      let owner = makePrivateArena()
+      // 1 KiB regions fill their 4-page slabs exactly: consecutive slabs'
+      // regions touch.
+      let sizeClass = classIndexFor(1024)
+      let info = config.binInfos[sizeClass]
+      let regionSize = UInt(info.regionSize)
+      XCTAssertEqual(UInt(info.regionCount) * regionSize, UInt(info.slabPages) << pageShift, "no slab tail")
+      let bin = owner.pointee.bins + sizeClass
+      let n = Int(info.regionCount) * 3
+      var regions = [UnsafeMutableRawPointer?](repeating: nil, count: n)
+      var got = 0
+      while got < n {
+        let k = regions.withUnsafeMutableBufferPointer {
+          binFill(owner, sizeClass: sizeClass, into: $0.baseAddress! + got, want: min(16, n - got))
+        }
+        XCTAssertGreaterThan(k, 0)
+        got += k
+      }
+      var addresses = regions.map { UInt(bitPattern: $0) }.sorted()
+      let slabOf = { (a: UInt) in pageEntryExtent(pageEntry(a))! }
+      let slabs = Set(addresses.map { UInt(bitPattern: slabOf($0)) })
+      XCTAssertEqual(slabs.count, 3)
+      let touching = zip(addresses, addresses.dropFirst()).filter { $1 == $0 + regionSize && slabOf($0) != slabOf($1) }
+      XCTAssertFalse(touching.isEmpty, "some slab's last region is followed by the next slab's first")
+      if descending { addresses.reverse() }
+      let t = tcacheCreate(arena: owner)!
+      let cache = tcacheBin(t, sizeClass)
+      // Pushed in this order, a full stack's older entries flushed: each
+      // flush sees runs within and across slabs.
+      for a in addresses {
+        let p = UnsafeMutableRawPointer(bitPattern: a)!
+        if !cache.push(p) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); XCTAssertTrue(cache.push(p)) }
+      }
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+      XCTAssertEqual(bin.pointee.regionsInUse, 0)
+      XCTAssertEqual(bin.pointee.frees, UInt(n))
+      for s in slabs {
+        let slab = UnsafeMutablePointer<Extent>(bitPattern: s)!
+        // Emptied slabs are spares, the current slab, or back in the free
+        // extents (state .free, its record possibly reused).
+        if slab.pointee.state == .slab {
+          XCTAssertEqual(slab.pointee.freeRegions, info.regionCount)
+          XCTAssertEqual(slab.bitmap.countSet(), UInt(info.regionCount))
+        }
+      }
+    }
+  }
+
   /// Refills take a whole free slab's regions in order without a bitmap
   /// scan, and flushes return runs of one slab with one page-map lookup:
   /// both across slab boundaries, with partly used slabs in between, keep
