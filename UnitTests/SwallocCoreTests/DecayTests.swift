@@ -33,6 +33,55 @@ final class DecayTests: XCTestCase {
     mutexUnlock(&a.pointee.extentLock)
   }
 
+  /// decayTickAfterTaking leaves out a tick's stage steps when pages only
+  /// left the free store within the millisecond of the arena's last full
+  /// tick; that is exact only if such a full tick would change nothing but
+  /// the levels: no epoch ended, no growth recorded, no purge. Checked here
+  /// for both the long default and a short decay time (whose epochs are
+  /// 1 ms): after a taking allocation, a full tick in the same millisecond
+  /// leaves every field of both stages as it found them.
+  func testAFullTickAfterTakingPagesInTheSameMillisecondChangesNothing() {
+    for decayMs in [10_000, 32, 0] {
+      let a = makePrivateArena()
+      a.pointee.dirtyDecayMs = decayMs
+      mutexLock(&a.pointee.extentLock)
+      var runs: [UnsafeMutablePointer<Extent>] = []
+      for _ in 0..<16 {
+        let e = arenaAllocPages(a, pages: 4, alignPages: 1)!
+        e.pointee.state = .large
+        runs.append(e)
+      }
+      for e in runs.enumerated().filter({ $0.offset % 2 == 0 }).map({ $0.element }) { arenaFreePages(a, e) }
+      mutexUnlock(&a.pointee.extentLock)
+      func state() -> [UInt] {
+        var v: [UInt] = []
+        for s in [a.pointee.dirty, a.pointee.muzzy] {
+          v += [s.pages, s.lastLevel, s.epochBase, s.olderAllowed, UInt(s.newest), UInt(s.epochStartMs), s.purged]
+          v += (0..<decayEpochs).map { s.epochPages[$0] }
+        }
+        return v + [a.pointee.muzzyPagesTotal]
+      }
+      var checked = false
+      for _ in 0..<1000 where !checked {
+        mutexLock(&a.pointee.extentLock)
+        let start = monotonicMs()
+        decayTick(a)
+        let taken = arenaAllocPages(a, pages: 1, alignPages: 1)!
+        taken.pointee.state = .large
+        let afterTaking = state()
+        decayTick(a)
+        let afterFull = state()
+        if monotonicMs() == start {
+          XCTAssertEqual(afterTaking, afterFull, "decay_ms \(decayMs)")
+          checked = true
+        }
+        arenaFreePages(a, taken)
+        mutexUnlock(&a.pointee.extentLock)
+      }
+      XCTAssertTrue(checked, "the clock moved during every try")
+    }
+  }
+
   func testSmoothstepWeightsFallFromOneToZero() {
     let ring = UnsafeMutablePointer<UInt>.allocate(capacity: decayEpochs)
     defer { ring.deallocate() }

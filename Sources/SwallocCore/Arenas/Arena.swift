@@ -38,6 +38,9 @@ struct Arena {
   /// from arenas.dirty_decay_ms / muzzy_decay_ms when it was created.
   var dirtyDecayMs: Int
   var muzzyDecayMs: Int
+  /// The clock (monotonicMs) at the last full decay tick; 0 forces the
+  /// next one (decayTickAfterTaking).
+  var decayTickMs: UInt64 = 0
   /// Destroyed by arena.<i>.destroy (guarded by arenasLock): empty, named
   /// by nothing, kept for the next arenas.create.
   var destroyed = false

@@ -202,6 +202,33 @@ func decayTick(_ a: UnsafeMutablePointer<Arena>) {
   let now = monotonicMs()
   decayStage(a, dirty: true, now: now)
   decayStage(a, dirty: false, now: now)
+  a.pointee.decayTickMs = now
+}
+
+/// arenaAllocPages's tick: pages only left the free store since the
+/// caller's lock was taken. When the clock still reads the millisecond of
+/// the arena's last full tick and neither stage grew since its last tick,
+/// the full tick's outcome is known: no epoch can have ended (that tick
+/// moved the ring past `now`), the stage's growth is no higher than the
+/// peak it recorded, so what may stay is unchanged, and the pages, fewer
+/// than after that tick, which left no more than that, need no purge. All
+/// it would do is record the new levels, which is all this does
+/// (DecayTests checks that such a full tick changes nothing). Bench burst
+/// makes and frees a slab per 21 blocks: this leaves out the stage steps
+/// of most of its allocation ticks (callgrind, `wl burst 1 0.2`: 447.9M
+/// -> 444.1M instructions, where valgrind's slowness leaves fewer ticks in
+/// one millisecond; CPU time `burst 1 1`, medians of 21 interleaved runs:
+/// 260 -> 251 ms).
+func decayTickAfterTaking(_ a: UnsafeMutablePointer<Arena>) {
+  let dirtyPages = a.pointee.dirty.pages, muzzyPages = a.pointee.muzzy.pages
+  if dirtyPages != 0 || muzzyPages != 0, dirtyPages <= a.pointee.dirty.lastLevel,
+     muzzyPages <= a.pointee.muzzy.lastLevel, monotonicMs() == a.pointee.decayTickMs {
+    // (A stage that never decays keeps the level its last step left, as decayStage does.)
+    if a.pointee.dirtyDecayMs >= 0 { a.pointee.dirty.lastLevel = dirtyPages }
+    if a.pointee.muzzyDecayMs >= 0 { a.pointee.muzzy.lastLevel = muzzyPages }
+    return
+  }
+  decayTick(a)
 }
 
 private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt64) {

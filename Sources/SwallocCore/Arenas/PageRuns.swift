@@ -191,7 +191,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   e.pointee.contents = taken.dirty == 0 && taken.muzzy == 0 ? .zeroed : .dirty
   e.pointee.dirtyPages = 0
   e.pointee.muzzyPages = 0
-  decayTick(a)
+  decayTickAfterTaking(a)
   return e
 }
 

@@ -56,6 +56,8 @@ func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
     if ms < -1 { return EINVAL }
     withLock(&a.pointee.extentLock) {
       if dirty { a.pointee.dirtyDecayMs = ms } else { a.pointee.muzzyDecayMs = ms }
+      // The next tick is a full one, under the new time.
+      a.pointee.decayTickMs = 0
     }
     return 0
   }
