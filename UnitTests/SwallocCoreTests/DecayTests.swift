@@ -7,6 +7,16 @@ import Glibc
 final class DecayTests: XCTestCase {
   override func setUp() { XCTAssertTrue(ensureBooted()) }
 
+  /// `count` page runs of `pages` pages taken from arena `a` (its extent
+  /// lock held) and marked as large blocks, as arenaAllocLarge would.
+  private func takeLargeRuns(_ a: UnsafeMutablePointer<Arena>, count: Int, pages: UInt) -> [UnsafeMutablePointer<Extent>] {
+    (0..<count).map { _ in
+      let e = arenaAllocPages(a, pages: pages, alignPages: 1)!
+      e.pointee.state = .large
+      return e
+    }
+  }
+
 
   /// (decay_ms 500: a loop of 40 frees that a stalled machine stretched
   /// past a shorter decay time saw its pages purged before it ended: with
@@ -15,12 +25,7 @@ final class DecayTests: XCTestCase {
     let a = makePrivateArena()
     a.pointee.dirtyDecayMs = 500
     mutexLock(&a.pointee.extentLock)
-    var runs: [UnsafeMutablePointer<Extent>] = []
-    for _ in 0..<40 {
-      let e = arenaAllocPages(a, pages: 16, alignPages: 1)!
-      e.pointee.state = .large
-      runs.append(e)
-    }
+    let runs = takeLargeRuns(a, count: 40, pages: 16)
     for e in runs { arenaFreePages(a, e) }
     let dirtyRightAfter = a.pointee.dirty.pages
     mutexUnlock(&a.pointee.extentLock)
@@ -45,12 +50,7 @@ final class DecayTests: XCTestCase {
       let a = makePrivateArena()
       a.pointee.dirtyDecayMs = decayMs
       mutexLock(&a.pointee.extentLock)
-      var runs: [UnsafeMutablePointer<Extent>] = []
-      for _ in 0..<16 {
-        let e = arenaAllocPages(a, pages: 4, alignPages: 1)!
-        e.pointee.state = .large
-        runs.append(e)
-      }
+      let runs = takeLargeRuns(a, count: 16, pages: 4)
       for e in runs.enumerated().filter({ $0.offset % 2 == 0 }).map({ $0.element }) { arenaFreePages(a, e) }
       mutexUnlock(&a.pointee.extentLock)
       func state() -> [UInt] {
