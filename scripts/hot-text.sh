@@ -60,6 +60,17 @@ demangle=$(dirname "$(command -v swiftc)")/swift-demangle
 # 64 KiB around it resident).
 timing=("mutexLockContended(_:)")
 nm --defined-only "$lib" | awk '$2 ~ /^[tT]$/ {print $3}' | "$demangle" --simplified | sort -u > "$tmp/all.txt"
+# unlisted NAME... -- FILE...: the NAMEs the library has that none of the
+# FILEs lists (the timing groups below).
+unlisted() {
+  local names=()
+  while [ "$1" != -- ]; do names+=("$1"); shift; done
+  shift
+  local name
+  for name in "${names[@]}"; do
+    if grep -qxF "$name" "$tmp/all.txt" && ! grep -qxF "$name" "$@"; then echo "$name"; fi
+  done
+}
 {
   echo "# Written by scripts/hot-text.sh: the library's functions a small program"
   echo "# runs, laid out first in its text by scripts/build-lib.sh."
@@ -71,9 +82,7 @@ nm --defined-only "$lib" | awk '$2 ~ /^[tT]$/ {print $3}' | "$demangle" --simpli
 {
   cat "$tmp/hot.txt"
   echo "# run or not depending on the threads' timing:"
-  for name in "${timing[@]}"; do
-    if grep -qxF "$name" "$tmp/all.txt" && ! grep -qxF "$name" "$tmp/hot.txt"; then echo "$name"; fi
-  done
+  unlisted "${timing[@]}" -- "$tmp/hot.txt"
 } > scripts/hot-text.txt
 
 # The warm text: what most real programs run besides (realloc, calloc,
@@ -108,9 +117,7 @@ warmTiming=("purgeExtent(_:_:lazily:)")
 {
   cat "$tmp/warm-listed.txt"
   echo "# run or not depending on the run's timing against the decay time:"
-  for name in "${warmTiming[@]}"; do
-    if grep -qxF "$name" "$tmp/all.txt" && ! grep -qxF "$name" "$tmp/warm-listed.txt" "$tmp/hot.txt"; then echo "$name"; fi
-  done
+  unlisted "${warmTiming[@]}" -- "$tmp/warm-listed.txt" scripts/hot-text.txt
 } > scripts/warm-text.txt
 echo "wrote scripts/hot-text.txt ($(grep -vc '^#' scripts/hot-text.txt) functions), scripts/warm-text.txt ($(grep -vc '^#' scripts/warm-text.txt))"
 scripts/build-lib.sh >/dev/null
