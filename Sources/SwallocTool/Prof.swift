@@ -217,13 +217,19 @@ private let allocatorFrames: Set<String> = ["malloc", "calloc", "realloc", "free
 func profileReport(stacks: [HeapStack], symbols: Symbolizer, top: Int, diff: Bool, rate: Double,
                    allocated: Bool = false) -> String {
   symbols.resolve(stacks)
-  // Sites: the innermost frame (its function).
-  var bySite: [String: (bytes: Double, objects: Double, stack: [UInt])] = [:]
+  // Sites: the innermost frame (its function). The callers shown are those
+  // of the site's heaviest stack. (They were the first stack's in the
+  // dump, whose order is a hash table's: python3's bytearray site, 87% of
+  // the bytes, was shown with the callers of a list's growth, a few
+  // samples through the same pymalloc frame, in about one run of 15.)
+  var bySite: [String: (bytes: Double, objects: Double, stack: [UInt], stackBytes: Double)] = [:]
   for s in stacks {
     let names = s.frames.map(symbols.name).drop(while: { allocatorFrames.contains($0) })
     let site = names.first ?? "(no frames)"
     let old = bySite[site]
-    bySite[site] = ((old?.bytes ?? 0) + s.liveBytes, (old?.objects ?? 0) + s.liveObjects, old?.stack ?? s.frames)
+    let heavier = old.map { abs(s.liveBytes) > abs($0.stackBytes) } ?? true
+    bySite[site] = ((old?.bytes ?? 0) + s.liveBytes, (old?.objects ?? 0) + s.liveObjects,
+                    heavier ? s.frames : old!.stack, heavier ? s.liveBytes : old!.stackBytes)
   }
   let total = stacks.reduce(0) { $0 + $1.liveBytes }
   let what = allocated ? "bytes allocated" : "live bytes"
