@@ -58,4 +58,28 @@ final class AllocxTests: XCTestCase {
     XCTAssertEqual(swallocRallocx(q, 200_001, 0), q, "same size class: in place")
     swallocSdallocx(q, 200_000, 0)
   }
+
+  /// A large block of 128 KiB or more that a rallocx (or realloc: both
+  /// free through freeMovedBlock) moves leaves its old pages purged: none
+  /// resident (mincore), none counted dirty or muzzy (the page states that
+  /// stats.resident and decay read), the contents copied. (Before, they
+  /// stayed resident and dirty until decay: sqlite3's sorter array.)
+  /// rallocx to another arena always moves.
+  func testAMovedLargeBlockLeavesItsOldPagesPurged() {
+    let size: UInt = 256 << 10
+    let p = swallocMallocx(size, arenaFlag(0))!
+    memset(p, 0x5c, Int(size))
+    let address = UInt(bitPattern: p)
+    let q = swallocRallocx(p, 512 << 10, arenaFlag(1))!
+    XCTAssertNotEqual(q, p)
+    XCTAssertEqual(q.load(fromByteOffset: Int(size) - 1, as: UInt8.self), 0x5c)
+    var vector = [UInt8](repeating: 0, count: Int(size >> pageShift))
+    XCTAssertEqual(mincore(p, Int(size), &vector), 0)
+    XCTAssertEqual(vector.filter { $0 & 1 != 0 }.count, 0, "old pages resident")
+    let a = chunkArena(address)
+    let counts = withLock(&a.pointee.extentLock) { pageStateCount(address, pages: size >> pageShift) }
+    XCTAssertEqual(counts.dirty, 0)
+    XCTAssertEqual(counts.muzzy, 0)
+    swallocDallocx(q, 0)
+  }
 }

@@ -61,7 +61,8 @@ public func swallocRallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ 
   guard let pointer else { return swallocMallocx(size, flags) }
   if !isBooted() { invalidPointer("rallocx") }
   guard let f = decodeMallocxFlags(flags) else { return nil }
-  let oldUsable = lookupAllocation(pointer, "rallocx").usableSize
+  let old = lookupAllocation(pointer, "rallocx")
+  let oldUsable = old.usableSize
   let aligned = UInt(bitPattern: pointer) & (f.alignment &- 1) == 0
   if aligned && f.arena == nil {
     // In place when the block already has the size class asked for.
@@ -74,7 +75,7 @@ public func swallocRallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ 
     return nil
   }
   memcpy(fresh, pointer, Int(min(size, oldUsable)))
-  if f.uncached { freeUncached(pointer) } else { swallocFree(pointer) }
+  freeMovedBlock(pointer, old, uncached: f.uncached)
   return fresh
 }
 

@@ -355,6 +355,29 @@ func freeUncached(_ pointer: UnsafeMutableRawPointer) {
   freeToArena(pointer, allocation)
 }
 
+/// Frees the old block of a realloc or rallocx that moved it, `old` its
+/// lookup: a large block of reallocPurgeMinBytes or more goes back to its
+/// arena with its pages purged (arenaFreeLargePurged says why); any other,
+/// and any under secure:true (whose frees go through the quarantine), as
+/// free (or dallocx's uncached free) would.
+func freeMovedBlock(_ pointer: UnsafeMutableRawPointer, _ old: Allocation, uncached: Bool) {
+  if case .large(let arena, _, _) = old, !config.opt.secure {
+    let usable = old.usableSize
+    if usable >= reallocPurgeMinBytes,
+       arenaFreeLargePurged(arena, address: UInt(bitPattern: pointer), bytes: usable) {
+      profOnFree(old)
+      threadCountDeallocated(usable)
+      return
+    }
+  }
+  if uncached { freeUncached(pointer) } else { swallocFree(pointer) }
+}
+
+/// The smallest large block whose pages a moving realloc purges: the
+/// classes above the default tcache_max (64 KiB), whose blocks a plain free
+/// would not cache either.
+let reallocPurgeMinBytes: UInt = 128 << 10
+
 /// Returns a block to its arena (or unmaps/caches a huge one), no tcache.
 private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
   switch allocation {

@@ -203,7 +203,7 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
   }
   guard let fresh = swallocMalloc(size) else { return nil }
   memcpy(fresh, pointer, Int(min(size, oldUsable)))
-  swallocFree(pointer)
+  freeMovedBlock(pointer, old, uncached: false)
   return fresh
 }
 

@@ -219,7 +219,11 @@ private func absorbFreeNeighbour(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMu
 /// false` leaves the decay tick to the caller, which frees more runs under
 /// the same lock and ticks once after the last (arenaFreeLargeBatch: the
 /// dirty pages only grow meanwhile, so that tick sees the batch's peak).
-func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, tick: Bool = true) {
+/// `purged: true`: the caller gave the run's pages back to the kernel
+/// (MADV_DONTNEED) before freeing it, so they come back zeroed, not dirty
+/// (arenaFreeLargePurged).
+func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, tick: Bool = true,
+                    purged: Bool = false) {
   invariant(e.pointee.state != .free, "a free extent freed again")
   // (nil: a page run taken straight from arenaAllocPages, as the unit tests
   // do, has no page-map entries yet.)
@@ -239,8 +243,13 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
     clearBoundaries(e, map: map)
   }
   e.pointee.state = .free
-  pageStateFree(meta, first: firstPage, count: freedPages)
-  var dirty = freedPages
+  var dirty: UInt = 0
+  if purged {
+    a.pointee.dirty.purged &+= freedPages
+  } else {
+    pageStateFree(meta, first: firstPage, count: freedPages)
+    dirty = freedPages
+  }
   var muzzy: UInt = 0
   if firstPage > 0, let left = pageEntryExtent(map[Int(firstPage) &- 1]), left.pointee.state == .free {
     e.pointee.address = left.pointee.address
