@@ -118,7 +118,8 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
       a.pointee.freeExtents.remove(right)
       decayUntrack(a, right)
       clearBoundaries(right)
-      _ = pagesTakeIntoUse(end, pages: extra)
+      let taken = pageStateTake(chunkMeta(end), first: pageIndexInChunk(end), count: extra)
+      hugeCacheMakeRoom(forPages: extra &- taken.dirty &- taken.muzzy)
       if right.pointee.pages > extra {
         right.pointee.address &+= extra << pageShift
         right.pointee.pages &-= extra

@@ -102,13 +102,6 @@ func extentCountStates(_ e: UnsafeMutablePointer<Extent>) {
   e.pointee.muzzyPages = UInt32(truncatingIfNeeded: muzzy)
 }
 
-/// Takes free pages into use: whether they all read zero, and their state
-/// bits cleared (they are counted as active now).
-@inline(__always)
-func pagesTakeIntoUse(_ address: UInt, pages: UInt) -> Bool {
-  !pageStateSet(address, pages: pages, .cleared)
-}
-
 /// Files free extent `e` (its address, pages and page counts set) in the
 /// store and its decay list, its boundary pages mapping to it in `map`
 /// (its chunk's page map).
@@ -192,6 +185,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   e.pointee.dirtyPages = 0
   e.pointee.muzzyPages = 0
   decayTickAfterTaking(a)
+  hugeCacheMakeRoom(forPages: pages &- taken.dirty &- taken.muzzy)
   return e
 }
 
