@@ -97,4 +97,26 @@ final class HugeTests: XCTestCase {
     XCTAssertEqual(bytes[size - (2 << 20)], 0)
     swallocFree(again)
   }
+
+  /// An arena growing a page at a time sheds the cache 16 pages at once:
+  /// one madvise for the first page, none for the next 15 (credited), the
+  /// next 16 at the 17th.
+  func testSheddingIsRoundedToSixteenPages() {
+    let huge = swallocMalloc(4 << 20)!
+    memset(huge, 1, 4 << 20)
+    swallocFree(huge)
+    let full = UInt(4 << 20)
+    XCTAssertEqual(hugeCacheDirtyBytes.load(ordering: .relaxed), full)
+    withLock(&hugeCacheLock) { hugeShedCredit = 0 }
+    let a = makePrivateArena()
+    mutexLock(&a.pointee.extentLock)
+    var shed: [UInt] = []
+    for _ in 0..<17 {
+      let e = arenaAllocPages(a, pages: 1, alignPages: 1)!
+      e.pointee.state = .large
+      shed.append((full &- hugeCacheDirtyBytes.load(ordering: .relaxed)) >> pageShift)
+    }
+    mutexUnlock(&a.pointee.extentLock)
+    XCTAssertEqual(shed, Array(repeating: UInt(16), count: 16) + [32])
+  }
 }

@@ -201,13 +201,28 @@ func hugeCacheMakeRoom(forPages pages: UInt) {
   if pages != 0 && hugeCacheDirtyBytes.load(ordering: .relaxed) != 0 { hugeCacheShed(pages << pageShift) }
 }
 
+/// Pages purged past what was asked, at most, so that an arena growing by
+/// one-page slabs makes one madvise per 16 of them, not one each.
+let hugeShedQuantumPages: UInt = 16
+/// Pages purged ahead of the arenas' needs (guarded by hugeCacheLock).
+nonisolated(unsafe) var hugeShedCredit: UInt = 0
+
 /// An arena is taking `bytes` of pages that are not resident: purges as
 /// many of the cached mappings' possibly resident pages (MADV_DONTNEED),
-/// from the oldest mapping on, each from its end. The caller holds an
-/// arena's extent lock (the global order has it before hugeCacheLock).
+/// from the oldest mapping on, each from its end, rounded up to
+/// hugeShedQuantumPages (the surplus is credited to the next calls). The
+/// caller holds an arena's extent lock (the global order has it before
+/// hugeCacheLock).
 func hugeCacheShed(_ bytes: UInt) {
   withLock(&hugeCacheLock) {
-    var left = bytes >> pageShift
+    let wanted = bytes >> pageShift
+    if hugeShedCredit >= wanted {
+      hugeShedCredit &-= wanted
+      return
+    }
+    let needed = wanted &- hugeShedCredit
+    let rounded = (needed &+ hugeShedQuantumPages &- 1) / hugeShedQuantumPages &* hugeShedQuantumPages
+    var left = rounded
     var oldest = hugeCache.first
     while let n = oldest?.pointee.next { oldest = n }
     var e = oldest
@@ -227,6 +242,9 @@ func hugeCacheShed(_ bytes: UInt) {
       hugeCacheDirtyChange(cur, adding: true)
       left &-= k
     }
+    // Only what was purged beyond the need is credit.
+    let purged = rounded &- left
+    hugeShedCredit = purged > needed ? purged &- needed : 0
   }
 }
 
