@@ -82,4 +82,20 @@ final class AllocxTests: XCTestCase {
     XCTAssertEqual(counts.muzzy, 0)
     swallocDallocx(q, 0)
   }
+
+  /// Under junk:free the old block is junked as any freed block is (0x5a),
+  /// not purged to zeros. (Its pages stay mapped in the arena: reading them
+  /// here is safe.)
+  func testAMovedLargeBlockIsJunkedUnderJunkFree() {
+    let saved = config.opt.junkFree
+    config.opt.junkFree = true
+    defer { config.opt.junkFree = saved }
+    let size: UInt = 256 << 10
+    let p = swallocMallocx(size, arenaFlag(0))!
+    memset(p, 0x11, Int(size))
+    let q = swallocRallocx(p, 512 << 10, arenaFlag(1))!
+    XCTAssertNotEqual(q, p)
+    XCTAssertEqual(p.load(fromByteOffset: Int(size) / 2, as: UInt8.self), 0x5a)
+    swallocDallocx(q, 0)
+  }
 }

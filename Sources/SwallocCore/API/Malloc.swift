@@ -358,10 +358,11 @@ func freeUncached(_ pointer: UnsafeMutableRawPointer) {
 /// Frees the old block of a realloc or rallocx that moved it, `old` its
 /// lookup: a large block of reallocPurgeMinBytes or more goes back to its
 /// arena with its pages purged (arenaFreeLargePurged says why); any other,
-/// and any under secure:true (whose frees go through the quarantine), as
-/// free (or dallocx's uncached free) would.
+/// and any under secure:true (whose frees go through the quarantine) or
+/// junk:free (whose freed blocks read 0x5a, not zero), as free (or
+/// dallocx's uncached free) would.
 func freeMovedBlock(_ pointer: UnsafeMutableRawPointer, _ old: Allocation, uncached: Bool) {
-  if case .large(let arena, _, _) = old, !config.opt.secure {
+  if case .large(let arena, _, _) = old, !config.opt.secure, !config.opt.junkFree {
     let usable = old.usableSize
     if usable >= reallocPurgeMinBytes,
        arenaFreeLargePurged(arena, address: UInt(bitPattern: pointer), bytes: usable) {
