@@ -54,13 +54,6 @@ final class HugeTests: XCTestCase {
     swallocFree(grown)
   }
 
-  /// Resident pages (mincore) of [p, p + bytes).
-  private func residentPages(_ p: UnsafeMutableRawPointer, _ bytes: Int) -> Int {
-    var vector = [UInt8](repeating: 0, count: bytes >> Int(pageShift))
-    XCTAssertEqual(mincore(p, bytes, &vector), 0)
-    return vector.filter { $0 & 1 != 0 }.count
-  }
-
   /// A cached mapping's pages do not wait resident while an arena takes
   /// pages that are not: a fresh arena's 1 MiB large run and a 1 MiB
   /// in-place growth of it each purge 1 MiB of the cached mapping, from its
@@ -75,17 +68,17 @@ final class HugeTests: XCTestCase {
     swallocFree(huge)
     XCTAssertEqual(hugeCacheEntries, 1)
     XCTAssertEqual(hugeCacheDirtyBytes.load(ordering: .relaxed), UInt(size))
-    XCTAssertEqual(residentPages(huge, size), size >> Int(pageShift))
+    XCTAssertEqual(residentPageCount(huge, bytes: size), size >> Int(pageShift))
 
     let a = makePrivateArena()
     let run = arenaAllocLarge(a, sizeClass: classIndexFor(1 << 20), alignment: pageSize, zero: false)!
     XCTAssertEqual(hugeCacheDirtyBytes.load(ordering: .relaxed), UInt(size - (1 << 20)))
-    XCTAssertEqual(residentPages(huge, size), (size - (1 << 20)) >> Int(pageShift))
-    XCTAssertEqual(residentPages(huge + (size - (1 << 20)), 1 << 20), 0, "purged from the end")
+    XCTAssertEqual(residentPageCount(huge, bytes: size), (size - (1 << 20)) >> Int(pageShift))
+    XCTAssertEqual(residentPageCount(huge + (size - (1 << 20)), bytes: 1 << 20), 0, "purged from the end")
     let e = pageEntryExtent(pageEntry(UInt(bitPattern: run)))!
     XCTAssertTrue(arenaResizeLargeInPlace(a, e, newClass: classIndexFor(2 << 20)))
     XCTAssertEqual(hugeCacheDirtyBytes.load(ordering: .relaxed), UInt(size - (2 << 20)))
-    XCTAssertEqual(residentPages(huge, size), (size - (2 << 20)) >> Int(pageShift))
+    XCTAssertEqual(residentPageCount(huge, bytes: size), (size - (2 << 20)) >> Int(pageShift))
     arenaFreeLarge(a, address: UInt(bitPattern: run), fromThreadCache: false)
 
     let again = swallocCalloc(1, UInt(size))!

@@ -15,6 +15,14 @@ func makePrivateArena() -> UnsafeMutablePointer<Arena> {
 import Glibc
 #endif
 
+/// Pages of [p, p + bytes) the kernel holds resident (mincore); -1 when
+/// mincore fails (p not page-aligned, or not mapped).
+func residentPageCount(_ p: UnsafeMutableRawPointer, bytes: Int) -> Int {
+  var vector = [UInt8](repeating: 0, count: (bytes + Int(pageSize) - 1) >> Int(pageShift))
+  if mincore(p, bytes, &vector) != 0 { return -1 }
+  return vector.reduce(0) { $0 + Int($1 & 1) }
+}
+
 /// Runs `body(i)` for i in 0..<count, each on a thread of its own, and
 /// returns once every thread has exited: unlike Foundation's Thread, the
 /// threads' exit work (their tcaches flushed by the tsd destructor) is over
