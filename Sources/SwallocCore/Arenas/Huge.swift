@@ -141,6 +141,14 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
   }
 }
 
+/// The cache's oldest mapping (its list's tail: mappings are pushed at the
+/// front); hugeCacheLock held.
+private func hugeCacheOldest() -> UnsafeMutablePointer<Extent>? {
+  var oldest = hugeCache.first
+  while let n = oldest?.pointee.next { oldest = n }
+  return oldest
+}
+
 /// Keeps a freed mapping for reuse; false when the cache declines it.
 private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
   let bytes = hugeRecordBytes(record)
@@ -148,8 +156,7 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
   return withLock(&hugeCacheLock) {
     // Make room by unmapping the oldest entries (the list's tail).
     while hugeCacheEntries >= hugeCacheMaxEntries || hugeCacheBytes &+ bytes > hugeCacheMaxBytes {
-      var oldest = hugeCache.first.unsafelyUnwrapped
-      while let n = oldest.pointee.next { oldest = n }
+      let oldest = hugeCacheOldest().unsafelyUnwrapped
       hugeCache.remove(oldest)
       let oldBytes = hugeRecordBytes(oldest)
       hugeCacheEntries &-= 1
@@ -223,9 +230,7 @@ func hugeCacheShed(_ bytes: UInt) {
     let needed = wanted &- hugeShedCredit
     let rounded = (needed &+ hugeShedQuantumPages &- 1) / hugeShedQuantumPages &* hugeShedQuantumPages
     var left = rounded
-    var oldest = hugeCache.first
-    while let n = oldest?.pointee.next { oldest = n }
-    var e = oldest
+    var e = hugeCacheOldest()
     while let cur = e, left > 0 {
       e = cur.pointee.prev
       let dirty = UInt(cur.pointee.dirtyPages)
@@ -237,9 +242,8 @@ func hugeCacheShed(_ bytes: UInt) {
         swalloc_set_errno(saved)
         continue
       }
-      hugeCacheDirtyChange(cur, adding: false)
       cur.pointee.dirtyPages = UInt32(truncatingIfNeeded: dirty &- k)
-      hugeCacheDirtyChange(cur, adding: true)
+      hugeCacheDirtyBytes.subtract(k << pageShift, ordering: .relaxed)
       left &-= k
     }
     // Only what was purged beyond the need is credit.
