@@ -72,5 +72,8 @@ for s in "${which[@]}"; do
     fi
     echo "FAIL $tag: $why; $dur; log $log"
     [ -n "$summary" ] && sed 's/^/    /' <<<"$summary"
+    # The failed assertions themselves (the log stays behind on a CI
+    # machine; only this output comes back): the first 12, shortened.
+    grep -E "^/.*: error: " "$log" | sed -E 's#^/[^ ]*/UnitTests/#UnitTests/#' | cut -c1-240 | head -n 12 | sed 's/^/    /'
 done
 [ "$failed" -eq 0 ]
