@@ -1,6 +1,7 @@
 // Options from SWALLOC_CONF / MALLOC_CONF, one mode per option; the runner
 // sets the environment and checks exit status and stderr.
-// usage: options junk|zero|narenas N|tcache-off-double-free|introspection|plain
+// usage: options junk|zero|narenas N|remote-queue 0|1|thp NAME FLAG|
+//                tcache-off-double-free|introspection|plain
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -14,6 +15,27 @@ static int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, si
   int (*f)(const char *, void *, size_t *, void *, size_t) =
       (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
   return f ? f(name, oldp, oldlenp, newp, newlen) : -1;
+}
+
+// The VmFlags line of the /proc/self/smaps entry that holds `p`, copied
+// into `out`; 0 when not found.
+static int vm_flags_of(const void *p, char *out, size_t cap) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return 0;
+  char line[512];
+  int inside = 0, found = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      inside = (unsigned long)p >= lo && (unsigned long)p < hi;
+    } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+      snprintf(out, cap, "%s", line + 8);
+      found = 1;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
 }
 
 // malloc_stats_print's callback: collects the pieces in static storage,
@@ -136,6 +158,25 @@ int main(int argc, char **argv) {
       printf("FAIL remote-queue: opt.remote_queue is %d\n", (int)v); return 1;
     }
     puts("remote-queue ok");
+  } else if (strcmp(mode, "thp") == 0) {
+    // opt.thp reads back as given; a chunk's mapping (a 64 KiB block's)
+    // carries the madvise flag expected for it on this system: "hg"
+    // (MADV_HUGEPAGE), "nh" (MADV_NOHUGEPAGE) or "-" (neither).
+    const char *name = NULL;
+    size_t len = sizeof name;
+    if (mallctl("opt.thp", &name, &len, NULL, 0) != 0 || !name || strcmp(name, argv[2]) != 0) {
+      printf("FAIL thp: opt.thp is %s\n", name ? name : "(none)"); return 1;
+    }
+    char *block = malloc(64 << 10), flags[256];
+    if (!vm_flags_of(block, flags, sizeof flags)) { printf("FAIL thp: no smaps entry for %p\n", (void *)block); return 1; }
+    int hg = strstr(flags, " hg") != NULL, nh = strstr(flags, " nh") != NULL;
+    const char *want = argv[3];
+    if ((strcmp(want, "hg") == 0 && !(hg && !nh)) || (strcmp(want, "nh") == 0 && !(nh && !hg)) ||
+        (strcmp(want, "-") == 0 && (hg || nh))) {
+      printf("FAIL thp: wanted %s, the chunk's VmFlags:%s", want, flags); return 1;
+    }
+    free(block);
+    puts("thp ok");
   } else if (strcmp(mode, "tcache-off-double-free") == 0) {
     char *volatile a = malloc(48);
     char *volatile b = malloc(48);

@@ -2,6 +2,8 @@
 # options - SWALLOC_CONF / MALLOC_CONF, introspection and early callers
 # (options.c, early_alloc.c; library only):
 #   opt_junk, opt_zero, opt_narenas   the option takes effect
+#   opt_thp_*                         opt.thp, and the madvise flag of a
+#                                     chunk's mapping in /proc/self/smaps
 #   opt_unknown, opt_bad_value        one warning naming it, then ignored
 #   opt_abort_conf                    abort_conf:true aborts on a bad option
 #   opt_abort_conf_message            ... saying so, not "ignored" first
@@ -51,6 +53,17 @@ if have options; then
     option_check opt_narenas "narenas:3" ok "" narenas 3
     option_check opt_remote_queue "remote_queue:true" ok "" remote-queue 1
     option_check opt_remote_queue_default "" ok "" remote-queue 0
+    # thp: the flag a chunk's mapping must carry depends on the system's
+    # mode (the bracketed word): thp:never (the default) marks chunks
+    # MADV_NOHUGEPAGE only where the mode is "always"; thp:always asks for
+    # huge pages unless the mode is "never"; thp:default never calls.
+    thp_mode=$(sed -n 's/.*\[\([a-z]*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
+    case $thp_mode in always) never_flag=nh ;; *) never_flag=- ;; esac
+    case $thp_mode in never) always_flag=- ;; *) always_flag=hg ;; esac
+    option_check opt_thp_default "" ok "" thp never "$never_flag"
+    option_check opt_thp_always "thp:always" ok "" thp always "$always_flag"
+    option_check opt_thp_system "thp:default" ok "" thp default -
+    option_check opt_thp_bad "thp:sometimes" ok "swalloc: bad value for option 'thp:sometimes' ignored" thp never "$never_flag"
     option_check opt_unknown "bogus:1,narenas:2" ok "swalloc: unknown option 'bogus' ignored" narenas 2
     option_check opt_bad_value "narenas:lots" ok "swalloc: bad value for option 'narenas:lots' ignored" plain
     option_check opt_abort_conf "bogus:1,abort_conf:true" abort "swalloc: invalid configuration (abort_conf:true)" plain

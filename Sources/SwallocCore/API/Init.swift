@@ -45,6 +45,7 @@ private func bootSteps() -> Bool {
   }
   clockBoot()
   optionsBoot()
+  thpBoot()
   backgroundBoot()
   chunkGeometryBoot()
   // The radix root first: it is page-aligned, and the fresh base block's

@@ -301,6 +301,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
     recyclePush(&hugeRecords, &hugeRecordsLock, raw)
     return nil
   }
+  adviseHugePages(p, usize, config.thpAdviceHuge)
   record.initialize(to: Extent(address: UInt(bitPattern: p), pages: usize >> pageShift, state: .huge))
   record.pointee.mappedPages = usize >> pageShift
   if !pageMapSet(UInt(bitPattern: p), UInt(bitPattern: record)) {

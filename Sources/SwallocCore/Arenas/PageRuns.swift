@@ -71,6 +71,8 @@ func arenaAddChunk(_ a: UnsafeMutablePointer<Arena>) -> Bool {
     arenaRecycleRecord(a, record)
     return false
   }
+  // Before any page is touched: the kernel picks the page size at the fault.
+  adviseHugePages(raw, chunkSize, config.thpAdviceChunks)
   let chunk = UInt(bitPattern: raw)
   guard let meta = chunkMetaCreate(chunk: chunk, arena: a) else {
     unmapPages(raw, chunkSize)

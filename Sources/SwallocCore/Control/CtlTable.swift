@@ -13,7 +13,7 @@ enum CtlName: Int {
   case configProf, configProfLibgcc, configProfLibunwind, configStats, configUtrace, configXmalloc
   case optionAbort, optionAbortConf, optionNarenas, optionTcache, optionTcacheMax, optionLgTcacheMax, optionDirtyDecayMs
   case optionMuzzyDecayMs, optionBackgroundThread, optionMaxBackgroundThreads, optionStatsPrint, optionPercpuArena
-  case optionDss, optionJunk, optionZero, optionRetain, optionSecure, optionRemoteQueue
+  case optionDss, optionJunk, optionZero, optionRetain, optionSecure, optionRemoteQueue, optionThp
   case threadArenaIndex, threadAllocated, threadAllocatedp, threadDeallocated, threadDeallocatedp
   case threadTcacheFlush, threadTcacheEnabled
   case arenaPurgeAction, arenaDecayAction, arenaResetAction, arenaDestroyAction, arenaDss, arenaDirtyDecayMs, arenaMuzzyDecayMs
@@ -100,6 +100,7 @@ enum CtlName: Int {
     case .optionRetain: return node("opt.retain", .none, call) { $0.read(true) }
     case .optionSecure: return node("opt.secure", .none, call) { $0.read(config.opt.secure) }
     case .optionRemoteQueue: return node("opt.remote_queue", .none, call) { $0.read(config.opt.remoteQueue) }
+    case .optionThp: return node("opt.thp", .none, call) { $0.read(config.opt.thp.name.utf8Start) }
 
     case .threadArenaIndex: return node("thread.arena", .none, call, threadArenaCtl)
     case .threadAllocated: return node("thread.allocated", .none, call) { $0.read(threadByteCounts().allocated) }

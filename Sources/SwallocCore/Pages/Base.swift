@@ -65,6 +65,7 @@ func baseAlloc(_ size: UInt, alignment: UInt = 64) -> UnsafeMutableRawPointer? {
       // Big requests get their own mapping; the current block keeps its tail.
       let blockSize = size > baseBlockSize / 4 ? roundUpToPage(size) : baseBlockSize
       guard let block = mapPages(blockSize) else { return nil }
+      adviseHugePages(block, blockSize, config.thpAdviceChunks)
       base.mapped &+= blockSize
       baseLogMapping(UInt(bitPattern: block), blockSize)
       if blockSize != baseBlockSize {

@@ -43,6 +43,13 @@ struct Config {
   /// The most regions a slab holds, in bitmap bits.
   var maxRegionsPerSlab: UInt = 0
 
+  // MARK: Platform: transparent huge pages (Platform.swift, thpBoot)
+
+  /// madvise advice for new chunk and base mappings, and for new huge
+  /// blocks' mappings (0: none), from the thp option and the system's mode.
+  var thpAdviceChunks: Int32 = 0
+  var thpAdviceHuge: Int32 = 0
+
   // MARK: Platform: the clock (Clock.swift, clockBoot)
 
   /// The vDSO's clock_gettime (a VdsoClockGettime), nil where there is none.

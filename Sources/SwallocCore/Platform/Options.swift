@@ -33,6 +33,9 @@ struct Options {
   /// remote_queue:true: a flush never takes another arena's bin lock; its
   /// regions always go onto that bin's remote-free stack (TcacheFill.swift).
   var remoteQueue = false
+  /// thp: transparent huge pages for chunk and metadata mappings
+  /// (Platform.swift, thpBoot).
+  var thp = ThpSetting.never
   /// Where reports go: stderr, or the descriptor named by `stats_fd`.
   var reportFd: Int32 = 2
   /// Heap profiling (Prof.swift).
@@ -165,7 +168,7 @@ let profPrefixCapacity = 256
 /// Every option, the one table: its key and how its value is read. (README's
 /// Options table documents them; CtlTable.swift's opt.* names read them.)
 enum OptionName: Int {
-  case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero, remoteQueue
+  case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero, remoteQueue, thp
   case abortConf, statsPrintOpts, statsFd, statsPrintAtExit
   case prof, profActiveAtStart, profFinal, profGdumpOnPeak, profLeak, lgProfSample, profPrefixString
 
@@ -181,6 +184,7 @@ enum OptionName: Int {
     case .secure: return "secure"
     case .zero: return "zero"
     case .remoteQueue: return "remote_queue"
+    case .thp: return "thp"
     case .abortConf: return "abort_conf"
     case .statsPrintOpts: return "stats_print_opts"
     case .statsFd: return "stats_fd"
@@ -214,6 +218,13 @@ enum OptionName: Int {
     case .secure: return setting(parseBool(v, vl)) { config.opt.secure = $0 }
     case .zero: return setting(parseBool(v, vl)) { config.opt.zero = $0 }
     case .remoteQueue: return setting(parseBool(v, vl)) { config.opt.remoteQueue = $0 }
+    case .thp:
+      var i: UInt8 = 0
+      while let t = ThpSetting(rawValue: i) {
+        if keyEquals(v, vl, t.name) { config.opt.thp = t; return true }
+        i &+= 1
+      }
+      return false
     case .abortConf: return setting(parseBool(v, vl)) { config.opt.abortConf = $0 }
     case .statsPrintOpts:
       // jemalloc's letters; "J" (JSON) is the one that changes this report.

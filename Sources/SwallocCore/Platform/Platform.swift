@@ -50,6 +50,95 @@ func mapAligned(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
   return UnsafeMutableRawPointer(bitPattern: aligned)
 }
 
+// MARK: Transparent huge pages (the thp option)
+//
+// With the system's THP mode "always", the kernel backs any 2 MiB-aligned
+// stretch of an anonymous mapping with one huge page at the first touch of
+// any of its pages, and khugepaged later merges partly purged stretches
+// back into huge pages. Chunks are managed a page at a time (page states,
+// Chunk.swift): a fresh page the allocator counts as not resident would
+// then be resident, a purge of a few pages of a huge page would be undone,
+// and a small program would hold 2 MiB where it touched 4 KiB. So by
+// default (thp:never) chunk and base mappings are marked MADV_NOHUGEPAGE
+// where the system would otherwise use huge pages for them; stats.resident
+// then matches the kernel's figure there. Huge blocks (one mapping each,
+// counted whole) keep the system's choice. thp:always asks for huge pages
+// (MADV_HUGEPAGE) on chunks and huge blocks alike, for programs that value
+// fewer TLB misses over memory (stats.resident is then a lower bound);
+// thp:default leaves every mapping to the system. jemalloc's option of the
+// same name and values.
+
+/// The thp option's values (jemalloc's names).
+enum ThpSetting: UInt8 {
+  case systemDefault, always, never
+
+  var name: StaticString {
+    switch self {
+    case .systemDefault: return "default"
+    case .always: return "always"
+    case .never: return "never"
+    }
+  }
+}
+
+/// The system's THP modes.
+enum SystemThpMode { case always, madvise, never }
+
+/// The system's THP mode: the bracketed word of
+/// /sys/kernel/mm/transparent_hugepage/enabled, or nil where it cannot be
+/// read (no THP in the kernel, no /sys).
+private func systemThpMode() -> SystemThpMode? {
+  let saved = swalloc_errno()
+  defer { swalloc_set_errno(saved) }
+  let fd = swalloc_open_read("/sys/kernel/mm/transparent_hugepage/enabled")
+  if fd < 0 { return nil }
+  // "always [madvise] never\n": 64 bytes hold it.
+  var text = InlineArray<64, UInt8>(repeating: 0)
+  let n = withUnsafeMutableBytes(of: &text) { read(fd, $0.baseAddress, 63) }
+  close(fd)
+  if n <= 0 { return nil }
+  return withUnsafeBytes(of: &text) { b -> SystemThpMode? in
+    var i = 0
+    while i < n && b[i] != 91 { i &+= 1 }  // '['
+    if i >= n { return nil }
+    let word = UnsafeRawPointer(b.baseAddress.unsafelyUnwrapped + i + 1).assumingMemoryBound(to: CChar.self)
+    var length = 0
+    while i + 1 + length < n && b[i + 1 + length] != 93 { length &+= 1 }  // ']'
+    if keyEquals(word, length, "always") { return .always }
+    if keyEquals(word, length, "madvise") { return .madvise }
+    if keyEquals(word, length, "never") { return .never }
+    return nil
+  }
+}
+
+/// The boot step: the advice for chunk and base mappings and for huge
+/// blocks, from the thp option and the system's mode.
+func thpBoot() {
+  (config.thpAdviceChunks, config.thpAdviceHuge) = thpAdvice(config.opt.thp, system: systemThpMode())
+}
+
+/// The madvise advice (0: none) for chunk and base mappings and for huge
+/// blocks under `setting` on a system whose mode is `system` (nil:
+/// unknown). A call only where it changes what the kernel would do:
+/// thp:never on a system whose mode is not "always" costs nothing.
+func thpAdvice(_ setting: ThpSetting, system: SystemThpMode?) -> (chunks: Int32, huge: Int32) {
+  switch setting {
+  case .systemDefault: return (0, 0)
+  // Unknown: ask anyway (EINVAL where the kernel has no THP, ignored).
+  case .never: return system == .always || system == nil ? (MADV_NOHUGEPAGE, 0) : (0, 0)
+  case .always: return system == .never ? (0, 0) : (MADV_HUGEPAGE, MADV_HUGEPAGE)
+  }
+}
+
+/// Gives a fresh mapping the huge-page advice the boot chose (0: none).
+/// Best effort: a refusal leaves the system's choice, errno untouched.
+func adviseHugePages(_ p: UnsafeMutableRawPointer, _ size: UInt, _ advice: Int32) {
+  if advice == 0 { return }
+  let saved = swalloc_errno()
+  _ = madvise(p, Int(size), advice)
+  swalloc_set_errno(saved)
+}
+
 func setErrno(_ e: Int32) { swalloc_set_errno(e) }
 
 /// Writes a static message to stderr without allocating.
