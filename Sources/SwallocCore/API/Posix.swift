@@ -92,9 +92,12 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   // within its class): one page-map read, no full lookup.
   let address = UInt(bitPattern: pointer)
   // secure:true checks the block in full first (reallocSlow).
-  if size <= largeMaxClass && !config.opt.secure && isInArenaChunk(address) {
-    let entry = pageEntry(address)
+  // (One radix read for both the chunk test and the page's entry.)
+  if size <= largeMaxClass && !config.opt.secure, let meta = arenaChunkMeta(address) {
+    let entry = meta.pageMap[Int(pageIndexInChunk(address))]
     let classCode = entry >> pageEntryClassShift
+    // (Not UInt(_:), whose check of the sign is a branch and a trap.)
+    let smallCodes = UInt(bitPattern: config.smallClassCount)
     // Same class: at most the class's size and more than the class
     // below's (tcmalloc's test), rather than classifying `size`, whose
     // branch on the 4 KiB table limit was mispredicted for blocks on
@@ -102,7 +105,7 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
     // Code 0 (no allocation starts here) has size 0, which fails.
     let code = Int(classCode & UInt(codeSizeEntries &- 1))
     if size <= UInt(codeSizes[code]) && size > UInt(codeSizes[(code &- 1) & (codeSizeEntries &- 1)])
-       && (classCode <= UInt(config.smallClassCount) || address & pageMask == 0) {
+       && (classCode <= smallCodes || address & pageMask == 0) {
       return pointer
     }
     // A small block moving to another small class (a string growing past
@@ -110,7 +113,7 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
     // checks reallocSlow's lookupAllocation makes for a small block (an
     // arena chunk's slab page). The slab record is not read: another
     // thread may be updating it under its bin's lock.
-    if classCode != 0 && classCode <= UInt(config.smallClassCount) && size <= lookupMaxSize {
+    if classCode != 0 && classCode <= smallCodes && size <= lookupMaxSize {
       return reallocSmallMove(pointer, size, oldCode: Int(classCode))
     }
   }
