@@ -211,7 +211,10 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -
   if config.opt.secure { return false }
   let address = UInt(bitPattern: pointer)
   let code = entry >> pageEntryClassShift
-  if code <= UInt(config.smallClassCount) || code > UInt(config.tcacheClassCount) { return false }
+  // (Bit patterns: UInt(_:)'s sign checks were a branch and a trap each.)
+  if code <= UInt(bitPattern: config.smallClassCount) || code > UInt(bitPattern: config.tcacheClassCount) {
+    return false
+  }
   guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
         extent.pointee.state == .large, !extent.pointee.inThreadCache,
         extent.pointee.profSample == nil else { return false }
