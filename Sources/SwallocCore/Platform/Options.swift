@@ -218,13 +218,7 @@ enum OptionName: Int {
     case .secure: return setting(parseBool(v, vl)) { config.opt.secure = $0 }
     case .zero: return setting(parseBool(v, vl)) { config.opt.zero = $0 }
     case .remoteQueue: return setting(parseBool(v, vl)) { config.opt.remoteQueue = $0 }
-    case .thp:
-      var i: UInt8 = 0
-      while let t = ThpSetting(rawValue: i) {
-        if keyEquals(v, vl, t.name) { config.opt.thp = t; return true }
-        i &+= 1
-      }
-      return false
+    case .thp: return setting(ThpSetting(named: v, vl)) { config.opt.thp = $0 }
     case .abortConf: return setting(parseBool(v, vl)) { config.opt.abortConf = $0 }
     case .statsPrintOpts:
       // jemalloc's letters; "J" (JSON) is the one that changes this report.

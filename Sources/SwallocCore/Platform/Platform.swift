@@ -79,6 +79,16 @@ enum ThpSetting: UInt8 {
     case .never: return "never"
     }
   }
+
+  /// The setting named by the `length` characters at `text`, nil for none.
+  init?(named text: UnsafePointer<CChar>, _ length: Int) {
+    var i: UInt8 = 0
+    while let t = ThpSetting(rawValue: i) {
+      if keyEquals(text, length, t.name) { self = t; return }
+      i &+= 1
+    }
+    return nil
+  }
 }
 
 /// The system's THP modes.
