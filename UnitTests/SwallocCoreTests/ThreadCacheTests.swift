@@ -404,6 +404,75 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(tcacheBin(t, busy).count, 25)
   }
 
+  /// A stack that swings between empty and full twice in a row doubles (up
+  /// to the slots its block reserves) and takes the free without a flush;
+  /// one that overflows again with no refill between (a burst's frees)
+  /// flushes its older half and keeps its size. The collector halves a
+  /// grown stack once its class goes quiet, not below the base capacity,
+  /// and the free fast path's limit moves with the stack's start.
+  func testAStackThatKeepsSwingingGrowsAndShrinksBackWhenQuiet() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    let sizeClass = classIndexFor(4096)
+    let bin = tcacheBin(t, sizeClass)
+    let base = config.tcacheBaseCapacities[sizeClass]
+    let most = config.tcacheCapacities[sizeClass]
+    let grown = min(base * 2, most)
+    XCTAssertEqual(bin.pointee.capacity, base)
+    XCTAssertGreaterThan(most, base, "4 KiB stacks may grow")
+    XCTAssertEqual(bin.pointee.fastLimit, bin.pointee.start)
+    var blocks: [UnsafeMutableRawPointer] = []
+    func fresh() -> UnsafeMutableRawPointer {
+      var one: [UnsafeMutableRawPointer?] = [nil]
+      XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &one, want: 1), 1)
+      return one[0]!
+    }
+    // A free that finds the stack full: cacheFree's path.
+    func overflow(_ p: UnsafeMutableRawPointer) {
+      XCTAssertFalse(bin.push(p))
+      tcacheOverflow(t, sizeClass: sizeClass)
+      XCTAssertTrue(bin.push(p))
+    }
+    // Runs the stack empty, refills it, then fills it and overflows it.
+    func swing() {
+      while let p = bin.pop() { blocks.append(p) }
+      blocks.append(tcacheRefillAndPop(t, sizeClass: sizeClass)!)
+      while bin.count < Int(bin.pointee.capacity) { XCTAssertTrue(bin.push(fresh())) }
+      overflow(fresh())
+    }
+    swing()
+    XCTAssertEqual(bin.pointee.capacity, base, "one swing: flushed, not grown")
+    XCTAssertEqual(bin.count, Int(base / 2) + 1)
+    // Full again with no refill between (a burst's frees): not grown.
+    while bin.count < Int(base) { XCTAssertTrue(bin.push(fresh())) }
+    overflow(fresh())
+    XCTAssertEqual(bin.pointee.capacity, base, "an overflow with no refill before it does not grow it")
+    swing()
+    XCTAssertEqual(bin.pointee.capacity, base, "a swing after that is again the first")
+    swing()
+    XCTAssertEqual(bin.pointee.capacity, grown, "the second swing in a row doubles it")
+    XCTAssertEqual(bin.count, Int(base) + 1, "and the free was taken without a flush")
+    XCTAssertEqual(bin.pointee.fastLimit, bin.pointee.start, "the fast path's limit moved along")
+    XCTAssertEqual(bin.pointee.fill, tcacheFill(sizeClass: sizeClass, capacity: grown))
+    let p = fresh()
+    XCTAssertTrue(bin.fastPush(p, address: UInt(bitPattern: p)), "the fast path has room in the grown part")
+    // Quiet now: the collector's next visit keeps a quarter and halves it.
+    bin.pointee.refilled = 0
+    t.pointee.gcCursor = UInt32(sizeClass)
+    t.pointee.gcEvents = tcacheGCInterval - 1
+    tcacheEvent(t)
+    XCTAssertEqual(bin.pointee.capacity, max(grown / 2, base))
+    XCTAssertEqual(bin.pointee.fastLimit, bin.pointee.start)
+    XCTAssertEqual(bin.count, (Int(base) + 2) / 4)
+    XCTAssertNil(bin.pointee.end.pointee, "the sentinel is untouched")
+    for p in blocks where !bin.push(p) {
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+      XCTAssertTrue(bin.push(p))
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
+  }
+
   /// The collector's visit of a class returns its bin's spare slabs to the
   /// arena, unless a refill took one since the previous visit.
   func testTheCollectorReturnsSparesNoRefillTook() {

@@ -293,7 +293,7 @@ func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
     if sizeClass < config.smallClassCount {
       result = tcacheRefillAndPop(t, sizeClass: sizeClass)
     } else {
-      tcacheBin(t, sizeClass).pointee.refilled = 1
+      tcacheBin(t, sizeClass).pointee.refilled |= tcacheRefilledSinceVisit | tcacheRefilledSinceOverflow
       tcacheEvent(t)
       let arena = t.pointee.arena
       result = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)
@@ -461,7 +461,8 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
   freeToArena(pointer, allocation)
 }
 
-/// Pushes onto the thread's cache, flushing the older half when it is full.
+/// Pushes onto the thread's cache; a full stack grows or flushes its older
+/// half first (tcacheOverflow).
 private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer, _ sizeClass: Int) {
   let bin = tcacheBin(t, sizeClass)
   let head = bin.pointee.head
@@ -469,8 +470,9 @@ private func cacheFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutab
     fatal("free(): double free detected (the block is already in the thread cache)")
   }
   if bin.push(pointer, floor: bin.localFloor(sizeClass: sizeClass)) { return }
-  tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
-  _ = bin.push(pointer, floor: bin.localFloor(sizeClass: sizeClass))
+  tcacheOverflow(t, sizeClass: sizeClass)
+  let pushed = bin.push(pointer, floor: bin.localFloor(sizeClass: sizeClass))
+  invariant(pushed, "a thread-cache stack has no room after its overflow")
   tcacheEvent(t)
 }
 

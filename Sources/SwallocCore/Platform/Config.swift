@@ -88,9 +88,11 @@ struct Config {
   var tcacheClassCount = 0
   /// Bytes of one Tcache block including its stacks.
   var tcacheBlockSize: UInt = 0
-  /// Stack capacity of each cached class (entries from tcacheClassCount on
-  /// unused).
+  /// Slots each cached class's stack has in a Tcache block: the most
+  /// entries it may grow to (entries from tcacheClassCount on unused).
   var tcacheCapacities = ClassTable<UInt32>(repeating: 0)
+  /// The capacity each stack starts at and shrinks back to when idle.
+  var tcacheBaseCapacities = ClassTable<UInt32>(repeating: 0)
   /// The byte offset among a tcache's bins of the last stack that keeps
   /// other arenas' blocks apart (tcacheKeepsForeign); 0 (none) under
   /// secure:true.

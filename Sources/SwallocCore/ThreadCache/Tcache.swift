@@ -12,7 +12,8 @@ import CSwallocPlatform
 /// One size class's stack of cached pointers. It grows down from `end`:
 /// `head` is the most recently cached entry, the stack is empty when
 /// `head == end` and full when `head == start`; the slot at `end` always
-/// holds nil. Comparing pointers keeps both fast paths to one load, one
+/// holds nil. `start` moves with the stack's capacity (tcacheResize),
+/// within the slots its block reserves (config.tcacheCapacities). Comparing pointers keeps both fast paths to one load, one
 /// compare and one store of the head, plus the countdown (malloc) or the
 /// frees count (free).
 struct TcacheBin {
@@ -44,8 +45,9 @@ struct TcacheBin {
   /// Regions a refill asks for: half the capacity, at most
   /// tcacheRefillBudget bytes' worth (see there).
   var fill: UInt32 = 1
-  /// Set when the stack ran empty and was refilled since the garbage
-  /// collector last looked at it.
+  /// Set when the stack ran empty and was refilled: bit 0 since the
+  /// garbage collector last looked at it, bit 1 since the stack last
+  /// overflowed (tcacheRefilledSinceVisit, tcacheRefilledSinceOverflow).
   var refilled: UInt32 = 0
 
   /// Entries the stack holds when full.
@@ -280,6 +282,17 @@ let tcacheBigStackBudget: UInt = 256 << 10
 /// to 3 KiB are unaffected (half their stack is within the budget).
 let tcacheRefillBudget: UInt = 32 << 10
 
+/// Bytes a small class's stack may grow to while the class is hot
+/// (tcacheOverflow), at most 200 entries and never below its base
+/// capacity. The base sizes leave the classes from 2 to 14 KiB 8 to 16
+/// entries: bench aligned (blocks up to 32 KiB, alignments up to 4 KiB,
+/// freed at random) sent a quarter of its 4 KiB blocks through the bin,
+/// a stack of 8 running empty and full again every 16 operations or so (a
+/// random walk needs about (capacity / 2)^2 steps from the middle to an
+/// end).
+let tcacheGrowBudget: UInt = 64 << 10
+let tcacheGrowSlots: UInt32 = 32
+
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
 func tcacheBoot(maxBytes: UInt) {
   config.tcacheClassCount = maxBytes == 0 ? 0 : min(classIndexFor(min(maxBytes, largeMaxClass)) &+ 1, classCount)
@@ -305,8 +318,13 @@ func tcacheBoot(maxBytes: UInt) {
       let byBudget = UInt32(tcacheStackBudget / size)
       capacity = min(max(config.binInfos[c].regionCount &* 2, byBudget, 4), 200)
     }
-    config.tcacheCapacities[c] = capacity
-    stackSlots &+= UInt(capacity)
+    config.tcacheBaseCapacities[c] = capacity
+    // The slots reserved for growth cost address space in the block; only
+    // the ones a grown stack uses become resident.
+    let most = c < config.smallClassCount && capacity < tcacheGrowSlots
+      ? max(capacity, min(UInt32(tcacheGrowBudget / size), tcacheGrowSlots)) : capacity
+    config.tcacheCapacities[c] = most
+    stackSlots &+= UInt(most)
     c &+= 1
   }
   let foreignMaxClass = min(classIndexFor(tcacheForeignMaxSize), config.smallClassCount &- 1)
@@ -314,6 +332,17 @@ func tcacheBoot(maxBytes: UInt) {
   // Each stack is followed by one nil sentinel slot (tcacheCreate).
   stackSlots &+= UInt(tcacheBinCount)
   config.tcacheBlockSize = UInt(tcacheBinsOffset) &+ UInt(MemoryLayout<TcacheBin>.stride &* tcacheBinCount) &+ stackSlots &* 8
+}
+
+/// Regions a refill of a stack of `capacity` entries asks for: half of
+/// them, at most tcacheRefillBudget bytes' worth for a small class, at
+/// least 1.
+func tcacheFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
+  var fill = capacity >> 1
+  if sizeClass >= 0 && sizeClass < config.smallClassCount {
+    fill = min(fill, UInt32(tcacheRefillBudget / UInt(config.binInfos[sizeClass].regionSize)))
+  }
+  return max(fill, 1)
 }
 
 func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
@@ -335,18 +364,17 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     .bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
   var code = 0
   while code < tcacheBinCount {
-    let capacity = code >= 1 && code <= config.tcacheClassCount ? config.tcacheCapacities[code &- 1] : 0
-    let end = stack + Int(capacity)
+    let cached = code >= 1 && code <= config.tcacheClassCount
+    let end = stack + Int(cached ? config.tcacheCapacities[code &- 1] : 0)
+    // Every stack starts at its base capacity (tcacheResize grows it).
+    let capacity = cached ? config.tcacheBaseCapacities[code &- 1] : 0
+    let start = end - Int(capacity)
     // secure:true caches no free at all (Secure.swift).
-    let fastLimit = code &- 1 < config.smallClassCount && !config.opt.secure ? stack : end
-    var fill = capacity >> 1
-    if code >= 1 && code <= config.smallClassCount {
-      fill = min(fill, UInt32(tcacheRefillBudget / UInt(config.binInfos[code &- 1].regionSize)))
-    }
-    let countdown = code >= 1 && code <= config.tcacheClassCount ? tcacheFirstCountdown(sizeClass: code &- 1) : 1
-    tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: stack, end: end,
+    let fastLimit = code &- 1 < config.smallClassCount && !config.opt.secure ? start : end
+    let countdown = cached ? tcacheFirstCountdown(sizeClass: code &- 1) : 1
+    tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: start, end: end,
                                                          countdown: countdown, countdownStart: countdown,
-                                                         fill: max(fill, 1)))
+                                                         fill: tcacheFill(sizeClass: code &- 1, capacity: capacity)))
     // The slot at `end` stays nil: the free fast path compares *head with
     // the block being freed without first checking for an empty stack.
     if recycled { end.pointee = nil }
