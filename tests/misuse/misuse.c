@@ -45,6 +45,15 @@
  *   invalid-foreign         free of a page from a private mmap
  *   free-sized-wrong        free_sized(malloc(100), 5000)
  *   realloc-invalid         realloc of a stack pointer
+ *   realloc-interior-inplace  realloc(p + 16, 100) of a 100-byte block (its
+ *                           own class: returned p + 16 in place before, the
+ *                           caller then owning 16 bytes of the next region)
+ *   realloc-interior-move   realloc(p + 16, 300) of a 100-byte block (moved
+ *                           it and cached p + 16, which the next malloc(100)
+ *                           handed out: two live blocks overlapping), then
+ *                           a malloc(100)
+ *   realloc-interior-slow   realloc(p + 16, 100000) of a 3000-byte block
+ *                           (realloc's full path)
  *   signal-reentry          a single-threaded program whose SIGPROF handler
  *                           mallocs and frees 100 KB blocks while the program
  *                           does the same: a signal that lands while the
@@ -337,6 +346,18 @@ int main(int argc, char **argv)
         memset(local, 0, sizeof local);
         sink = local;
         sink = f_realloc(sink, 100);
+    } else if (strcmp(m, "realloc-interior-inplace") == 0) {
+        char *p = f_malloc(100);
+        char *q = f_realloc(p + 16, 100);
+        printf("realloc(p + 16, 100) returned %s\n", q == p + 16 ? "p + 16" : "another block");
+    } else if (strcmp(m, "realloc-interior-move") == 0) {
+        char *p = f_malloc(100);
+        sink = f_realloc(p + 16, 300);
+        char *r = f_malloc(100);
+        printf("malloc(100) after realloc(p + 16, 300) returned %s\n", r == p + 16 ? "p + 16" : "another block");
+    } else if (strcmp(m, "realloc-interior-slow") == 0) {
+        char *p = f_malloc(3000);
+        sink = f_realloc(p + 16, 100000);
     } else if (strcmp(m, "signal-reentry") == 0) {
         /* Blocks above the thread cache's sizes: every malloc and free
          * takes the extent lock, which the handler then meets held. */

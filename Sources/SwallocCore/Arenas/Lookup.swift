@@ -35,6 +35,15 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
   let arena = chunkArena(address)
   let sizeClass = Int(classPlusOne &- 1)
   if sizeClass < config.smallClassCount {
+    // The start of a region: realloc and malloc_usable_size of p + 16
+    // took it for a block of its own (realloc moved it and cached p + 16
+    // for the next malloc to hand out), and so did a free that found its
+    // stack full. (The slab's start is fixed while the slab lives; a record
+    // is never unmapped.) Whether the region is allocated takes its bin's
+    // lock: binFreeLocked and the flushes check that.
+    if slabRegionIndex(extent, info: config.binInfos[sizeClass], address: address) == nil {
+      invalidInteriorPointer(what)
+    }
     return .small(arena: arena, slab: extent, sizeClass: sizeClass)
   }
   // A run sitting in a thread cache was freed already.
@@ -42,6 +51,13 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
     invalidPointer(what)
   }
   return .large(arena: arena, extent: extent, sizeClass: sizeClass)
+}
+
+func invalidInteriorPointer(_ what: StaticString) -> Never {
+  writeStderr("swalloc: ")
+  writeStderr(what)
+  writeStderr("(): invalid pointer (not the start of an allocated block)\n")
+  swalloc_abort()
 }
 
 func invalidPointer(_ what: StaticString) -> Never {
