@@ -10,7 +10,11 @@
 // entries, see docs/ARCHITECTURE.md, "Hardening").
 //
 // Page-map entry (one UInt per page):
-//   bits 0..47   address of the Extent record covering the page (0: none)
+//   bits 0..47   address of the Extent record covering the page (0: none);
+//                records are 64-byte aligned, and on a slab's pages bits
+//                0..5 hold the page's index in its slab (slabs have at
+//                most 16 pages), so a region boundary is checked from the
+//                entry alone (slabEntryRegionIndex)
 //   bits 48..63  size class + 1 when the page starts a large allocation or
 //                belongs to a slab; 0 for free extents and for the last page
 //                of a large run (so a pointer into it is never taken as a
@@ -46,6 +50,8 @@ let chunkMetaPageMapOffset = 64
 // ChunkMeta record: boot-once, in `config` (chunkGeometryBoot).
 
 let pageEntryAddressMask: UInt = (1 << 48) &- 1
+/// The Extent address in an entry: bits 6..47 (see above).
+let pageEntryExtentMask: UInt = pageEntryAddressMask & ~63
 /// A page-map entry: the extent's address in bits 0-47, its class code
 /// (class index + 1, 0: no allocation starts on this page) in bits 54-63.
 /// Bits 48-53 stay 0, so the 16 bits from 48 are the code << 6, the byte
@@ -145,7 +151,7 @@ func makePageEntry(_ extent: UnsafeMutablePointer<Extent>, classPlusOne: UInt) -
 
 @inline(__always)
 func pageEntryExtent(_ entry: UInt) -> UnsafeMutablePointer<Extent>? {
-  UnsafeMutablePointer<Extent>(bitPattern: entry & pageEntryAddressMask)
+  UnsafeMutablePointer<Extent>(bitPattern: entry & pageEntryExtentMask)
 }
 
 // MARK: Page-state bitmaps (the owning arena's extent lock held)

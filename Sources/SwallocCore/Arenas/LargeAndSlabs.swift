@@ -169,11 +169,14 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
     e.pointee.freeRegions = info.regionCount
     e.pointee.slabList = .full
     let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
-    // One radix lookup for all the slab's pages (they share a chunk).
+    // One radix lookup for all the slab's pages (they share a chunk); each
+    // entry carries its page's index in the slab (Chunk.swift).
+    invariant(UInt(bitPattern: e) & 63 == 0 && e.pointee.pages <= 64, "a slab's entries cannot carry its page indices")
     let map = chunkMeta(e.pointee.address).pageMap
-    var i = Int(pageIndexInChunk(e.pointee.address))
+    let first = Int(pageIndexInChunk(e.pointee.address))
+    var i = first
     let end = i &+ Int(e.pointee.pages)
-    while i < end { map[i] = entry; i &+= 1 }
+    while i < end { map[i] = entry | UInt(i &- first); i &+= 1 }
     return e
   }
   guard let e = slab else { return nil }

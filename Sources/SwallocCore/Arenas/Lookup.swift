@@ -38,10 +38,10 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
     // The start of a region: realloc and malloc_usable_size of p + 16
     // took it for a block of its own (realloc moved it and cached p + 16
     // for the next malloc to hand out), and so did a free that found its
-    // stack full. (The slab's start is fixed while the slab lives; a record
-    // is never unmapped.) Whether the region is allocated takes its bin's
-    // lock: binFreeLocked and the flushes check that.
-    if slabRegionIndex(extent, info: config.binInfos[sizeClass], address: address) == nil {
+    // stack full. Whether the region is allocated takes its bin's
+    // lock: binFreeLocked and the flushes check that. (From the page-map
+    // entry: the slab's record is its bin lock's to read.)
+    if slabEntryRegionIndex(entry, info: config.binInfos[sizeClass], address: address) == nil {
       invalidInteriorPointer(what)
     }
     return .small(arena: arena, slab: extent, sizeClass: sizeClass)

@@ -42,6 +42,19 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
   return taken
 }
 
+/// The index of the region that starts at `address`, on a page of a slab
+/// of the class of `info` whose page-map entry is `entry`, or nil when no
+/// region starts there: from the entry alone (its page's index in the
+/// slab, Chunk.swift), with no read of the slab's record, which its bin's
+/// lock guards.
+@inline(__always)
+func slabEntryRegionIndex(_ entry: UInt, info: BinInfo, address: UInt) -> UInt? {
+  let offset = ((entry & 63) << pageShift) | (address & pageMask)
+  let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
+  if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) { return nil }
+  return index
+}
+
 /// The index of the region that starts at `address` in `slab`, or nil when
 /// no region starts there (division by multiply-shift).
 @inline(__always)
