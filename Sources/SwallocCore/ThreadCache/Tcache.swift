@@ -13,9 +13,10 @@ import CSwallocPlatform
 /// `head` is the most recently cached entry, the stack is empty when
 /// `head == end` and full when `head == start`; the slot at `end` always
 /// holds nil. `start` moves with the stack's capacity (tcacheResize),
-/// within the slots its block reserves (config.tcacheCapacities). Comparing pointers keeps both fast paths to one load, one
-/// compare and one store of the head, plus the countdown (malloc) or the
-/// frees count (free).
+/// within the slots its block reserves (config.tcacheCapacities).
+/// Comparing pointers keeps both fast paths to one load, one compare and
+/// one store of the head, plus the countdown (malloc) or the frees count
+/// (free).
 struct TcacheBin {
   var head: UnsafeMutablePointer<UnsafeMutableRawPointer?>
   /// The free fast path has room while head > fastLimit. Small classes:
@@ -47,7 +48,9 @@ struct TcacheBin {
   var fill: UInt32 = 1
   /// Set when the stack ran empty and was refilled: bit 0 since the
   /// garbage collector last looked at it, bit 1 since the stack last
-  /// overflowed (tcacheRefilledSinceVisit, tcacheRefilledSinceOverflow).
+  /// overflowed; bit 2: that overflow followed a refill
+  /// (tcacheRefilledSinceVisit, tcacheRefilledSinceOverflow,
+  /// tcacheSwungAtLastOverflow in TcacheFill.swift).
   var refilled: UInt32 = 0
 
   /// Entries the stack holds when full.
@@ -283,13 +286,13 @@ let tcacheBigStackBudget: UInt = 256 << 10
 let tcacheRefillBudget: UInt = 32 << 10
 
 /// Bytes a small class's stack may grow to while the class is hot
-/// (tcacheOverflow), at most 200 entries and never below its base
-/// capacity. The base sizes leave the classes from 2 to 14 KiB 8 to 16
-/// entries: bench aligned (blocks up to 32 KiB, alignments up to 4 KiB,
-/// freed at random) sent a quarter of its 4 KiB blocks through the bin,
-/// a stack of 8 running empty and full again every 16 operations or so (a
-/// random walk needs about (capacity / 2)^2 steps from the middle to an
-/// end).
+/// (tcacheOverflow), at most tcacheGrowSlots entries; only stacks with
+/// fewer than that grow. The base sizes leave the classes from 2 to 14
+/// KiB 8 to 16 entries: bench aligned (blocks up to 32 KiB, alignments up
+/// to 4 KiB, freed at random) sent a quarter of its 4 KiB blocks through
+/// the bin, a stack of 8 running empty and full again every 16 operations
+/// or so (a random walk needs about (capacity / 2)^2 steps from the
+/// middle to an end).
 let tcacheGrowBudget: UInt = 64 << 10
 let tcacheGrowSlots: UInt32 = 32
 
