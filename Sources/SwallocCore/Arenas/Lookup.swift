@@ -42,7 +42,7 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
     // lock: binFreeLocked and the flushes check that. (From the page-map
     // entry: the slab's record is its bin lock's to read.)
     if slabEntryRegionIndex(entry, info: config.binInfos[sizeClass], address: address) == nil {
-      invalidInteriorPointer(what)
+      invalidPointer(what, "not the start of an allocated block")
     }
     return .small(arena: arena, slab: extent, sizeClass: sizeClass)
   }
@@ -53,17 +53,13 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
   return .large(arena: arena, extent: extent, sizeClass: sizeClass)
 }
 
-func invalidInteriorPointer(_ what: StaticString) -> Never {
+func invalidPointer(_ what: StaticString,
+                    _ why: StaticString = "not allocated by swalloc, or already freed") -> Never {
   writeStderr("swalloc: ")
   writeStderr(what)
-  writeStderr("(): invalid pointer (not the start of an allocated block)\n")
-  swalloc_abort()
-}
-
-func invalidPointer(_ what: StaticString) -> Never {
-  writeStderr("swalloc: ")
-  writeStderr(what)
-  writeStderr("(): invalid pointer (not allocated by swalloc, or already freed)\n")
+  writeStderr("(): invalid pointer (")
+  writeStderr(why)
+  writeStderr(")\n")
   swalloc_abort()
 }
 

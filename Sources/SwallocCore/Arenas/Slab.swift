@@ -49,17 +49,21 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
 /// lock guards.
 @inline(__always)
 func slabEntryRegionIndex(_ entry: UInt, info: BinInfo, address: UInt) -> UInt? {
-  let offset = ((entry & 63) << pageShift) | (address & pageMask)
-  let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
-  if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) { return nil }
-  return index
+  regionIndex(atOffset: ((entry & 63) << pageShift) | (address & pageMask), info: info)
 }
 
 /// The index of the region that starts at `address` in `slab`, or nil when
-/// no region starts there (division by multiply-shift).
+/// no region starts there.
 @inline(__always)
 func slabRegionIndex(_ slab: UnsafeMutablePointer<Extent>, info: BinInfo, address: UInt) -> UInt? {
-  let offset = address &- slab.pointee.address
+  regionIndex(atOffset: address &- slab.pointee.address, info: info)
+}
+
+/// The index of the region `offset` bytes into a slab of the class of
+/// `info`, or nil when no region starts there (a multiple of the region
+/// size below the last region's end; division by multiply-shift).
+@inline(__always)
+func regionIndex(atOffset offset: UInt, info: BinInfo) -> UInt? {
   let index = UInt((UInt64(offset) &* UInt64(info.divisionMagic)) >> 32)
   if index &* UInt(info.regionSize) != offset || index >= UInt(info.regionCount) { return nil }
   return index
