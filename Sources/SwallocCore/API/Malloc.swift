@@ -293,7 +293,7 @@ func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
     if sizeClass < config.smallClassCount {
       result = tcacheRefillAndPop(t, sizeClass: sizeClass)
     } else {
-      tcacheBin(t, sizeClass).pointee.refilled |= tcacheRefilledSinceVisit | tcacheRefilledSinceOverflow
+      tcacheBin(t, sizeClass).markRefilled()
       tcacheEvent(t)
       let arena = t.pointee.arena
       result = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)

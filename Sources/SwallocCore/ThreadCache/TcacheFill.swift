@@ -45,7 +45,7 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
     while i < got { swalloc_prefetch_write((end - got + i).pointee); i &+= 1 }
   }
   if config.opt.secure { quarantineShuffle(t, end - got, count: got) }
-  bin.pointee.refilled |= tcacheRefilledSinceVisit | tcacheRefilledSinceOverflow
+  bin.markRefilled()
   threadCountsFoldClass(t, sizeClass)
   tcacheEvent(t)
   return bin.pop()
@@ -152,6 +152,14 @@ let tcacheRefilledSinceVisit: UInt32 = 1
 let tcacheRefilledSinceOverflow: UInt32 = 2
 /// Set by an overflow that followed a refill (a swing, tcacheOverflow).
 let tcacheSwungAtLastOverflow: UInt32 = 4
+
+extension UnsafeMutablePointer where Pointee == TcacheBin {
+  /// The stack ran empty and is being refilled (a small class's refill, a
+  /// large class's miss).
+  @inline(__always) func markRefilled() {
+    pointee.refilled |= tcacheRefilledSinceVisit | tcacheRefilledSinceOverflow
+  }
+}
 
 /// A free found the stack of `sizeClass` full (its own entries; a stack
 /// full of foreign ones is foreignStackFull's). A stack that ran empty
