@@ -16,6 +16,31 @@ final class ExtentTests: XCTestCase {
     XCTAssertEqual(extentBucket(pages: 16) - extentBucket(pages: 8), 4)
   }
 
+  /// What a slab's region traffic touches (Extent's layout note) lies in
+  /// the record's first 64 bytes, the bitmap where `bitmap` reads it, and
+  /// the record holds the bitmap of the fullest slab.
+  func testASlabsRegionFieldsShareTheRecordsFirstLine() {
+    let slabFields: [PartialKeyPath<Extent>] = [\.address, \.next, \.prev, \.freeRegions, \.sizeClass, \.state, \.slabList]
+    for field in slabFields {
+      let offset = MemoryLayout<Extent>.offset(of: field)!
+      XCTAssertLessThan(offset, extentBitmapOffset)
+    }
+    XCTAssertEqual(MemoryLayout<Extent>.offset(of: \.bitmapWords), extentBitmapOffset)
+    XCTAssertEqual(extentBitmapOffset + Int(extentBitmapWords) * 8, 64)
+    XCTAssertLessThanOrEqual(Bitmap.wordCount(bits: config.maxRegionsPerSlab), extentBitmapWords)
+    XCTAssertEqual(config.extentRecordSize % 64, 0)
+    XCTAssertGreaterThanOrEqual(config.extentRecordSize, UInt(MemoryLayout<Extent>.stride))
+    let record = UnsafeMutablePointer<Extent>.allocate(capacity: 1)
+    defer { record.deallocate() }
+    record.initialize(to: Extent())
+    record.pointee.sizeClass = 0   // the 16-byte class: 256 regions, all four words
+    record.bitmap.setAll()
+    XCTAssertEqual(record.bitmap.countSet(), UInt(config.binInfos[0].regionCount))
+    XCTAssertEqual(record.pointee.bitmapWords.3, UInt64.max)
+    XCTAssertEqual(record.pointee.pages, 0)
+    XCTAssertEqual(record.pointee.freeRegions, 0)
+  }
+
 
   private func freeExtentPages(_ a: UnsafeMutablePointer<Arena>) -> [UInt] {
     var result: [UInt] = []

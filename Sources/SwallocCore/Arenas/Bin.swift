@@ -142,9 +142,12 @@ func binDrainRemoteLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutable
   // bitmap checks are, for every region).
   var lastSlab: UnsafeMutablePointer<Extent>? = nil
   var freed: UInt = 0
+  // (The class's slab size, not the record's `pages`, which lies outside
+  // the record's slab line: Extent.)
+  let slabBytes = UInt(info.slabPages) << pageShift
   while true {
     var slab: UnsafeMutablePointer<Extent>
-    if let s = lastSlab, region &- s.pointee.address < s.pointee.pages << pageShift {
+    if let s = lastSlab, region &- s.pointee.address < slabBytes {
       slab = s
     } else {
       slab = remoteRegionSlab(a, sizeClass: sizeClass, region)

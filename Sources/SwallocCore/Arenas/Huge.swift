@@ -117,7 +117,7 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
       if bytes > headBytes && hugeCacheEntries < hugeCacheMaxEntries, let raw = recyclePop(&hugeRecords, &hugeRecordsLock)
                             ?? baseAlloc(UInt(MemoryLayout<Extent>.stride), alignment: 64) {
         let tail = raw.bindMemory(to: Extent.self, capacity: 1)
-        tail.initialize(to: Extent(address: tailStart, pages: (bytes &- headBytes) >> pageShift, state: .huge))
+        tail.initialize(to: Extent(address: tailStart, state: .huge, pages: (bytes &- headBytes) >> pageShift))
         tail.pointee.mappedPages = (bytes &- headBytes) >> pageShift
         tail.pointee.cachedAtMs = found.pointee.cachedAtMs
         let headPages = UInt32(truncatingIfNeeded: headBytes >> pageShift)
@@ -302,7 +302,7 @@ private func hugeMap(_ size: UInt, alignment: UInt, zero: Bool) -> UnsafeMutable
     return nil
   }
   adviseHugePages(p, usize, config.thpAdviceHuge)
-  record.initialize(to: Extent(address: UInt(bitPattern: p), pages: usize >> pageShift, state: .huge))
+  record.initialize(to: Extent(address: UInt(bitPattern: p), state: .huge, pages: usize >> pageShift))
   record.pointee.mappedPages = usize >> pageShift
   if !pageMapSet(UInt(bitPattern: p), UInt(bitPattern: record)) {
     unmapPages(p, usize)

@@ -35,23 +35,32 @@ enum SlabListState: UInt8 {
 /// its bin's lock; a huge record by its block's owner, and while cached under
 /// hugeCacheLock; profSample under profLock; inThreadCache as noted below.
 struct Extent {
+  // Layout: what a slab's region traffic reads and writes (a refill's
+  // bitmap scan, a flush's returns, the nonfull list) fills the record's
+  // first 64 bytes, bitmap included, so each slab touched costs one cache
+  // line, not two. The other fields (page runs, decay, huge blocks) follow.
+  // Swift lays a struct's stored properties out in declaration order;
+  // ExtentLayoutTests checks the offsets.
   var address: UInt = 0
-  var pages: UInt = 0
   var next: UnsafeMutablePointer<Extent>? = nil
   var prev: UnsafeMutablePointer<Extent>? = nil
+  /// Slabs: free regions.
+  var freeRegions: UInt32 = 0
+  var sizeClass: UInt16 = 0
   var state: ExtentState = .free
+  var slabList: SlabListState = .full
+  /// Slabs: the free-region bitmap (extentBitmapWords words: a slab holds
+  /// at most 256 regions; extentRecordBoot checks), read through `bitmap`.
+  var bitmapWords: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+  var pages: UInt = 0
   /// Free extents: the decay list the extent is on (.dirty: it has dirty
   /// pages; .muzzy: muzzy pages and no dirty ones; .zeroed: neither, on no
   /// list). Extents just taken from the free store: .zeroed when every page
   /// is known to read zero (calloc skips its memset).
   var contents: PageContents = .dirty
-  var slabList: SlabListState = .full
   /// Large runs: freed into a thread cache (not yet reallocated or flushed).
   /// Written only by the thread whose cache holds the run, or that frees it.
   var inThreadCache = false
-  var sizeClass: UInt16 = 0
-  /// Slabs: free regions.
-  var freeRegions: UInt32 = 0
   /// Huge cache entries: when the mapping was cached (ms, truncated).
   var cachedAtMs: UInt32 = 0
   /// Free extents: pages in the dirty and muzzy states (exact: counted from
@@ -69,13 +78,19 @@ struct Extent {
   var profSample: UnsafeMutableRawPointer? = nil
 }
 
-/// Offset of a slab's bitmap words inside its Extent record.
-let extentBitmapOffset = (MemoryLayout<Extent>.stride &+ 15) & ~15
+/// Offset of a slab's bitmap words inside its Extent record (bitmapWords,
+/// in the record's first cache line).
+let extentBitmapOffset = 32
+/// Words of the bitmap a record holds: 256 regions, the most a slab has
+/// (the 16-byte class's one-page slab).
+let extentBitmapWords: UInt = 4
 
-/// Sets config.extentRecordSize: the header and a bitmap for the largest slab.
+/// Sets config.extentRecordSize: the whole record, in 64-byte lines.
 func extentRecordBoot() {
-  let words = Bitmap.wordCount(bits: config.maxRegionsPerSlab)
-  config.extentRecordSize = (UInt(extentBitmapOffset) &+ words &* 8 &+ 63) & ~63
+  if Bitmap.wordCount(bits: config.maxRegionsPerSlab) > extentBitmapWords {
+    fatal("swalloc: a slab has more regions than an extent record's bitmap holds")
+  }
+  config.extentRecordSize = (UInt(MemoryLayout<Extent>.stride) &+ 63) & ~63
 }
 
 /// Extent's next/prev, the links of three lists: a free extent's bucket
