@@ -41,6 +41,9 @@ glibc=""
 for file in "$stage/usr/lib/libswalloc.so" "$stage/usr/bin/swalloc"; do
   real=$(readlink -f "$file")
   v=$(objdump -T "$real" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
+  # Packed relative relocations (build-lib.sh) need glibc 2.36: a version
+  # requirement of the file (GLIBC_ABI_DT_RELR) that names no symbol.
+  if readelf -V "$real" | grep -q GLIBC_ABI_DT_RELR && { [ -z "$v" ] || [ "$(printf '%s\n2.36\n' "$v" | sort -V | tail -n 1)" = 2.36 ]; }; then v=2.36; fi
   if [ -n "$v" ] && { [ -z "$glibc" ] || [ "$(printf '%s\n%s\n' "$glibc" "$v" | sort -V | tail -n 1)" = "$v" ]; }; then glibc=$v; fi
   while read -r path; do
     case "$path" in */libc.so.6|*/ld-linux*|*/libm.so.6) continue ;; esac
