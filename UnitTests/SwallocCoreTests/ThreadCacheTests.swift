@@ -410,6 +410,38 @@ final class ThreadCacheGCTests: XCTestCase {
   /// flushes its older half and keeps its size. The collector halves a
   /// grown stack once its class goes quiet, not below the base capacity,
   /// and the free fast path's limit moves with the stack's start.
+  /// A stack that overflows in a run of frees (the fast path pushed it
+  /// full, popped nothing since its last flush or refill) sends three
+  /// quarters back; one that overflows after a pop, half.
+  func testAnOverflowInARunOfFreesFlushesThreeQuarters() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    let sizeClass = classIndexFor(64)
+    let bin = tcacheBin(t, sizeClass)
+    let capacity = Int(bin.pointee.capacity)
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 3 * capacity)
+    XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: regions.count), regions.count)
+    var next = 0
+    // The free fast path's pushes (counted) until the stack is full, then
+    // the overflow cacheFree makes.
+    func freeUntilFull() {
+      while bin.fastPush(regions[next], address: UInt(bitPattern: regions[next])) { next += 1 }
+      tcacheOverflow(t, sizeClass: sizeClass)
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)   // folds the counts: they start here
+    freeUntilFull()
+    XCTAssertEqual(bin.count, capacity >> 2, "a run of frees: three quarters went back")
+    let popped = bin.popBeforeEvent()!   // a malloc's pop
+    freeUntilFull()
+    XCTAssertEqual(bin.count, capacity >> 1, "a pop since the last flush: half went back")
+    for p in [popped] + regions[next...].map({ $0! }) where !bin.push(p) {
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+      XCTAssertTrue(bin.push(p))
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
+  }
+
   func testAStackThatKeepsSwingingGrowsAndShrinksBackWhenQuiet() {
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!

@@ -172,7 +172,7 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 /// frees overflows again with no refill between, which a bigger stack
 /// would not spare; grown stacks held every burst's last 64 KiB (bench
 /// burst peak RSS 6.7 -> 7.2 MiB). Otherwise, or at its most, the older
-/// half goes back. The collector shrinks it again once the class goes
+/// half goes back (three quarters in a run of frees). The collector shrinks it again once the class goes
 /// quiet (tcacheCollect). The caller pushes the block and then calls
 /// tcacheEvent.
 func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
@@ -189,7 +189,20 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
     tcacheResize(bin, sizeClass: sizeClass, capacity: min(capacity &* 2, most))
     return
   }
-  tcacheFlush(t, sizeClass: sizeClass, keep: Int(capacity >> 1))
+  // A free run: since the stack's counts were last folded (its previous
+  // flush or refill), the fast path pushed blocks and popped none, as when
+  // a burst of blocks is freed. Three quarters go back, not half: the
+  // blocks keep coming, and the half kept would be flushed at the next
+  // overflow anyway. Bench burst (runs of 128 to 4096 blocks of one class
+  // allocated, then freed): `wl burst 1 0.2` 437.2M -> 416.4M
+  // instructions, xmalloc's consumers 200.2M -> 195.5M, larson and
+  // server-churn +0.2%; peak RSS unchanged (medians of 21 runs). (The
+  // same for refills, the whole stack after a run of pops, took burst to
+  // 398M but held twice the regions in xmalloc's producers, which only
+  // allocate: peak RSS +4%.) Under secure:true every free takes the slow
+  // path, which the count of fast-path frees leaves out: no run there.
+  let freeRun = bin.pointee.frees != 0 && bin.pointee.countdownStart == bin.pointee.countdown && !config.opt.secure
+  tcacheFlush(t, sizeClass: sizeClass, keep: Int(freeRun ? capacity >> 2 : capacity >> 1))
 }
 
 /// Sets the capacity of a stack that holds no foreign entries and at most
