@@ -153,6 +153,65 @@ final class ExtentTests: XCTestCase {
     assertExactPageCounts(a, "freed again")
   }
 
+  /// A run taken from the front of a free extent leaves the rest in that
+  /// extent's place: its decay list position (its pages' age) and, when
+  /// the run took all its dirty pages, the muzzy list, with exact counts.
+  /// (Split into a new tail record, the rest was filed as just freed.)
+  func testARunCarvedFromAFreeExtentLeavesTheRestItsAge() {
+    let a = makePrivateArena()
+    a.pointee.dirtyDecayMs = -1
+    a.pointee.muzzyDecayMs = -1
+    mutexLock(&a.pointee.extentLock)
+    defer { mutexUnlock(&a.pointee.extentLock) }
+    func take(_ pages: UInt) -> UnsafeMutablePointer<Extent> {
+      let e = arenaAllocPages(a, pages: pages, alignPages: 1)!
+      e.pointee.state = .large
+      return e
+    }
+    let older = take(10)        // 0..<10
+    _ = take(1)                 // 10 stays in use
+    let newer = take(20)        // 11..<31
+    _ = take(1)                 // 31 stays in use
+    let olderStart = older.pointee.address
+    arenaFreePages(a, older)
+    arenaFreePages(a, newer)
+    XCTAssertEqual(a.pointee.dirty.lru.first?.pointee.address, olderStart)
+    // 4 pages: the 10-page extent is the best fit.
+    let run = take(4)
+    XCTAssertEqual(run.pointee.address, olderStart)
+    XCTAssertEqual(run.pointee.contents, .dirty)
+    let rest = a.pointee.dirty.lru.first!
+    XCTAssertEqual(rest.pointee.address, olderStart + 4 * pageSize, "the rest is still the oldest")
+    XCTAssertEqual(rest.pointee.pages, 6)
+    XCTAssertEqual(UInt(rest.pointee.dirtyPages), 6)
+    XCTAssertEqual(pageEntryExtent(pageEntry(rest.pointee.address)), rest)
+    XCTAssertEqual(pageEntryExtent(pageEntry(rest.end - pageSize)), rest)
+    assertExactPageCounts(a, "carved")
+    // A dirty front and a muzzy rest: a run of the dirty pages leaves an
+    // extent of muzzy pages only, on the muzzy list.
+    let back = take(6)          // the rest, 4..<10: an exact fit
+    XCTAssertEqual(back.pointee.address, olderStart + 4 * pageSize)
+    arenaFreePages(a, back)
+    purgeExtent(a, pageEntryExtent(pageEntry(olderStart + 4 * pageSize))!, lazily: true)
+    let purged = pageEntryExtent(pageEntry(olderStart + 4 * pageSize))!
+    if purged.pointee.contents == .muzzy {   // (MADV_FREE refused: zeroed, nothing more to see)
+      arenaFreePages(a, run)    // 0..<4, dirty, joins the muzzy 4..<10
+      let mixed = pageEntryExtent(pageEntry(olderStart))!
+      XCTAssertEqual(mixed.pointee.pages, 10)
+      XCTAssertEqual(mixed.pointee.contents, .dirty)
+      XCTAssertEqual(UInt(mixed.pointee.dirtyPages), 4)
+      XCTAssertEqual(UInt(mixed.pointee.muzzyPages), 6)
+      let dirtyFront = take(4)
+      XCTAssertEqual(dirtyFront.pointee.address, olderStart)
+      XCTAssertEqual(dirtyFront.pointee.contents, .dirty)
+      let left = pageEntryExtent(pageEntry(olderStart + 4 * pageSize))!
+      XCTAssertEqual(left.pointee.contents, .muzzy)
+      XCTAssertEqual(UInt(left.pointee.muzzyPages), 6)
+      XCTAssertEqual(a.pointee.muzzy.lru.first, left)
+      assertExactPageCounts(a, "dirty front carved from a muzzy rest")
+    }
+  }
+
   func testLargeReallocGrowsAndShrinksInPlace() {
     let p = swallocMalloc(20_000)!
     memset(p, 0x5A, 20_000)

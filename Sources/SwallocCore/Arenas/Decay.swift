@@ -159,6 +159,36 @@ func decayUntrack(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ex
   }
 }
 
+/// Free extent `e`, tracked, gave `dirty` dirty and `muzzy` muzzy pages
+/// from its front to a run (its counts already lowered, carvePages): they
+/// leave its stage, and it leaves its list when no page of that state is
+/// left (to the muzzy list, newest, when muzzy pages are).
+func decayLeftFront(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, dirty: UInt, muzzy: UInt) {
+  a.pointee.muzzyPagesTotal &-= muzzy
+  switch e.pointee.contents {
+  case .dirty:
+    a.pointee.dirty.pages &-= dirty
+    if e.pointee.dirtyPages == 0 {
+      a.pointee.dirty.remove(e, 0)
+      if e.pointee.muzzyPages != 0 {
+        e.pointee.contents = .muzzy
+        a.pointee.muzzy.append(e, UInt(e.pointee.muzzyPages))
+      } else {
+        e.pointee.contents = .zeroed
+      }
+    }
+  case .muzzy:
+    // (No dirty page: it would be on the dirty list.)
+    a.pointee.muzzy.pages &-= muzzy
+    if e.pointee.muzzyPages == 0 {
+      a.pointee.muzzy.remove(e, 0)
+      e.pointee.contents = .zeroed
+    }
+  case .zeroed:
+    break
+  }
+}
+
 /// Hands a free extent's pages back to the kernel: lazily (MADV_FREE:
 /// dirty pages become muzzy) or for good (MADV_DONTNEED: every page zeroed).
 func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, lazily: Bool) {

@@ -128,17 +128,18 @@ private func fileFreeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutable
 func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: UInt) -> UnsafeMutablePointer<Extent>? {
   let need = pages &+ alignPages &- 1
   if need > chunkUsablePages { return nil }
-  // Records for a possible tail and (aligned runs only) head split,
-  // reserved up front so a failure leaves the free extents untouched.
+  // Records for the run carved from a free extent's front (carvePages), or
+  // for a possible tail and (aligned runs only) head split, reserved up
+  // front so a failure leaves the free extents untouched.
   guard let tail = arenaNewRecord(a) else { return nil }
   var head: UnsafeMutablePointer<Extent>? = nil
   if alignPages > 1 {
     guard let h = arenaNewRecord(a) else { arenaRecycleRecord(a, tail); return nil }
     head = h
   }
-  var found = a.pointee.freeExtents.takeBestFit(pages: need)
+  var found = a.pointee.freeExtents.bestFit(pages: need)
   if found == nil {
-    if arenaAddChunk(a) { found = a.pointee.freeExtents.takeBestFit(pages: need) }
+    if arenaAddChunk(a) { found = a.pointee.freeExtents.bestFit(pages: need) }
   }
   guard let e = found else {
     if let head { arenaRecycleRecord(a, head) }
@@ -146,6 +147,8 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
     return nil
   }
   if e.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
+  if head == nil && e.pointee.pages > pages { return carvePages(a, from: e, pages: pages, into: tail) }
+  a.pointee.freeExtents.remove(e)
   decayUntrack(a, e)
   let meta = chunkMeta(e.pointee.address)
   let map = meta.pageMap
@@ -189,6 +192,43 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   decayTickAfterTaking(a)
   hugeCacheMakeRoom(forPages: pages &- taken.dirty &- taken.muzzy)
   return e
+}
+
+/// arenaAllocPages's common case: the first `pages` pages of free extent
+/// `e`, which has more, become run `run` (a fresh record), and `e` keeps the
+/// rest where it is: in its bucket unless its new size belongs in another,
+/// and in its place in its decay list, which is the age of those pages.
+/// Splitting `e` into a taken run and a tail record filed anew cost a bucket
+/// removal and insertion, and a decay list removal and append (which also
+/// made the old tail look freed just now) per slab: bench burst makes one
+/// per 21 blocks: `wl burst 1 0.2` 416.4M -> 412.3M instructions, the
+/// other workloads 0.01-0.5% fewer.
+@inline(__always)
+private func carvePages(_ a: UnsafeMutablePointer<Arena>, from e: UnsafeMutablePointer<Extent>, pages: UInt,
+                        into run: UnsafeMutablePointer<Extent>) -> UnsafeMutablePointer<Extent> {
+  let meta = chunkMeta(e.pointee.address)
+  let map = meta.pageMap
+  let taken = pageStateTake(meta, first: pageIndexInChunk(e.pointee.address), count: pages)
+  run.pointee.address = e.pointee.address
+  run.pointee.pages = pages
+  run.pointee.contents = taken.dirty == 0 && taken.muzzy == 0 ? .zeroed : .dirty
+  let oldPages = e.pointee.pages
+  e.pointee.address &+= pages << pageShift
+  e.pointee.pages = oldPages &- pages
+  a.pointee.freeExtents.resized(e, from: oldPages)
+  e.pointee.dirtyPages &-= UInt32(truncatingIfNeeded: taken.dirty)
+  e.pointee.muzzyPages &-= UInt32(truncatingIfNeeded: taken.muzzy)
+  decayLeftFront(a, e, dirty: taken.dirty, muzzy: taken.muzzy)
+  // The run's first page maps to the run until the caller maps its pages
+  // (as a split run's did); `e`'s new first page maps to `e`.
+  map[Int(pageIndexInChunk(run.pointee.address))] = makePageEntry(run, classPlusOne: 0)
+  markFreeBoundaries(e, map: map)
+  invariant(pageStateCount(e.pointee.address, pages: e.pointee.pages)
+              == (UInt(e.pointee.dirtyPages), UInt(e.pointee.muzzyPages)),
+            "a carved free extent's page counts disagree with its chunk's page states")
+  decayTickAfterTaking(a)
+  hugeCacheMakeRoom(forPages: pages &- taken.dirty &- taken.muzzy)
+  return run
 }
 
 /// Coalescing: takes free neighbour `n` out of the store and its decay list,

@@ -162,15 +162,31 @@ struct ExtentBuckets {
   /// The lowest-addressed extent of at least `pages` pages in the smallest
   /// bucket that has one, removed from the store.
   mutating func takeBestFit(pages: UInt) -> UnsafeMutablePointer<Extent>? {
-    let first = extentBucket(pages: pages)
-    if let e = lowestFitting(in: first, pages: pages) { remove(e); return e }
-    let higher = first &+ 1 < 64 ? nonEmpty & ~((UInt64(1) << UInt64(first &+ 1)) &- 1) : 0
-    if higher == 0 { return nil }
-    let b = higher.trailingZeroBitCount
-    // Every extent in a higher bucket is large enough.
-    let e = lowestFitting(in: b, pages: 1).unsafelyUnwrapped
+    guard let e = bestFit(pages: pages) else { return nil }
     remove(e)
     return e
+  }
+
+  /// takeBestFit's choice, left in the store.
+  func bestFit(pages: UInt) -> UnsafeMutablePointer<Extent>? {
+    let first = extentBucket(pages: pages)
+    if let e = lowestFitting(in: first, pages: pages) { return e }
+    let higher = first &+ 1 < 64 ? nonEmpty & ~((UInt64(1) << UInt64(first &+ 1)) &- 1) : 0
+    if higher == 0 { return nil }
+    // Every extent in a higher bucket is large enough.
+    return lowestFitting(in: higher.trailingZeroBitCount, pages: 1)
+  }
+
+  /// A stored extent of `oldPages` pages now has `e.pages`: moves it to the
+  /// bucket of its new size when that is another one.
+  mutating func resized(_ e: UnsafeMutablePointer<Extent>, from oldPages: UInt) {
+    let old = extentBucket(pages: oldPages)
+    let new = extentBucket(pages: e.pointee.pages)
+    if old == new { return }
+    heads[old].remove(e)
+    if heads[old].isEmpty { nonEmpty &= ~(UInt64(1) << UInt64(old)) }
+    heads[new].pushFront(e)
+    nonEmpty |= UInt64(1) << UInt64(new)
   }
 
   private func lowestFitting(in bucket: Int, pages: UInt) -> UnsafeMutablePointer<Extent>? {
