@@ -40,7 +40,8 @@ struct Extent {
   // first 64 bytes, bitmap included, so each slab touched costs one cache
   // line, not two. The other fields (page runs, decay, huge blocks) follow.
   // Swift lays a struct's stored properties out in declaration order;
-  // ExtentLayoutTests checks the offsets.
+  // ExtentTests.testASlabsRegionFieldsShareTheRecordsFirstLine checks the
+  // offsets.
   var address: UInt = 0
   var next: UnsafeMutablePointer<Extent>? = nil
   var prev: UnsafeMutablePointer<Extent>? = nil
@@ -160,14 +161,8 @@ struct ExtentBuckets {
   }
 
   /// The lowest-addressed extent of at least `pages` pages in the smallest
-  /// bucket that has one, removed from the store.
-  mutating func takeBestFit(pages: UInt) -> UnsafeMutablePointer<Extent>? {
-    guard let e = bestFit(pages: pages) else { return nil }
-    remove(e)
-    return e
-  }
-
-  /// takeBestFit's choice, left in the store.
+  /// bucket that has one, left in the store (arenaAllocPages carves it in
+  /// place or removes it).
   func bestFit(pages: UInt) -> UnsafeMutablePointer<Extent>? {
     let first = extentBucket(pages: pages)
     if let e = lowestFitting(in: first, pages: pages) { return e }

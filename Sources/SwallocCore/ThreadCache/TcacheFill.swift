@@ -172,9 +172,9 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 /// frees overflows again with no refill between, which a bigger stack
 /// would not spare; grown stacks held every burst's last 64 KiB (bench
 /// burst peak RSS 6.7 -> 7.2 MiB). Otherwise, or at its most, the older
-/// half goes back (three quarters in a run of frees). The collector shrinks it again once the class goes
-/// quiet (tcacheCollect). The caller pushes the block and then calls
-/// tcacheEvent.
+/// half goes back (three quarters in a run of frees). The collector
+/// shrinks it again once the class goes quiet (tcacheCollect). The caller
+/// pushes the block and then calls tcacheEvent.
 func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   let bin = tcacheBin(t, sizeClass)
   let capacity = bin.pointee.capacity
@@ -195,7 +195,7 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   // blocks keep coming, and the half kept would be flushed at the next
   // overflow anyway. Bench burst (runs of 128 to 4096 blocks of one class
   // allocated, then freed): `wl burst 1 0.2` 437.2M -> 416.4M
-  // instructions, xmalloc's consumers 200.2M -> 195.5M, larson and
+  // instructions, xmalloc 200.2M -> 195.5M, larson and
   // server-churn +0.2%; peak RSS unchanged (medians of 21 runs). (The
   // same for refills, the whole stack after a run of pops, took burst to
   // 398M but held twice the regions in xmalloc's producers, which only
