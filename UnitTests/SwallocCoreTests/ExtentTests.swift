@@ -97,6 +97,14 @@ final class ExtentTests: XCTestCase {
     XCTAssertEqual(freeExtentPages(a), [chunkUsablePages])
   }
 
+  /// A page run of arena `a` (its extent lock held) marked as a large
+  /// block, as arenaAllocLarge would.
+  private func takeLargeRun(_ a: UnsafeMutablePointer<Arena>, _ pages: UInt, align: UInt = 1) -> UnsafeMutablePointer<Extent> {
+    let e = arenaAllocPages(a, pages: pages, alignPages: align)!
+    e.pointee.state = .large
+    return e
+  }
+
   /// Every free extent's dirty and muzzy counts against the chunk's
   /// page-state bits, and the arena's totals against the extents'.
   private func assertExactPageCounts(_ a: UnsafeMutablePointer<Arena>, _ step: String) {
@@ -126,11 +134,7 @@ final class ExtentTests: XCTestCase {
     a.pointee.muzzyDecayMs = -1
     mutexLock(&a.pointee.extentLock)
     defer { mutexUnlock(&a.pointee.extentLock) }
-    func take(_ pages: UInt, align: UInt = 1) -> UnsafeMutablePointer<Extent> {
-      let e = arenaAllocPages(a, pages: pages, alignPages: align)!
-      e.pointee.state = .large
-      return e
-    }
+    func take(_ pages: UInt, align: UInt = 1) -> UnsafeMutablePointer<Extent> { takeLargeRun(a, pages, align: align) }
     _ = take(1)                 // page 0 stays in use
     let x = take(5)             // 1..<6
     let y = take(26)            // 6..<32
@@ -163,11 +167,7 @@ final class ExtentTests: XCTestCase {
     a.pointee.muzzyDecayMs = -1
     mutexLock(&a.pointee.extentLock)
     defer { mutexUnlock(&a.pointee.extentLock) }
-    func take(_ pages: UInt) -> UnsafeMutablePointer<Extent> {
-      let e = arenaAllocPages(a, pages: pages, alignPages: 1)!
-      e.pointee.state = .large
-      return e
-    }
+    func take(_ pages: UInt) -> UnsafeMutablePointer<Extent> { takeLargeRun(a, pages) }
     let older = take(10)        // 0..<10
     _ = take(1)                 // 10 stays in use
     let newer = take(20)        // 11..<31

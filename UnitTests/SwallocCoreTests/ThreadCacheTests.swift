@@ -378,6 +378,19 @@ final class ThreadCacheTests: XCTestCase {
 final class ThreadCacheGCTests: XCTestCase {
   override func setUp() { XCTAssertTrue(ensureBooted()) }
 
+  /// Caches `blocks` in `t`'s stack of `sizeClass` (flushing it when full),
+  /// then flushes it: every region of `arena`'s bin must be home.
+  private func sendHome(_ blocks: [UnsafeMutableRawPointer], _ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int,
+                        _ arena: UnsafeMutablePointer<Arena>) {
+    let bin = tcacheBin(t, sizeClass)
+    for p in blocks where !bin.push(p) {
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+      XCTAssertTrue(bin.push(p))
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
+  }
+
   func testGarbageCollectionTrimsStacksThatDidNotRunEmpty() {
     let arena = makePrivateArena()
     let idle = classIndexFor(64), busy = classIndexFor(80)
@@ -434,12 +447,7 @@ final class ThreadCacheGCTests: XCTestCase {
     let popped = bin.popBeforeEvent()!   // a malloc's pop
     freeUntilFull()
     XCTAssertEqual(bin.count, capacity >> 1, "a pop since the last flush: half went back")
-    for p in [popped] + regions[next...].map({ $0! }) where !bin.push(p) {
-      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
-      XCTAssertTrue(bin.push(p))
-    }
-    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
-    XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
+    sendHome([popped] + regions[next...].map { $0! }, t, sizeClass, arena)
   }
 
   func testAStackThatKeepsSwingingGrowsAndShrinksBackWhenQuiet() {
@@ -497,12 +505,7 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(bin.pointee.fastLimit, bin.pointee.start)
     XCTAssertEqual(bin.count, (Int(base) + 2) / 4)
     XCTAssertNil(bin.pointee.end.pointee, "the sentinel is untouched")
-    for p in blocks where !bin.push(p) {
-      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
-      XCTAssertTrue(bin.push(p))
-    }
-    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
-    XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
+    sendHome(blocks, t, sizeClass, arena)
   }
 
   /// The collector's visit of a class returns its bin's spare slabs to the
