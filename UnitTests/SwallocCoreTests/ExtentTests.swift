@@ -125,10 +125,11 @@ final class ExtentTests: XCTestCase {
   }
 
   func testSplitsCountTheirPiecesExactly() {
-    // arenaAllocPages gives a split-off tail the run's counts less the
-    // pages taken (no pass over the tail's bitmap words): runs taken from
-    // an extent of dirty, muzzy and never-used pages, one aligned (a head
-    // split off too), one across a bitmap word.
+    // arenaAllocPages leaves what remains of the extent (carved in place,
+    // or a split-off tail) its counts less the pages taken (no pass over
+    // the rest's bitmap words): runs taken from an extent of dirty, muzzy
+    // and never-used pages, one aligned (a head split off too), one across
+    // a bitmap word.
     let a = makePrivateArena()
     a.pointee.dirtyDecayMs = -1
     a.pointee.muzzyDecayMs = -1

@@ -195,8 +195,8 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   // blocks keep coming, and the half kept would be flushed at the next
   // overflow anyway. Bench burst (runs of 128 to 4096 blocks of one class
   // allocated, then freed): `wl burst 1 0.2` 437.2M -> 416.4M
-  // instructions, xmalloc 200.2M -> 195.5M, larson and
-  // server-churn +0.2%; peak RSS unchanged (medians of 21 runs). (The
+  // instructions, xmalloc 200.2M -> 195.5M, larson and server-churn
+  // +0.2%; peak RSS unchanged (medians of 21 runs). (The
   // same for refills, the whole stack after a run of pops, took burst to
   // 398M but held twice the regions in xmalloc's producers, which only
   // allocate: peak RSS +4%.) Under secure:true every free takes the slow
