@@ -84,6 +84,17 @@ final class SizeClassTests: XCTestCase {
     }
   }
 
+  /// Classes up to 256 B hold at least 32 regions a slab (192 B: 21 in one
+  /// page before), so a producer refilling from slabs its consumers empty
+  /// cycles a slab per 32 blocks or more; no slab of theirs passes 8 KiB.
+  func testSmallClassSlabsHoldThirtyTwoRegions() {
+    for c in 0..<config.smallClassCount where config.binInfos[c].regionSize <= 256 {
+      let info = config.binInfos[c]
+      XCTAssertGreaterThanOrEqual(info.regionCount, 32, "class \(info.regionSize)")
+      XCTAssertLessThanOrEqual(UInt(info.slabPages) * pageSize, 8 << 10, "class \(info.regionSize)")
+    }
+  }
+
   func testAlignedRequestsLandOnClassesThatAreMultiplesOfTheAlignment() {
     var alignment: UInt = 16
     while alignment <= pageSize {
