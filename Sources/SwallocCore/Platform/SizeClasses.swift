@@ -200,8 +200,9 @@ let manyRegionsSlabBytes: UInt = 16 << 10
 /// 0.1%. Peak RSS within noise (medians of 11-21 interleaved runs: xmalloc
 /// 2868 / 2864 KiB; the others within +-60 KiB, server-churn +-700 KiB
 /// either way between batches). The same 32 regions up to 32 KiB slabs
-/// (classes to 1 KiB) cut burst to 384.1M but cost peak RSS (bench burst
-/// 6.5 -> 6.8 MiB, larson +3%, server-churn +4%; 7 runs each).
+/// (classes to 1 KiB) cut burst to 384.1M but cost peak RSS (bench/run.py
+/// --baseline with the rule above alone, 7 repetitions: geomean 1.02 ->
+/// 1.03 x glibc, burst 6.5 -> 6.8 MiB, churn-lifo 1.6 -> 1.8 MiB).
 let smallSlabRegions: UInt = 32
 let smallSlabBytes: UInt = 8 << 10
 
