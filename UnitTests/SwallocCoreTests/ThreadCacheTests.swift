@@ -664,6 +664,40 @@ final class ArenaChoiceTests: XCTestCase {
     addThreads(home, -2)   // and tcacheDestroy releases the cache's own
   }
 
+  /// A thread that leaves an arena damps the others' moves for
+  /// arenaSpreadSettleMs: their windows counted its contention. Without it,
+  /// two contending workers and their idle main thread on one arena ended on
+  /// three arenas (bench server-churn with tcache_max:32768).
+  func testAThreadLeavingAnArenaHoldsTheOthersThereWhileTheyMeasureAgain() {
+    XCTAssertEqual(arenaSpreadSettleMs, arenaSpreadWindowMs &* UInt32(arenaSpreadWindows),
+                   "the settle time is two judging windows")
+    // t1's thread (counted by arenaChoose), t2's and three idle ones.
+    guard let home = arenaChoose() else { return XCTFail("no arena") }
+    addThreads(home, 4)
+    let t1 = tcacheCreate(arena: home)!, t2 = tcacheCreate(arena: home)!
+    defer { tcacheDestroy(t1); tcacheDestroy(t2); addThreads(home, -3) }
+    let start = UInt32(truncatingIfNeeded: monotonicMs()) &+ 1000
+    // Each heavy window ends at `now`: arenaSpreadWindows of them in a row.
+    func heavyWindows(_ t: UnsafeMutablePointer<Tcache>, endingAt end: UInt32) {
+      var now = end &- arenaSpreadWindowMs &* UInt32(arenaSpreadWindows &- 1)
+      for _ in 1...Int(arenaSpreadWindows) {
+        t.pointee.spreadWindowMs = now &- arenaSpreadWindowMs
+        t.pointee.lockWeightSeen = swalloc_tls_lock_weight() &- 100 * arenaSpreadWindowMs * arenaSpreadWeightPerMs
+        arenaSpreadCheck(t, now: now)
+        now &+= arenaSpreadWindowMs
+      }
+    }
+    heavyWindows(t1, endingAt: start)
+    XCTAssertNotEqual(t1.pointee.arena, home, "the first thread moved")
+    heavyWindows(t2, endingAt: start &+ 5)
+    XCTAssertEqual(t2.pointee.arena, home, "5 ms after a thread left: the second stays")
+    XCTAssertEqual(t2.pointee.spreadStrikes, 0, "and its windows start over")
+    heavyWindows(t2, endingAt: start &+ arenaSpreadSettleMs &- 1)
+    XCTAssertEqual(t2.pointee.arena, home, "still within the settle time")
+    heavyWindows(t2, endingAt: start &+ arenaSpreadSettleMs)
+    XCTAssertNotEqual(t2.pointee.arena, home, "after it, still contended, it moves")
+  }
+
   func testALockTakenOverFromAnotherThreadWeighsOne() {
     let lock = UnsafeMutablePointer<SwallocCore.Mutex>.allocate(capacity: 1)
     lock.initialize(to: SwallocCore.Mutex())

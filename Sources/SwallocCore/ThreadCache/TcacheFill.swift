@@ -317,7 +317,7 @@ func arenaSpreadCheck(_ t: UnsafeMutablePointer<Tcache>, now: UInt32) {
   t.pointee.spreadStrikes &+= 1
   if t.pointee.spreadStrikes < arenaSpreadWindows { return }
   t.pointee.spreadStrikes = 0
-  if let target = arenaSpreadTarget(from: t.pointee.arena) { tcacheSetArena(t, target) }
+  if let target = arenaSpreadTarget(from: t.pointee.arena, now: now) { tcacheSetArena(t, target) }
 }
 
 /// Slow-path allocations between two looks at the clock (tcacheIdleTick).
