@@ -508,6 +508,56 @@ final class ThreadCacheGCTests: XCTestCase {
     sendHome(blocks, t, sizeClass, arena)
   }
 
+  /// Stacks of large blocks (16 KiB up to tcache_max) grow as the small
+  /// classes' do when they keep swinging between empty and full, up to
+  /// tcacheBigGrowBudget bytes: bench aligned's 16-32 KiB blocks, replaced
+  /// at random, swung their stacks of 8 to 16 entries through the arena's
+  /// extent lock every few operations.
+  func testALargeClassStackThatKeepsSwingingGrows() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    let sizeClass = classIndexFor(16 << 10)
+    XCTAssertGreaterThanOrEqual(sizeClass, config.smallClassCount, "16 KiB is a large class")
+    XCTAssertLessThan(sizeClass, config.tcacheClassCount, "and a cached one")
+    let bin = tcacheBin(t, sizeClass)
+    let base = config.tcacheBaseCapacities[sizeClass]
+    let most = config.tcacheCapacities[sizeClass]
+    XCTAssertEqual(most, max(base, min(UInt32(tcacheBigGrowBudget / (16 << 10)), tcacheGrowSlots)))
+    XCTAssertGreaterThan(most, base, "large stacks may grow")
+    XCTAssertEqual(bin.pointee.capacity, base)
+    XCTAssertEqual(bin.pointee.fastLimit, bin.pointee.end, "large frees still take the slow path")
+    var live: [UnsafeMutableRawPointer] = []
+    // A large run as a thread cache holds it (freeFull's mark).
+    func fresh() -> UnsafeMutableRawPointer {
+      let p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)!
+      pageEntryExtent(pageEntry(UInt(bitPattern: p)))!.pointee.inThreadCache = true
+      return p
+    }
+    // Runs the stack empty, misses once (allocateClass's large-class miss
+    // marks the stack refilled), fills it and overflows it (cacheFree).
+    func swing() {
+      while let p = bin.pop() { largeLeftThreadCache(p); live.append(p) }
+      bin.markRefilled()
+      while bin.count < Int(bin.pointee.capacity) { XCTAssertTrue(bin.push(fresh())) }
+      let p = fresh()
+      XCTAssertFalse(bin.push(p))
+      tcacheOverflow(t, sizeClass: sizeClass)
+      XCTAssertTrue(bin.push(p))
+    }
+    swing()
+    XCTAssertEqual(bin.pointee.capacity, base, "one swing: flushed, not grown")
+    swing()
+    XCTAssertEqual(bin.pointee.capacity, min(base * 2, most), "the second swing in a row doubles it")
+    XCTAssertEqual(bin.pointee.fastLimit, bin.pointee.end, "the fast path still has no room for large blocks")
+    // Everything goes home: the live runs through a stack flush too.
+    for p in live {
+      pageEntryExtent(pageEntry(UInt(bitPattern: p)))!.pointee.inThreadCache = true
+      if !bin.push(p) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); XCTAssertTrue(bin.push(p)) }
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(arena.pointee.largeCount, 0, "every run went home")
+  }
+
   /// The collector's visit of a class returns its bin's spare slabs to the
   /// arena, unless a refill took one since the previous visit.
   func testTheCollectorReturnsSparesNoRefillTook() {
