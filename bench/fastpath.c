@@ -13,6 +13,7 @@
 //             pair into a calloc call nor drop the stores before free)
 //   memalign  posix_memalign(&p, 64, 64) + free
 //   realloc   malloc(24), realloc to 40, free
+//   inplace   malloc(100), realloc to 112 (the same class), free
 //   batch8    8 x malloc(48), then the 8 blocks freed (in allocation order)
 // Each iteration's figure includes the loop itself.
 #include <stdio.h>
@@ -51,8 +52,11 @@ static void run(int mode, size_t size, long n) {
     LOOP(n, for (int j = 0; j < 8; j++) batch[j] = malloc(48);
             for (int j = 0; j < 8; j++) free(batch[j]););
     break;
-  default:
+  case 5:
     LOOP(n, p = malloc(32); sink = p; memset_call(p, 0, 32); free(p););
+    break;
+  default:
+    LOOP(n, p = malloc(100); sink = p; p = realloc(p, 112); sink = p; free(p););
     break;
   }
 }
@@ -60,16 +64,16 @@ static void run(int mode, size_t size, long n) {
 int main(int argc, char **argv) {
   long n = argc > 1 ? atol(argv[1]) : 1000000;
   const char *what = argc > 2 ? argv[2] : "32";
-  static const char *const modes[] = {"calloc", "memalign", "realloc", "batch8", "zeroed"};
+  static const char *const modes[] = {"calloc", "memalign", "realloc", "batch8", "zeroed", "inplace"};
   int mode = 0;
   size_t size = 32;
   if (what[0] >= '0' && what[0] <= '9') {
     size = (size_t)atol(what);
   } else {
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
       if (!strcmp(what, modes[i])) mode = i + 1;
     if (!mode) {
-      fprintf(stderr, "fastpath: unknown mode %s (SIZE, calloc, zeroed, memalign, realloc, batch8)\n", what);
+      fprintf(stderr, "fastpath: unknown mode %s (SIZE, calloc, zeroed, memalign, realloc, inplace, batch8)\n", what);
       return 64;
     }
   }

@@ -11,6 +11,7 @@
 #       malloc(32) + free; calloc(1, 32) + free; malloc(32) + memset +
 #       free (calloc's yardstick); malloc(20000) + free;
 #       posix_memalign(64, 64) + free; malloc(24), realloc to 40, free;
+#       malloc(100), realloc to 112 (the same class), free;
 #       8 x malloc(48), then 8 x free
 #   scripts/fastpath-instructions.sh [--lib NAME=PATH]... SIZE
 #       malloc(SIZE) + free only, one line per allocator (the original form:
@@ -91,6 +92,7 @@ ops=("32|malloc(32) + free"
      "20000|malloc(20000) + free"
      "memalign|posix_memalign(64, 64) + free"
      "realloc|malloc(24), realloc to 40, free"
+     "inplace|malloc(100), realloc to 112 (its class), free"
      "batch8|8 × malloc(48), then 8 × free")
 line="| operation |"; rule="|---|"
 for n in "${names[@]}"; do line+=" $n |"; rule+="---:|"; done

@@ -54,6 +54,12 @@
  *                           a malloc(100)
  *   realloc-interior-slow   realloc(p + 16, 100000) of a 3000-byte block
  *                           (realloc's full path)
+ *   realloc-interior-large  realloc(p + 16, 40000) of a 40000-byte block
+ *                           (the size's class is the block's: realloc's fast
+ *                           path, whose large blocks must start their page)
+ *   realloc-interior-huge   realloc(p + 4096, 3 MiB) of a 3 MiB block (a
+ *                           size its mapping holds: realloc's fast path,
+ *                           which must find the block's own record there)
  *   signal-reentry          a single-threaded program whose SIGPROF handler
  *                           mallocs and frees 100 KB blocks while the program
  *                           does the same: a signal that lands while the
@@ -358,6 +364,12 @@ int main(int argc, char **argv)
     } else if (strcmp(m, "realloc-interior-slow") == 0) {
         char *p = f_malloc(3000);
         sink = f_realloc(p + 16, 100000);
+    } else if (strcmp(m, "realloc-interior-large") == 0) {
+        char *p = f_malloc(40000);
+        sink = f_realloc(p + 16, 40000);
+    } else if (strcmp(m, "realloc-interior-huge") == 0) {
+        char *p = f_malloc(3u << 20);
+        sink = f_realloc(p + 4096, 3u << 20);
     } else if (strcmp(m, "signal-reentry") == 0) {
         /* Blocks above the thread cache's sizes: every malloc and free
          * takes the extent lock, which the handler then meets held. */

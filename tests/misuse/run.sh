@@ -66,6 +66,8 @@ if have misuse; then
     misuse_check realloc-interior-inplace 1
     misuse_check realloc-interior-move 1
     misuse_check realloc-interior-slow 0
+    misuse_check realloc-interior-large 0
+    misuse_check realloc-interior-huge 0
     misuse_check realloc-interior-inplace 0 secure:true
     misuse_check realloc-interior-move 0 secure:true
     misuse_check signal-reentry 0

@@ -80,6 +80,81 @@ private func callocSlow(_ total: UInt, overflow: Bool) -> UnsafeMutableRawPointe
 
 @_cdecl("swalloc_realloc")
 public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> UnsafeMutableRawPointer? {
+  // The fast path: the block already has room, so it stays where it is: a
+  // block of an arena chunk whose size class is the class of `size` (a
+  // string growing within its class), or a huge block whose mapping holds
+  // `size` and no more than twice it (reallocSlow's rule). One radix read,
+  // as free's fast path makes it, and no other test first: a null
+  // pointer, size 0, a size no class has, a pointer swalloc does not know
+  // and an allocator not booted yet (the radix map is empty) all fail the
+  // tests below and meet their outcome in reallocRest. secure:true checks
+  // every block in full (reallocSlow). The tests that came first (null,
+  // size 0, the size limit, boot) cost 13 instructions a call: `wl
+  // realloc-grow 1 0.1` (strings grown a byte a call, arrays eight bytes
+  // a call, past 2 MiB) 301.8M -> 242.5M instructions, CPU time (scale 1,
+  // medians of 11) 0.244 -> 0.208 s; scripts/fastpath-instructions.sh:
+  // malloc(100), realloc to 112, free 125 -> 109, malloc(24), realloc to
+  // 40, free 190 -> 175. A huge array's calls within its mapping skipped
+  // the full lookup too.
+  let address = unsafeBitCast(pointer, to: UInt.self)
+  let rootIndex = address &>> rootShift
+  if rootIndex < UInt(rootEntries) && !config.opt.secure {
+    let leaf = pageMapSlot(pageMapRoot[Int(rootIndex)], Int((address &>> chunkShift) & UInt(leafEntries &- 1)))
+    if leaf & pageMapArenaChunkTag != 0 {
+      let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
+      let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+      // (Whether a small block's address starts a region is not checked
+      // here, as the free fast path does not: realloc(p + 16) of a small
+      // block is one of the gaps secure:true closes, README "Misuse". With
+      // the check (from the page-map entry, slabEntryRegionIndex), bench
+      // realloc-grow ran 0.210 -> 0.240 s, +23 instructions a call. The full
+      // path, lookupAllocation, checks it.)
+      // Same class: at most the class's size and more than the class
+      // below's (tcmalloc's test), rather than classifying `size`, whose
+      // branch on the 4 KiB table limit was mispredicted for blocks on
+      // either side of it (bench realloc-grow: strings of 64 B..8 KiB).
+      // Code 0 (no allocation starts here) has size 0, which fails, and so
+      // does size 0 (never above the class below's size).
+      let code = Int(classCode & UInt(codeSizeEntries &- 1))
+      // And a small class, or else the first page of a large run: as one
+      // value, not two branches. The compiler tested the page offset first,
+      // and whether a block of 2 KiB and more starts a page is a coin toss
+      // (2048-byte regions: every other one): that branch was mispredicted
+      // in a quarter of bench realloc-grow's calls (callgrind --branch-sim,
+      // `wl realloc-grow 1 0.1`: 650,357 of 2,727,575).
+      let notSmall = (UInt(bitPattern: config.smallClassCount) &- classCode) >> 63   // 1: not a small class
+      let midPage = ((address & pageMask) &+ pageMask) >> pageShift                  // 1: not a page's start
+      if size <= UInt(codeSizes[code]) && size > UInt(codeSizes[(code &- 1) & (codeSizeEntries &- 1)])
+         && notSmall & midPage == 0 {
+        return pointer
+      }
+      // A small block moving to another small class (a string growing past
+      // its class), size 0 left to reallocRest: the fast paths' malloc and
+      // free around the copy, with the checks reallocSlow's
+      // lookupAllocation makes for a small block (an arena chunk's slab
+      // page). The slab record is not read: another thread may be updating
+      // it under its bin's lock.
+      if classCode != 0 && classCode <= UInt(bitPattern: config.smallClassCount) && size &- 1 < lookupMaxSize {
+        return reallocSmallMove(pointer.unsafelyUnwrapped, size, oldCode: Int(classCode))
+      }
+    } else if leaf != 0 {
+      // A huge block's record (an untagged radix entry): the same rule as
+      // reallocSlow's, above largeMaxClass, within the usable size and
+      // more than half of it; the record's address must be the block's.
+      let record = UnsafeMutablePointer<Extent>(bitPattern: leaf).unsafelyUnwrapped
+      let usable = record.pointee.pages << pageShift
+      if record.pointee.address == address && size > largeMaxClass && size <= usable && size > usable >> 1 {
+        return pointer
+      }
+    }
+  }
+  return reallocRest(pointer, size)
+}
+
+/// Every realloc the fast path did not take: a null pointer or size 0, a
+/// size no allocation can have, and the rest (reallocSlow).
+@inline(never)
+private func reallocRest(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> UnsafeMutableRawPointer? {
   guard let pointer else { return swallocMalloc(size) }
   if size == 0 {
     // glibc: realloc(p, 0) frees p and returns NULL.
@@ -88,49 +163,6 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   }
   if size > maxRequestSize { setErrno(ENOMEM); return nil }
   if !isBooted() { invalidPointer("realloc") }
-  // Fast path: the new size has the block's size class (a string growing
-  // within its class): one page-map read, no full lookup.
-  let address = UInt(bitPattern: pointer)
-  // secure:true checks the block in full first (reallocSlow).
-  // (One radix read for both the chunk test and the page's entry.)
-  if size <= largeMaxClass && !config.opt.secure, let meta = arenaChunkMeta(address) {
-    let entry = meta.pageMap[Int(pageIndexInChunk(address))]
-    let classCode = entry >> pageEntryClassShift
-    // (Not UInt(_:), whose check of the sign is a branch and a trap.)
-    let smallCodes = UInt(bitPattern: config.smallClassCount)
-    // (Whether a small block's address starts a region is not checked
-    // here, as the free fast path does not: realloc(p + 16) of a small
-    // block is one of the gaps secure:true closes, README "Misuse". With
-    // the check (from the page-map entry, slabEntryRegionIndex), bench
-    // realloc-grow ran 0.210 -> 0.240 s, +23 instructions a call. The full
-    // path, lookupAllocation, checks it.)
-    // Same class: at most the class's size and more than the class
-    // below's (tcmalloc's test), rather than classifying `size`, whose
-    // branch on the 4 KiB table limit was mispredicted for blocks on
-    // either side of it (bench realloc-grow: strings of 64 B..8 KiB).
-    // Code 0 (no allocation starts here) has size 0, which fails.
-    let code = Int(classCode & UInt(codeSizeEntries &- 1))
-    // And a small class, or else the first page of a large run: as one
-    // value, not two branches. The compiler tested the page offset first,
-    // and whether a block of 2 KiB and more starts a page is a coin toss
-    // (2048-byte regions: every other one): that branch was mispredicted
-    // in a quarter of bench realloc-grow's calls (callgrind --branch-sim,
-    // `wl realloc-grow 1 0.1`: 650,357 of 2,727,575).
-    let notSmall = (smallCodes &- classCode) >> 63          // 1: classCode > smallCodes
-    let midPage = ((address & pageMask) &+ pageMask) >> pageShift  // 1: not a page's start
-    if size <= UInt(codeSizes[code]) && size > UInt(codeSizes[(code &- 1) & (codeSizeEntries &- 1)])
-       && notSmall & midPage == 0 {
-      return pointer
-    }
-    // A small block moving to another small class (a string growing past
-    // its class): the fast paths' malloc and free around the copy, with the
-    // checks reallocSlow's lookupAllocation makes for a small block (an
-    // arena chunk's slab page). The slab record is not read: another
-    // thread may be updating it under its bin's lock.
-    if classCode != 0 && classCode <= smallCodes && size <= lookupMaxSize {
-      return reallocSmallMove(pointer, size, oldCode: Int(classCode))
-    }
-  }
   return reallocSlow(pointer, size)
 }
 
