@@ -86,7 +86,7 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   let address = unsafeBitCast(pointer, to: UInt.self)
   let rootIndex = address &>> rootShift
   if rootIndex < UInt(rootEntries),
-     case let leaf = pageMapSlot(pageMapRoot[Int(rootIndex)], Int((address &>> chunkShift) & UInt(leafEntries &- 1))),
+     case let leaf = pageMapSlot(forAddress: address, rootIndex: rootIndex),
      leaf & pageMapArenaChunkTag != 0 {
     let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
     // The class code's stack, by the byte offset the entry holds.

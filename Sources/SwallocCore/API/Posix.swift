@@ -97,12 +97,12 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   // 40, free 190 -> 175. A huge array's calls within its mapping skipped
   // the full lookup too.
   let address = unsafeBitCast(pointer, to: UInt.self)
-  // (The radix read spelled out as swallocFree's: pageMapLookup's masked
-  // root index and separate zero test cost one instruction more a call,
-  // +1.2% on realloc-grow.)
+  // (The radix read as swallocFree makes it: pageMapLookup's masked root
+  // index and separate zero test cost one instruction more a call, +1.2%
+  // on realloc-grow.)
   let rootIndex = address &>> rootShift
   if rootIndex < UInt(rootEntries) && !config.opt.secure {
-    let leaf = pageMapSlot(pageMapRoot[Int(rootIndex)], Int((address &>> chunkShift) & UInt(leafEntries &- 1)))
+    let leaf = pageMapSlot(forAddress: address, rootIndex: rootIndex)
     if leaf & pageMapArenaChunkTag != 0 {
       let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
       let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift

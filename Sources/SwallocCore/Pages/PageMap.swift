@@ -85,8 +85,17 @@ func pageMapBoot() -> Bool {
 /// record also holds its address).
 @inline(__always)
 func pageMapEntry(_ address: UInt) -> UInt {
-  pageMapSlot(pageMapRoot[Int((address &>> rootShift) & UInt(rootEntries &- 1))],
-              Int((address &>> chunkShift) & UInt(leafEntries &- 1)))
+  pageMapSlot(forAddress: address, rootIndex: (address &>> rootShift) & UInt(rootEntries &- 1))
+}
+
+/// The leaf entry for `address` under root entry `rootIndex`, which is
+/// below rootEntries: pageMapEntry masks it into range; the free and
+/// realloc fast paths test `address >> rootShift` against rootEntries
+/// instead, which also sends addresses of 48 bits and more to their slow
+/// paths (one instruction fewer than pageMapLookup's mask and test).
+@inline(__always)
+func pageMapSlot(forAddress address: UInt, rootIndex: UInt) -> UInt {
+  pageMapSlot(pageMapRoot[Int(rootIndex)], Int((address &>> chunkShift) & UInt(leafEntries &- 1)))
 }
 
 /// Reads slot `index` of `leaf`, relaxed-atomically (a plain load on
