@@ -16,11 +16,13 @@ final class ExtentTests: XCTestCase {
     XCTAssertEqual(extentBucket(pages: 16) - extentBucket(pages: 8), 4)
   }
 
-  /// What a slab's region traffic touches (Extent's layout note) lies in
-  /// the record's first 64 bytes, the bitmap where `bitmap` reads it, and
-  /// the record holds the bitmap of the fullest slab.
+  /// What a slab's region traffic touches, and what a large run's
+  /// thread-cache free tests (Extent's layout note), lies in the record's
+  /// first 64 bytes, the bitmap where `bitmap` reads it, and the record
+  /// holds the bitmap of the fullest slab. `sampled` follows profSample.
   func testASlabsRegionFieldsShareTheRecordsFirstLine() {
-    let slabFields: [PartialKeyPath<Extent>] = [\.address, \.next, \.prev, \.freeRegions, \.sizeClass, \.state, \.slabList]
+    let slabFields: [PartialKeyPath<Extent>] = [\.address, \.next, \.prev, \.freeRegions, \.sizeClass, \.state, \.slabList,
+                                                \.inThreadCache, \.sampled]
     for field in slabFields {
       let offset = MemoryLayout<Extent>.offset(of: field)!
       XCTAssertLessThan(offset, extentBitmapOffset)
@@ -39,6 +41,11 @@ final class ExtentTests: XCTestCase {
     XCTAssertEqual(record.pointee.bitmapWords.3, UInt64.max)
     XCTAssertEqual(record.pointee.pages, 0)
     XCTAssertEqual(record.pointee.freeRegions, 0)
+    XCTAssertFalse(record.pointee.sampled)
+    record.pointee.profSample = UnsafeMutableRawPointer(record)
+    XCTAssertTrue(record.pointee.sampled)
+    record.pointee.profSample = nil
+    XCTAssertFalse(record.pointee.sampled)
   }
 
 

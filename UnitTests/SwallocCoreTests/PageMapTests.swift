@@ -108,4 +108,63 @@ final class PageMapTests: XCTestCase {
     swallocFree(huge)
     XCTAssertEqual(pageMapLookup(UInt(bitPattern: huge)), 0)
   }
+  /// The chunk records' bin maps (what the free and realloc fast paths read)
+  /// equal bits 48..63 of every page's page-map entry, after slabs are made
+  /// and emptied, large runs are carved, resized in place and coalesced,
+  /// and aligned runs split their free extents' heads.
+  func testTheBinMapCopiesEveryPageMapEntry() {
+    var rng = SystemRandomNumberGenerator()
+    var live: [UnsafeMutableRawPointer] = []
+    var chunks = Set<UInt>()
+    for step in 0..<6000 {
+      if !live.isEmpty && (live.count > 400 || Int.random(in: 0..<3, using: &rng) == 0) {
+        let i = Int.random(in: 0..<live.count, using: &rng)
+        live.swapAt(i, live.count - 1)
+        let p = live.removeLast()
+        if Int.random(in: 0..<4, using: &rng) == 0 {
+          // Grow or shrink a large run in place (or move it).
+          let q = swallocRealloc(p, UInt.random(in: 16_385...200_000, using: &rng))!
+          chunks.insert(UInt(bitPattern: q) & ~chunkMask)
+          swallocFree(q)
+        } else {
+          swallocFree(p)
+        }
+        continue
+      }
+      let size: UInt = [UInt.random(in: 1...512, using: &rng), UInt.random(in: 513...14_000, using: &rng),
+                        UInt.random(in: 16_385...300_000, using: &rng)][step % 3]
+      let p: UnsafeMutableRawPointer
+      if step % 7 == 0 {
+        p = swallocAlignedAlloc(pageSize << UInt.random(in: 1...3, using: &rng), size)!
+      } else {
+        p = swallocMalloc(size)!
+      }
+      chunks.insert(UInt(bitPattern: p) & ~chunkMask)
+      live.append(p)
+    }
+    // Pages with a class (live blocks) and without: checked with the blocks
+    // live, then after they are freed and the arena purged.
+    func compare() -> (classed: Int, free: Int) {
+      var classed = 0, free = 0
+      for chunk in chunks {
+        guard let meta = arenaChunkMeta(chunk) else { continue }   // unmapped since
+        let a = meta.pointee.arena
+        withLock(&a.pointee.extentLock) {
+          for i in 0..<chunkPages {
+            let entry = meta.pageMap[i]
+            XCTAssertEqual(binMapValue(meta.pageMap, i), UInt16(truncatingIfNeeded: entry >> pageEntryBinOffsetShift),
+                           "page \(i) of chunk \(chunk)")
+            if entry >> pageEntryClassShift != 0 { classed += 1 } else if entry != 0 { free += 1 }
+          }
+        }
+      }
+      return (classed, free)
+    }
+    let before = compare()
+    XCTAssertGreaterThan(before.classed, 0, "no live block's page to compare")
+    for p in live { swallocFree(p) }
+    XCTAssertEqual("arena.\(ctlArenasAll).purge".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
+    let after = compare()
+    XCTAssertGreaterThan(before.free + after.free, 0, "no free extent's page to compare")
+  }
 }

@@ -286,7 +286,7 @@ final class ThreadCacheTests: XCTestCase {
         // Emptied slabs are spares, the current slab, or back in the free
         // extents (state .free, its record possibly reused).
         if slab.pointee.state == .slab {
-          XCTAssertEqual(slab.pointee.freeRegions, info.regionCount)
+          XCTAssertEqual(UInt32(slab.pointee.freeRegions), info.regionCount)
           XCTAssertEqual(slab.bitmap.countSet(), UInt(info.regionCount))
         }
       }
@@ -349,7 +349,7 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(bin.pointee.frees, bin.pointee.mallocs)
     var slab = bin.pointee.spare
     while let s = slab {
-      XCTAssertEqual(s.pointee.freeRegions, info.regionCount, "a spare slab is empty")
+      XCTAssertEqual(UInt32(s.pointee.freeRegions), info.regionCount, "a spare slab is empty")
       slab = s.pointee.next
     }
   }

@@ -88,13 +88,11 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   if rootIndex < UInt(rootEntries),
      case let leaf = pageMapSlot(forAddress: address, rootIndex: rootIndex),
      leaf & pageMapArenaChunkTag != 0 {
-    let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
-    // The class code's stack, by the byte offset the entry holds.
-    // (A 16-bit load of the entry's top quarter: with the full entry
-    // shifted, the compiler spent an instruction more once the offset was
-    // also passed to freeOtherArena.)
-    let binOffset = UInt(UnsafeRawPointer(pageMap + Int(pageIndexInChunk(address)))
-      .load(fromByteOffset: Int(pageEntryBinOffsetShift >> 3), as: UInt16.self))
+    // The class code's stack, by the byte offset the page's entry holds,
+    // read from the chunk's bin map (its copy of that half of the entry,
+    // a quarter of the bytes: Chunk.swift).
+    let binMap = UnsafeRawPointer(bitPattern: leaf &+ UInt(chunkMetaBinMapOffset &- 1)).unsafelyUnwrapped
+    let binOffset = UInt(binMap.load(fromByteOffset: Int(pageIndexInChunk(address)) &* 2, as: UInt16.self))
     // Code 0 (no allocation starts here) and uncached classes have
     // zero-capacity stacks, and a thread without a cache has only those:
     // they fail the room check.
@@ -215,9 +213,10 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -
   if code <= UInt(bitPattern: config.smallClassCount) || code > UInt(bitPattern: config.tcacheClassCount) {
     return false
   }
+  // (Fields of the record's first cache line: Extent's layout note.)
   guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
         extent.pointee.state == .large, !extent.pointee.inThreadCache,
-        extent.pointee.profSample == nil else { return false }
+        !extent.pointee.sampled else { return false }
   // The fast paths' view: a thread without a cache sees the empty tcache,
   // whose stacks are all full (head == start).
   let bin = fastPathBins() + Int(code)

@@ -106,6 +106,9 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
     if leaf & pageMapArenaChunkTag != 0 {
       let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
       let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+      // (From the page map, not the bin map free's fast path reads: the
+      // bin map's stack offset, code << 6, cost two instructions more here,
+      // the compiler keeping both the offset and the code.)
       // (Whether a small block's address starts a region is not checked
       // here, as the free fast path does not: realloc(p + 16) of a small
       // block is one of the gaps secure:true closes, README "Misuse". With

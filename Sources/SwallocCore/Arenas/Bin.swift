@@ -274,11 +274,11 @@ func binReturnRegionLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutabl
   slab.bitmap.set(index)
   slab.pointee.freeRegions &+= 1
   bin.pointee.regionsInUse &-= 1
-  invariant(slab.pointee.freeRegions <= info.regionCount, "a slab has more free regions than regions")
+  invariant(UInt32(slab.pointee.freeRegions) <= info.regionCount, "a slab has more free regions than regions")
   invariant(slab.bitmap.countSet() == UInt(slab.pointee.freeRegions), "a slab's free count disagrees with its bitmap")
   bin.pointee.frees &+= 1
   let free = slab.pointee.freeRegions
-  if free == info.regionCount || (free == 1 && slab.pointee.slabList == .full) {
+  if UInt32(free) == info.regionCount || (free == 1 && slab.pointee.slabList == .full) {
     return binSlabChangedList(a, bin, slab, info: info)
   }
   return true
@@ -291,7 +291,7 @@ func binReturnRegionLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutabl
 @inline(never)
 private func binSlabChangedList(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePointer<Bin>,
                                 _ slab: UnsafeMutablePointer<Extent>, info: BinInfo) -> Bool {
-  if slab.pointee.freeRegions == info.regionCount {
+  if UInt32(slab.pointee.freeRegions) == info.regionCount {
     if slab.pointee.slabList == .current { return true }
     if slab.pointee.slabList == .nonfull { nonfullRemove(bin, slab) }
     if bin.pointee.spareCount == 0
@@ -381,7 +381,7 @@ func binFreeBatchLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePo
     // run finds its bit set; so does any item after the slab emptied.)
     let bitmap = Bitmap(words: (UnsafeMutableRawPointer(s) + extentBitmapOffset).assumingMemoryBound(to: UInt64.self),
                         bitCount: UInt(regionCount))
-    var run: UInt32 = 0
+    var run: UInt16 = 0
     repeat {
       // (Read as a word: the optional's nil test would cost a branch.)
       let address = UnsafeRawPointer(items + i).load(as: UInt.self)
@@ -422,15 +422,15 @@ func binFreeBatchLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePo
         }
       }
       if !bitmap.setRangeWasClear(first, count: n) { fatal("free(): double free detected") }
-      run &+= UInt32(truncatingIfNeeded: n)
+      run &+= UInt16(truncatingIfNeeded: n)
     } while i < count
     let free = s.pointee.freeRegions &+ run
     s.pointee.freeRegions = free
     returned &+= UInt(run)
-    invariant(free <= regionCount, "a slab has more free regions than regions")
+    invariant(UInt32(free) <= regionCount, "a slab has more free regions than regions")
     invariant(s.bitmap.countSet() == UInt(free), "a slab's free count disagrees with its bitmap")
     // Empty now, or full before the run (a full slab is on no list).
-    if free == regionCount || s.pointee.slabList == .full {
+    if UInt32(free) == regionCount || s.pointee.slabList == .full {
       _ = binSlabChangedList(a, bin, s, info: info)
     }
   }

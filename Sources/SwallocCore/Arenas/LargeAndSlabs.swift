@@ -166,7 +166,7 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
     guard let e = arenaAllocPages(a, pages: UInt(info.slabPages), alignPages: 1) else { return nil }
     e.pointee.state = .slab
     e.pointee.sizeClass = UInt16(sizeClass)
-    e.pointee.freeRegions = info.regionCount
+    e.pointee.freeRegions = UInt16(truncatingIfNeeded: info.regionCount)
     e.pointee.slabList = .full
     let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
     // One radix lookup for all the slab's pages (they share a chunk); each
@@ -176,7 +176,7 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
     let first = Int(pageIndexInChunk(e.pointee.address))
     var i = first
     let end = i &+ Int(e.pointee.pages)
-    while i < end { map[i] = entry | UInt(i &- first); i &+= 1 }
+    while i < end { storePageEntry(map, i, entry | UInt(i &- first)); i &+= 1 }
     return e
   }
   guard let e = slab else { return nil }
@@ -185,7 +185,7 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
 }
 
 func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
-  invariant(e.pointee.freeRegions == config.binInfos[Int(e.pointee.sizeClass)].regionCount,
+  invariant(UInt32(e.pointee.freeRegions) == config.binInfos[Int(e.pointee.sizeClass)].regionCount,
             "a slab went back to its arena with regions in use")
   withLock(&a.pointee.extentLock) { arenaFreePages(a, e) }
 }

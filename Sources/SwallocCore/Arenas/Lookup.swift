@@ -30,6 +30,9 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
     return .huge(record: record)
   }
   let entry = pageEntry(address)
+  invariant(binMapValue(chunkMeta(address).pageMap, Int(pageIndexInChunk(address)))
+              == UInt16(truncatingIfNeeded: entry >> pageEntryBinOffsetShift),
+            "a page's bin-map copy disagrees with its page-map entry")
   let classPlusOne = entry >> pageEntryClassShift
   guard classPlusOne != 0, let extent = pageEntryExtent(entry) else { invalidPointer(what) }
   let arena = chunkArena(address)

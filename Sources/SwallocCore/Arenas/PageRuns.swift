@@ -27,7 +27,7 @@ func arenaRecycleRecord(_ a: UnsafeMutablePointer<Arena>, _ r: UnsafeMutablePoin
 
 @inline(__always)
 func setPageEntry(_ address: UInt, _ value: UInt) {
-  chunkMeta(address).pageMap[Int(pageIndexInChunk(address))] = value
+  storePageEntry(chunkMeta(address).pageMap, Int(pageIndexInChunk(address)), value)
 }
 
 @inline(__always)
@@ -45,19 +45,20 @@ func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>, map: UnsafeMutablePoi
             "a free extent has more dirty and muzzy pages than pages")
   let entry = makePageEntry(e, classPlusOne: 0)
   let first = Int(pageIndexInChunk(e.pointee.address))
-  map[first] = entry
-  map[first &+ Int(e.pointee.pages) &- 1] = entry
+  storeMarkerEntry(map, first, entry)
+  storeMarkerEntry(map, first &+ Int(e.pointee.pages) &- 1, entry)
 }
 
 func markFreeBoundaries(_ e: UnsafeMutablePointer<Extent>) {
   markFreeBoundaries(e, map: chunkMeta(e.pointee.address).pageMap)
 }
 
+/// Removes free extent `e`'s boundary markers (it is merged or resized).
 @inline(__always)
 func clearBoundaries(_ e: UnsafeMutablePointer<Extent>, map: UnsafeMutablePointer<UInt>) {
   let first = Int(pageIndexInChunk(e.pointee.address))
-  map[first] = 0
-  map[first &+ Int(e.pointee.pages) &- 1] = 0
+  storeMarkerEntry(map, first, 0)
+  storeMarkerEntry(map, first &+ Int(e.pointee.pages) &- 1, 0)
 }
 
 func clearBoundaries(_ e: UnsafeMutablePointer<Extent>) {
@@ -221,7 +222,7 @@ private func carvePages(_ a: UnsafeMutablePointer<Arena>, from e: UnsafeMutableP
   decayLeftFront(a, e, dirty: taken.dirty, muzzy: taken.muzzy)
   // The run's first page maps to the run until the caller maps its pages
   // (as a split run's did); `e`'s new first page maps to `e`.
-  map[Int(pageIndexInChunk(run.pointee.address))] = makePageEntry(run, classPlusOne: 0)
+  storeMarkerEntry(map, Int(pageIndexInChunk(run.pointee.address)), makePageEntry(run, classPlusOne: 0))
   markFreeBoundaries(e, map: map)
   invariant(pageStateCount(e.pointee.address, pages: e.pointee.pages)
               == (UInt(e.pointee.dirtyPages), UInt(e.pointee.muzzyPages)),
@@ -274,9 +275,11 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
   if e.pointee.state == .slab {
     var i = Int(firstPage)
     let end = i &+ Int(freedPages)
-    while i < end { map[i] = 0; i &+= 1 }
+    while i < end { storePageEntry(map, i, 0); i &+= 1 }
   } else {
-    clearBoundaries(e, map: map)
+    // A large run: its first page loses its class.
+    storePageEntry(map, Int(firstPage), 0)
+    storeMarkerEntry(map, Int(firstPage &+ freedPages) &- 1, 0)
   }
   e.pointee.state = .free
   var dirty: UInt = 0

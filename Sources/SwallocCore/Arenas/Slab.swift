@@ -22,7 +22,7 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
     var w = 0
     while w < fullWords { bitmap.words[w] = 0; w &+= 1 }
     if n & 63 != 0 { bitmap.words[fullWords] &= ~((UInt64(1) << UInt64(n & 63)) &- 1) }
-    slab.pointee.freeRegions &-= UInt32(n)
+    slab.pointee.freeRegions &-= UInt16(truncatingIfNeeded: n)
     return n
   }
   var taken = 0
@@ -38,7 +38,7 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
     bitmap.words[w] = word
     w &+= 1
   }
-  slab.pointee.freeRegions &-= UInt32(taken)
+  slab.pointee.freeRegions &-= UInt16(truncatingIfNeeded: taken)
   return taken
 }
 

@@ -38,18 +38,27 @@ struct Extent {
   // Layout: what a slab's region traffic reads and writes (a refill's
   // bitmap scan, a flush's returns, the nonfull list) fills the record's
   // first 64 bytes, bitmap included, so each slab touched costs one cache
-  // line, not two. The other fields (page runs, decay, huge blocks) follow.
-  // Swift lays a struct's stored properties out in declaration order;
+  // line, not two; so does what a large run's thread-cache free tests
+  // (address, state, inThreadCache, sampled: freeLargeToCache). The other
+  // fields (page runs, decay, huge blocks) follow. Swift lays a struct's
+  // stored properties out in declaration order;
   // ExtentTests.testASlabsRegionFieldsShareTheRecordsFirstLine checks the
   // offsets.
   var address: UInt = 0
   var next: UnsafeMutablePointer<Extent>? = nil
   var prev: UnsafeMutablePointer<Extent>? = nil
-  /// Slabs: free regions.
-  var freeRegions: UInt32 = 0
+  /// Slabs: free regions (at most 256: extentRecordBoot checks).
+  var freeRegions: UInt16 = 0
   var sizeClass: UInt16 = 0
   var state: ExtentState = .free
   var slabList: SlabListState = .full
+  /// Large runs: freed into a thread cache (not yet reallocated or flushed).
+  /// Written only by the thread whose cache holds the run, or that frees it.
+  var inThreadCache = false
+  /// profSample != nil, in the first line for the large free's test.
+  /// (Written only by profSample's setter; not private, which would make
+  /// the memberwise initializer private too.)
+  var sampled = false
   /// Slabs: the free-region bitmap (extentBitmapWords words: a slab holds
   /// at most 256 regions; extentRecordBoot checks), read through `bitmap`.
   var bitmapWords: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
@@ -59,9 +68,6 @@ struct Extent {
   /// list). Extents just taken from the free store: .zeroed when every page
   /// is known to read zero (calloc skips its memset).
   var contents: PageContents = .dirty
-  /// Large runs: freed into a thread cache (not yet reallocated or flushed).
-  /// Written only by the thread whose cache holds the run, or that frees it.
-  var inThreadCache = false
   /// Huge cache entries: when the mapping was cached (ms, truncated).
   var cachedAtMs: UInt32 = 0
   /// Free extents: pages in the dirty and muzzy states (exact: counted from
@@ -76,7 +82,12 @@ struct Extent {
   var mappedPages: UInt = 0
   /// Large runs and huge blocks sampled by the heap profiler: their sample
   /// (Prof.swift); nil otherwise.
-  var profSample: UnsafeMutableRawPointer? = nil
+  var profSample: UnsafeMutableRawPointer? {
+    get { profSampleStorage }
+    set { profSampleStorage = newValue; sampled = newValue != nil }
+  }
+  /// profSample's value (written only by its setter, as `sampled`).
+  var profSampleStorage: UnsafeMutableRawPointer? = nil
 }
 
 /// Offset of a slab's bitmap words inside its Extent record (bitmapWords,
