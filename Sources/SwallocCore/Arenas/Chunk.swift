@@ -98,7 +98,7 @@ func chunkGeometryBoot() {
 /// the bin map of every other page is 0, and the free extents' boundary
 /// markers, which never have a class, are written by storeMarkerEntry,
 /// without it (bench burst: 1.8M instructions more in `wl burst 1 0.1`
-/// with every entry written through here, 0.8M with the markers not).
+/// with every entry written through here, 0.4M with the markers not).
 @inline(__always)
 func storePageEntry(_ map: UnsafeMutablePointer<UInt>, _ index: Int, _ entry: UInt) {
   map[index] = entry
