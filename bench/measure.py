@@ -236,7 +236,7 @@ def cpu_busy_seconds():
 
 class Result:
     def __init__(self):
-        self.times, self.rss, self.fail, self.output = [], [], None, None
+        self.times, self.rss, self.cpu, self.fail, self.output = [], [], [], None, None
 
     def ok(self):
         return self.fail is None and bool(self.times)
@@ -321,6 +321,7 @@ def run_suite(workloads, allocators, libs, mode, threads, python_exe, timeout):
                     continue
                 res.times.append(sec)
                 res.rss.append(rss)
+                res.cpu.append(cpu)
         # Every allocator must compute the same thing.
         ref = next((results[(w.name, a)].output for a in allocators
                     if results[(w.name, a)].ok()), None)

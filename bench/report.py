@@ -22,7 +22,7 @@ GOAL_WORST_VS_BEST_PEER = 1.5
 # ----------------------------------------------------------------- analysis
 
 def med(res, what):
-    return statistics.median(res.times if what == "time" else res.rss)
+    return statistics.median({"time": res.times, "rss": res.rss, "cpu": res.cpu}[what])
 
 
 def geomean(xs):
@@ -44,7 +44,7 @@ def analyse(workloads, allocators, results):
 
     for w in names:
         row = {}
-        for what in ("time", "rss"):
+        for what in ("time", "rss", "cpu"):
             vals = {a: value(w, a, what) for a in allocators}
             okpeers = [p for p in peers if vals.get(p)]
             best = min(okpeers, key=lambda p: vals[p]) if okpeers else None
@@ -67,7 +67,7 @@ def analyse(workloads, allocators, results):
     A["gm_glibc"] = {}
     if "glibc" in allocators:
         for a in allocators:
-            for what in ("time", "rss"):
+            for what in ("time", "rss", "cpu"):
                 rs = [ratio(w, a, "glibc", what) for w in names]
                 rs = [r for r in rs if r]
                 A["gm_glibc"][(a, what)] = (geomean(rs), len(rs))
@@ -76,17 +76,17 @@ def analyse(workloads, allocators, results):
     A["gm_pair"] = {}
     if "swalloc" in allocators and extras:
         for p in extras:
-            for what in ("time", "rss"):
+            for what in ("time", "rss", "cpu"):
                 rs = [ratio(w, "swalloc", p, what) for w in names]
                 rs = [r for r in rs if r]
                 A["gm_pair"][(p, what)] = (geomean(rs), len(rs))
     if "swalloc" in allocators and peers:
         for p in peers:
-            for what in ("time", "rss"):
+            for what in ("time", "rss", "cpu"):
                 rs = [ratio(w, "swalloc", p, what) for w in names]
                 rs = [r for r in rs if r]
                 A["gm_pair"][(p, what)] = (geomean(rs), len(rs))
-        for what in ("time", "rss"):
+        for what in ("time", "rss", "cpu"):
             rs = []
             for w in names:
                 b = A["rows"][w][what + "_best"]
@@ -165,10 +165,15 @@ def md_tables(A, allocators, results, heading="###", label=""):
         if not r.ok():
             return "FAIL"
         v = rows[w][what][a]
-        return f"{v:.3f}" if what == "time" else f"{v / 1024:.1f}"
+        return f"{v / 1024:.1f}" if what == "rss" else f"{v:.3f}"
 
+    # CPU time: the process's user and system seconds (all its threads), so
+    # a reader can tell an allocator's own cost from the wall clock's
+    # scheduling (the loaded run, where a single-threaded workload shares a
+    # core with a busy loop). The goals stay on wall time.
     for what, title, unit in (("time", "Time", "median wall seconds"),
-                              ("rss", "Peak RSS", "median peak RSS, MiB")):
+                              ("rss", "Peak RSS", "median peak RSS, MiB"),
+                              ("cpu", "CPU time", "median user + system seconds of the process")):
         L.append(f"{heading} {title}{label} ({unit})")
         L.append("")
         head = ["workload"] + allocators
@@ -213,23 +218,25 @@ def md_geomeans(A, allocators):
         L.append("Geometric mean over the workloads of each allocator's ratio to glibc "
                  "(lower is better):")
         L.append("")
-        L.append("| allocator | time / glibc | peak RSS / glibc | workloads |")
-        L.append("|---|---:|---:|---:|")
+        L.append("| allocator | time / glibc | peak RSS / glibc | CPU time / glibc | workloads |")
+        L.append("|---|---:|---:|---:|---:|")
         for a in allocators:
             t, n = A["gm_glibc"][(a, "time")]
             r, _ = A["gm_glibc"][(a, "rss")]
-            L.append(f"| {a} | {fmt_ratio(t)} | {fmt_ratio(r)} | {n} |")
+            c, _ = A["gm_glibc"][(a, "cpu")]
+            L.append(f"| {a} | {fmt_ratio(t)} | {fmt_ratio(r)} | {fmt_ratio(c)} | {n} |")
         L.append("")
     if A["gm_pair"]:
         L.append("Geometric mean of swalloc's ratio to each peer, over the workloads both completed:")
         L.append("")
-        L.append("| swalloc against | time | peak RSS | workloads |")
-        L.append("|---|---:|---:|---:|")
+        L.append("| swalloc against | time | peak RSS | CPU time | workloads |")
+        L.append("|---|---:|---:|---:|---:|")
         for p in A["peers"] + A["extras"] + (["best"] if A["peers"] else []):
             t, n = A["gm_pair"][(p, "time")]
             r, _ = A["gm_pair"][(p, "rss")]
+            c, _ = A["gm_pair"][(p, "cpu")]
             label = "the best peer of each workload" if p == "best" else p
-            L.append(f"| {label} | {fmt_ratio(t)} | {fmt_ratio(r)} | {n} |")
+            L.append(f"| {label} | {fmt_ratio(t)} | {fmt_ratio(r)} | {fmt_ratio(c)} | {n} |")
         L.append("")
     return L
 
@@ -317,7 +324,9 @@ def full_report(R):
              "Each workload ran under each allocator "
              f"{mode['reps']} time{'s' if mode['reps'] != 1 else ''}, interleaved (one run of every "
              "allocator per repetition, the order rotated each repetition); the tables give the "
-             "median wall time and the median peak RSS of the process (`ru_maxrss` from `wait4`). "
+             "median wall time, the median peak RSS of the process (`ru_maxrss` from `wait4`) and "
+             "its median CPU time (user + system, all threads: the allocator's own cost, apart "
+             "from how the scheduler shared the cores; the goals are on wall time). "
              "Every allocator must print the same checksum line for a workload, or its run counts as "
              "a failure. *best peer* = the lowest median among jemalloc, mimalloc and tcmalloc for "
              "that workload. *spread* = the largest (max - min) / median of the times of one "
@@ -380,7 +389,9 @@ def loaded_section(R):
              "oversubscribed server, so the time slices the scheduler gives them, lock holders "
              "preempted and threads waiting on each other count. "
              f"Each workload ran under each allocator {plural(R.mode['reps'], 'time')}, "
-             "interleaved as in the main tables; median wall time and median peak RSS. Measured "
+             "interleaved as in the main tables; median wall time, peak RSS and CPU time (a "
+             "single-threaded workload shares a core with a busy loop here: its wall time is "
+             "about its CPU time over the share the scheduler gave it). Measured "
              "in a run of its own (kept between its markers when the normal run regenerates the "
              "file, and replaced by the next loaded run); compare ratios, not seconds, with the "
              "main tables." + extras_sentence())
