@@ -21,6 +21,10 @@ GOAL_WORST_VS_BEST_PEER = 1.5
 
 # ----------------------------------------------------------------- analysis
 
+# What each run measures (Result's lists): wall time, peak RSS, CPU time.
+METRICS = ("time", "rss", "cpu")
+
+
 def med(res, what):
     return statistics.median({"time": res.times, "rss": res.rss, "cpu": res.cpu}[what])
 
@@ -44,7 +48,7 @@ def analyse(workloads, allocators, results):
 
     for w in names:
         row = {}
-        for what in ("time", "rss", "cpu"):
+        for what in METRICS:
             vals = {a: value(w, a, what) for a in allocators}
             okpeers = [p for p in peers if vals.get(p)]
             best = min(okpeers, key=lambda p: vals[p]) if okpeers else None
@@ -67,7 +71,7 @@ def analyse(workloads, allocators, results):
     A["gm_glibc"] = {}
     if "glibc" in allocators:
         for a in allocators:
-            for what in ("time", "rss", "cpu"):
+            for what in METRICS:
                 rs = [ratio(w, a, "glibc", what) for w in names]
                 rs = [r for r in rs if r]
                 A["gm_glibc"][(a, what)] = (geomean(rs), len(rs))
@@ -76,17 +80,17 @@ def analyse(workloads, allocators, results):
     A["gm_pair"] = {}
     if "swalloc" in allocators and extras:
         for p in extras:
-            for what in ("time", "rss", "cpu"):
+            for what in METRICS:
                 rs = [ratio(w, "swalloc", p, what) for w in names]
                 rs = [r for r in rs if r]
                 A["gm_pair"][(p, what)] = (geomean(rs), len(rs))
     if "swalloc" in allocators and peers:
         for p in peers:
-            for what in ("time", "rss", "cpu"):
+            for what in METRICS:
                 rs = [ratio(w, "swalloc", p, what) for w in names]
                 rs = [r for r in rs if r]
                 A["gm_pair"][(p, what)] = (geomean(rs), len(rs))
-        for what in ("time", "rss", "cpu"):
+        for what in METRICS:
             rs = []
             for w in names:
                 b = A["rows"][w][what + "_best"]
