@@ -61,7 +61,7 @@ struct ChunkMeta {
 /// written only with its entry, by storePageEntry.
 let chunkMetaBinMapOffset = 64
 /// Pages per chunk, as a compile-time constant for the record's layout
-/// (config.pagesPerChunk holds the same).
+/// (config.pagesPerChunk is set from it).
 let chunkPages = Int(chunkSize >> pageShift)
 /// Byte offset of the page map inside a ChunkMeta record, after the bin
 /// map; the dirty and muzzy bitmaps follow the map.
@@ -85,10 +85,9 @@ nonisolated(unsafe) var chunkMetaRecycleList = RecycleList()
 nonisolated(unsafe) var chunkMetaRecycleLock = Mutex()
 
 func chunkGeometryBoot() {
-  config.pagesPerChunk = chunkSize >> pageShift
+  config.pagesPerChunk = UInt(chunkPages)
   config.chunkStateWords = (config.pagesPerChunk &+ 63) >> 6
   config.chunkMetaSize = (UInt(chunkMetaPageMapOffset) &+ config.pagesPerChunk &* 8 &+ 2 &* config.chunkStateWords &* 8 &+ 63) & ~63
-  if config.pagesPerChunk != UInt(chunkPages) { fatal("swalloc: the chunk record's layout does not match its geometry") }
 }
 
 /// Writes page `index`'s entry in `map` (a chunk's page map) and its copy
