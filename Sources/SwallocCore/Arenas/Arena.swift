@@ -41,6 +41,9 @@ struct Arena {
   /// The clock (monotonicMs) at the last full decay tick; 0 forces the
   /// next one (decayTickAfterTaking).
   var decayTickMs: UInt64 = 0
+  /// Empty slabs between a bin giving one back and the next new slab
+  /// (LargeAndSlabs.swift).
+  var slabPool = SlabPool()
   /// Destroyed by arena.<i>.destroy (guarded by arenasLock): empty, named
   /// by nothing, kept for the next arenas.create.
   var destroyed = false
@@ -328,6 +331,7 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
     a.pointee.dirty = DecayStage(epochPages: a.pointee.dirty.epochPages)
     a.pointee.muzzy = DecayStage(epochPages: a.pointee.muzzy.epochPages)
     a.pointee.muzzyPagesTotal = 0
+    a.pointee.slabPool = SlabPool()
   }
   c = 0
   while c < config.smallClassCount { mutexUnlock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }

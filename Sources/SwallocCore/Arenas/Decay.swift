@@ -220,7 +220,10 @@ func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
 /// mallctl arena.<i>.decay).
 func decayArena(_ index: Int) {
   guard let a = withLock(&arenasLock, { arenas[index] }) else { return }
-  withLock(&a.pointee.extentLock) { decayTick(a) }
+  withLock(&a.pointee.extentLock) {
+    slabPoolTrim(a)
+    decayTick(a)
+  }
 }
 
 func decayTick(_ a: UnsafeMutablePointer<Arena>) {
@@ -282,6 +285,7 @@ private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt
 /// Purges every dirty and muzzy page of the arena now (malloc_trim).
 /// Returns the number of pages handed back.
 func arenaPurgeAll(_ a: UnsafeMutablePointer<Arena>) -> UInt {
+  slabPoolEmpty(a)
   var purged: UInt = 0
   while let e = a.pointee.dirty.lru.first {
     purged &+= UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages)

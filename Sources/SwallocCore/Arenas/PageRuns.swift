@@ -129,6 +129,9 @@ private func fileFreeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutable
 func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: UInt) -> UnsafeMutablePointer<Extent>? {
   let need = pages &+ alignPages &- 1
   if need > chunkUsablePages { return nil }
+  // Empty slabs kept for new slabs of their size are free pages for
+  // everything else (LargeAndSlabs.swift, SlabPool).
+  if a.pointee.slabPool.pages != 0 { slabPoolEmpty(a) }
   // Records for the run carved from a free extent's front (carvePages), or
   // for a possible tail and (aligned runs only) head split, reserved up
   // front so a failure leaves the free extents untouched.

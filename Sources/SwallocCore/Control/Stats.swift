@@ -160,7 +160,8 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
           s.largeCount &+= a.pointee.largeCount
           s.largeMallocs &+= a.pointee.largeMallocs
           s.largeFrees &+= a.pointee.largeFrees
-          s.dirtyPages &+= a.pointee.dirty.pages
+          // The slab pool's empty slabs are free dirty pages too.
+          s.dirtyPages &+= a.pointee.dirty.pages &+ a.pointee.slabPool.pages
           s.muzzyPages &+= a.pointee.muzzyPagesTotal
           s.purgedPages &+= a.pointee.dirty.purged &+ a.pointee.muzzy.purged
           s.extentLocks.add(lockCountersLocked(&a.pointee.extentLock))

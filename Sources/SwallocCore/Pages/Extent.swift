@@ -27,6 +27,7 @@ enum SlabListState: UInt8 {
   case current = 1   // the bin's current slab
   case nonfull = 2   // on the bin's nonfull list
   case spare = 3     // empty, kept by the bin for its next new slab (Bin.spare)
+  case pooled = 4    // empty, in no bin: in its arena's slab pool (SlabPool)
 }
 
 /// Written under the owning arena's extentLock (address, pages, state,

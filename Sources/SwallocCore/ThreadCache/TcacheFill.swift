@@ -236,6 +236,9 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   let sizeClass = Int(t.pointee.gcCursor)
   t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(config.tcacheClassCount)
   tcacheCollect(t, sizeClass: sizeClass)
+  // Once a pass over the classes: the arena's pool of empty slabs, kept
+  // while new slabs come from it (LargeAndSlabs.swift, SlabPool).
+  if t.pointee.gcCursor == 0 { arenaTrimSlabPool(t.pointee.arena) }
 }
 
 /// One collector visit of class `sizeClass` (tcacheEvent's step, and each
@@ -353,4 +356,5 @@ func tcacheIdleTick() {
     tcacheCollect(t, sizeClass: c)
     c &+= 1
   }
+  arenaTrimSlabPool(t.pointee.arena)
 }

@@ -1,0 +1,142 @@
+import XCTest
+@testable import SwallocCore
+
+/// The arena's slab pool (LargeAndSlabs.swift): empty slabs kept between a
+/// bin giving one back and the next new slab of their page count, and
+/// handed to the free extents before the arena's pages serve anything else.
+final class SlabPoolTests: XCTestCase {
+  override func setUp() { XCTAssertTrue(ensureBooted()) }
+
+  /// Two small classes whose slabs have the same page count.
+  private func classesSharingASlabSize() -> (Int, Int) {
+    for c1 in 0..<config.smallClassCount {
+      for c2 in (c1 + 1)..<config.smallClassCount
+      where config.binInfos[c2].slabPages == config.binInfos[c1].slabPages {
+        return (c1, c2)
+      }
+    }
+    XCTFail("no two classes share a slab size")
+    return (0, 0)
+  }
+
+  private func freeExtentPageTotal(_ a: UnsafeMutablePointer<Arena>) -> UInt {
+    var total: UInt = 0
+    for b in 0..<extentBucketCount {
+      var e = a.pointee.freeExtents.heads[b].first
+      while let cur = e { total += cur.pointee.pages; e = cur.pointee.next }
+    }
+    return total
+  }
+
+  func testAnEmptySlabIsTakenByTheNextSlabOfItsSizeInAnotherClass() {
+    let a = makePrivateArena()
+    let (c1, c2) = classesSharingASlabSize()
+    let pages = UInt(config.binInfos[c1].slabPages)
+    let first = arenaAllocSlab(a, sizeClass: c1)!
+    let freeBefore = freeExtentPageTotal(a)
+    arenaFreeSlab(a, first)
+    XCTAssertEqual(a.pointee.slabPool.pages, pages)
+    XCTAssertEqual(first.pointee.slabList, .pooled)
+    XCTAssertEqual(freeExtentPageTotal(a), freeBefore, "a pooled slab's pages are not in the free extents")
+    // Its pages keep their old class until they get a new one: a stale free
+    // of one of its blocks meets a slab whose regions are all free.
+    let address = first.pointee.address
+    XCTAssertEqual(Int(pageEntry(address) >> pageEntryClassShift), c1 + 1)
+
+    let second = arenaAllocSlab(a, sizeClass: c2)!
+    XCTAssertEqual(second, first, "the pooled slab's record and pages")
+    XCTAssertEqual(a.pointee.slabPool.pages, 0)
+    XCTAssertEqual(Int(second.pointee.sizeClass), c2)
+    XCTAssertEqual(UInt32(second.pointee.freeRegions), config.binInfos[c2].regionCount)
+    XCTAssertEqual(second.bitmap.countSet(), UInt(config.binInfos[c2].regionCount))
+    XCTAssertEqual(second.pointee.contents, .dirty, "calloc must clear what the old blocks wrote")
+    let map = chunkMeta(address).pageMap
+    for i in 0..<Int(pages) {
+      let index = Int(pageIndexInChunk(address)) + i
+      XCTAssertEqual(Int(map[index] >> pageEntryClassShift), c2 + 1)
+      XCTAssertEqual(binMapValue(map, index), UInt16(truncatingIfNeeded: map[index] >> pageEntryBinOffsetShift))
+    }
+    arenaFreeSlab(a, second)
+  }
+
+  /// The pool never keeps the arena's pages from another use: a large run,
+  /// or a slab of another size, empties it into the free extents first.
+  func testTheArenasOtherAllocationsEmptyThePoolFirst() {
+    let a = makePrivateArena()
+    let s = arenaAllocSlab(a, sizeClass: 0)!
+    arenaFreeSlab(a, s)
+    XCTAssertGreaterThan(a.pointee.slabPool.pages, 0)
+    let freeBefore = freeExtentPageTotal(a)
+    let large = arenaAllocLarge(a, sizeClass: config.smallClassCount, alignment: pageSize, zero: false)!
+    XCTAssertEqual(a.pointee.slabPool.pages, 0)
+    let largePages = sizeClassSize(config.smallClassCount) >> pageShift
+    XCTAssertEqual(freeExtentPageTotal(a), freeBefore + UInt(config.binInfos[0].slabPages) - largePages)
+    arenaFreeLarge(a, address: UInt(bitPattern: large), fromThreadCache: false)
+
+    guard let other = (0..<config.smallClassCount).first(where: {
+      config.binInfos[$0].slabPages != config.binInfos[0].slabPages
+    }) else { return XCTFail("every class has the same slab size") }
+    let s2 = arenaAllocSlab(a, sizeClass: 0)!
+    arenaFreeSlab(a, s2)
+    XCTAssertGreaterThan(a.pointee.slabPool.pages, 0)
+    let s3 = arenaAllocSlab(a, sizeClass: other)!
+    XCTAssertEqual(a.pointee.slabPool.pages, 0, "a miss empties the pool")
+    arenaFreeSlab(a, s3)
+  }
+
+  /// A look that finds no new slab came from the pool since the previous
+  /// one empties it (an arena that stopped cycling slabs); a purge empties
+  /// it, and dirty_decay_ms:0 (pages back at once) keeps none.
+  func testAnUnusedPoolAPurgeAndDecayZeroEmptyIt() {
+    let a = makePrivateArena()
+    let s = arenaAllocSlab(a, sizeClass: 0)!
+    arenaFreeSlab(a, s)
+    let pooled = a.pointee.slabPool.pages
+    XCTAssertGreaterThan(pooled, 0)
+    let s1 = arenaAllocSlab(a, sizeClass: 0)!      // taken from the pool
+    arenaFreeSlab(a, s1)
+    XCTAssertFalse(withLock(&a.pointee.extentLock) { slabPoolTrim(a) }, "used since the last look: kept")
+    XCTAssertEqual(a.pointee.slabPool.pages, pooled)
+    let dirtyBefore = a.pointee.dirty.pages
+    arenaTrimSlabPool(a)
+    XCTAssertEqual(a.pointee.slabPool.pages, 0, "unused since the last look: emptied")
+    XCTAssertEqual(a.pointee.dirty.pages, dirtyBefore + pooled, "its pages are decay's dirty pages now")
+
+    let s2 = arenaAllocSlab(a, sizeClass: 0)!
+    let address = s2.pointee.address
+    let bytes = Int(s2.pointee.pages << pageShift)
+    memset(UnsafeMutableRawPointer(bitPattern: address)!, 1, bytes)
+    arenaFreeSlab(a, s2)
+    XCTAssertGreaterThan(a.pointee.slabPool.pages, 0)
+    _ = withLock(&a.pointee.extentLock) { arenaPurgeAll(a) }
+    XCTAssertEqual(a.pointee.slabPool.pages, 0)
+    XCTAssertEqual(residentPageCount(UnsafeMutableRawPointer(bitPattern: address)!, bytes: bytes), 0,
+                   "a purge gives the pooled slab's pages back")
+
+    a.pointee.dirtyDecayMs = 0
+    let s3 = arenaAllocSlab(a, sizeClass: 0)!
+    arenaFreeSlab(a, s3)
+    XCTAssertEqual(a.pointee.slabPool.pages, 0)
+  }
+
+  func testThePoolHoldsAtMostItsBudget() {
+    let a = makePrivateArena()
+    let pages = UInt(config.binInfos[0].slabPages)
+    let count = Int(slabPoolBudgetPages / pages) + 3
+    let slabs = (0..<count).map { _ in arenaAllocSlab(a, sizeClass: 0)! }
+    for s in slabs { arenaFreeSlab(a, s) }
+    XCTAssertLessThanOrEqual(a.pointee.slabPool.pages, slabPoolBudgetPages)
+    XCTAssertGreaterThan(a.pointee.slabPool.pages, slabPoolBudgetPages - pages)
+    var pooled: UInt = 0
+    for i in 0..<a.pointee.slabPool.heads.count {
+      var e = a.pointee.slabPool.heads[i]
+      while let cur = e {
+        XCTAssertEqual(cur.pointee.pages, UInt(i + 1))
+        pooled += cur.pointee.pages
+        e = cur.pointee.next
+      }
+    }
+    XCTAssertEqual(pooled, a.pointee.slabPool.pages)
+    XCTAssertEqual(maxSlabPages, UInt(a.pointee.slabPool.heads.count), "a head for every slab size")
+  }
+}
