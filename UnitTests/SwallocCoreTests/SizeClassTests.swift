@@ -63,6 +63,16 @@ final class SizeClassTests: XCTestCase {
     }
   }
 
+  /// The malloc and calloc fast paths pop every size up to lookupMaxSize
+  /// without the large runs' bookkeeping: the table covers exactly the
+  /// small classes, all of them.
+  func testTheLookupTableCoversExactlyTheSmallClasses() {
+    XCTAssertEqual(sizeClassIndex(lookupMaxSize), config.smallClassCount - 1)
+    XCTAssertEqual(sizeClassSize(config.smallClassCount - 1), lookupMaxSize)
+    XCTAssertEqual(sizeClassIndex(lookupMaxSize + 1), config.smallClassCount)
+    XCTAssertEqual(Int(sizeBinOffsets[Int(lookupMaxSize >> 4)]) >> tcacheBinShift, config.smallClassCount)
+  }
+
   func testSlabGeometry() {
     XCTAssertEqual(sizeClassSize(config.smallClassCount - 1), 15360, "small classes stop below 4 pages of 4 KiB")
     for c in 0..<config.smallClassCount {

@@ -232,7 +232,7 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -
 
 // MARK: Slow paths
 
-/// The thread-cache hit for a size above the lookup table (4 KiB up to
+/// The thread-cache hit for a size above the lookup table (15 KiB up to
 /// largeMaxClass), without a frame: the class by arithmetic, then the fast
 /// path's pop, unless the class's countdown is about to reach its event
 /// (left to the callers' slow paths, as are uncached classes, whose stacks
@@ -257,7 +257,7 @@ func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
 
 @inline(never)
 private func mallocSlowRest(_ size: UInt) -> UnsafeMutableRawPointer? {
-  // The cache hit for the classes above the lookup table (4 KiB up to
+  // The cache hit for the classes above the lookup table (15 KiB up to
   // tcache_max): the class by arithmetic, then the fast path's counted pop
   // (here also at a countdown event).
   // With profiling active, an allocation no pop counted goes through the

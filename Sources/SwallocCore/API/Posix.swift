@@ -117,8 +117,8 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
       // path, lookupAllocation, checks it.)
       // Same class: at most the class's size and more than the class
       // below's (tcmalloc's test), rather than classifying `size`, whose
-      // branch on the 4 KiB table limit was mispredicted for blocks on
-      // either side of it (bench realloc-grow: strings of 64 B..8 KiB).
+      // branch on the table's limit (4 KiB then) was mispredicted for blocks
+      // on either side of it (bench realloc-grow: strings of 64 B..8 KiB).
       // Code 0 (no allocation starts here) has size 0, which fails, and so
       // does size 0 (never above the class below's size).
       let code = Int(classCode & UInt(codeSizeEntries &- 1))

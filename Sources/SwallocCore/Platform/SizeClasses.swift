@@ -18,8 +18,13 @@
 import CSwallocPlatform
 
 let quantum: UInt = 16
-/// Sizes up to this value are classified with one table lookup.
-let lookupMaxSize: UInt = 4096
+/// Sizes up to this value are classified with one table lookup: every small
+/// class (checked at boot), so the malloc and calloc fast paths serve all of
+/// them. (Up to 4 KiB before: a malloc of 4-15 KiB, PostgreSQL's memory
+/// contexts' 8 KiB blocks, sqlite3's 4.3 KiB pages, took the slow path's
+/// class arithmetic.) Never a large class, whose pop must mark its run live
+/// again (largeLeftThreadCache).
+let lookupMaxSize: UInt = 15360
 /// The largest size served from arena chunks.
 let largeMaxClass: UInt = 2 << 20
 /// Number of size classes up to and including `largeMaxClass`.
@@ -111,7 +116,7 @@ struct BinInfo {
 /// pop, whose save and restore cost 3 instructions per calloc+free pair (97
 /// -> 100, scripts/fastpath-instructions.sh); apart, the counts are those of
 /// the C arrays they replace.
-nonisolated(unsafe) var sizeBinOffsets = StaticTable<257, UInt16>(repeating: 0)
+nonisolated(unsafe) var sizeBinOffsets = StaticTable<961, UInt16>(repeating: 0)
 nonisolated(unsafe) var sizeUpper = StaticTable<72, UInt8>(repeating: 0)
 /// codeSizes[code]: the size of class code `code` (class index + 1, as in
 /// the page map), 0 for code 0 and the unused entries (the count is a power
@@ -149,7 +154,7 @@ func classIndexFor(_ size: UInt) -> Int {
   if size <= lookupMaxSize {
     return sizeCode(size) &- 1
   }
-  // Above 4 KiB, a second table keyed by the position of the top bit of
+  // Above the first table, a second one keyed by the position of the top bit of
   // size - 1 and the three bits below it (eighths of the doubling; a class
   // that spans two eighths has two entries): one lookup for both spacings,
   // no branch on the range. Keyed by the leading-zero count rather than the
@@ -164,7 +169,8 @@ func classIndexFor(_ size: UInt) -> Int {
 }
 
 /// The key of sizeUpper's first entry: 43 leading zeros (sizes up to
-/// 2 MiB), the last 51 (sizes 4097...).
+/// 2 MiB), the last 51 (sizes 4097..., of which those up to lookupMaxSize
+/// never reach it).
 let upperTableFirstKey = 43 << 3
 /// Entries of sizeUpper: 43...51 leading zeros, eight each.
 let upperTableEntries = (52 << 3) - upperTableFirstKey
@@ -244,6 +250,9 @@ func sizeClassesBoot() {
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
   if lookupEntries > sizeBinOffsets.entries.count { fatal("swalloc: the size code table is too small") }
+  if sizeClassIndex(lookupMaxSize) != config.smallClassCount &- 1 || sizeClassSize(config.smallClassCount &- 1) != lookupMaxSize {
+    fatal("swalloc: the size code table does not end at the largest small class")
+  }
   var i = 0
   while i < lookupEntries {
     sizeBinOffsets[i] = UInt16((sizeClassIndex(UInt(i) << 4) &+ 1) << tcacheBinShift)
