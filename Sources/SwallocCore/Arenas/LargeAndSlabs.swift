@@ -223,9 +223,10 @@ func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<E
 /// The statistics count its pages as dirty.
 ///
 /// Measured (callgrind, instructions; peak RSS median of 3): `wl burst 1
-/// 0.1` 206.7M -> 198.5M, `wl xmalloc 2 0.2` 122.0M -> 118.4M; larson,
-/// mixed-threads, server-churn, mixed-lifetime and aligned within 0.3%;
-/// `wl burst 1 1` peak RSS 6.9 MiB both. Guarded by the arena's extentLock.
+/// 0.1` 206.7M -> 197.9M, `wl xmalloc 2 0.2` 122.8M -> 118.4M; larson,
+/// mixed-threads, server-churn, mixed-lifetime, aligned, leak-grow within
+/// 0.3%; `wl burst 1 1` peak RSS 6.7-6.9 MiB both. Guarded by the arena's
+/// extentLock.
 struct SlabPool {
   /// Pooled slabs of i + 1 pages (i < maxSlabPages), linked through their
   /// records' `next`.
@@ -237,9 +238,9 @@ struct SlabPool {
 }
 
 /// Most pages an arena's slab pool holds: one burst of a few thousand
-/// blocks of up to 1 KiB. With 256 pages bench burst ran 199.3M
-/// instructions, with 64 pages 205.2M (a pool that was not emptied on a
-/// miss; the same build's 1024 pages: 185.2M).
+/// blocks of up to 1 KiB. (A first version, not emptied on a miss, with
+/// the RSS cost above: bench burst 205.2M instructions with 64 pages,
+/// 199.3M with 256, 185.2M with 1024, against 206.7M without a pool.)
 let slabPoolBudgetPages: UInt = 1024
 
 /// A pooled slab of `pages` pages for a new slab (its record as the bin left
