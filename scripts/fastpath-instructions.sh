@@ -9,7 +9,8 @@
 #   scripts/fastpath-instructions.sh [--lib NAME=PATH]...
 #       a markdown table, one row per operation, one column per allocator:
 #       malloc(32) + free; calloc(1, 32) + free; malloc(32) + memset +
-#       free (calloc's yardstick); malloc(20000) + free;
+#       free (calloc's yardstick); malloc(8192) + free (a small class
+#       above 4 KiB); malloc(20000) + free (a large one);
 #       posix_memalign(64, 64) + free; malloc(24), realloc to 40, free;
 #       malloc(100), realloc to 112 (the same class), free;
 #       8 x malloc(48), then 8 x free
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --lib) [ $# -ge 2 ] || usage; spec=$2; shift 2 ;;
     --lib=*) spec=${1#--lib=}; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     [0-9]*) size=$1; shift; continue ;;
     *) usage ;;
   esac
@@ -89,6 +90,7 @@ fi
 ops=("32|malloc(32) + free"
      "calloc|calloc(1, 32) + free"
      "zeroed|malloc(32), memset 0, free"
+     "8192|malloc(8192) + free"
      "20000|malloc(20000) + free"
      "memalign|posix_memalign(64, 64) + free"
      "realloc|malloc(24), realloc to 40, free"
