@@ -119,6 +119,22 @@ final class SlabPoolTests: XCTestCase {
     XCTAssertEqual(a.pointee.slabPool.pages, 0)
   }
 
+  /// arena.<i>.dirty_decay_ms set to 0 applies from the next decay step
+  /// to every free page: the pool's slabs join the free extents at once.
+  func testSettingDirtyDecayToZeroEmptiesThePool() {
+    var index: UInt32 = 0
+    var length = MemoryLayout<UInt32>.size
+    XCTAssertEqual(swallocCtl("arenas.create", &index, &length, nil, 0), 0)
+    guard let a = arenaGetOrCreate(Int(index)) else { return XCTFail("no arena \(index)") }
+    let s = arenaAllocSlab(a, sizeClass: 0)!
+    arenaFreeSlab(a, s)
+    XCTAssertGreaterThan(withLock(&a.pointee.extentLock) { a.pointee.slabPool.pages }, 0)
+    var zero = 0
+    XCTAssertEqual(swallocCtl("arena.\(index).dirty_decay_ms", nil, nil, &zero, MemoryLayout<Int>.size), 0)
+    XCTAssertEqual(withLock(&a.pointee.extentLock) { a.pointee.slabPool.pages }, 0)
+    XCTAssertEqual(withLock(&a.pointee.extentLock) { a.pointee.dirtyDecayMs }, 0)
+  }
+
   func testThePoolHoldsAtMostItsBudget() {
     let a = makePrivateArena()
     let pages = UInt(config.binInfos[0].slabPages)
