@@ -78,18 +78,13 @@ def analyse(workloads, allocators, results):
     # swalloc against each peer and against the best peer of each workload,
     # over the workloads both completed.
     A["gm_pair"] = {}
-    if "swalloc" in allocators and extras:
-        for p in extras:
+    if "swalloc" in allocators:
+        for p in peers + extras:
             for what in METRICS:
                 rs = [ratio(w, "swalloc", p, what) for w in names]
                 rs = [r for r in rs if r]
                 A["gm_pair"][(p, what)] = (geomean(rs), len(rs))
     if "swalloc" in allocators and peers:
-        for p in peers:
-            for what in METRICS:
-                rs = [ratio(w, "swalloc", p, what) for w in names]
-                rs = [r for r in rs if r]
-                A["gm_pair"][(p, what)] = (geomean(rs), len(rs))
         for what in METRICS:
             rs = []
             for w in names:
@@ -225,10 +220,8 @@ def md_geomeans(A, allocators):
         L.append("| allocator | time / glibc | peak RSS / glibc | CPU time / glibc | workloads |")
         L.append("|---|---:|---:|---:|---:|")
         for a in allocators:
-            t, n = A["gm_glibc"][(a, "time")]
-            r, _ = A["gm_glibc"][(a, "rss")]
-            c, _ = A["gm_glibc"][(a, "cpu")]
-            L.append(f"| {a} | {fmt_ratio(t)} | {fmt_ratio(r)} | {fmt_ratio(c)} | {n} |")
+            cells = " | ".join(fmt_ratio(A["gm_glibc"][(a, what)][0]) for what in METRICS)
+            L.append(f"| {a} | {cells} | {A['gm_glibc'][(a, 'time')][1]} |")
         L.append("")
     if A["gm_pair"]:
         L.append("Geometric mean of swalloc's ratio to each peer, over the workloads both completed:")
@@ -236,11 +229,9 @@ def md_geomeans(A, allocators):
         L.append("| swalloc against | time | peak RSS | CPU time | workloads |")
         L.append("|---|---:|---:|---:|---:|")
         for p in A["peers"] + A["extras"] + (["best"] if A["peers"] else []):
-            t, n = A["gm_pair"][(p, "time")]
-            r, _ = A["gm_pair"][(p, "rss")]
-            c, _ = A["gm_pair"][(p, "cpu")]
+            cells = " | ".join(fmt_ratio(A["gm_pair"][(p, what)][0]) for what in METRICS)
             label = "the best peer of each workload" if p == "best" else p
-            L.append(f"| {label} | {fmt_ratio(t)} | {fmt_ratio(r)} | {fmt_ratio(c)} | {n} |")
+            L.append(f"| {label} | {cells} | {A['gm_pair'][(p, 'time')][1]} |")
         L.append("")
     return L
 
