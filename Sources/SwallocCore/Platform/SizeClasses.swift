@@ -250,7 +250,7 @@ func sizeClassesBoot() {
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
   if lookupEntries > sizeBinOffsets.entries.count { fatal("swalloc: the size code table is too small") }
-  if sizeClassIndex(lookupMaxSize) != config.smallClassCount &- 1 || sizeClassSize(config.smallClassCount &- 1) != lookupMaxSize {
+  if sizeClassSize(config.smallClassCount &- 1) != lookupMaxSize {
     fatal("swalloc: the size code table does not end at the largest small class")
   }
   // Entry i serves the sizes up to i * 16: the first class that holds
