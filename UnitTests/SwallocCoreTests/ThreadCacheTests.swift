@@ -560,6 +560,40 @@ final class ThreadCacheGCTests: XCTestCase {
 
   /// The collector's visit of a class returns its bin's spare slabs to the
   /// arena, unless a refill took one since the previous visit.
+  /// A thread that frees a few runs of each large class and never takes
+  /// them back (as V8's threads did in node) keeps at most
+  /// tcacheBigStackBudget (64 KiB) of each class, one run at least; only
+  /// a class it keeps using grows further (the test above).
+  func testALargeClassStackHoldsAtMost64KiBUntilItGrows() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    var held: UInt = 0
+    var sizeClass = config.smallClassCount
+    while sizeClass < config.tcacheClassCount {
+      let size = sizeClassSize(sizeClass)
+      let bin = tcacheBin(t, sizeClass)
+      // freeLargeToCache's test: a push while the stack has room.
+      while bin.pointee.head != bin.pointee.start {
+        let p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)!
+        pageEntryExtent(pageEntry(UInt(bitPattern: p)))!.pointee.inThreadCache = true
+        XCTAssertTrue(bin.push(p))
+      }
+      XCTAssertGreaterThanOrEqual(bin.count, 1, "every cached class keeps one run")
+      XCTAssertLessThanOrEqual(UInt(bin.count) * size, max(tcacheBigStackBudget, size),
+                               "class of \(size) B holds \(bin.count) runs before it grows")
+      held += UInt(bin.count) * size
+      sizeClass += 1
+    }
+    if sizeClassSize(config.tcacheClassCount - 1) == 64 << 10 {
+      // The default tcache_max: 16 KiB x 4, 20 x 3, 24-32 x 2, 40-64 x 1
+      // (2.3 MiB with the previous 256 KiB and 4 runs at least).
+      XCTAssertEqual(held, 500 << 10)
+    }
+    var c = config.smallClassCount
+    while c < config.tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c += 1 }
+    XCTAssertEqual(arena.pointee.largeCount, 0, "every run went home")
+  }
+
   func testTheCollectorReturnsSparesNoRefillTook() {
     let arena = makePrivateArena()
     let sizeClass = classIndexFor(1024)

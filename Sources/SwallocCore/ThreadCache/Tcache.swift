@@ -270,12 +270,20 @@ func tcacheBin(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) -> UnsafeMut
 /// of that, 64 KiB nothing more there.
 let tcacheStackBudget: UInt = 32 << 10
 
-/// Bytes a stack of large blocks (16 KiB and up) may cache: their 20-entry
-/// floor (jemalloc's) is capped to this, at least 4 entries. With tcache_max at
-/// 64 KiB, 20 entries of each class from 16 to 64 KiB would let one thread
-/// hold 6.5 MiB; the cap makes it 2.3 MiB (64 KiB: 4 entries, 32 KiB: 8),
-/// twice that while the stacks are grown (tcacheBigGrowBudget).
-let tcacheBigStackBudget: UInt = 256 << 10
+/// Bytes a stack of large blocks (16 KiB and up) holds before it grows:
+/// jemalloc's 20 entries capped to this, at least one (16 KiB: 4 entries,
+/// 20 KiB: 3, 24-32 KiB: 2, 40-64 KiB: 1), 500 KiB per thread for the
+/// classes from 16 to 64 KiB. A thread that keeps using a class grows its stack (tcacheOverflow,
+/// up to tcacheBigGrowBudget); a thread that only holds on to a few runs
+/// of many classes does not. The latter is what made node's peak RSS:
+/// V8's threads each kept a few runs of every class from 16 to 64 KiB
+/// (bench/real/RESULTS.md). With 256 KiB (at least 4 entries, 2.3 MiB per
+/// thread), `bench/real/node-churn.sh LIB churn` peaked at 130-137 MiB,
+/// now at 125-128 (glibc 121-124); the bench's workloads that use these
+/// classes ran as many instructions (callgrind: aligned +0.2%,
+/// server-churn +0.7%, mixed-lifetime, leak-grow, realloc-grow within
+/// 0.5%) with the same peak RSS.
+let tcacheBigStackBudget: UInt = 64 << 10
 
 /// Bytes one refill hands to a stack at most. Without it a refill took half
 /// the capacity, and the 20-entry floor made that 10 regions of up to 15 KiB
@@ -298,7 +306,7 @@ let tcacheGrowBudget: UInt = 64 << 10
 let tcacheGrowSlots: UInt32 = 32
 
 /// The same for the stacks of large blocks (16 KiB up to tcache_max),
-/// which start at tcacheBigStackBudget: twice their base capacity, at most
+/// which start at tcacheBigStackBudget: to tcacheBigGrowBudget, at most
 /// tcacheGrowSlots entries. Bench aligned (1 thread, 2048 slots of blocks
 /// up to 32 KiB replaced at random) swung its 16-32 KiB stacks of 8 to 16
 /// entries through the arena's extent lock every few operations: `wl
@@ -318,7 +326,7 @@ func tcacheBoot(maxBytes: UInt) {
   while c < config.tcacheClassCount {
     // The big classes' 20 entries, within tcacheBigStackBudget bytes.
     let size = sizeClassSize(c)
-    var capacity = UInt32(min(max(tcacheBigStackBudget / size, 4), 20))
+    var capacity = UInt32(min(max(tcacheBigStackBudget / size, 1), 20))
     if c < config.smallClassCount {
       // Twice the regions of a slab (jemalloc's rule, up to 200) plus a byte
       // budget: classes whose slabs hold few regions (448 B: 9) would
