@@ -1014,12 +1014,59 @@ static int spawn_cmd(int argc, char **argv) {
 
 // ------------------------------------------------------------------ main
 
+// ---------------------------------------------------------- many-threads
+// A footprint probe, not in the bench's suite (run by hand, peak RSS from
+// /usr/bin/time): THREADS threads each allocate 100 x SCALE blocks of
+// 16 B..1 KiB, free every other one, and wait until every thread has done
+// so, then free the rest: the memory a pool of lightly used threads costs
+// beyond its blocks.
+
+static pthread_barrier_t mth_barrier;
+
+typedef struct { int id; uint64_t sum; } mth_arg_t;
+
+static void *mth_thread(void *argp) {
+  mth_arg_t *a = argp;
+  rng_t r = rng_seed(500 + (uint64_t)a->id);
+  long n = scaled(100);
+  slot_t *s = xmalloc(sizeof(slot_t) * (size_t)n, "many-threads");
+  uint64_t sum = 0;
+  for (long i = 0; i < n; i++) {
+    s[i].n = rnd_range(&r, 16, 1024);
+    s[i].tag = (uint32_t)rnd(&r);
+    s[i].p = xmalloc(s[i].n, "many-threads");
+    memset(s[i].p, 1, s[i].n);
+    stamp(s[i].p, s[i].n, s[i].tag);
+  }
+  for (long i = 0; i < n; i += 2) { sum += check(s[i].p, s[i].n, s[i].tag, "many-threads"); free(s[i].p); }
+  pthread_barrier_wait(&mth_barrier);
+  for (long i = 1; i < n; i += 2) { sum += check(s[i].p, s[i].n, s[i].tag, "many-threads"); free(s[i].p); }
+  free(s);
+  a->sum = sum;
+  return NULL;
+}
+
+static int many_threads(void) {
+  int t = g_threads;
+  mth_arg_t *args = calloc((size_t)t, sizeof(mth_arg_t));
+  if (!args) fail("many-threads", "calloc returned NULL");
+  if (pthread_barrier_init(&mth_barrier, NULL, (unsigned)t)) fail("many-threads", "pthread_barrier_init failed");
+  for (int i = 0; i < t; i++) args[i].id = i;
+  join(spawn(t, mth_thread, args, sizeof(mth_arg_t)), t);
+  uint64_t sum = 0;
+  for (int i = 0; i < t; i++) sum = mix(sum, args[i].sum);
+  printf("many-threads threads=%d blocks=%ld check=%016llx\n", t, scaled(100) * t, (unsigned long long)sum);
+  pthread_barrier_destroy(&mth_barrier);
+  free(args);
+  return 0;
+}
+
 static const struct { const char *name; int (*fn)(void); } workloads[] = {
   {"churn-lifo", churn_lifo},   {"churn-random", churn_random}, {"larson", larson},
   {"xmalloc", xmalloc_test},    {"cache-scratch", cache_scratch}, {"realloc-grow", realloc_grow},
   {"aligned", aligned},         {"large", large},               {"leak-grow", leak_grow},
   {"burst", burst},             {"mixed-threads", mixed_threads}, {"server-churn", server_churn},
-  {"mixed-lifetime", mixed_lifetime},
+  {"mixed-lifetime", mixed_lifetime}, {"many-threads", many_threads},
 };
 
 int main(int argc, char **argv) {

@@ -54,10 +54,54 @@ final class ThreadCacheTests: XCTestCase {
     let p = tcacheRefillAndPop(t, sizeClass: big)
     XCTAssertNotNil(p)
     XCTAssertEqual(tcacheBin(t, big).count, Int(tcacheRefillBudget / sizeClassSize(big)) - 1)
-    XCTAssertEqual(tcacheBin(t, classIndexFor(64)).pointee.fill, tcacheBin(t, classIndexFor(64)).pointee.capacity / 2,
-                   "small classes still refill half their stack")
+    let small = classIndexFor(64)
+    XCTAssertEqual(tcacheFill(sizeClass: small, capacity: tcacheBin(t, small).pointee.capacity),
+                   tcacheBin(t, small).pointee.capacity / 2, "small classes still refill half their stack")
     XCTAssertTrue(tcacheBin(t, big).push(p!))
     tcacheFlush(t, sizeClass: big, keep: 0)
+  }
+
+  /// A new stack's refills start at tcacheFillFirst (8) regions and double
+  /// up to their full size (half the stack), then stay there: a thread
+  /// that makes a few blocks of a class no longer reserves 100 of them.
+  func testANewStacksRefillsStartAt8AndDoubleToTheirFullSize() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    let sizeClass = classIndexFor(32)
+    let bin = tcacheBin(t, sizeClass)
+    let full = tcacheFill(sizeClass: sizeClass, capacity: bin.pointee.capacity)
+    XCTAssertEqual(full, min(bin.pointee.capacity / 2, UInt32(tcacheRefillBudget / 32)))
+    XCTAssertGreaterThan(full, 64, "the 32 B class refills more than 64 regions when ramped")
+    var blocks: [UnsafeMutableRawPointer] = []
+    var expected: UInt32 = 8
+    var refills = 0
+    while true {
+      while let p = bin.pop() { blocks.append(p) }
+      blocks.append(tcacheRefillAndPop(t, sizeClass: sizeClass)!)
+      refills += 1
+      XCTAssertEqual(bin.count, Int(expected) - 1, "refill \(refills) took \(expected) regions")
+      if expected == full { break }
+      expected = min(expected * 2, full)
+      XCTAssertEqual(bin.pointee.fill, expected)
+    }
+    XCTAssertEqual(refills, 5, "8, 16, 32, 64, then the full size")
+    XCTAssertEqual(bin.pointee.fill, full)
+    XCTAssertNotEqual(bin.pointee.refilled & tcacheFillRamped, 0)
+    // An overflow keeps it ramped: fill the stack with the blocks taken.
+    var pending = blocks
+    while let p = pending.popLast() {
+      if !bin.push(p) { pending.append(p); break }
+    }
+    XCTAssertFalse(pending.isEmpty, "more blocks were taken than the stack holds")
+    tcacheOverflow(t, sizeClass: sizeClass)
+    XCTAssertNotEqual(bin.pointee.refilled & tcacheFillRamped, 0, "an overflow keeps the full refill size")
+    XCTAssertEqual(bin.pointee.fill, full)
+    for p in pending where !bin.push(p) {
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+      XCTAssertTrue(bin.push(p))
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
   }
 
   /// A thread that only makes light slow-path allocations (nothing that

@@ -44,13 +44,15 @@ struct TcacheBin {
   /// slow paths count bytes in the tsd instead.
   var frees: UInt64 = 0
   /// Regions a refill asks for: half the capacity, at most
-  /// tcacheRefillBudget bytes' worth (see there).
+  /// tcacheRefillBudget bytes' worth (see there); a new stack's first
+  /// refills ask for fewer (tcacheFillFirst).
   var fill: UInt32 = 1
   /// Set when the stack ran empty and was refilled: bit 0 since the
   /// garbage collector last looked at it, bit 1 since the stack last
-  /// overflowed; bit 2: that overflow followed a refill
-  /// (tcacheRefilledSinceVisit, tcacheRefilledSinceOverflow,
-  /// tcacheSwungAtLastOverflow in TcacheFill.swift).
+  /// overflowed; bit 2: that overflow followed a refill; bit 3: the
+  /// refills reached their full size (tcacheRefilledSinceVisit,
+  /// tcacheRefilledSinceOverflow, tcacheSwungAtLastOverflow,
+  /// tcacheFillRamped in TcacheFill.swift).
   var refilled: UInt32 = 0
 
   /// Entries the stack holds when full.
@@ -403,7 +405,7 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
     let countdown = cached ? tcacheFirstCountdown(sizeClass: code &- 1) : 1
     tcacheBin(forCode: code, t).initialize(to: TcacheBin(head: end, fastLimit: fastLimit, start: start, end: end,
                                                          countdown: countdown, countdownStart: countdown,
-                                                         fill: tcacheFill(sizeClass: code &- 1, capacity: capacity)))
+                                                         fill: tcacheFirstFill(sizeClass: code &- 1, capacity: capacity)))
     // The slot at `end` stays nil: the free fast path compares *head with
     // the block being freed without first checking for an empty stack.
     if recycled { end.pointee = nil }
