@@ -159,8 +159,9 @@ let tcacheFillRamped: UInt32 = 8
 
 /// Regions a new stack's first refill takes (or its full refill, if
 /// smaller); each refill after doubles it up to the full size (half the
-/// stack, at most tcacheRefillBudget bytes: tcacheFill), in four refills
-/// for the smallest classes (8, 16, 32, 64, then 100 of 200). A thread
+/// stack, at most tcacheRefillBudget bytes: tcacheFill): the smallest
+/// classes' fifth refill is their first full one (8, 16, 32, 64, then 100
+/// of their 200 entries). A thread
 /// that makes a few blocks of many classes reserved 100 regions of each of
 /// its first 16-128 B classes and up to 32 KiB of each bigger one, spread
 /// over pages that no other thread's refills would use: `workloads
