@@ -1012,8 +1012,6 @@ static int spawn_cmd(int argc, char **argv) {
   return 0;
 }
 
-// ------------------------------------------------------------------ main
-
 // ---------------------------------------------------------- many-threads
 // A footprint probe, not in the bench's suite (run by hand, peak RSS from
 // /usr/bin/time): THREADS threads each allocate 100 x SCALE blocks of
@@ -1060,6 +1058,8 @@ static int many_threads(void) {
   free(args);
   return 0;
 }
+
+// ------------------------------------------------------------------ main
 
 static const struct { const char *name; int (*fn)(void); } workloads[] = {
   {"churn-lifo", churn_lifo},   {"churn-random", churn_random}, {"larson", larson},

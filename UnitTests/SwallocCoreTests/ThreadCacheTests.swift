@@ -602,8 +602,6 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(arena.pointee.largeCount, 0, "every run went home")
   }
 
-  /// The collector's visit of a class returns its bin's spare slabs to the
-  /// arena, unless a refill took one since the previous visit.
   /// A thread that frees a few runs of each large class and never takes
   /// them back (as V8's threads did in node) keeps at most
   /// tcacheBigStackBudget (64 KiB) of each class, one run at least; only
@@ -638,6 +636,8 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(arena.pointee.largeCount, 0, "every run went home")
   }
 
+  /// The collector's visit of a class returns its bin's spare slabs to the
+  /// arena, unless a refill took one since the previous visit.
   func testTheCollectorReturnsSparesNoRefillTook() {
     let arena = makePrivateArena()
     let sizeClass = classIndexFor(1024)

@@ -277,9 +277,9 @@ let tcacheStackBudget: UInt = 32 << 10
 /// 20 KiB: 3, 24-32 KiB: 2, 40-64 KiB: 1), 500 KiB per thread for the
 /// classes from 16 to 64 KiB. A thread that keeps using a class grows its
 /// stack (tcacheOverflow, up to tcacheBigGrowBudget); a thread that only
-/// holds on to a few runs of many classes does not. The latter is what made node's peak RSS:
-/// V8's threads each kept a few runs of every class from 16 to 64 KiB
-/// (bench/real/RESULTS.md). With 256 KiB (at least 4 entries, 2.3 MiB per
+/// holds on to a few runs of many classes does not. The latter is what
+/// made node's peak RSS: V8's threads each kept a few runs of every class
+/// from 16 to 64 KiB (bench/real/RESULTS.md). With 256 KiB (at least 4 entries, 2.3 MiB per
 /// thread), `bench/real/node-churn.sh LIB churn` peaked at 130-137 MiB,
 /// now at 125-128 (glibc 121-124); the bench's workloads that use these
 /// classes ran as many instructions (callgrind: aligned +0.2%,

@@ -45,7 +45,7 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
     while i < got { swalloc_prefetch_write((end - got + i).pointee); i &+= 1 }
   }
   if config.opt.secure { quarantineShuffle(t, end - got, count: got) }
-  if bin.pointee.refilled & tcacheFillRamped == 0 { tcacheRampFill(bin, sizeClass: sizeClass, took: UInt32(want)) }
+  if bin.pointee.refilled & tcacheFillRamped == 0 { tcacheRampFill(bin, sizeClass: sizeClass) }
   bin.markRefilled()
   threadCountsFoldClass(t, sizeClass)
   tcacheEvent(t)
@@ -161,9 +161,8 @@ let tcacheFillRamped: UInt32 = 8
 /// smaller); each refill after doubles it up to the full size (half the
 /// stack, at most tcacheRefillBudget bytes: tcacheFill): the smallest
 /// classes' fifth refill is their first full one (8, 16, 32, 64, then 100
-/// of their 200 entries). A thread
-/// that makes a few blocks of many classes reserved 100 regions of each of
-/// its first 16-128 B classes and up to 32 KiB of each bigger one, spread
+/// of their 200 entries). A thread that makes a few blocks of many
+/// classes reserved 100 regions of each of its first 16-128 B classes and up to 32 KiB of each bigger one, spread
 /// over pages that no other thread's refills would use: `workloads
 /// many-threads 64` (64 threads, 100 blocks of 16 B-1 KiB each) peaked at
 /// 11.6-11.7 MiB (glibc 5.5-5.7, tcmalloc 10.8-11.0, jemalloc 14.0-14.2,
@@ -180,12 +179,12 @@ func tcacheFirstFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
   min(tcacheFill(sizeClass: sizeClass, capacity: capacity), tcacheFillFirst)
 }
 
-/// A refill that asked for `took` regions, before the stack's refills
-/// reached their full size: the next one asks for twice as many.
+/// A refill of `bin.fill` regions before the stack's refills reached their
+/// full size: the next one asks for twice as many.
 @inline(never)
-func tcacheRampFill(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int, took: UInt32) {
+func tcacheRampFill(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) {
   let most = tcacheFill(sizeClass: sizeClass, capacity: bin.pointee.capacity)
-  let next = min(took &* 2, most)
+  let next = min(bin.pointee.fill &* 2, most)
   bin.pointee.fill = next
   if next == most { bin.pointee.refilled |= tcacheFillRamped }
 }
