@@ -56,3 +56,15 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
     push(p, floor: pointee.fastLimit < pointee.end ? pointee.fastLimit : pointee.start)
   }
 }
+
+/// A new thread cache bound to `arena` whose stacks are all in their full
+/// slots at their base capacity, as after their first moves out of the
+/// dense slots (tcacheDenseCapacity): for the tests of full-size stacks,
+/// which push onto them directly.
+func tcacheCreateFullSize(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
+  guard let t = tcacheCreate(arena: arena) else { return nil }
+  for c in 0..<config.tcacheClassCount where tcacheInDenseSlot(t, tcacheBin(t, c)) {
+    tcacheLeaveDenseSlot(t, sizeClass: c)
+  }
+  return t
+}

@@ -64,13 +64,16 @@ final class ThreadCacheTests: XCTestCase {
   /// A new stack's refills start at tcacheFillFirst (8) regions and double
   /// up to their full size (half the stack), then stay there: a thread
   /// that makes a few blocks of a class no longer reserves 100 of them.
+  /// The first refill stays in the stack's dense slot; the second, of 16,
+  /// moves it to its full slot (tcacheDenseCapacity).
   func testANewStacksRefillsStartAt8AndDoubleToTheirFullSize() {
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!
     let sizeClass = classIndexFor(32)
     let bin = tcacheBin(t, sizeClass)
-    let full = tcacheFill(sizeClass: sizeClass, capacity: bin.pointee.capacity)
-    XCTAssertEqual(full, min(bin.pointee.capacity / 2, UInt32(tcacheRefillBudget / 32)))
+    let base = config.tcacheBaseCapacities[sizeClass]
+    let full = tcacheFill(sizeClass: sizeClass, capacity: base)
+    XCTAssertEqual(full, min(base / 2, UInt32(tcacheRefillBudget / 32)))
     XCTAssertGreaterThan(full, 64, "the 32 B class refills more than 64 regions when ramped")
     var blocks: [UnsafeMutableRawPointer] = []
     var expected: UInt32 = 8
@@ -80,6 +83,8 @@ final class ThreadCacheTests: XCTestCase {
       blocks.append(tcacheRefillAndPop(t, sizeClass: sizeClass)!)
       refills += 1
       XCTAssertEqual(bin.count, Int(expected) - 1, "refill \(refills) took \(expected) regions")
+      XCTAssertEqual(tcacheInDenseSlot(t, bin), refills == 1, "refill \(refills): in the dense slot")
+      XCTAssertEqual(bin.pointee.capacity, refills == 1 ? tcacheDenseCapacity : base)
       if expected == full { break }
       expected = min(expected * 2, full)
       XCTAssertEqual(bin.pointee.fill, expected)
@@ -102,6 +107,106 @@ final class ThreadCacheTests: XCTestCase {
     }
     tcacheFlush(t, sizeClass: sizeClass, keep: 0)
     XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
+  }
+
+  /// A thread that makes a block or two of many classes writes its stacks'
+  /// entries within a couple of pages of its cache block: each stack starts
+  /// in its dense slot (tcacheDenseCapacity). Before, each class's first
+  /// entries went to the top of its full slot, 1-1.6 KiB apart for the
+  /// classes up to 512 B, and such a thread touched most of its ~30 KiB
+  /// block (`workloads many-threads 64`: 2.1 MiB of base memory resident,
+  /// 0.7 MiB now).
+  func testLightlyUsedStacksShareAFewPagesOfTheirBlock() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    var pages = Set<UInt>()
+    var classes = 0
+    var blocks: [(Int, UnsafeMutableRawPointer)] = []
+    for c in 0..<config.smallClassCount where sizeClassSize(c) <= 1024 {
+      blocks.append((c, tcacheRefillAndPop(t, sizeClass: c)!))
+      let bin = tcacheBin(t, c)
+      XCTAssertGreaterThan(bin.count, 0)
+      var slot = bin.pointee.head
+      while slot < bin.pointee.end { pages.insert(UInt(bitPattern: slot) >> 12); slot += 1 }
+      classes += 1
+    }
+    XCTAssertGreaterThanOrEqual(classes, 20)
+    XCTAssertLessThanOrEqual(pages.count, 2, "\(classes) classes' entries on \(pages.count) pages")
+    for (c, p) in blocks { XCTAssertTrue(tcacheBin(t, c).push(p)) }
+    for c in 0..<config.smallClassCount { tcacheFlush(t, sizeClass: c, keep: 0) }
+  }
+
+  /// A stack moves from its dense slot to its full slot when it overflows
+  /// there, with its own entries (in their order, the latest on top) and
+  /// its foreign ones (at its bottom, under the fast path's limit), and
+  /// then has its base capacity; the slots past both ends stay nil.
+  func testAStackLeavesItsDenseSlotWithItsEntriesWhenItOverflows() {
+    let (owner, _, sizeClass, foreign, _) = foreignRegions(3)
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    let bin = tcacheBin(t, sizeClass)
+    XCTAssertTrue(tcacheInDenseSlot(t, bin))
+    XCTAssertEqual(bin.pointee.capacity, tcacheDenseCapacity)
+    let denseEnd = bin.pointee.end
+    for r in foreign { XCTAssertTrue(bin.pushForeign(r!)) }
+    var own = [UnsafeMutableRawPointer?](repeating: nil, count: Int(tcacheDenseCapacity) - foreign.count)
+    XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &own, want: own.count), own.count)
+    for r in own { XCTAssertTrue(bin.push(r!, floor: bin.localFloor(sizeClass: sizeClass))) }
+    XCTAssertFalse(bin.push(own[0]!, floor: bin.localFloor(sizeClass: sizeClass)), "the dense slot is full")
+    tcacheOverflow(t, sizeClass: sizeClass)
+    XCTAssertFalse(tcacheInDenseSlot(t, bin))
+    XCTAssertEqual(bin.pointee.capacity, config.tcacheBaseCapacities[sizeClass])
+    XCTAssertEqual(bin.count, own.count, "nothing was flushed")
+    XCTAssertEqual(bin.foreignCount(sizeClass: sizeClass), foreign.count)
+    for (i, r) in foreign.enumerated() { XCTAssertEqual(bin.pointee.start[i], r) }
+    XCTAssertNil(bin.pointee.end.pointee)
+    XCTAssertNil(denseEnd.pointee)
+    XCTAssertNil(bin.pointee.start[-1], "start[-1] is the previous stack's sentinel")
+    for r in own.reversed() { XCTAssertEqual(bin.pop(), r, "the latest entry on top") }
+    XCTAssertNil(bin.pop())
+    for r in own { XCTAssertTrue(bin.push(r!, floor: bin.localFloor(sizeClass: sizeClass))) }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(owner.pointee.bins[sizeClass].regionsInUse, 0, "the foreign regions went home")
+    XCTAssertEqual(arena.pointee.bins[sizeClass].regionsInUse, 0, "and the own ones")
+  }
+
+  /// A class whose full refill fits the dense slot (1 KiB: 16 regions)
+  /// finishes its ramp there and stays; its first overflow still moves it
+  /// to its full slot, and no stack around it is written. (Skipping the
+  /// move for a ramped stack let a swing grow it below its dense slot,
+  /// over the stacks before it: bench aligned got misaligned blocks.)
+  func testAStackThatRampedInItsDenseSlotStillMovesWhenItOverflows() {
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    let sizeClass = classIndexFor(1024)
+    let bin = tcacheBin(t, sizeClass)
+    let full = tcacheFill(sizeClass: sizeClass, capacity: config.tcacheBaseCapacities[sizeClass])
+    XCTAssertGreaterThan(full, tcacheDenseCapacity / 2)
+    XCTAssertLessThanOrEqual(full, tcacheDenseCapacity, "the full refill fits the dense slot")
+    var blocks: [UnsafeMutableRawPointer] = []
+    for _ in 0..<2 {
+      while let p = bin.pop() { blocks.append(p) }
+      blocks.append(tcacheRefillAndPop(t, sizeClass: sizeClass)!)
+    }
+    XCTAssertNotEqual(bin.pointee.refilled & tcacheFillRamped, 0, "ramped")
+    XCTAssertTrue(tcacheInDenseSlot(t, bin), "and still in its dense slot")
+    XCTAssertEqual(bin.count, Int(full) - 1)
+    let below = tcacheBin(t, sizeClass - 1)
+    let belowEnd = below.pointee.end
+    // Two swings between empty and full in a row would grow it in place.
+    while let p = blocks.last, bin.push(p) { blocks.removeLast() }
+    XCTAssertEqual(bin.count, Int(tcacheDenseCapacity), "full")
+    tcacheOverflow(t, sizeClass: sizeClass)
+    XCTAssertFalse(tcacheInDenseSlot(t, bin))
+    XCTAssertEqual(bin.pointee.capacity, config.tcacheBaseCapacities[sizeClass])
+    XCTAssertNil(belowEnd.pointee, "the stack below kept its sentinel")
+    XCTAssertEqual(below.pointee.end, belowEnd)
+    for p in blocks where !bin.push(p) {
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+      XCTAssertTrue(bin.push(p))
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(arena.pointee.bins[sizeClass].regionsInUse, 0, "every region went home")
   }
 
   /// A thread that only makes light slow-path allocations (nothing that
@@ -148,7 +253,7 @@ final class ThreadCacheTests: XCTestCase {
     var regions = [UnsafeMutableRawPointer?](repeating: nil, count: count)
     XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: count), count)
     XCTAssertEqual(owner.pointee.bins[sizeClass].regionsInUse, UInt(count))
-    return (owner, owner.pointee.bins + sizeClass, sizeClass, regions, tcacheCreate(arena: makePrivateArena())!)
+    return (owner, owner.pointee.bins + sizeClass, sizeClass, regions, tcacheCreateFullSize(arena: makePrivateArena())!)
   }
 
   func testFlushSendsForeignRegionsToTheOwnersRemoteStackWithoutItsLock() {
@@ -273,7 +378,7 @@ final class ThreadCacheTests: XCTestCase {
     let bin = owner.pointee.bins + sizeClass
     var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 30)
     XCTAssertEqual(binFill(owner, sizeClass: sizeClass, into: &regions, want: 30), 30)
-    let t = tcacheCreate(arena: owner)!
+    let t = tcacheCreateFullSize(arena: owner)!
     for r in regions { XCTAssertTrue(tcacheBin(t, sizeClass).push(r!)) }
     tcacheFlush(t, sizeClass: sizeClass, keep: 10)
     XCTAssertEqual(tcacheBin(t, sizeClass).count, 10)
@@ -439,7 +544,7 @@ final class ThreadCacheGCTests: XCTestCase {
     let arena = makePrivateArena()
     let idle = classIndexFor(64), busy = classIndexFor(80)
     var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 100)
-    let t = tcacheCreate(arena: arena)!
+    let t = tcacheCreateFullSize(arena: arena)!
     for sizeClass in [idle, busy] {
       XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: 100), 100)
       for r in regions { XCTAssertTrue(tcacheBin(t, sizeClass).push(r!)) }
@@ -472,7 +577,7 @@ final class ThreadCacheGCTests: XCTestCase {
   /// quarters back; one that overflows after a pop, half.
   func testAnOverflowInARunOfFreesFlushesThreeQuarters() {
     let arena = makePrivateArena()
-    let t = tcacheCreate(arena: arena)!
+    let t = tcacheCreateFullSize(arena: arena)!
     let sizeClass = classIndexFor(64)
     let bin = tcacheBin(t, sizeClass)
     let capacity = Int(bin.pointee.capacity)

@@ -93,6 +93,14 @@ struct Config {
   var tcacheCapacities = ClassTable<UInt32>(repeating: 0)
   /// The capacity each stack starts at and shrinks back to when idle.
   var tcacheBaseCapacities = ClassTable<UInt32>(repeating: 0)
+  /// Byte offsets in a Tcache block of each cached class's stack end: in
+  /// its full slot (the one it grows within), and in its dense slot (0:
+  /// none), where it starts (tcacheDenseCapacity).
+  var tcacheFullEnds = ClassTable<UInt32>(repeating: 0)
+  var tcacheDenseEnds = ClassTable<UInt32>(repeating: 0)
+  /// Byte offset in a Tcache block where the dense slots end and the full
+  /// slots begin: a stack whose end lies below it is in its dense slot.
+  var tcacheDenseAreaEnd: UInt = 0
   /// The byte offset among a tcache's bins of the last stack that keeps
   /// other arenas' blocks apart (tcacheKeepsForeign); 0 (none) under
   /// secure:true.
