@@ -63,8 +63,6 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 /// which push onto them directly.
 func tcacheCreateFullSize(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
   guard let t = tcacheCreate(arena: arena) else { return nil }
-  for c in 0..<config.tcacheClassCount where tcacheInDenseSlot(t, tcacheBin(t, c)) {
-    tcacheLeaveDenseSlot(t, sizeClass: c)
-  }
+  for c in 0..<config.tcacheClassCount { tcacheLeaveDenseSlot(t, sizeClass: c) }
   return t
 }

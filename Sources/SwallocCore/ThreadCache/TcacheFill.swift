@@ -19,7 +19,7 @@ func tcacheRefillAndPop(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Un
   // one test of a bit here.
   if _slowPath(bin.pointee.refilled & tcacheFillRamped == 0) {
     if UInt32(want) > tcacheDenseCapacity >> 1 && tcacheHasDenseCapacity(bin) {
-      _ = tcacheLeaveDenseSlotIfThere(t, sizeClass: sizeClass)
+      tcacheLeaveDenseSlot(t, sizeClass: sizeClass)
     }
   }
   let end = bin.pointee.end
@@ -226,7 +226,7 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   let bin = tcacheBin(t, sizeClass)
   // A stack in its dense slot moves to its full slot, which has room.
-  if _slowPath(tcacheHasDenseCapacity(bin)) && tcacheLeaveDenseSlotIfThere(t, sizeClass: sizeClass) { return }
+  if _slowPath(tcacheHasDenseCapacity(bin)) && tcacheLeaveDenseSlot(t, sizeClass: sizeClass) { return }
   let capacity = bin.pointee.capacity
   let most = config.tcacheCapacities[sizeClass]
   let refilled = bin.pointee.refilled
@@ -266,31 +266,25 @@ func tcacheInDenseSlot(_ t: UnsafeMutablePointer<Tcache>, _ bin: UnsafeMutablePo
 /// The refill's and the overflow's first test, of two words they read
 /// anyway: a stack in its dense slot has the dense capacity, and a stack in
 /// its full slot has it only for a class without a dense slot (base
-/// capacity at most that); tcacheLeaveDenseSlotIfThere, out of line, tells
-/// them apart. (Testing the layout's bound on every refill and overflow,
-/// which the compiler made branch-free, cost `wl burst 1 0.1` 0.3-0.4%
-/// more instructions.)
+/// capacity at most that); tcacheLeaveDenseSlot, out of line, tells them
+/// apart. (Testing the layout's bound on every refill and overflow, which
+/// the compiler made branch-free, cost `wl burst 1 0.1` 0.3-0.4% more
+/// instructions.)
 @inline(__always)
 func tcacheHasDenseCapacity(_ bin: UnsafeMutablePointer<TcacheBin>) -> Bool {
   bin.pointee.end - bin.pointee.start == Int(tcacheDenseCapacity)
 }
 
-/// Moves the stack of `sizeClass` to its full slot if it is in its dense
-/// slot; false when it is not (tcacheHasDenseCapacity).
-@inline(never)
-func tcacheLeaveDenseSlotIfThere(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Bool {
-  if !tcacheInDenseSlot(t, tcacheBin(t, sizeClass)) { return false }
-  tcacheLeaveDenseSlot(t, sizeClass: sizeClass)
-  return true
-}
-
-/// Moves the stack of `sizeClass` from its dense slot to its full slot at
-/// its base capacity: its own entries to the top of the new slot, its
-/// foreign ones to the bottom, in their order; the stack's fill and state
-/// bits stay (tcacheDenseCapacity). The dense slot is not used again by
-/// this cache (its sentinel stays nil, the next dense stack's start[-1]).
-func tcacheLeaveDenseSlot(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
+/// Moves the stack of `sizeClass`, if it is in its dense slot, to its full
+/// slot at its base capacity: its own entries to the top of the new slot,
+/// its foreign ones to the bottom, in their order; the stack's fill and
+/// state bits stay (tcacheDenseCapacity). The dense slot is not used again
+/// by this cache (its sentinel stays nil, the next dense stack's
+/// start[-1]). False: the stack was in its full slot already.
+@inline(never) @discardableResult
+func tcacheLeaveDenseSlot(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> Bool {
   let bin = tcacheBin(t, sizeClass)
+  if !tcacheInDenseSlot(t, bin) { return false }
   let oldStart = bin.pointee.start
   let oldEnd = bin.pointee.end
   let end = (UnsafeMutableRawPointer(t) + Int(config.tcacheFullEnds[sizeClass]))
@@ -312,6 +306,7 @@ func tcacheLeaveDenseSlot(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   bin.pointee.end = end
   bin.pointee.head = end - own
   bin.pointee.fastLimit = keepsEnd ? end : start + foreign
+  return true
 }
 
 /// Sets the capacity of a stack that holds no foreign entries and at most
