@@ -114,8 +114,8 @@ final class ThreadCacheTests: XCTestCase {
   /// in its dense slot (tcacheDenseCapacity). Before, each class's first
   /// entries went to the top of its full slot, 1-1.6 KiB apart for the
   /// classes up to 512 B, and such a thread touched most of its ~30 KiB
-  /// block (`workloads many-threads 64`: 2.1 MiB of base memory resident,
-  /// 0.7 MiB now).
+  /// block (base memory resident at the exit of `workloads many-threads
+  /// 16`: 568-572 KiB, 364-380 now).
   func testLightlyUsedStacksShareAFewPagesOfTheirBlock() {
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!
