@@ -292,7 +292,8 @@ func tcacheLeaveDenseSlot(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) -> 
   let start = end - Int(config.tcacheBaseCapacities[sizeClass])
   invariant(oldEnd - oldStart == Int(tcacheDenseCapacity) && end - start > Int(tcacheDenseCapacity),
             "a thread-cache stack left a slot that was not its dense one")
-  end.pointee = nil
+  // (tcacheCreate left the full slot's sentinel nil, as the dense one's.)
+  invariant(end.pointee == nil, "a thread-cache full slot's sentinel is not nil")
   let own = oldEnd - bin.pointee.head
   var i = 0
   while i < own { i &+= 1; (end - i).pointee = (oldEnd - i).pointee }
