@@ -33,6 +33,8 @@ __thread uint64_t swalloc_tsd_bytes[2]
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0};
 __thread uint32_t swalloc_tsd_lock_weight
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
+__thread int32_t swalloc_tsd_allocated_pending
+    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
 
 __attribute__((visibility("hidden")))
 void *swalloc_mremap(void *old, size_t oldSize, size_t newSize, int flags) {

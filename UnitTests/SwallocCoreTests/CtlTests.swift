@@ -205,6 +205,45 @@ final class CtlTests: XCTestCase {
     XCTAssertEqual(outcome.count, 10)
   }
 
+  /// A thread whose caching is off is bound to an arena as a cached one is
+  /// (counted, released at its exit, its record recycled) and can be moved
+  /// by thread.arena. It used to share arena 0 with every other such
+  /// thread and could not move (thread.arena: EAGAIN).
+  func testAThreadWithoutACacheIsBoundToAnArenaAndMovedByThreadArena() {
+    func boundThreads() -> Int {
+      mutexLock(&arenasLock)
+      defer { mutexUnlock(&arenasLock) }
+      return (0..<arenaCount).reduce(0) { $0 + arenaThreadCounts[$1] }
+    }
+    let before = boundThreads()
+    nonisolated(unsafe) var outcome: [String: Bool] = [:]
+    nonisolated(unsafe) var rc: Int32 = -1
+    runJoinedThreads(1) { [self] _ in
+      var off = false
+      _ = "thread.tcache.enabled".withCString { swallocCtl($0, nil, nil, &off, 1) }
+      swallocFree(swallocMalloc(48))
+      outcome["no cache"] = currentTcache() == nil
+      guard let u = currentUncached() else { outcome["bound"] = false; return }
+      outcome["bound"] = true
+      outcome["counted"] = boundThreads() == before + 1
+      let own = read("thread.arena", UInt32.self).1!
+      outcome["thread.arena reads its arena"] = own == u.pointee.arena.pointee.index
+      var target: UInt32 = own == 1 ? 2 : 1
+      rc = "thread.arena".withCString { swallocCtl($0, nil, nil, &target, 4) }
+      outcome["moved"] = u.pointee.arena == arenas[Int(target)] && read("thread.arena", UInt32.self).1 == target
+      outcome["pinned"] = u.pointee.spread.pinned
+      let blocks = (0..<300).map { _ in swallocMalloc(48)! }
+      outcome["blocks from the new arena"] = blocks.allSatisfy { chunkArena(UInt(bitPattern: $0)) == arenas[Int(target)] }
+      blocks.forEach { swallocFree($0) }
+      outcome["still counted once"] = boundThreads() == before + 1
+    }
+    XCTAssertEqual(rc, 0, "thread.arena on a thread without a cache")
+    for (what, ok) in outcome.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
+    XCTAssertEqual(outcome.count, 8)
+    XCTAssertEqual(boundThreads(), before, "released at the thread's exit")
+    XCTAssertNotNil(uncachedRecycle.head, "its record recycled")
+  }
+
   /// thread.allocated / thread.deallocated against the usable sizes of every
   /// block a thread gets and gives back, through every entry point (fast
   /// paths, slow paths, uncached and huge blocks, in-place and moving

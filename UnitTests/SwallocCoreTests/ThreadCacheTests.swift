@@ -749,7 +749,7 @@ final class ThreadCacheGCTests: XCTestCase {
     let bin = arena.pointee.bins + sizeClass
     let perSlab = Int(config.binInfos[sizeClass].regionCount)
     let t = tcacheCreate(arena: arena)!
-    t.pointee.arenaPinned = true
+    t.pointee.spread.pinned = true
     func gcVisit() {
       t.pointee.gcCursor = UInt32(sizeClass)
       t.pointee.gcEvents = tcacheGCInterval - 1
@@ -838,30 +838,30 @@ final class ArenaChoiceTests: XCTestCase {
     let t = tcacheCreate(arena: home)!
     defer { tcacheDestroy(t) }
     func window(ms: UInt32, weight: UInt32) {
-      t.pointee.spreadWindowMs = UInt32(truncatingIfNeeded: monotonicMs()) &- ms
-      t.pointee.lockWeightSeen = swalloc_tls_lock_weight() &- weight
+      t.pointee.spread.windowMs = UInt32(truncatingIfNeeded: monotonicMs()) &- ms
+      t.pointee.spread.lockWeightSeen = swalloc_tls_lock_weight() &- weight
     }
 
     // A window not yet over: no verdict, however heavy.
     window(ms: 0, weight: 1_000_000)
     arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     XCTAssertEqual(t.pointee.arena, home)
-    XCTAssertEqual(t.pointee.lockWeightSeen, swalloc_tls_lock_weight() &- 1_000_000, "the window goes on")
+    XCTAssertEqual(t.pointee.spread.lockWeightSeen, swalloc_tls_lock_weight() &- 1_000_000, "the window goes on")
 
     // Over, below the rate: it stays, and a new window begins.
     window(ms: 20, weight: 20 * arenaSpreadWeightPerMs - 500)
     arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     XCTAssertEqual(t.pointee.arena, home)
-    XCTAssertEqual(t.pointee.lockWeightSeen, swalloc_tls_lock_weight())
+    XCTAssertEqual(t.pointee.spread.lockWeightSeen, swalloc_tls_lock_weight())
 
     // Pinned by thread.arena: it stays, however heavy.
-    t.pointee.arenaPinned = true
+    t.pointee.spread.pinned = true
     for _ in 1...Int(arenaSpreadWindows) {
       window(ms: 20, weight: 1_000_000)
       arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
     }
     XCTAssertEqual(t.pointee.arena, home)
-    t.pointee.arenaPinned = false
+    t.pointee.spread.pinned = false
 
     // Over the rate in one window, then below it: no move (one preempted
     // holder does not make a pattern).
@@ -914,8 +914,8 @@ final class ArenaChoiceTests: XCTestCase {
     func heavyWindows(_ t: UnsafeMutablePointer<Tcache>, endingAt end: UInt32) {
       var now = end &- arenaSpreadWindowMs &* UInt32(arenaSpreadWindows &- 1)
       for _ in 1...Int(arenaSpreadWindows) {
-        t.pointee.spreadWindowMs = now &- arenaSpreadWindowMs
-        t.pointee.lockWeightSeen = swalloc_tls_lock_weight() &- 100 * arenaSpreadWindowMs * arenaSpreadWeightPerMs
+        t.pointee.spread.windowMs = now &- arenaSpreadWindowMs
+        t.pointee.spread.lockWeightSeen = swalloc_tls_lock_weight() &- 100 * arenaSpreadWindowMs * arenaSpreadWeightPerMs
         arenaSpreadCheck(t, now: now)
         now &+= arenaSpreadWindowMs
       }
@@ -924,7 +924,7 @@ final class ArenaChoiceTests: XCTestCase {
     XCTAssertNotEqual(t1.pointee.arena, home, "the first thread moved")
     heavyWindows(t2, endingAt: start &+ 5)
     XCTAssertEqual(t2.pointee.arena, home, "5 ms after a thread left: the second stays")
-    XCTAssertEqual(t2.pointee.spreadStrikes, 0, "and its windows start over")
+    XCTAssertEqual(t2.pointee.spread.strikes, 0, "and its windows start over")
     heavyWindows(t2, endingAt: start &+ arenaSpreadSettleMs &- 1)
     XCTAssertEqual(t2.pointee.arena, home, "still within the settle time")
     heavyWindows(t2, endingAt: start &+ arenaSpreadSettleMs)

@@ -20,6 +20,8 @@
 #   arena_share         a second thread shares the first's arena; 8 threads
 #                       allocating bursts of one size meet on its bin lock
 #                       and one moves to another arena (within 20 s)
+#   arena_share_uncached  the same with tcache:false (threads without a
+#                       cache are bound to arenas and spread as cached ones)
 #
 # usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
 # Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
@@ -51,6 +53,7 @@ if have concurrency; then
     lib_check free_errno 120 "free-errno ok" lib "$BIN/concurrency" free-errno
     lib_check arena_swap 120 "arena-swap ok" lib "$BIN/concurrency" arena-swap 4 300000
     lib_check arena_share 60 "arena-share ok" lib "$BIN/concurrency" arena-share 8
+    lib_check arena_share_uncached 60 "arena-share ok" lib env SWALLOC_CONF=tcache:false "$BIN/concurrency" arena-share 8
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi
 

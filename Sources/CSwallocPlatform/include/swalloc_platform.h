@@ -79,6 +79,15 @@ extern __thread uint64_t swalloc_tsd_bytes[2]
 
 static inline uint64_t *swalloc_tls_bytes(void) { return swalloc_tsd_bytes; }
 
+// Bytes this thread added to (positive) or took from the process-wide
+// allocated figure that it has not passed on yet (Accounting.swift,
+// allocatedBatchBytes): one shared atomic per 64 KiB instead of one per
+// refill, flush or uncached block.
+extern __thread int32_t swalloc_tsd_allocated_pending
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+static inline int32_t *swalloc_tls_allocated_pending(void) { return &swalloc_tsd_allocated_pending; }
+
 // What this thread's lock acquisitions cost it in moves of a lock's line
 // from another core and in waits (Lock.swift, lockWeight*): what tells a
 // thread to leave a shared arena (TcacheFill.swift, arenaSpreadCheck).

@@ -306,10 +306,11 @@ func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
   return result
 }
 
-/// The thread's arena: its tcache's, or the fallback arena.
+/// The thread's arena: its tcache's, or the one it is bound to without a
+/// cache (uncachedArena).
 func threadArena() -> UnsafeMutablePointer<Arena> {
   if let t = tsdFetchTcache() { return t.pointee.arena }
-  return fallbackArena()
+  return uncachedArena()
 }
 
 /// Allocates straight from an arena (the thread's unless one is given),
@@ -457,6 +458,7 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
   case .huge:
     break
   }
+  uncachedNoteFree()
   freeToArena(pointer, allocation)
 }
 

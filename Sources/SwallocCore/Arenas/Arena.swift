@@ -102,9 +102,8 @@ struct ArenaTable {
 }
 
 /// How long after a thread left an arena (arenaSpreadTarget) the threads
-/// still there may not leave it: two of the ThreadCache layer's judging
-/// windows (arenaSpreadCheck: 16 ms each; ArenaChoiceTests checks that the
-/// two agree). The windows that judged them began while the one that left
+/// still there may not leave it: two judging windows (ArenaSpread, below:
+/// 16 ms each; ArenaChoiceTests checks that the two agree). The windows that judged them began while the one that left
 /// still took the arena's locks; they measure again without it.
 ///
 /// Why: bench server-churn with tcache_max:32768 (every large free then
@@ -185,6 +184,67 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
     arenaThreadCounts[best] &+= 1
     threadsBound.add(1, ordering: .relaxed)
     return arenas[best]
+  }
+}
+
+/// The lock weight per millisecond (Lock.swift, in units of about 100 ns:
+/// 1 for a lock taken over from another thread, 4 for one found held and
+/// spun on, the time slept for one slept on, 32 to 10,000) at which a
+/// thread leaves its arena: about a tenth of its time spent moving lock
+/// lines between cores or waiting.
+let arenaSpreadWeightPerMs: UInt32 = 1000
+/// The rate is measured over windows at least this long (the coarse
+/// clock ticks every 4 ms)...
+let arenaSpreadWindowMs: UInt32 = 16
+/// ... and must hold for this many windows in a row. With one, a thread
+/// moved on one holder preempted inside its critical section (a sleep of a
+/// time slice): with both cores kept busy by other processes, the two
+/// threads of bench server-churn and larson parted in most runs, and their
+/// peak RSS rose past what an arena each from the start costs (27.7
+/// against 22.4 MiB, 5.7 against 4.8), the time no better.
+let arenaSpreadWindows: UInt8 = 2
+
+/// A thread's measure of what its arena's locks cost it, kept by its
+/// thread cache (arenaSpreadCheck, ThreadCache) or, for a thread without
+/// one, by its UncachedThread record (Tsd.swift): windows of at least
+/// arenaSpreadWindowMs over which its lock weight (swalloc_tls_lock_weight)
+/// grew at arenaSpreadWeightPerMs or more are contended ones.
+struct ArenaSpread {
+  /// The thread's lock weight when its current window began, and when that
+  /// was (ms, truncated).
+  var lockWeightSeen: UInt32
+  var windowMs: UInt32
+  /// Contended windows in a row, up to the current one.
+  var strikes: UInt8 = 0
+  /// Bound by thread.arena: the thread stays on that arena.
+  var pinned = false
+
+  /// A window that begins now: locks taken before do not count.
+  init(now: UInt32) {
+    lockWeightSeen = swalloc_tls_lock_weight()
+    windowMs = now
+  }
+
+  /// At `now` (monotonicMs, truncated): once the window is over it is
+  /// judged and a new one begins; true when the thread should leave its
+  /// arena (arenaSpreadTarget): arenaSpreadWindows contended windows in a
+  /// row, and not pinned.
+  mutating func judge(now: UInt32) -> Bool {
+    if pinned { return false }
+    let elapsed = now &- windowMs
+    if elapsed < arenaSpreadWindowMs { return false }
+    let weight = swalloc_tls_lock_weight()
+    let grown = weight &- lockWeightSeen
+    lockWeightSeen = weight
+    windowMs = now
+    if UInt64(grown) < UInt64(elapsed) &* UInt64(arenaSpreadWeightPerMs) {
+      strikes = 0
+      return false
+    }
+    strikes &+= 1
+    if strikes < arenaSpreadWindows { return false }
+    strikes = 0
+    return true
   }
 }
 
@@ -339,4 +399,13 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
 
 func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {
   withLock(&arenasLock) { arenaThreadCounts[Int(a.pointee.index)] &-= 1 }
+}
+
+/// Moves one bound thread's count from arena `from` to arena `to`
+/// (thread.arena).
+func arenaMoveThread(from: UnsafeMutablePointer<Arena>, to: UnsafeMutablePointer<Arena>) {
+  withLock(&arenasLock) {
+    arenaThreadCounts[Int(from.pointee.index)] &-= 1
+    arenaThreadCounts[Int(to.pointee.index)] &+= 1
+  }
 }

@@ -68,26 +68,28 @@ func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
 
 /// thread.arena: reads the calling thread's arena index (unsigned); writing
 /// an index binds the thread to that arena (created if needed) for its next
-/// refills and large allocations; blocks it already holds keep their arena.
-/// A thread without a cache (tcache:false) uses arena 0 and cannot move:
-/// EAGAIN. An index past arenas.narenas: EFAULT, as jemalloc.
+/// refills and large allocations (without a cache: its next allocations);
+/// blocks it already holds keep their arena. An index past
+/// arenas.narenas: EFAULT, as jemalloc; a thread being torn down at its
+/// exit, on arena 0 with no binding, cannot move: EAGAIN.
 func threadArenaCtl(_ c: CtlCall) -> Int32 {
   let t = tsdFetchTcache()
-  let current = t.map { UInt32($0.pointee.arena.pointee.index) } ?? 0
-  return c.readWrite(current) { new in
+  let u = t == nil ? currentUncached() ?? (swalloc_tls_state() == TsdState.disabled.rawValue ? uncachedBind() : nil) : nil
+  let current = t?.pointee.arena ?? u?.pointee.arena
+  return c.readWrite(current.map { UInt32($0.pointee.index) } ?? 0) { new in
     let index = Int(new)
     if index >= arenaCount { return EFAULT }
-    guard let t else { return EAGAIN }
+    guard let current else { return EAGAIN }
     guard let target = arenaGetOrCreate(index) else { return EAGAIN }
-    if target != t.pointee.arena {
-      withLock(&arenasLock) {
-        arenaThreadCounts[Int(t.pointee.arena.pointee.index)] &-= 1
-        arenaThreadCounts[index] &+= 1
-      }
+    if target != current { arenaMoveThread(from: current, to: target) }
+    // Chosen by the program: the spread check leaves the thread there.
+    if let t {
       tcacheSetArena(t, target)
+      t.pointee.spread.pinned = true
+    } else if let u {
+      u.pointee.arena = target
+      u.pointee.spread.pinned = true
     }
-    // Chosen by the program: arenaSpreadCheck leaves the thread there.
-    t.pointee.arenaPinned = true
     return 0
   }
 }
@@ -101,6 +103,7 @@ func threadTcacheEnabledCtl(_ c: CtlCall) -> Int32 {
   return c.readWriteBool(enabled) { enable in
     if enable {
       if swalloc_tls_state() == TsdState.disabled.rawValue && config.opt.tcache && !config.opt.fillsMemory {
+        uncachedUnbind()
         swalloc_tls_set_state(TsdState.uninitialized.rawValue)
       }
     } else if let t = currentTcache() {

@@ -160,16 +160,8 @@ struct Tcache {
   /// truncated) its last pass ran.
   var idleEvents: UInt32 = 0
   var idlePassMs: UInt32 = 0
-  /// The thread's lock weight (swalloc_tls_lock_weight) when its current
-  /// window of at least arenaSpreadWindowMs began, and when that was (ms,
-  /// truncated): arenaSpreadCheck.
-  var lockWeightSeen: UInt32 = 0
-  var spreadWindowMs: UInt32 = 0
-  /// Windows in a row, up to the current one, whose weight reached the
-  /// rate (arenaSpreadWindows of them move the thread).
-  var spreadStrikes: UInt8 = 0
-  /// Bound by thread.arena: the thread stays on that arena.
-  var arenaPinned = false
+  /// What the arena's locks cost the thread (arenaSpreadCheck).
+  var spread: ArenaSpread
 }
 
 /// The countdown of a class that is not profiled: 2^62 pops, i.e. never.
@@ -430,10 +422,8 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
   let t = raw.bindMemory(to: Tcache.self, capacity: 1)
   // recyclePush linked the block through its first word only.
   let quarantine = recycled ? t.pointee.quarantine : nil
-  t.initialize(to: Tcache(arena: arena, quarantine: quarantine))
-  // Locks taken before this cache existed do not count (arenaSpreadCheck).
-  t.pointee.lockWeightSeen = swalloc_tls_lock_weight()
-  t.pointee.spreadWindowMs = UInt32(truncatingIfNeeded: monotonicMs())
+  t.initialize(to: Tcache(arena: arena, quarantine: quarantine,
+                          spread: ArenaSpread(now: UInt32(truncatingIfNeeded: monotonicMs()))))
   tcacheSetArena(t, arena)
   var stack = (raw + Int(config.tcacheDenseAreaEnd)).bindMemory(to: UnsafeMutableRawPointer?.self, capacity: 1)
   var code = 0

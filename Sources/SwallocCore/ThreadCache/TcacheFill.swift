@@ -369,32 +369,12 @@ private func tcacheCollect(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   if sizeClass < config.smallClassCount { binTrimSpares(t.pointee.arena, sizeClass: sizeClass) }
 }
 
-/// The lock weight per millisecond (Lock.swift, in units of about 100 ns:
-/// 1 for a lock taken over from another thread, 4 for one found held and
-/// spun on, the time slept for one slept on, 32 to 10,000) at which a
-/// thread leaves its arena: about a tenth of its time spent moving lock
-/// lines between cores or waiting.
-let arenaSpreadWeightPerMs: UInt32 = 1000
-/// The rate is measured over windows at least this long (the coarse
-/// clock ticks every 4 ms)...
-let arenaSpreadWindowMs: UInt32 = 16
-/// ... and must hold for this many windows in a row. With one, a thread
-/// moved on one holder preempted inside its critical section (a sleep of a
-/// time slice): with both cores kept busy by other processes, the two
-/// threads of bench server-churn and larson parted in most runs, and their
-/// peak RSS rose past what an arena each from the start costs (27.7
-/// against 22.4 MiB, 5.7 against 4.8), the time no better.
-let arenaSpreadWindows: UInt8 = 2
-
 /// A check of thread cache `t` at `now` (monotonicMs, truncated), at each
 /// collector step (every tcacheGCInterval refills and flushes) and every
 /// tcacheIdleCheckEvery-th slow-path allocation (blocks above tcache_max
-/// make no refills; the idle tick's clock read serves both): once
-/// arenaSpreadWindowMs have passed since its window began, the window is
-/// judged: its thread moves to a less loaded arena (arenaSpreadTarget)
-/// when its lock weight grew at arenaSpreadWeightPerMs or more in
-/// arenaSpreadWindows windows in a row, unless it was bound by
-/// thread.arena. Its cached blocks keep their arena and go home as any
+/// make no refills; the idle tick's clock read serves both): when its
+/// window is judged a contended one (ArenaSpread.judge, Arena.swift), its
+/// thread moves to a less loaded arena (arenaSpreadTarget). Its cached blocks keep their arena and go home as any
 /// other arena's blocks do (freeOtherArena, the flushes); its live blocks
 /// stay where they are, so a thread that moves holds slabs in both arenas
 /// until they are freed.
@@ -411,21 +391,9 @@ let arenaSpreadWindows: UInt8 = 2
 /// (0.39 s), at a cost in memory: their first blocks stay in arena 0, peak
 /// RSS 10.8 MiB against 6.7.
 func arenaSpreadCheck(_ t: UnsafeMutablePointer<Tcache>, now: UInt32) {
-  if t.pointee.arenaPinned { return }
-  let elapsed = now &- t.pointee.spreadWindowMs
-  if elapsed < arenaSpreadWindowMs { return }
-  let weight = swalloc_tls_lock_weight()
-  let grown = weight &- t.pointee.lockWeightSeen
-  t.pointee.lockWeightSeen = weight
-  t.pointee.spreadWindowMs = now
-  if UInt64(grown) < UInt64(elapsed) &* UInt64(arenaSpreadWeightPerMs) {
-    t.pointee.spreadStrikes = 0
-    return
+  if t.pointee.spread.judge(now: now), let target = arenaSpreadTarget(from: t.pointee.arena, now: now) {
+    tcacheSetArena(t, target)
   }
-  t.pointee.spreadStrikes &+= 1
-  if t.pointee.spreadStrikes < arenaSpreadWindows { return }
-  t.pointee.spreadStrikes = 0
-  if let target = arenaSpreadTarget(from: t.pointee.arena, now: now) { tcacheSetArena(t, target) }
 }
 
 /// Slow-path allocations between two looks at the clock (tcacheIdleTick).

@@ -1,6 +1,7 @@
 // Thread-specific data: two initial-exec TLS slots (see swalloc_platform.h),
 // the thread's tcache pointer and a state byte, plus a pthread key whose
-// destructor returns the cache to its arena when the thread exits.
+// destructor returns the cache (or, for a thread whose caching is off, its
+// UncachedThread record) to its arena when the thread exits.
 
 import CSwallocPlatform
 
@@ -10,10 +11,12 @@ enum TsdState: UInt8 {
   /// The tcache is being created; allocations made meanwhile (e.g. by
   /// pthread_setspecific) bypass the cache.
   case initializing = 2
-  /// The thread's cache was torn down at thread exit; later calls go
-  /// straight to arena 0.
+  /// The thread's cache (or UncachedThread record) was torn down at
+  /// thread exit; later calls go straight to arena 0.
   case tornDown = 3
-  /// Caching is disabled by the `tcache:false` option.
+  /// Caching is off: `tcache:false`, junk or zero, or
+  /// thread.tcache.enabled false (an UncachedThread record binds the
+  /// thread to an arena).
   case disabled = 4
 }
 
@@ -73,7 +76,7 @@ func fastPathOwner(_ bins: UnsafeMutablePointer<TcacheBin>) -> UInt {
 func tsdBoot() -> Bool {
   var key = pthread_key_t()
   if pthread_key_create(&key, { value in
-    if value != nil { tsdThreadExit() }
+    if let value { tsdThreadExit(value) }
   }) != 0 { return false }
   config.tsdKey = key
   return true
@@ -109,15 +112,123 @@ func tsdFetchTcache() -> UnsafeMutablePointer<Tcache>? {
   return t
 }
 
-/// The arena used by a thread that has no tcache.
-@inline(__always)
-func fallbackArena() -> UnsafeMutablePointer<Arena> {
-  arenas[0].unsafelyUnwrapped
+/// A thread whose caching is off (tcache:false, junk, zero, or
+/// thread.tcache.enabled false): its arena, bound and released as a
+/// cache's is, and what that arena's locks cost it. Kept in base memory
+/// where the thread's pthread key points (the key's destructor releases
+/// it; no TLS of its own: the library's initial-exec TLS is kept small,
+/// swalloc_platform.h), recycled through uncachedRecycle.
+///
+/// Why: such threads used to share arena 0 with no way out, every
+/// allocation and free of every one of them taking its locks. bench
+/// mixed-threads with tcache:false: 1.24 s on one thread, 2.66 s on two
+/// (jemalloc, whose threads keep their arenas without a cache: 1.18 and
+/// 0.59).
+struct UncachedThread {
+  /// First: the word recyclePush links recycled records through.
+  var arena: UnsafeMutablePointer<Arena>
+  var spread: ArenaSpread
+  /// Allocations since the binding: every tcacheIdleCheckEvery-th looks at
+  /// the clock and judges the spread window.
+  var events: UInt32 = 0
 }
 
-func tsdThreadExit() {
-  guard let t = currentTcache() else { return }
-  setCurrentTcache(nil)
-  swalloc_tls_set_state(TsdState.tornDown.rawValue)
-  tcacheDestroy(t)
+/// An UncachedThread record's size in base memory: a cache line.
+let uncachedRecordBytes: UInt = 64
+
+/// Recycled UncachedThread records. Guarded by tcacheRecycleLock.
+nonisolated(unsafe) var uncachedRecycle = RecycleList()
+
+/// The calling thread's UncachedThread record, nil when it has none.
+@inline(__always)
+func currentUncached() -> UnsafeMutablePointer<UncachedThread>? {
+  if swalloc_tls_state() != TsdState.disabled.rawValue { return nil }
+  return pthread_getspecific(config.tsdKey)?.assumingMemoryBound(to: UncachedThread.self)
+}
+
+/// The arena of a thread that has no tcache. A thread whose caching is off
+/// is bound at its first call (uncachedBind) and may move when its locks
+/// cost it time (the tcache's rule: ArenaSpread); one whose cache is being
+/// built or was torn down at its exit uses arena 0 for those few calls (a
+/// binding made then could not be released).
+@inline(never)
+func uncachedArena() -> UnsafeMutablePointer<Arena> {
+  if swalloc_tls_state() == TsdState.disabled.rawValue, let u = currentUncached() ?? uncachedBind() {
+    u.pointee.events &+= 1
+    if u.pointee.events % tcacheIdleCheckEvery == 0 {
+      let now = UInt32(truncatingIfNeeded: monotonicMs())
+      if u.pointee.spread.judge(now: now), let target = arenaSpreadTarget(from: u.pointee.arena, now: now) {
+        u.pointee.arena = target
+      }
+    }
+    return u.pointee.arena
+  }
+  return arenas[0].unsafelyUnwrapped
+}
+
+/// Binds the calling thread, whose caching is off, to an arena
+/// (arenaChoose) and keeps its record under its pthread key. nil when
+/// memory is exhausted (the caller uses arena 0).
+func uncachedBind() -> UnsafeMutablePointer<UncachedThread>? {
+  var raw = recyclePop(&uncachedRecycle, &tcacheRecycleLock)
+  // A cache line each: the record is written at every allocation, and two
+  // threads' records on one line cost both (bench mixed-threads with
+  // tcache:false on two threads: 3.3 s of CPU time with 32-byte records
+  // side by side).
+  if raw == nil { raw = baseAlloc(uncachedRecordBytes, alignment: uncachedRecordBytes) }
+  guard let raw, let arena = arenaChoose() else {
+    if let raw { recyclePush(&uncachedRecycle, &tcacheRecycleLock, raw) }
+    return nil
+  }
+  invariant(UInt(MemoryLayout<UncachedThread>.stride) <= uncachedRecordBytes, "UncachedThread fits its record")
+  let u = raw.bindMemory(to: UncachedThread.self, capacity: 1)
+  u.initialize(to: UncachedThread(arena: arena, spread: ArenaSpread(now: UInt32(truncatingIfNeeded: monotonicMs()))))
+  // May allocate (glibc's second-level key storage, for a key past the
+  // first 32): the state sends that allocation to arena 0 instead of into
+  // a second binding (and a third: the key would not hold either yet).
+  swalloc_tls_set_state(TsdState.initializing.rawValue)
+  let stored = pthread_setspecific(config.tsdKey, UnsafeRawPointer(u)) == 0
+  swalloc_tls_set_state(TsdState.disabled.rawValue)
+  if !stored {
+    arenaRelease(arena)
+    recyclePush(&uncachedRecycle, &tcacheRecycleLock, raw)
+    return nil
+  }
+  return u
+}
+
+/// Releases the calling thread's UncachedThread record and its arena, if
+/// it has them (its cache is about to be built: thread.tcache.enabled).
+func uncachedUnbind() {
+  guard let u = currentUncached() else { return }
+  _ = pthread_setspecific(config.tsdKey, nil)
+  uncachedRelease(u)
+}
+
+private func uncachedRelease(_ u: UnsafeMutablePointer<UncachedThread>) {
+  arenaRelease(u.pointee.arena)
+  recyclePush(&uncachedRecycle, &tcacheRecycleLock, UnsafeMutableRawPointer(u))
+}
+
+/// A free by a thread whose caching is off binds it too (if its first
+/// call is a free): its pthread key's destructor is what passes the
+/// thread's pending allocated bytes on (statsThreadExit).
+@inline(__always)
+func uncachedNoteFree() {
+  if swalloc_tls_state() == TsdState.disabled.rawValue && currentUncached() == nil { _ = uncachedBind() }
+}
+
+/// The pthread key's destructor, with the key's value (glibc clears the
+/// key before it calls this): the thread's cache or UncachedThread record.
+/// Calls the thread makes afterwards (other destructors) go to arena 0.
+func tsdThreadExit(_ value: UnsafeMutableRawPointer) {
+  if let t = currentTcache() {
+    setCurrentTcache(nil)
+    swalloc_tls_set_state(TsdState.tornDown.rawValue)
+    tcacheDestroy(t)
+  } else if swalloc_tls_state() == TsdState.disabled.rawValue {
+    swalloc_tls_set_state(TsdState.tornDown.rawValue)
+    uncachedRelease(value.assumingMemoryBound(to: UncachedThread.self))
+  }
+  statsThreadExit()
 }
