@@ -398,7 +398,8 @@ func tcacheBoot(maxBytes: UInt) {
 /// and so touched most of its block's ~30 KiB: base memory resident at
 /// the exit of `workloads many-threads T` (kB) T=1 84 -> 76, T=8 316 ->
 /// 212, T=16 572 -> 366; peak RSS with 64 threads 9.1 -> 8.5 MiB (glibc
-/// 5.4). 16 entries hold the ramp's first refill (8) and as many frees.
+/// 5.4). 16 entries hold the ramp's first three refills (2, 4, 8) and as
+/// many frees.
 let tcacheDenseCapacity: UInt32 = 16
 
 /// Regions a refill of a stack of `capacity` entries asks for: half of

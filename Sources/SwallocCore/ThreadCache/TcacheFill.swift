@@ -170,19 +170,23 @@ let tcacheFillRamped: UInt32 = 8
 /// Regions a new stack's first refill takes (or its full refill, if
 /// smaller); each refill after doubles it up to the full size (half the
 /// stack, at most tcacheRefillBudget bytes: tcacheFill): the smallest
-/// classes' fifth refill is their first full one (8, 16, 32, 64, then 100
-/// of their 200 entries). A thread that makes a few blocks of many
-/// classes reserved 100 regions of each of its first 16-128 B classes and up to 32 KiB of each bigger one, spread
-/// over pages that no other thread's refills would use: `workloads
-/// many-threads 64` (64 threads, 100 blocks of 16 B-1 KiB each) peaked at
-/// 11.6-11.7 MiB (glibc 5.5-5.7, tcmalloc 10.8-11.0, jemalloc 14.0-14.2,
-/// mimalloc 2.0.9 15.3-15.5), 9.2-9.7 MiB with the ramp. A thread that
-/// keeps allocating ramps once per class: callgrind, `wl burst 1 0.1`
-/// +0.2% instructions, `wl xmalloc 2 0.2` +0.3%, the other workloads within
-/// 0.1% (larson's runs vary by more), their peak RSS the same. (Starting
-/// over at the collector's quiet visits cost burst 0.8%: it ramped again
-/// for every burst of a class it had not used for a while.)
-let tcacheFillFirst: UInt32 = 8
+/// classes' seventh refill is their first full one (2, 4, 8, 16, 32, 64,
+/// then 100 of their 200 entries). A thread that makes a few blocks of
+/// many classes reserved 100 regions of each of its first 16-128 B classes
+/// and up to 32 KiB of each bigger one, spread over pages that no other
+/// thread's refills would use: `workloads many-threads 64` (64 threads,
+/// 100 blocks of 16 B-1 KiB each) peaked at 11.6-11.7 MiB (glibc 5.5-5.7,
+/// tcmalloc 10.8-11.0, jemalloc 14.0-14.2, mimalloc 2.0.9 15.3-15.5),
+/// 9.2-9.7 MiB with the ramp from 8, and from 2, with the dense slots
+/// (tcacheDenseCapacity), 8.81 -> 8.16 MiB (16 threads 3.32 -> 3.27; medians
+/// of 7 interleaved runs). A thread that keeps allocating ramps once per
+/// class: callgrind, `wl burst 1 0.1` +0.2% instructions for the ramp from
+/// 8 and the same again from 2, `wl xmalloc 2 0.2` +0.3% and +0.8% (its
+/// runs vary by 0.7%), the other workloads within 0.1% (larson's runs vary
+/// by more), their peak RSS the same. (Starting over at the collector's
+/// quiet visits cost burst 0.8%: it ramped again for every burst of a
+/// class it had not used for a while.)
+let tcacheFillFirst: UInt32 = 2
 
 /// The fill of a new stack of `capacity` entries (see tcacheFillFirst).
 func tcacheFirstFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
