@@ -90,7 +90,7 @@ static inline int32_t *swalloc_tls_allocated_pending(void) { return &swalloc_tsd
 
 // What this thread's lock acquisitions cost it in moves of a lock's line
 // from another core and in waits (Lock.swift, lockWeight*): what tells a
-// thread to leave a shared arena (TcacheFill.swift, arenaSpreadCheck).
+// thread to leave a shared arena (Arena.swift, ArenaSpread).
 // Wraps around; only differences are read. Its address names the thread
 // to the locks (Mutex.holder). One word: the library's initial-exec TLS
 // comes out of the loader's small static-TLS reserve when it is dlopened.

@@ -103,8 +103,9 @@ struct ArenaTable {
 
 /// How long after a thread left an arena (arenaSpreadTarget) the threads
 /// still there may not leave it: two judging windows (ArenaSpread, below:
-/// 16 ms each; ArenaChoiceTests checks that the two agree). The windows that judged them began while the one that left
-/// still took the arena's locks; they measure again without it.
+/// 16 ms each; ArenaChoiceTests checks that the two agree). The windows
+/// that judged them began while the one that left still took the arena's
+/// locks; they measure again without it.
 ///
 /// Why: bench server-churn with tcache_max:32768 (every large free then
 /// takes an extent lock) has two contending workers and its idle main

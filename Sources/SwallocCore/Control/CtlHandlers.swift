@@ -74,7 +74,7 @@ func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
 /// exit, on arena 0 with no binding, cannot move: EAGAIN.
 func threadArenaCtl(_ c: CtlCall) -> Int32 {
   let t = tsdFetchTcache()
-  let u = t == nil ? currentUncached() ?? (swalloc_tls_state() == TsdState.disabled.rawValue ? uncachedBind() : nil) : nil
+  let u = t == nil ? uncachedRecord() : nil
   let current = t?.pointee.arena ?? u?.pointee.arena
   return c.readWrite(current.map { UInt32($0.pointee.index) } ?? 0) { new in
     let index = Int(new)

@@ -35,7 +35,7 @@ struct Mutex {
 private func countAcquisition(_ m: UnsafeMutablePointer<Mutex>, spun: Bool, slept: Bool) {
   let raw = UnsafeMutableRawPointer(m)
   // Taken over from another thread: its line came from another core
-  // (the thread's lock weight, arenaSpreadCheck).
+  // (the thread's lock weight, ArenaSpread).
   let holder = (raw + 24).assumingMemoryBound(to: UInt.self)
   let me = swalloc_tls_lock_owner_id()
   if holder.pointee != me {
@@ -144,7 +144,7 @@ func mutexTryLock(_ m: UnsafeMutablePointer<Mutex>) -> Bool {
 }
 
 /// What a lock acquisition adds to its thread's lock weight
-/// (swalloc_tls_lock_weight; arenaSpreadCheck reads it as a rate), in units
+/// (swalloc_tls_lock_weight; ArenaSpread.judge reads it as a rate), in units
 /// of about 100 ns of the thread's time: one that takes over a lock another
 /// thread held last, whose line (and the data it guards) comes from another
 /// core, 1; one that finds it held and spins, 4; one that sleeps on it, the

@@ -146,14 +146,22 @@ func currentUncached() -> UnsafeMutablePointer<UncachedThread>? {
   return pthread_getspecific(config.tsdKey)?.assumingMemoryBound(to: UncachedThread.self)
 }
 
-/// The arena of a thread that has no tcache. A thread whose caching is off
-/// is bound at its first call (uncachedBind) and may move when its locks
-/// cost it time (the tcache's rule: ArenaSpread); one whose cache is being
-/// built or was torn down at its exit uses arena 0 for those few calls (a
-/// binding made then could not be released).
+/// The calling thread's UncachedThread record, made at its first call
+/// while its caching is off (uncachedBind); nil for a thread whose caching
+/// is on, whose cache is being built or was torn down at its exit (a
+/// binding made then could not be released), or when memory is exhausted.
+@inline(__always)
+func uncachedRecord() -> UnsafeMutablePointer<UncachedThread>? {
+  if swalloc_tls_state() != TsdState.disabled.rawValue { return nil }
+  return currentUncached() ?? uncachedBind()
+}
+
+/// The arena of a thread that has no tcache: its record's, which may move
+/// when its locks cost it time (the tcache's rule: ArenaSpread), else
+/// arena 0.
 @inline(never)
 func uncachedArena() -> UnsafeMutablePointer<Arena> {
-  if swalloc_tls_state() == TsdState.disabled.rawValue, let u = currentUncached() ?? uncachedBind() {
+  if let u = uncachedRecord() {
     u.pointee.events &+= 1
     if u.pointee.events % tcacheIdleCheckEvery == 0 {
       let now = UInt32(truncatingIfNeeded: monotonicMs())
@@ -215,7 +223,7 @@ private func uncachedRelease(_ u: UnsafeMutablePointer<UncachedThread>) {
 /// thread's pending allocated bytes on (statsThreadExit).
 @inline(__always)
 func uncachedNoteFree() {
-  if swalloc_tls_state() == TsdState.disabled.rawValue && currentUncached() == nil { _ = uncachedBind() }
+  _ = uncachedRecord()
 }
 
 /// The pthread key's destructor, with the key's value (glibc clears the
