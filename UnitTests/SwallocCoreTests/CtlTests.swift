@@ -210,11 +210,6 @@ final class CtlTests: XCTestCase {
   /// by thread.arena. It used to share arena 0 with every other such
   /// thread and could not move (thread.arena: EAGAIN).
   func testAThreadWithoutACacheIsBoundToAnArenaAndMovedByThreadArena() {
-    func boundThreads() -> Int {
-      mutexLock(&arenasLock)
-      defer { mutexUnlock(&arenasLock) }
-      return (0..<arenaCount).reduce(0) { $0 + arenaThreadCounts[$1] }
-    }
     let before = boundThreads()
     nonisolated(unsafe) var outcome: [String: Bool] = [:]
     nonisolated(unsafe) var rc: Int32 = -1

@@ -15,6 +15,14 @@ func makePrivateArena() -> UnsafeMutablePointer<Arena> {
 import Glibc
 #endif
 
+/// The threads bound to any arena (arenaThreadCounts summed): a thread's
+/// cache or UncachedThread record counts one until its exit.
+func boundThreads() -> Int {
+  mutexLock(&arenasLock)
+  defer { mutexUnlock(&arenasLock) }
+  return (0..<arenaCount).reduce(0) { $0 + arenaThreadCounts[$1] }
+}
+
 /// Pages of [p, p + bytes) the kernel holds resident (mincore); -1 when
 /// mincore fails (p not page-aligned, or not mapped).
 func residentPageCount(_ p: UnsafeMutableRawPointer, bytes: Int) -> Int {

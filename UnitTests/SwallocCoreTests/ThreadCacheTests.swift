@@ -504,11 +504,6 @@ final class ThreadCacheTests: XCTestCase {
   }
 
   func testThreadExitFlushesTheCacheAndUnbindsTheArena() {
-    func boundThreads() -> Int {
-      mutexLock(&arenasLock)
-      defer { mutexUnlock(&arenasLock) }
-      return (0..<arenaCount).reduce(0) { $0 + arenaThreadCounts[$1] }
-    }
     let before = boundThreads()
     var thread = pthread_t()
     let rc = pthread_create(&thread, nil, { _ in
