@@ -379,10 +379,9 @@ private func tcacheCollect(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
 /// make no refills; the idle tick's clock read serves both): when its
 /// window is judged a contended one (ArenaSpread.judge, Arena.swift), its
 /// thread moves to a less loaded arena (arenaSpreadTarget). Its cached
-/// blocks keep their arena and go home as any
-/// other arena's blocks do (freeOtherArena, the flushes); its live blocks
-/// stay where they are, so a thread that moves holds slabs in both arenas
-/// until they are freed.
+/// blocks keep their arena and go home as any other arena's blocks do
+/// (freeOtherArena, the flushes); its live blocks stay where they are, so
+/// a thread that moves holds slabs in both arenas until they are freed.
 ///
 /// Measured on two cores (2 threads unless said): the threads of bench
 /// server-churn, larson, xmalloc and mixed-threads stay together (5 runs
