@@ -109,6 +109,29 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
   }
 
+  /// Every refill of a small class, from the first through the ramp to the
+  /// full size, is a whole number of cache lines' worth of regions
+  /// (tcacheLineRegions, the fewest that are), so that threads refilling
+  /// from one fresh slab never get blocks on a common line.
+  func testSmallClassRefillsCoverWholeCacheLines() {
+    for c in 0..<config.smallClassCount {
+      let size = UInt(config.binInfos[c].regionSize)
+      let line = tcacheLineRegions(sizeClass: c)
+      XCTAssertEqual(UInt(line) &* size % cacheLineBytes, 0, "class \(c) (\(size) B): \(line) regions fill lines")
+      if line > 1 {
+        XCTAssertNotEqual(UInt(line / 2) &* size % cacheLineBytes, 0, "class \(c): \(line) is the fewest")
+      }
+      var fill = tcacheFirstFill(sizeClass: c, capacity: config.tcacheBaseCapacities[c])
+      let most = tcacheFill(sizeClass: c, capacity: config.tcacheBaseCapacities[c])
+      XCTAssertEqual(most % line, 0, "class \(c): full refill of \(most)")
+      while true {
+        XCTAssertEqual(fill % line, 0, "class \(c): a refill of \(fill)")
+        if fill >= most { break }
+        fill = min(fill &* 2, most)
+      }
+    }
+  }
+
   /// A thread that makes a block or two of many classes writes its stacks'
   /// entries within a couple of pages of its cache block: each stack starts
   /// in its dense slot (tcacheDenseCapacity). Before, each class's first

@@ -44,6 +44,13 @@
  *              bin lock) until one of them is on another arena, or 20 s
  *              pass (a failure: held locks did not move anyone). Needs
  *              mallctl.
+ * line-share THREADS: THREADS threads take turns to allocate one block of
+ *              each of 8, 16, 32, 48, 64, 80, 96, 112 and 128 bytes (their
+ *              first of each size, so the thread caches' first refills,
+ *              which threads sharing an arena take from the same slabs);
+ *              no two threads' blocks may share a 64-byte cache line (their
+ *              writes would move the line between cores: false sharing).
+ *              Skipped with opt.tcache false (each call takes one region).
  * huge-realloc-race THREADS ITERS: each thread mallocs, grows with realloc
  *              and frees its own 2-8 MiB blocks; none crosses threads. A
  *              block moved by mremap used to clear its old address's
@@ -987,12 +994,78 @@ static bool run_arena_share(int threads)
     return true;
 }
 
+/* ------------------------------------------------------------- line-share */
+
+static const size_t line_sizes[] = {8, 16, 32, 48, 64, 80, 96, 112, 128};
+#define LINE_NSIZES (sizeof line_sizes / sizeof line_sizes[0])
+static pthread_mutex_t line_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t line_cond = PTHREAD_COND_INITIALIZER;
+static int line_turn, line_threads;
+static void *line_blocks[64][LINE_NSIZES];
+
+static void *line_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    pthread_mutex_lock(&line_lock);
+    while (line_turn != id) pthread_cond_wait(&line_cond, &line_lock);
+    for (size_t s = 0; s < LINE_NSIZES; s++) {
+        line_blocks[id][s] = malloc(line_sizes[s]);
+        if (!line_blocks[id][s]) FAILF("malloc(%zu)", line_sizes[s]);
+        else memset(line_blocks[id][s], id, line_sizes[s]);
+    }
+    line_turn++;
+    pthread_cond_broadcast(&line_cond);
+    /* Stay until every thread has had its turn: an exiting thread's cache
+     * gives its unused regions back for the next thread's refill. */
+    while (line_turn < line_threads) pthread_cond_wait(&line_cond, &line_lock);
+    pthread_mutex_unlock(&line_lock);
+    return NULL;
+}
+
+/* False when skipped (a SKIP line). */
+static bool run_line_share(int threads)
+{
+    swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (swap_ctl) {
+        bool tcache = true;
+        size_t len = sizeof tcache;
+        if (swap_ctl("opt.tcache", &tcache, &len, NULL, 0) == 0 && !tcache) {
+            printf("SKIP line-share: opt.tcache is false (each malloc takes one region from the shared slab)\n");
+            return false;
+        }
+    }
+    if (threads < 2) threads = 2;
+    if (threads > 64) threads = 64;
+    line_threads = threads;
+    pthread_t t[64];
+    for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, line_thread, (void *)(intptr_t)i);
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+    int shared = 0;
+    for (size_t s = 0; s < LINE_NSIZES; s++) {
+        for (int i = 0; i < threads; i++) {
+            for (int j = i + 1; j < threads; j++) {
+                uintptr_t a = (uintptr_t)line_blocks[i][s], b = (uintptr_t)line_blocks[j][s];
+                if (!a || !b) continue;
+                uintptr_t a0 = a / 64, a1 = (a + line_sizes[s] - 1) / 64;
+                uintptr_t b0 = b / 64, b1 = (b + line_sizes[s] - 1) / 64;
+                if (a0 <= b1 && b0 <= a1) {
+                    if (shared++ < 5) FAILF("threads %d and %d got %zu-byte blocks %p and %p on a common cache line", i, j, line_sizes[s], (void *)a, (void *)b);
+                }
+            }
+        }
+    }
+    if (shared) FAILF("%d pairs of threads' first blocks share a cache line", shared);
+    for (int i = 0; i < threads; i++)
+        for (size_t s = 0; s < LINE_NSIZES; s++) free(line_blocks[i][s]);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
-                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS]\n", argv[0]);
+                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS]\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -1015,6 +1088,8 @@ int main(int argc, char **argv)
         if (atomic_load(&g_failures) == 0) printf("arena-swap ok\n");
     } else if (strcmp(g_mode, "arena-share") == 0) {
         if (run_arena_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("arena-share ok\n");
+    } else if (strcmp(g_mode, "line-share") == 0) {
+        if (run_line_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("line-share ok\n");
     } else if (strcmp(g_mode, "fork-storm") == 0) {
         run_fork_storm(argc > 2 ? atoi(argv[2]) : 300);
         if (atomic_load(&g_failures) == 0) printf("fork-storm ok\n");

@@ -22,6 +22,9 @@
 #                       and one moves to another arena (within 20 s)
 #   arena_share_uncached  the same with tcache:false (threads without a
 #                       cache are bound to arenas and spread as cached ones)
+#   line_share          8 threads sharing an arena take their first blocks
+#                       of 8-128 B from the same slabs: no two threads'
+#                       blocks on one cache line (false sharing)
 #
 # usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
 # Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
@@ -54,6 +57,7 @@ if have concurrency; then
     lib_check arena_swap 120 "arena-swap ok" lib "$BIN/concurrency" arena-swap 4 300000
     lib_check arena_share 60 "arena-share ok" lib "$BIN/concurrency" arena-share 8
     lib_check arena_share_uncached 60 "arena-share ok" lib env SWALLOC_CONF=tcache:false "$BIN/concurrency" arena-share 8
+    lib_check line_share 60 "line-share ok" lib "$BIN/concurrency" line-share 8
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi
 

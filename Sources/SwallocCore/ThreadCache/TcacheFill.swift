@@ -188,9 +188,12 @@ let tcacheFillRamped: UInt32 = 8
 /// class it had not used for a while.)
 let tcacheFillFirst: UInt32 = 2
 
-/// The fill of a new stack of `capacity` entries (see tcacheFillFirst).
+/// The fill of a new stack of `capacity` entries (see tcacheFillFirst),
+/// at least a cache line's worth of a small class (tcacheLineRegions).
 func tcacheFirstFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
-  min(tcacheFill(sizeClass: sizeClass, capacity: capacity), tcacheFillFirst)
+  let first = sizeClass >= 0 && sizeClass < config.smallClassCount
+    ? max(tcacheFillFirst, tcacheLineRegions(sizeClass: sizeClass)) : tcacheFillFirst
+  return min(tcacheFill(sizeClass: sizeClass, capacity: capacity), first)
 }
 
 /// A refill of `bin.fill` regions before the stack's refills reached their
