@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
 from measure import ALLOCATORS, WORKLOADS, log  # noqa: E402

@@ -892,6 +892,7 @@ final class ArenaChoiceTests: XCTestCase {
 
     // Over the rate in arenaSpreadWindows windows in a row: it moves.
     let homeThreads = threads(home)
+    let spreadBefore = threadsSpread.load(ordering: .relaxed)
     for w in 1...Int(arenaSpreadWindows) {
       XCTAssertEqual(t.pointee.arena, home, "not before window \(w)")
       window(ms: 20, weight: 21 * arenaSpreadWeightPerMs)
@@ -899,6 +900,7 @@ final class ArenaChoiceTests: XCTestCase {
     }
     let moved = t.pointee.arena
     XCTAssertNotEqual(moved, home, "the thread moved")
+    XCTAssertEqual(threadsSpread.load(ordering: .relaxed) &- spreadBefore, 1, "the stats count the move")
     XCTAssertEqual(threads(home), homeThreads &- 1)
     XCTAssertLessThanOrEqual(threads(moved), homeThreads &- 1, "to an arena with fewer threads")
     XCTAssertEqual((UnsafeRawPointer(t) + tcacheOwnerOffset).load(as: UInt.self), UInt(bitPattern: moved),

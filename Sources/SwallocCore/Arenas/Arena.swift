@@ -64,6 +64,9 @@ nonisolated(unsafe) var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
 /// default rule reads it). Atomic (relaxed): a counter.
 let threadsBound = Atomic<UInt32>(0)
+/// Threads moved to another arena by arenaSpreadTarget so far (the stats
+/// report). Atomic (relaxed): a counter.
+let threadsSpread = Atomic<UInt32>(0)
 /// Room for 256 arenas made by arenas.create beyond the automatic ones
 /// (config.arenaTableCapacity, within jemalloc's limit of 4095). Kept small
 /// so the table shares the boot's pages.
@@ -283,6 +286,7 @@ func arenaSpreadTarget(from own: UnsafeMutablePointer<Arena>, now: UInt32) -> Un
     arenaThreadCounts[index] &-= 1
     arenaThreadCounts[best] &+= 1
     arenaSlots[index].departedMs = max(now, 1)
+    threadsSpread.add(1, ordering: .relaxed)
     return arenas[best]
   }
 }

@@ -210,7 +210,8 @@ private func statsPutText(_ s: StatsTotals) {
   let mapped = s.mapped
   put("___ swalloc statistics ___\n")
   put("arenas: "); put(UInt(arenaCount)); put(" configured, "); put(s.arenasInUse)
-  put(" in use; threads bound to them: "); put(s.threads); put("\n")
+  put(" in use; threads bound to them: "); put(s.threads)
+  put("; moves on lock contention: "); put(UInt(threadsSpread.load(ordering: .relaxed))); put("\n")
   put("allocated: "); putBytes(s.smallBytes &+ s.largeBytes &+ s.hugeBytes)
   put(" (peak "); putBytes(statsAllocatedPeak()); put(")")
   put("; small "); putBytes(s.smallBytes); put(", large "); putBytes(s.largeBytes)
@@ -254,6 +255,7 @@ private func statsPutJSON(_ s: StatsTotals) {
   let mapped = s.mapped
   put("{\"swalloc\": {\"version\": \""); put(swallocVersion); put("\", \"arenas\": "); put(UInt(arenaCount))
   put(", \"arenas_in_use\": "); put(s.arenasInUse); put(", \"threads\": "); put(s.threads)
+  put(", \"contention_moves\": "); put(UInt(threadsSpread.load(ordering: .relaxed)))
   put(", \"pid\": "); put(UInt(getpid()))
   put(", \"allocated\": "); put(allocated); put(", \"allocated_peak\": ")
   put(statsAllocatedPeak()); put(", \"active\": "); put(s.active)
