@@ -50,7 +50,8 @@
  *              which threads sharing an arena take from the same slabs);
  *              no two threads' blocks may share a 64-byte cache line (their
  *              writes would move the line between cores: false sharing).
- *              Skipped with opt.tcache false (each call takes one region).
+ *              Skipped without a thread cache (tcache:false, junk, zero:
+ *              each call takes one region).
  * huge-realloc-race THREADS ITERS: each thread mallocs, grows with realloc
  *              and frees its own 2-8 MiB blocks; none crosses threads. A
  *              block moved by mremap used to clear its old address's
@@ -1029,8 +1030,8 @@ static bool run_line_share(int threads)
     if (swap_ctl) {
         bool tcache = true;
         size_t len = sizeof tcache;
-        if (swap_ctl("opt.tcache", &tcache, &len, NULL, 0) == 0 && !tcache) {
-            printf("SKIP line-share: opt.tcache is false (each malloc takes one region from the shared slab)\n");
+        if (swap_ctl("thread.tcache.enabled", &tcache, &len, NULL, 0) == 0 && !tcache) {
+            printf("SKIP line-share: no thread cache (tcache:false, junk or zero: each malloc takes one region from the shared slab)\n");
             return false;
         }
     }
