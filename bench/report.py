@@ -245,7 +245,7 @@ def md_geomeans(A, allocators):
 # --loaded), the resident-memory timeline (bench/rss_timeline.py), the
 # idle-server table (tests/memtruth/memtruth.c idle-server), the secure-mode cost,
 # the heap profiler's cost and the newer peers measured by hand (--extra).
-KEPT_SECTIONS = ("loaded", "rss-timeline", "idle-server", "secure-cost", "prof-cost", "peers-by-hand")
+KEPT_SECTIONS = ("loaded", "rss-timeline", "idle-server", "secure-cost", "prof-cost", "peers-by-hand", "scaling")
 
 
 def plural(n, word):
