@@ -240,12 +240,15 @@ def md_geomeans(A, allocators):
 # ------------------------------------------------------------------ report
 
 # Sections of BENCHMARKS.md measured by other means (or, for `loaded`, by
-# another run of the suite), kept when the normal run regenerates the file,
-# in this order after the generated part: the loaded run (bench/run.py
-# --loaded), the resident-memory timeline (bench/rss_timeline.py), the
-# idle-server table (tests/memtruth/memtruth.c idle-server), the secure-mode cost,
-# the heap profiler's cost and the newer peers measured by hand (--extra).
-KEPT_SECTIONS = ("loaded", "rss-timeline", "idle-server", "secure-cost", "prof-cost", "peers-by-hand", "scaling")
+# another run of the suite) sit between markers, <!-- tag --> ... <!-- /tag
+# -->: the loaded run (bench/run.py --loaded), the resident-memory timeline
+# (bench/rss_timeline.py), the idle-server table, the secure-mode and heap
+# profiler costs, the newer peers measured by hand (--extra), the thread
+# scaling table (bench/scaling.py). The normal run rewrites the rest of
+# the file and keeps every such section, in the file's order, after it.
+# (A list of their names kept only the named ones: the first run after
+# the scaling section was added dropped it.)
+SECTION_RE = re.compile(r"<!-- ([a-z0-9-]+) -->.*?<!-- /\1 -->", flags=re.S)
 
 
 def plural(n, word):
@@ -407,13 +410,8 @@ def loaded_section(R):
 
 
 def kept_sections(text):
-    """The KEPT_SECTIONS found in text, in KEPT_SECTIONS order."""
-    out = []
-    for tag in KEPT_SECTIONS:
-        m = re.search(rf"<!-- {tag} -->.*?<!-- /{tag} -->", text, flags=re.S)
-        if m:
-            out.append(m.group(0))
-    return out
+    """Every section between markers in text (SECTION_RE), in order."""
+    return [m.group(0) for m in SECTION_RE.finditer(text)]
 
 
 def write_full(out_md, L):
@@ -433,7 +431,7 @@ def write_full(out_md, L):
 def write_loaded(out_md, section):
     """Puts the loaded section into out_md, leaving the rest of the file as
     it is: in place of the previous loaded section, else before the first
-    other kept section, else at the end (a missing file gets a title)."""
+    other marked section, else at the end (a missing file gets a title)."""
     text = "\n".join(section)
     previous = ""
     if os.path.exists(out_md):
@@ -443,10 +441,9 @@ def write_loaded(out_md, section):
     if m:
         new = previous[:m.start()] + text + previous[m.end():]
     else:
-        firsts = [previous.find(f"<!-- {tag} -->") for tag in KEPT_SECTIONS[1:]]
-        firsts = [i for i in firsts if i >= 0]
-        if firsts:
-            i = min(firsts)
+        first = SECTION_RE.search(previous)
+        if first:
+            i = first.start()
             new = previous[:i] + text + "\n\n" + previous[i:]
         elif previous:
             new = previous.rstrip("\n") + "\n\n" + text + "\n"
