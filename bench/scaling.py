@@ -21,6 +21,7 @@ prebuilt (`--workloads`, `--lib`), for a machine without a compiler.
 import argparse
 import csv
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -151,6 +152,14 @@ def main():
         emit(tables(read_csv(args.report)), args.out)
         return
     libs = {name: path for name, (path, _) in ALLOCATORS.items()}
+    snap = None
+    if args.workloads:
+        measure.WORKLOADS_BIN = os.path.abspath(args.workloads)
+    else:
+        # The suite's own set-up: the library built if missing, the
+        # workloads program compiled, swalloc run from a snapshot.
+        snap = measure.build(args)
+        libs["swalloc"] = snap
     libs.update(pairs(args.lib, "--lib"))
     extra = pairs(args.extra, "--extra")
     libs.update(extra)
@@ -168,12 +177,6 @@ def main():
     if args.only:
         names = args.only.split(",")
         works = [w for w in works if w.name in names]
-    if args.workloads:
-        measure.WORKLOADS_BIN = os.path.abspath(args.workloads)
-    else:
-        os.makedirs(measure.WORK_DIR, exist_ok=True)
-        src = os.path.join(measure.ROOT, "bench", "workloads.c")
-        subprocess.run(["gcc", "-O2", "-pthread", "-o", measure.WORKLOADS_BIN, src], check=True)
     # A library the loader cannot preload is skipped with a message, and the
     # program runs on glibc: refuse to measure that.
     for a in allocs:
@@ -217,6 +220,8 @@ def main():
                 log(f"  rep {rep + 1} {w.name:14s} T={t:<3d} " + "  ".join(took))
     if fcsv:
         fcsv.close()
+    if snap:
+        shutil.rmtree(os.path.dirname(snap), ignore_errors=True)
     emit(tables(rows), args.out)
     if failed:
         sys.exit(f"{len(failed)} runs failed")
