@@ -10,7 +10,8 @@ final class AllocxTests: XCTestCase {
   func lgAlign(_ la: Int32) -> Int32 { la }
   func arenaFlag(_ a: Int32) -> Int32 { (a + 1) << 20 }
 
-  override func setUp() { XCTAssertTrue(ensureBooted()) }
+  // MALLOCX_ARENA(1) below: a second arena, even with one CPU (one automatic arena).
+  override func setUp() { XCTAssertTrue(ensureBooted()); ensureArenas(2) }
 
   func testMallocxHonoursAlignmentZeroAndArena() {
     for la: Int32 in [0, 4, 6, 12, 16, 22, 23] {

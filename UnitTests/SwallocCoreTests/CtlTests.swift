@@ -153,6 +153,7 @@ final class CtlTests: XCTestCase {
 
     // thread.arena, on a thread of its own: move it to another arena and
     // check that its next blocks come from that arena's chunks.
+    ensureArenas(3)
     XCTAssertGreaterThan(arenaCount, 2)
     nonisolated(unsafe) var outcome: (before: UInt32, target: UInt32, after: UInt32, inTarget: Bool, rc: Int32, bad: Int32) =
       (0, 0, 0, false, -1, -1)
@@ -210,6 +211,7 @@ final class CtlTests: XCTestCase {
   /// by thread.arena. It used to share arena 0 with every other such
   /// thread and could not move (thread.arena: EAGAIN).
   func testAThreadWithoutACacheIsBoundToAnArenaAndMovedByThreadArena() {
+    ensureArenas(3)
     let before = boundThreads()
     nonisolated(unsafe) var outcome: [String: Bool] = [:]
     nonisolated(unsafe) var rc: Int32 = -1

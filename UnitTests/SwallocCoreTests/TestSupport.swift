@@ -15,6 +15,18 @@ func makePrivateArena() -> UnsafeMutablePointer<Arena> {
 import Glibc
 #endif
 
+/// Makes sure the arena table holds at least `count` arenas, adding
+/// explicit ones (arenas.create) if needed: a test that moves a thread to
+/// another arena needs one to move it to whatever the machine's CPU count
+/// (the number of automatic arenas).
+func ensureArenas(_ count: Int) {
+  while arenaCount < count {
+    var index: UInt32 = 0
+    var length = MemoryLayout<UInt32>.size
+    if swallocCtl("arenas.create", &index, &length, nil, 0) != 0 { return }
+  }
+}
+
 /// The threads bound to any arena (arenaThreadCounts summed): a thread's
 /// cache or UncachedThread record counts one until its exit.
 func boundThreads() -> Int {

@@ -2,6 +2,8 @@
 # options - SWALLOC_CONF / MALLOC_CONF, introspection and early callers
 # (options.c, early_alloc.c; library only):
 #   opt_junk, opt_zero, opt_narenas   the option takes effect
+#   opt_narenas_default, opt_narenas_one_cpu
+#                                     narenas defaults to the CPU count
 #   opt_thp_*                         opt.thp, and the madvise flag of a
 #                                     chunk's mapping in /proc/self/smaps
 #   opt_unknown, opt_bad_value        one warning naming it, then ignored
@@ -51,6 +53,15 @@ if have options; then
     option_check opt_junk "junk:true" ok "" junk
     option_check opt_zero "zero:true" ok "" zero
     option_check opt_narenas "narenas:3" ok "" narenas 3
+    # The default: one automatic arena per CPU in the affinity mask (more
+    # arenas than CPUs only added their free pages to the peak RSS of
+    # programs with more threads than CPUs: Init.swift).
+    option_check opt_narenas_default "" ok "" narenas "$(nproc)"
+    if wanted opt_narenas_one_cpu && command -v taskset >/dev/null; then
+        run_one opt_narenas_one_cpu 1 60 taskset -c 0 env SWALLOC_CONF= "$BIN/options" narenas 1
+        if [ "$RC" -eq 0 ]; then pass opt_narenas_one_cpu "(taskset -c 0: one arena)"
+        else fail opt_narenas_one_cpu "$(rc_text "$RC"): $(head -n 1 "$LOGS/opt_narenas_one_cpu.out")"; fi
+    fi
     option_check opt_remote_queue "remote_queue:true" ok "" remote-queue 1
     option_check opt_remote_queue_default "" ok "" remote-queue 0
     # thp: the flag a chunk's mapping must carry depends on the system's

@@ -59,7 +59,18 @@ private func bootSteps() -> Bool {
   // run its own sampling countdown (Prof.swift).
   tcacheBoot(maxBytes: config.opt.tcacheMax)
   let cpus = UInt(swalloc_cpus_available())
-  arenaCount = Int(config.opt.narenas != 0 ? config.opt.narenas : min(cpus &* 4, 1024))
+  // One automatic arena per CPU in the affinity mask, not jemalloc's four:
+  // threads share arenas until their locks cost them time (the spread
+  // rule, Arena.swift), so the extra arenas only ever served more threads
+  // than CPUs, and each arena's free pages serve only its own threads, so
+  // every arena in use adds its own peak. 16 threads on the 2 cores (`wl
+  // W 16 S`, medians of 7, time / peak RSS, 8 arenas -> 2): server-churn
+  // 0.157 -> 0.144 s, 198 -> 164 MiB (scale 4: 373-440 -> 201-209 MiB,
+  // glibc 149-162); mixed-threads 32.5 -> 30.6 MiB; larson, xmalloc
+  // within noise; with both cores busy with other processes the same
+  // (docs/ARCHITECTURE.md, Arenas). With as many threads as CPUs or fewer
+  // nothing changes: each can still have an arena of its own.
+  arenaCount = Int(config.opt.narenas != 0 ? config.opt.narenas : min(max(cpus, 1), 1024))
   config.autoArenaCount = arenaCount
   arenasDirtyDecayMs = config.opt.dirtyDecayMs
   arenasMuzzyDecayMs = config.opt.muzzyDecayMs

@@ -8,7 +8,7 @@ import CSwallocPlatform
 /// of the boot-once `config` (Config.swift). optionsBoot writes them, under
 /// bootLock, before the allocator is marked booted; read-only after.
 struct Options {
-  var narenas: UInt = 0              // 0: 4 x CPUs available to the process
+  var narenas: UInt = 0              // 0: the CPUs available to the process
   var tcache = true
   var tcacheMax: UInt = 64 << 10
   var statsPrintAtExit = false
