@@ -207,8 +207,13 @@ static void move_to_other_arena(int other)
     mallctl_fn mc = find_mallctl();
     unsigned n = 0;
     size_t len = sizeof n;
-    if (!mc || other < 0 || mc("arenas.narenas", &n, &len, NULL, 0) != 0 || n < 2) return;
-    unsigned a = ((unsigned)other + 1) % n;
+    if (!mc || other < 0 || mc("arenas.narenas", &n, &len, NULL, 0) != 0) return;
+    unsigned a = ((unsigned)other + 1) % (n ? n : 1);
+    if (n < 2) {
+        /* One automatic arena (narenas is the CPU count: one CPU): make one. */
+        len = sizeof a;
+        if (mc("arenas.create", &a, &len, NULL, 0) != 0) fail("arenas.create refused");
+    }
     if (mc("thread.arena", NULL, NULL, &a, sizeof a) != 0) fail("thread.arena %u refused", a);
 }
 
