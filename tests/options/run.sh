@@ -56,11 +56,17 @@ if have options; then
     # The default: one automatic arena per CPU in the affinity mask (more
     # arenas than CPUs only added their free pages to the peak RSS of
     # programs with more threads than CPUs: Init.swift).
-    option_check opt_narenas_default "" ok "" narenas "$(nproc)"
-    if wanted opt_narenas_one_cpu && command -v taskset >/dev/null; then
-        run_one opt_narenas_one_cpu 1 60 taskset -c 0 env SWALLOC_CONF= "$BIN/options" narenas 1
-        if [ "$RC" -eq 0 ]; then pass opt_narenas_one_cpu "(taskset -c 0: one arena)"
-        else fail opt_narenas_one_cpu "$(rc_text "$RC"): $(head -n 1 "$LOGS/opt_narenas_one_cpu.out")"; fi
+    # (nproc: the CPUs in the affinity mask, as sched_getaffinity counts
+    # them, unless OpenMP's variables say otherwise.)
+    option_check opt_narenas_default "" ok "" narenas "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
+    if wanted opt_narenas_one_cpu; then
+        if command -v taskset >/dev/null; then
+            run_one opt_narenas_one_cpu 1 60 taskset -c 0 env SWALLOC_CONF= "$BIN/options" narenas 1
+            if [ "$RC" -eq 0 ]; then pass opt_narenas_one_cpu "(taskset -c 0: one arena)"
+            else fail opt_narenas_one_cpu "$(rc_text "$RC"): $(head -n 1 "$LOGS/opt_narenas_one_cpu.out")"; fi
+        else
+            skip opt_narenas_one_cpu "no taskset (util-linux)"
+        fi
     fi
     option_check opt_remote_queue "remote_queue:true" ok "" remote-queue 1
     option_check opt_remote_queue_default "" ok "" remote-queue 0
