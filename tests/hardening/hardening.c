@@ -208,8 +208,10 @@ static void move_to_other_arena(int other)
     unsigned n = 0;
     size_t len = sizeof n;
     if (!mc || other < 0 || mc("arenas.narenas", &n, &len, NULL, 0) != 0) return;
-    unsigned a = ((unsigned)other + 1) % (n ? n : 1);
-    if (n < 2) {
+    unsigned a;
+    if (n >= 2) {
+        a = ((unsigned)other + 1) % n;
+    } else {
         /* One automatic arena (narenas is the CPU count: one CPU): make one. */
         len = sizeof a;
         if (mc("arenas.create", &a, &len, NULL, 0) != 0) fail("arenas.create refused");
