@@ -135,6 +135,71 @@ final class SlabPoolTests: XCTestCase {
     XCTAssertEqual(withLock(&a.pointee.extentLock) { a.pointee.dirtyDecayMs }, 0)
   }
 
+  private func recordCacheCount(_ a: UnsafeMutablePointer<Arena>) -> Int {
+    var n = 0
+    var r = a.pointee.recordCache
+    while let cur = r { n += 1; r = cur.pointee.next }
+    return n
+  }
+
+  /// Emptying the pool frees each run of address-adjacent pooled slabs as
+  /// one extent (slabPoolEmpty): the result is what freeing them one by
+  /// one made (the same free extents, page states and cleared page-map
+  /// entries), and every record it no longer needs goes back to the
+  /// arena's record cache. Pooled in allocation order and against it (the
+  /// pool's lists then run down and up in address).
+  func testAdjacentPooledSlabsGoBackAsOneRun() {
+    for reversed in [false, true] {
+      let a = makePrivateArena()
+      let pages = UInt(config.binInfos[0].slabPages)
+      let bytes = pages << pageShift
+      let slabs = (0..<6).map { _ in arenaAllocSlab(a, sizeClass: 0)! }
+      for i in 1..<6 {
+        XCTAssertEqual(slabs[i].pointee.address, slabs[i - 1].pointee.address + bytes, "carved one after another")
+      }
+      // Slab 3 stays in use: slabs 0-2 and 4-5 are two runs.
+      let live = slabs[3]
+      let liveAddress = live.pointee.address
+      let freeBefore = freeExtentPageTotal(a)
+      let dirtyBefore = a.pointee.dirty.pages
+      let recordsBefore = recordCacheCount(a)
+      let tailBefore = pageEntryExtent(pageEntry(slabs[5].pointee.address + bytes))
+      XCTAssertEqual(tailBefore?.pointee.state, .free, "the chunk's free rest follows the slabs")
+      let order = reversed ? [5, 4, 2, 1, 0] : [0, 1, 2, 4, 5]
+      let addresses = slabs.map { $0.pointee.address }
+      for i in order { arenaFreeSlab(a, slabs[i]) }
+      XCTAssertEqual(a.pointee.slabPool.pages, 5 * pages)
+      withLock(&a.pointee.extentLock) { slabPoolEmpty(a) }
+      XCTAssertEqual(a.pointee.slabPool.pages, 0)
+      XCTAssertEqual(freeExtentPageTotal(a), freeBefore + 5 * pages)
+      XCTAssertEqual(a.pointee.dirty.pages, dirtyBefore + 5 * pages)
+      // Slabs 0-2: one free extent ending where the live slab starts.
+      guard let first = pageEntryExtent(pageEntry(addresses[0])) else { return XCTFail("slab 0's pages map to nothing") }
+      XCTAssertEqual(first.pointee.state, .free)
+      XCTAssertEqual(first.pointee.address + (first.pointee.pages << pageShift), liveAddress)
+      XCTAssertEqual(first.pointee.dirtyPages, UInt32(3 * pages))
+      // Slabs 4-5 joined the chunk's free rest.
+      guard let second = pageEntryExtent(pageEntry(addresses[4])) else { return XCTFail("slab 4's pages map to nothing") }
+      XCTAssertEqual(second.pointee.state, .free)
+      XCTAssertEqual(second.pointee.address, addresses[4])
+      XCTAssertEqual(second.pointee.dirtyPages, UInt32(2 * pages))
+      // No page of the freed slabs keeps a class; the live slab's all do.
+      for i in [0, 1, 2, 4, 5] {
+        for p in 0..<pages {
+          XCTAssertEqual(pageEntry(addresses[i] + p << pageShift) >> pageEntryClassShift, 0)
+        }
+      }
+      for p in 0..<pages {
+        XCTAssertEqual(Int(pageEntry(liveAddress + p << pageShift) >> pageEntryClassShift), 1)
+        XCTAssertEqual(pageEntryExtent(pageEntry(liveAddress + p << pageShift)), live)
+      }
+      // Records: 6 slabs and the free rest before; the live slab and two
+      // free extents after. The other 4 are in the cache.
+      XCTAssertEqual(recordCacheCount(a), recordsBefore + 4)
+      arenaFreeSlab(a, live)
+    }
+  }
+
   func testThePoolHoldsAtMostItsBudget() {
     let a = makePrivateArena()
     let pages = UInt(config.binInfos[0].slabPages)

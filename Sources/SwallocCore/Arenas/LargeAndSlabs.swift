@@ -303,16 +303,75 @@ func arenaTrimSlabPool(_ a: UnsafeMutablePointer<Arena>) {
 /// at a purge, at a look that finds the pool unused. Extent lock held; the
 /// caller ticks decay. Never while a run the caller holds is still marked
 /// free (a pooled neighbour would coalesce with it).
+///
+/// A list's slabs mostly lie side by side in the order they were emptied
+/// (a burst's slabs are carved one after the other from one free extent,
+/// and empty in or against that order), so each run of address-adjacent
+/// slabs in a list goes back as one extent: one coalescing free instead of
+/// one per slab, whose neighbour lookups, bucket and decay-list moves were
+/// each undone by the next slab's. Bench burst (`wl burst 1 0.2`,
+/// callgrind): 72.7K pooled slabs went back in 40.2K frees instead of
+/// 72.7K, the empties cost 13.4M instructions instead of 19.8M, the run
+/// 384.4M instead of 391.0M. (Runs are shorter than a burst: the bins'
+/// spares and the flushes' order leave gaps.)
 @inline(never)
 func slabPoolEmpty(_ a: UnsafeMutablePointer<Arena>) {
   var i = 0
   while i < a.pointee.slabPool.heads.count {
+    // The run being gathered: its lowest slab's record, which becomes the
+    // run's, and the records of the others (linked through `next`),
+    // recycled once the run is free and its page-map entries cleared.
+    var run: UnsafeMutablePointer<Extent>? = nil
+    var absorbed: UnsafeMutablePointer<Extent>? = nil
     while let e = a.pointee.slabPool.heads[i] {
       a.pointee.slabPool.heads[i] = e.pointee.next
       e.pointee.next = nil
-      arenaFreePages(a, e, tick: false)
+      if let r = run, let merged = slabPoolJoin(r, e) {
+        let other = merged == r ? e : r
+        other.pointee.next = absorbed
+        absorbed = other
+        run = merged
+        continue
+      }
+      if let r = run { slabPoolFreeRun(a, r, absorbed: absorbed) }
+      run = e
+      absorbed = nil
     }
+    if let r = run { slabPoolFreeRun(a, r, absorbed: absorbed) }
     i &+= 1
   }
   a.pointee.slabPool.pages = 0
+}
+
+/// Pooled slab `e` joins run `r` (a pooled slab, or several joined) when
+/// it lies right before or after it in the same chunk (an extent never
+/// crosses its chunk); returns the record of the joined run (the lower
+/// one's, which its first page maps to), nil when they are not adjacent.
+@inline(__always)
+private func slabPoolJoin(_ r: UnsafeMutablePointer<Extent>,
+                          _ e: UnsafeMutablePointer<Extent>) -> UnsafeMutablePointer<Extent>? {
+  let rStart = r.pointee.address, eStart = e.pointee.address
+  if rStart & ~chunkMask != eStart & ~chunkMask { return nil }
+  if rStart &+ (r.pointee.pages << pageShift) == eStart {
+    r.pointee.pages &+= e.pointee.pages
+    return r
+  }
+  if eStart &+ (e.pointee.pages << pageShift) == rStart {
+    e.pointee.pages &+= r.pointee.pages
+    return e
+  }
+  return nil
+}
+
+/// Frees a run of joined pooled slabs as one slab extent (arenaFreePages
+/// clears the page-map entries of all its pages), then recycles the
+/// records of the slabs it absorbed, which those entries pointed at.
+private func slabPoolFreeRun(_ a: UnsafeMutablePointer<Arena>, _ run: UnsafeMutablePointer<Extent>,
+                             absorbed: UnsafeMutablePointer<Extent>?) {
+  arenaFreePages(a, run, tick: false)
+  var r = absorbed
+  while let x = r {
+    r = x.pointee.next
+    arenaRecycleRecord(a, x)
+  }
 }
