@@ -680,6 +680,30 @@ final class ThreadCacheGCTests: XCTestCase {
   /// tcacheBigGrowBudget bytes: bench aligned's 16-32 KiB blocks, replaced
   /// at random, swung their stacks of 8 to 16 entries through the arena's
   /// extent lock every few operations.
+  /// A large run freed into the thread cache is marked in its first
+  /// page's page-map entry (pageEntryCachedBit), which every free of a
+  /// large block tests; a malloc that takes it back clears the mark, and
+  /// the run's record and bin-map copy are left as they were.
+  func testALargeRunInAThreadCacheIsMarkedInItsPageEntry() {
+    guard config.tcacheClassCount > config.smallClassCount else { return }
+    let size = sizeClassSize(config.smallClassCount)   // 16 KiB: cached
+    let p = swallocMalloc(size)!
+    let address = UInt(bitPattern: p)
+    let live = pageEntry(address)
+    XCTAssertEqual(live & pageEntryCachedBit, 0)
+    XCTAssertEqual(Int(live >> pageEntryClassShift), config.smallClassCount + 1)
+    swallocFree(p)
+    let cached = pageEntry(address)
+    XCTAssertEqual(cached, live | pageEntryCachedBit, "freed into the cache: marked, nothing else changed")
+    XCTAssertEqual(pageEntryExtent(cached), pageEntryExtent(live))
+    XCTAssertEqual(binMapValue(chunkMeta(address).pageMap, Int(pageIndexInChunk(address))),
+                   UInt16(truncatingIfNeeded: live >> pageEntryBinOffsetShift))
+    let q = swallocMalloc(size)!
+    XCTAssertEqual(q, p, "the cached run comes back first")
+    XCTAssertEqual(pageEntry(address), live, "live again: unmarked")
+    swallocFree(q)
+  }
+
   func testALargeClassStackThatKeepsSwingingGrows() {
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!
@@ -697,7 +721,7 @@ final class ThreadCacheGCTests: XCTestCase {
     // A large run as a thread cache holds it (freeFull's mark).
     func fresh() -> UnsafeMutableRawPointer {
       let p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)!
-      pageEntryExtent(pageEntry(UInt(bitPattern: p)))!.pointee.inThreadCache = true
+      largeSetCached(UInt(bitPattern: p), true)
       return p
     }
     // Runs the stack empty, misses once (allocateClass's large-class miss
@@ -718,7 +742,7 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(bin.pointee.fastLimit, bin.pointee.end, "the fast path still has no room for large blocks")
     // Everything goes home: the live runs through a stack flush too.
     for p in live {
-      pageEntryExtent(pageEntry(UInt(bitPattern: p)))!.pointee.inThreadCache = true
+      largeSetCached(UInt(bitPattern: p), true)
       if !bin.push(p) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); XCTAssertTrue(bin.push(p)) }
     }
     tcacheFlush(t, sizeClass: sizeClass, keep: 0)
@@ -740,7 +764,7 @@ final class ThreadCacheGCTests: XCTestCase {
       // freeLargeToCache's test: a push while the stack has room.
       while bin.pointee.head != bin.pointee.start {
         let p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)!
-        pageEntryExtent(pageEntry(UInt(bitPattern: p)))!.pointee.inThreadCache = true
+        largeSetCached(UInt(bitPattern: p), true)
         XCTAssertTrue(bin.push(p))
       }
       XCTAssertGreaterThanOrEqual(bin.count, 1, "every cached class keeps one run")

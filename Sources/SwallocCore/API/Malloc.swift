@@ -4,6 +4,7 @@
 // (README.md, "API").
 
 import CSwallocPlatform
+import Synchronization
 
 // MARK: Fast paths
 
@@ -71,7 +72,7 @@ func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointe
 /// A large run taken back out of a thread cache is live again.
 @inline(__always)
 func largeLeftThreadCache(_ p: UnsafeMutableRawPointer) {
-  pageEntryExtent(pageEntry(UInt(bitPattern: p))).unsafelyUnwrapped.pointee.inThreadCache = false
+  largeSetCached(UInt(bitPattern: p), false)
 }
 
 @_cdecl("swalloc_free") @_silgen_name("swalloc_internal_free")
@@ -122,8 +123,7 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
 @inline(never)
 func freeMiss(_ pointer: UnsafeMutableRawPointer, leaf: UInt) {
   let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: leaf &- pageMapArenaChunkTag).unsafelyUnwrapped
-  let entry = meta.pageMap[Int(pageIndexInChunk(UInt(bitPattern: pointer)))]
-  if freeLargeToCache(pointer, entry: entry) { return }
+  if freeLargeToCache(pointer, slot: meta.pageMap + Int(pageIndexInChunk(UInt(bitPattern: pointer)))) { return }
   freeFull(pointer)
 }
 
@@ -193,36 +193,40 @@ private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMut
 @inline(__always)
 private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer) -> Bool {
   guard let meta = arenaChunkMeta(UInt(bitPattern: pointer)) else { return false }
-  return freeLargeToCache(pointer, entry: meta.pageMap[Int(pageIndexInChunk(UInt(bitPattern: pointer)))])
+  return freeLargeToCache(pointer, slot: meta.pageMap + Int(pageIndexInChunk(UInt(bitPattern: pointer))))
 }
 
-/// freeLargeToCache with the page-map entry of `pointer`'s page in hand
+/// freeLargeToCache with the page-map entry of `pointer`'s page at `slot`
 /// (`pointer` lies in an arena chunk). Runs of other arenas are cached like
 /// the thread's own (unlike small blocks: freeOtherArena): sending them
 /// home cost bench server-churn about 20% of its time for 2-4 MiB of its
 /// 16-21 MiB peak RSS (run-to-run noise is as large), where the owner
 /// then carves new runs instead of reusing them.
 @inline(__always)
-private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, entry: UInt) -> Bool {
+private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, slot entrySlot: UnsafeMutablePointer<UInt>) -> Bool {
   // secure:true checks every large free on the full path; a block sampled
   // by the heap profiler (profSample) leaves its profile there.
   if config.opt.secure { return false }
   let address = UInt(bitPattern: pointer)
+  let entry = entrySlot.pointee
   let code = entry >> pageEntryClassShift
   // (Bit patterns: UInt(_:)'s sign checks were a branch and a trap each.)
   if code <= UInt(bitPattern: config.smallClassCount) || code > UInt(bitPattern: config.tcacheClassCount) {
     return false
   }
-  // (Fields of the record's first cache line: Extent's layout note.)
-  guard let extent = pageEntryExtent(entry), extent.pointee.address == address,
-        extent.pointee.state == .large, !extent.pointee.inThreadCache,
-        !extent.pointee.sampled else { return false }
+  // A large class code is on a large run's first page only (its other
+  // pages have none), so a page-aligned pointer with one is the run's
+  // start, from the entry alone; not already in a cache (the entry's
+  // cached bit), and (once the profiler has sampled) not sampled.
+  if address & pageMask != 0 || entry & pageEntryCachedBit != 0 { return false }
+  if profEverSampled.load(ordering: .relaxed) != 0,
+     pageEntryExtent(entry).unsafelyUnwrapped.pointee.sampled { return false }
   // The fast paths' view: a thread without a cache sees the empty tcache,
   // whose stacks are all full (head == start).
   let bin = fastPathBins() + Int(code)
   let head = bin.pointee.head
   if head == bin.pointee.start || unsafeBitCast(head.pointee, to: UInt.self) == address { return false }
-  extent.pointee.inThreadCache = true
+  entrySlot.pointee = entry | pageEntryCachedBit
   let slot = head - 1
   slot.pointee = pointer
   bin.pointee.head = slot
@@ -446,12 +450,12 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
       }
       return
     }
-  case .large(_, let extent, let sizeClass):
+  case .large(_, _, let sizeClass):
     if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
       // Every free of a large block comes here (its fast-path stack never
       // has room), so the run is marked while it sits in the cache: a
       // second free of it, by any thread, fails lookupAllocation.
-      extent.pointee.inThreadCache = true
+      largeSetCached(UInt(bitPattern: pointer), true)
       cacheFree(t, pointer, sizeClass)
       return
     }

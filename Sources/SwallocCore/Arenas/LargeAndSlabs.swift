@@ -90,11 +90,11 @@ private func arenaFreeLargeLocked(_ a: UnsafeMutablePointer<Arena>, address: UIn
                                   tick: Bool = true, purged: Bool = false) {
   let entry = pageEntry(address)
   guard entry >> pageEntryClassShift != 0, let e = pageEntryExtent(entry), e.pointee.state == .large,
-        e.pointee.inThreadCache == fromThreadCache else {
+        (entry & pageEntryCachedBit != 0) == fromThreadCache else {
     fatal("free(): double free detected (a large block was freed twice)")
   }
+  // (arenaFreePages clears the entry, cached bit and all.)
   if e.pointee.address != address { fatal("free(): invalid pointer (not the start of an allocated block)") }
-  e.pointee.inThreadCache = false
   a.pointee.largeBytes &-= e.pointee.pages << pageShift
   statsDeallocated(e.pointee.pages << pageShift)
   a.pointee.largeCount &-= 1

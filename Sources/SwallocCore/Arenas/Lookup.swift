@@ -50,7 +50,7 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
     return .small(arena: arena, slab: extent, sizeClass: sizeClass)
   }
   // A run sitting in a thread cache was freed already.
-  if extent.pointee.address != address || extent.pointee.state != .large || extent.pointee.inThreadCache {
+  if extent.pointee.address != address || extent.pointee.state != .large || entry & pageEntryCachedBit != 0 {
     invalidPointer(what)
   }
   return .large(arena: arena, extent: extent, sizeClass: sizeClass)

@@ -35,6 +35,17 @@ func pageEntry(_ address: UInt) -> UInt {
   chunkMeta(address).pageMap[Int(pageIndexInChunk(address))]
 }
 
+/// Marks the large run that starts at `address` as freed into a thread
+/// cache or the quarantine, or as live again (pageEntryCachedBit). Only
+/// the thread that frees the run or takes it out of its cache writes the
+/// bit; other threads read the entry without a lock (a neighbour's
+/// coalescing, which masks the bit away with the record's address).
+@inline(__always)
+func largeSetCached(_ address: UInt, _ cached: Bool) {
+  let slot = chunkMeta(address).pageMap + Int(pageIndexInChunk(address))
+  slot.pointee = cached ? slot.pointee | pageEntryCachedBit : slot.pointee & ~pageEntryCachedBit
+}
+
 /// Free extents are findable from their first and last pages. `map` is
 /// the extent's chunk's page map (callers that walk a run look it up once).
 @inline(__always)

@@ -3,6 +3,7 @@
 // countdowns that choose the samples are in ThreadCache/SampleClock.swift).
 
 import CSwallocPlatform
+import Synchronization
 
 /// e^x for x <= 0 (the unbiasing factor's exp(-s / R)).
 func profExp(_ x: Double) -> Double {
@@ -180,8 +181,16 @@ private func profRecordLocked(_ frames: UnsafeMutablePointer<UnsafeMutableRawPoi
   st.pointee.totalObjects &+= 1; st.pointee.totalBytes &+= usize
   profLiveObjects &+= 1; profLiveBytes &+= usize
   profTotalObjects &+= 1; profTotalBytes &+= usize
+  profEverSampled.store(1, ordering: .relaxed)
   record.pointee.profSample = UnsafeMutableRawPointer(sample)
 }
+
+/// 1 once a large run or huge block has been sampled: until then no
+/// record is, and a large free into a thread cache needs no look at the
+/// run's record for a sample to leave (freeLargeToCache). (The thread
+/// that frees a sampled block got it, through the program, from the one
+/// that sampled it, after this store.)
+let profEverSampled = Atomic<UInt8>(0)
 
 /// Every free path, once it knows the block: a sampled block leaves its
 /// counters.

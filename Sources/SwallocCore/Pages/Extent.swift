@@ -34,13 +34,15 @@ enum SlabListState: UInt8 {
 /// contents, sizeClass, free-list and LRU links, page counts), except: a
 /// slab's freeRegions, slabList, next/prev (nonfull list) and bitmap under
 /// its bin's lock; a huge record by its block's owner, and while cached under
-/// hugeCacheLock; profSample under profLock; inThreadCache as noted below.
+/// hugeCacheLock; profSample under profLock. (Whether a large run sits
+/// freed in a thread cache is a bit of its first page's page-map entry:
+/// pageEntryCachedBit.)
 struct Extent {
   // Layout: what a slab's region traffic reads and writes (a refill's
   // bitmap scan, a flush's returns, the nonfull list) fills the record's
   // first 64 bytes, bitmap included, so each slab touched costs one cache
-  // line, not two; so does what a large run's thread-cache free tests
-  // (address, state, inThreadCache, sampled: freeLargeToCache). The other
+  // line, not two; `sampled` is there too, which a large run's
+  // thread-cache free tests once the profiler has sampled (freeLargeToCache). The other
   // fields (page runs, decay, huge blocks) follow. Swift lays a struct's
   // stored properties out in declaration order;
   // ExtentTests.testASlabsRegionFieldsShareTheRecordsFirstLine checks the
@@ -53,9 +55,6 @@ struct Extent {
   var sizeClass: UInt16 = 0
   var state: ExtentState = .free
   var slabList: SlabListState = .full
-  /// Large runs: freed into a thread cache (not yet reallocated or flushed).
-  /// Written only by the thread whose cache holds the run, or that frees it.
-  var inThreadCache = false
   /// profSample != nil, in the first line for the large free's test.
   /// (Written only by profSample's setter; not private, which would make
   /// the memberwise initializer private too.)

@@ -60,7 +60,7 @@ func quarantineFree(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableR
   var code: UInt = 0
   switch allocation {
   case .small(_, _, let c): code = UInt(c) &+ 1
-  case .large(_, let extent, let c): code = UInt(c) &+ 1; extent.pointee.inThreadCache = true
+  case .large(_, _, let c): code = UInt(c) &+ 1; largeSetCached(address, true)
   case .huge: return false
   }
   // Entries keep the page-map class code above the 48-bit address.
