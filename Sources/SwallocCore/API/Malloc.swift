@@ -226,7 +226,7 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, slot entrySlot
   let bin = fastPathBins() + Int(code)
   let head = bin.pointee.head
   if head == bin.pointee.start || unsafeBitCast(head.pointee, to: UInt.self) == address { return false }
-  entrySlot.pointee = entry | pageEntryCachedBit
+  storeCachedMark(entrySlot, entry | pageEntryCachedBit)
   let slot = head - 1
   slot.pointee = pointer
   bin.pointee.head = slot

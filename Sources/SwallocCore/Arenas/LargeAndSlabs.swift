@@ -114,7 +114,8 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
       // A pooled slab may be the neighbour the run grows into.
       if a.pointee.slabPool.pages != 0 { slabPoolEmpty(a) }
       let end = e.end
-      guard end < chunk &+ chunkSize, let right = pageEntryExtent(pageEntry(end)),
+      guard end < chunk &+ chunkSize,
+            let right = pageEntryExtent(neighbourEntry(chunkMeta(end).pageMap, Int(pageIndexInChunk(end)))),
             right.pointee.state == .free, right.pointee.pages >= newPages &- oldPages else { return false }
       let extra = newPages &- oldPages
       a.pointee.freeExtents.remove(right)

@@ -3,6 +3,7 @@
 // their page states counted; all with the arena's extentLock held.
 
 import CSwallocPlatform
+import Synchronization
 
 // MARK: Extent records (extentLock held)
 
@@ -36,14 +37,32 @@ func pageEntry(_ address: UInt) -> UInt {
 }
 
 /// Marks the large run that starts at `address` as freed into a thread
-/// cache or the quarantine, or as live again (pageEntryCachedBit). Only
-/// the thread that frees the run or takes it out of its cache writes the
-/// bit; other threads read the entry without a lock (a neighbour's
-/// coalescing, which masks the bit away with the record's address).
+/// cache or the quarantine, or as live again (pageEntryCachedBit).
 @inline(__always)
 func largeSetCached(_ address: UInt, _ cached: Bool) {
   let slot = chunkMeta(address).pageMap + Int(pageIndexInChunk(address))
-  slot.pointee = cached ? slot.pointee | pageEntryCachedBit : slot.pointee & ~pageEntryCachedBit
+  storeCachedMark(slot, cached ? slot.pointee | pageEntryCachedBit : slot.pointee & ~pageEntryCachedBit)
+}
+
+/// Writes a large run's first-page entry with its cached bit changed: the
+/// one page-map write made without the extent lock. Only the thread that
+/// frees the run or takes it out of its cache makes it, while a thread
+/// freeing the run's left neighbour, under the lock, may read the entry
+/// (neighbourEntry): both sides atomic, so that read is not a data race
+/// (a plain mov each on x86-64). The read finds the same record either
+/// way (pageEntryExtent masks the bit).
+@inline(__always)
+func storeCachedMark(_ slot: UnsafeMutablePointer<UInt>, _ entry: UInt) {
+  atomicUInt(slot).pointee.store(entry, ordering: .relaxed)
+}
+
+/// Page `index`'s entry in `map`, read to look at a neighbouring run (the
+/// coalescing of a freed run, a large run growing in place): that page
+/// may start a large run another thread is marking cached or live
+/// (storeCachedMark).
+@inline(__always)
+func neighbourEntry(_ map: UnsafeMutablePointer<UInt>, _ index: Int) -> UInt {
+  atomicUInt(map + index).pointee.load(ordering: .relaxed)
 }
 
 /// Free extents are findable from their first and last pages. `map` is
@@ -304,12 +323,13 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
     dirty = freedPages
   }
   var muzzy: UInt = 0
-  if firstPage > 0, let left = pageEntryExtent(map[Int(firstPage) &- 1]), left.pointee.state == .free {
+  if firstPage > 0, let left = pageEntryExtent(neighbourEntry(map, Int(firstPage) &- 1)), left.pointee.state == .free {
     e.pointee.address = left.pointee.address
     absorbFreeNeighbour(a, e, left, map: map, dirty: &dirty, muzzy: &muzzy)
   }
   let endPage = firstPage &+ freedPages
-  if endPage < config.pagesPerChunk, let right = pageEntryExtent(map[Int(endPage)]), right.pointee.state == .free {
+  if endPage < config.pagesPerChunk, let right = pageEntryExtent(neighbourEntry(map, Int(endPage))),
+     right.pointee.state == .free {
     absorbFreeNeighbour(a, e, right, map: map, dirty: &dirty, muzzy: &muzzy)
   }
   if e.pointee.pages == chunkUsablePages {
