@@ -353,11 +353,11 @@ private func slabPoolJoin(_ r: UnsafeMutablePointer<Extent>,
                           _ e: UnsafeMutablePointer<Extent>) -> UnsafeMutablePointer<Extent>? {
   let rStart = r.pointee.address, eStart = e.pointee.address
   if rStart & ~chunkMask != eStart & ~chunkMask { return nil }
-  if rStart &+ (r.pointee.pages << pageShift) == eStart {
+  if r.end == eStart {
     r.pointee.pages &+= e.pointee.pages
     return r
   }
-  if eStart &+ (e.pointee.pages << pageShift) == rStart {
+  if e.end == rStart {
     e.pointee.pages &+= r.pointee.pages
     return e
   }
