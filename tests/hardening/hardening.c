@@ -205,17 +205,9 @@ static int thread_arena(void)
 static void move_to_other_arena(int other)
 {
     mallctl_fn mc = find_mallctl();
-    unsigned n = 0;
-    size_t len = sizeof n;
-    if (!mc || other < 0 || mc("arenas.narenas", &n, &len, NULL, 0) != 0) return;
+    if (!mc || other < 0) return;
     unsigned a;
-    if (n >= 2) {
-        a = ((unsigned)other + 1) % n;
-    } else {
-        /* One automatic arena (narenas is the CPU count: one CPU): make one. */
-        len = sizeof a;
-        if (mc("arenas.create", &a, &len, NULL, 0) != 0) fail("arenas.create refused");
-    }
+    if (test_other_arena(mc, (unsigned)other, &a) != 0) fail("no arena other than %d (arenas.narenas, arenas.create)", other);
     if (mc("thread.arena", NULL, NULL, &a, sizeof a) != 0) fail("thread.arena %u refused", a);
 }
 

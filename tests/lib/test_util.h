@@ -36,4 +36,22 @@ static inline TEST_UNUSED uint64_t xs(uint64_t *s)
     return *s = x;
 }
 
+/* An arena other than `home` for thread.arena, through `ctl` (mallctl):
+ * the next one when there are several, else one made with arenas.create
+ * (narenas defaults to the CPU count: one CPU, one automatic arena).
+ * 0 on success, -1 when a control call fails. */
+static inline TEST_UNUSED int test_other_arena(int (*ctl)(const char *, void *, size_t *, void *, size_t),
+                                               unsigned home, unsigned *other)
+{
+    unsigned n = 0;
+    size_t len = sizeof n;
+    if (ctl("arenas.narenas", &n, &len, NULL, 0) != 0) return -1;
+    if (n >= 2) {
+        *other = (home + 1) % n;
+        return 0;
+    }
+    len = sizeof *other;
+    return ctl("arenas.create", other, &len, NULL, 0) == 0 ? 0 : -1;
+}
+
 #endif

@@ -177,12 +177,8 @@ static void *other_arena_start(void *p)
     f_free(sink);
     if (ctl("thread.arena", &mine, &len, NULL, 0) != 0) return NULL;
     if (mine == c->home) {
-        unsigned other = c->home == 0 ? 1 : 0, n = 0;
-        len = sizeof n;
-        if (ctl("arenas.narenas", &n, &len, NULL, 0) != 0) return NULL;
-        /* One automatic arena (narenas is the CPU count: one CPU): make one. */
-        len = sizeof other;
-        if (n < 2 && ctl("arenas.create", &other, &len, NULL, 0) != 0) return NULL;
+        unsigned other;
+        if (test_other_arena(ctl, c->home, &other) != 0) return NULL;
         if (ctl("thread.arena", NULL, NULL, &other, sizeof other) != 0) return NULL;
     }
     c->ok = 1;
