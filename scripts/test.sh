@@ -25,6 +25,9 @@
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The library's defaults for every step (the unit tests dlopen it too): an
+# exported SWALLOC_CONF / MALLOC_CONF would change what the tests see.
+unset SWALLOC_CONF MALLOC_CONF
 passed=0
 failed=0
 step() { # name, command...

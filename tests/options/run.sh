@@ -15,6 +15,12 @@
 #   opt_tcache_off                    tcache:false catches an immediate
 #                                     double free
 #   opt_malloc_conf                   MALLOC_CONF when SWALLOC_CONF is unset
+#   harness_clears_conf               the black-box harness (blackbox.sh)
+#                                     drops SWALLOC_CONF / MALLOC_CONF from
+#                                     the caller's environment, so a
+#                                     jemalloc user's exported MALLOC_CONF
+#                                     (narenas:1 failed concurrency's
+#                                     arena_share) changes no suite
 #   early_ctor_before, early_ctor_after
 #                                     a preloaded library's constructor
 #                                     allocates (and calls dlsym) before
@@ -100,6 +106,14 @@ if have options; then
         if [ "$RC" -eq 0 ]; then pass opt_malloc_conf "(MALLOC_CONF used when SWALLOC_CONF is unset)"
         else fail opt_malloc_conf "$(rc_text "$RC"): $(head -n 1 "$LOGS/opt_malloc_conf.out")"; fi
     fi
+fi
+
+# Each check sets the options it wants; none may inherit the caller's.
+if wanted harness_clears_conf; then
+    left=$(env SWALLOC_CONF=narenas:3 MALLOC_CONF=narenas:5 \
+               bash -c '. "$1/blackbox.sh"; echo "${SWALLOC_CONF-unset} ${MALLOC_CONF-unset}"' _ "$TESTLIB")
+    if [ "$left" = "unset unset" ]; then pass harness_clears_conf "(SWALLOC_CONF and MALLOC_CONF unset)"
+    else fail harness_clears_conf "after sourcing blackbox.sh, SWALLOC_CONF MALLOC_CONF = $left"; fi
 fi
 
 # early calls: a preloaded library's constructor allocates (and looks symbols
