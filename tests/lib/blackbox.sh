@@ -16,10 +16,10 @@
 
 ONLY=${ONLY:-}
 
-# Deterministic environment for every command. The library's options
-# included: a check that wants one sets it on its own command line, and an
-# exported MALLOC_CONF (a jemalloc user's narenas:1) must not change what
-# the others see (tests/options: harness_clears_conf).
+# Deterministic environment for every command, the library's options
+# included: a check that wants an option sets it on its own command line,
+# and an exported MALLOC_CONF (a jemalloc user's narenas:1) must not change
+# what the others see (tests/options: harness_clears_conf).
 export LC_ALL=C
 export TZ=UTC
 unset LD_PRELOAD SWALLOC_CONF MALLOC_CONF
