@@ -591,9 +591,9 @@ final class ThreadCacheGCTests: XCTestCase {
   /// grown stack once its class goes quiet, not below the base capacity,
   /// and the free fast path's limit moves with the stack's start.
   /// A stack that overflows in a run of frees (the fast path pushed it
-  /// full, popped nothing since its last flush or refill) sends three
-  /// quarters back; one that overflows after a pop, half.
-  func testAnOverflowInARunOfFreesFlushesThreeQuarters() {
+  /// full, popped nothing since its last flush or refill) sends all of it
+  /// back; one that overflows after a pop, half.
+  func testAnOverflowInARunOfFreesFlushesTheWholeStack() {
     let arena = makePrivateArena()
     let t = tcacheCreateFullSize(arena: arena)!
     let sizeClass = classIndexFor(64)
@@ -610,7 +610,9 @@ final class ThreadCacheGCTests: XCTestCase {
     }
     tcacheFlush(t, sizeClass: sizeClass, keep: 0)   // folds the counts: they start here
     freeUntilFull()
-    XCTAssertEqual(bin.count, capacity >> 2, "a run of frees: three quarters went back")
+    XCTAssertEqual(bin.count, 0, "a run of frees: the whole stack went back")
+    XCTAssertTrue(bin.fastPush(regions[next], address: UInt(bitPattern: regions[next])))
+    next += 1
     let popped = bin.popBeforeEvent()!   // a malloc's pop
     freeUntilFull()
     XCTAssertEqual(bin.count, capacity >> 1, "a pop since the last flush: half went back")

@@ -227,7 +227,7 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 /// frees overflows again with no refill between, which a bigger stack
 /// would not spare; grown stacks held every burst's last 64 KiB (bench
 /// burst peak RSS 6.7 -> 7.2 MiB). Otherwise, or at its most, the older
-/// half goes back (three quarters in a run of frees). The collector
+/// half goes back (all of it in a run of frees). The collector
 /// shrinks it again once the class goes quiet (tcacheCollect). The caller
 /// pushes the block and then calls tcacheEvent.
 func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
@@ -249,18 +249,23 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   }
   // A free run: since the stack's counts were last folded (its previous
   // flush or refill), the fast path pushed blocks and popped none, as when
-  // a burst of blocks is freed. Three quarters go back, not half: the
-  // blocks keep coming, and the half kept would be flushed at the next
-  // overflow anyway. Bench burst (runs of 128 to 4096 blocks of one class
-  // allocated, then freed): `wl burst 1 0.2` 437.2M -> 416.4M
-  // instructions, xmalloc 200.2M -> 195.5M, larson and server-churn
-  // +0.2%; peak RSS unchanged (medians of 21 runs). (The
+  // a burst of blocks is freed. All of them go back, not half: the blocks
+  // keep coming, and what is kept would be flushed at the next overflow
+  // anyway (or held by a stack whose class the program stopped using: a
+  // burst's class is seldom the next one's). Bench burst (runs of 128 to
+  // 4096 blocks of one class allocated, then freed), `wl burst 1 0.2`:
+  // half kept 437.2M instructions, a quarter 416.4M, none 374.8M (from
+  // 384.9M, with the later changes); xmalloc 2 0.2 118.6M -> 116.4M,
+  // server-churn +0.3%, larson +0.2%, aligned +0.1%, the others within
+  // 0.05%. Fastest of 15 interleaved runs: burst 0.223 -> 0.219 s,
+  // xmalloc 0.066 -> 0.065 s; median peak RSS 6.65 -> 6.57 and 2.84 ->
+  // 2.80 MiB. (The
   // same for refills, the whole stack after a run of pops, took burst to
   // 398M but held twice the regions in xmalloc's producers, which only
   // allocate: peak RSS +4%.) Under secure:true every free takes the slow
   // path, which the count of fast-path frees leaves out: no run there.
   let freeRun = bin.pointee.frees != 0 && bin.pointee.countdownStart == bin.pointee.countdown && !config.opt.secure
-  tcacheFlush(t, sizeClass: sizeClass, keep: Int(freeRun ? capacity >> 2 : capacity >> 1))
+  tcacheFlush(t, sizeClass: sizeClass, keep: Int(freeRun ? 0 : capacity >> 1))
 }
 
 /// Whether the stack `bin` of cache `t` is still in its dense slot
