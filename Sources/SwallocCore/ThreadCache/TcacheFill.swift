@@ -259,11 +259,11 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   // server-churn +0.3%, larson +0.2%, aligned +0.1%, the others within
   // 0.05%. Fastest of 15 interleaved runs: burst 0.223 -> 0.219 s,
   // xmalloc 0.066 -> 0.065 s; median peak RSS 6.65 -> 6.57 and 2.84 ->
-  // 2.80 MiB. (The
-  // same for refills, the whole stack after a run of pops, took burst to
-  // 398M but held twice the regions in xmalloc's producers, which only
-  // allocate: peak RSS +4%.) Under secure:true every free takes the slow
-  // path, which the count of fast-path frees leaves out: no run there.
+  // 2.80 MiB. (The same for refills, the whole stack after a run of pops,
+  // took burst to 398M but held twice the regions in xmalloc's producers,
+  // which only allocate: peak RSS +4%.) Under secure:true every free takes
+  // the slow path, which the count of fast-path frees leaves out: no run
+  // there.
   let freeRun = bin.pointee.frees != 0 && bin.pointee.countdownStart == bin.pointee.countdown && !config.opt.secure
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(freeRun ? 0 : capacity >> 1))
 }
