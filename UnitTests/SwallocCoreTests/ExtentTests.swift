@@ -17,9 +17,10 @@ final class ExtentTests: XCTestCase {
   }
 
   /// What a slab's region traffic touches, and what a large run's
-  /// thread-cache free tests when profiling (Extent's layout note), lies in the record's
-  /// first 64 bytes, the bitmap where `bitmap` reads it, and the record
-  /// holds the bitmap of the fullest slab. `sampled` follows profSample.
+  /// thread-cache free tests when profiling (Extent's layout note), lies
+  /// in the record's first 64 bytes, the bitmap where `bitmap` reads it,
+  /// and the record holds the bitmap of the fullest slab. `sampled`
+  /// follows profSample.
   func testASlabsRegionFieldsShareTheRecordsFirstLine() {
     let slabFields: [PartialKeyPath<Extent>] = [\.address, \.next, \.prev, \.freeRegions, \.sizeClass, \.state, \.slabList,
                                                 \.sampled]

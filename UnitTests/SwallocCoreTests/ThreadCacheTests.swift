@@ -677,11 +677,6 @@ final class ThreadCacheGCTests: XCTestCase {
     sendHome(blocks, t, sizeClass, arena)
   }
 
-  /// Stacks of large blocks (16 KiB up to tcache_max) grow as the small
-  /// classes' do when they keep swinging between empty and full, up to
-  /// tcacheBigGrowBudget bytes: bench aligned's 16-32 KiB blocks, replaced
-  /// at random, swung their stacks of 8 to 16 entries through the arena's
-  /// extent lock every few operations.
   /// A large run freed into the thread cache is marked in its first
   /// page's page-map entry (pageEntryCachedBit), which every free of a
   /// large block tests; a malloc that takes it back clears the mark, and
@@ -706,6 +701,11 @@ final class ThreadCacheGCTests: XCTestCase {
     swallocFree(q)
   }
 
+  /// Stacks of large blocks (16 KiB up to tcache_max) grow as the small
+  /// classes' do when they keep swinging between empty and full, up to
+  /// tcacheBigGrowBudget bytes: bench aligned's 16-32 KiB blocks, replaced
+  /// at random, swung their stacks of 8 to 16 entries through the arena's
+  /// extent lock every few operations.
   func testALargeClassStackThatKeepsSwingingGrows() {
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!

@@ -42,11 +42,11 @@ struct Extent {
   // bitmap scan, a flush's returns, the nonfull list) fills the record's
   // first 64 bytes, bitmap included, so each slab touched costs one cache
   // line, not two; `sampled` is there too, which a large run's
-  // thread-cache free tests once the profiler has sampled (freeLargeToCache). The other
-  // fields (page runs, decay, huge blocks) follow. Swift lays a struct's
-  // stored properties out in declaration order;
-  // ExtentTests.testASlabsRegionFieldsShareTheRecordsFirstLine checks the
-  // offsets.
+  // thread-cache free tests once the profiler has sampled
+  // (freeLargeToCache). The other fields (page runs, decay, huge blocks)
+  // follow. Swift lays a struct's stored properties out in declaration
+  // order; ExtentTests.testASlabsRegionFieldsShareTheRecordsFirstLine
+  // checks the offsets.
   var address: UInt = 0
   var next: UnsafeMutablePointer<Extent>? = nil
   var prev: UnsafeMutablePointer<Extent>? = nil
