@@ -94,6 +94,17 @@ final class SizeClassTests: XCTestCase {
     }
   }
 
+  /// No slab has 3 pages: the slabs up to 4 pages are 1, 2 or 4 pages, so
+  /// an emptied slab's pages serve a new slab of another class whole or
+  /// split evenly (slabPagesRoundedUp).
+  func testSlabsOfUpToFourPagesAreOneTwoOrFourPages() {
+    for c in 0..<config.smallClassCount where config.binInfos[c].slabPages <= 4 {
+      XCTAssertNotEqual(config.binInfos[c].slabPages, 3, "class \(config.binInfos[c].regionSize)")
+    }
+    XCTAssertEqual(config.binInfos[classIndexFor(640)].slabPages, 4)
+    XCTAssertEqual(config.binInfos[classIndexFor(640)].regionCount, 25)
+  }
+
   /// Classes up to 256 B hold at least 32 regions a slab (192 B: 21 in one
   /// page before), so a producer refilling from slabs its consumers empty
   /// cycles a slab per 32 blocks or more; no slab of theirs passes 8 KiB.
