@@ -94,15 +94,19 @@ final class SizeClassTests: XCTestCase {
     }
   }
 
-  /// No slab has 3 pages: the slabs up to 4 pages are 1, 2 or 4 pages, so
-  /// an emptied slab's pages serve a new slab of another class whole or
-  /// split evenly (slabPagesRoundedUp).
-  func testSlabsOfUpToFourPagesAreOneTwoOrFourPages() {
-    for c in 0..<config.smallClassCount where config.binInfos[c].slabPages <= 4 {
-      XCTAssertNotEqual(config.binInfos[c].slabPages, 3, "class \(config.binInfos[c].regionSize)")
+  /// The classes from 320 B to 1 KiB share one slab size (16 KiB), and no
+  /// slab has 3 pages: an emptied slab's pages serve a new slab of another
+  /// class whole or split evenly (sharedSlabPages).
+  func testTheClassesFrom320BTo1KiBShareOneSlabSize() {
+    for c in 0..<config.smallClassCount {
+      let info = config.binInfos[c]
+      if info.regionSize > 256 && info.regionSize <= 1024 {
+        XCTAssertEqual(UInt(info.slabPages) * pageSize, 16 << 10, "class \(info.regionSize)")
+      }
+      XCTAssertNotEqual(info.slabPages, 3, "class \(info.regionSize)")
     }
-    XCTAssertEqual(config.binInfos[classIndexFor(640)].slabPages, 4)
     XCTAssertEqual(config.binInfos[classIndexFor(640)].regionCount, 25)
+    XCTAssertEqual(config.binInfos[classIndexFor(384)].regionCount, 42)
   }
 
   /// Classes up to 256 B hold at least 32 regions a slab (192 B: 21 in one

@@ -212,40 +212,44 @@ let manyRegionsSlabBytes: UInt = 16 << 10
 let smallSlabRegions: UInt = 32
 let smallSlabBytes: UInt = 8 << 10
 
-/// Chooses the number of pages for a slab of `regionSize` regions: the fewest
-/// pages that hold `minRegionsPerSlab` regions (`manyRegionsPerSlab` when
-/// they fit in `manyRegionsSlabBytes`, else as many as fit there;
-/// `smallSlabRegions` when they fit in `smallSlabBytes`) with a
-/// leftover tail of at most 1/64 of the slab, else the least wasteful such
-/// count up to `maxSlabPages`; then no slab of 3 pages (slabPagesRoundedUp).
+/// Chooses the number of pages for a slab of `regionSize` regions: one
+/// slab size for the classes above 256 B up to 1 KiB (sharedSlabPages);
+/// else the fewest pages that hold `minRegionsPerSlab` regions
+/// (`manyRegionsPerSlab` when they fit in `manyRegionsSlabBytes`, else as
+/// many as fit there; `smallSlabRegions` when they fit in
+/// `smallSlabBytes`) with a leftover tail of at most 1/64 of the slab,
+/// else the least wasteful such count up to `maxSlabPages`.
 func slabPagesFor(regionSize: UInt) -> UInt {
-  slabPagesRoundedUp(slabPagesByWaste(regionSize: regionSize))
+  if regionSize > smallSlabBytes / smallSlabRegions && regionSize <= manyRegionsSlabBytes / manyRegionsPerSlab {
+    return sharedSlabPages
+  }
+  return slabPagesByWaste(regionSize: regionSize)
 }
 
-/// A slab of 3 pages gets 4: the slabs up to 4 pages (every class up to
-/// 1 KiB) are 1, 2 or 4 pages. A program that allocates many blocks of one
+/// The slab size of every class from 320 B to 1 KiB: 16 KiB
+/// (manyRegionsSlabBytes), 51 to 16 regions, a tail of at most 384 B
+/// (640 B: 2.3%). The rule below gave them 2, 3 or 4 pages (384-512 B: 2;
+/// 320, 640, 768 B: 3). A program that allocates many blocks of one
 /// class, frees them and moves on to another class hands the emptied
-/// slabs' pages from class to class: a pooled empty slab (SlabPool)
-/// serves only a new slab of its own page count, and after coalescing
-/// runs of 2 and 4 pages split evenly into the smaller counts. The 3-page
-/// classes were 320, 640 and 768 B (38, 19 and 16 regions; now 51, 25 and
-/// 21, the tail 64, 384 and 256 B against 128, 128 and 0). Bench burst
-/// (bursts of one class from 16 B to 1 KiB each, allocated then all
-/// freed): 372.9M -> 364.6M instructions (callgrind, `wl burst 1 0.2`),
-/// median of 11 interleaved runs 0.231 -> 0.217 s (fastest 0.220 ->
-/// 0.210), peak RSS within noise (6708 / 6760 KiB); xmalloc, churn-random,
-/// mixed-threads within 0.1% of their instructions; server-churn and
-/// xmalloc the same time; the whole bench (5 repetitions, bench/run.py
-/// --extra): time and peak RSS geomeans within 1%. Rounding every count
-/// up to a power of two (the classes above 1 KiB too: 5-7 pages to 8,
-/// 9-15 to 16) made burst a little faster again but raised peak RSS on
-/// mixed-threads, server-churn, mixed-lifetime and leak-grow by 1-3%.
-@inline(__always)
-func slabPagesRoundedUp(_ pages: UInt) -> UInt {
-  pages == 3 ? 4 : pages
-}
+/// slabs' pages from class to class, and a pooled empty slab (SlabPool)
+/// serves only a new slab of its own page count: with one size for these
+/// classes, and 1 or 2 pages below them, a slab of one class is most often
+/// what the next class needs, and freed runs split evenly. Bench burst
+/// (bursts of one class from 16 B to 1 KiB each, allocated then freed):
+/// - 3-page slabs to 4 first: 372.9M -> 364.6M instructions (callgrind,
+///   `wl burst 1 0.2`), 0.231 -> 0.217 s (medians of 11 interleaved
+///   runs), peak RSS within noise; xmalloc, churn-random, mixed-threads
+///   within 0.1% of their instructions;
+/// - then 384-512 B as well: 0.213 -> 0.202 s (medians of 9), in the
+///   whole bench (bench/run.py, 5 repetitions) 0.211 -> 0.201 s, the time
+///   and peak RSS geomeans within 1%.
+/// The classes up to 256 B keep slabs of at most 8 KiB (smallSlabBytes:
+/// bigger ones cost churn-lifo's peak RSS). Powers of two for the bigger
+/// classes as well (5-7 pages to 8, 9-15 to 16) cost mixed-threads,
+/// server-churn, mixed-lifetime and leak-grow 1-3% of peak RSS.
+let sharedSlabPages: UInt = manyRegionsSlabBytes >> pageShift
 
-/// slabPagesFor's choice before slabPagesRoundedUp.
+/// slabPagesFor's rule for the classes outside sharedSlabPages' range.
 private func slabPagesByWaste(regionSize: UInt) -> UInt {
   let wanted = max(minRegionsPerSlab, min(manyRegionsPerSlab, manyRegionsSlabBytes / regionSize),
                    min(smallSlabRegions, smallSlabBytes / regionSize))
