@@ -13,6 +13,12 @@
  *                           cache stack flushes, p reaches its slab), free(p)
  *                           again, then 10000 more frees (flush again)
  *   double-free-large       free(p); free(p) of 256 KiB
+ *   double-free-large-arena free of 40 blocks of 20 KiB (the thread cache
+ *                           sends the first ones to their arena, which
+ *                           keeps them for the next runs of their class:
+ *                           the large-run cache), then free of the first
+ *                           again
+ *   realloc-large-arena     the same, then realloc of the first
  *   double-free-huge        free(p); free(p) of 8 MiB
  *   invalid-stack           free of a stack address
  *   invalid-interior-large  free(p + 4096) of a 64 KiB block
@@ -315,6 +321,18 @@ int main(int argc, char **argv)
         memset(p, 1, 4096);
         f_free(p);
         f_free(p);
+    } else if (strcmp(m, "double-free-large-arena") == 0 || strcmp(m, "realloc-large-arena") == 0) {
+        char *q[40];
+        for (int i = 0; i < 40; i++) {
+            q[i] = f_malloc(20 * 1024);
+            memset(q[i], 1, 64);
+        }
+        for (int i = 0; i < 40; i++) f_free(q[i]);
+        if (strcmp(m, "double-free-large-arena") == 0) {
+            f_free(q[0]);
+        } else {
+            sink = f_realloc(q[0], 30 * 1024);
+        }
     } else if (strcmp(m, "double-free-huge") == 0) {
         char *p = f_malloc(8u << 20);
         memset(p, 1, 4096);

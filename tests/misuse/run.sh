@@ -5,7 +5,8 @@
 # (apart, and A-B-A within one flush), of another arena's small block by
 # a thread (at once, and A-B-A within one flush), interior and slab-tail pointers of
 # small blocks reaching their slab,
-# large and huge blocks; free of a stack address, of an interior pointer
+# large blocks (also once their arena keeps them for reuse) and huge
+# blocks; free of a stack address, of an interior pointer
 # (large; small: known gap), of a foreign mapping; a wrong free_sized size;
 # realloc of an invalid pointer; malloc re-entered from a signal handler
 # while the program's only thread holds an allocator lock. The KNOWN GAP modes (not detected on the
@@ -53,6 +54,8 @@ if have misuse; then
     misuse_check invalid-interior-flushed 0
     misuse_check invalid-slab-tail 0
     misuse_check double-free-large 0
+    misuse_check double-free-large-arena 0
+    misuse_check realloc-large-arena 0
     misuse_check double-free-huge 0
     misuse_check invalid-stack 0
     misuse_check invalid-interior-large 0

@@ -44,6 +44,9 @@ struct Arena {
   /// Empty slabs between a bin giving one back and the next new slab
   /// (LargeAndSlabs.swift).
   var slabPool = SlabPool()
+  /// Freed large runs kept for the next run of their class
+  /// (LargeAndSlabs.swift).
+  var largeCache = LargeRunCache()
   /// Destroyed by arena.<i>.destroy (guarded by arenasLock): empty, named
   /// by nothing, kept for the next arenas.create.
   var destroyed = false
@@ -397,6 +400,7 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
     a.pointee.muzzy = DecayStage(epochPages: a.pointee.muzzy.epochPages)
     a.pointee.muzzyPagesTotal = 0
     a.pointee.slabPool = SlabPool()
+    a.pointee.largeCache = LargeRunCache()
   }
   c = 0
   while c < config.smallClassCount { mutexUnlock(&(a.pointee.bins + c).pointee.lock); c &+= 1 }

@@ -286,6 +286,7 @@ private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt
 /// Returns the number of pages handed back.
 func arenaPurgeAll(_ a: UnsafeMutablePointer<Arena>) -> UInt {
   slabPoolEmpty(a)
+  largeCacheEmpty(a)
   var purged: UInt = 0
   while let e = a.pointee.dirty.lru.first {
     purged &+= UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages)

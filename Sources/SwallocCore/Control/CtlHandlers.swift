@@ -56,9 +56,9 @@ func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
     if ms < -1 { return EINVAL }
     withLock(&a.pointee.extentLock) {
       if dirty { a.pointee.dirtyDecayMs = ms } else { a.pointee.muzzyDecayMs = ms }
-      // The slab pool is not used with 0: its slabs join the free extents,
-      // for the next step to purge with the rest.
-      if dirty && ms == 0 { slabPoolEmpty(a) }
+      // The slab pool and the large-run cache are not used with 0: their
+      // runs join the free extents, for the next step to purge with the rest.
+      if dirty && ms == 0 { slabPoolEmpty(a); largeCacheEmpty(a) }
       // The next tick is a full one, under the new time.
       a.pointee.decayTickMs = 0
     }

@@ -160,8 +160,9 @@ func statsGather(only: Int = -1, measureResident: Bool = false) -> StatsTotals {
           s.largeCount &+= a.pointee.largeCount
           s.largeMallocs &+= a.pointee.largeMallocs
           s.largeFrees &+= a.pointee.largeFrees
-          // The slab pool's empty slabs are free dirty pages too.
-          s.dirtyPages &+= a.pointee.dirty.pages &+ a.pointee.slabPool.pages
+          // The slab pool's empty slabs and the cached large runs are
+          // free dirty pages too.
+          s.dirtyPages &+= a.pointee.dirty.pages &+ a.pointee.slabPool.pages &+ a.pointee.largeCache.pages
           s.muzzyPages &+= a.pointee.muzzyPagesTotal
           s.purgedPages &+= a.pointee.dirty.purged &+ a.pointee.muzzy.purged
           s.extentLocks.add(lockCountersLocked(&a.pointee.extentLock))
