@@ -411,19 +411,18 @@ private func slabPoolFreeRun(_ a: UnsafeMutablePointer<Arena>, _ run: UnsafeMuta
 /// blocks: 11,888 distinct block addresses against tcmalloc's 2,385 (whose
 /// blocks of a class stay in their spans), 596K distinct lines touched
 /// against 171K. jemalloc delays the coalescing of its dirty extents for
-/// the same reason. With the cache: 4,359 addresses; `wl aligned 1 1`
-/// (7 interleaved runs, medians) 0.0644 -> 0.0606 s and peak RSS 18.5 ->
-/// 14.3 MiB (the runs no longer fragment the free extents). The whole
-/// bench, both builds in one 5-repetition run (bench/run.py --baseline),
-/// twice: aligned 0.063 -> 0.059 and 0.064 -> 0.062 s, 18.0 -> 13.9 and
-/// 17.9 -> 14.0 MiB; server-churn (blocks up to 64 KiB handed between two
-/// threads) 0.076 -> 0.072 and 0.070 -> 0.064 s, but its peak RSS 16.0 ->
-/// 17.0 and 16.1 -> 16.7 MiB (16.1 -> 17.0 and 16.7 -> 17.0 in two batches
-/// of 9 interleaved runs): what the cache holds while other sizes are
-/// carved; the other workloads within their noise, the geomeans within
-/// 1%. Emptying it on every other page allocation of the arena, as the
-/// slab pool is, lost all of it (aligned's addresses 11,782): its classes'
-/// refills and misses come in between.
+/// the same reason. With the cache: 4,359 addresses, 298K lines; `wl
+/// aligned 1 1` (9 interleaved runs, medians) 0.0628 -> 0.0591 s and peak
+/// RSS 18.4 -> 14.5 MiB (the runs no longer fragment the free extents);
+/// server-churn (blocks up to 64 KiB handed between two threads) 0.070 ->
+/// 0.065 s but peak RSS 16.2 -> 17.1 MiB: what the cache holds while other
+/// sizes are carved. The whole bench, both builds in one 5-repetition run
+/// (bench/run.py --baseline): aligned 0.064 -> 0.062 s and 17.9 -> 14.0
+/// MiB, server-churn 0.070 -> 0.064 s and 16.1 -> 16.7 MiB, the other
+/// workloads within their noise, the geomeans within 1%. (A trial build
+/// that emptied it on every other page allocation of the arena, as the
+/// slab pool is, lost all of it: aligned's addresses 11,782; its classes'
+/// refills and misses come in between. One of 1 MiB: aligned 16.5 MiB.)
 ///
 /// Bounded: at most largeCacheBudgetPages pages; emptied when a look finds
 /// no run came from it since the previous look (slabPoolTrim, with the
@@ -446,8 +445,7 @@ struct LargeRunCache {
 
 /// The longest run the cache keeps: 64 KiB, tcache_max's default.
 let largeCacheMaxPages: UInt = 16
-/// Most pages an arena's large-run cache holds: 2 MiB (1 MiB kept bench
-/// aligned at 16.5 MiB of peak RSS instead of 14.3).
+/// Most pages an arena's large-run cache holds: 2 MiB (see above for 1).
 let largeCacheBudgetPages: UInt = 512
 
 /// A cached run of `pages` pages for a new large run of that size, marked
