@@ -1100,6 +1100,82 @@ static int mode_first_malloc(size_t boot_limit_pages, size_t first_limit_pages)
     return bad;
 }
 
+/* ------------------------------------------------------------------------
+ * cold-text: after a small program's churn (LIFO batches of 1..256 blocks
+ * of 8..512 bytes, bench churn-lifo's pattern, long enough for the thread
+ * cache's collector passes), none of the library's cold text (its second
+ * executable segment: scripts/build-lib.sh lays out .text.hot, .rodata,
+ * .text, .eh_frame, .text.warm) is mapped in: a function such a program
+ * runs that is missing from scripts/hot-text.txt faults in up to 64 KiB of
+ * it (the kernel's fault-around), which every process then carries.
+ * (Commit 6c71c0e made slabPoolTrim too big to inline into its caller;
+ * churn-lifo's library pages went 88 -> 148 KiB until the list was
+ * regenerated.) A library linked with one text segment
+ * (SWALLOC_NO_HOT_TEXT=1) has nothing to check.
+ */
+static struct { uintptr_t s; size_t rss_kb; int found; } cold_seg;
+
+static void cold_cb(const struct vma *v, void *ctx)
+{
+    (void)ctx;
+    if (v->s == cold_seg.s) {
+        cold_seg.rss_kb = v->rss_kb;
+        cold_seg.found = 1;
+    }
+}
+
+static int mode_cold_text(long rounds)
+{
+    Dl_info info;
+    void *sym = dlsym(RTLD_DEFAULT, "malloc");
+    if (!sym || !dladdr(sym, &info) || !info.dli_fname) die("dladdr(malloc)");
+    uint64_t x = 88172645463325252ull;
+    void *stack[256];
+    for (long k = 0; k < rounds; k++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int n = 1 + (int)(x % 256);
+        for (int i = 0; i < n; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            char *p = malloc(8 + (size_t)(x % 505));
+            if (!p) die("malloc");
+            p[0] = (char)i;
+            stack[i] = p;
+        }
+        for (int i = n - 1; i >= 0; i--) free(stack[i]);
+    }
+    /* The library's executable mappings, in address order (as maps lists). */
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) die("fopen /proc/self/maps");
+    char line[4096];
+    int exec_segments = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long s, e;
+        char perms[8];
+        int off = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &s, &e, perms, &off) < 3 || off == 0) continue;
+        char *path = line + off;
+        path[strcspn(path, "\n")] = 0;
+        if (strcmp(path, info.dli_fname) != 0 || strcmp(perms, "r-xp") != 0) continue;
+        if (++exec_segments == 2) cold_seg.s = s;
+    }
+    fclose(f);
+    if (exec_segments < 2) {
+        printf("cold-text ok: %s has one text segment, nothing to check\n", info.dli_fname);
+        return 0;
+    }
+    smaps_walk(cold_cb, NULL);
+    if (!cold_seg.found) die("the cold text segment is not in smaps");
+    printf("cold-text: %d executable segments, cold text resident %zu KiB after %ld rounds\n", exec_segments,
+           cold_seg.rss_kb, rounds);
+    if (cold_seg.rss_kb != 0) {
+        printf("FAIL the churn ran code in the library's cold text (%zu KiB resident): rerun scripts/hot-text.sh\n",
+               cold_seg.rss_kb);
+        return 1;
+    }
+    printf("cold-text ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     pg = (size_t)sysconf(_SC_PAGESIZE);
@@ -1116,6 +1192,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "table") == 0 && argc > 2)
         return mode_table(atoi(argv[2]), argc > 3 && strcmp(argv[3], "idle") == 0);
     if (strcmp(mode, "random") == 0 && argc > 2) return mode_random(strtoull(argv[2], NULL, 10));
+    if (strcmp(mode, "cold-text") == 0) return mode_cold_text(argc > 2 ? atol(argv[2]) : 20000);
     if (strcmp(mode, "metadata-rounds") == 0)
         return mode_metadata(argc > 2 ? (size_t)atoi(argv[2]) : 1024);
     if (strcmp(mode, "idle-server") == 0 && argc > 2) {
@@ -1124,7 +1201,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr,
             "usage: %s selftest | table WAIT_MS [idle] | random SEED | metadata-rounds [MiB] | "
-            "idle-server SECONDS [SAMPLE_MS] | first-malloc BOOT_PAGES FIRST_PAGES\n",
+            "idle-server SECONDS [SAMPLE_MS] | first-malloc BOOT_PAGES FIRST_PAGES | cold-text [ROUNDS]\n",
             argv[0]);
     return 2;
 }

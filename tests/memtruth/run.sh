@@ -18,6 +18,8 @@
 #   random[CONF,SEED] 4 threads, small/large/huge blocks, cross-thread frees,
 #                     10% kept alive; resident vs kernel at five points
 #   first_malloc      resident pages of swalloc's mappings after boot (<= 6)
+#   cold_text         a small program's churn maps in none of the library's
+#                     cold text (every function it runs is in the hot list)
 #                     and after a first malloc(32) (<= 12): the small-program
 #                     footprint
 #   metadata_rounds   10 x (1 GiB grown, freed, malloc_trim): stats.metadata
@@ -209,6 +211,19 @@ if wanted first_malloc; then
         pass first_malloc "($(grep '^first-malloc boot' "$LOGS/first_malloc.out" | cut -d' ' -f2-); $DUR)"
     else
         fail first_malloc "$(rc_text "$RC"): $(reasons first_malloc)"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# cold_text: a small program's churn runs none of the library's cold text
+# (every function it calls is in scripts/hot-text.txt; one missing costs
+# each process up to 64 KiB of library pages through fault-around).
+if wanted cold_text; then
+    run_one cold_text 1 "" 60 cold-text 20000
+    if [ "$RC" -eq 0 ] && grep -q '^cold-text ok' "$LOGS/cold_text.out"; then
+        pass cold_text "($(grep -m 1 '^cold-text' "$LOGS/cold_text.out" | cut -d' ' -f2-); $DUR)"
+    else
+        fail cold_text "$(rc_text "$RC"): $(reasons cold_text)"
     fi
 fi
 
