@@ -1129,6 +1129,9 @@ static int mode_cold_text(long rounds)
     Dl_info info;
     void *sym = dlsym(RTLD_DEFAULT, "malloc");
     if (!sym || !dladdr(sym, &info) || !info.dli_fname) die("dladdr(malloc)");
+    /* maps names the file by its resolved path. */
+    static char lib[4096];
+    if (!realpath(info.dli_fname, lib)) die("realpath of the library");
     uint64_t x = 88172645463325252ull;
     void *stack[256];
     for (long k = 0; k < rounds; k++) {
@@ -1155,12 +1158,12 @@ static int mode_cold_text(long rounds)
         if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &s, &e, perms, &off) < 3 || off == 0) continue;
         char *path = line + off;
         path[strcspn(path, "\n")] = 0;
-        if (strcmp(path, info.dli_fname) != 0 || strcmp(perms, "r-xp") != 0) continue;
+        if (strcmp(path, lib) != 0 || strcmp(perms, "r-xp") != 0) continue;
         if (++exec_segments == 2) cold_seg.s = s;
     }
     fclose(f);
     if (exec_segments < 2) {
-        printf("cold-text ok: %s has one text segment, nothing to check\n", info.dli_fname);
+        printf("cold-text ok: %s has one text segment, nothing to check\n", lib);
         return 0;
     }
     smaps_walk(cold_cb, NULL);
