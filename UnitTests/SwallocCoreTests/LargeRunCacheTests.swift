@@ -71,10 +71,10 @@ final class LargeRunCacheTests: XCTestCase {
     XCTAssertEqual(a.pointee.largeCache.pages, 4)
     let q = arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)!
     arenaFreeLarge(a, address: UInt(bitPattern: q), fromThreadCache: false)
-    XCTAssertFalse(withLock(&a.pointee.extentLock) { slabPoolTrim(a) }, "used since the last look: kept")
+    XCTAssertFalse(withLock(&a.pointee.extentLock) { runCachesTrim(a) }, "used since the last look: kept")
     XCTAssertEqual(a.pointee.largeCache.pages, 4)
     let dirtyBefore = a.pointee.dirty.pages
-    XCTAssertTrue(withLock(&a.pointee.extentLock) { slabPoolTrim(a) }, "unused since: emptied")
+    XCTAssertTrue(withLock(&a.pointee.extentLock) { runCachesTrim(a) }, "unused since: emptied")
     XCTAssertEqual(a.pointee.largeCache.pages, 0)
     XCTAssertEqual(a.pointee.dirty.pages, dirtyBefore + 4, "its pages are decay's dirty pages now")
     XCTAssertEqual(pageEntry(UInt(bitPattern: q)) >> pageEntryClassShift, 0)

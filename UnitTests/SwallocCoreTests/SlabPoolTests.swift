@@ -95,10 +95,10 @@ final class SlabPoolTests: XCTestCase {
     XCTAssertGreaterThan(pooled, 0)
     let s1 = arenaAllocSlab(a, sizeClass: 0)!      // taken from the pool
     arenaFreeSlab(a, s1)
-    XCTAssertFalse(withLock(&a.pointee.extentLock) { slabPoolTrim(a) }, "used since the last look: kept")
+    XCTAssertFalse(withLock(&a.pointee.extentLock) { runCachesTrim(a) }, "used since the last look: kept")
     XCTAssertEqual(a.pointee.slabPool.pages, pooled)
     let dirtyBefore = a.pointee.dirty.pages
-    arenaTrimSlabPool(a)
+    arenaTrimRunCaches(a)
     XCTAssertEqual(a.pointee.slabPool.pages, 0, "unused since the last look: emptied")
     XCTAssertEqual(a.pointee.dirty.pages, dirtyBefore + pooled, "its pages are decay's dirty pages now")
 

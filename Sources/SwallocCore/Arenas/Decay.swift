@@ -221,7 +221,7 @@ func purgeExtent(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
 func decayArena(_ index: Int) {
   guard let a = withLock(&arenasLock, { arenas[index] }) else { return }
   withLock(&a.pointee.extentLock) {
-    slabPoolTrim(a)
+    runCachesTrim(a)
     decayTick(a)
   }
 }

@@ -232,7 +232,7 @@ func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<E
 ///   use: keeping them made bench burst map fresh pages, peak RSS 6.9 ->
 ///   10.4 MiB);
 /// - until a look finds that no new slab took one since the previous look
-///   (slabPoolTrim: the thread caches' collector, once per pass over its
+///   (runCachesTrim: the thread caches' collector, once per pass over its
 ///   classes and at its idle pass; the background thread and
 ///   arena.<i>.decay before each decay step), as a bin's spares;
 /// - emptied by purges (malloc_trim, arena.<i>.purge), and never used with
@@ -251,7 +251,7 @@ struct SlabPool {
   var heads = InlineArray<16, UnsafeMutablePointer<Extent>?>(repeating: nil)
   /// Pages of all of them.
   var pages: UInt = 0
-  /// A new slab came from the pool since the last slabPoolTrim.
+  /// A new slab came from the pool since the last runCachesTrim.
   var taken = false
 }
 
@@ -297,12 +297,12 @@ func slabPoolPut(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Ext
   return true
 }
 
-/// The periodic look at the pool (see SlabPool) and at the large-run cache
-/// (LargeRunCache): empties each unless a new slab or run came from it
-/// since the previous look; returns whether either was emptied (the caller
-/// ticks decay). Extent lock held.
+/// The periodic look at the arena's caches of empty page runs, the slab
+/// pool (SlabPool) and the large-run cache (LargeRunCache): empties each
+/// unless a new slab or run came from it since the previous look; returns
+/// whether either was emptied (the caller ticks decay). Extent lock held.
 @discardableResult
-func slabPoolTrim(_ a: UnsafeMutablePointer<Arena>) -> Bool {
+func runCachesTrim(_ a: UnsafeMutablePointer<Arena>) -> Bool {
   let unused = !a.pointee.slabPool.taken && a.pointee.slabPool.pages != 0
   if unused { slabPoolEmpty(a) }
   a.pointee.slabPool.taken = false
@@ -312,10 +312,10 @@ func slabPoolTrim(_ a: UnsafeMutablePointer<Arena>) -> Bool {
   return unused || unusedRuns
 }
 
-/// slabPoolTrim for the thread caches' collector, which holds no lock.
-func arenaTrimSlabPool(_ a: UnsafeMutablePointer<Arena>) {
+/// runCachesTrim for the thread caches' collector, which holds no lock.
+func arenaTrimRunCaches(_ a: UnsafeMutablePointer<Arena>) {
   withLock(&a.pointee.extentLock) {
-    if slabPoolTrim(a) { decayTick(a) }
+    if runCachesTrim(a) { decayTick(a) }
   }
 }
 
@@ -425,7 +425,7 @@ private func slabPoolFreeRun(_ a: UnsafeMutablePointer<Arena>, _ run: UnsafeMuta
 /// refills and misses come in between. One of 1 MiB: aligned 16.5 MiB.)
 ///
 /// Bounded: at most largeCacheBudgetPages pages; emptied when a look finds
-/// no run came from it since the previous look (slabPoolTrim, with the
+/// no run came from it since the previous look (runCachesTrim, with the
 /// slab pool), by purges and dirty_decay_ms:0, and not used with
 /// dirty_decay_ms:0, under secure:true (which reuses nothing early) or for
 /// a run the heap profiler sampled. A cached run keeps its record, state
@@ -439,7 +439,7 @@ struct LargeRunCache {
   var heads = InlineArray<16, UnsafeMutablePointer<Extent>?>(repeating: nil)
   /// Pages of all of them.
   var pages: UInt = 0
-  /// A run came from the cache since the last slabPoolTrim.
+  /// A run came from the cache since the last runCachesTrim.
   var taken = false
 }
 

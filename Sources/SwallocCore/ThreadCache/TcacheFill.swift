@@ -355,7 +355,7 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   tcacheCollect(t, sizeClass: sizeClass)
   // Once a pass over the classes: the arena's pool of empty slabs, kept
   // while new slabs come from it (LargeAndSlabs.swift, SlabPool).
-  if t.pointee.gcCursor == 0 { arenaTrimSlabPool(t.pointee.arena) }
+  if t.pointee.gcCursor == 0 { arenaTrimRunCaches(t.pointee.arena) }
 }
 
 /// One collector visit of class `sizeClass` (tcacheEvent's step, and each
@@ -441,5 +441,5 @@ func tcacheIdleTick() {
     tcacheCollect(t, sizeClass: c)
     c &+= 1
   }
-  arenaTrimSlabPool(t.pointee.arena)
+  arenaTrimRunCaches(t.pointee.arena)
 }
