@@ -8,8 +8,8 @@
 // (large runs above 16 KiB round up to pages the program never touches).
 // sqlite3's page cache allocates 4104- and 4368-byte blocks: 5120-byte
 // regions wasted 15-20% of its heap (bench sqlite3: peak RSS 1.20 x glibc);
-// 4608 wastes 5-11%. Each of these classes still fills its slab exactly or
-// within 1/64 (SizeClassTests).
+// 4608 wastes 5-11%. Each of these classes fills its slab exactly
+// (SizeClassTests; slabPagesByWaste).
 //
 //   small: classes below 4 pages (15 KiB with 4 KiB pages), served from slabs
 //   large: classes up to 2 MiB, served as page runs inside arena chunks
@@ -217,8 +217,9 @@ let smallSlabBytes: UInt = 8 << 10
 /// else the fewest pages that hold `minRegionsPerSlab` regions
 /// (`manyRegionsPerSlab` when they fit in `manyRegionsSlabBytes`, else as
 /// many as fit there; `smallSlabRegions` when they fit in
-/// `smallSlabBytes`) with a leftover tail of at most 1/64 of the slab,
-/// else the least wasteful such count up to `maxSlabPages`.
+/// `smallSlabBytes`) with a leftover tail of at most 1/64 of the slab
+/// (none for regions above a page), else the least wasteful such count up
+/// to `maxSlabPages`.
 func slabPagesFor(regionSize: UInt) -> UInt {
   if regionSize > smallSlabBytes / smallSlabRegions && regionSize <= manyRegionsSlabBytes / manyRegionsPerSlab {
     return sharedSlabPages
@@ -256,6 +257,18 @@ private func slabPagesByWaste(regionSize: UInt) -> UInt {
   var best: UInt = 1
   var bestWastePerMille: UInt = UInt.max
   var pages: UInt = 1
+  if regionSize > pageSize {
+    // Regions bigger than a page: the fewest pages they fill exactly, when
+    // that is within maxSlabPages (every class from 4 to 16 KiB has one).
+    // The 1/64 rule below gave 4608 B 8 pages (7 regions and a 512-byte
+    // tail) rather than 9 (8 regions): sqlite3's page cache (bench sqlite3,
+    // 4368-byte blocks) held 584 such slabs at its peak, 292 KiB of tails.
+    while pages <= maxSlabPages {
+      if (pages &* pageSize) % regionSize == 0 && pages &* pageSize >= regionSize &* wanted { return pages }
+      pages &+= 1
+    }
+    pages = 1
+  }
   while pages <= maxSlabPages {
     let bytes = pages &* pageSize
     if bytes >= regionSize &* wanted {
