@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Checks of bench/report.py's file handling (no benchmark is run): a
-regenerated BENCHMARKS.md keeps every section between markers, whatever
-its name, and the loaded run's section goes in without disturbing them.
+"""Checks of bench/report.py (no benchmark is run): a regenerated
+BENCHMARKS.md keeps every section between markers, whatever its name, and
+the loaded run's section goes in without disturbing them; the goals
+table's verdicts follow the issues' limits.
 
     python3 bench/test_report.py     (scripts/test.sh runs it)
 """
@@ -71,6 +72,52 @@ class ReportFileTests(unittest.TestCase):
         self.assertTrue(tags, "BENCHMARKS.md has marked sections")
         kept = report.kept_sections(text)
         self.assertEqual([OPENING.match(k).group(1) for k in kept], tags)
+
+
+class GoalTests(unittest.TestCase):
+    """report.goals on made-up medians: each goal's verdict follows its
+    limit (the issues' figures, report.GOAL_*)."""
+
+    def goals(self, table):
+        # table: workload -> {allocator: (seconds, peak RSS KiB)}
+        import types
+        from measure import Result
+        allocators = ["glibc", "swalloc", "jemalloc", "mimalloc", "tcmalloc"]
+        results = {}
+        for w, row in table.items():
+            for a in allocators:
+                r = Result()
+                t, rss = row[a]
+                r.times, r.rss, r.cpu = [t], [rss], [t]
+                results[(w, a)] = r
+        workloads = [types.SimpleNamespace(name=w) for w in table]
+        A = report.analyse(workloads, allocators, results)
+        return {g.split(" (")[0]: (m, v) for g, m, v in report.goals(A, allocators, results)}
+
+    def test_a_workload_over_the_best_peer_limit_misses_that_goal_only(self):
+        row = lambda s: {"glibc": (1.0, 100), "swalloc": (s, 90), "jemalloc": (0.9, 200),
+                         "mimalloc": (0.8, 110), "tcmalloc": (0.7, 300)}
+        G = self.goals({"a": row(0.40), "b": row(0.40), "c": row(0.80)})
+        worst = [v for g, v in G.items() if g.startswith("no workload")][0]
+        self.assertEqual(worst[1], "MISSED")
+        self.assertIn("c 1.14x tcmalloc", worst[0])
+        rss = [v for g, v in G.items() if g.startswith("geomean peak RSS <= 1 x glibc")][0]
+        self.assertEqual(rss, ("swalloc/glibc = 0.90 over 3 workloads", "met"))
+        best = [v for g, v in G.items() if g.startswith("geomean time <= 0.85 x the best peer")][0]
+        # (0.4/0.7)^2 * (0.8/0.7) over three workloads: 0.72
+        self.assertEqual(best, ("swalloc/tcmalloc = 0.72 over 3 workloads", "met"))
+
+    def test_peak_rss_above_glibc_misses_and_within_the_limit_is_met(self):
+        row = lambda rss: {"glibc": (1.0, 100), "swalloc": (0.5, rss), "jemalloc": (0.9, 200),
+                           "mimalloc": (0.8, 110), "tcmalloc": (0.7, 300)}
+        G = self.goals({"a": row(101), "b": row(100)})
+        rss = [v for g, v in G.items() if g.startswith("geomean peak RSS <= 1 x glibc")][0]
+        self.assertEqual(rss[1], "MISSED")
+        worst = [v for g, v in G.items() if g.startswith("no workload")][0]
+        self.assertEqual(worst[1], "met")
+        G = self.goals({"a": row(100), "b": row(99)})
+        rss = [v for g, v in G.items() if g.startswith("geomean peak RSS <= 1 x glibc")][0]
+        self.assertEqual(rss[1], "met")
 
 
 if __name__ == "__main__":

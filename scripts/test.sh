@@ -3,7 +3,8 @@
 #   1. set-up of missing tools, then the Embedded Swift library build;
 #   2. the library's shape (links only libc, exports exactly the API), the
 #      core's layer order (scripts/check-layers.py), and the bench report's
-#      handling of BENCHMARKS.md's marked sections (bench/test_report.py);
+#      handling of BENCHMARKS.md's marked sections and its goals' verdicts
+#      (bench/test_report.py);
 #   3. unit tests of the internals through the normally compiled twin, then
 #      the same tests under ThreadSanitizer and AddressSanitizer;
 #   4. the library as a black box, one step per suite of tests/ (each
@@ -46,7 +47,7 @@ if [ ! -f "$lib" ]; then
 fi
 step "library shape" scripts/check-library.sh "$lib"
 step "layers: no core file uses a name of a layer above its own" python3 scripts/check-layers.py
-step "bench scripts: a regenerated BENCHMARKS.md keeps its marked sections" python3 bench/test_report.py
+step "bench scripts: a regenerated BENCHMARKS.md keeps its marked sections, the goals' verdicts" python3 bench/test_report.py
 step "unit tests (twin)" swift test --disable-swift-testing
 step "unit tests (twin) under TSan and ASan" tests/sanitize/run.sh
 step "api: the C API through LD_PRELOAD and dlopen" tests/api/run.sh "$lib"
