@@ -11,12 +11,14 @@ import os
 import re
 import sys
 import tempfile
+import types
 import unittest
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ in the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import report  # noqa: E402
+from measure import Result  # noqa: E402
 
 OPENING = re.compile(r"^<!-- ([a-z0-9-]+) -->$", flags=re.M)
 
@@ -80,8 +82,6 @@ class GoalTests(unittest.TestCase):
 
     def goals(self, table):
         # table: workload -> {allocator: (seconds, peak RSS KiB)}
-        import types
-        from measure import Result
         allocators = ["glibc", "swalloc", "jemalloc", "mimalloc", "tcmalloc"]
         results = {}
         for w, row in table.items():
