@@ -785,6 +785,29 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(arena.pointee.largeCount, 0, "every run went home")
   }
 
+  /// A bin keeps binMinSpares emptied slabs even where they pass
+  /// binSpareBytes: 9216-byte regions have 36 KiB slabs, and it kept one.
+  func testABinOfBigSlabsKeepsTwoSpares() {
+    let arena = makePrivateArena()
+    let sizeClass = classIndexFor(9216)
+    let bin = arena.pointee.bins + sizeClass
+    let info = config.binInfos[sizeClass]
+    XCTAssertGreaterThan(UInt(info.slabPages) << pageShift, binSpareBytes, "a slab above the spare budget")
+    let t = tcacheCreate(arena: arena)!
+    t.pointee.spread.pinned = true
+    // Three slabs' regions out and back: the last slab filled stays the
+    // bin's current one, the other two become spares.
+    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 3 * Int(info.regionCount))
+    XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: regions.count), regions.count)
+    for r in regions {
+      if !tcacheBin(t, sizeClass).push(r!) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); _ = tcacheBin(t, sizeClass).push(r!) }
+    }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(bin.pointee.regionsInUse, 0)
+    XCTAssertEqual(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, binMinSpares)
+    XCTAssertEqual(bin.pointee.slabCount, 3, "no slab went back to the arena")
+  }
+
   /// The collector's visit of a class returns its bin's spare slabs to the
   /// arena, unless a refill took one since the previous visit.
   func testTheCollectorReturnsSparesNoRefillTook() {
