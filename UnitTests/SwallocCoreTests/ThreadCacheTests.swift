@@ -785,27 +785,32 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(arena.pointee.largeCount, 0, "every run went home")
   }
 
-  /// A bin keeps binMinSpares emptied slabs even where they pass
-  /// binSpareBytes: 9216-byte regions have 36 KiB slabs, and it kept one.
-  func testABinOfBigSlabsKeepsTwoSpares() {
+  /// A bin keeps binMinSpares emptied slabs, binMinSparesAbovePage for
+  /// regions above a page, even where they pass binSpareBytes: 2048-byte
+  /// regions have 16 KiB slabs, 9216-byte ones 36 KiB; it kept 2 and 1.
+  func testBinsOfBigSlabsKeepTheirMinimumOfSpares() {
     let arena = makePrivateArena()
-    let sizeClass = classIndexFor(9216)
-    let bin = arena.pointee.bins + sizeClass
-    let info = config.binInfos[sizeClass]
-    XCTAssertGreaterThan(UInt(info.slabPages) << pageShift, binSpareBytes, "a slab above the spare budget")
     let t = tcacheCreate(arena: arena)!
     t.pointee.spread.pinned = true
-    // Three slabs' regions out and back: the last slab filled stays the
-    // bin's current one, the other two become spares.
-    var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 3 * Int(info.regionCount))
-    XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: regions.count), regions.count)
-    for r in regions {
-      if !tcacheBin(t, sizeClass).push(r!) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); _ = tcacheBin(t, sizeClass).push(r!) }
+    // (binMinSpares and binMinSparesAbovePage, spelled out: the rule kept 2
+    // and 1 before, and 2 and 2 with one minimum for every class.)
+    for (size, spares) in [(UInt(2048), UInt(2)), (9216, 4)] {
+      let sizeClass = classIndexFor(size)
+      let bin = arena.pointee.bins + sizeClass
+      let info = config.binInfos[sizeClass]
+      XCTAssertGreaterThan((spares &+ 1) * (UInt(info.slabPages) << pageShift), binSpareBytes, "size \(size)")
+      // spares + 1 slabs' regions out and back: the last slab filled stays
+      // the bin's current one, the others become spares.
+      var regions = [UnsafeMutableRawPointer?](repeating: nil, count: Int(spares + 1) * Int(info.regionCount))
+      XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: regions.count), regions.count)
+      for r in regions {
+        if !tcacheBin(t, sizeClass).push(r!) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); _ = tcacheBin(t, sizeClass).push(r!) }
+      }
+      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+      XCTAssertEqual(bin.pointee.regionsInUse, 0)
+      XCTAssertEqual(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, spares, "size \(size)")
+      XCTAssertEqual(bin.pointee.slabCount, spares + 1, "size \(size): no slab went back to the arena")
     }
-    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
-    XCTAssertEqual(bin.pointee.regionsInUse, 0)
-    XCTAssertEqual(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, binMinSpares)
-    XCTAssertEqual(bin.pointee.slabCount, 3, "no slab went back to the arena")
   }
 
   /// The collector's visit of a class returns its bin's spare slabs to the

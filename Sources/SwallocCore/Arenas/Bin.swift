@@ -56,7 +56,8 @@ struct Bin {
   var spareTaken = false
 }
 
-/// Bytes of empty slabs a bin keeps at most (at least binMinSpares slabs). Spares
+/// Bytes of empty slabs a bin keeps at most (at least binMinSpares slabs, or
+/// binMinSparesAbovePage). Spares
 /// are resident and serve only their own class: a program with bursts of
 /// many classes kept up to this much per class (bench burst, ~40 classes).
 /// Measured after the extent layer's split and flush changes (callgrind
@@ -72,20 +73,25 @@ struct Bin {
 /// producers refill from slabs its consumers emptied).
 let binSpareBytes: UInt = 32 << 10
 
-/// Empty slabs a bin keeps whatever their bytes. The classes above 2 KiB
-/// have slabs of 16 to 60 KiB, so binSpareBytes alone kept one at most:
-/// in random churn of such blocks (bench aligned: 4-32 KiB blocks replaced
-/// at random) a class's slabs emptied and refilled every few dozen
-/// operations, and every second emptied slab went back to the arena while
-/// the next refill took a slab from elsewhere: a copy of aligned restricted
-/// to 4-16 KiB blocks handed out 4624 distinct block addresses (tcmalloc
-/// 2578), 4216 with two spares; `wl aligned 1 1` peak RSS 14.4 -> 13.8
-/// MiB (medians of 11 interleaved runs; time the same). The classes up to
-/// 2 KiB (slabs of 16 KiB at most) keep two or more by bytes already;
-/// burst, churn-lifo, churn-random, cache-scratch, xmalloc, mixed-threads
-/// the same peak RSS (run with address randomization off, where their
-/// figures are exact), server-churn, realloc-grow, leak-grow within noise.
+/// Empty slabs a bin keeps whatever their bytes: binMinSpares, and
+/// binMinSparesAbovePage for regions above a page. The classes above 2 KiB
+/// have slabs of 16 to 60 KiB, so binSpareBytes alone kept one of them,
+/// and in random churn of such blocks (bench aligned: 4-32 KiB blocks
+/// replaced at random) a class's slabs emptied and refilled every few
+/// dozen operations: every second emptied slab went back to the arena
+/// while the next refill took a slab from elsewhere. A copy of aligned
+/// restricted to 4-16 KiB blocks handed out 4624 distinct block addresses
+/// with one spare, 4216 with two, 3718 with four (tcmalloc 2578); `wl
+/// aligned 1 1` peak RSS 14.4 -> 13.8 MiB with two, 13.3 with four for the
+/// classes above a page (eight: the same), time the same (medians of 9-11
+/// interleaved runs). Four for every class cost burst (bursts of one class
+/// up to 1 KiB) 256 KiB of peak RSS; the classes up to 2 KiB keep two or
+/// more by bytes anyway. Burst, churn-lifo, churn-random, cache-scratch,
+/// xmalloc, mixed-threads, realloc-grow, mixed-lifetime, larson: the same
+/// peak RSS (runs with address randomization off, where those figures are
+/// exact); server-churn and leak-grow within noise.
 let binMinSpares: UInt = 2
+let binMinSparesAbovePage: UInt = 4
 
 /// The thread caches' collector visiting class `sizeClass` (tcacheEvent,
 /// tcacheIdleTick): returns the bin's spares to the arena unless a refill
@@ -309,7 +315,7 @@ private func binSlabChangedList(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeM
   if UInt32(slab.pointee.freeRegions) == info.regionCount {
     if slab.pointee.slabList == .current { return true }
     if slab.pointee.slabList == .nonfull { nonfullRemove(bin, slab) }
-    if bin.pointee.spareCount < binMinSpares
+    if bin.pointee.spareCount < (UInt(info.regionSize) > pageSize ? binMinSparesAbovePage : binMinSpares)
        || (bin.pointee.spareCount &+ 1) &* (UInt(info.slabPages) << pageShift) <= binSpareBytes {
       slab.pointee.slabList = .spare
       slab.pointee.next = bin.pointee.spare
