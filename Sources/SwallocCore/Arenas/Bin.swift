@@ -56,10 +56,10 @@ struct Bin {
   var spareTaken = false
 }
 
-/// Bytes of empty slabs a bin keeps at most (at least binMinSpares slabs, or
-/// binMinSparesAbovePage). Spares
-/// are resident and serve only their own class: a program with bursts of
-/// many classes kept up to this much per class (bench burst, ~40 classes).
+/// Bytes of empty slabs a bin keeps at most (but at least binMinSpares
+/// slabs, binMinSparesAbovePage for regions above a page). Spares are
+/// resident and serve only their own class: a program with bursts of many
+/// classes kept up to this much per class (bench burst, ~40 classes).
 /// Measured after the extent layer's split and flush changes (callgrind
 /// instructions, peak RSS median of 3):
 ///

@@ -285,8 +285,7 @@ private func decayStage(_ a: UnsafeMutablePointer<Arena>, dirty: Bool, now: UInt
 /// Purges every dirty and muzzy page of the arena now (malloc_trim).
 /// Returns the number of pages handed back.
 func arenaPurgeAll(_ a: UnsafeMutablePointer<Arena>) -> UInt {
-  slabPoolEmpty(a)
-  largeCacheEmpty(a)
+  runCachesEmpty(a)
   var purged: UInt = 0
   while let e = a.pointee.dirty.lru.first {
     purged &+= UInt(e.pointee.dirtyPages) &+ UInt(e.pointee.muzzyPages)

@@ -312,6 +312,15 @@ func runCachesTrim(_ a: UnsafeMutablePointer<Arena>) -> Bool {
   return unused || unusedRuns
 }
 
+/// Empties both caches of empty page runs into the free extents, whether
+/// used or not (purges; dirty_decay_ms:0, under which neither is used).
+/// Extent lock held; the caller ticks decay.
+@inline(__always)
+func runCachesEmpty(_ a: UnsafeMutablePointer<Arena>) {
+  slabPoolEmpty(a)
+  largeCacheEmpty(a)
+}
+
 /// runCachesTrim for the thread caches' collector, which holds no lock.
 func arenaTrimRunCaches(_ a: UnsafeMutablePointer<Arena>) {
   withLock(&a.pointee.extentLock) {

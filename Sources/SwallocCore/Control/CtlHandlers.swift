@@ -58,7 +58,7 @@ func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
       if dirty { a.pointee.dirtyDecayMs = ms } else { a.pointee.muzzyDecayMs = ms }
       // The slab pool and the large-run cache are not used with 0: their
       // runs join the free extents, for the next step to purge with the rest.
-      if dirty && ms == 0 { slabPoolEmpty(a); largeCacheEmpty(a) }
+      if dirty && ms == 0 { runCachesEmpty(a) }
       // The next tick is a full one, under the new time.
       a.pointee.decayTickMs = 0
     }

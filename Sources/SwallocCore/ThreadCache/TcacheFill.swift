@@ -353,8 +353,9 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   let sizeClass = Int(t.pointee.gcCursor)
   t.pointee.gcCursor = (t.pointee.gcCursor &+ 1) % UInt32(config.tcacheClassCount)
   tcacheCollect(t, sizeClass: sizeClass)
-  // Once a pass over the classes: the arena's pool of empty slabs, kept
-  // while new slabs come from it (LargeAndSlabs.swift, SlabPool).
+  // Once a pass over the classes: the arena's pool of empty slabs and its
+  // large-run cache, each kept while new slabs or runs come from it
+  // (LargeAndSlabs.swift, runCachesTrim).
   if t.pointee.gcCursor == 0 { arenaTrimRunCaches(t.pointee.arena) }
 }
 
