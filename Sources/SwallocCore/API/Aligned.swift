@@ -70,7 +70,7 @@ func placementFor(_ size: UInt, alignment: UInt) -> Placement {
   if alignment <= pageSize {
     // A class that is a multiple of the alignment gives aligned regions in
     // page-aligned slabs; large runs start on page boundaries.
-    let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
+    let rounded = alignedRequestSize(request, alignment: alignment)
     if rounded <= largeMaxClass { return .sizeClass(classIndexFor(rounded)) }
   } else if request <= largeMaxClass {
     // A run aligned inside a chunk, when the worst-case offset fits.

@@ -54,7 +54,7 @@ func mallocCountdownEvent(_ size: UInt) -> UnsafeMutableRawPointer? {
 @inline(__always)
 func cachedAlignedAlloc(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
   // size 0 still gets a block of its own, aligned like any other.
-  let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
+  let rounded = alignedRequestSize(max(size, 1), alignment: alignment)
   // The fast paths' view of the stacks: a thread without a cache sees the
   // empty tcache's, which fail the pop (no nil test here either).
   let bins = fastPathBins()

@@ -299,7 +299,7 @@ public func swallocPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRaw
 func alignedFastPop(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
   if size > largeMaxClass { return nil }
   // size 0 still gets a block of its own, aligned like any other.
-  let rounded = (max(size, 1) &+ alignment &- 1) & ~(alignment &- 1)
+  let rounded = alignedRequestSize(max(size, 1), alignment: alignment)
   if rounded > lookupMaxSize {
     return rounded <= largeMaxClass ? cachedPopAboveTable(rounded) : nil
   }

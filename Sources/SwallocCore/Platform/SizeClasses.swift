@@ -1,14 +1,16 @@
 // Size classes, jemalloc style: a 16-byte quantum up to 128 bytes, then four
 // classes per doubling (128, 160, 192, 224, 256, 320, ...), except between 4
-// and 16 KiB, where there are eight (4608, 5120, 5632, ..., 15360, 16384).
-// The worst-case internal waste is therefore below 25% (12.5% in 4..16 KiB).
+// and 16 KiB, where there are eight (4608, 5120, 5632, ..., 15360, 16384),
+// and one more, 4368 (pageCacheClass), between 4096 and 4608. The
+// worst-case internal waste is therefore below 25% (12.5% in 4..16 KiB).
 //
 // Why eight there: those are the small classes with the biggest regions,
 // cut from slabs, so every byte a class rounds up costs resident memory
 // (large runs above 16 KiB round up to pages the program never touches).
 // sqlite3's page cache allocates 4104- and 4368-byte blocks: 5120-byte
 // regions wasted 15-20% of its heap (bench sqlite3: peak RSS 1.20 x glibc);
-// 4608 wastes 5-11%. Each of these classes fills its slab exactly
+// 4608 wastes 5-11%, 4368 none of the pages' and 6% of the buffers'. Each
+// of the eight fills its slab exactly, 4368 all but 16 bytes of 16 pages
 // (SizeClassTests; slabPagesByWaste).
 //
 //   small: classes below 4 pages (15 KiB with 4 KiB pages), served from slabs
@@ -28,9 +30,19 @@ let lookupMaxSize: UInt = 15360
 /// The largest size served from arena chunks.
 let largeMaxClass: UInt = 2 << 20
 /// Number of size classes up to and including `largeMaxClass`.
-let classCount = 72
-/// Classes 28...43 (4608 ... 16384) are the eight-per-doubling ones.
-let fineFirstClass = 28
+let classCount = 73
+/// Classes 29...44 (4608 ... 16384) are the eight-per-doubling ones.
+let fineFirstClass = 29
+/// Class 28, 4368 bytes, between 4096 and 4608: the most 16-byte-aligned
+/// bytes 15 regions can have in a slab of maxSlabPages pages (15 x 4368 =
+/// 65520 of 65536). Why: sqlite's page cache allocates its 4 KiB pages
+/// with their headers, 4368 bytes each (and 4104-byte buffers beside
+/// them), and at sqlite3's peak (bench sqlite3) 4017 of them sat in
+/// 4608-byte regions, 941 KiB of resident waste. Its regions are 16-byte
+/// aligned only, the one class above 128 B that is not a multiple of 32:
+/// aligned requests skip it (alignedRequestSize).
+let pageCacheClass = 28
+let pageCacheClassSize: UInt = 4368
 
 /// A fixed table in static storage (`config`, the size tables): an InlineArray
 /// indexed without a bounds check in release, where callers pass an index
@@ -59,7 +71,7 @@ struct StaticTable<let count: Int, Element> {
 
 /// One entry per size class (classCount: sizeClassesBoot checks that the
 /// two agree).
-typealias ClassTable<Element> = StaticTable<72, Element>
+typealias ClassTable<Element> = StaticTable<73, Element>
 
 /// The class index of a non-zero size up to `largeMaxClass`, by arithmetic.
 @inline(__always)
@@ -70,21 +82,43 @@ func sizeClassIndex(_ size: UInt) -> Int {
   let x = size &- 1
   let lg = UInt(63 &- x.leadingZeroBitCount)  // floor(log2(x)), >= 7
   // Above 16 KiB (tested first: the large classes' cache hits come here).
-  if lg >= 14 { return 16 &+ Int((lg &- 7) &* 4 &+ ((x >> (lg &- 2)) & 3)) }
+  if lg >= 14 { return 17 &+ Int((lg &- 7) &* 4 &+ ((x >> (lg &- 2)) & 3)) }
+  if lg >= 12 && x < pageCacheClassSize { return pageCacheClass }
   if lg >= 12 { return fineFirstClass &+ Int((lg &- 12) &* 8 &+ ((x >> (lg &- 3)) & 7)) }
   return 8 &+ Int((lg &- 7) &* 4 &+ ((x >> (lg &- 2)) & 3))
+}
+
+/// The size by which a request of `request` bytes (at least 1) at
+/// `alignment` (a power of two up to a page) is classified: the request
+/// rounded up to the alignment, whose class is then a multiple of the
+/// alignment, so its regions, at multiples of their size in page-aligned
+/// slabs, are aligned. Every class is a multiple of each alignment whose
+/// multiples it serves, except pageCacheClass (4368 = 16 x 273), which
+/// serves 4128 ... 4352: at alignments above the quantum those go to the
+/// next class (4608 = 512 x 9).
+@inline(__always)
+func alignedRequestSize(_ request: UInt, alignment: UInt) -> UInt {
+  let rounded = (request &+ alignment &- 1) & ~(alignment &- 1)
+  // 4097 ... 4368, as one unsigned compare; the alignment is looked at
+  // only then (both tests in one condition cost posix_memalign(64, 64) +
+  // free 10 more instructions than none, this form 3: 90 -> 93).
+  if _slowPath(rounded &- 4097 < pageCacheClassSize &- 4096) {
+    return alignment > quantum ? pageCacheClassSize &+ 1 : rounded
+  }
+  return rounded
 }
 
 /// The size of class `index`.
 @inline(__always)
 func sizeClassSize(_ index: Int) -> UInt {
   if index < 8 { return UInt(index &+ 1) &* 16 }
+  if index == pageCacheClass { return pageCacheClassSize }
   if index >= fineFirstClass && index < fineFirstClass &+ 16 {
     let j = UInt(index &- fineFirstClass)
     let lg = (j >> 3) &+ 12
     return (1 << lg) &+ ((j & 7) &+ 1) &* (1 << (lg &- 3))
   }
-  let j = UInt(index < fineFirstClass ? index &- 8 : index &- 16)
+  let j = UInt(index < fineFirstClass ? index &- 8 : index &- 17)
   let lg = (j >> 2) &+ 7
   return (1 << lg) &+ ((j & 3) &+ 1) &* (1 << (lg &- 2))
 }
@@ -117,7 +151,7 @@ struct BinInfo {
 /// -> 100, scripts/fastpath-instructions.sh); apart, the counts are those of
 /// the C arrays they replace.
 nonisolated(unsafe) var sizeBinOffsets = StaticTable<961, UInt16>(repeating: 0)
-nonisolated(unsafe) var sizeUpper = StaticTable<72, UInt8>(repeating: 0)
+nonisolated(unsafe) var sizeUpper = StaticTable<73, UInt8>(repeating: 0)
 /// codeSizes[code]: the size of class code `code` (class index + 1, as in
 /// the page map), 0 for code 0 and the unused entries (the count is a power
 /// of two, so a code can be masked into range). Static, filled at boot;
@@ -259,14 +293,25 @@ private func slabPagesByWaste(regionSize: UInt) -> UInt {
   var pages: UInt = 1
   if regionSize > pageSize {
     // Regions bigger than a page: the fewest pages they fill exactly, when
-    // that is within maxSlabPages (every class from 4 to 16 KiB has one).
-    // The 1/64 rule below gave 4608 B 8 pages (7 regions and a 512-byte
-    // tail) rather than 9 (8 regions): sqlite3's page cache (bench sqlite3,
-    // 4368-byte blocks) held 584 such slabs at its peak, 292 KiB of tails.
+    // that is within maxSlabPages (every class from 4 to 16 KiB has one but
+    // 4368 B), else the count that leaves the least tail, if that is at most
+    // 1/1024 of the largest slab (4368 B: 16 pages, 15 regions, 16 bytes;
+    // the 1/64 rule below would give it 13 pages and an 832-byte tail).
+    // The 1/64 rule gave 4608 B 8 pages (7 regions and a 512-byte tail)
+    // rather than 9 (8 regions): sqlite3's page cache (bench sqlite3,
+    // 4368-byte blocks, then in 4608-byte regions) held 584 such slabs at
+    // its peak, 292 KiB of tails.
+    var leastTail = UInt.max
+    var leastTailPages: UInt = 0
     while pages <= maxSlabPages {
-      if (pages &* pageSize) % regionSize == 0 && pages &* pageSize >= regionSize &* wanted { return pages }
+      let bytes = pages &* pageSize
+      if bytes >= regionSize &* wanted {
+        if bytes % regionSize == 0 { return pages }
+        if bytes % regionSize < leastTail { leastTail = bytes % regionSize; leastTailPages = pages }
+      }
       pages &+= 1
     }
+    if leastTail &* 1024 <= maxSlabPages &* pageSize { return leastTailPages }
     pages = 1
   }
   while pages <= maxSlabPages {
