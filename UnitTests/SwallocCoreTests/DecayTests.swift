@@ -38,6 +38,38 @@ final class DecayTests: XCTestCase {
     mutexUnlock(&a.pointee.extentLock)
   }
 
+  /// An arena that touches fresh pages while it holds dirty pages no run
+  /// took for decayMakeRoomAgeMs purges as many of those first, oldest
+  /// first; younger ones stay for reuse. Four 2-page holes between live
+  /// runs; 4-page runs fit none of them, so each comes from fresh pages.
+  /// (Without decayMakeRoom the holes stayed: "8 is not equal to 4".)
+  func testGrowingIntoFreshPagesPurgesStaleDirtyPagesFirst() {
+    let a = makePrivateArena()
+    a.pointee.dirtyDecayMs = 10_000
+    mutexLock(&a.pointee.extentLock)
+    let runs = takeLargeRuns(a, count: 8, pages: 2)
+    let freedAt = monotonicMs()
+    for (i, e) in runs.enumerated() where i % 2 == 0 { arenaFreePages(a, e) }
+    XCTAssertEqual(a.pointee.dirty.pages, 8)
+    let young = arenaAllocPages(a, pages: 4, alignPages: 1)!
+    young.pointee.state = .large
+    // (Checked only when the machine did not stall past the age since the
+    // frees: the clock decides, as in the allocator.)
+    if monotonicMs() &- freedAt < UInt64(decayMakeRoomAgeMs) {
+      XCTAssertEqual(a.pointee.dirty.pages, 8, "holes freed just now stay resident")
+    }
+    mutexUnlock(&a.pointee.extentLock)
+    usleep((decayMakeRoomAgeMs + 30) * 1000)
+    mutexLock(&a.pointee.extentLock)
+    let holes = a.pointee.dirty.pages
+    let grown = arenaAllocPages(a, pages: 4, alignPages: 1)!
+    grown.pointee.state = .large
+    XCTAssertEqual(holes, 8)
+    XCTAssertEqual(a.pointee.dirty.pages, 4, "4 fresh pages: the two oldest holes purged")
+    XCTAssertEqual(a.pointee.dirty.purged, 4)
+    mutexUnlock(&a.pointee.extentLock)
+  }
+
   /// decayTickAfterTaking leaves out a tick's stage steps when pages only
   /// left the free store within the millisecond of the arena's last full
   /// tick; that is exact only if such a full tick would change nothing but

@@ -43,7 +43,7 @@ let hugeMappedBytes = Atomic<UInt>(0)
 }
 
 /// The cache of freed mappings (newest first), its entry count and bytes,
-/// and the links and cachedAtMs of the records on it. Guarded by hugeCacheLock.
+/// and the links and sinceMs of the records on it. Guarded by hugeCacheLock.
 nonisolated(unsafe) var hugeCacheLock = Mutex()
 nonisolated(unsafe) var hugeCache = ExtentList()
 nonisolated(unsafe) var hugeCacheEntries = 0
@@ -119,7 +119,7 @@ private func hugeCacheTake(_ usize: UInt) -> (record: UnsafeMutablePointer<Exten
         let tail = raw.bindMemory(to: Extent.self, capacity: 1)
         tail.initialize(to: Extent(address: tailStart, state: .huge, pages: (bytes &- headBytes) >> pageShift))
         tail.pointee.mappedPages = (bytes &- headBytes) >> pageShift
-        tail.pointee.cachedAtMs = found.pointee.cachedAtMs
+        tail.pointee.sinceMs = found.pointee.sinceMs
         let headPages = UInt32(truncatingIfNeeded: headBytes >> pageShift)
         tail.pointee.dirtyPages = found.pointee.dirtyPages > headPages ? found.pointee.dirtyPages &- headPages : 0
         hugeCache.pushFront(tail)
@@ -165,7 +165,7 @@ private func hugeCachePut(_ record: UnsafeMutablePointer<Extent>) -> Bool {
       unmapPages(UnsafeMutableRawPointer(bitPattern: oldest.pointee.address).unsafelyUnwrapped, oldBytes)
       recyclePush(&hugeRecords, &hugeRecordsLock, UnsafeMutableRawPointer(oldest))
     }
-    record.pointee.cachedAtMs = UInt32(truncatingIfNeeded: monotonicMs())
+    record.pointee.sinceMs = UInt32(truncatingIfNeeded: monotonicMs())
     // Every page counts as possibly resident (the block may not have
     // touched them all: shedding those costs a madvise of nothing).
     record.pointee.dirtyPages = UInt32(truncatingIfNeeded: record.pointee.mappedPages)
@@ -187,7 +187,7 @@ func hugeCacheDrop(olderThanMs: Int) -> UInt {
     var e = hugeCache.first
     while let cur = e {
       e = cur.pointee.next
-      if olderThanMs >= 0 && Int(now &- cur.pointee.cachedAtMs) < olderThanMs { continue }
+      if olderThanMs >= 0 && Int(now &- cur.pointee.sinceMs) < olderThanMs { continue }
       hugeCache.remove(cur)
       let bytes = hugeRecordBytes(cur)
       hugeCacheEntries &-= 1

@@ -225,6 +225,7 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   e.pointee.muzzyPages = 0
   decayTickAfterTaking(a)
   hugeCacheMakeRoom(forPages: pages &- taken.dirty &- taken.muzzy)
+  decayMakeRoom(a, forPages: pages &- taken.dirty &- taken.muzzy)
   return e
 }
 
@@ -262,6 +263,7 @@ private func carvePages(_ a: UnsafeMutablePointer<Arena>, from e: UnsafeMutableP
             "a carved free extent's page counts disagree with its chunk's page states")
   decayTickAfterTaking(a)
   hugeCacheMakeRoom(forPages: pages &- taken.dirty &- taken.muzzy)
+  decayMakeRoom(a, forPages: pages &- taken.dirty &- taken.muzzy)
   return run
 }
 

@@ -68,8 +68,10 @@ struct Extent {
   /// list). Extents just taken from the free store: .zeroed when every page
   /// is known to read zero (calloc skips its memset).
   var contents: PageContents = .dirty
-  /// Huge cache entries: when the mapping was cached (ms, truncated).
-  var cachedAtMs: UInt32 = 0
+  /// Huge cache entries: when the mapping was cached; free extents on the
+  /// dirty list: when they were filed there (decayMakeRoom). Milliseconds
+  /// of monotonicMs, truncated.
+  var sinceMs: UInt32 = 0
   /// Free extents: pages in the dirty and muzzy states (exact: counted from
   /// the chunk's page-state bitmaps, see Chunk.swift).
   var dirtyPages: UInt32 = 0
