@@ -734,13 +734,15 @@ static void *via_memalign(size_t a, size_t n, int *err)
     return p;
 }
 
+/* The three aligned allocation functions, for the groups that try each. */
+static const struct { const char *name; alloc_fn fn; } aligned_fns[] = {
+    {"posix_memalign", via_posix_memalign},
+    {"aligned_alloc", via_aligned_alloc},
+    {"memalign", via_memalign},
+};
+
 static void t_aligned_pow2(void)
 {
-    struct { const char *name; alloc_fn fn; } fns[] = {
-        {"posix_memalign", via_posix_memalign},
-        {"aligned_alloc", via_aligned_alloc},
-        {"memalign", via_memalign},
-    };
     for (int f = 0; f < 3; f++) {
         for (int k = 3; k <= 30; k++) {
             size_t a = (size_t)1 << k;
@@ -748,13 +750,13 @@ static void t_aligned_pow2(void)
             for (int s = 0; s < 3; s++) {
                 size_t n = sizes[s];
                 int err = 0;
-                unsigned char *p = fns[f].fn(a, n, &err);
-                CHECK(p != NULL, "%s(align=%zu, size=%zu) returned NULL (err %d)", fns[f].name, a, n, err);
+                unsigned char *p = aligned_fns[f].fn(a, n, &err);
+                CHECK(p != NULL, "%s(align=%zu, size=%zu) returned NULL (err %d)", aligned_fns[f].name, a, n, err);
                 if (!p)
                     continue;
-                CHECK(is_aligned(p, a), "%s(align=%zu, size=%zu) = %p not aligned", fns[f].name, a, n, (void *)p);
+                CHECK(is_aligned(p, a), "%s(align=%zu, size=%zu) = %p not aligned", aligned_fns[f].name, a, n, (void *)p);
                 size_t u = f_usable(p);
-                CHECK(u >= n, "%s(align=%zu, size=%zu): usable %zu < size", fns[f].name, a, n, u);
+                CHECK(u >= n, "%s(align=%zu, size=%zu): usable %zu < size", aligned_fns[f].name, a, n, u);
                 p[0] = 0x5a;
                 p[n - 1] = 0xa5;
                 if (n > 1)
@@ -770,8 +772,8 @@ static void t_aligned_pow2(void)
             for (int i = 0; i < L; i++) {
                 int err;
                 n[i] = 1 + rnd() % (a * 2);
-                v[i] = fns[f].fn(a, n[i], &err);
-                CHECK(v[i] && is_aligned(v[i], a), "%s(%zu,%zu) = %p", fns[f].name, a, n[i], (void *)v[i]);
+                v[i] = aligned_fns[f].fn(a, n[i], &err);
+                CHECK(v[i] && is_aligned(v[i], a), "%s(%zu,%zu) = %p", aligned_fns[f].name, a, n[i], (void *)v[i]);
                 if (v[i])
                     fill(v[i], n[i], a * 100 + i);
             }
@@ -779,7 +781,7 @@ static void t_aligned_pow2(void)
                 if (!v[i])
                     continue;
                 CHECK(verify(v[i], n[i], a * 100 + i) == (size_t)-1,
-                      "%s: live aligned block %d (align %zu, size %zu) corrupted", fns[f].name, i, a, n[i]);
+                      "%s: live aligned block %d (align %zu, size %zu) corrupted", aligned_fns[f].name, i, a, n[i]);
                 f_free(v[i]);
             }
         }
@@ -796,11 +798,6 @@ static void t_aligned_pow2(void)
  * bytes off. */
 static void t_aligned_size_sweep(void)
 {
-    struct { const char *name; alloc_fn fn; } fns[] = {
-        {"posix_memalign", via_posix_memalign},
-        {"aligned_alloc", via_aligned_alloc},
-        {"memalign", via_memalign},
-    };
     for (int f = 0; f < 3; f++) {
         for (size_t a = 8; a <= 4096; a <<= 1) {
             int bad = 0;
@@ -808,12 +805,12 @@ static void t_aligned_size_sweep(void)
                 unsigned char *v[3];
                 for (int i = 0; i < 3; i++) {
                     int err = 0;
-                    unsigned char *p = v[i] = fns[f].fn(a, n, &err);
-                    CHECK(p != NULL, "%s(align=%zu, size=%zu) returned NULL (err %d)", fns[f].name, a, n, err);
+                    unsigned char *p = v[i] = aligned_fns[f].fn(a, n, &err);
+                    CHECK(p != NULL, "%s(align=%zu, size=%zu) returned NULL (err %d)", aligned_fns[f].name, a, n, err);
                     if (!p) { bad++; continue; }
                     if (!is_aligned(p, a)) bad++;
-                    CHECK(is_aligned(p, a), "%s(align=%zu, size=%zu) = %p not aligned", fns[f].name, a, n, (void *)p);
-                    CHECK(f_usable(p) >= n, "%s(align=%zu, size=%zu): usable %zu < size", fns[f].name, a, n, f_usable(p));
+                    CHECK(is_aligned(p, a), "%s(align=%zu, size=%zu) = %p not aligned", aligned_fns[f].name, a, n, (void *)p);
+                    CHECK(f_usable(p) >= n, "%s(align=%zu, size=%zu): usable %zu < size", aligned_fns[f].name, a, n, f_usable(p));
                     p[0] = 0x5a;
                     p[n - 1] = 0xa5;
                 }

@@ -305,12 +305,12 @@ let decayMakeRoomAgeMs: UInt32 = 50
 /// 0.429 s, fastest 0.415 -> 0.413 s; 6 more madvise calls, 3% more page
 /// faults). The age keeps pages that are being reused: purging whatever
 /// was oldest, whatever its age, had aligned 13.2 -> 12.1 MiB and large
-/// 151 -> 143 MiB, but burst
-/// 0.207 -> 0.810 s, leak-grow 0.325 -> 0.538 s and server-churn 0.070 ->
-/// 0.114 s (its peak 16.9 -> 22.0 MiB): pages purged and faulted in again
-/// within milliseconds. (The huge cache gives back its mappings on the same
-/// occasion: hugeCacheMakeRoom.) An extent's age is that of its latest
-/// filing: one that coalesced with a newly freed neighbour starts again.
+/// 151 -> 143 MiB, but burst 0.207 -> 0.810 s, leak-grow 0.325 -> 0.538 s
+/// and server-churn 0.070 -> 0.114 s (its peak 16.9 -> 22.0 MiB): pages
+/// purged and faulted in again within milliseconds. (The huge cache gives
+/// back its mappings on the same occasion: hugeCacheMakeRoom.) An
+/// extent's age is that of its latest filing: one that coalesced with a
+/// newly freed neighbour starts again.
 func decayMakeRoom(_ a: UnsafeMutablePointer<Arena>, forPages fresh: UInt) {
   if fresh == 0 || a.pointee.dirty.pages == 0 || a.pointee.dirtyDecayMs <= 0 { return }
   let now = UInt32(truncatingIfNeeded: monotonicMs())

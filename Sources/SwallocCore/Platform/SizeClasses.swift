@@ -9,7 +9,7 @@
 // (large runs above 16 KiB round up to pages the program never touches).
 // sqlite3's page cache allocates 4104- and 4368-byte blocks: 5120-byte
 // regions wasted 15-20% of its heap (bench sqlite3: peak RSS 1.20 x glibc);
-// 4608 wastes 5-11%, 4368 none of the pages' and 6% of the buffers'. Each
+// 4608 wastes 5-11%; 4368 nothing of the pages and 6% of the buffers. Each
 // of the eight fills its slab exactly, 4368 all but 16 bytes of 16 pages
 // (SizeClassTests; slabPagesByWaste).
 //
