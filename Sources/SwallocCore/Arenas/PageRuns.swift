@@ -224,9 +224,19 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   e.pointee.dirtyPages = 0
   e.pointee.muzzyPages = 0
   decayTickAfterTaking(a)
-  hugeCacheMakeRoom(forPages: pages &- taken.dirty &- taken.muzzy)
-  decayMakeRoom(a, forPages: pages &- taken.dirty &- taken.muzzy)
+  makeRoom(a, forPages: pages &- taken.dirty &- taken.muzzy)
   return e
+}
+
+/// Arena `a` took `fresh` pages it did not hold resident (never touched, or
+/// purged): the huge cache gives back as many of its mappings' pages
+/// (hugeCacheMakeRoom), and the arena as many of its stale dirty pages
+/// (decayMakeRoom), so growing into new pages does not add to what is
+/// resident while memory nobody reuses stays.
+@inline(__always)
+private func makeRoom(_ a: UnsafeMutablePointer<Arena>, forPages fresh: UInt) {
+  hugeCacheMakeRoom(forPages: fresh)
+  decayMakeRoom(a, forPages: fresh)
 }
 
 /// arenaAllocPages's common case: the first `pages` pages of free extent
@@ -262,8 +272,7 @@ private func carvePages(_ a: UnsafeMutablePointer<Arena>, from e: UnsafeMutableP
               == (UInt(e.pointee.dirtyPages), UInt(e.pointee.muzzyPages)),
             "a carved free extent's page counts disagree with its chunk's page states")
   decayTickAfterTaking(a)
-  hugeCacheMakeRoom(forPages: pages &- taken.dirty &- taken.muzzy)
-  decayMakeRoom(a, forPages: pages &- taken.dirty &- taken.muzzy)
+  makeRoom(a, forPages: pages &- taken.dirty &- taken.muzzy)
   return run
 }
 
