@@ -98,4 +98,32 @@ final class LargeRunCacheTests: XCTestCase {
     arenaFreeLarge(a, address: UInt(bitPattern: s), fromThreadCache: false)
     XCTAssertEqual(a.pointee.largeCache.pages, 0, "dirty_decay_ms:0 keeps none")
   }
+
+  /// An arena holding many large runs may cache up to half their pages
+  /// (largeCacheBudget), beyond the 2 MiB every arena may keep; the bound
+  /// follows the live runs down as they are freed.
+  func testTheBudgetGrowsWithTheArenasLiveLargeRuns() {
+    let a = makePrivateArena()
+    let c = largeClass(pages: 4)
+    let count = Int(largeCacheBudgetPages) * 2   // 8 MiB of 16 KiB runs
+    let runs = (0..<count).map { _ in arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)! }
+    XCTAssertEqual(a.pointee.largeBytes >> pageShift, UInt(count) * 4)
+    // The rule, run alongside: a freed run is kept while the cache stays
+    // within half the pages still live (the freed run's not counted).
+    var live = UInt(count) * 4
+    var expected: UInt = 0
+    func free(_ run: UnsafeMutableRawPointer) {
+      arenaFreeLarge(a, address: UInt(bitPattern: run), fromThreadCache: false)
+      live -= 4
+      if expected + 4 <= max(largeCacheBudgetPages, live / 2) { expected += 4 }
+    }
+    for run in runs.prefix(count / 2) { free(run) }
+    XCTAssertGreaterThan(a.pointee.largeCache.pages, largeCacheBudgetPages, "more than the fixed 2 MiB")
+    XCTAssertEqual(a.pointee.largeCache.pages, expected)
+    for run in runs.suffix(count / 2) { free(run) }
+    XCTAssertEqual(a.pointee.largeCache.pages, expected, "none kept beyond half the live pages")
+    XCTAssertEqual(a.pointee.largeBytes, 0)
+    withLock(&a.pointee.extentLock) { largeCacheEmpty(a) }
+    XCTAssertEqual(a.pointee.largeCache.pages, 0)
+  }
 }
