@@ -851,38 +851,6 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, 0, "none taken since: returned")
     XCTAssertEqual(bin.pointee.regionsInUse, 0)
   }
-
-  /// The spares of a class whose regions fit in a page are looked at every
-  /// tcacheSpareCheckInterval events, each such class in turn, between the
-  /// collector's visits (tcacheSpareCheck); a bigger class's wait for the
-  /// collector.
-  func testSmallRegionSparesAreLookedAtBetweenCollectorVisits() {
-    let arena = makePrivateArena()
-    let t = tcacheCreate(arena: arena)!
-    t.pointee.spread.pinned = true
-    XCTAssertEqual(sizeClassSize(config.tcacheSpareCheckClasses - 1), pageSize, "the classes up to a page")
-    for (size, checked) in [(UInt(1024), true), (8192, false)] {
-      let sizeClass = classIndexFor(size)
-      let bin = arena.pointee.bins + sizeClass
-      let perSlab = Int(config.binInfos[sizeClass].regionCount)
-      // Two slabs' regions out and back: emptied slabs become spares.
-      var regions = [UnsafeMutableRawPointer?](repeating: nil, count: 2 * perSlab)
-      XCTAssertEqual(binFill(arena, sizeClass: sizeClass, into: &regions, want: regions.count), regions.count)
-      for r in regions {
-        if !tcacheBin(t, sizeClass).push(r!) { tcacheFlush(t, sizeClass: sizeClass, keep: 0); _ = tcacheBin(t, sizeClass).push(r!) }
-      }
-      tcacheFlush(t, sizeClass: sizeClass, keep: 0)
-      XCTAssertGreaterThan(withLock(&bin.pointee.lock) { bin.pointee.spareCount }, 0, "size \(size)")
-      // Events that make no collector step; the next class looked at is this one.
-      t.pointee.gcEvents = 0
-      t.pointee.gcCursor = 0
-      t.pointee.spareCursor = UInt32(min(sizeClass, config.tcacheSpareCheckClasses - 1))
-      for _ in 0..<Int(tcacheSpareCheckInterval) { tcacheEvent(t) }
-      XCTAssertEqual(t.pointee.gcEvents, tcacheSpareCheckInterval, "no collector step")
-      XCTAssertEqual(withLock(&bin.pointee.lock) { bin.pointee.spareCount } == 0, checked, "size \(size)")
-      withLock(&bin.pointee.lock) { binReleaseSpareLocked(arena, bin) }
-    }
-  }
 }
 
 /// Arena choice (Arena.swift): threads share the existing arenas, and one

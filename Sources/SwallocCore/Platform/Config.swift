@@ -86,9 +86,6 @@ struct Config {
 
   /// Size classes cached per thread (classes below this index).
   var tcacheClassCount = 0
-  /// The cached classes whose regions fit in a page (classes below this
-  /// index): the ones tcacheSpareCheck visits.
-  var tcacheSpareCheckClasses = 0
   /// Bytes of one Tcache block including its stacks.
   var tcacheBlockSize: UInt = 0
   /// Slots each cached class's stack has in a Tcache block: the most

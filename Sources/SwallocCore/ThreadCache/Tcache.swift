@@ -156,8 +156,6 @@ struct Tcache {
   var gcEvents: UInt32 = 0
   /// The stack the next garbage-collection step looks at.
   var gcCursor: UInt32 = 0
-  /// The class whose bin's spare slabs tcacheSpareCheck looks at next.
-  var spareCursor: UInt32 = 0
   /// Slow-path allocations counted by tcacheIdleTick, and when (ms,
   /// truncated) its last pass ran.
   var idleEvents: UInt32 = 0
@@ -318,7 +316,6 @@ let tcacheBigGrowBudget: UInt = 512 << 10
 /// Computes the cached classes and stack sizes from `tcacheMaxBytes`.
 func tcacheBoot(maxBytes: UInt) {
   config.tcacheClassCount = maxBytes == 0 ? 0 : min(classIndexFor(min(maxBytes, largeMaxClass)) &+ 1, classCount)
-  config.tcacheSpareCheckClasses = min(classIndexFor(pageSize) &+ 1, config.tcacheClassCount)
   var stackSlots: UInt = 0
   var c = 0
   while c < config.tcacheClassCount {

@@ -346,7 +346,6 @@ let tcacheGCInterval: UInt32 = 32
 /// and three quarters of it go back to the arena.
 func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   t.pointee.gcEvents &+= 1
-  if t.pointee.gcEvents % tcacheSpareCheckInterval == 0 { tcacheSpareCheck(t) }
   if t.pointee.gcEvents < tcacheGCInterval { return }
   t.pointee.gcEvents = 0
   arenaSpreadCheck(t, now: UInt32(truncatingIfNeeded: monotonicMs()))
@@ -358,34 +357,6 @@ func tcacheEvent(_ t: UnsafeMutablePointer<Tcache>) {
   // large-run cache, each kept while new slabs or runs come from it
   // (LargeAndSlabs.swift, runCachesTrim).
   if t.pointee.gcCursor == 0 { arenaTrimRunCaches(t.pointee.arena) }
-}
-
-/// Slow-path events between two looks at a small-region class's spare
-/// slabs (tcacheSpareCheck); a divisor of tcacheGCInterval.
-let tcacheSpareCheckInterval: UInt32 = 8
-
-/// A look at the spare slabs of the next class whose regions fit in a
-/// page (binTrimSpares: given back unless a refill took one since the
-/// previous look), eight of them per collector step, each class in turn.
-///
-/// Why: the collector visits each of the ~70 cached classes once per
-/// 2,300 slow-path events, and until then every class a program used keeps
-/// its spares, up to binSpareBytes (32 KiB) each. Bench burst (bursts of
-/// one class of 16 B-1 KiB each, ~20 classes) held them for 10-30 bursts:
-/// its peak grew from 4.3 to 5.4 MiB of anonymous memory over the run as
-/// the big bursts took fresh pages (glibc: 4.1). Visiting those classes
-/// about 8 times as often: anonymous memory at exit 5416 -> 5136 KiB
-/// (trial builds, 5 interleaved runs), mixed-threads 5072 -> 5020,
-/// aligned 10992 -> 10988; times the same. The classes above a page keep
-/// the collector's cadence: their spares are what bench aligned's random
-/// churn of 4-14 KiB blocks refills from (every class at this cadence:
-/// aligned 10992 -> 11592 KiB).
-@inline(__always)
-private func tcacheSpareCheck(_ t: UnsafeMutablePointer<Tcache>) {
-  if config.tcacheSpareCheckClasses == 0 { return }
-  let sizeClass = Int(t.pointee.spareCursor)
-  t.pointee.spareCursor = (t.pointee.spareCursor &+ 1) % UInt32(config.tcacheSpareCheckClasses)
-  binTrimSpares(t.pointee.arena, sizeClass: sizeClass)
 }
 
 /// One collector visit of class `sizeClass` (tcacheEvent's step, and each
