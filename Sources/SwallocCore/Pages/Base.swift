@@ -16,26 +16,46 @@ struct Base {
 nonisolated(unsafe) var base = Base()
 
 /// Every mapping the base allocator made (address, size), so the resident
-/// figure can ask the kernel about them (Stats.swift): log pages linked
-/// through word 0, word 1 the entry count, then the pairs. Guarded by
-/// baseLock.
+/// figure can ask the kernel about them (Stats.swift): log blocks linked
+/// through word 0, word 1 the entry count, word 2 the block's capacity in
+/// entries, then the pairs. A log block is carved from the current base
+/// block when it has room (baseLogBlockWords), else it is a page of its
+/// own: the first one shares the first base block's first page, which
+/// every process touches, where it was a page of its own (memtruth's
+/// first_malloc: 10 -> 9 pages). Guarded by baseLock.
 nonisolated(unsafe) var baseMappingLog: UnsafeMutablePointer<UInt>? = nil
 
+/// Words of a log block carved from a base block: 16 entries.
+let baseLogBlockWords: UInt = 3 &+ 2 &* 16
+
 private func baseLogMapping(_ address: UInt, _ size: UInt) {
-  let capacity = Int((pageSize >> 3) &- 2) / 2
-  if baseMappingLog == nil || Int(baseMappingLog.unsafelyUnwrapped[1]) == capacity {
-    guard let raw = mapPages(pageSize) else { return }  // unlogged: counted as not resident
-    let page = raw.bindMemory(to: UInt.self, capacity: Int(pageSize >> 3))
-    page[0] = UInt(bitPattern: baseMappingLog)
-    page[1] = 0
-    baseMappingLog = page
-    base.mapped &+= pageSize
-    baseLogMapping(UInt(bitPattern: raw), pageSize)
+  if baseMappingLog == nil || baseMappingLog.unsafelyUnwrapped[1] == baseMappingLog.unsafelyUnwrapped[2] {
+    let carvedBytes = baseLogBlockWords &* 8
+    let block: UnsafeMutablePointer<UInt>
+    var ownPage = false
+    let at = (base.cursor &+ 63) & ~63
+    if base.cursor != 0 && at &+ carvedBytes <= base.end {
+      block = UnsafeMutablePointer<UInt>(bitPattern: at).unsafelyUnwrapped
+      base.cursor = at &+ carvedBytes
+      base.allocated &+= carvedBytes
+      block[2] = (baseLogBlockWords &- 3) / 2
+    } else {
+      guard let raw = mapPages(pageSize) else { return }  // unlogged: counted as not resident
+      block = raw.bindMemory(to: UInt.self, capacity: Int(pageSize >> 3))
+      block[2] = ((pageSize >> 3) &- 3) / 2
+      base.mapped &+= pageSize
+      ownPage = true
+    }
+    block[0] = UInt(bitPattern: baseMappingLog)
+    block[1] = 0
+    baseMappingLog = block
+    // A page of its own is a mapping like any other.
+    if ownPage { baseLogMapping(UInt(bitPattern: block), pageSize) }
   }
   let page = baseMappingLog.unsafelyUnwrapped
   let n = Int(page[1])
-  page[2 &+ 2 &* n] = address
-  page[3 &+ 2 &* n] = size
+  page[3 &+ 2 &* n] = address
+  page[4 &+ 2 &* n] = size
   page[1] = UInt(n &+ 1)
 }
 
@@ -44,7 +64,7 @@ func baseForEachMapping(_ body: (UInt, UInt) -> Void) {
   var page = baseMappingLog
   while let p = page {
     var i = 0
-    while i < Int(p[1]) { body(p[2 &+ 2 &* i], p[3 &+ 2 &* i]); i &+= 1 }
+    while i < Int(p[1]) { body(p[3 &+ 2 &* i], p[4 &+ 2 &* i]); i &+= 1 }
     page = UnsafeMutablePointer<UInt>(bitPattern: p[0])
   }
 }
@@ -67,14 +87,17 @@ func baseAlloc(_ size: UInt, alignment: UInt = 64) -> UnsafeMutableRawPointer? {
       guard let block = mapPages(blockSize) else { return nil }
       adviseHugePages(block, blockSize, config.thpAdviceChunks)
       base.mapped &+= blockSize
-      baseLogMapping(UInt(bitPattern: block), blockSize)
       if blockSize != baseBlockSize {
+        baseLogMapping(UInt(bitPattern: block), blockSize)
         base.allocated &+= size
         return block
       }
       base.cursor = UInt(bitPattern: block)
       base.end = base.cursor &+ blockSize
-      start = base.cursor
+      // Logged once it is the current block: a new log block may be
+      // carved from its start.
+      baseLogMapping(UInt(bitPattern: block), blockSize)
+      start = (base.cursor &+ alignment &- 1) & ~(alignment &- 1)
     }
     base.cursor = start &+ size
     base.allocated &+= size
