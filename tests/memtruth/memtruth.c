@@ -1076,8 +1076,9 @@ static int mode_metadata(size_t target_mib)
  * extent records, the radix leaf's page, the chunk record, the block's
  * page). Before: boot 11 (the radix root alone was 8 pages), after malloc
  * 16. Since the mapping log's first block is carved from the first base
- * block (Base.swift), boot 4 and after malloc(32) 9: the bounds (run.sh)
- * are those figures, so a change that adds a page here says so.
+ * block (Base.swift), boot 4 and after malloc(32) 9; with arena 0 on a
+ * page boundary (Arena.swift), 3 and 7: the bounds (run.sh) are those
+ * figures, so a change that adds a page here says so.
  */
 static int mode_first_malloc(size_t boot_limit_pages, size_t first_limit_pages)
 {

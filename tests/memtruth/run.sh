@@ -17,8 +17,8 @@
 #                     (|diff| <= max(1%, 256 KiB)); a summary table at the end
 #   random[CONF,SEED] 4 threads, small/large/huge blocks, cross-thread frees,
 #                     10% kept alive; resident vs kernel at five points
-#   first_malloc      resident pages of swalloc's mappings after boot (<= 4)
-#                     and after a first malloc(32) (<= 9): the small-program
+#   first_malloc      resident pages of swalloc's mappings after boot (<= 3)
+#                     and after a first malloc(32) (<= 7): the small-program
 #                     footprint
 #   cold_text         a small program's churn maps in none of the library's
 #                     cold text (every function it runs is in the hot list)
@@ -206,7 +206,7 @@ done
 # swalloc's own mappings after boot and after a first malloc(32), by the
 # kernel's count (tracked mappings, smaps). A measurement, not a timing.
 if wanted first_malloc; then
-    run_one first_malloc 1 "" 30 first-malloc 4 9
+    run_one first_malloc 1 "" 30 first-malloc 3 7
     if [ "$RC" -eq 0 ] && grep -q '^first-malloc ok' "$LOGS/first_malloc.out"; then
         pass first_malloc "($(grep '^first-malloc boot' "$LOGS/first_malloc.out" | cut -d' ' -f2-); $DUR)"
     else

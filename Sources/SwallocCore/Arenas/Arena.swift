@@ -146,7 +146,11 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
   let headBytes = UInt(extentBucketCount &* 8)
   let arenaBytes = (UInt(MemoryLayout<Arena>.stride) &+ 63) & ~63
   let epochBytes = UInt(2 &* decayEpochs &* 8)
-  guard let raw = baseAlloc(arenaBytes &+ binBytes &+ headBytes &+ epochBytes, alignment: 64) else { return nil }
+  // Page-aligned: boot writes all of it (every bin's lock and lists), and
+  // its ~7 KiB then take two pages, not three (arena 0 came after the
+  // arena table, whose first slot alone is touched: memtruth's
+  // first_malloc 9 -> 8 pages).
+  guard let raw = baseAlloc(arenaBytes &+ binBytes &+ headBytes &+ epochBytes, alignment: pageSize) else { return nil }
   let bins = (raw + Int(arenaBytes)).bindMemory(to: Bin.self, capacity: config.smallClassCount)
   var i = 0
   while i < config.smallClassCount { (bins + i).initialize(to: Bin()); i &+= 1 }
