@@ -148,8 +148,8 @@ func arenaCreate(_ index: Int) -> UnsafeMutablePointer<Arena>? {
   let epochBytes = UInt(2 &* decayEpochs &* 8)
   // Page-aligned: boot writes all of it (every bin's lock and lists), and
   // its ~7 KiB then take two pages, not three (arena 0 came after the
-  // arena table, whose first slot alone is touched: memtruth's
-  // first_malloc 9 -> 8 pages).
+  // arena table, whose first slot alone is touched). memtruth's
+  // first_malloc 9 -> 7 pages: what follows it moved as well.
   guard let raw = baseAlloc(arenaBytes &+ binBytes &+ headBytes &+ epochBytes, alignment: pageSize) else { return nil }
   let bins = (raw + Int(arenaBytes)).bindMemory(to: Bin.self, capacity: config.smallClassCount)
   var i = 0

@@ -472,8 +472,9 @@ let largeCacheBudgetPages: UInt = 512
 /// time the same; leak-grow, large, realloc-grow, mixed-lifetime the same
 /// peak. (A fixed 8 MiB did as much for aligned and cost server-churn
 /// 0.3-5% in three sets of runs; giving cached runs back whenever a carve
-/// would touch fresh pages lost most of aligned's gain.) Overhead stays bounded by the program's own large
-/// heap, and the cache still empties when a look finds it unused.
+/// would touch fresh pages lost most of aligned's gain.) Overhead stays
+/// bounded by the program's own large heap, and the cache still empties
+/// when a look finds it unused.
 @inline(__always)
 func largeCacheBudget(_ a: UnsafeMutablePointer<Arena>) -> UInt {
   max(largeCacheBudgetPages, a.pointee.largeBytes >> (pageShift &+ 1))

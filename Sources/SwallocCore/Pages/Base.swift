@@ -18,11 +18,11 @@ nonisolated(unsafe) var base = Base()
 /// Every mapping the base allocator made (address, size), so the resident
 /// figure can ask the kernel about them (Stats.swift): log blocks linked
 /// through word 0, word 1 the entry count, word 2 the block's capacity in
-/// entries, then the pairs. A log block is carved from the current base
-/// block when it has room (baseLogBlockWords), else it is a page of its
-/// own: the first one shares the first base block's first page, which
-/// every process touches, where it was a page of its own (memtruth's
-/// first_malloc: 10 -> 9 pages). Guarded by baseLock.
+/// entries, then the pairs. A log block is cut from the current base
+/// block when it has room (baseLogBlockWords, baseCut), else it is a page
+/// of its own: the first one shares the first base block's first page,
+/// which every process touches, where it was a page of its own
+/// (memtruth's first_malloc: 10 -> 9 pages). Guarded by baseLock.
 nonisolated(unsafe) var baseMappingLog: UnsafeMutablePointer<UInt>? = nil
 
 /// Words of a log block carved from a base block: 16 entries.
@@ -30,14 +30,10 @@ let baseLogBlockWords: UInt = 3 &+ 2 &* 16
 
 private func baseLogMapping(_ address: UInt, _ size: UInt) {
   if baseMappingLog == nil || baseMappingLog.unsafelyUnwrapped[1] == baseMappingLog.unsafelyUnwrapped[2] {
-    let carvedBytes = baseLogBlockWords &* 8
     let block: UnsafeMutablePointer<UInt>
     var ownPage = false
-    let at = (base.cursor &+ 63) & ~63
-    if base.cursor != 0 && at &+ carvedBytes <= base.end {
-      block = UnsafeMutablePointer<UInt>(bitPattern: at).unsafelyUnwrapped
-      base.cursor = at &+ carvedBytes
-      base.allocated &+= carvedBytes
+    if let carved = baseCut(baseLogBlockWords &* 8, alignment: 64) {
+      block = carved.bindMemory(to: UInt.self, capacity: Int(baseLogBlockWords))
       block[2] = (baseLogBlockWords &- 3) / 2
     } else {
       guard let raw = mapPages(pageSize) else { return }  // unlogged: counted as not resident
@@ -80,29 +76,34 @@ let baseBlockSize: UInt = 256 << 10
 /// at most a page), or nil when the system refuses memory.
 func baseAlloc(_ size: UInt, alignment: UInt = 64) -> UnsafeMutableRawPointer? {
   withLock(&baseLock) {
-    var start = (base.cursor &+ alignment &- 1) & ~(alignment &- 1)
-    if base.cursor == 0 || start &+ size > base.end {
-      // Big requests get their own mapping; the current block keeps its tail.
-      let blockSize = size > baseBlockSize / 4 ? roundUpToPage(size) : baseBlockSize
-      guard let block = mapPages(blockSize) else { return nil }
-      adviseHugePages(block, blockSize, config.thpAdviceChunks)
-      base.mapped &+= blockSize
-      if blockSize != baseBlockSize {
-        baseLogMapping(UInt(bitPattern: block), blockSize)
-        base.allocated &+= size
-        return block
-      }
-      base.cursor = UInt(bitPattern: block)
-      base.end = base.cursor &+ blockSize
-      // Logged once it is the current block: a new log block may be
-      // carved from its start.
+    if let p = baseCut(size, alignment: alignment) { return p }
+    // Big requests get their own mapping; the current block keeps its tail.
+    let blockSize = size > baseBlockSize / 4 ? roundUpToPage(size) : baseBlockSize
+    guard let block = mapPages(blockSize) else { return nil }
+    adviseHugePages(block, blockSize, config.thpAdviceChunks)
+    base.mapped &+= blockSize
+    if blockSize != baseBlockSize {
       baseLogMapping(UInt(bitPattern: block), blockSize)
-      start = (base.cursor &+ alignment &- 1) & ~(alignment &- 1)
+      base.allocated &+= size
+      return block
     }
-    base.cursor = start &+ size
-    base.allocated &+= size
-    return UnsafeMutableRawPointer(bitPattern: start)
+    base.cursor = UInt(bitPattern: block)
+    base.end = base.cursor &+ blockSize
+    // Logged once it is the current block: a new log block may be cut from
+    // its start. What is left holds the request (at most a quarter block).
+    baseLogMapping(UInt(bitPattern: block), blockSize)
+    return baseCut(size, alignment: alignment)
   }
+}
+
+/// `size` bytes at `alignment` from the current base block, or nil when
+/// there is none or it has no room left. baseLock held.
+private func baseCut(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
+  let start = (base.cursor &+ alignment &- 1) & ~(alignment &- 1)
+  if base.cursor == 0 || start &+ size > base.end { return nil }
+  base.cursor = start &+ size
+  base.allocated &+= size
+  return UnsafeMutableRawPointer(bitPattern: start)
 }
 
 /// A LIFO of recycled fixed-size metadata records, linked through their first
