@@ -395,6 +395,41 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(owner.pointee.bins[sizeClass].regionsInUse, 0)
   }
 
+  /// Frees that find their stack full overflow from the fast path's miss
+  /// (freeMiss, freeOverflowingStack) as they did through freeFull: in a
+  /// run of frees the whole stack goes back to the bin and the block is
+  /// pushed, every block counted once in thread.deallocated, none lost or
+  /// kept twice; the stack holds at most its capacity; a block freed
+  /// twice while its stack is full is reported (tests/misuse: the abort).
+  func testFreesThatFindTheirStackFullOverflowAndCountEveryBlock() {
+    nonisolated(unsafe) var outcome: [String: Bool] = [:]
+    runJoinedThreads(1) { _ in
+      let size = 200
+      let sizeClass = classIndexFor(UInt(size))
+      let classSize = UInt64(sizeClassSize(sizeClass))
+      swallocFree(swallocMalloc(UInt(size)))   // the thread's cache
+      guard let t = currentTcache() else { outcome["a cache"] = false; return }
+      let stack = tcacheBin(t, sizeClass)
+      let n = Int(config.tcacheCapacities[sizeClass]) * 3
+      let blocks = (0..<n).map { _ in swallocMalloc(UInt(size))! }
+      let before = threadByteCounts()
+      let bin = t.pointee.arena.pointee.bins + sizeClass
+      for b in blocks { swallocFree(b) }
+      let after = threadByteCounts()
+      outcome["every block counted once"] = after.deallocated - before.deallocated == UInt64(n) * classSize
+      outcome["the stack within its capacity"] = stack.count <= Int(stack.pointee.capacity)
+      let cached = Set((0..<stack.count).map { UInt(bitPattern: stack.pointee.head[$0]) })
+      outcome["its entries distinct"] = cached.count == stack.count
+      outcome["its entries the last freed"] = cached.isSubset(of: Set(blocks.suffix(stack.count).map { UInt(bitPattern: $0) }))
+      outcome["the rest back in the bin"] = bin.pointee.regionsInUse == UInt(stack.count)
+      let again = (0..<n).map { _ in swallocMalloc(UInt(size))! }
+      outcome["the blocks come back, none twice"] = Set(again.map { UInt(bitPattern: $0) }).count == n
+      for b in again { swallocFree(b) }
+    }
+    for (what, ok) in outcome.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
+    XCTAssertEqual(outcome.count, 6)
+  }
+
   func testFlushOfOwnRegionsReturnsThemToTheSlabs() {
     let owner = makePrivateArena()
     let sizeClass = classIndexFor(100)

@@ -25,15 +25,43 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
     slab.pointee.freeRegions &-= UInt16(truncatingIfNeeded: n)
     return n
   }
+  // The lowest free regions, a run of adjacent ones at a time: the run's
+  // first bit by a bit search, its length by a second one (the trailing
+  // ones from there), then its addresses one region apart and its bits
+  // cleared with one mask. A slab a refill left partly taken has its free
+  // regions in one run (refills take them lowest first): bench burst takes
+  // half its regions so, each refill finishing the slab the previous one
+  // began (callgrind, `wl burst 1 0.1`: the bit-at-a-time loop ran 522K
+  // times, 10 instructions each). A lone free region (the rule in slabs
+  // that random frees left) costs one test more than it did.
   var taken = 0
   var w = 0
   while w < wordCount && taken < want {
     var word = bitmap.words[w]
     while word != 0 && taken < want {
-      let bit = UInt(w &* 64 &+ word.trailingZeroBitCount)
-      word &= word &- 1
-      out[taken] = UnsafeMutableRawPointer(bitPattern: start &+ bit &* regionSize)
-      taken &+= 1
+      let low = word.trailingZeroBitCount
+      let first = start &+ UInt(w &* 64 &+ low) &* regionSize
+      if word & (2 &<< UInt64(low)) == 0 {
+        // A lone free region (its upper neighbour taken, or bit 63).
+        out[taken] = UnsafeMutableRawPointer(bitPattern: first)
+        taken &+= 1
+        word &= word &- 1
+        continue
+      }
+      // word >> low ends in ones; the run is their count (at most 64 -
+      // low: the shift brought zeros in at the top).
+      let run = (~(word &>> UInt64(low))).trailingZeroBitCount
+      let n = min(run, want &- taken)
+      var address = first
+      var k = 0
+      while k < n {
+        out[taken &+ k] = UnsafeMutableRawPointer(bitPattern: address)
+        address &+= regionSize
+        k &+= 1
+      }
+      taken &+= n
+      let ones = n == 64 ? UInt64.max : (UInt64(1) &<< UInt64(n)) &- 1
+      word &= ~(ones &<< UInt64(low))
     }
     bitmap.words[w] = word
     w &+= 1
