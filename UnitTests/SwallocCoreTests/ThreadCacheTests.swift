@@ -395,6 +395,37 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(owner.pointee.bins[sizeClass].regionsInUse, 0)
   }
 
+  /// Mallocs that find their stack empty refill it from mallocSlow
+  /// (mallocRefill) as they did through mallocSlowRest and allocateClass:
+  /// every block counted once in thread.allocated, all distinct, and the
+  /// bin's regions in use are the blocks handed out and those the stack
+  /// holds.
+  func testMallocsThatFindTheirStackEmptyRefillAndCountEveryBlock() {
+    nonisolated(unsafe) var outcome: [String: Bool] = [:]
+    runJoinedThreads(1) { _ in
+      let size = 300
+      let sizeClass = classIndexFor(UInt(size))
+      let classSize = UInt64(sizeClassSize(sizeClass))
+      swallocFree(swallocMalloc(32))   // the thread's cache
+      guard let t = currentTcache() else { outcome["a cache"] = false; return }
+      let stack = tcacheBin(t, sizeClass)
+      let bin = t.pointee.arena.pointee.bins + sizeClass
+      let inUseBefore = bin.pointee.regionsInUse
+      let n = Int(config.tcacheCapacities[sizeClass]) * 3
+      let before = threadByteCounts()
+      let blocks = (0..<n).map { _ in swallocMalloc(UInt(size))! }
+      let after = threadByteCounts()
+      outcome["every block counted once"] = after.allocated - before.allocated == UInt64(n) * classSize
+      outcome["all distinct"] = Set(blocks.map { UInt(bitPattern: $0) }).count == n
+      outcome["the bin's regions: the blocks and the stack's"] =
+        bin.pointee.regionsInUse - inUseBefore == UInt(n + stack.count)
+      outcome["refilled more than once"] = bin.pointee.refills > 1
+      for b in blocks { swallocFree(b) }
+    }
+    for (what, ok) in outcome.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
+    XCTAssertEqual(outcome.count, 4)
+  }
+
   /// Frees that find their stack full overflow from the fast path's miss
   /// (freeMiss, freeOverflowingStack) as they did through freeFull: in a
   /// run of frees the whole stack goes back to the bin and the block is
