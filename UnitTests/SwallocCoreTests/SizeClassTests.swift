@@ -24,6 +24,16 @@ final class SizeClassTests: XCTestCase {
         XCTAssertEqual(classIndexFor(s), sizeClassIndex(s), "size \(s)")
       }
     }
+    // The table has an entry per 1 << upperTableShift bytes: every class
+    // above lookupMaxSize is a multiple of that, so no boundary falls
+    // inside an entry; and every size up to 2 MiB.
+    for index in 0..<classCount where sizeClassSize(index) > lookupMaxSize {
+      XCTAssertEqual(sizeClassSize(index) % (1 << upperTableShift), 0, "class \(index)")
+    }
+    for s in lookupMaxSize + 1...largeMaxClass where classIndexFor(s) != sizeClassIndex(s) {
+      XCTFail("size \(s): \(classIndexFor(s)) against \(sizeClassIndex(s))")
+      break
+    }
   }
 
   func testSqlitePageCacheBlocksWasteLittle() {

@@ -291,7 +291,7 @@ private func freeLargeToCache(_ pointer: UnsafeMutableRawPointer, slot entrySlot
 // MARK: Slow paths
 
 /// The thread-cache hit for a size above the lookup table (15 KiB up to
-/// largeMaxClass), without a frame: the class by arithmetic, then the fast
+/// largeMaxClass), without a frame: the class from sizeUpper, then the fast
 /// path's pop, unless the class's countdown is about to reach its event
 /// (left to the callers' slow paths, as are uncached classes, whose stacks
 /// are empty). A large run leaving the cache is marked live again. The
@@ -351,7 +351,7 @@ private func mallocRefill(_ bins: UnsafeMutablePointer<TcacheBin>, sizeClass: In
 @inline(never)
 private func mallocSlowRest(_ size: UInt) -> UnsafeMutableRawPointer? {
   // The cache hit for the classes above the lookup table (15 KiB up to
-  // tcache_max): the class by arithmetic, then the fast path's counted pop
+  // tcache_max): the class from sizeUpper, then the fast path's counted pop
   // (here also at a countdown event).
   // With profiling active, an allocation no pop counted goes through the
   // byte countdown (profMalloc); one a class countdown chose for sampling

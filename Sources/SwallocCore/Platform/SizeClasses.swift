@@ -151,7 +151,7 @@ struct BinInfo {
 /// -> 100, scripts/fastpath-instructions.sh); apart, the counts are those of
 /// the C arrays they replace.
 nonisolated(unsafe) var sizeBinOffsets = StaticTable<961, UInt16>(repeating: 0)
-nonisolated(unsafe) var sizeUpper = StaticTable<73, UInt8>(repeating: 0)
+nonisolated(unsafe) var sizeUpper = StaticTable<512, UInt8>(repeating: 0)
 /// codeSizes[code]: the size of class code `code` (class index + 1, as in
 /// the page map), 0 for code 0 and the unused entries (the count is a power
 /// of two, so a code can be masked into range). Static, filled at boot;
@@ -188,26 +188,21 @@ func classIndexFor(_ size: UInt) -> Int {
   if size <= lookupMaxSize {
     return sizeCode(size) &- 1
   }
-  // Above the first table, a second one keyed by the position of the top bit of
-  // size - 1 and the three bits below it (eighths of the doubling; a class
-  // that spans two eighths has two entries): one lookup for both spacings,
-  // no branch on the range. Keyed by the leading-zero count rather than the
-  // bit index, which the shift needs anyway, so the large classes' cache hit
-  // costs what the four-per-doubling arithmetic did (194 instructions per
-  // malloc(20000)+free pair, scripts/fastpath-instructions.sh 20000).
-  let x = size &- 1
-  let lz = UInt(x.leadingZeroBitCount)   // 43...51
-  let eighth: UInt = (x >> (60 &- lz)) & 7
-  let key: UInt = (lz << 3) | eighth
-  return Int(sizeUpper[Int(key) &- upperTableFirstKey])
+  // Above the first table, a second one with an entry per 4 KiB: every
+  // class above lookupMaxSize is a multiple of 4 KiB, so the sizes of one
+  // entry, (size - 1) >> 12, share a class. One shift and one load (a
+  // table keyed by the top bit's position and the three bits below it, 73
+  // bytes, took a bit search and six more instructions: malloc(20000) +
+  // free 126 -> 118, scripts/fastpath-instructions.sh 20000).
+  return Int(sizeUpper[Int((size &- 1) >> upperTableShift)])
 }
 
-/// The key of sizeUpper's first entry: 43 leading zeros (sizes up to
-/// 2 MiB), the last 51 (sizes 4097..., of which those up to lookupMaxSize
-/// never reach it).
-let upperTableFirstKey = 43 << 3
-/// Entries of sizeUpper: 43...51 leading zeros, eight each.
-let upperTableEntries = (52 << 3) - upperTableFirstKey
+/// sizeUpper's spacing: the class sizes above lookupMaxSize are multiples
+/// of 1 << upperTableShift (SizeClassTests checks it).
+let upperTableShift = 12
+/// Entries of sizeUpper: sizes up to largeMaxClass (those up to
+/// lookupMaxSize never reach it; their entries stay 0).
+let upperTableEntries = Int(largeMaxClass >> UInt(upperTableShift))
 
 
 /// Regions a slab should hold at least, so that page-sized classes do not
@@ -358,14 +353,13 @@ func sizeClassesBoot() {
     sizeBinOffsets[i] = UInt16((tableClass &+ 1) << tcacheBinShift)
     i &+= 1
   }
-  // Entry (lg, eighth) holds the class of the largest size with that key.
+  // Entry i holds the class of the sizes (i << 12) + 1 ... (i + 1) << 12
+  // (the class of the largest, which is theirs: no class boundary falls
+  // inside an entry above lookupMaxSize).
   if upperTableEntries > sizeUpper.entries.count { fatal("swalloc: the upper size table is too small") }
-  i = 0
+  i = Int(lookupMaxSize >> UInt(upperTableShift))
   while i < upperTableEntries {
-    let key = UInt(i &+ upperTableFirstKey)
-    let lg = 63 &- (key >> 3)
-    let largestX = (UInt(1) << lg) | ((key & 7) << (lg &- 3)) | ((UInt(1) << (lg &- 3)) &- 1)
-    sizeUpper[i] = UInt8(sizeClassIndex(min(largestX &+ 1, largeMaxClass)))
+    sizeUpper[i] = UInt8(sizeClassIndex(UInt(i &+ 1) << UInt(upperTableShift)))
     i &+= 1
   }
   if classCount >= codeSizeEntries { fatal("swalloc: the class size table is too small") }
