@@ -41,7 +41,7 @@ func mallocCountdownEvent(_ size: UInt) -> UnsafeMutableRawPointer? {
     return profAllocSampled(size, alignment: 0, zero: false)
   }
   guard let p = bin.pop() else { return mallocSlow(size) }
-  threadCountBytes(sizeClassSize(code &- 1))
+  threadCountBytes(bootedClassSize(code &- 1))
   return p
 }
 
@@ -344,7 +344,7 @@ private func mallocRefill(_ bins: UnsafeMutablePointer<TcacheBin>, sizeClass: In
   let p = tcacheRefillAndPop(t, sizeClass: sizeClass)
   backgroundThreadMaybeStart()
   guard let p else { setErrno(ENOMEM); return nil }
-  threadCountAllocated(sizeClassSize(sizeClass))
+  threadCountAllocated(bootedClassSize(sizeClass))
   return p
 }
 
@@ -369,7 +369,7 @@ private func mallocSlowRest(_ size: UInt) -> UnsafeMutableRawPointer? {
   }
   let sizeClass = classIndexFor(size)
   guard let p = allocateClass(sizeClass) else { return nil }
-  threadCountAllocated(sizeClassSize(sizeClass))
+  threadCountAllocated(bootedClassSize(sizeClass))
   return p
 }
 
@@ -492,7 +492,7 @@ private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Alloc
     mutexLock(&bin.pointee.lock)
     binFreeLocked(arena, bin, slab, address: UInt(bitPattern: pointer))
     mutexUnlock(&bin.pointee.lock)
-    statsDeallocated(sizeClassSize(sizeClass))
+    statsDeallocated(bootedClassSize(sizeClass))
   case .large(let arena, _, _):
     arenaFreeLarge(arena, address: UInt(bitPattern: pointer), fromThreadCache: false)
   }

@@ -242,8 +242,8 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
       let newClass = classIndexFor(size)
       if newClass == c && extent.pointee.profSample == nil { return pointer }
       if newClass >= config.smallClassCount && newClass != c && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
-        threadCountResize(from: oldUsable, to: sizeClassSize(newClass))
-        if extent.pointee.profSample != nil { profResizedInPlace(extent, usize: sizeClassSize(newClass)) }
+        threadCountResize(from: oldUsable, to: bootedClassSize(newClass))
+        if extent.pointee.profSample != nil { profResizedInPlace(extent, usize: bootedClassSize(newClass)) }
         return pointer
       }
     }

@@ -10,7 +10,7 @@ import CSwallocPlatform
 
 /// Allocates a large run of class `sizeClass` aligned to `alignment` bytes.
 func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
-  let usize = sizeClassSize(sizeClass)
+  let usize = bootedClassSize(sizeClass)
   let pages = usize >> pageShift
   let alignPages = alignment > pageSize ? alignment >> pageShift : 1
   let taken: (extent: UnsafeMutablePointer<Extent>, wasZeroed: Bool)? = withLock(&a.pointee.extentLock) {

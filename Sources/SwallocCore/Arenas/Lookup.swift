@@ -12,7 +12,7 @@ enum Allocation {
 
   var usableSize: UInt {
     switch self {
-    case .small(_, _, let c), .large(_, _, let c): return sizeClassSize(c)
+    case .small(_, _, let c), .large(_, _, let c): return bootedClassSize(c)
     case .huge(let r): return r.pointee.pages << pageShift
     }
   }

@@ -198,7 +198,7 @@ func tcacheCountdownPop(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) 
     return nil
   }
   guard let p = bin.pop() else { return nil }
-  threadCountBytes(sizeClassSize(sizeClass))
+  threadCountBytes(bootedClassSize(sizeClass))
   return p
 }
 

@@ -153,7 +153,7 @@ private func flushSmall(_ items: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
     remaining = kept
   }
   // Remote batches are accounted when their owner drains them.
-  statsDeallocated(freed &* sizeClassSize(sizeClass))
+  statsDeallocated(freed &* bootedClassSize(sizeClass))
 }
 
 /// TcacheBin.refilled's bits: the stack ran empty and was refilled since

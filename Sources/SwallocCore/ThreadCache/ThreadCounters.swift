@@ -65,7 +65,7 @@ func threadCountersPublished() -> UnsafeMutablePointer<UInt64> {
 /// Folds one class's block counts into the thread's byte counters.
 @inline(__always)
 func threadCountsFoldClass(_ t: UnsafeMutablePointer<Tcache>, _ sizeClass: Int) {
-  threadCountsFoldBin(tcacheBin(t, sizeClass), size: sizeClassSize(sizeClass))
+  threadCountsFoldBin(tcacheBin(t, sizeClass), size: bootedClassSize(sizeClass))
 }
 
 /// The same for a stack of `size`-byte blocks: its pops are
