@@ -395,6 +395,48 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertEqual(owner.pointee.bins[sizeClass].regionsInUse, 0)
   }
 
+  /// A burst of frees of one class longer than its stack (two overflows
+  /// in a run of frees) ends at the next refill of another class: the
+  /// run's last blocks, which the stack still holds, go back to their
+  /// slabs then (tcacheEndFreeRun), not at the collector's visit. A run
+  /// of one overflow, or a stack popped since its run, keeps its blocks.
+  func testALongRunOfFreesEndsAtTheNextRefillOfAnotherClass() {
+    nonisolated(unsafe) var outcome: [String: Bool] = [:]
+    runJoinedThreads(1) { _ in
+      let sizeA = 200, sizeB = 700, sizeC = 90
+      swallocFree(swallocMalloc(32))   // the thread's cache
+      guard let t = currentTcache() else { outcome["a cache"] = false; return }
+      let classA = classIndexFor(UInt(sizeA))
+      let stackA = tcacheBin(t, classA)
+      let binA = t.pointee.arena.pointee.bins + classA
+      let capacity = Int(config.tcacheCapacities[classA])
+      // Two overflows in the run: 3 x capacity frees.
+      var blocks = (0..<capacity * 3).map { _ in swallocMalloc(UInt(sizeA))! }
+      for b in blocks { swallocFree(b) }
+      outcome["the run's last blocks stay until another class refills"] = stackA.count > 0
+      swallocFree(swallocMalloc(UInt(sizeB)))   // a refill of another class
+      outcome["then they go back"] = stackA.count == 0 && binA.pointee.regionsInUse == 0
+      // One overflow only: capacity + 1 frees (a fresh stack of class C).
+      let classC = classIndexFor(UInt(sizeC))
+      let stackC = tcacheBin(t, classC)
+      let capacityC = Int(config.tcacheCapacities[classC])
+      blocks = (0..<capacityC + 1).map { _ in swallocMalloc(UInt(sizeC))! }
+      for b in blocks { swallocFree(b) }
+      let kept = stackC.count
+      swallocFree(swallocMalloc(UInt(sizeA)))   // a refill of class A
+      outcome["a run of one overflow keeps its blocks"] = kept > 0 && stackC.count == kept
+      // A long run, then a pop of its class: no longer a run.
+      blocks = (0..<capacity * 3).map { _ in swallocMalloc(UInt(sizeA))! }
+      for b in blocks { swallocFree(b) }
+      swallocFree(swallocMalloc(UInt(sizeA)))
+      let keptA = stackA.count
+      swallocFree(swallocMalloc(UInt(sizeC) * 2))   // a refill of a third class
+      outcome["a stack popped since its run keeps its blocks"] = keptA > 0 && stackA.count == keptA
+    }
+    for (what, ok) in outcome.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
+    XCTAssertEqual(outcome.count, 4)
+  }
+
   /// Mallocs that find their stack empty refill it from mallocSlow
   /// (mallocRefill) as they did through mallocSlowRest and allocateClass:
   /// every block counted once in thread.allocated, all distinct, and the
