@@ -398,8 +398,9 @@ final class ThreadCacheTests: XCTestCase {
   /// A burst of frees of one class longer than its stack (two overflows
   /// in a run of frees) ends at the next refill of another class: the
   /// run's last blocks, which the stack still holds, go back to their
-  /// slabs then (tcacheEndFreeRun), not at the collector's visit. A run
-  /// of one overflow, or a stack popped since its run, keeps its blocks.
+  /// slabs then (tcacheEndFreeRun), not at the collector's visit, and the
+  /// class's spare slabs to the arena. A run of one overflow, or a stack
+  /// popped since its run, keeps its blocks.
   func testALongRunOfFreesEndsAtTheNextRefillOfAnotherClass() {
     nonisolated(unsafe) var outcome: [String: Bool] = [:]
     runJoinedThreads(1) { _ in
@@ -414,8 +415,10 @@ final class ThreadCacheTests: XCTestCase {
       var blocks = (0..<capacity * 3).map { _ in swallocMalloc(UInt(sizeA))! }
       for b in blocks { swallocFree(b) }
       outcome["the run's last blocks stay until another class refills"] = stackA.count > 0
+      outcome["the bin keeps spare slabs meanwhile"] = binA.pointee.spareCount > 0
       swallocFree(swallocMalloc(UInt(sizeB)))   // a refill of another class
       outcome["then they go back"] = stackA.count == 0 && binA.pointee.regionsInUse == 0
+      outcome["and the class's spare slabs with them"] = binA.pointee.spareCount == 0 && binA.pointee.spare == nil
       // One overflow only: capacity + 1 frees (a fresh stack of class C).
       let classC = classIndexFor(UInt(sizeC))
       let stackC = tcacheBin(t, classC)
@@ -434,7 +437,7 @@ final class ThreadCacheTests: XCTestCase {
       outcome["a stack popped since its run keeps its blocks"] = keptA > 0 && stackA.count == keptA
     }
     for (what, ok) in outcome.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
-    XCTAssertEqual(outcome.count, 4)
+    XCTAssertEqual(outcome.count, 6)
   }
 
   /// Mallocs that find their stack empty refill it from mallocSlow

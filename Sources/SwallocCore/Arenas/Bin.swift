@@ -11,7 +11,8 @@
 // extent layer has become cheaper since: see binSpareBytes). malloc_trim
 // and arena.<i>.purge return the spares, and so do the thread caches'
 // collector visits of a class no refill took a spare of since the last
-// visit (binTrimSpares).
+// visit (binTrimSpares), and the end of a burst of frees of the class
+// (tcacheEndFreeRun).
 //
 // Regions freed by threads bound to *other* arenas come back under this
 // bin's lock when the flushing thread finds it free (a try-lock), else

@@ -277,16 +277,20 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
 
 /// A refill of small class `sizeClass` after the stack of another class
 /// overflowed twice in one run of frees (tcacheOverflow): if that stack is
-/// still in its run (no pop since), the run's last blocks go back too. A
+/// still in its run (no pop since), the run's last blocks go back too, and
+/// the bin's spare slabs (Bin.swift) to the arena, whose other classes'
+/// slabs can then take their pages (the spares serve only their class,
+/// which the program just left). A
 /// program that frees a burst of blocks of one class and goes on to
 /// another (a request's or a parser's temporaries) left up to a stack of
 /// them in the cache until the collector came by, each pinning a slab the
 /// rest of the burst emptied: bench burst held ~0.6 MiB of slabs for 772
 /// cached regions of 15 classes at its peak. `wl burst 1 1` peak RSS 6720
-/// -> 6336 KiB (glibc 5940; address randomization off, where the figure is
-/// exact), time the same (0.139 -> 0.137 s, medians of 21), 161.7M
-/// instructions against 165.4M at scale 0.1 (fewer slabs cycle). The
-/// other workloads' peak RSS the same, python3's and sqlite3's included.
+/// -> 6336 KiB with the blocks alone, 5952 KiB with the spares too (glibc
+/// 5940; address randomization off, where the figure is exact), time the
+/// same (0.139 -> 0.137 s, medians of 21), 162.0M instructions against
+/// 165.4M at scale 0.1 (fewer slabs cycle). The other workloads' peak RSS
+/// the same, python3's and sqlite3's included.
 /// One overflow is not enough: a stack that random frees filled (bench
 /// churn-random, aligned) would be flushed as well (+140 KiB each in a
 /// trial, most of it the cold text this function was then in).
@@ -298,6 +302,10 @@ func tcacheEndFreeRun(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   let bin = tcacheBin(t, last)
   if bin.count > 0 && bin.pointee.countdownStart == bin.pointee.countdown {
     tcacheFlush(t, sizeClass: last, keep: 0)
+    let arenaBin = t.pointee.arena.pointee.bins + last
+    mutexLock(&arenaBin.pointee.lock)
+    binReleaseSpareLocked(t.pointee.arena, arenaBin)
+    mutexUnlock(&arenaBin.pointee.lock)
   }
 }
 
