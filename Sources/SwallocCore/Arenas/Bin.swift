@@ -445,7 +445,12 @@ func binFreeBatchLocked(_ a: UnsafeMutablePointer<Arena>, _ bin: UnsafeMutablePo
           if !up { first = index &- k }
         }
       }
-      if !bitmap.setRangeWasClear(first, count: n) { fatal("free(): double free detected") }
+      // (A lone region, the rule when frees come in random order: one
+      // bit. Callgrind: python3 1658.4M -> 1656.8M instructions, larson
+      // -0.6%, churn-random -0.14%; burst, whose regions come in runs,
+      // +0.15%.)
+      let wasClear = n == 1 ? bitmap.setWasClear(first) : bitmap.setRangeWasClear(first, count: n)
+      if !wasClear { fatal("free(): double free detected") }
       run &+= UInt16(truncatingIfNeeded: n)
     } while i < count
     let free = s.pointee.freeRegions &+ run

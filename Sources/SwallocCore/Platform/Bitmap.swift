@@ -27,6 +27,16 @@ struct Bitmap {
     words[Int(bit >> 6)] &= ~(UInt64(1) << UInt64(bit & 63))
   }
 
+  /// Sets bit `bit`; returns whether it was clear before (setRangeWasClear
+  /// for one bit, without its mask arithmetic).
+  @inline(__always) func setWasClear(_ bit: UInt) -> Bool {
+    let w = Int(bitPattern: bit >> 6)
+    let mask = UInt64(1) &<< UInt64(bit & 63)
+    let word = words[w]
+    words[w] = word | mask
+    return word & mask == 0
+  }
+
   /// Sets bits [first, first + count) (count >= 1, within the map);
   /// returns whether none of them was set before.
   @inline(__always) func setRangeWasClear(_ first: UInt, count: UInt) -> Bool {
