@@ -24,6 +24,25 @@ final class BitmapTests: XCTestCase {
     }
   }
 
+  /// setWasClear sets one bit, reports whether it was clear, and leaves
+  /// the others as they were (the flush's double-free check for a lone
+  /// region).
+  func testSetWasClear() {
+    let words = UnsafeMutablePointer<UInt64>.allocate(capacity: 4)
+    defer { words.deallocate() }
+    let map = Bitmap(words: words, bitCount: 256)
+    for bit: UInt in [0, 1, 62, 63, 64, 127, 128, 255] {
+      words.initialize(repeating: 0, count: 4)
+      XCTAssertTrue(map.setWasClear(bit), "bit \(bit) on a clear map")
+      for b: UInt in 0..<256 { XCTAssertEqual(map.isSet(b), b == bit, "bit \(b) after setting \(bit)") }
+      XCTAssertFalse(map.setWasClear(bit), "bit \(bit) set twice")
+      words.initialize(repeating: UInt64.max, count: 4)
+      map.clear(bit)
+      XCTAssertTrue(map.setWasClear(bit))
+      XCTAssertEqual(map.countSet(), 256)
+    }
+  }
+
   /// setRangeWasClear sets exactly [first, first + count), across word
   /// boundaries, and reports whether any of those bits was set before
   /// (the flush's double-free check for a run of adjacent regions).
