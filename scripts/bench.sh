@@ -2,7 +2,7 @@
 # The benchmark suite: swalloc against glibc, jemalloc, mimalloc and tcmalloc
 # on the workloads of bench/workloads.c plus python3 and sqlite3, in one run.
 #
-#   scripts/bench.sh            full mode (5 repetitions, ~5-10 minutes on 2
+#   scripts/bench.sh            full mode (7 repetitions, ~5-10 minutes on 2
 #                               cores); writes BENCHMARKS.md and
 #                               docs/bench-ratios.svg
 #   scripts/bench.sh --quick    1 repetition, less work (about a minute);
