@@ -404,7 +404,7 @@ final class ThreadCacheTests: XCTestCase {
   func testALongRunOfFreesEndsAtTheNextRefillOfAnotherClass() {
     nonisolated(unsafe) var outcome: [String: Bool] = [:]
     runJoinedThreads(1) { _ in
-      let sizeA = 200, sizeB = 700, sizeC = 90
+      let sizeA = 200, sizeB = 700, sizeC = 16   // C: class 0
       swallocFree(swallocMalloc(32))   // the thread's cache
       guard let t = currentTcache() else { outcome["a cache"] = false; return }
       let classA = classIndexFor(UInt(sizeA))
@@ -419,11 +419,15 @@ final class ThreadCacheTests: XCTestCase {
       swallocFree(swallocMalloc(UInt(sizeB)))   // a refill of another class
       outcome["then they go back"] = stackA.count == 0 && binA.pointee.regionsInUse == 0
       outcome["and the class's spare slabs with them"] = binA.pointee.spareCount == 0 && binA.pointee.spare == nil
-      // One overflow only: capacity + 1 frees (a fresh stack of class C).
+      // One overflow in the run of frees: 2 x capacity frees overflow
+      // twice, the first time with pops since the stack's last refill (no
+      // run yet). Class 0, whose first overflow in a run is encoded apart
+      // from "no run" (-1).
       let classC = classIndexFor(UInt(sizeC))
+      XCTAssertEqual(classC, 0)
       let stackC = tcacheBin(t, classC)
       let capacityC = Int(config.tcacheCapacities[classC])
-      blocks = (0..<capacityC + 1).map { _ in swallocMalloc(UInt(sizeC))! }
+      blocks = (0..<capacityC * 2).map { _ in swallocMalloc(UInt(sizeC))! }
       for b in blocks { swallocFree(b) }
       let kept = stackC.count
       swallocFree(swallocMalloc(UInt(sizeA)))   // a refill of class A

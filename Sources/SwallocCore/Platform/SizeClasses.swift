@@ -204,7 +204,7 @@ func classIndexFor(_ size: UInt) -> Int {
   // entry, (size - 1) >> 12, share a class. One shift and one load (a
   // table keyed by the top bit's position and the three bits below it, 73
   // bytes, took a bit search and six more instructions: malloc(20000) +
-  // free 126 -> 118, scripts/fastpath-instructions.sh 20000).
+  // free 126 -> 119, scripts/fastpath-instructions.sh 20000).
   return Int(sizeUpper[Int((size &- 1) >> upperTableShift)])
 }
 

@@ -161,9 +161,9 @@ struct Tcache {
   var idleEvents: UInt32 = 0
   var idlePassMs: UInt32 = 0
   /// The small class whose stack last overflowed in a run of frees
-  /// (tcacheOverflow): the class after a second overflow in that run, its
-  /// complement (~class) after the first, -1 when none. The next refill of
-  /// another class ends a run of two (tcacheEndFreeRun).
+  /// (tcacheOverflow): the class after a second overflow in that run,
+  /// -2 - class after the first, -1 when none. The next refill of another
+  /// class ends a run of two (tcacheEndFreeRun).
   var freeRunClass: Int32 = -1
   /// What the arena's locks cost the thread (arenaSpreadCheck).
   var spread: ArenaSpread

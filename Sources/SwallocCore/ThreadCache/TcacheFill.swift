@@ -270,7 +270,8 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
     // A second overflow of the same run: a burst of frees longer than the
     // stack, whose last blocks the next class's refill sends back.
     let c = Int32(truncatingIfNeeded: sizeClass)
-    t.pointee.freeRunClass = t.pointee.freeRunClass == c || t.pointee.freeRunClass == ~c ? c : ~c
+    let first = -2 &- c   // its first overflow in the run (-1 is "none")
+    t.pointee.freeRunClass = t.pointee.freeRunClass == c || t.pointee.freeRunClass == first ? c : first
   }
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(freeRun ? 0 : capacity >> 1))
 }
@@ -280,11 +281,11 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
 /// still in its run (no pop since), the run's last blocks go back too, and
 /// the bin's spare slabs (Bin.swift) to the arena, whose other classes'
 /// slabs can then take their pages (the spares serve only their class,
-/// which the program just left). A
-/// program that frees a burst of blocks of one class and goes on to
-/// another (a request's or a parser's temporaries) left up to a stack of
-/// them in the cache until the collector came by, each pinning a slab the
-/// rest of the burst emptied: bench burst held ~0.6 MiB of slabs for 772
+/// which the program just left). A program that frees a burst of blocks of
+/// one class and goes on to another (a request's or a parser's
+/// temporaries) left up to a stack of them in the cache until the
+/// collector came by, each pinning a slab the rest of the burst emptied:
+/// bench burst held ~0.6 MiB of slabs for 772
 /// cached regions of 15 classes at its peak. `wl burst 1 1` peak RSS 6720
 /// -> 6336 KiB with the blocks alone, 5952 KiB with the spares too (glibc
 /// 5940; address randomization off, where the figure is exact), time the
