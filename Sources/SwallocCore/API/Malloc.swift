@@ -155,28 +155,20 @@ private func freeMissSmall(_ pointer: UnsafeMutableRawPointer, leaf: UInt, entry
 }
 
 /// A free of a small block of the thread's own arena that found its stack
-/// `bin` full on the fast path (freeMiss): the overflow (tcacheOverflow)
-/// and the push, counted as the fast path counts its pushes, as
-/// cacheFree does them but without freeFull's lookup, counting and
-/// checks, ~180 instructions once per overflow (bench burst, runs of
-/// frees of one class, met one every 56 frees) that told this path
-/// nothing new: the region's checks are the flush's, as for every block
-/// the fast path pushes. `wl burst 1 0.1` 175.4M -> 172.5M instructions,
-/// `wl xmalloc 2 0.2` 115.2M -> 114.2M (callgrind). (Out of line, so that
-/// freeMiss's large-block case saves no registers.)
+/// `bin` full on the fast path (freeMiss): cacheFree (the overflow and the
+/// push), counted as the fast path counts its pushes, without freeFull's
+/// lookup, counting and checks, ~180 instructions once per overflow (bench
+/// burst, runs of frees of one class, met one every 56 frees) that told
+/// this path nothing new: the region's checks are the flush's, as for
+/// every block the fast path pushes. `wl burst 1 0.1` 175.4M -> 172.5M
+/// instructions, `wl xmalloc 2 0.2` 115.2M -> 114.2M (callgrind). (Out of
+/// line, so that freeMiss's large-block case saves no registers.)
 @inline(never)
 private func freeOverflowingStack(_ pointer: UnsafeMutableRawPointer, _ bins: UnsafeMutablePointer<TcacheBin>,
                                   _ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) {
   let t = (UnsafeMutableRawPointer(bins) - tcacheBinsOffset).assumingMemoryBound(to: Tcache.self)
   invariant(currentTcache() == t && bin == tcacheBin(t, sizeClass), "the fast path's stacks are not the thread's cache")
-  if !bin.push(pointer, floor: bin.localFloor(sizeClass: sizeClass)) {
-    // (The overflow may move the floor: foreign entries sent home, a
-    // stack leaving its dense slot.)
-    tcacheOverflow(t, sizeClass: sizeClass)
-    let pushed = bin.push(pointer, floor: bin.localFloor(sizeClass: sizeClass))
-    invariant(pushed, "a thread-cache stack has no room after its overflow")
-    tcacheEvent(t)
-  }
+  cacheFree(t, pointer, sizeClass)
   bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
   backgroundThreadMaybeStart()
 }

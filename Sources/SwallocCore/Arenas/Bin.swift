@@ -100,10 +100,12 @@ let binMinSparesAbovePage: UInt = 4
 /// a class whose blocks are not being allocated keeps them for nothing:
 /// bench burst (bursts of one random class each, ~20 classes) held up to
 /// binSpareBytes in each class it had used.
-func binTrimSpares(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) {
+/// `evenIfTaken`: whatever refills took (the end of a burst of frees of the
+/// class, tcacheEndFreeRun).
+func binTrimSpares(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, evenIfTaken: Bool = false) {
   let bin = a.pointee.bins + sizeClass
   mutexLock(&bin.pointee.lock)
-  if !bin.pointee.spareTaken { binReleaseSpareLocked(a, bin) }
+  if evenIfTaken || !bin.pointee.spareTaken { binReleaseSpareLocked(a, bin) }
   bin.pointee.spareTaken = false
   mutexUnlock(&bin.pointee.lock)
 }

@@ -303,10 +303,7 @@ func tcacheEndFreeRun(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   let bin = tcacheBin(t, last)
   if bin.count > 0 && bin.pointee.countdownStart == bin.pointee.countdown {
     tcacheFlush(t, sizeClass: last, keep: 0)
-    let arenaBin = t.pointee.arena.pointee.bins + last
-    mutexLock(&arenaBin.pointee.lock)
-    binReleaseSpareLocked(t.pointee.arena, arenaBin)
-    mutexUnlock(&arenaBin.pointee.lock)
+    binTrimSpares(t.pointee.arena, sizeClass: last, evenIfTaken: true)
   }
 }
 
