@@ -166,7 +166,7 @@ private func freeMissSmall(_ pointer: UnsafeMutableRawPointer, leaf: UInt, entry
 @inline(never)
 private func freeOverflowingStack(_ pointer: UnsafeMutableRawPointer, _ bins: UnsafeMutablePointer<TcacheBin>,
                                   _ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) {
-  let t = (UnsafeMutableRawPointer(bins) - tcacheBinsOffset).assumingMemoryBound(to: Tcache.self)
+  let t = tcacheOwning(bins: UnsafeMutableRawPointer(bins))
   invariant(currentTcache() == t && bin == tcacheBin(t, sizeClass), "the fast path's stacks are not the thread's cache")
   cacheFree(t, pointer, sizeClass)
   bin.pointee.frees &+= 1   // thread.deallocated, as on the fast path
@@ -331,7 +331,7 @@ func mallocSlow(_ size: UInt) -> UnsafeMutableRawPointer? {
 /// 172.4M -> 170.5M instructions; xmalloc 2 0.2 114.4M -> 113.8M).
 @inline(never)
 private func mallocRefill(_ bins: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) -> UnsafeMutableRawPointer? {
-  let t = (UnsafeMutableRawPointer(bins) - tcacheBinsOffset).assumingMemoryBound(to: Tcache.self)
+  let t = tcacheOwning(bins: UnsafeMutableRawPointer(bins))
   invariant(currentTcache() == t, "the fast path's stacks are not the thread's cache")
   let p = tcacheRefillAndPop(t, sizeClass: sizeClass)
   backgroundThreadMaybeStart()

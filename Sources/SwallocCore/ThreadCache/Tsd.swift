@@ -31,7 +31,14 @@ enum TsdState: UInt8 {
 @inline(__always)
 func currentTcache() -> UnsafeMutablePointer<Tcache>? {
   guard let bins = swalloc_tls_tcache_or_null() else { return nil }
-  return (bins - tcacheBinsOffset).assumingMemoryBound(to: Tcache.self)
+  return tcacheOwning(bins: bins)
+}
+
+/// The tcache whose stacks start at `bins` (a real cache's, not the empty
+/// one's: the callers checked its owner word).
+@inline(__always)
+func tcacheOwning(bins: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Tcache> {
+  (bins - tcacheBinsOffset).assumingMemoryBound(to: Tcache.self)
 }
 
 /// Makes `t` the thread's tcache (nil: none).
