@@ -289,16 +289,31 @@ def command_for(w, mode, threads, python_exe):
 
 
 def run_suite(workloads, allocators, libs, mode, threads, python_exe, timeout):
+    """Runs every workload under every allocator `reps` times. Repetition
+    by repetition: each repetition runs every workload once under each
+    allocator (the allocators' order rotated from one repetition to the
+    next) before the next repetition starts, so the runs of one workload
+    are spread over the whole suite. On a shared host the interference
+    comes in bursts of seconds: with all repetitions of a workload back to
+    back, one burst could slow most of them and move that workload's
+    medians (larson at 0.43 s against its usual 0.14 under swalloc and
+    jemalloc, 0.20-0.23 under the others, in one such run); spread out, a
+    burst reaches one repetition of a few workloads, which the median
+    discards."""
     results = {}  # (workload, allocator) -> Result
     reps = mode["reps"]
     child_cpu = 0.0
+    commands = {w.name: command_for(w, mode, threads, python_exe) for w in workloads}
     for w in workloads:
-        argv, extra, stdin_text = command_for(w, mode, threads, python_exe)
         for a in allocators:
             results[(w.name, a)] = Result()
-        for rep in range(reps):
-            k = rep % len(allocators)
-            order = allocators[k:] + allocators[:k]  # rotate who goes first
+    for rep in range(reps):
+        if reps > 1:
+            log(f"  repetition {rep + 1} of {reps}")
+        k = rep % len(allocators)
+        order = allocators[k:] + allocators[:k]  # rotate who goes first
+        for w in workloads:
+            argv, extra, stdin_text = commands[w.name]
             for a in order:
                 res = results[(w.name, a)]
                 if res.fail:
@@ -326,6 +341,7 @@ def run_suite(workloads, allocators, libs, mode, threads, python_exe, timeout):
                 res.times.append(sec)
                 res.rss.append(rss)
                 res.cpu.append(cpu)
+    for w in workloads:
         # Every allocator must compute the same thing.
         ref = next((results[(w.name, a)].output for a in allocators
                     if results[(w.name, a)].ok()), None)

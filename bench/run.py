@@ -3,8 +3,9 @@
 tcmalloc, in the same run.
 
 Builds bench/workloads.c (and the library when it is missing), then runs
-every workload under every allocator several times, interleaved (within a
-repetition each allocator runs once, in an order rotated per repetition),
+every workload under every allocator several times, interleaved (each
+repetition runs every workload once under each allocator, in an order
+rotated per repetition, before the next repetition starts),
 measuring the wall time and the peak RSS of the child (os.wait4). Prints
 and writes (to BENCHMARKS.md) the median time and peak RSS per workload and
 allocator, swalloc's ratios to glibc and to the best peer, the geometric
