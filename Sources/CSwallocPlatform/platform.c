@@ -20,6 +20,11 @@ uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES] = {
 #undef SW_64
 #undef SW_8
 #undef SW_L
+// See the header: the first leaf made, for the fast paths.
+__attribute__((visibility("hidden"), aligned(64)))
+uintptr_t swalloc_pagemap_hot[2] = {
+  (uintptr_t)-1, (uintptr_t)swalloc_pagemap_empty_leaf
+};
 
 // 64-byte aligned like a real Tcache block; never written (see the header).
 __attribute__((visibility("hidden"), aligned(64)))

@@ -80,6 +80,28 @@ final class PageMapTests: XCTestCase {
     XCTAssertTrue(pageMapSet(chunk, 0))
   }
 
+  /// The hot leaf (pageMapHot), which the free and realloc fast paths read
+  /// in place of the root, is the first leaf made and stays so: a leaf made
+  /// later under another root entry is found by the walk.
+  func testTheHotLeafIsTheFirstLeafAndStays() {
+    let p = swallocMalloc(100)!
+    defer { swallocFree(p) }
+    let hot = pageMapHotIndex()
+    XCTAssertLessThan(hot, UInt(rootEntries), "a leaf exists once a block does")
+    XCTAssertEqual(pageMapHotLeaf(), pageMapRoot[Int(hot)])
+    XCTAssertNotEqual(pageMapHotLeaf(), pageMapEmptyLeaf)
+    // A root entry other than the hot one and than the block's.
+    var other = (hot &+ 1) % UInt(rootEntries)
+    if other == UInt(bitPattern: p) >> rootShift { other = (other &+ 1) % UInt(rootEntries) }
+    let far = other << rootShift | 0x12_3440_0000
+    XCTAssertTrue(pageMapSet(far, 0x7000_0040))
+    XCTAssertEqual(pageMapLookup(far), 0x7000_0040)
+    XCTAssertEqual(pageMapHotIndex(), hot)
+    XCTAssertEqual(pageMapHotLeaf(), pageMapRoot[Int(hot)])
+    XCTAssertTrue(pageMapSet(far, 0))
+    XCTAssertEqual(pageMapLookup(UInt(bitPattern: p)) & pageMapArenaChunkTag, pageMapArenaChunkTag)
+  }
+
   func testAddressesOutsideTheUserSpaceAreUnknown() {
     XCTAssertEqual(pageMapLookup(UInt(1) << 48), 0)
     XCTAssertEqual(pageMapLookup(UInt.max), 0)

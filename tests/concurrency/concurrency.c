@@ -52,6 +52,16 @@
  *              writes would move the line between cores: false sharing).
  *              Skipped without a thread cache (tcache:false, junk, zero:
  *              each call takes one region).
+ * two-roots   blocks under two root entries of the library's page map (512
+ *              GiB each): the program reserves address space (PROT_NONE)
+ *              below its heap until new mappings land under the next root
+ *              entry, then allocates small and large blocks until some are
+ *              there; a second thread frees half of them while this one
+ *              reallocs the rest (in place and moving) and frees them, every
+ *              block checked; a forked child's double free of a block under
+ *              the second entry must abort. The library's free and realloc
+ *              fast paths read the entry of the first leaf made (the hot
+ *              leaf) and walk the map for the others: both must hold.
  * huge-realloc-race THREADS ITERS: each thread mallocs, grows with realloc
  *              and frees its own 2-8 MiB blocks; none crosses threads. A
  *              block moved by mremap used to clear its old address's
@@ -74,6 +84,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -997,6 +1009,112 @@ static bool run_arena_share(int threads)
     return true;
 }
 
+/* -------------------------------------------------------------- two-roots */
+
+#define ROOT_SHIFT 39
+enum { ROOTS_BLOCKS = 200000 };
+static unsigned char *roots_p[ROOTS_BLOCKS];
+static size_t roots_n[ROOTS_BLOCKS];
+
+static void roots_stamp(unsigned char *p, size_t n, size_t i)
+{
+    p[0] = (unsigned char)i;
+    p[n - 1] = (unsigned char)(i * 7 + 1);
+    p[n / 2] = (unsigned char)(i * 13 + 5);
+}
+
+static bool roots_check(const unsigned char *p, size_t n, size_t i)
+{
+    return p[0] == (unsigned char)i && p[n - 1] == (unsigned char)(i * 7 + 1) && p[n / 2] == (unsigned char)(i * 13 + 5);
+}
+
+static int roots_count;
+
+static void *roots_freer(void *arg)
+{
+    (void)arg;
+    for (int i = 1; i < roots_count; i += 2) {
+        if (!roots_check(roots_p[i], roots_n[i], (size_t)i)) FAILF("block %d (%zu B at %p) corrupted", i, roots_n[i], (void *)roots_p[i]);
+        free(roots_p[i]);
+        /* and some blocks of this thread's own, freed at once */
+        void *q = malloc(16 + (size_t)i % 1000);
+        if (!q) FAILF("malloc in the second thread");
+        free(q);
+    }
+    return NULL;
+}
+
+static void run_two_roots(void)
+{
+    unsigned char *first = malloc(64);
+    if (!first) { FAILF("malloc(64)"); return; }
+    uintptr_t root = (uintptr_t)first >> ROOT_SHIFT;
+    uintptr_t floor = root << ROOT_SHIFT;
+    /* Reserve from the top of the mmap area down past the start of this
+     * root entry's 512 GiB: the next mappings land under the entry below. */
+    size_t reserve = (size_t)64 << 30;
+    int reservations = 0;
+    for (;;) {
+        void *r = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (r == MAP_FAILED) { printf("SKIP two-roots: cannot reserve address space (%s)\n", strerror(errno)); exit(0); }
+        reservations++;
+        if ((uintptr_t)r < floor || reservations > 20) break;
+    }
+    if (floor == 0) { printf("SKIP two-roots: the heap is under root entry 0\n"); exit(0); }
+    int other = 0;
+    uint64_t rng = 99;
+    for (roots_count = 0; roots_count < ROOTS_BLOCKS; roots_count++) {
+        int i = roots_count;
+        /* mostly small, every 50th block large (16-200 KiB) */
+        size_t n = i % 50 == 49 ? 16384 + (size_t)(xs(&rng) % (184 << 10)) : 16 + (size_t)(xs(&rng) % 2032);
+        roots_p[i] = malloc(n);
+        roots_n[i] = n;
+        if (!roots_p[i]) { FAILF("malloc(%zu) failed", n); return; }
+        roots_stamp(roots_p[i], n, (size_t)i);
+        if ((uintptr_t)roots_p[i] >> ROOT_SHIFT != root) other++;
+        if (other >= 2000 && i % 2 == 1) { roots_count++; break; }
+    }
+    fprintf(stderr, "two-roots: %d reservations, %d blocks, %d under another root entry\n", reservations, roots_count, other);
+    if (other < 2000) { FAILF("only %d of %d blocks landed under another root entry", other, roots_count); return; }
+    /* A double free under the other entry, in a child. */
+    int victim = -1;
+    for (int i = roots_count - 1; i >= 0; i -= 2)
+        if ((uintptr_t)roots_p[i] >> ROOT_SHIFT != root && roots_n[i] < 4096) { victim = i; break; }
+    if (victim < 0) { FAILF("no small block under the other root entry"); return; }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) dup2(devnull, 2);
+        free(roots_p[victim]);
+        free(roots_p[victim]);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+        FAILF("a double free under the other root entry did not abort (status 0x%x)", status);
+    pthread_t t;
+    pthread_create(&t, NULL, roots_freer, NULL);
+    for (int i = 0; i < roots_count; i += 2) {
+        if (!roots_check(roots_p[i], roots_n[i], (size_t)i)) { FAILF("block %d (%zu B at %p) corrupted", i, roots_n[i], (void *)roots_p[i]); continue; }
+        /* within the class, then to another size */
+        size_t grow = roots_n[i] + 1 + (size_t)(xs(&rng) % 3);
+        unsigned char *q = realloc(roots_p[i], grow);
+        if (!q) { FAILF("realloc(%zu) failed", grow); continue; }
+        if (q[0] != (unsigned char)i || q[roots_n[i] - 1] != (unsigned char)(i * 7 + 1)) FAILF("realloc of block %d lost its contents", i);
+        size_t n2 = 16 + (size_t)(xs(&rng) % 5000);
+        roots_stamp(q, grow, (size_t)i);
+        unsigned char *q2 = realloc(q, n2);
+        if (!q2) { FAILF("realloc(%zu) failed", n2); continue; }
+        if (q2[0] != (unsigned char)i) FAILF("realloc of block %d lost its first byte", i);
+        if (malloc_usable_size(q2) < n2) FAILF("malloc_usable_size %zu < %zu", malloc_usable_size(q2), n2);
+        free(q2);
+    }
+    pthread_join(t, NULL);
+    free(first);
+}
+
 /* ------------------------------------------------------------- line-share */
 
 static const size_t line_sizes[] = {8, 16, 32, 48, 64, 80, 96, 112, 128};
@@ -1068,7 +1186,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
-                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS]\n", argv[0]);
+                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS] | two-roots\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -1093,6 +1211,9 @@ int main(int argc, char **argv)
         if (run_arena_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("arena-share ok\n");
     } else if (strcmp(g_mode, "line-share") == 0) {
         if (run_line_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("line-share ok\n");
+    } else if (strcmp(g_mode, "two-roots") == 0) {
+        run_two_roots();
+        if (atomic_load(&g_failures) == 0) printf("two-roots ok\n");
     } else if (strcmp(g_mode, "fork-storm") == 0) {
         run_fork_storm(argc > 2 ? atoi(argv[2]) : 300);
         if (atomic_load(&g_failures) == 0) printf("fork-storm ok\n");

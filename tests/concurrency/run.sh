@@ -12,6 +12,11 @@
 #                       sweepers free their blocks
 #   fork_storm          300 forks while 4 threads allocate; grandchildren
 #   free_errno          free() never changes errno
+#   two_roots           blocks under two root entries of the page map (the
+#                       free and realloc fast paths read one through the hot
+#                       leaf and walk the map for the other): freed by their
+#                       own and another thread, realloc'd, a double free
+#                       under the second entry aborts
 #   huge_realloc_race   realloc of huge blocks racing on 2 threads,
 #                       dirty_decay_ms:0
 #   arena_swap          4 threads hand blocks to each other, switch arenas
@@ -58,6 +63,7 @@ if have concurrency; then
     lib_check arena_share 60 "arena-share ok" lib "$BIN/concurrency" arena-share 8
     lib_check arena_share_uncached 60 "arena-share ok" lib env SWALLOC_CONF=tcache:false "$BIN/concurrency" arena-share 8
     lib_check line_share 60 "line-share ok" lib "$BIN/concurrency" line-share 8
+    lib_check two_roots 120 "two-roots ok" lib "$BIN/concurrency" two-roots
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi
 

@@ -59,6 +59,11 @@ extern uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES]
     __attribute__((visibility("hidden")));
 extern uintptr_t swalloc_pagemap_empty_leaf[SWALLOC_PAGEMAP_LEAF_ENTRIES]
     __attribute__((visibility("hidden")));
+// The hot leaf: word 0 the root index of the first leaf made (all ones
+// until then, which no address's index matches), word 1 that leaf (the
+// empty leaf until then). Written once, by the thread that makes the leaf.
+extern uintptr_t swalloc_pagemap_hot[2] __attribute__((visibility("hidden")));
+static inline void *swalloc_pagemap_hot_address(void) { return swalloc_pagemap_hot; }
 static inline void *swalloc_pagemap_root_address(void) { return swalloc_pagemap_root; }
 static inline void *swalloc_pagemap_empty_leaf_address(void) { return swalloc_pagemap_empty_leaf; }
 static inline void *swalloc_tls_tcache_or_null(void) {

@@ -77,43 +77,65 @@ func largeLeftThreadCache(_ p: UnsafeMutableRawPointer) {
 
 @_cdecl("swalloc_free") @_silgen_name("swalloc_internal_free")
 public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
-  // No NULL test here: address 0 reads the radix map's empty leaf, whose
-  // entry has no arena-chunk tag, so free(NULL) ends in freeSlow, which
-  // returns. Addresses of 48 bits and more would alias lower ones in the
-  // radix map: their root index is out of range and they go to the slow
-  // path too (which rejects them). An arena chunk's leaf entry is its
-  // ChunkMeta | 1.
-  // Bit casts rather than UInt(bitPattern:) of optionals, which branch on nil.
+  // The radix entry through the hot leaf (pageMapHot): its index and leaf
+  // are loaded while the address is compared, so the entry is one load
+  // from the address. Bit casts rather than UInt(bitPattern:) of
+  // optionals, which branch on nil.
+  let address = unsafeBitCast(pointer, to: UInt.self)
+  let hotLeaf = pageMapHotLeaf()
+  if address &>> rootShift == pageMapHotIndex() {
+    let leaf = pageMapSlot(hotLeaf, Int(bitPattern: (address &>> chunkShift) & UInt(leafEntries &- 1)))
+    if leaf & pageMapArenaChunkTag != 0 { return freeInArenaChunk(pointer, address: address, leaf: leaf) }
+    return freeSlow(pointer)
+  }
+  freeAnyRoot(pointer)
+}
+
+/// free's fast path for an address outside the hot leaf's 512 GiB: the
+/// two-level walk. No NULL test here: address 0 reads the radix map's
+/// empty leaf, whose entry has no arena-chunk tag, so free(NULL) ends in
+/// freeSlow, which returns. Addresses of 48 bits and more would alias
+/// lower ones in the radix map: their root index is out of range and they
+/// go to the slow path too (which rejects them).
+@inline(never)
+func freeAnyRoot(_ pointer: UnsafeMutableRawPointer?) {
   let address = unsafeBitCast(pointer, to: UInt.self)
   let rootIndex = address &>> rootShift
   if rootIndex < UInt(rootEntries),
      case let leaf = pageMapSlot(forAddress: address, rootIndex: rootIndex),
      leaf & pageMapArenaChunkTag != 0 {
-    // The class code's stack, by the byte offset the page's entry holds,
-    // read from the chunk's bin map (its copy of that half of the entry,
-    // a quarter of the bytes: Chunk.swift).
-    let binMap = UnsafeRawPointer(bitPattern: leaf &+ UInt(chunkMetaBinMapOffset &- 1)).unsafelyUnwrapped
-    let binOffset = UInt(binMap.load(fromByteOffset: Int(pageIndexInChunk(address)) &* 2, as: UInt16.self))
-    // Code 0 (no allocation starts here) and uncached classes have
-    // zero-capacity stacks, and a thread without a cache has only those:
-    // they fail the room check.
-    // Room left, and not the block freed last. Large classes never have
-    // room here.
-    // Only a block of the thread's own arena enters its stacks here: one
-    // of another arena's, reused by this thread, would spread both threads'
-    // blocks over both arenas' slabs (see freeOtherArena).
-    let bins = fastPathBins()
-    let bin = fastPathBin(atOffset: Int(bitPattern: binOffset))
-    if chunkMetaArenaWord(leaf: leaf) != fastPathOwner(bins) {
-      return freeOtherArena(pointer.unsafelyUnwrapped, leaf: leaf, bin: bin, binOffset: binOffset)
-    }
-    if bin.fastPush(pointer, address: address) { return }
-    // The chunk's radix entry goes along: a large block's cache free needs
-    // its page-map entry, and a foreign block's its arena. (Not the entry's
-    // address, which the fast path would then keep in a register.)
-    return freeMiss(pointer.unsafelyUnwrapped, leaf: leaf)
+    return freeInArenaChunk(pointer, address: address, leaf: leaf)
   }
   freeSlow(pointer)
+}
+
+/// The rest of free's fast path, for a block of an arena chunk whose radix
+/// entry (its ChunkMeta | pageMapArenaChunkTag) is `leaf`.
+@inline(__always)
+func freeInArenaChunk(_ pointer: UnsafeMutableRawPointer?, address: UInt, leaf: UInt) {
+  // The class code's stack, by the byte offset the page's entry holds,
+  // read from the chunk's bin map (its copy of that half of the entry,
+  // a quarter of the bytes: Chunk.swift).
+  let binMap = UnsafeRawPointer(bitPattern: leaf &+ UInt(chunkMetaBinMapOffset &- 1)).unsafelyUnwrapped
+  let binOffset = UInt(binMap.load(fromByteOffset: Int(pageIndexInChunk(address)) &* 2, as: UInt16.self))
+  // Code 0 (no allocation starts here) and uncached classes have
+  // zero-capacity stacks, and a thread without a cache has only those:
+  // they fail the room check.
+  // Room left, and not the block freed last. Large classes never have
+  // room here.
+  // Only a block of the thread's own arena enters its stacks here: one
+  // of another arena's, reused by this thread, would spread both threads'
+  // blocks over both arenas' slabs (see freeOtherArena).
+  let bins = fastPathBins()
+  let bin = fastPathBin(atOffset: Int(bitPattern: binOffset))
+  if chunkMetaArenaWord(leaf: leaf) != fastPathOwner(bins) {
+    return freeOtherArena(pointer.unsafelyUnwrapped, leaf: leaf, bin: bin, binOffset: binOffset)
+  }
+  if bin.fastPush(pointer, address: address) { return }
+  // The chunk's radix entry goes along: a large block's cache free needs
+  // its page-map entry, and a foreign block's its arena. (Not the entry's
+  // address, which the fast path would then keep in a register.)
+  return freeMiss(pointer.unsafelyUnwrapped, leaf: leaf)
 }
 
 /// A free the fast path could not take, of a block in an arena chunk whose

@@ -96,61 +96,84 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   // malloc(100), realloc to 112, free 125 -> 109, malloc(24), realloc to
   // 40, free 190 -> 175. A huge array's calls within its mapping skipped
   // the full lookup too.
+  // The radix entry through the hot leaf, as swallocFree reads it; an
+  // address under another root entry takes reallocAnyRoot's walk.
   let address = unsafeBitCast(pointer, to: UInt.self)
-  // (The radix read as swallocFree makes it: pageMapLookup's masked root
+  let hotLeaf = pageMapHotLeaf()
+  if address &>> rootShift == pageMapHotIndex() && !config.opt.secure {
+    let leaf = pageMapSlot(hotLeaf, Int(bitPattern: (address &>> chunkShift) & UInt(leafEntries &- 1)))
+    return reallocWithEntry(pointer, size, address: address, leaf: leaf)
+  }
+  return reallocAnyRoot(pointer, size)
+}
+
+/// realloc's fast path for an address outside the hot leaf's 512 GiB (or
+/// with secure:true, which reallocRest sends to reallocSlow).
+@inline(never)
+private func reallocAnyRoot(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> UnsafeMutableRawPointer? {
+  let address = unsafeBitCast(pointer, to: UInt.self)
+  // (The radix read as freeAnyRoot makes it: pageMapLookup's masked root
   // index and separate zero test cost one instruction more a call, +1.2%
   // on realloc-grow.)
   let rootIndex = address &>> rootShift
   if rootIndex < UInt(rootEntries) && !config.opt.secure {
-    let leaf = pageMapSlot(forAddress: address, rootIndex: rootIndex)
-    if leaf & pageMapArenaChunkTag != 0 {
-      let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
-      let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
-      // (From the page map, not the bin map free's fast path reads: the
-      // bin map's stack offset, code << 6, cost two instructions more here,
-      // the compiler keeping both the offset and the code.)
-      // (Whether a small block's address starts a region is not checked
-      // here, as the free fast path does not: realloc(p + 16) of a small
-      // block is one of the gaps secure:true closes, README "Misuse". With
-      // the check (from the page-map entry, slabEntryRegionIndex), bench
-      // realloc-grow ran 0.210 -> 0.240 s, +23 instructions a call. The full
-      // path, lookupAllocation, checks it.)
-      // Same class: at most the class's size and more than the class
-      // below's (tcmalloc's test), rather than classifying `size`, whose
-      // branch on the table's limit (4 KiB then) was mispredicted for blocks
-      // on either side of it (bench realloc-grow: strings of 64 B..8 KiB).
-      // Code 0 (no allocation starts here) has size 0, which fails, and so
-      // does size 0 (never above the class below's size).
-      let code = Int(classCode & UInt(codeSizeEntries &- 1))
-      // And a small class, or else the first page of a large run: as one
-      // value, not two branches. The compiler tested the page offset first,
-      // and whether a block of 2 KiB and more starts a page is a coin toss
-      // (2048-byte regions: every other one): that branch was mispredicted
-      // in a quarter of bench realloc-grow's calls (callgrind --branch-sim,
-      // `wl realloc-grow 1 0.1`: 650,357 of 2,727,575).
-      let notSmall = (UInt(bitPattern: config.smallClassCount) &- classCode) >> 63   // 1: not a small class
-      let midPage = ((address & pageMask) &+ pageMask) >> pageShift                  // 1: not a page's start
-      if size <= UInt(codeSizes[code]) && size > UInt(codeSizes[(code &- 1) & (codeSizeEntries &- 1)])
-         && notSmall & midPage == 0 {
-        return pointer
-      }
-      // A small block moving to another small class (a string growing past
-      // its class), size 0 left to reallocRest: the fast paths' malloc and
-      // free around the copy, with the checks reallocSlow's
-      // lookupAllocation makes for a small block (an arena chunk's slab
-      // page). The slab record is not read: another thread may be updating
-      // it under its bin's lock.
-      if classCode != 0 && classCode <= UInt(bitPattern: config.smallClassCount) && size &- 1 < lookupMaxSize {
-        return reallocSmallMove(pointer.unsafelyUnwrapped, size, oldCode: Int(classCode))
-      }
-    } else if leaf != 0 {
-      // A huge block's record (an untagged radix entry), which must be
-      // the block's: reallocSlow's rule.
-      let record = UnsafeMutablePointer<Extent>(bitPattern: leaf).unsafelyUnwrapped
-      if record.pointee.address == address && size > largeMaxClass
-         && hugeKeepsPlace(size, usable: record.pointee.pages << pageShift) {
-        return pointer
-      }
+    return reallocWithEntry(pointer, size, address: address,
+                            leaf: pageMapSlot(forAddress: address, rootIndex: rootIndex))
+  }
+  return reallocRest(pointer, size)
+}
+
+/// The rest of realloc's fast path, given the block's radix entry `leaf`.
+@inline(__always)
+private func reallocWithEntry(_ pointer: UnsafeMutableRawPointer?, _ size: UInt,
+                              address: UInt, leaf: UInt) -> UnsafeMutableRawPointer? {
+  if leaf & pageMapArenaChunkTag != 0 {
+    let pageMap = UnsafePointer<UInt>(bitPattern: leaf &+ UInt(chunkMetaPageMapOffset &- 1)).unsafelyUnwrapped
+    let classCode = pageMap[Int(pageIndexInChunk(address))] >> pageEntryClassShift
+    // (From the page map, not the bin map free's fast path reads: the
+    // bin map's stack offset, code << 6, cost two instructions more here,
+    // the compiler keeping both the offset and the code.)
+    // (Whether a small block's address starts a region is not checked
+    // here, as the free fast path does not: realloc(p + 16) of a small
+    // block is one of the gaps secure:true closes, README "Misuse". With
+    // the check (from the page-map entry, slabEntryRegionIndex), bench
+    // realloc-grow ran 0.210 -> 0.240 s, +23 instructions a call. The full
+    // path, lookupAllocation, checks it.)
+    // Same class: at most the class's size and more than the class
+    // below's (tcmalloc's test), rather than classifying `size`, whose
+    // branch on the table's limit (4 KiB then) was mispredicted for blocks
+    // on either side of it (bench realloc-grow: strings of 64 B..8 KiB).
+    // Code 0 (no allocation starts here) has size 0, which fails, and so
+    // does size 0 (never above the class below's size).
+    let code = Int(classCode & UInt(codeSizeEntries &- 1))
+    // And a small class, or else the first page of a large run: as one
+    // value, not two branches. The compiler tested the page offset first,
+    // and whether a block of 2 KiB and more starts a page is a coin toss
+    // (2048-byte regions: every other one): that branch was mispredicted
+    // in a quarter of bench realloc-grow's calls (callgrind --branch-sim,
+    // `wl realloc-grow 1 0.1`: 650,357 of 2,727,575).
+    let notSmall = (UInt(bitPattern: config.smallClassCount) &- classCode) >> 63   // 1: not a small class
+    let midPage = ((address & pageMask) &+ pageMask) >> pageShift                  // 1: not a page's start
+    if size <= UInt(codeSizes[code]) && size > UInt(codeSizes[(code &- 1) & (codeSizeEntries &- 1)])
+       && notSmall & midPage == 0 {
+      return pointer
+    }
+    // A small block moving to another small class (a string growing past
+    // its class), size 0 left to reallocRest: the fast paths' malloc and
+    // free around the copy, with the checks reallocSlow's
+    // lookupAllocation makes for a small block (an arena chunk's slab
+    // page). The slab record is not read: another thread may be updating
+    // it under its bin's lock.
+    if classCode != 0 && classCode <= UInt(bitPattern: config.smallClassCount) && size &- 1 < lookupMaxSize {
+      return reallocSmallMove(pointer.unsafelyUnwrapped, size, oldCode: Int(classCode))
+    }
+  } else if leaf != 0 {
+    // A huge block's record (an untagged radix entry), which must be
+    // the block's: reallocSlow's rule.
+    let record = UnsafeMutablePointer<Extent>(bitPattern: leaf).unsafelyUnwrapped
+    if record.pointee.address == address && size > largeMaxClass
+       && hugeKeepsPlace(size, usable: record.pointee.pages << pageShift) {
+      return pointer
     }
   }
   return reallocRest(pointer, size)

@@ -37,6 +37,27 @@ var pageMapRoot: UnsafeMutablePointer<UnsafeMutablePointer<UInt>> {
 var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> {
   @inline(__always) get { swalloc_pagemap_empty_leaf_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt.self) }
 }
+/// The hot leaf (swalloc_platform.h): the root index of the first leaf
+/// made and that leaf. The free fast path compares an address's root index
+/// with the first word and reads the leaf from the second, two loads that
+/// do not wait for the address, in place of the root load that does: the
+/// entry is then one dependent load from the address, not two. Nearly
+/// every process keeps its whole heap under one root entry (512 GiB);
+/// other addresses take the two-level walk. Read relaxed-atomically: a
+/// reader that sees the index and not yet the leaf reads the empty leaf's
+/// zero and takes the slow path, which walks the root.
+var pageMapHot: UnsafeMutablePointer<UInt> {
+  @inline(__always) get { swalloc_pagemap_hot_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt.self) }
+}
+
+@inline(__always)
+func pageMapHotIndex() -> UInt { atomicUInt(pageMapHot).pointee.load(ordering: .relaxed) }
+
+@inline(__always)
+func pageMapHotLeaf() -> UnsafeMutablePointer<UInt> {
+  UnsafeMutablePointer<UInt>(bitPattern: atomicUInt(pageMapHot + 1).pointee.load(ordering: .relaxed)).unsafelyUnwrapped
+}
+
 /// Serializes making radix leaves; root entries are published with release
 /// order and read without it.
 nonisolated(unsafe) var pageMapLock = Mutex()
@@ -77,6 +98,8 @@ func pageMapBoot() -> Bool {
     fatal("swalloc: the static page map does not match its geometry")
   }
   pageMapRoot.update(repeating: pageMapEmptyLeaf, count: rootEntries)
+  pageMapHot[0] = ~0
+  pageMapHot[1] = UInt(bitPattern: pageMapEmptyLeaf)
   return true
 }
 
@@ -137,6 +160,11 @@ func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
       // Publish the zeroed leaf with release order so lock-free readers see zeros.
       atomicUInt(UnsafeMutableRawPointer(pageMapRoot + rootIndex).assumingMemoryBound(to: UInt.self))
         .pointee.store(UInt(bitPattern: raw), ordering: .releasing)
+      // The first leaf is the hot one: its leaf, then its index.
+      if pageMapHotIndex() == ~0 {
+        atomicUInt(pageMapHot + 1).pointee.store(UInt(bitPattern: raw), ordering: .relaxed)
+        atomicUInt(pageMapHot).pointee.store(UInt(rootIndex), ordering: .releasing)
+      }
       return l
     }
     guard let created else { return false }
