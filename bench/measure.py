@@ -138,6 +138,13 @@ WORKLOADS = [
 # whose threads wait for each other, up to 300%), and with 5 the median of
 # a row moved by 10-15% between two runs of one build (2026-12-05).
 FULL = {"reps": 7, "scale": 1.0, "python_rounds": 2, "sqlite_rows": 200000}
+# The loaded run (--loaded) takes 11: with the cores shared with busy
+# loops, the workloads whose threads hand blocks to each other and wait
+# (xmalloc, larson, server-churn) spread their times over a factor of ten
+# under every allocator (xmalloc, 15 runs each, 2026-12-05: swalloc
+# 0.12-1.00 s, tcmalloc 0.14-1.55, mimalloc 0.09-1.54), and the median of 7
+# of such draws put one allocator's row at 6.7 x another's.
+LOADED_REPS = 11
 QUICK = {"reps": 1, "scale": 0.4, "python_rounds": 1, "sqlite_rows": 50000}
 
 

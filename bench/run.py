@@ -77,6 +77,8 @@ def main():
             log(f"{w.name:14s} {w.desc}")
         return 0
     mode = dict(QUICK if args.quick else FULL)
+    if args.loaded and not args.quick:
+        mode["reps"] = measure.LOADED_REPS
     if args.reps:
         mode["reps"] = args.reps
     if args.threads < 1:

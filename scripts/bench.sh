@@ -4,7 +4,8 @@
 #
 #   scripts/bench.sh            full mode (7 repetitions, ~5-10 minutes on 2
 #                               cores); writes BENCHMARKS.md and
-#                               docs/bench-ratios.svg
+#                               docs/bench-ratios.svg; with --loaded, 11
+#                               repetitions (~8 minutes) into its section
 #   scripts/bench.sh --quick    1 repetition, less work (about a minute);
 #                               writes .build/bench/BENCHMARKS-quick.md
 #   other arguments go to bench/run.py: --only NAME[,NAME] --allocators A[,A]
