@@ -108,7 +108,15 @@ func pageMapBoot() -> Bool {
 /// record also holds its address).
 @inline(__always)
 func pageMapEntry(_ address: UInt) -> UInt {
-  pageMapSlot(forAddress: address, rootIndex: (address &>> rootShift) & UInt(rootEntries &- 1))
+  // Through the hot leaf when the address is under it (nearly always: a
+  // branch the processor predicts, so the entry is one load from the
+  // address, as on free's fast path), else the walk.
+  let rootIndex = (address &>> rootShift) & UInt(rootEntries &- 1)
+  let hotLeaf = pageMapHotLeaf()
+  if _fastPath(rootIndex == pageMapHotIndex()) {
+    return pageMapSlot(hotLeaf, Int(bitPattern: (address &>> chunkShift) & UInt(leafEntries &- 1)))
+  }
+  return pageMapSlot(forAddress: address, rootIndex: rootIndex)
 }
 
 /// The leaf entry for `address` under root entry `rootIndex`, which is
