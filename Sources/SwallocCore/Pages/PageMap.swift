@@ -38,14 +38,18 @@ var pageMapEmptyLeaf: UnsafeMutablePointer<UInt> {
   @inline(__always) get { swalloc_pagemap_empty_leaf_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt.self) }
 }
 /// The hot leaf (swalloc_platform.h): the root index of the first leaf
-/// made and that leaf. The free fast path compares an address's root index
-/// with the first word and reads the leaf from the second, two loads that
-/// do not wait for the address, in place of the root load that does: the
-/// entry is then one dependent load from the address, not two. Nearly
-/// every process keeps its whole heap under one root entry (512 GiB);
-/// other addresses take the two-level walk. Read relaxed-atomically: a
-/// reader that sees the index and not yet the leaf reads the empty leaf's
-/// zero and takes the slow path, which walks the root.
+/// made and that leaf. free's and realloc's fast paths and pageMapEntry
+/// compare an address's root index with the first word and read the leaf
+/// from the second, two loads that do not wait for the address, in place
+/// of the root load that does: the entry is then one dependent load from
+/// the address, not two. Nearly every process keeps its whole heap under
+/// one root entry (512 GiB); other addresses take the two-level walk.
+/// Read relaxed-atomically, the leaf before the index: a reader that sees
+/// the index and not yet the leaf reads the empty leaf's zero, which sends
+/// free and realloc to their slow paths (they walk the root); a caller of
+/// pageMapEntry holds an address it got after the entry for it was
+/// written, which came after the hot leaf was published (pageMapSet
+/// publishes it when it makes the first leaf), so it sees both words.
 var pageMapHot: UnsafeMutablePointer<UInt> {
   @inline(__always) get { swalloc_pagemap_hot_address().unsafelyUnwrapped.assumingMemoryBound(to: UInt.self) }
 }
