@@ -84,7 +84,7 @@ public func swallocFree(_ pointer: UnsafeMutableRawPointer?) {
   let address = unsafeBitCast(pointer, to: UInt.self)
   let hotLeaf = pageMapHotLeaf()
   if address &>> rootShift == pageMapHotIndex() {
-    let leaf = pageMapSlot(hotLeaf, Int(bitPattern: (address &>> chunkShift) & UInt(leafEntries &- 1)))
+    let leaf = pageMapSlot(hotLeaf, pageMapLeafIndex(address))
     if leaf & pageMapArenaChunkTag != 0 { return freeInArenaChunk(pointer, address: address, leaf: leaf) }
     return freeSlow(pointer)
   }

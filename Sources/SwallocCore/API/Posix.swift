@@ -101,7 +101,7 @@ public func swallocRealloc(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) ->
   let address = unsafeBitCast(pointer, to: UInt.self)
   let hotLeaf = pageMapHotLeaf()
   if address &>> rootShift == pageMapHotIndex() && !config.opt.secure {
-    let leaf = pageMapSlot(hotLeaf, Int(bitPattern: (address &>> chunkShift) & UInt(leafEntries &- 1)))
+    let leaf = pageMapSlot(hotLeaf, pageMapLeafIndex(address))
     return reallocWithEntry(pointer, size, address: address, leaf: leaf)
   }
   return reallocAnyRoot(pointer, size)

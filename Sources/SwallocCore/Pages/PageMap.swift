@@ -118,9 +118,15 @@ func pageMapEntry(_ address: UInt) -> UInt {
   let rootIndex = (address &>> rootShift) & UInt(rootEntries &- 1)
   let hotLeaf = pageMapHotLeaf()
   if _fastPath(rootIndex == pageMapHotIndex()) {
-    return pageMapSlot(hotLeaf, Int(bitPattern: (address &>> chunkShift) & UInt(leafEntries &- 1)))
+    return pageMapSlot(hotLeaf, pageMapLeafIndex(address))
   }
   return pageMapSlot(forAddress: address, rootIndex: rootIndex)
+}
+
+/// The slot of `address`'s chunk in its leaf (bits 22..38).
+@inline(__always)
+func pageMapLeafIndex(_ address: UInt) -> Int {
+  Int(bitPattern: (address &>> chunkShift) & UInt(leafEntries &- 1))
 }
 
 /// The leaf entry for `address` under root entry `rootIndex`, which is
@@ -130,7 +136,7 @@ func pageMapEntry(_ address: UInt) -> UInt {
 /// paths (one instruction fewer than pageMapLookup's mask and test).
 @inline(__always)
 func pageMapSlot(forAddress address: UInt, rootIndex: UInt) -> UInt {
-  pageMapSlot(pageMapRoot[Int(rootIndex)], Int((address &>> chunkShift) & UInt(leafEntries &- 1)))
+  pageMapSlot(pageMapRoot[Int(rootIndex)], pageMapLeafIndex(address))
 }
 
 /// Reads slot `index` of `leaf`, relaxed-atomically (a plain load on
@@ -190,7 +196,7 @@ func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
   // OfBlock, on one run in several). Readers that may race with a write
   // are the free paths of pointers no longer valid, which validate what
   // they find.
-  let slot = leaf + Int((address >> chunkShift) & UInt(leafEntries &- 1))
+  let slot = leaf + pageMapLeafIndex(address)
   atomicUInt(slot).pointee.store(value, ordering: .releasing)
   return true
 }
@@ -203,6 +209,6 @@ func pageMapSet(_ address: UInt, _ value: UInt) -> Bool {
 func pageMapClear(_ address: UInt, ifEqualTo expected: UInt) {
   let leaf = pageMapRoot[Int((address >> rootShift) & UInt(rootEntries &- 1))]
   if leaf == pageMapEmptyLeaf { return }
-  let slot = leaf + Int((address >> chunkShift) & UInt(leafEntries &- 1))
+  let slot = leaf + pageMapLeafIndex(address)
   _ = atomicUInt(slot).pointee.compareExchange(expected: expected, desired: 0, ordering: .relaxed)
 }
