@@ -1016,25 +1016,13 @@ enum { ROOTS_BLOCKS = 200000 };
 static unsigned char *roots_p[ROOTS_BLOCKS];
 static size_t roots_n[ROOTS_BLOCKS];
 
-static void roots_stamp(unsigned char *p, size_t n, size_t i)
-{
-    p[0] = (unsigned char)i;
-    p[n - 1] = (unsigned char)(i * 7 + 1);
-    p[n / 2] = (unsigned char)(i * 13 + 5);
-}
-
-static bool roots_check(const unsigned char *p, size_t n, size_t i)
-{
-    return p[0] == (unsigned char)i && p[n - 1] == (unsigned char)(i * 7 + 1) && p[n / 2] == (unsigned char)(i * 13 + 5);
-}
-
 static int roots_count;
 
 static void *roots_freer(void *arg)
 {
     (void)arg;
     for (int i = 1; i < roots_count; i += 2) {
-        if (!roots_check(roots_p[i], roots_n[i], (size_t)i)) FAILF("block %d (%zu B at %p) corrupted", i, roots_n[i], (void *)roots_p[i]);
+        if (check(roots_p[i], roots_n[i], (uint32_t)i) != (size_t)-1) FAILF("block %d (%zu B at %p) corrupted", i, roots_n[i], (void *)roots_p[i]);
         free(roots_p[i]);
         /* and some blocks of this thread's own, freed at once */
         void *q = malloc(16 + (size_t)i % 1000);
@@ -1070,7 +1058,7 @@ static void run_two_roots(void)
         roots_p[i] = malloc(n);
         roots_n[i] = n;
         if (!roots_p[i]) { FAILF("malloc(%zu) failed", n); return; }
-        roots_stamp(roots_p[i], n, (size_t)i);
+        fill(roots_p[i], n, (uint32_t)i);
         if ((uintptr_t)roots_p[i] >> ROOT_SHIFT != root) other++;
         if (other >= 2000 && i % 2 == 1) { roots_count++; break; }
     }
@@ -1097,17 +1085,17 @@ static void run_two_roots(void)
     pthread_t t;
     pthread_create(&t, NULL, roots_freer, NULL);
     for (int i = 0; i < roots_count; i += 2) {
-        if (!roots_check(roots_p[i], roots_n[i], (size_t)i)) { FAILF("block %d (%zu B at %p) corrupted", i, roots_n[i], (void *)roots_p[i]); continue; }
+        if (check(roots_p[i], roots_n[i], (uint32_t)i) != (size_t)-1) { FAILF("block %d (%zu B at %p) corrupted", i, roots_n[i], (void *)roots_p[i]); continue; }
         /* within the class, then to another size */
         size_t grow = roots_n[i] + 1 + (size_t)(xs(&rng) % 3);
         unsigned char *q = realloc(roots_p[i], grow);
         if (!q) { FAILF("realloc(%zu) failed", grow); continue; }
-        if (q[0] != (unsigned char)i || q[roots_n[i] - 1] != (unsigned char)(i * 7 + 1)) FAILF("realloc of block %d lost its contents", i);
+        if (check(q, roots_n[i], (uint32_t)i) != (size_t)-1) FAILF("realloc of block %d lost its contents", i);
         size_t n2 = 16 + (size_t)(xs(&rng) % 5000);
-        roots_stamp(q, grow, (size_t)i);
+        fill(q, grow, (uint32_t)i);
         unsigned char *q2 = realloc(q, n2);
         if (!q2) { FAILF("realloc(%zu) failed", n2); continue; }
-        if (q2[0] != (unsigned char)i) FAILF("realloc of block %d lost its first byte", i);
+        if (check(q2, n2 < grow ? n2 : grow, (uint32_t)i) != (size_t)-1) FAILF("realloc of block %d to %zu lost its contents", i, n2);
         if (malloc_usable_size(q2) < n2) FAILF("malloc_usable_size %zu < %zu", malloc_usable_size(q2), n2);
         free(q2);
     }
