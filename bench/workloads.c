@@ -21,7 +21,6 @@
 // Build: gcc -O2 -pthread -o workloads bench/workloads.c
 #define _GNU_SOURCE
 #include <pthread.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +109,41 @@ static void join(pthread_t *t, int n) {
 
 typedef struct { void *p; size_t n; uint32_t tag; } slot_t;
 
+// A thread that cannot go on until another one acts (empties the mailbox
+// it wants to send to, sends it something, finishes) sleeps on this room
+// instead of calling sched_yield in a loop. With the cores oversubscribed
+// (bench --loaded), a yield loop kept the waiting thread runnable: it
+// took time slices the thread it waited for needed, and larson's loaded
+// wall time under one allocator went from 0.21 s to over 4 s from run to
+// run (5K-375K sched_yield calls per run): a measure of the scheduler,
+// not of the allocator. Waking costs a fence and a load when nobody waits.
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int waiters;
+} g_room = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+// After a change a waiter may be waiting for. The fence orders the change
+// before the load of the waiter count (a waiter counts itself before it
+// tests its condition, so one of the two sees the other); the broadcast
+// under the lock cannot fall between a waiter's test and its sleep.
+static void room_wake(void) {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&g_room.waiters, __ATOMIC_RELAXED) == 0) return;
+  pthread_mutex_lock(&g_room.lock);
+  pthread_cond_broadcast(&g_room.cond);
+  pthread_mutex_unlock(&g_room.lock);
+}
+
+// Sleeps until ready(arg) holds (at once when it already does).
+static void room_wait(int (*ready)(void *), void *arg) {
+  pthread_mutex_lock(&g_room.lock);
+  __atomic_add_fetch(&g_room.waiters, 1, __ATOMIC_SEQ_CST);
+  while (!ready(arg)) pthread_cond_wait(&g_room.cond, &g_room.lock);
+  __atomic_sub_fetch(&g_room.waiters, 1, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&g_room.lock);
+}
+
 // ------------------------------------------------------------ churn-lifo
 // Single thread: batches of 1..256 blocks of 8..512 bytes, allocated then
 // freed in reverse order (stack discipline, like a parser's temporaries).
@@ -179,7 +213,8 @@ static int churn_random(void) {
 // the next thread's mailbox; a thread polls its own mailbox and frees what
 // it finds there, so a share of the frees are of blocks another thread
 // allocated. A mailbox holds at most 4 batches: a sender finding it full
-// empties its own mailbox and yields until there is room, so the memory in
+// empties its own mailbox and sleeps (g_room) until there is room or a
+// batch for it, so the memory in
 // transit (and the peak RSS) does not depend on how the threads happen to
 // be scheduled. A block holds the next pointer at offset 0, the tag at 8, its
 // size at 12 (16 bits) and the tag's check byte in its last byte.
@@ -203,6 +238,22 @@ typedef struct {
   uint64_t sum, received;
 } larson_arg_t;
 
+typedef struct { mailbox_t *mine, *next; int *finished; } larson_wait_t;
+
+// A sender may go on: room in the next mailbox, or batches in its own to free.
+static int larson_can_send(void *arg) {
+  larson_wait_t *w = arg;
+  return __atomic_load_n(&w->next->pending, __ATOMIC_ACQUIRE) < LARSON_BOX ||
+         __atomic_load_n(&w->mine->pending, __ATOMIC_ACQUIRE) > 0;
+}
+
+// A finished thread may go on: every thread finished, or batches to free.
+static int larson_can_finish(void *arg) {
+  larson_wait_t *w = arg;
+  return __atomic_load_n(w->finished, __ATOMIC_ACQUIRE) >= g_threads ||
+         __atomic_load_n(&w->mine->pending, __ATOMIC_ACQUIRE) > 0;
+}
+
 static uint64_t larson_drain(mailbox_t *box, uint64_t *received) {
   if (!__atomic_load_n(&box->pending, __ATOMIC_RELAXED)) return 0;
   pthread_mutex_lock(&box->lock);
@@ -210,6 +261,7 @@ static uint64_t larson_drain(mailbox_t *box, uint64_t *received) {
   box->head = NULL;
   __atomic_store_n(&box->pending, 0, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&box->lock);
+  room_wake(); // a sender may be waiting for room
   uint64_t sum = 0;
   while (b) {
     lblock_t *next = b->next;
@@ -231,6 +283,7 @@ static void *larson_thread(void *argp) {
   rng_t r = rng_seed(100 + (uint64_t)a->id);
   slot_t *s = xmalloc(sizeof(slot_t) * LARSON_SLOTS, "larson");
   mailbox_t *mine = &a->boxes[a->id], *next = &a->boxes[(a->id + 1) % g_threads];
+  larson_wait_t wait = {mine, next, a->finished};
   uint64_t sum = 0, received = 0;
 #define LARSON_NEW(x)                                          \
   do {                                                         \
@@ -261,13 +314,14 @@ static void *larson_thread(void *argp) {
       while (tail->next) tail = tail->next;
       while (__atomic_load_n(&next->pending, __ATOMIC_ACQUIRE) >= LARSON_BOX) {
         sum += larson_drain(mine, &received); // the receiver may be waiting on us
-        sched_yield();
+        room_wait(larson_can_send, &wait);
       }
       pthread_mutex_lock(&next->lock);
       tail->next = next->head;
       next->head = head;
       __atomic_store_n(&next->pending, next->pending + 1, __ATOMIC_RELAXED);
       pthread_mutex_unlock(&next->lock);
+      room_wake(); // the receiver may be waiting for a batch
     }
     if ((k & 15) == 0) sum += larson_drain(mine, &received);
   }
@@ -278,9 +332,10 @@ static void *larson_thread(void *argp) {
   free(s);
   // Keep emptying the mailbox until every thread has sent its last batch.
   __atomic_add_fetch(a->finished, 1, __ATOMIC_ACQ_REL);
+  room_wake();
   while (__atomic_load_n(a->finished, __ATOMIC_ACQUIRE) < g_threads) {
     sum += larson_drain(mine, &received);
-    sched_yield();
+    room_wait(larson_can_finish, &wait);
   }
   sum += larson_drain(mine, &received);
   a->sum = sum;
@@ -796,10 +851,13 @@ static int mixed_threads(void) {
 // object, to a random other thread through that thread's mutex-protected
 // queue instead of freeing it; every thread takes its whole queue every 16
 // replacements and frees what it finds. A queue holds at most 512 blocks:
-// a sender finding it full empties its own queue and yields until there is
-// room. The total work is fixed and split over the threads.
+// a sender finding it full empties its own queue and sleeps (g_room) until
+// there is room or its own queue is half full (a cycle of waiters, each
+// waiting on a full queue, always has one to wake; waking for each block
+// cost a futex call per block). The total work is fixed and split over the
+// threads.
 
-enum { SC_SLOTS = 256, SC_EVERY = 4, SC_QUEUE = 512 };
+enum { SC_SLOTS = 256, SC_EVERY = 4, SC_QUEUE = 512, SC_WAKE = SC_QUEUE / 2 };
 
 typedef struct {
   pthread_mutex_t lock;
@@ -816,6 +874,22 @@ typedef struct {
   uint64_t sum, handed;
 } sc_arg_t;
 
+typedef struct { sc_queue_t *mine, *to; int *finished; } sc_wait_t;
+
+// A sender may go on: room in the queue it sends to, or its own half full.
+static int sc_can_send(void *arg) {
+  sc_wait_t *w = arg;
+  return __atomic_load_n(&w->to->count, __ATOMIC_ACQUIRE) < SC_QUEUE ||
+         __atomic_load_n(&w->mine->count, __ATOMIC_ACQUIRE) >= SC_WAKE;
+}
+
+// A finished thread may go on: every thread finished, or its queue half full.
+static int sc_can_finish(void *arg) {
+  sc_wait_t *w = arg;
+  return __atomic_load_n(w->finished, __ATOMIC_ACQUIRE) >= g_threads ||
+         __atomic_load_n(&w->mine->count, __ATOMIC_ACQUIRE) >= SC_WAKE;
+}
+
 static uint64_t sc_drain(sc_queue_t *q) {
   if (!__atomic_load_n(&q->count, __ATOMIC_RELAXED)) return 0;
   pthread_mutex_lock(&q->lock);
@@ -823,6 +897,7 @@ static uint64_t sc_drain(sc_queue_t *q) {
   q->head = NULL;
   __atomic_store_n(&q->count, 0, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&q->lock);
+  room_wake(); // a sender may be waiting for room
   uint64_t sum = 0;
   while (b) {
     lnode_t *next = b->next;
@@ -855,14 +930,20 @@ static void *sc_thread(void *argp) {
       while (__atomic_load_n(&q->count, __ATOMIC_ACQUIRE) >= SC_QUEUE) {
         sum += sc_drain(mine); // the receiver may be waiting on us
         if (q == mine) break;
-        sched_yield();
+        sc_wait_t w = {mine, q, a->finished};
+        room_wait(sc_can_send, &w);
       }
       lnode_t *b = *x;
       pthread_mutex_lock(&q->lock);
       b->next = q->head;
       q->head = b;
-      __atomic_store_n(&q->count, q->count + 1, __ATOMIC_RELAXED);
+      int count = q->count + 1;
+      __atomic_store_n(&q->count, count, __ATOMIC_RELAXED);
       pthread_mutex_unlock(&q->lock);
+      // Only its owner empties a queue: it waits on this one while it
+      // holds fewer than SC_WAKE blocks, so the send that reaches SC_WAKE
+      // is the one to wake it.
+      if (count == SC_WAKE) room_wake();
       handed++;
     } else {
       sum += lfree(*x, "server-churn");
@@ -873,9 +954,11 @@ static void *sc_thread(void *argp) {
   for (int i = 0; i < SC_SLOTS; i++) sum += lfree(s[i], "server-churn");
   free(s);
   __atomic_add_fetch(a->finished, 1, __ATOMIC_ACQ_REL);
+  room_wake();
+  sc_wait_t w = {mine, mine, a->finished};
   while (__atomic_load_n(a->finished, __ATOMIC_ACQUIRE) < t) {
     sum += sc_drain(mine);
-    sched_yield();
+    room_wait(sc_can_finish, &w);
   }
   sum += sc_drain(mine);
   a->sum = sum;
