@@ -134,10 +134,16 @@ func binMapValue(_ map: UnsafePointer<UInt>, _ index: Int) -> UInt16 {
   UnsafeRawPointer(map).load(fromByteOffset: (index &- chunkPages) &* 2, as: UInt16.self)
 }
 
-/// A zeroed ChunkMeta for `chunk`, recycled or from base memory.
+/// A zeroed ChunkMeta for `chunk`, recycled or from base memory. A new
+/// record starts on a page: a chunk's first slab or run writes the
+/// record's head (its header, bin map and the first page entries, 2.2 KiB)
+/// and its tail (the last page's entry, which marks the free run after
+/// the first allocation, and the page-state bitmaps), 10.3 KiB apart,
+/// two pages when the record starts on one and three when it does not
+/// (the first malloc's resident pages: tests/memtruth first_malloc).
 func chunkMetaCreate(chunk: UInt, arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<ChunkMeta>? {
   var raw = recyclePop(&chunkMetaRecycleList, &chunkMetaRecycleLock)
-  if let r = raw { memset(r, 0, Int(config.chunkMetaSize)) } else { raw = baseAlloc(config.chunkMetaSize, alignment: 64) }
+  if let r = raw { memset(r, 0, Int(config.chunkMetaSize)) } else { raw = baseAlloc(config.chunkMetaSize, alignment: pageSize) }
   guard let raw else { return nil }
   let m = raw.bindMemory(to: ChunkMeta.self, capacity: 1)
   m.initialize(to: ChunkMeta(arena: arena, chunk: chunk))

@@ -97,17 +97,19 @@ func clearBoundaries(_ e: UnsafeMutablePointer<Extent>) {
 
 /// Maps a new chunk for the arena and files its usable pages as one free extent.
 func arenaAddChunk(_ a: UnsafeMutablePointer<Arena>) -> Bool {
-  guard let record = arenaNewRecord(a) else { return false }
-  guard let raw = mapAligned(chunkSize, alignment: chunkSize) else {
-    arenaRecycleRecord(a, record)
-    return false
-  }
+  guard let raw = mapAligned(chunkSize, alignment: chunkSize) else { return false }
   // Before any page is touched: the kernel picks the page size at the fault.
   adviseHugePages(raw, chunkSize, config.thpAdviceChunks)
   let chunk = UInt(bitPattern: raw)
   guard let meta = chunkMetaCreate(chunk: chunk, arena: a) else {
     unmapPages(raw, chunkSize)
-    arenaRecycleRecord(a, record)
+    return false
+  }
+  // The free run's record after the chunk's: a new one is cut from base
+  // memory behind the record, on the page of its tail (chunkMetaCreate).
+  guard let record = arenaNewRecord(a) else {
+    unmapPages(raw, chunkSize)
+    chunkMetaRecycle(meta)
     return false
   }
   if !pageMapSet(chunk, UInt(bitPattern: meta) | pageMapArenaChunkTag) {
@@ -162,23 +164,21 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
   // Empty slabs kept for new slabs of their size are free pages for
   // everything else (LargeAndSlabs.swift, SlabPool).
   if a.pointee.slabPool.pages != 0 { slabPoolEmpty(a) }
-  // Records for the run carved from a free extent's front (carvePages), or
-  // for a possible tail and (aligned runs only) head split, reserved up
-  // front so a failure leaves the free extents untouched.
+  var found = a.pointee.freeExtents.bestFit(pages: need)
+  if found == nil {
+    if arenaAddChunk(a) { found = a.pointee.freeExtents.bestFit(pages: need) }
+  }
+  guard let e = found else { return nil }
+  // Records for the run carved from the extent's front (carvePages), or
+  // for a possible tail and (aligned runs only) head split, reserved
+  // before anything changes, so a failure leaves the free extents as they
+  // were (a chunk just added stays free). Taken after a new chunk's
+  // record: new ones are cut from base memory behind it (chunkMetaCreate).
   guard let tail = arenaNewRecord(a) else { return nil }
   var head: UnsafeMutablePointer<Extent>? = nil
   if alignPages > 1 {
     guard let h = arenaNewRecord(a) else { arenaRecycleRecord(a, tail); return nil }
     head = h
-  }
-  var found = a.pointee.freeExtents.bestFit(pages: need)
-  if found == nil {
-    if arenaAddChunk(a) { found = a.pointee.freeExtents.bestFit(pages: need) }
-  }
-  guard let e = found else {
-    if let head { arenaRecycleRecord(a, head) }
-    arenaRecycleRecord(a, tail)
-    return nil
   }
   if e.pointee.pages == chunkUsablePages { a.pointee.emptyChunkCount &-= 1 }
   if head == nil && e.pointee.pages > pages { return carvePages(a, from: e, pages: pages, into: tail) }
