@@ -734,13 +734,34 @@ final class ThreadCacheGCTests: XCTestCase {
     sendHome([popped] + regions[next...].map { $0! }, t, sizeClass, arena)
   }
 
+  /// The stacks of 4-15 KiB regions may grow further in a process with
+  /// one thread than in one with several (tcacheGrowBudgetAlone); the
+  /// block reserves the larger count, and no limit is below the base.
+  func testSmallStacksGrowFurtherInASingleThreadedProcess() {
+    for c in 0..<config.tcacheClassCount {
+      XCTAssertLessThanOrEqual(config.tcacheBaseCapacities[c], config.tcacheSharedCapacities[c], "class \(c)")
+      XCTAssertLessThanOrEqual(config.tcacheSharedCapacities[c], config.tcacheCapacities[c], "class \(c)")
+      XCTAssertLessThanOrEqual(config.tcacheCapacities[c], max(config.tcacheBaseCapacities[c], tcacheGrowSlots))
+      if c >= config.smallClassCount {
+        XCTAssertEqual(config.tcacheSharedCapacities[c], config.tcacheCapacities[c], "large class \(c): one budget")
+      }
+    }
+    let c8k = classIndexFor(8192), c12k = classIndexFor(12288)
+    XCTAssertEqual(config.tcacheSharedCapacities[c8k], max(config.tcacheBaseCapacities[c8k], 8))
+    XCTAssertEqual(config.tcacheCapacities[c8k], 32)
+    XCTAssertEqual(config.tcacheSharedCapacities[c12k], config.tcacheBaseCapacities[c12k], "12 KiB: no growth with threads")
+    XCTAssertEqual(config.tcacheCapacities[c12k], 21)
+    XCTAssertEqual(tcacheGrowthLimit(c12k),
+                   swalloc_single_threaded() ? config.tcacheCapacities[c12k] : config.tcacheSharedCapacities[c12k])
+  }
+
   func testAStackThatKeepsSwingingGrowsAndShrinksBackWhenQuiet() {
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!
     let sizeClass = classIndexFor(4096)
     let bin = tcacheBin(t, sizeClass)
     let base = config.tcacheBaseCapacities[sizeClass]
-    let most = config.tcacheCapacities[sizeClass]
+    let most = tcacheGrowthLimit(sizeClass)
     let grown = min(base * 2, most)
     XCTAssertEqual(bin.pointee.capacity, base)
     XCTAssertGreaterThan(most, base, "4 KiB stacks may grow")

@@ -91,6 +91,9 @@ struct Config {
   /// Slots each cached class's stack has in a Tcache block: the most
   /// entries it may grow to (entries from tcacheClassCount on unused).
   var tcacheCapacities = ClassTable<UInt32>(repeating: 0)
+  /// The most entries a stack grows to once the process has threads
+  /// (tcacheGrowthLimit): at most tcacheCapacities.
+  var tcacheSharedCapacities = ClassTable<UInt32>(repeating: 0)
   /// The capacity each stack starts at and shrinks back to when idle.
   var tcacheBaseCapacities = ClassTable<UInt32>(repeating: 0)
   /// Byte offsets in a Tcache block of each cached class's stack end: in

@@ -221,8 +221,9 @@ extension UnsafeMutablePointer where Pointee == TcacheBin {
 /// full of foreign ones is foreignStackFull's). A stack that ran empty
 /// since it last overflowed swung through its whole capacity; one that
 /// did so twice in a row keeps swinging between empty and full (a random
-/// walk of the class's live count): it doubles, up to the slots its block
-/// reserves, and takes the block without a flush (tcmalloc's per-class
+/// walk of the class's live count): it doubles, up to tcacheGrowthLimit
+/// (the slots its block reserves, or fewer once the process has threads),
+/// and takes the block without a flush (tcmalloc's per-class
 /// lists grow the same way). One swing is not enough: a burst of one size
 /// allocated and then freed swings once, and every further block of its
 /// frees overflows again with no refill between, which a bigger stack
@@ -236,7 +237,7 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   // A stack in its dense slot moves to its full slot, which has room.
   if _slowPath(tcacheHasDenseCapacity(bin)) && tcacheLeaveDenseSlot(t, sizeClass: sizeClass) { return }
   let capacity = bin.pointee.capacity
-  let most = config.tcacheCapacities[sizeClass]
+  let most = tcacheGrowthLimit(sizeClass)
   let refilled = bin.pointee.refilled
   let swung = refilled & tcacheRefilledSinceOverflow != 0
   let swingsAgain = swung && refilled & tcacheSwungAtLastOverflow != 0
