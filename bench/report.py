@@ -71,6 +71,21 @@ def analyse(workloads, allocators, results):
         return v[a] / v[b] if v.get(a) and v.get(b) else None
 
     A["ratio"] = ratio
+
+    def paired(w, a, b):
+        """The median, over the repetitions, of a's time over b's in the
+        same repetition. A repetition runs one workload under every
+        allocator seconds apart, so a slow period of the host longer than
+        that slows both runs of a pair and cancels out of its ratio, where
+        the ratio of the medians keeps it when the periods fell on
+        different repetitions of a and b (the loaded larson, BENCHMARKS.md
+        session 32). Informational: the goals stay on the medians."""
+        ra, rb = results.get((w, a)), results.get((w, b))
+        if not (ra and rb and ra.ok() and rb.ok()) or len(ra.times) != len(rb.times):
+            return None
+        return statistics.median(x / y for x, y in zip(ra.times, rb.times))
+
+    A["paired"] = paired
     # Geometric means of each allocator's ratio to glibc.
     A["gm_glibc"] = {}
     if "glibc" in allocators:
@@ -203,6 +218,8 @@ def md_tables(A, allocators, results, heading="###", label=""):
             head.append("swalloc / jemalloc")
         if sw and A["peers"]:
             head.append("swalloc / best peer")
+        if sw and A["peers"] and what == "time":
+            head.append("paired")
         if what == "time":
             head.append("spread")
         L.append("| " + " | ".join(head) + " |")
@@ -217,6 +234,10 @@ def md_tables(A, allocators, results, heading="###", label=""):
                 b = rows[w][what + "_best"]
                 r = A["ratio"](w, "swalloc", b, what) if b else None
                 line.append(f"{r:.2f} ({b})" if r else "-")
+            if sw and A["peers"] and what == "time":
+                b = rows[w]["time_best"]
+                r = A["paired"](w, "swalloc", b) if b else None
+                line.append(fmt_ratio(r))
             if what == "time":
                 line.append(f"{rows[w]['spread'] * 100:.0f}%" if rows[w]["spread"] else "-")
             L.append("| " + " | ".join(line) + " |")
@@ -350,7 +371,10 @@ def full_report(R):
              "from how the scheduler shared the cores; the goals are on wall time). "
              "Every allocator must print the same checksum line for a workload, or its run counts as "
              "a failure. *best peer* = the lowest median among jemalloc, mimalloc and tcmalloc for "
-             "that workload. *spread* = the largest (max - min) / median of the times of one "
+             "that workload. *paired* = the median, over the repetitions, of swalloc's time over "
+             "that best peer's in the same repetition (runs seconds apart, so a slow period of the "
+             "host cancels out of it; informational, the goals are on the medians). "
+             "*spread* = the largest (max - min) / median of the times of one "
              "allocator on that workload: the run-to-run noise." + extras_sentence())
     L.append("")
     L.append("Command (from the repository root):")

@@ -120,5 +120,33 @@ class GoalTests(unittest.TestCase):
         self.assertEqual(rss[1], "met")
 
 
+class PairedRatioTests(unittest.TestCase):
+    """The time table's *paired* column: the median of the per-repetition
+    ratios, which a slow period of the host that falls on different
+    repetitions of the two allocators does not move."""
+
+    def test_a_slow_period_on_different_repetitions_cancels_out(self):
+        allocators = ["swalloc", "jemalloc", "mimalloc", "tcmalloc"]
+        # Repetition by repetition; swalloc's second and third runs fell
+        # in a slow period (x3) with jemalloc's third only.
+        times = {"swalloc": [1.0, 3.0, 3.0], "jemalloc": [1.1, 1.1, 3.3],
+                 "mimalloc": [2.0, 2.0, 2.0], "tcmalloc": [2.0, 2.0, 2.0]}
+        results = {}
+        for a in allocators:
+            r = Result()
+            r.times, r.rss, r.cpu = times[a], [100] * 3, times[a]
+            results[("w", a)] = r
+        A = report.analyse([types.SimpleNamespace(name="w")], allocators, results)
+        self.assertEqual(A["rows"]["w"]["time_best"], "jemalloc")
+        self.assertAlmostEqual(A["ratio"]("w", "swalloc", "jemalloc", "time"), 3.0 / 1.1)
+        self.assertAlmostEqual(A["paired"]("w", "swalloc", "jemalloc"), 1.0 / 1.1)
+        table = "\n".join(report.md_tables(A, allocators, results))
+        self.assertIn("| swalloc / best peer | paired | spread |", table)
+        self.assertIn("| 2.73 (jemalloc) | 0.91 |", table)
+        # Not comparable when one of them lost a repetition.
+        results[("w", "jemalloc")].times = [1.1, 1.1]
+        self.assertIsNone(A["paired"]("w", "swalloc", "jemalloc"))
+
+
 if __name__ == "__main__":
     unittest.main()
