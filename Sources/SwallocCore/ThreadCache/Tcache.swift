@@ -372,17 +372,13 @@ func tcacheBoot(maxBytes: UInt) {
     }
     config.tcacheBaseCapacities[c] = capacity
     // The slots reserved for growth cost address space in the block; only
-    // the ones a grown stack uses become resident.
+    // the ones a grown stack uses become resident. A stack of
+    // tcacheGrowSlots entries or more does not grow (grownTo gives its
+    // capacity).
     func grownTo(_ budget: UInt) -> UInt32 { max(capacity, min(UInt32(budget / size), tcacheGrowSlots)) }
-    let most: UInt32
-    let shared: UInt32
-    if c < config.smallClassCount {
-      most = capacity < tcacheGrowSlots ? grownTo(tcacheGrowBudgetAlone) : capacity
-      shared = capacity < tcacheGrowSlots ? grownTo(tcacheGrowBudget) : capacity
-    } else {
-      most = grownTo(tcacheBigGrowBudget)
-      shared = most
-    }
+    let small = c < config.smallClassCount
+    let most = grownTo(small ? tcacheGrowBudgetAlone : tcacheBigGrowBudget)
+    let shared = small ? grownTo(tcacheGrowBudget) : most
     config.tcacheCapacities[c] = most
     config.tcacheSharedCapacities[c] = shared
     stackSlots &+= UInt(most)
