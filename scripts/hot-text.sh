@@ -57,8 +57,10 @@ demangle=$(dirname "$(command -v swiftc)")/swift-demangle
 # threads may not show: listed whenever the library has them, so that the
 # layout does not depend on the profile's luck (one run without
 # mutexLockContended left it in .text, where one contended lock made the
-# 64 KiB around it resident).
-timing=("mutexLockContended(_:)")
+# 64 KiB around it resident), and those that run or not depending on where
+# the kernel put the mappings: freeAnyRoot, a free outside the hot leaf's
+# 512 GiB (bench/workloads' thread stacks under valgrind's layout, or not).
+timing=("mutexLockContended(_:)" "freeAnyRoot(_:)")
 nm --defined-only "$lib" | awk '$2 ~ /^[tT]$/ {print $3}' | "$demangle" --simplified | sort -u > "$tmp/all.txt"
 # unlisted NAME... -- FILE...: the NAMEs the library has that none of the
 # FILEs lists (the timing groups below).
@@ -81,7 +83,7 @@ unlisted() {
 } > "$tmp/hot.txt"
 {
   cat "$tmp/hot.txt"
-  echo "# run or not depending on the threads' timing:"
+  echo "# run or not depending on the threads' timing or the address layout:"
   unlisted "${timing[@]}" -- "$tmp/hot.txt"
 } > scripts/hot-text.txt
 

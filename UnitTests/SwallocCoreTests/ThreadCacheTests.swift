@@ -111,12 +111,12 @@ final class ThreadCacheTests: XCTestCase {
 
   /// Every refill of a small class, from the first through the ramp to the
   /// full size, is a whole number of cache lines' worth of regions
-  /// (tcacheLineRegions, the fewest that are), so that threads refilling
+  /// (slabLineRegions, the fewest that are), so that threads refilling
   /// from one fresh slab never get blocks on a common line.
   func testSmallClassRefillsCoverWholeCacheLines() {
     for c in 0..<config.smallClassCount {
       let size = UInt(config.binInfos[c].regionSize)
-      let line = tcacheLineRegions(sizeClass: c)
+      let line = slabLineRegions(sizeClass: c)
       XCTAssertEqual(UInt(line) &* size % cacheLineBytes, 0, "class \(c) (\(size) B): \(line) regions fill lines")
       if line > 1 {
         XCTAssertNotEqual(UInt(line / 2) &* size % cacheLineBytes, 0, "class \(c): \(line) is the fewest")

@@ -1169,12 +1169,86 @@ static bool run_line_share(int threads)
     return true;
 }
 
+/* ----------------------------------------------------------- handoff-share */
+
+/* Hoard's cache-scratch, in turns: the main thread makes one block per
+ * worker, side by side (several share a cache line), and hands them out;
+ * each worker, in its turn, frees its block as its first call, then
+ * allocates one of the same size and keeps it. No two workers' new blocks
+ * may share a line: a worker that got its handed block back (its cache
+ * kept it) or the region next to another worker's (a refill took the
+ * lowest free regions of the slab) would write to a line its neighbour
+ * writes too. */
+static size_t handoff_size;
+static void *handoff_given[64], *handoff_got[64];
+
+static void *handoff_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    pthread_mutex_lock(&line_lock);
+    while (line_turn != id) pthread_cond_wait(&line_cond, &line_lock);
+    free(handoff_given[id]);
+    handoff_got[id] = malloc(handoff_size);
+    if (!handoff_got[id]) FAILF("malloc(%zu)", handoff_size);
+    else memset(handoff_got[id], id, handoff_size);
+    line_turn++;
+    pthread_cond_broadcast(&line_cond);
+    while (line_turn < line_threads) pthread_cond_wait(&line_cond, &line_lock);
+    pthread_mutex_unlock(&line_lock);
+    return NULL;
+}
+
+/* False when skipped (a SKIP line). */
+static bool run_handoff_share(int threads)
+{
+    swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (swap_ctl) {
+        bool tcache = true;
+        size_t len = sizeof tcache;
+        if (swap_ctl("thread.tcache.enabled", &tcache, &len, NULL, 0) == 0 && !tcache) {
+            printf("SKIP handoff-share: no thread cache (tcache:false, junk or zero)\n");
+            return false;
+        }
+    }
+    if (threads < 2) threads = 2;
+    if (threads > 64) threads = 64;
+    static const size_t sizes[] = {16, 32, 48};
+    int shared = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        handoff_size = sizes[s];
+        for (int i = 0; i < threads; i++) {
+            handoff_given[i] = malloc(handoff_size);
+            if (!handoff_given[i]) FAILF("malloc(%zu)", handoff_size);
+        }
+        line_turn = 0;
+        line_threads = threads;
+        pthread_t t[64];
+        for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, handoff_thread, (void *)(intptr_t)i);
+        for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+        for (int i = 0; i < threads; i++) {
+            for (int j = i + 1; j < threads; j++) {
+                uintptr_t a = (uintptr_t)handoff_got[i], b = (uintptr_t)handoff_got[j];
+                if (!a || !b) continue;
+                if (a / 64 <= (b + handoff_size - 1) / 64 && b / 64 <= (a + handoff_size - 1) / 64) {
+                    if (shared++ < 5)
+                        FAILF("workers %d and %d got %zu-byte blocks %p and %p on a common cache line"
+                              " (their handed blocks: %p and %p)", i, j, handoff_size, (void *)a, (void *)b,
+                              handoff_given[i], handoff_given[j]);
+                }
+            }
+        }
+        for (int i = 0; i < threads; i++) free(handoff_got[i]);
+    }
+    if (shared) FAILF("%d pairs of workers' blocks share a cache line", shared);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
-                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS] | two-roots\n", argv[0]);
+                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS] | handoff-share [THREADS] | two-roots\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -1199,6 +1273,8 @@ int main(int argc, char **argv)
         if (run_arena_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("arena-share ok\n");
     } else if (strcmp(g_mode, "line-share") == 0) {
         if (run_line_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("line-share ok\n");
+    } else if (strcmp(g_mode, "handoff-share") == 0) {
+        if (run_handoff_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("handoff-share ok\n");
     } else if (strcmp(g_mode, "two-roots") == 0) {
         run_two_roots();
         if (atomic_load(&g_failures) == 0) printf("two-roots ok\n");

@@ -30,6 +30,11 @@
 #   line_share          8 threads sharing an arena take their first blocks
 #                       of 8-128 B from the same slabs: no two threads'
 #                       blocks on one cache line (false sharing)
+#   handoff_share       8 workers each free, as their first call, one of the
+#                       blocks the main thread made side by side, then
+#                       allocate one of the same size (16, 32, 48 B): no two
+#                       workers' blocks on one cache line (Hoard's
+#                       cache-scratch)
 #
 # usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
 # Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
@@ -63,6 +68,7 @@ if have concurrency; then
     lib_check arena_share 60 "arena-share ok" lib "$BIN/concurrency" arena-share 8
     lib_check arena_share_uncached 60 "arena-share ok" lib env SWALLOC_CONF=tcache:false "$BIN/concurrency" arena-share 8
     lib_check line_share 60 "line-share ok" lib "$BIN/concurrency" line-share 8
+    lib_check handoff_share 60 "handoff-share ok" lib "$BIN/concurrency" handoff-share 8
     lib_check two_roots 120 "two-roots ok" lib "$BIN/concurrency" two-roots
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi

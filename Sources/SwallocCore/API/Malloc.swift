@@ -545,7 +545,15 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
   }
   switch allocation {
   case .small(let arena, _, let sizeClass):
-    if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
+    // The free that makes the thread's cache (its first call) returns its
+    // block to the arena instead: a thread that has allocated nothing is
+    // freeing a block another thread made and handed over, whose cache
+    // line that thread's other blocks share; kept, it would be the
+    // block this thread's next malloc of the class gets, and both threads'
+    // writes would move the line between their cores (Hoard's passive
+    // false sharing, bench cache-scratch). One locked free per thread.
+    let first = currentTcache() == nil
+    if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache(), !first {
       if arena == t.pointee.arena || !tcacheKeepsForeign(sizeClass) {
         cacheFree(t, pointer, sizeClass)
       } else {

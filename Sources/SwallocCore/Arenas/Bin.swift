@@ -31,6 +31,7 @@
 // random address that fails these checks (abort, "corrupted remote-free
 // list"); writing a chosen address needs the secret.
 
+import CSwallocPlatform
 import Synchronization
 
 /// Guarded by `lock`, except `remoteFrees` (atomic: pushed lock-free by other
@@ -238,6 +239,9 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
   let regionSize = UInt(config.binInfos[sizeClass].regionSize)
   mutexLock(&bin.pointee.lock)
   binDrainRemoteLocked(a, bin, sizeClass: sizeClass)
+  // Whole free lines first where another thread may hold blocks
+  // (slabTakeWholeLines); alone, the address order.
+  let lineGroup = swalloc_single_threaded() ? 1 : Int(slabLineRegions(sizeClass: sizeClass))
   var got = 0
   while got < want {
     var slab = bin.pointee.current
@@ -262,7 +266,8 @@ func binFill(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int,
       slab.unsafelyUnwrapped.pointee.slabList = .current
       bin.pointee.current = slab
     }
-    got &+= slabTakeRegions(slab.unsafelyUnwrapped, regionSize: regionSize, into: out + got, want: want &- got)
+    got &+= slabTakeRegions(slab.unsafelyUnwrapped, regionSize: regionSize, into: out + got, want: want &- got,
+                            lineGroup: lineGroup)
     invariant(slab.unsafelyUnwrapped.bitmap.countSet() == UInt(slab.unsafelyUnwrapped.pointee.freeRegions),
               "a slab's free count disagrees with its bitmap after a refill")
   }

@@ -9,7 +9,7 @@ let pageSize: UInt = 4096
 let pageShift: UInt = 12
 let pageMask: UInt = 4095
 /// x86-64's cache line: the unit that two cores writing neighbouring bytes
-/// contend for (tcacheLineRegions).
+/// contend for (slabLineRegions).
 let cacheLineBytes: UInt = 64
 
 @inline(__always) func roundUpToPage(_ n: UInt) -> UInt { (n &+ pageMask) & ~pageMask }

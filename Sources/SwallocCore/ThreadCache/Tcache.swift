@@ -438,12 +438,12 @@ let tcacheDenseCapacity: UInt32 = 16
 /// Regions a refill of a stack of `capacity` entries asks for: half of
 /// them, at most tcacheRefillBudget bytes' worth for a small class, at
 /// least 1; for a small class, whole cache lines' worth
-/// (tcacheLineRegions) where the capacity allows.
+/// (slabLineRegions) where the capacity allows.
 func tcacheFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
   var fill = capacity >> 1
   if sizeClass >= 0 && sizeClass < config.smallClassCount {
     fill = min(fill, UInt32(tcacheRefillBudget / UInt(config.binInfos[sizeClass].regionSize)))
-    let line = tcacheLineRegions(sizeClass: sizeClass)
+    let line = slabLineRegions(sizeClass: sizeClass)
     if fill >= line {
       fill &= ~(line &- 1)
     } else if line <= capacity {
@@ -453,28 +453,6 @@ func tcacheFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
   return max(fill, 1)
 }
 
-/// The fewest regions of small class `sizeClass` that fill whole cache
-/// lines when laid end to end from a line boundary (a power of two: 4 for
-/// 16, 48, 80 or 112 bytes, 2 for 32 or 96, 1 for multiples of 64).
-///
-/// Why: threads that share an arena refill from the same slab, and a fresh
-/// slab hands out its regions in address order (slabTakeRegions). With
-/// refills of any count, one thread's last region and the next thread's
-/// first shared a line, and the two threads' writes to their own blocks
-/// moved that line between their cores (false sharing): 8 threads that
-/// each took one block of each size from 8 to 128 bytes got 8 pairs of
-/// blocks on a common line (tests/concurrency line_share; jemalloc,
-/// mimalloc and glibc none, with an arena or pages per thread; tcmalloc
-/// 54). With every refill a multiple of this count, each starts and ends
-/// on a line boundary (slabs start on a page) and the test finds none. A
-/// slab reused after frees hands out its free regions wherever they are,
-/// so sharing there remains possible.
-@inline(__always)
-func tcacheLineRegions(sizeClass: Int) -> UInt32 {
-  let size = UInt32(truncatingIfNeeded: config.binInfos[sizeClass].regionSize)
-  let lowestBit = size & (0 &- size)
-  return lowestBit >= UInt32(cacheLineBytes) ? 1 : UInt32(cacheLineBytes) / lowestBit
-}
 
 func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tcache>? {
   var raw = recyclePop(&tcacheRecycle, &tcacheRecycleLock)

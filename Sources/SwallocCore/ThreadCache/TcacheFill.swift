@@ -190,10 +190,10 @@ let tcacheFillRamped: UInt32 = 8
 let tcacheFillFirst: UInt32 = 2
 
 /// The fill of a new stack of `capacity` entries (see tcacheFillFirst),
-/// at least a cache line's worth of a small class (tcacheLineRegions).
+/// at least a cache line's worth of a small class (slabLineRegions).
 func tcacheFirstFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
   let first = sizeClass >= 0 && sizeClass < config.smallClassCount
-    ? max(tcacheFillFirst, tcacheLineRegions(sizeClass: sizeClass)) : tcacheFillFirst
+    ? max(tcacheFillFirst, slabLineRegions(sizeClass: sizeClass)) : tcacheFillFirst
   return min(tcacheFill(sizeClass: sizeClass, capacity: capacity), first)
 }
 
