@@ -37,6 +37,45 @@ final class HugeTests: XCTestCase {
     swallocFree(next)
   }
 
+  /// A huge block grown in place by a page at a time (an array appended
+  /// to) extends its mapping by an eighth beyond the size asked: the next
+  /// growths stay within it (no mremap), the usable size is what was asked
+  /// each time, and the contents stay.
+  func testGrowingInPlaceLeavesRoomForTheNextGrowths() {
+    let size: UInt = 3 << 20
+    var p = swallocMalloc(size)!
+    memset(p, 0x3c, Int(size))
+    let record = UnsafeMutablePointer<Extent>(bitPattern: pageMapLookup(UInt(bitPattern: p)))!
+    XCTAssertEqual(record.pointee.address, UInt(bitPattern: p))
+    let grownSize = size + pageSize
+    var q = swallocRealloc(p, grownSize)!
+    if q != p {
+      // The pages after the mapping were taken (by another test's mapping):
+      // the block moved; its new mapping is where the rule applies.
+      p = q
+      q = swallocRealloc(p, grownSize + pageSize)!
+      XCTAssertEqual(q, p, "a moved block grows in place")
+    }
+    let grown = UnsafeMutablePointer<Extent>(bitPattern: pageMapLookup(UInt(bitPattern: q)))!
+    let usable = swallocMallocUsableSize(q)
+    XCTAssertEqual(UInt(grown.pointee.pages) << pageShift, usable, "the usable size is the page-rounded request")
+    XCTAssertGreaterThanOrEqual(grown.pointee.mappedPages << pageShift, usable + (usable >> hugeGrowthRoomShift),
+                                "the mapping has room beyond the request")
+    let mapped = grown.pointee.mappedPages
+    // Growths within that room keep the mapping as it is.
+    var size2 = usable
+    while (size2 + pageSize) <= mapped << pageShift {
+      size2 += pageSize
+      let r = swallocRealloc(q, size2)!
+      XCTAssertEqual(r, q)
+      XCTAssertEqual(swallocMallocUsableSize(r), size2)
+      XCTAssertEqual(grown.pointee.mappedPages, mapped, "no new mapping within the room")
+    }
+    let bytes = q.assumingMemoryBound(to: UInt8.self)
+    XCTAssertTrue(stride(from: 0, to: Int(size), by: 4093).allSatisfy { bytes[$0] == 0x3c })
+    swallocFree(q)
+  }
+
   func testASmallerCachedMappingIsGrownByRemapping() {
     let first = swallocMalloc(3 << 20)!
     memset(first, 0x7e, 3 << 20)
