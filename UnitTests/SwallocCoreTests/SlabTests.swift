@@ -5,22 +5,32 @@ import XCTest
 final class SlabTests: XCTestCase {
   override func setUp() { XCTAssertTrue(ensureBooted()) }
 
+  /// A slab of class `sizeClass` from arena `a` (a test's own), for the
+  /// test to set its bitmap as it likes.
+  private func scratchSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeMutablePointer<Extent> {
+    arenaAllocSlab(a, sizeClass: sizeClass)!
+  }
+
+  /// Gives a scratch slab back, every region free again (as the arena takes
+  /// a slab back).
+  private func returnScratchSlab(_ slab: UnsafeMutablePointer<Extent>) {
+    let info = config.binInfos[Int(slab.pointee.sizeClass)]
+    slab.bitmap.setAll()
+    slab.pointee.freeRegions = UInt16(info.regionCount)
+    arenaFreeSlab(chunkArena(slab.pointee.address), slab)
+  }
+
   /// slabTakeRegions hands out the lowest free regions first, whatever the
   /// pattern of free ones (runs within a word, runs across words, lone
   /// regions, bit 63, a `want` that ends inside a run), clears exactly
   /// their bits and counts them: a slab of 256 regions (class 0) with
   /// random free patterns, against a plain bit-by-bit walk.
   func testRegionsComeLowestFirstWhateverThePatternOfFreeOnes() {
-    let a = makePrivateArena()
     let sizeClass = 0
     let info = config.binInfos[sizeClass]
     XCTAssertGreaterThan(info.regionCount, 128, "a class whose slab spans several bitmap words")
-    let slab = arenaAllocSlab(a, sizeClass: sizeClass)!
-    defer {
-      slab.bitmap.setAll()
-      slab.pointee.freeRegions = UInt16(info.regionCount)
-      arenaFreeSlab(a, slab)
-    }
+    let slab = scratchSlab(makePrivateArena(), sizeClass: sizeClass)
+    defer { returnScratchSlab(slab) }
     let regions = UInt(info.regionCount)
     let bitmap = slab.bitmap
     var out = [UnsafeMutableRawPointer?](repeating: nil, count: Int(regions))
@@ -69,12 +79,8 @@ final class SlabTests: XCTestCase {
       XCTAssertEqual(Int(info.regionSize), size)
       let group = Int(slabLineRegions(sizeClass: sizeClass))
       XCTAssertEqual(group, size == 32 ? 2 : 4)
-      let slab = arenaAllocSlab(a, sizeClass: sizeClass)!
-      defer {
-        slab.bitmap.setAll()
-        slab.pointee.freeRegions = UInt16(info.regionCount)
-        arenaFreeSlab(a, slab)
-      }
+      let slab = scratchSlab(a, sizeClass: sizeClass)
+      defer { returnScratchSlab(slab) }
       let regions = Int(info.regionCount)
       let bitmap = slab.bitmap
       var out = [UnsafeMutableRawPointer?](repeating: nil, count: regions)

@@ -1112,37 +1112,58 @@ static pthread_cond_t line_cond = PTHREAD_COND_INITIALIZER;
 static int line_turn, line_threads;
 static void *line_blocks[64][LINE_NSIZES];
 
-static void *line_thread(void *arg)
+/* Thread `id` waits for its turn; returns with line_lock held. */
+static void turn_begin(int id)
 {
-    int id = (int)(intptr_t)arg;
     pthread_mutex_lock(&line_lock);
     while (line_turn != id) pthread_cond_wait(&line_cond, &line_lock);
-    for (size_t s = 0; s < LINE_NSIZES; s++) {
-        line_blocks[id][s] = malloc(line_sizes[s]);
-        if (!line_blocks[id][s]) FAILF("malloc(%zu)", line_sizes[s]);
-        else memset(line_blocks[id][s], id, line_sizes[s]);
-    }
-    line_turn++;
-    pthread_cond_broadcast(&line_cond);
-    /* Stay until every thread has had its turn: an exiting thread's cache
-     * gives its unused regions back for the next thread's refill. */
-    while (line_turn < line_threads) pthread_cond_wait(&line_cond, &line_lock);
-    pthread_mutex_unlock(&line_lock);
-    return NULL;
 }
 
-/* False when skipped (a SKIP line). */
-static bool run_line_share(int threads)
+/* Passes the turn on, then stays until every thread has had its own: an
+ * exiting thread's cache gives its unused regions back for the next
+ * thread's refill. */
+static void turn_end(void)
+{
+    line_turn++;
+    pthread_cond_broadcast(&line_cond);
+    while (line_turn < line_threads) pthread_cond_wait(&line_cond, &line_lock);
+    pthread_mutex_unlock(&line_lock);
+}
+
+/* True, with a SKIP line for `mode`, when the library's threads have no
+ * cache (tcache:false, junk or zero: each malloc takes one region from the
+ * shared slab), which these checks are about. */
+static bool skip_without_cache(const char *mode)
 {
     swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
     if (swap_ctl) {
         bool tcache = true;
         size_t len = sizeof tcache;
         if (swap_ctl("thread.tcache.enabled", &tcache, &len, NULL, 0) == 0 && !tcache) {
-            printf("SKIP line-share: no thread cache (tcache:false, junk or zero: each malloc takes one region from the shared slab)\n");
-            return false;
+            printf("SKIP %s: no thread cache (tcache:false, junk or zero: each malloc takes one region from the shared slab)\n", mode);
+            return true;
         }
     }
+    return false;
+}
+
+static void *line_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    turn_begin(id);
+    for (size_t s = 0; s < LINE_NSIZES; s++) {
+        line_blocks[id][s] = malloc(line_sizes[s]);
+        if (!line_blocks[id][s]) FAILF("malloc(%zu)", line_sizes[s]);
+        else memset(line_blocks[id][s], id, line_sizes[s]);
+    }
+    turn_end();
+    return NULL;
+}
+
+/* False when skipped (a SKIP line). */
+static bool run_line_share(int threads)
+{
+    if (skip_without_cache("line-share")) return false;
     if (threads < 2) threads = 2;
     if (threads > 64) threads = 64;
     line_threads = threads;
@@ -1185,31 +1206,19 @@ static void *handoff_given[64], *handoff_got[64];
 static void *handoff_thread(void *arg)
 {
     int id = (int)(intptr_t)arg;
-    pthread_mutex_lock(&line_lock);
-    while (line_turn != id) pthread_cond_wait(&line_cond, &line_lock);
+    turn_begin(id);
     free(handoff_given[id]);
     handoff_got[id] = malloc(handoff_size);
     if (!handoff_got[id]) FAILF("malloc(%zu)", handoff_size);
     else memset(handoff_got[id], id, handoff_size);
-    line_turn++;
-    pthread_cond_broadcast(&line_cond);
-    while (line_turn < line_threads) pthread_cond_wait(&line_cond, &line_lock);
-    pthread_mutex_unlock(&line_lock);
+    turn_end();
     return NULL;
 }
 
 /* False when skipped (a SKIP line). */
 static bool run_handoff_share(int threads)
 {
-    swap_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
-    if (swap_ctl) {
-        bool tcache = true;
-        size_t len = sizeof tcache;
-        if (swap_ctl("thread.tcache.enabled", &tcache, &len, NULL, 0) == 0 && !tcache) {
-            printf("SKIP handoff-share: no thread cache (tcache:false, junk or zero)\n");
-            return false;
-        }
-    }
+    if (skip_without_cache("handoff-share")) return false;
     if (threads < 2) threads = 2;
     if (threads > 64) threads = 64;
     static const size_t sizes[] = {16, 32, 48};
