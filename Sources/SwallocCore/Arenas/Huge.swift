@@ -407,7 +407,7 @@ func hugeResizeInPlace(_ record: UnsafeMutablePointer<Extent>, newSize: UInt) ->
     hugeBytesSubtract(oldUsable &- usize)
   } else {
     if usize > mapped {
-      // The mapping grows by an eighth more than asked (hugeGrowthRoom),
+      // The mapping grows by an eighth more than asked (hugeGrowthRoomShift),
       // else, when the pages after it are not free for that, by what was.
       let roomy = usize <= UInt(Int.max) >> 1 ? usize &+ roundUpToPage(usize >> hugeGrowthRoomShift) : usize
       let saved = swalloc_errno()
