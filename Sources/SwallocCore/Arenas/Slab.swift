@@ -17,13 +17,11 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
     // burst of blocks is allocated): the lowest `want` regions, as the scan
     // below would take them, without a bit search per region.
     let n = min(want, Int(bitmap.bitCount))
-    var address = start
-    var k = 0
-    while k < n { out[k] = UnsafeMutableRawPointer(bitPattern: address); address &+= regionSize; k &+= 1 }
+    slabWriteRegions(out, first: start, count: n, regionSize: regionSize)
     let fullWords = n >> 6
     var w = 0
     while w < fullWords { bitmap.words[w] = 0; w &+= 1 }
-    if n & 63 != 0 { bitmap.words[fullWords] &= ~((UInt64(1) << UInt64(n & 63)) &- 1) }
+    if n & 63 != 0 { bitmap.words[fullWords] &= ~lowBits(n & 63) }
     slab.pointee.freeRegions &-= UInt16(truncatingIfNeeded: n)
     return n
   }
@@ -55,22 +53,31 @@ func slabTakeRegions(_ slab: UnsafeMutablePointer<Extent>, regionSize: UInt,
       // low: the shift brought zeros in at the top).
       let run = (~(word &>> UInt64(low))).trailingZeroBitCount
       let n = min(run, want &- taken)
-      var address = first
-      var k = 0
-      while k < n {
-        out[taken &+ k] = UnsafeMutableRawPointer(bitPattern: address)
-        address &+= regionSize
-        k &+= 1
-      }
+      slabWriteRegions(out + taken, first: first, count: n, regionSize: regionSize)
       taken &+= n
-      let ones = n == 64 ? UInt64.max : (UInt64(1) &<< UInt64(n)) &- 1
-      word &= ~(ones &<< UInt64(low))
+      word &= ~(lowBits(n) &<< UInt64(low))
     }
     bitmap.words[w] = word
     w &+= 1
   }
   slab.pointee.freeRegions &-= UInt16(truncatingIfNeeded: taken)
   return taken
+}
+
+/// Writes the addresses of `count` regions, `regionSize` apart from
+/// `first` on, to `out` (a run of adjacent free regions being taken).
+@inline(__always)
+private func slabWriteRegions(_ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>, first: UInt, count: Int,
+                              regionSize: UInt) {
+  var address = first
+  var k = 0
+  while k < count { out[k] = UnsafeMutableRawPointer(bitPattern: address); address &+= regionSize; k &+= 1 }
+}
+
+/// A word's `n` lowest bits set, 1 <= n <= 64 (a run's bits, at bit 0).
+@inline(__always)
+private func lowBits(_ n: Int) -> UInt64 {
+  n == 64 ? UInt64.max : (UInt64(1) &<< UInt64(n)) &- 1
 }
 
 /// The fewest regions of small class `sizeClass` that fill whole cache
@@ -139,13 +146,12 @@ private func slabTakeWholeLines(_ slab: UnsafeMutablePointer<Extent>, regionSize
         let low = lines.trailingZeroBitCount
         let run = (~(lines &>> UInt64(low))).trailingZeroBitCount
         let n = min(run, (want &- taken) & ~(group &- 1))
-        var address = start &+ UInt(w &* 64 &+ low) &* regionSize
-        var k = 0
-        while k < n { out[taken &+ k] = UnsafeMutableRawPointer(bitPattern: address); address &+= regionSize; k &+= 1 }
+        slabWriteRegions(out + taken, first: start &+ UInt(w &* 64 &+ low) &* regionSize, count: n,
+                         regionSize: regionSize)
         taken &+= n
-        let ones = n == 64 ? UInt64.max : (UInt64(1) &<< UInt64(n)) &- 1
-        lines &= ~(ones &<< UInt64(low))
-        word &= ~(ones &<< UInt64(low))
+        let taken64 = lowBits(n) &<< UInt64(low)
+        lines &= ~taken64
+        word &= ~taken64
       }
       bitmap.words[w] = word
     }
