@@ -60,18 +60,18 @@ final class AllocxTests: XCTestCase {
     swallocSdallocx(q, 200_000, 0)
   }
 
-  /// A large block of 128 KiB or more that a rallocx (or realloc: both
+  /// A large block of reallocPurgeMinBytes or more that a rallocx (or realloc: both
   /// free through freeMovedBlock) moves leaves its old pages purged: none
   /// resident (mincore), none counted dirty or muzzy (the page states that
   /// stats.resident and decay read), the contents copied. (Before, they
   /// stayed resident and dirty until decay: sqlite3's sorter array.)
   /// rallocx to another arena always moves.
   func testAMovedLargeBlockLeavesItsOldPagesPurged() {
-    let size: UInt = 256 << 10
+    let size = reallocPurgeMinBytes
     let p = swallocMallocx(size, arenaFlag(0))!
     memset(p, 0x5c, Int(size))
     let address = UInt(bitPattern: p)
-    let q = swallocRallocx(p, 512 << 10, arenaFlag(1))!
+    let q = swallocRallocx(p, size &* 3 / 2, arenaFlag(1))!
     XCTAssertNotEqual(q, p)
     XCTAssertEqual(q.load(fromByteOffset: Int(size) - 1, as: UInt8.self), 0x5c)
     XCTAssertEqual(residentPageCount(p, bytes: Int(size)), 0, "old pages resident")
@@ -79,6 +79,22 @@ final class AllocxTests: XCTestCase {
     let counts = withLock(&a.pointee.extentLock) { pageStateCount(address, pages: size >> pageShift) }
     XCTAssertEqual(counts.dirty, 0)
     XCTAssertEqual(counts.muzzy, 0)
+    swallocDallocx(q, 0)
+  }
+
+  /// Below reallocPurgeMinBytes a moved block is freed as any other large
+  /// block: its pages stay resident for the next run that takes them
+  /// (CPython's growing buffers took them again within milliseconds, and
+  /// faulted them in afresh while they were purged).
+  func testAMovedLargeBlockBelowThePurgeBoundKeepsItsPages() {
+    let size: UInt = 256 << 10
+    XCTAssertLessThan(size, reallocPurgeMinBytes)
+    let p = swallocMallocx(size, arenaFlag(0))!
+    memset(p, 0x5c, Int(size))
+    let q = swallocRallocx(p, size &* 2, arenaFlag(1))!
+    XCTAssertNotEqual(q, p)
+    XCTAssertEqual(q.load(fromByteOffset: Int(size) - 1, as: UInt8.self), 0x5c)
+    XCTAssertEqual(residentPageCount(p, bytes: Int(size)), Int(size >> pageShift), "old pages purged")
     swallocDallocx(q, 0)
   }
 

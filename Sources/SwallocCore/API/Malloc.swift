@@ -491,10 +491,19 @@ func freeMovedBlock(_ pointer: UnsafeMutableRawPointer, _ old: Allocation, uncac
   if uncached { freeUncached(pointer) } else { swallocFree(pointer) }
 }
 
-/// The smallest large block whose pages a moving realloc purges: the
-/// classes above the default tcache_max (64 KiB), whose blocks a plain free
-/// would not cache either.
-let reallocPurgeMinBytes: UInt = 128 << 10
+/// The smallest large block whose pages a moving realloc purges: 1 MiB.
+/// The rule is for the peak of a program whose buffer grows into fresh
+/// pages while its old copies stay resident (arenaFreeLargePurged), and
+/// the blocks that set those peaks were the big ones: bench realloc-grow
+/// (arrays to 4 MiB) and sqlite3 (its sorter array doubling to 2 MiB) kept
+/// the same peak RSS with 1 MiB as with 128 KiB, the classes above the
+/// default tcache_max, the bound before (6132 and 24856 KiB, address
+/// randomization off); with 2 MiB sqlite3's rose to 25708. Below it the
+/// purge cost page faults for nothing: CPython building its JSON text in
+/// 160-650 KiB steps had its vacated runs taken again within milliseconds
+/// and faulted them in afresh, bench python3 26.5K -> 21.2K page faults
+/// (`perf stat -e page-faults`; mimalloc 2: 16.6K), its peak the same.
+let reallocPurgeMinBytes: UInt = 1 << 20
 
 /// Returns a block to its arena (or unmaps/caches a huge one), no tcache.
 private func freeToArena(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
