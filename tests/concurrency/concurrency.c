@@ -52,6 +52,15 @@
  *              writes would move the line between cores: false sharing).
  *              Skipped without a thread cache (tcache:false, junk, zero:
  *              each call takes one region).
+ * last-thread-exit  the main thread, after a second thread allocated
+ *              and left (the library's background purging thread starts
+ *              then, by default), calls pthread_exit: the last thread of
+ *              the program is gone, so the process must exit with status 0
+ *              (POSIX) rather than live on with the library's thread alone.
+ * fork-worker-exit  the same in the child of a fork made by a worker
+ *              thread (CPython's test_threading does this): the child's
+ *              one thread allocates, then calls pthread_exit; the parent
+ *              waits 10 s for the child's exit status 0.
  * two-roots   blocks under two root entries of the library's page map (512
  *              GiB each): the program reserves address space (PROT_NONE)
  *              below its heap until new mappings land under the next root
@@ -88,6 +97,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1252,12 +1262,102 @@ static bool run_handoff_share(int threads)
     return true;
 }
 
+/* ------------------------------------ last-thread-exit, fork-worker-exit */
+
+/* Threads of this process now (the library's own included). */
+static int count_tasks(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* Bursts of small blocks: refills and overflows, the slow paths where the
+ * library starts its background thread once a second thread has bound. */
+static void exit_churn(void)
+{
+    void *p[256];
+    for (int r = 0; r < 200; r++) {
+        for (int i = 0; i < 256; i++) {
+            p[i] = malloc(64 + (size_t)(i & 7) * 16);
+            if (!p[i]) { FAILF("malloc failed"); return; }
+        }
+        for (int i = 0; i < 256; i++) free(p[i]);
+    }
+}
+
+static void *exit_churn_thread(void *arg)
+{
+    (void)arg;
+    exit_churn();
+    return NULL;
+}
+
+static void run_last_thread_exit(void)
+{
+    exit_churn();
+    pthread_t t;
+    if (pthread_create(&t, NULL, exit_churn_thread, NULL) != 0) { FAILF("pthread_create failed"); return; }
+    pthread_join(t, NULL);
+    exit_churn();
+    fprintf(stderr, "note: %d thread(s) before the main thread's pthread_exit\n", count_tasks());
+    if (atomic_load(&g_failures) == 0) printf("last-thread-exit ok\n");
+    fflush(stdout);
+    /* The process must now exit with status 0; the runner's timeout
+     * catches one that lives on. */
+    pthread_exit(NULL);
+}
+
+static void *fork_worker_exit_thread(void *arg)
+{
+    (void)arg;
+    exit_churn();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) { FAILF("fork failed"); return NULL; }
+    if (pid == 0) {
+        alarm(30);
+        exit_churn();
+        fprintf(stderr, "note: the child has %d thread(s) before its pthread_exit\n", count_tasks());
+        fflush(stdout);
+        pthread_exit(NULL); /* its only thread: the child exits, status 0 */
+    }
+    int status;
+    for (int i = 0; i < 1000; i++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                FAILF("the child ended with status 0x%x, not exit status 0", status);
+            return NULL;
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAILF("the child did not exit within 10 s of its last thread's pthread_exit");
+    return NULL;
+}
+
+static void run_fork_worker_exit(void)
+{
+    exit_churn();
+    pthread_t t;
+    if (pthread_create(&t, NULL, fork_worker_exit_thread, NULL) != 0) { FAILF("pthread_create failed"); return; }
+    pthread_join(t, NULL);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
-                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS] | handoff-share [THREADS] | two-roots\n", argv[0]);
+                        " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS] | handoff-share [THREADS] | two-roots"
+                        " | last-thread-exit | fork-worker-exit\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -1284,6 +1384,11 @@ int main(int argc, char **argv)
         if (run_line_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("line-share ok\n");
     } else if (strcmp(g_mode, "handoff-share") == 0) {
         if (run_handoff_share(argc > 2 ? atoi(argv[2]) : 8) && atomic_load(&g_failures) == 0) printf("handoff-share ok\n");
+    } else if (strcmp(g_mode, "last-thread-exit") == 0) {
+        run_last_thread_exit(); /* does not return */
+    } else if (strcmp(g_mode, "fork-worker-exit") == 0) {
+        run_fork_worker_exit();
+        if (atomic_load(&g_failures) == 0) printf("fork-worker-exit ok\n");
     } else if (strcmp(g_mode, "two-roots") == 0) {
         run_two_roots();
         if (atomic_load(&g_failures) == 0) printf("two-roots ok\n");

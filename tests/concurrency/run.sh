@@ -35,6 +35,11 @@
 #                       allocate one of the same size (16, 32, 48 B): no two
 #                       workers' blocks on one cache line (Hoard's
 #                       cache-scratch)
+#   last_thread_exit    the main thread calls pthread_exit after a second
+#                       thread allocated and left: the process exits with
+#                       status 0 (the library's background thread must not
+#                       keep it alive)
+#   fork_worker_exit    the same in a child forked by a worker thread
 #
 # usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
 # Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
@@ -69,6 +74,8 @@ if have concurrency; then
     lib_check arena_share_uncached 60 "arena-share ok" lib env SWALLOC_CONF=tcache:false "$BIN/concurrency" arena-share 8
     lib_check line_share 60 "line-share ok" lib "$BIN/concurrency" line-share 8
     lib_check handoff_share 60 "handoff-share ok" lib "$BIN/concurrency" handoff-share 8
+    lib_check last_thread_exit 30 "last-thread-exit ok" lib "$BIN/concurrency" last-thread-exit
+    lib_check fork_worker_exit 30 "fork-worker-exit ok" lib "$BIN/concurrency" fork-worker-exit
     lib_check two_roots 120 "two-roots ok" lib "$BIN/concurrency" two-roots
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi

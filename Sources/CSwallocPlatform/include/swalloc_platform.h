@@ -175,6 +175,14 @@ static inline void swalloc_futex_wait(uint32_t *word, uint32_t expected) {
   syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
   errno = saved;
 }
+// The same with a timeout of `ms` milliseconds (the background thread's
+// sleep, which a change of the word ends early).
+static inline void swalloc_futex_wait_ms(uint32_t *word, uint32_t expected, long ms) {
+  int saved = errno;
+  struct timespec timeout = {ms / 1000, (ms % 1000) * 1000000L};
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, &timeout, NULL, 0);
+  errno = saved;
+}
 static inline void swalloc_futex_wake_one(uint32_t *word) {
   int saved = errno;
   syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);

@@ -67,6 +67,19 @@ nonisolated(unsafe) var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
 /// default rule reads it). Atomic (relaxed): a counter.
 let threadsBound = Atomic<UInt32>(0)
+/// Threads bound to an arena now: arenaChoose counts a thread in,
+/// arenaRelease (its exit, or its move to a cache of its own) out, and a
+/// fork child recounts (arenaRecountInForkChild). Written under arenasLock,
+/// read without it. A futex word: the background purging thread
+/// (Control/Background.swift) sleeps on it, and arenaRelease wakes it when
+/// the count falls to 0, so that it leaves at once. Why: when the last
+/// thread of a program calls pthread_exit, glibc ends the process (exit(0),
+/// as POSIX asks) only if no other thread is left; the library's own
+/// thread kept such a process alive for good (CPython's test_threading
+/// forks from a worker thread, whose child then hung: tests/concurrency
+/// last_thread_exit, fork_worker_exit).
+nonisolated(unsafe) var threadsLiveWord: UInt32 = 0
+
 /// Threads moved to another arena by arenaSpreadTarget so far (the stats
 /// report). Atomic (relaxed): a counter.
 let threadsSpread = Atomic<UInt32>(0)
@@ -194,6 +207,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
     if best < 0 { return nil }
     arenaThreadCounts[best] &+= 1
     threadsBound.add(1, ordering: .relaxed)
+    atomicU32(&threadsLiveWord).pointee.add(1, ordering: .relaxed)
     return arenas[best]
   }
 }
@@ -411,7 +425,28 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
 }
 
 func arenaRelease(_ a: UnsafeMutablePointer<Arena>) {
-  withLock(&arenasLock) { arenaThreadCounts[Int(a.pointee.index)] &-= 1 }
+  let left = withLock(&arenasLock) {
+    arenaThreadCounts[Int(a.pointee.index)] &-= 1
+    return atomicU32(&threadsLiveWord).pointee.subtract(1, ordering: .releasing).newValue
+  }
+  if left == 0 { swalloc_futex_wake_one(&threadsLiveWord) }
+}
+
+/// In a fork child, whose one thread is the one that forked: the threads
+/// the parent had bound are gone, so the arenas count only the forking
+/// thread's binding (`own`, nil for none), and so does threadsLiveWord.
+/// (The child's arena choice and stats.threads counted the parent's other
+/// threads for good, and the background thread, seeing them, outlived the
+/// child's last thread: tests/concurrency fork_worker_exit.) The locks are
+/// the child's own by now.
+func arenaRecountInForkChild(own: UnsafeMutablePointer<Arena>?) {
+  var i = 0
+  while i < arenaCount {
+    arenaThreadCounts[i] = 0
+    i &+= 1
+  }
+  if let own { arenaThreadCounts[Int(own.pointee.index)] = 1 }
+  atomicU32(&threadsLiveWord).pointee.store(own == nil ? 0 : 1, ordering: .relaxed)
 }
 
 /// Moves one bound thread's count from arena `from` to arena `to`

@@ -15,7 +15,10 @@
 // the first slow-path call after the constructor has returned, made
 // outside every allocator lock (creating a thread allocates: its TLS block
 // comes from our own malloc). After fork the child has no such thread; the
-// next slow-path call in the child starts a new one.
+// next slow-path call in the child starts a new one. It leaves when no
+// thread of the program is bound to an arena any more (threadsLiveWord),
+// so that a program whose last thread calls pthread_exit ends as it would
+// without the library.
 
 import CSwallocPlatform
 import Synchronization
@@ -70,15 +73,22 @@ private func backgroundThreadMain() -> UnsafeMutableRawPointer? {
   // This thread never allocates, so it never gets a tcache or an arena.
   swalloc_tls_set_state(TsdState.disabled.rawValue)
   while true {
-    // mallctl("background_thread", false) asks it to stop.
-    if backgroundWanted.load(ordering: .relaxed) == 0 {
+    // mallctl("background_thread", false) asks it to stop; and it leaves
+    // once no thread of the program is bound to an arena: the program's
+    // last thread may be on its way out through pthread_exit, and glibc
+    // ends the process only when no other thread is left (arenaRelease,
+    // threadsLiveWord). It starts again at the next slow path that wants
+    // it.
+    let live = atomicU32(&threadsLiveWord).pointee.load(ordering: .acquiring)
+    if backgroundWanted.load(ordering: .relaxed) == 0 || live == 0 {
       backgroundState.store(0, ordering: .releasing)
       return nil
     }
     let decayMs = config.opt.dirtyDecayMs > 0 ? config.opt.dirtyDecayMs : 10_000
     let sleepMs = min(max(decayMs / decayEpochs, 10), 1000)
-    var request = timespec(tv_sec: sleepMs / 1000, tv_nsec: (sleepMs % 1000) * 1_000_000)
-    _ = nanosleep(&request, nil)
+    // Ends early when the count changes (arenaRelease's wake at 0).
+    swalloc_futex_wait_ms(&threadsLiveWord, live, sleepMs)
+    if atomicU32(&threadsLiveWord).pointee.load(ordering: .acquiring) == 0 { continue }
     var i = 0
     while i < arenaCount { decayArena(i); i &+= 1 }
     hugeCacheExpire()

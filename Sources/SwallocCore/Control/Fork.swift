@@ -80,6 +80,8 @@ func forkChild() {
     forkTookLocks = false
     forEachLockInOrder { mutexResetInChild($0) }
     swalloc_stdio_list_reset()
+    // The parent's other threads are gone.
+    arenaRecountInForkChild(own: currentTcache()?.pointee.arena ?? currentUncached()?.pointee.arena)
   }
   backgroundThreadResetInChild()
 }
