@@ -1298,12 +1298,22 @@ static void *exit_churn_thread(void *arg)
     return NULL;
 }
 
-static void run_last_thread_exit(void)
+/* This thread allocates, then a second one runs `fn` and is joined. */
+static bool churn_then_join(void *(*fn)(void *))
 {
     exit_churn();
     pthread_t t;
-    if (pthread_create(&t, NULL, exit_churn_thread, NULL) != 0) { FAILF("pthread_create failed"); return; }
+    if (pthread_create(&t, NULL, fn, NULL) != 0) {
+        FAILF("pthread_create failed");
+        return false;
+    }
     pthread_join(t, NULL);
+    return true;
+}
+
+static void run_last_thread_exit(void)
+{
+    if (!churn_then_join(exit_churn_thread)) return;
     exit_churn();
     fprintf(stderr, "note: %d thread(s) before the main thread's pthread_exit\n", count_tasks());
     if (atomic_load(&g_failures) == 0) printf("last-thread-exit ok\n");
@@ -1345,10 +1355,7 @@ static void *fork_worker_exit_thread(void *arg)
 
 static void run_fork_worker_exit(void)
 {
-    exit_churn();
-    pthread_t t;
-    if (pthread_create(&t, NULL, fork_worker_exit_thread, NULL) != 0) { FAILF("pthread_create failed"); return; }
-    pthread_join(t, NULL);
+    churn_then_join(fork_worker_exit_thread);
 }
 
 int main(int argc, char **argv)
