@@ -61,6 +61,13 @@
  *              thread (CPython's test_threading does this): the child's
  *              one thread allocates, then calls pthread_exit; the parent
  *              waits 10 s for the child's exit status 0.
+ * signal-mask  after a second thread allocated (the library's background
+ *              thread starts then, by default, from a thread whose signals
+ *              are not blocked), the program blocks SIGUSR1 in its one
+ *              thread and sends it to itself: it must stay pending for
+ *              sigtimedwait (the sigwait pattern of servers), not be
+ *              delivered to the library's thread (SIGUSR1's default action
+ *              ends the process).
  * two-roots   blocks under two root entries of the library's page map (512
  *              GiB each): the program reserves address space (PROT_NONE)
  *              below its heap until new mappings land under the next root
@@ -1358,13 +1365,28 @@ static void run_fork_worker_exit(void)
     churn_then_join(fork_worker_exit_thread);
 }
 
+static void run_signal_mask(void)
+{
+    if (!churn_then_join(exit_churn_thread)) return;
+    exit_churn();
+    fprintf(stderr, "note: %d thread(s) when SIGUSR1 is sent\n", count_tasks());
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    kill(getpid(), SIGUSR1);
+    struct timespec timeout = {5, 0};
+    int got = sigtimedwait(&set, NULL, &timeout);
+    if (got != SIGUSR1) FAILF("sigtimedwait returned %d, not SIGUSR1 (%s)", got, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
                         " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS] | handoff-share [THREADS] | two-roots"
-                        " | last-thread-exit | fork-worker-exit\n", argv[0]);
+                        " | last-thread-exit | fork-worker-exit | signal-mask\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -1396,6 +1418,9 @@ int main(int argc, char **argv)
     } else if (strcmp(g_mode, "fork-worker-exit") == 0) {
         run_fork_worker_exit();
         if (atomic_load(&g_failures) == 0) printf("fork-worker-exit ok\n");
+    } else if (strcmp(g_mode, "signal-mask") == 0) {
+        run_signal_mask();
+        if (atomic_load(&g_failures) == 0) printf("signal-mask ok\n");
     } else if (strcmp(g_mode, "two-roots") == 0) {
         run_two_roots();
         if (atomic_load(&g_failures) == 0) printf("two-roots ok\n");

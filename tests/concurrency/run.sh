@@ -40,6 +40,9 @@
 #                       status 0 (the library's background thread must not
 #                       keep it alive)
 #   fork_worker_exit    the same in a child forked by a worker thread
+#   signal_mask         SIGUSR1, blocked by the program's one thread and sent
+#                       to itself, stays pending for sigtimedwait (the
+#                       library's thread must not take process signals)
 #
 # usage: tests/concurrency/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
 # Environment: STRESS_SECONDS (default 10), STRESS_THREADS (default 8);
@@ -76,6 +79,7 @@ if have concurrency; then
     lib_check handoff_share 60 "handoff-share ok" lib "$BIN/concurrency" handoff-share 8
     lib_check last_thread_exit 30 "last-thread-exit ok" lib "$BIN/concurrency" last-thread-exit
     lib_check fork_worker_exit 30 "fork-worker-exit ok" lib "$BIN/concurrency" fork-worker-exit
+    lib_check signal_mask 30 "signal-mask ok" lib "$BIN/concurrency" signal-mask
     lib_check two_roots 120 "two-roots ok" lib "$BIN/concurrency" two-roots
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000
 fi

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <signal.h>   // the background thread blocks every signal
 #include <sys/mman.h>
 #include <time.h>
 #include <sys/syscall.h>

@@ -61,8 +61,24 @@ private func backgroundThreadStart() {
   if !backgroundState.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged {
     return
   }
+  // The thread blocks every signal (a new thread starts with its
+  // creator's mask): the kernel hands a signal sent to the process to any
+  // thread that does not block it, and a program that blocks, say, SIGTERM
+  // in its threads to take it with sigwait would have lost it to this one,
+  // whose default action then ended the process (jemalloc's background
+  // threads block them too; tests/concurrency signal_mask).
+  // (A failed creation may leave its errno: the malloc or free that got
+  // here must not.)
+  let savedErrno = swalloc_errno()
+  defer { swalloc_set_errno(savedErrno) }
+  var all = sigset_t()
+  var saved = sigset_t()
+  sigfillset(&all)
+  let masked = pthread_sigmask(SIG_SETMASK, &all, &saved) == 0
   var thread = pthread_t()
-  if pthread_create(&thread, nil, { _ in backgroundThreadMain() }, nil) == 0 {
+  let created = pthread_create(&thread, nil, { _ in backgroundThreadMain() }, nil) == 0
+  if masked { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+  if created {
     pthread_detach(thread)
   } else {
     backgroundState.store(0, ordering: .releasing)
