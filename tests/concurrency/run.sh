@@ -39,6 +39,7 @@
 #                       thread allocated and left: the process exits with
 #                       status 0 (the library's background thread must not
 #                       keep it alive)
+#   last_thread_exit_bg the same with background_thread:true
 #   fork_worker_exit    the same in a child forked by a worker thread
 #   signal_mask         SIGUSR1, blocked by the program's one thread and sent
 #                       to itself, stays pending for sigtimedwait (the
@@ -78,6 +79,7 @@ if have concurrency; then
     lib_check line_share 60 "line-share ok" lib "$BIN/concurrency" line-share 8
     lib_check handoff_share 60 "handoff-share ok" lib "$BIN/concurrency" handoff-share 8
     lib_check last_thread_exit 30 "last-thread-exit ok" lib "$BIN/concurrency" last-thread-exit
+    lib_check last_thread_exit_bg 30 "last-thread-exit ok" lib env SWALLOC_CONF=background_thread:true "$BIN/concurrency" last-thread-exit
     lib_check fork_worker_exit 30 "fork-worker-exit ok" lib "$BIN/concurrency" fork-worker-exit
     lib_check signal_mask 30 "signal-mask ok" lib "$BIN/concurrency" signal-mask
     lib_check two_roots 120 "two-roots ok" lib "$BIN/concurrency" two-roots
