@@ -1177,12 +1177,17 @@ static void *line_thread(void *arg)
     return NULL;
 }
 
+/* The turn-taking checks' thread count: 2 to 64. */
+static int turn_threads(int threads)
+{
+    return threads < 2 ? 2 : threads > 64 ? 64 : threads;
+}
+
 /* False when skipped (a SKIP line). */
 static bool run_line_share(int threads)
 {
     if (skip_without_cache("line-share")) return false;
-    if (threads < 2) threads = 2;
-    if (threads > 64) threads = 64;
+    threads = turn_threads(threads);
     line_threads = threads;
     pthread_t t[64];
     for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, line_thread, (void *)(intptr_t)i);
@@ -1236,8 +1241,7 @@ static void *handoff_thread(void *arg)
 static bool run_handoff_share(int threads)
 {
     if (skip_without_cache("handoff-share")) return false;
-    if (threads < 2) threads = 2;
-    if (threads > 64) threads = 64;
+    threads = turn_threads(threads);
     static const size_t sizes[] = {16, 32, 48};
     int shared = 0;
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
