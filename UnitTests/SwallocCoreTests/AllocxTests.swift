@@ -60,12 +60,12 @@ final class AllocxTests: XCTestCase {
     swallocSdallocx(q, 200_000, 0)
   }
 
-  /// A large block of reallocPurgeMinBytes or more that a rallocx (or realloc: both
-  /// free through freeMovedBlock) moves leaves its old pages purged: none
-  /// resident (mincore), none counted dirty or muzzy (the page states that
-  /// stats.resident and decay read), the contents copied. (Before, they
-  /// stayed resident and dirty until decay: sqlite3's sorter array.)
-  /// rallocx to another arena always moves.
+  /// A large block of reallocPurgeMinBytes or more that a rallocx (or
+  /// realloc: both free through freeMovedBlock) moves leaves its old pages
+  /// purged: none resident (mincore), none counted dirty or muzzy (the page
+  /// states that stats.resident and decay read), the contents copied.
+  /// (Before, they stayed resident and dirty until decay: sqlite3's sorter
+  /// array.) rallocx to another arena always moves.
   func testAMovedLargeBlockLeavesItsOldPagesPurged() {
     let size = reallocPurgeMinBytes
     let p = swallocMallocx(size, arenaFlag(0))!
