@@ -127,7 +127,7 @@ private func slabTakeWholeLines(_ slab: UnsafeMutablePointer<Extent>, regionSize
   let start = slab.pointee.address
   // A set bit at every group's first index (groups never straddle a word:
   // `group` divides 64), and the group's bits.
-  let groupBits = (UInt64(1) &<< UInt64(group)) &- 1
+  let groupBits = lowBits(group)
   let firsts = UInt64.max / groupBits
   var taken = 0
   var w = 0
