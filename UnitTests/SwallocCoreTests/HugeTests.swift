@@ -110,12 +110,12 @@ final class HugeTests: XCTestCase {
     XCTAssertEqual(residentPageCount(huge, bytes: size), size >> Int(pageShift))
 
     let a = makePrivateArena()
-    let run = arenaAllocLarge(a, sizeClass: classIndexFor(1 << 20), alignment: pageSize, zero: false)!
+    let run = arenaAllocLarge(a, sizeClass: classIndexFor(1 << 20), bytes: bootedClassSize(classIndexFor(1 << 20)), alignment: pageSize, zero: false)!
     XCTAssertEqual(hugeCacheDirtyBytes.load(ordering: .relaxed), UInt(size - (1 << 20)))
     XCTAssertEqual(residentPageCount(huge, bytes: size), (size - (1 << 20)) >> Int(pageShift))
     XCTAssertEqual(residentPageCount(huge + (size - (1 << 20)), bytes: 1 << 20), 0, "purged from the end")
     let e = pageEntryExtent(pageEntry(UInt(bitPattern: run)))!
-    XCTAssertTrue(arenaResizeLargeInPlace(a, e, newClass: classIndexFor(2 << 20)))
+    XCTAssertTrue(arenaResizeLargeInPlace(a, e, newClass: classIndexFor(2 << 20), bytes: 2 << 20))
     XCTAssertEqual(hugeCacheDirtyBytes.load(ordering: .relaxed), UInt(size - (2 << 20)))
     XCTAssertEqual(residentPageCount(huge, bytes: size), (size - (2 << 20)) >> Int(pageShift))
     arenaFreeLarge(a, address: UInt(bitPattern: run), fromThreadCache: false)

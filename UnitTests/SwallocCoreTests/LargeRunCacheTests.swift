@@ -18,7 +18,7 @@ final class LargeRunCacheTests: XCTestCase {
   func testAFreedRunIsReusedAtItsAddressByTheNextRunOfItsSize() {
     let a = makePrivateArena()
     let c = largeClass(pages: 5)
-    let p = arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)!
+    let p = arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: false)!
     let address = UInt(bitPattern: p)
     memset(p, 0xAB, Int(sizeClassSize(c)))
     let dirtyBefore = a.pointee.dirty.pages
@@ -29,7 +29,7 @@ final class LargeRunCacheTests: XCTestCase {
     // A free of it again meets its cached mark (a double free).
     XCTAssertNotEqual(pageEntry(address) & pageEntryCachedBit, 0)
 
-    let q = arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: true)!
+    let q = arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: true)!
     XCTAssertEqual(UInt(bitPattern: q), address, "the same pages back")
     XCTAssertEqual(a.pointee.largeCache.pages, 0)
     XCTAssertEqual(pageEntry(address) & pageEntryCachedBit, 0)
@@ -48,12 +48,12 @@ final class LargeRunCacheTests: XCTestCase {
     let a = makePrivateArena()
     let c5 = largeClass(pages: 5)
     let c6 = largeClass(pages: 6)
-    let p = arenaAllocLarge(a, sizeClass: c5, alignment: pageSize, zero: false)!
+    let p = arenaAllocLarge(a, sizeClass: c5, bytes: bootedClassSize(c5), alignment: pageSize, zero: false)!
     arenaFreeLarge(a, address: UInt(bitPattern: p), fromThreadCache: false)
-    let q = arenaAllocLarge(a, sizeClass: c6, alignment: pageSize, zero: false)!
+    let q = arenaAllocLarge(a, sizeClass: c6, bytes: bootedClassSize(c6), alignment: pageSize, zero: false)!
     XCTAssertNotEqual(q, p)
     XCTAssertEqual(a.pointee.largeCache.pages, 5)
-    let r = arenaAllocLarge(a, sizeClass: c5, alignment: 8 * pageSize, zero: false)!
+    let r = arenaAllocLarge(a, sizeClass: c5, bytes: bootedClassSize(c5), alignment: 8 * pageSize, zero: false)!
     XCTAssertEqual(UInt(bitPattern: r) % (8 * pageSize), 0)
     XCTAssertEqual(a.pointee.largeCache.pages, 5, "an aligned run is carved")
     arenaFreeLarge(a, address: UInt(bitPattern: q), fromThreadCache: false)
@@ -66,10 +66,10 @@ final class LargeRunCacheTests: XCTestCase {
   func testTheCacheIsBoundedAndGivenBack() {
     let a = makePrivateArena()
     let c = largeClass(pages: 4)
-    let p = arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)!
+    let p = arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: false)!
     arenaFreeLarge(a, address: UInt(bitPattern: p), fromThreadCache: false)
     XCTAssertEqual(a.pointee.largeCache.pages, 4)
-    let q = arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)!
+    let q = arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: false)!
     arenaFreeLarge(a, address: UInt(bitPattern: q), fromThreadCache: false)
     XCTAssertFalse(withLock(&a.pointee.extentLock) { runCachesTrim(a) }, "used since the last look: kept")
     XCTAssertEqual(a.pointee.largeCache.pages, 4)
@@ -79,7 +79,7 @@ final class LargeRunCacheTests: XCTestCase {
     XCTAssertEqual(a.pointee.dirty.pages, dirtyBefore + 4, "its pages are decay's dirty pages now")
     XCTAssertEqual(pageEntry(UInt(bitPattern: q)) >> pageEntryClassShift, 0)
 
-    let r = arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)!
+    let r = arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: false)!
     memset(r, 1, Int(sizeClassSize(c)))
     arenaFreeLarge(a, address: UInt(bitPattern: r), fromThreadCache: false)
     XCTAssertEqual(a.pointee.largeCache.pages, 4)
@@ -88,13 +88,13 @@ final class LargeRunCacheTests: XCTestCase {
     XCTAssertEqual(residentPageCount(r, bytes: Int(sizeClassSize(c))), 0, "a purge gives its pages back")
 
     let count = Int(largeCacheBudgetPages / 4) + 3
-    let runs = (0..<count).map { _ in arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)! }
+    let runs = (0..<count).map { _ in arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: false)! }
     for run in runs { arenaFreeLarge(a, address: UInt(bitPattern: run), fromThreadCache: false) }
     XCTAssertEqual(a.pointee.largeCache.pages, largeCacheBudgetPages)
 
     a.pointee.dirtyDecayMs = 0
     withLock(&a.pointee.extentLock) { largeCacheEmpty(a) }
-    let s = arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)!
+    let s = arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: false)!
     arenaFreeLarge(a, address: UInt(bitPattern: s), fromThreadCache: false)
     XCTAssertEqual(a.pointee.largeCache.pages, 0, "dirty_decay_ms:0 keeps none")
   }
@@ -106,7 +106,7 @@ final class LargeRunCacheTests: XCTestCase {
     let a = makePrivateArena()
     let c = largeClass(pages: 4)
     let count = Int(largeCacheBudgetPages) * 2   // 8 MiB of 16 KiB runs
-    let runs = (0..<count).map { _ in arenaAllocLarge(a, sizeClass: c, alignment: pageSize, zero: false)! }
+    let runs = (0..<count).map { _ in arenaAllocLarge(a, sizeClass: c, bytes: bootedClassSize(c), alignment: pageSize, zero: false)! }
     XCTAssertEqual(a.pointee.largeBytes >> pageShift, UInt(count) * 4)
     // The rule, run alongside: a freed run is kept while the cache stays
     // within half the pages still live (the freed run's not counted).

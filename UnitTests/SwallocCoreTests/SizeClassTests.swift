@@ -74,6 +74,34 @@ final class SizeClassTests: XCTestCase {
     }
   }
 
+  /// Large runs sized to their request (largeRunBytes) start above the
+  /// first uncached class, and each is filed under a class it holds whole
+  /// (largeRunClass) that no thread cache keeps: the realloc fast path's
+  /// in-place test (size <= its class's size) then never passes a size the
+  /// run lacks, and no free pushes it onto a cached class's stack.
+  func testRunsSizedToTheirRequestAreFiledUnderAnUncachedClassTheyHold() {
+    XCTAssertEqual(config.pageRunFirstClass, max(config.tcacheClassCount, config.smallClassCount) + 1)
+    var size = largeMinClass
+    while size <= largeMaxClass {
+      let c = classIndexFor(size)
+      let bytes = largeRunBytes(request: size, sizeClass: c)
+      let filed = largeRunClass(bytes: bytes)
+      XCTAssertGreaterThanOrEqual(bytes, size, "size \(size)")
+      XCTAssertEqual(bytes & pageMask, 0, "size \(size)")
+      XCTAssertLessThanOrEqual(bytes, sizeClassSize(c), "size \(size)")
+      XCTAssertLessThanOrEqual(sizeClassSize(filed), bytes, "size \(size)")
+      if filed + 1 < classCount { XCTAssertGreaterThan(sizeClassSize(filed + 1), bytes, "size \(size)") }
+      if c >= config.pageRunFirstClass {
+        XCTAssertEqual(bytes, roundUpToPage(size), "size \(size)")
+        XCTAssertGreaterThanOrEqual(filed, config.tcacheClassCount, "size \(size)")
+      } else {
+        XCTAssertEqual(filed, c, "size \(size)")
+      }
+      XCTAssertEqual(usableSizeFor(size, alignment: quantum), bytes, "size \(size)")
+      size += 1021
+    }
+  }
+
   func testLookupTableMatchesArithmetic() {
     for size in 0...lookupMaxSize + 100_000 {
       XCTAssertEqual(classIndexFor(size), sizeClassIndex(size), "size \(size)")

@@ -67,7 +67,7 @@ final class SlabPoolTests: XCTestCase {
     arenaFreeSlab(a, s)
     XCTAssertGreaterThan(a.pointee.slabPool.pages, 0)
     let freeBefore = freeExtentPageTotal(a)
-    let large = arenaAllocLarge(a, sizeClass: config.smallClassCount, alignment: pageSize, zero: false)!
+    let large = arenaAllocLarge(a, sizeClass: config.smallClassCount, bytes: bootedClassSize(config.smallClassCount), alignment: pageSize, zero: false)!
     XCTAssertEqual(a.pointee.slabPool.pages, 0)
     let largePages = sizeClassSize(config.smallClassCount) >> pageShift
     XCTAssertEqual(freeExtentPageTotal(a), freeBefore + UInt(config.binInfos[0].slabPages) - largePages)

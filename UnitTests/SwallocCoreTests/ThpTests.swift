@@ -36,7 +36,7 @@ final class ThpTests: XCTestCase {
     config.thpAdviceChunks = thpAdvice(.never, system: .always).chunks
     defer { config.thpAdviceChunks = saved }
     let a = makePrivateArena()
-    let run = arenaAllocLarge(a, sizeClass: classIndexFor(64 << 10), alignment: pageSize, zero: false)!
+    let run = arenaAllocLarge(a, sizeClass: classIndexFor(64 << 10), bytes: bootedClassSize(classIndexFor(64 << 10)), alignment: pageSize, zero: false)!
     defer { arenaFreeLarge(a, address: UInt(bitPattern: run), fromThreadCache: false) }
     let flags = vmFlags(of: run)
     XCTAssertNotNil(flags)

@@ -858,7 +858,7 @@ final class ThreadCacheGCTests: XCTestCase {
     var live: [UnsafeMutableRawPointer] = []
     // A large run as a thread cache holds it (freeFull's mark).
     func fresh() -> UnsafeMutableRawPointer {
-      let p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)!
+      let p = arenaAllocLarge(arena, sizeClass: sizeClass, bytes: bootedClassSize(sizeClass), alignment: pageSize, zero: false)!
       largeSetCached(UInt(bitPattern: p), true)
       return p
     }
@@ -901,7 +901,7 @@ final class ThreadCacheGCTests: XCTestCase {
       let bin = tcacheBin(t, sizeClass)
       // freeLargeToCache's test: a push while the stack has room.
       while bin.pointee.head != bin.pointee.start {
-        let p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)!
+        let p = arenaAllocLarge(arena, sizeClass: sizeClass, bytes: bootedClassSize(sizeClass), alignment: pageSize, zero: false)!
         largeSetCached(UInt(bitPattern: p), true)
         XCTAssertTrue(bin.push(p))
       }

@@ -12,6 +12,11 @@
 //   jemalloc_compat ctl              the mallctl names of README's
 //                                    compatibility table, by name and by MIB,
 //                                    with their types and errno conventions
+//   jemalloc_compat pageruns         large blocks above the thread-cached
+//                                    classes (64 KiB; the class above) get
+//                                    their request in whole pages, not their
+//                                    class: usable size, nallocx,
+//                                    thread.allocated, realloc in place
 // Prints "ok" and exits 0, or prints "FAIL ..." lines and exits 1.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -145,7 +150,73 @@ static const struct { size_t request; int lg; size_t passed; } mismatch_cases[] 
   {(size_t)8 << 20, 0, 100},            // huge freed as small
   {1, 22, (size_t)8 << 20},             // huge (aligned) freed as more than it holds
   {(size_t)3 << 20, 0, (size_t)5 << 20},// huge: more than the block holds
+  {200000, 0, 210000},                  // large, sized to its pages: past them
 };
+
+// MARK: runs sized to their request
+
+static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
+
+static size_t thread_allocated(void) {
+  uint64_t v = 0;
+  size_t len = sizeof v;
+  if (mallctl("thread.allocated", &v, &len, NULL, 0) != 0) FAIL("mallctl(\"thread.allocated\") failed");
+  return (size_t)v;
+}
+
+static int pageruns(void) {
+  long checked = 0;
+  // 64 KiB + 1 .. 80 KiB: the class above tcache_max's, whole (a run filed
+  // under the class below would be cached); above 80 KiB: whole pages.
+  uint64_t seed = 12345;
+  for (size_t base = 65536; base <= ((size_t)2 << 20); base += 4096) {
+    for (int k = 0; k < 3; k++) {
+      size_t size = k == 0 ? base + 1 : k == 1 ? base + 4096 : base + 1 + xs(&seed) % 4096;
+      if (size > ((size_t)2 << 20)) continue;
+      size_t want = size <= 81920 ? 81920 : page_up(size);
+      size_t before = thread_allocated();
+      void *p = f_malloc(size);
+      if (!p) { FAIL("malloc(%zu) returned NULL", size); continue; }
+      size_t counted = thread_allocated() - before;
+      size_t usable = malloc_usable_size(p);
+      if (usable != want || sallocx(p, 0) != want || nallocx(size, 0) != want || counted != want)
+        FAIL("malloc(%zu): usable %zu, sallocx %zu, nallocx %zu, thread.allocated +%zu (want %zu)", size, usable,
+             sallocx(p, 0), nallocx(size, 0), counted, want);
+      memset(p, 0x5a, usable);
+      sdallocx(p, size, 0);   // aborts on a false mismatch
+      checked++;
+    }
+  }
+  // realloc: in place within the run's pages; past them the block grows
+  // to its class's size (in place or moved, contents kept); a shrink
+  // gives back the tail in place.
+  unsigned char *p = f_malloc(200000);
+  size_t usable = malloc_usable_size(p);
+  if (usable != 200704) FAIL("malloc(200000): usable %zu, want 200704", usable);
+  memset(p, 0x33, usable);
+  if (realloc(p, 200704) != p) FAIL("realloc within a run's pages moved it");
+  unsigned char *q = realloc(p, 200705);
+  if (!q) { FAIL("realloc(200705) returned NULL"); return 1; }
+  if (malloc_usable_size(q) != 229376) FAIL("realloc past a run's pages: usable %zu, want its class 229376",
+                                            malloc_usable_size(q));
+  for (size_t i = 0; i < 200704; i++) if (q[i] != 0x33) { FAIL("realloc lost byte %zu", i); break; }
+  unsigned char *r = realloc(q, 100000);
+  if (r != q || malloc_usable_size(r) != 102400)
+    FAIL("realloc(229376 -> 100000): %s, usable %zu (want in place, 102400)", r == q ? "in place" : "moved",
+         malloc_usable_size(r));
+  for (size_t i = 0; i < 100000; i++) if (r[i] != 0x33) { FAIL("shrinking realloc lost byte %zu", i); break; }
+  free(r);
+  // xallocx grows a run to the pages asked for when the next ones are
+  // free (or leaves it as it is).
+  void *x = mallocx(100000, 0);
+  size_t got = xallocx(x, 110000, 0, 0);
+  if (got != 102400 && got != page_up(110000)) FAIL("xallocx(100000 -> 110000) = %zu", got);
+  if (got != sallocx(x, 0)) FAIL("xallocx's result %zu is not sallocx %zu", got, sallocx(x, 0));
+  dallocx(x, 0);
+  if (failures) return 1;
+  printf("ok (%ld sizes, realloc, xallocx)\n", checked + 3);
+  return 0;
+}
 
 static int mismatch(int k) {
   int n = (int)(sizeof mismatch_cases / sizeof mismatch_cases[0]);
@@ -234,7 +305,8 @@ int main(int argc, char **argv) {
   if (argc >= 3 && !strcmp(argv[1], "mismatch")) return mismatch(atoi(argv[2]));
   if (argc >= 2 && !strcmp(argv[1], "zero")) return zero();
   if (argc >= 2 && !strcmp(argv[1], "ctl")) return ctl_checks();
-  fprintf(stderr, "usage: jemalloc_compat sized|mismatch K|zero|ctl\n");
+  if (argc >= 2 && !strcmp(argv[1], "pageruns")) return pageruns();
+  fprintf(stderr, "usage: jemalloc_compat sized|mismatch K|zero|ctl|pageruns\n");
   return 2;
 }
 

@@ -6,6 +6,8 @@
 #   mismatch.K   a wrong size still aborts with one line
 #   zero         MALLOCX_ZERO and calloc zero the whole usable size
 #   ctl          every mallctl name of README's table, by name and by MIB
+#   pageruns     large blocks above 80 KiB get their request in whole pages
+#                (usable size, nallocx, thread.allocated, realloc, xallocx)
 #   fork_stdio   1000 forks while threads sit in getline / fflush(NULL) /
 #                malloc (glibc's tst-malloc-fork-deadlock situation)
 #   fork_signal  1000 forks from a signal handler that interrupted malloc
@@ -53,6 +55,7 @@ check() {
 check sized 120 "" "$BIN/jemalloc_compat" sized
 check zero 60 "" "$BIN/jemalloc_compat" zero
 check ctl 60 "" "$BIN/jemalloc_compat" ctl
+check pageruns 60 "" "$BIN/jemalloc_compat" pageruns
 
 # A wrong size must still abort, naming the error.
 cases=$(env LD_PRELOAD="$LIB" "$BIN/jemalloc_compat" mismatch -1 | sed -n 's/^cases: //p')

@@ -38,9 +38,9 @@ private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, unc
     if alignment > pageSize || bypassCache || (zero && sizeClass >= config.tcacheClassCount) {
       // Large runs start on page boundaries: only a larger alignment is
       // passed down.
-      p = allocateUncached(sizeClass, alignment: max(alignment, pageSize), zero: zero, arena: arena)
+      p = allocateUncached(sizeClass, request: size, alignment: max(alignment, pageSize), zero: zero, arena: arena)
     } else {
-      p = allocateClass(sizeClass)
+      p = allocateClass(sizeClass, request: size)
       // MALLOCX_ZERO and calloc clear the whole usable size (jemalloc's
       // rule; glibc's calloc does too): callers may use all of it.
       if zero, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
@@ -88,7 +88,9 @@ func placementFor(_ size: UInt, alignment: UInt) -> Placement {
 /// least a huge request can get; 0 when the request is impossible).
 func usableSizeFor(_ size: UInt, alignment: UInt) -> UInt {
   switch placementFor(size, alignment: alignment) {
-  case .sizeClass(let c): return sizeClassSize(c)
+  // (A run sized to its request: the request rounded up to its alignment
+  // and to pages, the same bytes.)
+  case .sizeClass(let c): return c >= config.pageRunFirstClass ? roundUpToPage(size) : sizeClassSize(c)
   case .huge(let request): return roundUpToPage(request)
   case .impossible: return 0
   }
@@ -103,8 +105,11 @@ func sizeNamesAllocation(_ size: UInt, alignment: UInt, _ allocation: Allocation
   case (.sizeClass(let c), .small(_, _, let have)):
     return c == have
   case (.sizeClass(let c), .large(_, let extent, let have)):
-    // A sampled small request sits in a large run (Prof.swift).
-    return c == have || c == profSampledClass(extent)
+    // A sampled small request sits in a large run (Prof.swift). A run
+    // sized to its request (largeRunBytes) is filed under the class below
+    // (largeRunClass): its request's pages name it.
+    return c == have || (c >= config.pageRunFirstClass && roundUpToPage(size) == allocation.usableSize)
+      || c == profSampledClass(extent)
   case (.huge(let request), .huge):
     return roundUpToPage(request) <= allocation.usableSize
   default:

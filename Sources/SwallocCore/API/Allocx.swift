@@ -98,10 +98,12 @@ public func swallocXallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ 
     // The most that fits, else at least `size`.
     var grown = false
     if most <= largeMaxClass && most > oldUsable {
-      grown = arenaResizeLargeInPlace(arena, extent, newClass: classIndexFor(most))
+      let c = classIndexFor(most)
+      grown = arenaResizeLargeInPlace(arena, extent, newClass: c, bytes: largeRunBytes(request: most, sizeClass: c))
     }
     if !grown && size <= largeMaxClass && size > oldUsable {
-      _ = arenaResizeLargeInPlace(arena, extent, newClass: classIndexFor(size))
+      let c = classIndexFor(size)
+      _ = arenaResizeLargeInPlace(arena, extent, newClass: c, bytes: largeRunBytes(request: size, sizeClass: c))
     }
   case .huge(let record):
     if most > oldUsable && !hugeResizeInPlace(record, newSize: most) && size > oldUsable {

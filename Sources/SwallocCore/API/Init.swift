@@ -58,6 +58,7 @@ private func bootSteps() -> Bool {
   // prof:true caches the same classes: every cached class's counted pops
   // run its own sampling countdown (Prof.swift).
   tcacheBoot(maxBytes: config.opt.tcacheMax)
+  pageRunsBoot(uncachedFirst: config.tcacheClassCount)
   let cpus = UInt(swalloc_cpus_available())
   // One automatic arena per CPU in the affinity mask, not jemalloc's four:
   // threads share arenas until their locks cost them time (the spread

@@ -382,14 +382,15 @@ private func mallocSlowRest(_ size: UInt) -> UnsafeMutableRawPointer? {
     return p
   }
   let sizeClass = classIndexFor(size)
-  guard let p = allocateClass(sizeClass) else { return nil }
-  threadCountAllocated(bootedClassSize(sizeClass))
+  guard let p = allocateClass(sizeClass, request: size) else { return nil }
+  threadCountAllocated(largeRunBytes(request: size, sizeClass: sizeClass))
   return p
 }
 
-/// Allocates one block of class `sizeClass`, through the thread's cache when
-/// it has one. Sets ENOMEM on failure.
-func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
+/// Allocates one block of class `sizeClass` for a request of `request`
+/// bytes, through the thread's cache when it has one. Sets ENOMEM on
+/// failure.
+func allocateClass(_ sizeClass: Int, request: UInt) -> UnsafeMutableRawPointer? {
   var result: UnsafeMutableRawPointer? = nil
   if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
     if let p = tcacheBin(t, sizeClass).pop() {
@@ -402,11 +403,15 @@ func allocateClass(_ sizeClass: Int) -> UnsafeMutableRawPointer? {
       tcacheBin(t, sizeClass).markRefilled()
       tcacheEvent(t)
       let arena = t.pointee.arena
-      result = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: pageSize, zero: false)
-        ?? arenaFallback(excluding: arena) { arenaAllocLarge($0, sizeClass: sizeClass, alignment: pageSize, zero: false) }
+      // (A cached class: its runs are the class's size.)
+      let bytes = bootedClassSize(sizeClass)
+      result = arenaAllocLarge(arena, sizeClass: sizeClass, bytes: bytes, alignment: pageSize, zero: false)
+        ?? arenaFallback(excluding: arena) {
+          arenaAllocLarge($0, sizeClass: sizeClass, bytes: bytes, alignment: pageSize, zero: false)
+        }
     }
   } else {
-    result = allocateUncached(sizeClass, alignment: 0, zero: false)
+    result = allocateUncached(sizeClass, request: request, alignment: 0, zero: false)
   }
   if result == nil { setErrno(ENOMEM) }
   backgroundThreadMaybeStart()
@@ -420,13 +425,15 @@ func threadArena() -> UnsafeMutablePointer<Arena> {
   return uncachedArena()
 }
 
-/// Allocates straight from an arena (the thread's unless one is given),
-/// bypassing the thread cache.
-func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
+/// Allocates a block of class `sizeClass` for a request of `request` bytes
+/// straight from an arena (the thread's unless one is given), bypassing
+/// the thread cache.
+func allocateUncached(_ sizeClass: Int, request: UInt, alignment: UInt, zero: Bool,
                       arena chosen: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
   let arena = chosen ?? threadArena()
   let zeroed = zero || config.opt.zero
   var p: UnsafeMutableRawPointer? = nil
+  var usable = sizeClassSize(sizeClass)
   if sizeClass < config.smallClassCount {
     if binFill(arena, sizeClass: sizeClass, into: &p, want: 1) == 0 {
       // An arena named by the caller (MALLOCX_ARENA) is not substituted.
@@ -437,14 +444,17 @@ func allocateUncached(_ sizeClass: Int, alignment: UInt, zero: Bool,
       }
       if p == nil { return nil }
     }
-    if zeroed, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }
+    if zeroed, let p { memset(p, 0, Int(usable)) }
   } else {
-    p = arenaAllocLarge(arena, sizeClass: sizeClass, alignment: alignment, zero: zeroed)
+    usable = largeRunBytes(request: request, sizeClass: sizeClass)
+    p = arenaAllocLarge(arena, sizeClass: sizeClass, bytes: usable, alignment: alignment, zero: zeroed)
     if p == nil && chosen == nil {
-      p = arenaFallback(excluding: arena) { arenaAllocLarge($0, sizeClass: sizeClass, alignment: alignment, zero: zeroed) }
+      p = arenaFallback(excluding: arena) {
+        arenaAllocLarge($0, sizeClass: sizeClass, bytes: usable, alignment: alignment, zero: zeroed)
+      }
     }
   }
-  if config.opt.junkAlloc && !zeroed, let p { memset(p, 0xa5, Int(sizeClassSize(sizeClass))) }
+  if config.opt.junkAlloc && !zeroed, let p { memset(p, 0xa5, Int(usable)) }
   return p
 }
 

@@ -257,17 +257,32 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
   switch old {
   case .small(_, _, let c):
     if size <= largeMaxClass && classIndexFor(size) == c { return pointer }
-  case .large(let arena, let extent, let c):
+  case .large(let arena, let extent, _):
     // A block sampled by the heap profiler keeps its sample while its usable
     // size stays (the same class); resized in place, it is sampled anew
     // (profResizedInPlace).
+    // The bytes it keeps: a block that grows gets its class's whole size
+    // (a run sized to its request, largeRunBytes, would otherwise move or
+    // take the lock every page of an array grown a few bytes a call); one
+    // that shrinks, what a new block of that size would get.
     if size <= largeMaxClass {
       let newClass = classIndexFor(size)
-      if newClass == c && extent.pointee.profSample == nil { return pointer }
-      if newClass >= config.smallClassCount && newClass != c && arenaResizeLargeInPlace(arena, extent, newClass: newClass) {
-        threadCountResize(from: oldUsable, to: bootedClassSize(newClass))
-        if extent.pointee.profSample != nil { profResizedInPlace(extent, usize: bootedClassSize(newClass)) }
+      let bytes = size > oldUsable ? bootedClassSize(newClass) : largeRunBytes(request: size, sizeClass: newClass)
+      if bytes == oldUsable && extent.pointee.profSample == nil { return pointer }
+      if newClass >= config.smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass, bytes: bytes) {
+        threadCountResize(from: oldUsable, to: bytes)
+        if extent.pointee.profSample != nil { profResizedInPlace(extent, usize: bytes) }
         return pointer
+      }
+      if size > oldUsable && newClass >= config.pageRunFirstClass && !profActive {
+        guard let fresh = allocateUncached(newClass, request: bytes, alignment: 0, zero: false) else {
+          setErrno(ENOMEM)
+          return nil
+        }
+        threadCountAllocated(bytes)
+        memcpy(fresh, pointer, Int(oldUsable))
+        freeMovedBlock(pointer, old, uncached: false)
+        return fresh
       }
     }
   case .huge(let record):

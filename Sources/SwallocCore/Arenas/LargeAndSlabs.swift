@@ -8,9 +8,12 @@ import CSwallocPlatform
 /// The smallest large class: the first class that is not small.
 @inline(__always) var largeMinClass: UInt { sizeClassSize(config.smallClassCount) }
 
-/// Allocates a large run of class `sizeClass` aligned to `alignment` bytes.
-func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment: UInt, zero: Bool) -> UnsafeMutableRawPointer? {
-  let usize = bootedClassSize(sizeClass)
+/// Allocates a large run of class `sizeClass`, `bytes` long (whole pages:
+/// largeRunBytes), aligned to `alignment` bytes.
+func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, bytes usize: UInt, alignment: UInt,
+                     zero: Bool) -> UnsafeMutableRawPointer? {
+  invariant(usize & pageMask == 0 && usize != 0 && usize <= bootedClassSize(sizeClass),
+            "a large run's bytes are not whole pages of its class")
   let pages = usize >> pageShift
   let alignPages = alignment > pageSize ? alignment >> pageShift : 1
   let taken: (extent: UnsafeMutablePointer<Extent>, wasZeroed: Bool)? = withLock(&a.pointee.extentLock) {
@@ -30,8 +33,9 @@ func arenaAllocLarge(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int, alignment
       wasZeroed = e.pointee.contents == .zeroed
       setPageEntry(e.end &- pageSize, makePageEntry(e, classPlusOne: 0))
     }
-    e.pointee.sizeClass = UInt16(sizeClass)
-    setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1))
+    let filed = largeRunClass(bytes: usize)
+    e.pointee.sizeClass = UInt16(filed)
+    setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(filed) &+ 1))
     a.pointee.largeBytes &+= usize
     statsAllocated(usize)
     a.pointee.largeCount &+= 1
@@ -118,10 +122,14 @@ private func arenaFreeLargeLocked(_ a: UnsafeMutablePointer<Arena>, address: UIn
   arenaFreePages(a, e, tick: tick, purged: purged)
 }
 
-/// Resizes a large run in place to class `newClass` when the pages after it
-/// are free (grow) or by giving back its tail (shrink). Returns success.
-func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, newClass: Int) -> Bool {
-  let newPages = sizeClassSize(newClass) >> pageShift
+/// Resizes a large run in place to class `newClass`, `bytes` long (whole
+/// pages: largeRunBytes), when the pages after it are free (grow) or by
+/// giving back its tail (shrink). Returns success.
+func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>, newClass: Int,
+                             bytes: UInt) -> Bool {
+  invariant(bytes & pageMask == 0 && bytes != 0 && bytes <= bootedClassSize(newClass),
+            "a large run's bytes are not whole pages of its class")
+  let newPages = bytes >> pageShift
   return withLock(&a.pointee.extentLock) {
     let oldPages = e.pointee.pages
     if newPages == oldPages { return true }
@@ -169,8 +177,9 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
     a.pointee.largeBytes = a.pointee.largeBytes &- (oldPages << pageShift) &+ (newPages << pageShift)
     if newPages > oldPages { statsAllocated((newPages &- oldPages) << pageShift) }
     else { statsDeallocated((oldPages &- newPages) << pageShift) }
-    e.pointee.sizeClass = UInt16(newClass)
-    setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(newClass) &+ 1))
+    let filed = largeRunClass(bytes: bytes)
+    e.pointee.sizeClass = UInt16(filed)
+    setPageEntry(e.pointee.address, makePageEntry(e, classPlusOne: UInt(filed) &+ 1))
     return true
   }
 }

@@ -12,8 +12,9 @@ enum Allocation {
 
   var usableSize: UInt {
     switch self {
-    case .small(_, _, let c), .large(_, _, let c): return bootedClassSize(c)
-    case .huge(let r): return r.pointee.pages << pageShift
+    case .small(_, _, let c): return bootedClassSize(c)
+    // (Whole pages of its class, or fewer: largeRunBytes.)
+    case .large(_, let e, _), .huge(let e): return e.pointee.pages << pageShift
     }
   }
 }

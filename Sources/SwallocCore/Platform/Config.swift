@@ -42,6 +42,9 @@ struct Config {
   var smallClassCount = 0
   /// The most regions a slab holds, in bitmap bits.
   var maxRegionsPerSlab: UInt = 0
+  /// The first large class whose runs are sized to their requests in
+  /// pages (largeRunBytes, pageRunsBoot); classCount (none) before boot.
+  var pageRunFirstClass = classCount
 
   // MARK: Platform: transparent huge pages (Platform.swift, thpBoot)
 

@@ -6,7 +6,7 @@
 //
 // Why eight there: those are the small classes with the biggest regions,
 // cut from slabs, so every byte a class rounds up costs resident memory
-// (large runs above 16 KiB round up to pages the program never touches).
+// (the large runs above 80 KiB take only their requests' pages).
 // sqlite3's page cache allocates 4104- and 4368-byte blocks: 5120-byte
 // regions wasted 15-20% of its heap (bench sqlite3: peak RSS 1.20 x glibc);
 // 4608 wastes 5-11%; 4368 nothing of the pages and 6% of the buffers. Each
@@ -14,7 +14,10 @@
 // (SizeClassTests; slabPagesByWaste).
 //
 //   small: classes below 4 pages (15 KiB with 4 KiB pages), served from slabs
-//   large: classes up to 2 MiB, served as page runs inside arena chunks
+//   large: classes up to 2 MiB, served as page runs inside arena chunks; the
+//          runs of the classes above the thread-cached ones and the next
+//          (80 KiB by default) are their requests in whole pages
+//          (largeRunBytes)
 //   huge:  anything larger, mapped directly and rounded up to whole pages
 
 import CSwallocPlatform
@@ -168,6 +171,35 @@ func bootedClassSize(_ sizeClass: Int) -> UInt {
   invariant(sizeClass >= 0 && sizeClass &+ 1 < codeSizeEntries && codeSizes[sizeClass &+ 1] != 0,
             "a class size read before boot or out of the table")
   return UInt(codeSizes[sizeClass &+ 1])
+}
+
+/// The bytes a large run of class `sizeClass` has for a request of
+/// `request` bytes (classified into it): the request in whole pages for
+/// the classes from config.pageRunFirstClass on, the class's size below.
+/// Why: a run of a class above 64 KiB rounded its request up by up to a
+/// quarter (a 260 KiB request took 320 KiB), and the pages past the
+/// request, though the program never writes them, are written by whatever
+/// the freed run holds next, so the heap's resident high-water counted
+/// every class's rounding. Those classes are not thread-cached (a cached
+/// run must hold any request of its class), and neither is the class
+/// below each of them, which such a run is filed under (largeRunClass).
+@inline(__always)
+func largeRunBytes(request: UInt, sizeClass: Int) -> UInt {
+  sizeClass >= config.pageRunFirstClass ? roundUpToPage(request) : bootedClassSize(sizeClass)
+}
+
+/// The class a large run of `bytes` bytes (whole pages, at least the
+/// smallest large class) is filed under in the page map: the largest
+/// class it holds whole. For a run of its class's size, that class; for a
+/// run sized to its request (largeRunBytes), the class below the
+/// request's. The fast paths then read a block's class as they always
+/// have: realloc keeps a block in place for the sizes of its class
+/// (size <= the class's size), which the run holds, and sends the rest
+/// of the run's bytes to the slow path, which reads the run's pages.
+@inline(__always)
+func largeRunClass(bytes: UInt) -> Int {
+  let c = classIndexFor(bytes)
+  return bootedClassSize(c) == bytes ? c : c &- 1
 }
 
 // The per-class slab geometry (binInfos), the small-class count and the
@@ -391,4 +423,12 @@ func sizeClassesBoot() {
     if regions > config.maxRegionsPerSlab { config.maxRegionsPerSlab = regions }
     c &+= 1
   }
+}
+
+/// Makes the large classes above the first one no thread cache keeps
+/// (tcacheBoot ran; `uncachedFirst`) size their runs to their requests
+/// (largeRunBytes): such a run is filed under the class below its
+/// request's (largeRunClass), which must be large and uncached too.
+func pageRunsBoot(uncachedFirst: Int) {
+  config.pageRunFirstClass = max(uncachedFirst, config.smallClassCount) &+ 1
 }
