@@ -258,18 +258,19 @@ func reallocSlow(_ pointer: UnsafeMutableRawPointer, _ size: UInt) -> UnsafeMuta
   case .small(_, _, let c):
     if size <= largeMaxClass && classIndexFor(size) == c { return pointer }
   case .large(let arena, let extent, _):
-    // A block sampled by the heap profiler keeps its sample while its usable
-    // size stays (the same class); resized in place, it is sampled anew
-    // (profResizedInPlace).
     // The bytes it keeps: a block that grows gets its class's whole size
     // (a run sized to its request, largeRunBytes, would otherwise move or
     // take the lock every page of an array grown a few bytes a call); one
     // that shrinks, what a new block of that size would get.
+    // A block sampled by the heap profiler moves when its size does not
+    // change its run (a new allocation, sampled or not); resized in
+    // place, it is sampled anew (profResizedInPlace).
     if size <= largeMaxClass {
       let newClass = classIndexFor(size)
       let bytes = size > oldUsable ? bootedClassSize(newClass) : largeRunBytes(request: size, sizeClass: newClass)
       if bytes == oldUsable && extent.pointee.profSample == nil { return pointer }
-      if newClass >= config.smallClassCount && arenaResizeLargeInPlace(arena, extent, newClass: newClass, bytes: bytes) {
+      if newClass >= config.smallClassCount && bytes != oldUsable
+         && arenaResizeLargeInPlace(arena, extent, newClass: newClass, bytes: bytes) {
         threadCountResize(from: oldUsable, to: bytes)
         if extent.pointee.profSample != nil { profResizedInPlace(extent, usize: bytes) }
         return pointer
