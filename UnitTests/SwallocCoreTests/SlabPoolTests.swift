@@ -60,8 +60,8 @@ final class SlabPoolTests: XCTestCase {
   }
 
   /// The pool never keeps the arena's pages from another use: a large run,
-  /// or a slab of a size no pooled slab divides, empties it into the free
-  /// extents first.
+  /// or a slab of a size no pooled slab has or halves to, empties it into
+  /// the free extents first.
   func testTheArenasOtherAllocationsEmptyThePoolFirst() {
     let a = makePrivateArena()
     let s = arenaAllocSlab(a, sizeClass: 0)!
@@ -85,50 +85,58 @@ final class SlabPoolTests: XCTestCase {
     arenaFreeSlab(a, s3)
   }
 
-  /// A new slab whose page count divides a pooled slab's, and which no
-  /// pooled slab has, takes the pooled slab's first pages; the rest go back
-  /// to the pool as empty slabs of the new slab's class (slabPoolSplit), and
-  /// the free extents do not move.
-  func testAPooledSlabIsCutForASmallerSlabOfAnotherClass() {
+  /// A new slab of half a pooled slab's page count, which no pooled slab
+  /// has, takes the pooled slab's first half; the second goes back to the
+  /// pool as an empty slab of the new slab's class (slabPoolSplit), and the
+  /// free extents do not move. A quarter of it is no match: the pool is
+  /// emptied as for any other miss.
+  func testAPooledSlabIsHalvedForASlabOfHalfItsPages() {
     let a = makePrivateArena()
     guard let big = (0..<config.smallClassCount).first(where: { config.binInfos[$0].slabPages == 4 }),
-          let small = (0..<config.smallClassCount).first(where: { config.binInfos[$0].slabPages == 1 })
-    else { return XCTFail("no classes with slabs of 4 and 1 pages") }
+          let half = (0..<config.smallClassCount).first(where: { config.binInfos[$0].slabPages == 2 }),
+          let quarter = (0..<config.smallClassCount).first(where: { config.binInfos[$0].slabPages == 1 })
+    else { return XCTFail("no classes with slabs of 4, 2 and 1 pages") }
     let whole = arenaAllocSlab(a, sizeClass: big)!
     let address = whole.pointee.address
     arenaFreeSlab(a, whole)
     XCTAssertEqual(a.pointee.slabPool.pages, 4)
     let freeBefore = freeExtentPageTotal(a)
 
-    let first = arenaAllocSlab(a, sizeClass: small)!
+    let first = arenaAllocSlab(a, sizeClass: half)!
     XCTAssertEqual(first, whole, "the pooled slab's record")
     XCTAssertEqual(first.pointee.address, address)
-    XCTAssertEqual(first.pointee.pages, 1)
-    XCTAssertEqual(a.pointee.slabPool.pages, 3, "three one-page slabs pooled")
+    XCTAssertEqual(first.pointee.pages, 2)
+    XCTAssertEqual(a.pointee.slabPool.pages, 2, "the second half pooled")
     XCTAssertEqual(freeExtentPageTotal(a), freeBefore, "the free extents untouched")
+    let second = address + 2 << pageShift
     let map = chunkMeta(address).pageMap
-    for i in 1..<4 {
-      let page = address + UInt(i) << pageShift
-      let index = Int(pageIndexInChunk(page))
-      XCTAssertEqual(Int(map[index] >> pageEntryClassShift), small + 1, "page \(i)")
+    for i in 0..<2 {
+      let index = Int(pageIndexInChunk(second)) + i
+      XCTAssertEqual(Int(map[index] >> pageEntryClassShift), half + 1, "page \(i)")
       XCTAssertEqual(binMapValue(map, index), UInt16(truncatingIfNeeded: map[index] >> pageEntryBinOffsetShift))
       guard let piece = pageEntryExtent(map[index]) else { return XCTFail("page \(i) has no record") }
-      XCTAssertEqual(piece.pointee.address, page)
+      XCTAssertEqual(piece.pointee.address, second)
       XCTAssertEqual(piece.pointee.slabList, .pooled)
-      XCTAssertEqual(Int(piece.pointee.sizeClass), small)
-      XCTAssertEqual(piece.bitmap.countSet(), UInt(config.binInfos[small].regionCount), "every region free")
+      XCTAssertEqual(Int(piece.pointee.sizeClass), half)
+      XCTAssertEqual(piece.bitmap.countSet(), UInt(config.binInfos[half].regionCount), "every region free")
     }
-    // The next three slabs of one page are the pieces.
-    var pieces: [UnsafeMutablePointer<Extent>] = []
-    for _ in 0..<3 { pieces.append(arenaAllocSlab(a, sizeClass: small)!) }
-    XCTAssertEqual(Set(pieces.map { $0.pointee.address }),
-                   Set((1..<4).map { address + UInt($0) << pageShift }))
+    // The next slab of two pages is the second half.
+    let next = arenaAllocSlab(a, sizeClass: half)!
+    XCTAssertEqual(next.pointee.address, second)
     XCTAssertEqual(a.pointee.slabPool.pages, 0)
     // Back in the pool, then emptied: one free run of the four pages.
     arenaFreeSlab(a, first)
-    for p in pieces { arenaFreeSlab(a, p) }
+    arenaFreeSlab(a, next)
     withLock(&a.pointee.extentLock) { slabPoolEmpty(a) }
     XCTAssertEqual(freeExtentPageTotal(a), freeBefore + 4)
+
+    // A 1-page slab does not cut a 4-page one.
+    let again = arenaAllocSlab(a, sizeClass: big)!
+    arenaFreeSlab(a, again)
+    XCTAssertEqual(a.pointee.slabPool.pages, 4)
+    let one = arenaAllocSlab(a, sizeClass: quarter)!
+    XCTAssertEqual(a.pointee.slabPool.pages, 0, "a miss empties the pool")
+    arenaFreeSlab(a, one)
   }
 
   /// A look that finds no new slab came from the pool since the previous

@@ -237,10 +237,10 @@ func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<E
 /// soon after the arena stops cycling slabs:
 /// - at most slabPoolBudgetPages pages;
 /// - until the arena's pages are wanted for anything else: a new slab with
-///   no pooled slab of its page count or of one it divides
-///   (slabPoolSplit), a large run (the pool is emptied into the free
-///   extents first, so no free page is kept from another use: keeping them
-///   made bench burst map fresh pages, peak RSS 6.9 -> 10.4 MiB);
+///   no pooled slab of its page count or of twice it (slabPoolSplit), a
+///   large run (the pool is emptied into the free extents first, so no
+///   free page is kept from another use: keeping them made bench burst map
+///   fresh pages, peak RSS 6.9 -> 10.4 MiB);
 /// - until a look finds that no new slab took one since the previous look
 ///   (runCachesTrim: the thread caches' collector, once per pass over its
 ///   classes and at its idle pass; the background thread and
@@ -291,74 +291,57 @@ func slabPoolTake(_ a: UnsafeMutablePointer<Arena>, pages: UInt) -> UnsafeMutabl
   return e
 }
 
-/// A pooled slab of another page count cut into slabs of `sizeClass`'s
-/// page count, when that divides it: the first piece for the new slab (its
-/// record as slabPoolTake leaves it), the others back in the pool as empty
-/// slabs of `sizeClass` (their records, bitmaps and page-map entries those
+/// A pooled slab of twice `sizeClass`'s page count cut in two, when the
+/// pool has none of its own count: the first half for the new slab (its
+/// record as slabPoolTake leaves it), the second back in the pool as an
+/// empty slab of `sizeClass` (its record, bitmap and page-map entries those
 /// of a slab of that class whose regions are all free, so a stale free
-/// into them aborts as for any pooled slab). nil when no pooled slab
-/// divides, or records run out (the pool as it was). Extent lock held.
+/// into it aborts as in any pooled slab). nil when there is no such slab,
+/// or no record for the second half (the pool as it was). Extent lock
+/// held.
 ///
 /// Why: the classes up to 1 KiB have slabs of 1, 2 and 4 pages (the
 /// smaller ones pin less memory where a thread cache keeps a few regions
 /// of many slabs), and a new slab the pool could not serve by its page
 /// count emptied the whole pool into the free extents, each new slab then
 /// carved from them (about 550 instructions, against about 250 from the
-/// pool). A program moving from a class of 4-page slabs to one of 1 or 2
-/// hands the pages over whole. Bench burst (bursts of one class from 16 B
-/// to 1 KiB): `wl burst 1 0.2` 320.4M -> 304.6M instructions, the other
-/// workloads within 0.3%; 0.157 -> 0.136 s (medians of 15 interleaved
-/// runs); peak RSS 6.10 -> 6.48 MiB (means of 15): slabs of 1 and 2 pages
-/// still in use among the pooled pages keep some of them from the next
-/// big burst's 4-page slabs. Giving the classes from 64 B to 256 B 4-page
-/// slabs instead (one page count for every class to 1 KiB) saved as many
-/// instructions, but a thread cache's last few regions of each class then
-/// pin 16 KiB slabs: tests/memtruth's idle row (1 GiB freed, an idle
-/// thread's caches kept) 14.5 -> 16.0 MiB left resident.
+/// pool). Bench burst (bursts of one class from 16 B to 1 KiB), `wl burst
+/// 1 0.2`: 320.4M -> 311.3M instructions, the other workloads within
+/// 0.3%; peak RSS 6119 -> 6195 KiB (means of 15 runs). Cutting any pooled
+/// slab the page count divides (a 4-page one in four for a 1-page slab)
+/// saved more, 320.4M -> 304.6M (0.157 -> 0.136 s, medians of 15
+/// interleaved runs), but cost burst's peak RSS 6.10 -> 6.48 MiB: 1-page
+/// slabs still in use scattered over the pages of former 4-page ones keep
+/// the next big burst's 4-page slabs from them. Under load (two busy
+/// loops) both builds took the same CPU time on burst (0.147 s against
+/// 0.148). Giving the classes from 64 B to 256 B 4-page slabs instead (one
+/// page count for every class to 1 KiB) saved as many instructions, but a
+/// thread cache's last few regions of each class then pin 16 KiB slabs:
+/// tests/memtruth's idle row (1 GiB freed, an idle thread's caches kept)
+/// 14.5 -> 16.0 MiB left resident.
 @inline(never)
 func slabPoolSplit(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeMutablePointer<Extent>? {
   let info = config.binInfos[sizeClass]
   let pages = UInt(info.slabPages)
-  // The smallest pooled slab that `pages` divides (2 x, 3 x, ...).
-  var whole = pages &* 2
-  while whole <= UInt(a.pointee.slabPool.heads.count) && a.pointee.slabPool.heads[Int(whole &- 1)] == nil {
-    whole &+= pages
-  }
-  if whole > UInt(a.pointee.slabPool.heads.count) { return nil }
-  // Records for the pieces after the first, reserved before anything
-  // changes (linked through `next`).
-  var records: UnsafeMutablePointer<Extent>? = nil
-  var n = pages
-  while n < whole {
-    guard let r = arenaNewRecord(a) else {
-      while let x = records { records = x.pointee.next; arenaRecycleRecord(a, x) }
-      return nil
-    }
-    r.pointee.next = records
-    records = r
-    n &+= pages
-  }
-  guard let e = slabPoolTake(a, pages: whole) else { return nil }
+  let whole = pages &* 2
+  if whole > UInt(a.pointee.slabPool.heads.count) || a.pointee.slabPool.heads[Int(whole &- 1)] == nil { return nil }
+  // The second half's record, taken before anything changes.
+  guard let piece = arenaNewRecord(a) else { return nil }
+  guard let e = slabPoolTake(a, pages: whole) else { arenaRecycleRecord(a, piece); return nil }
   e.pointee.pages = pages
-  let map = chunkMeta(e.pointee.address).pageMap
-  var address = e.pointee.address &+ (pages << pageShift)
-  while let piece = records {
-    records = piece.pointee.next
-    piece.pointee.next = nil
-    piece.pointee.address = address
-    piece.pointee.pages = pages
-    piece.pointee.state = .slab
-    piece.pointee.sizeClass = UInt16(sizeClass)
-    piece.pointee.freeRegions = UInt16(truncatingIfNeeded: info.regionCount)
-    piece.bitmap.setAll()
-    let entry = makePageEntry(piece, classPlusOne: UInt(sizeClass) &+ 1)
-    let first = Int(pageIndexInChunk(address))
-    var i = 0
-    while i < Int(pages) { storePageEntry(map, first &+ i, entry | UInt(i)); i &+= 1 }
-    // It fits: the pool gave up `whole` pages for it and the new slab.
-    if !slabPoolPut(a, piece) { arenaFreePages(a, piece, tick: false) }
-    address &+= pages << pageShift
-  }
+  piece.pointee.address = e.pointee.address &+ (pages << pageShift)
+  piece.pointee.pages = pages
+  piece.pointee.state = .slab
+  piece.pointee.sizeClass = UInt16(sizeClass)
+  piece.pointee.freeRegions = UInt16(truncatingIfNeeded: info.regionCount)
+  piece.bitmap.setAll()
+  let entry = makePageEntry(piece, classPlusOne: UInt(sizeClass) &+ 1)
+  let map = chunkMeta(piece.pointee.address).pageMap
+  let first = Int(pageIndexInChunk(piece.pointee.address))
+  var i = 0
+  while i < Int(pages) { storePageEntry(map, first &+ i, entry | UInt(i)); i &+= 1 }
+  // It fits: the pool gave up twice its pages.
+  if !slabPoolPut(a, piece) { arenaFreePages(a, piece, tick: false) }
   return e
 }
 
