@@ -194,24 +194,33 @@ func arenaAllocSlab(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeM
     guard let e = slabPoolTake(a, pages: UInt(info.slabPages))
                   ?? (a.pointee.slabPool.pages != 0 ? slabPoolSplit(a, sizeClass: sizeClass) : nil)
                   ?? arenaAllocPages(a, pages: UInt(info.slabPages), alignPages: 1) else { return nil }
-    e.pointee.state = .slab
-    e.pointee.sizeClass = UInt16(sizeClass)
-    e.pointee.freeRegions = UInt16(truncatingIfNeeded: info.regionCount)
+    slabMapPages(e, sizeClass: sizeClass, info: info)
     e.pointee.slabList = .full
-    let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
-    // One radix lookup for all the slab's pages (they share a chunk); each
-    // entry carries its page's index in the slab (Chunk.swift).
-    invariant(UInt(bitPattern: e) & 63 == 0 && e.pointee.pages <= 64, "a slab's entries cannot carry its page indices")
-    let map = chunkMeta(e.pointee.address).pageMap
-    let first = Int(pageIndexInChunk(e.pointee.address))
-    var i = first
-    let end = i &+ Int(e.pointee.pages)
-    while i < end { storePageEntry(map, i, entry | UInt(i &- first)); i &+= 1 }
     return e
   }
   guard let e = slab else { return nil }
   e.bitmap.setAll()
   return e
+}
+
+/// Makes extent `e` (its address and pages set) a slab of `sizeClass` with
+/// every region free, but for its bitmap (the caller's): state, class and
+/// free count in its record, and every page's page-map entry. Extent lock
+/// held.
+@inline(__always)
+private func slabMapPages(_ e: UnsafeMutablePointer<Extent>, sizeClass: Int, info: BinInfo) {
+  e.pointee.state = .slab
+  e.pointee.sizeClass = UInt16(sizeClass)
+  e.pointee.freeRegions = UInt16(truncatingIfNeeded: info.regionCount)
+  let entry = makePageEntry(e, classPlusOne: UInt(sizeClass) &+ 1)
+  // One radix lookup for all the slab's pages (they share a chunk); each
+  // entry carries its page's index in the slab (Chunk.swift).
+  invariant(UInt(bitPattern: e) & 63 == 0 && e.pointee.pages <= 64, "a slab's entries cannot carry its page indices")
+  let map = chunkMeta(e.pointee.address).pageMap
+  let first = Int(pageIndexInChunk(e.pointee.address))
+  var i = first
+  let end = i &+ Int(e.pointee.pages)
+  while i < end { storePageEntry(map, i, entry | UInt(i &- first)); i &+= 1 }
 }
 
 func arenaFreeSlab(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<Extent>) {
@@ -331,15 +340,8 @@ func slabPoolSplit(_ a: UnsafeMutablePointer<Arena>, sizeClass: Int) -> UnsafeMu
   e.pointee.pages = pages
   piece.pointee.address = e.pointee.address &+ (pages << pageShift)
   piece.pointee.pages = pages
-  piece.pointee.state = .slab
-  piece.pointee.sizeClass = UInt16(sizeClass)
-  piece.pointee.freeRegions = UInt16(truncatingIfNeeded: info.regionCount)
+  slabMapPages(piece, sizeClass: sizeClass, info: info)
   piece.bitmap.setAll()
-  let entry = makePageEntry(piece, classPlusOne: UInt(sizeClass) &+ 1)
-  let map = chunkMeta(piece.pointee.address).pageMap
-  let first = Int(pageIndexInChunk(piece.pointee.address))
-  var i = 0
-  while i < Int(pages) { storePageEntry(map, first &+ i, entry | UInt(i)); i &+= 1 }
   // It fits: the pool gave up twice its pages.
   if !slabPoolPut(a, piece) { arenaFreePages(a, piece, tick: false) }
   return e
