@@ -62,11 +62,81 @@ final class DecayTests: XCTestCase {
     usleep((decayMakeRoomAgeMs + 30) * 1000)
     mutexLock(&a.pointee.extentLock)
     let holes = a.pointee.dirty.pages
+    // At the high-water mark: what the next run takes fresh raises it.
+    residentHighWaterPages.store(residentEstimate(), ordering: .relaxed)
     let grown = arenaAllocPages(a, pages: 4, alignPages: 1)!
     grown.pointee.state = .large
     XCTAssertEqual(holes, 8)
     XCTAssertEqual(a.pointee.dirty.pages, 4, "4 fresh pages: the two oldest holes purged")
     XCTAssertEqual(a.pointee.dirty.purged, 4)
+    mutexUnlock(&a.pointee.extentLock)
+  }
+
+  /// Below the high-water mark, fresh pages are taken without purging:
+  /// the stale holes stay for decay's timer (purged now, they only cost
+  /// page faults when reused; the peak was higher already). Only the pages
+  /// past the mark are made room for. (Before the mark every fresh page
+  /// purged a stale one: "4 is not equal to 8".)
+  func testGrowingBelowTheHighWaterMarkKeepsStaleDirtyPages() {
+    let a = makePrivateArena()
+    a.pointee.dirtyDecayMs = 10_000
+    mutexLock(&a.pointee.extentLock)
+    let runs = takeLargeRuns(a, count: 8, pages: 2)
+    for (i, e) in runs.enumerated() where i % 2 == 0 { arenaFreePages(a, e) }
+    mutexUnlock(&a.pointee.extentLock)
+    usleep((decayMakeRoomAgeMs + 30) * 1000)
+    mutexLock(&a.pointee.extentLock)
+    // Room for 4 more pages below the mark: the 4-page run purges nothing.
+    residentHighWaterPages.store(residentEstimate() + 4, ordering: .relaxed)
+    let below = arenaAllocPages(a, pages: 4, alignPages: 1)!
+    below.pointee.state = .large
+    XCTAssertEqual(a.pointee.dirty.pages, 8, "below the mark: the stale holes stay")
+    XCTAssertEqual(a.pointee.dirty.purged, 0)
+    // Now at the mark again, 2 pages of room: the next 4 fresh pages go 2
+    // past it, and one 2-page hole (the oldest) is purged for them.
+    residentHighWaterPages.store(residentEstimate() + 2, ordering: .relaxed)
+    let past = arenaAllocPages(a, pages: 4, alignPages: 1)!
+    past.pointee.state = .large
+    XCTAssertEqual(a.pointee.dirty.pages, 6, "2 pages past the mark: one 2-page hole purged")
+    XCTAssertEqual(a.pointee.dirty.purged, 2)
+    XCTAssertGreaterThanOrEqual(residentHighWaterPages.load(ordering: .relaxed), residentEstimate(),
+                                "the mark holds what may be resident after the take")
+    mutexUnlock(&a.pointee.extentLock)
+  }
+
+  /// An arena's resident count (residentPages) follows its pages through
+  /// runs taken and freed, splits and merges, purges and unmapped empty
+  /// chunks: every page of every run written, against mincore.
+  func testResidentCountMatchesTheKernel() {
+    let a = makePrivateArena()
+    a.pointee.dirtyDecayMs = -1
+    var live: [UnsafeMutablePointer<Extent>] = []
+    var chunks = Set<UInt>()
+    var rng = SystemRandomNumberGenerator()
+    mutexLock(&a.pointee.extentLock)
+    for step in 0..<2000 {
+      if live.isEmpty || (live.count < 40 && Bool.random(using: &rng)) {
+        let pages = UInt.random(in: 1...200, using: &rng)
+        guard let e = arenaAllocPages(a, pages: pages, alignPages: 1) else { XCTFail("no pages"); break }
+        e.pointee.state = .large
+        memset(UnsafeMutableRawPointer(bitPattern: e.pointee.address)!, 1, Int(pages << pageShift))
+        live.append(e)
+        chunks.insert(e.pointee.address & ~chunkMask)
+      } else {
+        arenaFreePages(a, live.remove(at: Int.random(in: 0..<live.count, using: &rng)))
+      }
+      if step % 400 == 399 {
+        var n = 0
+        while let e = a.pointee.dirty.lru.first, n < 4 { purgeExtent(a, e, lazily: false); n += 1 }
+        let livePages = live.reduce(UInt(0)) { $0 + $1.pointee.pages }
+        XCTAssertEqual(a.pointee.residentPages, livePages + kernelResidentFreePages(chunks: chunks, live: live),
+                       "step \(step)")
+      }
+    }
+    while let e = live.popLast() { arenaFreePages(a, e) }
+    XCTAssertEqual(a.pointee.residentPages, a.pointee.dirty.pages, "all freed: the dirty pages")
+    _ = arenaPurgeAll(a)
+    XCTAssertEqual(a.pointee.residentPages, 0, "all purged")
     mutexUnlock(&a.pointee.extentLock)
   }
 

@@ -94,7 +94,7 @@ final class HugeTests: XCTestCase {
   }
 
   /// A cached mapping's pages do not wait resident while an arena takes
-  /// pages that are not: a fresh arena's 1 MiB large run and a 1 MiB
+  /// pages that are not, at the high-water mark: a fresh arena's 1 MiB large run and a 1 MiB
   /// in-place growth of it each purge 1 MiB of the cached mapping, from its
   /// end (mincore), and the cache counts only the rest as possibly resident.
   /// A calloc that reuses the mapping then reads zero everywhere, clearing
@@ -110,6 +110,10 @@ final class HugeTests: XCTestCase {
     XCTAssertEqual(residentPageCount(huge, bytes: size), size >> Int(pageShift))
 
     let a = makePrivateArena()
+    // What may be resident now is the high-water mark: each page the arena
+    // takes fresh would raise the peak (below it nothing is shed:
+    // DecayTests.testGrowingBelowTheHighWaterMarkKeepsStaleDirtyPages).
+    residentHighWaterPages.store(residentEstimate(), ordering: .relaxed)
     let run = arenaAllocLarge(a, sizeClass: classIndexFor(1 << 20), bytes: bootedClassSize(classIndexFor(1 << 20)), alignment: pageSize, zero: false)!
     XCTAssertEqual(hugeCacheDirtyBytes.load(ordering: .relaxed), UInt(size - (1 << 20)))
     XCTAssertEqual(residentPageCount(huge, bytes: size), (size - (1 << 20)) >> Int(pageShift))
@@ -144,6 +148,9 @@ final class HugeTests: XCTestCase {
     mutexLock(&a.pointee.extentLock)
     var shed: [UInt] = []
     for _ in 0..<17 {
+      // Every page taken past the high-water mark (below it nothing is
+      // shed: DecayTests.testGrowingBelowTheHighWaterMarkKeepsStaleDirtyPages).
+      residentHighWaterPages.store(0, ordering: .relaxed)
       let e = arenaAllocPages(a, pages: 1, alignPages: 1)!
       e.pointee.state = .large
       shed.append((full &- hugeCacheDirtyBytes.load(ordering: .relaxed)) >> pageShift)

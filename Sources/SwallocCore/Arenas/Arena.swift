@@ -34,6 +34,10 @@ struct Arena {
   /// Muzzy pages in all free extents (also those on the dirty list, which
   /// muzzy.pages leaves out), for statistics.
   var muzzyPagesTotal: UInt = 0
+  /// Pages of this arena's chunks that may be resident: taken into a run
+  /// at least once since they were last purged (in use, dirty or muzzy).
+  /// Its share of residentEstimatePages (Decay.swift, residentChange).
+  var residentPages: UInt = 0
   /// This arena's decay times (arena.<i>.dirty_decay_ms / muzzy_decay_ms),
   /// from arenas.dirty_decay_ms / muzzy_decay_ms when it was created.
   var dirtyDecayMs: Int
@@ -417,6 +421,7 @@ func arenaReset(_ a: UnsafeMutablePointer<Arena>) {
     a.pointee.dirty = DecayStage(epochPages: a.pointee.dirty.epochPages)
     a.pointee.muzzy = DecayStage(epochPages: a.pointee.muzzy.epochPages)
     a.pointee.muzzyPagesTotal = 0
+    residentChange(a, removing: a.pointee.residentPages)
     a.pointee.slabPool = SlabPool()
     a.pointee.largeCache = LargeRunCache()
   }

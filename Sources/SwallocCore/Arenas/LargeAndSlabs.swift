@@ -97,7 +97,10 @@ func arenaFreeLargePurged(_ a: UnsafeMutablePointer<Arena>, address: UInt, bytes
     swalloc_set_errno(saved)
     return false
   }
-  withLock(&a.pointee.extentLock) { arenaFreeLargeLocked(a, address: address, fromThreadCache: false, purged: true) }
+  withLock(&a.pointee.extentLock) {
+    residentChange(a, removing: bytes >> pageShift)
+    arenaFreeLargeLocked(a, address: address, fromThreadCache: false, purged: true)
+  }
   return true
 }
 
@@ -146,7 +149,11 @@ func arenaResizeLargeInPlace(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutabl
       decayUntrack(a, right)
       clearBoundaries(right)
       let taken = pageStateTake(chunkMeta(end), first: pageIndexInChunk(end), count: extra)
-      hugeCacheMakeRoom(forPages: extra &- taken.dirty &- taken.muzzy)
+      let excess = residentTake(a, extra &- taken.dirty &- taken.muzzy)
+      if excess != 0 {
+        hugeCacheMakeRoom(forPages: excess)
+        residentSettle()
+      }
       if right.pointee.pages > extra {
         right.pointee.address &+= extra << pageShift
         right.pointee.pages &-= extra

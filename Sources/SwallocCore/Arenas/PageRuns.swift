@@ -229,14 +229,19 @@ func arenaAllocPages(_ a: UnsafeMutablePointer<Arena>, pages: UInt, alignPages: 
 }
 
 /// Arena `a` took `fresh` pages it did not hold resident (never touched, or
-/// purged): the huge cache gives back as many of its mappings' pages
-/// (hugeCacheMakeRoom), and the arena as many of its stale dirty pages
-/// (decayMakeRoom), so growing into new pages does not add to what is
-/// resident while memory nobody reuses stays.
+/// purged): where that takes what may be resident past its high-water mark
+/// (residentTake), the huge cache gives back as many of its mappings'
+/// pages as go past it (hugeCacheMakeRoom), and the arena as many of its
+/// stale dirty pages (decayMakeRoom), so growing into new pages does not
+/// raise the peak while memory nobody reuses stays. Below the mark nothing
+/// is purged: decay's timer returns those pages.
 @inline(__always)
 private func makeRoom(_ a: UnsafeMutablePointer<Arena>, forPages fresh: UInt) {
-  hugeCacheMakeRoom(forPages: fresh)
-  decayMakeRoom(a, forPages: fresh)
+  let excess = residentTake(a, fresh)
+  if excess == 0 { return }
+  hugeCacheMakeRoom(forPages: excess)
+  decayMakeRoom(a, forPages: excess)
+  residentSettle()
 }
 
 /// arenaAllocPages's common case: the first `pages` pages of free extent
@@ -351,6 +356,7 @@ func arenaFreePages(_ a: UnsafeMutablePointer<Arena>, _ e: UnsafeMutablePointer<
       _ = pageMapSet(chunk, 0)
       chunkMetaRecycle(meta)
       unmapPages(UnsafeMutableRawPointer(bitPattern: chunk).unsafelyUnwrapped, chunkSize)
+      residentChange(a, removing: dirty &+ muzzy)
       a.pointee.chunkCount &-= 1
       return
     }
