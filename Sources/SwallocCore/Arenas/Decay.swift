@@ -324,7 +324,7 @@ func residentEstimate() -> UInt {
 /// (bench/real) purged 75.8 MiB in 335 madvise calls in a 1.3 s run, each
 /// a TLB shootdown across its threads, and faulted most of it in again:
 /// held to the mark, 47.0K -> 41.6K page faults and 1.405 -> 1.339 s
-/// (medians of 11 interleaved runs), peak RSS 130.0 -> 129.1 MiB. Bench
+/// (medians of 11 interleaved runs), peak RSS 126.9 -> 126.1 MiB. Bench
 /// python3 21.4K -> 20.2K faults, its peak 61.7 -> 62.2 MiB (9 runs: the
 /// estimate counts pages taken, not touched, so the true peak can creep
 /// up to it); the other workloads' peaks the same.
