@@ -126,7 +126,7 @@ final class CtlTests: XCTestCase {
     // The thread's cache emptied first: its collector (tcacheEvent, every
     // few refills; tcacheIdleTick, by the clock) may hand cached regions
     // back to the bins between the two reads, which stats.allocated then
-    // counts out (6,375,056 against 6,400,000: 3 of 30 runs of the suite
+    // counts out (6,375,056 against 6,400,000: 3 of 23 runs of the suite
     // once the arenas stopped purging below their high-water mark, 0 of
     // 14 before; 0 of 20 with the flush).
     XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)

@@ -94,9 +94,10 @@ final class HugeTests: XCTestCase {
   }
 
   /// A cached mapping's pages do not wait resident while an arena takes
-  /// pages that are not, at the high-water mark: a fresh arena's 1 MiB large run and a 1 MiB
-  /// in-place growth of it each purge 1 MiB of the cached mapping, from its
-  /// end (mincore), and the cache counts only the rest as possibly resident.
+  /// pages that are not, at the high-water mark: a fresh arena's 1 MiB
+  /// large run and a 1 MiB in-place growth of it each purge 1 MiB of the
+  /// cached mapping, from its end (mincore), and the cache counts only the
+  /// rest as possibly resident.
   /// A calloc that reuses the mapping then reads zero everywhere, clearing
   /// only the part still resident. (Before, the whole mapping stayed
   /// resident until reused or unmapped: bench realloc-grow.)
