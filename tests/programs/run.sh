@@ -5,6 +5,10 @@
 #                    json, re, ...), the final "Result:" line compared (the
 #                    inline workload instead when the 'test' package is
 #                    missing)
+#   python_system    more of them, on what a runtime does around its heap:
+#                    fork and wait in a threaded process, mmap, ctypes, gc
+#                    and weakrefs, os, pickle, sqlite3, zlib, hashlib,
+#                    decimal (skipped when the 'test' package is missing)
 #   python_inline    python_inline.py: dicts, strings, json, re, bytearrays
 #   python_threads   python_threads.py: 16 threads
 #   git              git_work.sh: 200 commits, gc, fsck, clone
@@ -37,28 +41,37 @@ PYENV=(env)
 PYVARS=(PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1)
 
 PY_REGR_MODULES="test_list test_dict test_set test_unicode test_json test_re test_bytes test_float test_int test_collections test_deque test_struct test_tuple test_array test_thread"
+# (Not test_threading: one of its tests fails without the library too, where
+# site imports threading at startup.)
+PY_SYSTEM_MODULES="test_fork1 test_wait4 test_mmap test_ctypes test_gc test_weakref test_os test_pickle test_sqlite3 test_zlib test_hashlib test_decimal test_itertools test_functools"
+
+# regrtest NAME TIMEOUT MODULES: runs those of MODULES this python3 has,
+# with and without the library; 1 when its 'test' package is missing.
+regrtest() {
+    local name=$1 t=$2 mods="" m
+    "$PY" -c 'import test.support, test.libregrtest' >/dev/null 2>&1 || return 1
+    for m in $3; do
+        "$PY" -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('test.$m') else 1)" 2>/dev/null &&
+            mods="$mods $m"
+    done
+    mkdir -p "$WORK/$name"
+    echo "$name modules:$mods"
+    # compare only the final "Result: ..." line (the output has timings)
+    compare "$name" "$t" "grep -E '^(Tests )?[Rr]esult:' | tail -n 1" \
+        "${PYENV[@]}" -C "$WORK/$name" "${PYVARS[@]}" "$PY" -m test -q $mods
+}
 
 if [ -z "$PY" ]; then
-    wanted python_regrtest && skip python_regrtest "python3 not found"
-    wanted python_inline && skip python_inline "python3 not found"
-    wanted python_threads && skip python_threads "python3 not found"
+    for c in python_regrtest python_system python_inline python_threads; do
+        wanted $c && skip $c "python3 not found"
+    done
 else
-    if wanted python_regrtest; then
-        if "$PY" -c 'import test.support, test.libregrtest' >/dev/null 2>&1; then
-            mods=""
-            for m in $PY_REGR_MODULES; do
-                "$PY" -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('test.$m') else 1)" 2>/dev/null &&
-                    mods="$mods $m"
-            done
-            mkdir -p "$WORK/pyregr"
-            echo "python_regrtest modules:$mods"
-            # compare only the final "Result: ..." line (the output has timings)
-            compare python_regrtest 300 "grep -E '^(Tests )?[Rr]esult:' | tail -n 1" \
-                "${PYENV[@]}" -C "$WORK/pyregr" "${PYVARS[@]}" "$PY" -m test -q $mods
-        else
-            echo "note: python3's 'test' package is not importable; running the inline workload in place of python_regrtest"
-            compare python_regrtest 300 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$HERE/python_inline.py"
-        fi
+    if wanted python_regrtest && ! regrtest python_regrtest 300 "$PY_REGR_MODULES"; then
+        echo "note: python3's 'test' package is not importable; running the inline workload in place of python_regrtest"
+        compare python_regrtest 300 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$HERE/python_inline.py"
+    fi
+    if wanted python_system && ! regrtest python_system 300 "$PY_SYSTEM_MODULES"; then
+        skip python_system "python3's 'test' package is not importable"
     fi
     compare python_inline 180 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$HERE/python_inline.py"
     compare python_threads 180 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$HERE/python_threads.py"
