@@ -46,7 +46,8 @@ PY_REGR_MODULES="test_list test_dict test_set test_unicode test_json test_re tes
 PY_SYSTEM_MODULES="test_fork1 test_wait4 test_mmap test_ctypes test_gc test_weakref test_os test_pickle test_sqlite3 test_zlib test_hashlib test_decimal test_itertools test_functools"
 
 # regrtest NAME TIMEOUT MODULES: runs those of MODULES this python3 has,
-# with and without the library; 1 when its 'test' package is missing.
+# with and without the library; 1 when its 'test' package is missing or
+# has none of them (with no module named, regrtest would run them all).
 regrtest() {
     local name=$1 t=$2 mods="" m
     "$PY" -c 'import test.support, test.libregrtest' >/dev/null 2>&1 || return 1
@@ -54,11 +55,13 @@ regrtest() {
         "$PY" -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('test.$m') else 1)" 2>/dev/null &&
             mods="$mods $m"
     done
+    [ -n "$mods" ] || return 1
     mkdir -p "$WORK/$name"
     echo "$name modules:$mods"
     # compare only the final "Result: ..." line (the output has timings)
     compare "$name" "$t" "grep -E '^(Tests )?[Rr]esult:' | tail -n 1" \
         "${PYENV[@]}" -C "$WORK/$name" "${PYVARS[@]}" "$PY" -m test -q $mods
+    return 0
 }
 
 if [ -z "$PY" ]; then
@@ -67,11 +70,11 @@ if [ -z "$PY" ]; then
     done
 else
     if wanted python_regrtest && ! regrtest python_regrtest 300 "$PY_REGR_MODULES"; then
-        echo "note: python3's 'test' package is not importable; running the inline workload in place of python_regrtest"
+        echo "note: python3's 'test' package is not importable (or has none of its modules); running the inline workload in place of python_regrtest"
         compare python_regrtest 300 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$HERE/python_inline.py"
     fi
     if wanted python_system && ! regrtest python_system 300 "$PY_SYSTEM_MODULES"; then
-        skip python_system "python3's 'test' package is not importable"
+        skip python_system "python3's 'test' package is not importable, or has none of its modules"
     fi
     compare python_inline 180 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$HERE/python_inline.py"
     compare python_threads 180 cat "${PYENV[@]}" "${PYVARS[@]}" "$PY" "$HERE/python_threads.py"
