@@ -51,9 +51,11 @@ final class ThreadCacheTests: XCTestCase {
       XCTAssertTrue(UInt(bin.pointee.fill) * size <= tcacheRefillBudget || bin.pointee.fill == 1, "class \(size)")
     }
     let big = classIndexFor(15000)
+    XCTAssertEqual(tcacheFill(sizeClass: big, capacity: tcacheBin(t, big).pointee.capacity),
+                   UInt32(tcacheRefillBudget / sizeClassSize(big)), "its full refill: two 15 KiB regions")
     let p = tcacheRefillAndPop(t, sizeClass: big)
     XCTAssertNotNil(p)
-    XCTAssertEqual(tcacheBin(t, big).count, Int(tcacheRefillBudget / sizeClassSize(big)) - 1)
+    XCTAssertEqual(tcacheBin(t, big).count, 0, "a new stack's first refill: one region")
     let small = classIndexFor(64)
     XCTAssertEqual(tcacheFill(sizeClass: small, capacity: tcacheBin(t, small).pointee.capacity),
                    tcacheBin(t, small).pointee.capacity / 2, "small classes still refill half their stack")
@@ -61,12 +63,14 @@ final class ThreadCacheTests: XCTestCase {
     tcacheFlush(t, sizeClass: big, keep: 0)
   }
 
-  /// A new stack's refills start at tcacheFillFirst (2) regions and double
-  /// up to their full size (half the stack), then stay there: a thread
-  /// that makes a few blocks of a class no longer reserves 100 of them.
-  /// The first three refills (2, 4, 8) stay in the stack's dense slot; the
-  /// fourth, of 16, moves it to its full slot (tcacheDenseCapacity).
-  func testANewStacksRefillsStartAt2AndDoubleToTheirFullSize() {
+  /// A new stack's first tcacheLightRefills (8) refills take its first
+  /// fill (a cache line's worth: 2 regions of 32 B), then each refill
+  /// doubles it up to the full size (half the stack), where it stays: a
+  /// thread that makes a few blocks of a class no longer reserves 100 of
+  /// them. Refills of up to 8 regions stay in the stack's dense slot; the
+  /// first of 16 moves it to its full slot (tcacheDenseCapacity).
+  func testANewStacksRefillsTakeALineEightTimesThenDoubleToTheirFullSize() {
+    ensureProcessHasHadThreads()
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!
     let sizeClass = classIndexFor(32)
@@ -75,21 +79,25 @@ final class ThreadCacheTests: XCTestCase {
     let full = tcacheFill(sizeClass: sizeClass, capacity: base)
     XCTAssertEqual(full, min(base / 2, UInt32(tcacheRefillBudget / 32)))
     XCTAssertGreaterThan(full, 64, "the 32 B class refills more than 64 regions when ramped")
+    XCTAssertEqual(tcacheLightRefills, 8)
     var blocks: [UnsafeMutableRawPointer] = []
     var expected: UInt32 = 2
+    XCTAssertEqual(bin.pointee.fill, expected, "a cache line's worth of 32 B regions")
     var refills = 0
+    var moved = false
     while true {
       while let p = bin.pop() { blocks.append(p) }
       blocks.append(tcacheRefillAndPop(t, sizeClass: sizeClass)!)
       refills += 1
       XCTAssertEqual(bin.count, Int(expected) - 1, "refill \(refills) took \(expected) regions")
-      XCTAssertEqual(tcacheInDenseSlot(t, bin), refills <= 3, "refill \(refills): in the dense slot")
-      XCTAssertEqual(bin.pointee.capacity, refills <= 3 ? tcacheDenseCapacity : base)
+      moved = moved || expected > tcacheDenseCapacity / 2
+      XCTAssertEqual(tcacheInDenseSlot(t, bin), !moved, "refill \(refills): in the dense slot")
+      XCTAssertEqual(bin.pointee.capacity, moved ? base : tcacheDenseCapacity)
       if expected == full { break }
-      expected = min(expected * 2, full)
+      if refills >= Int(tcacheLightRefills) { expected = min(expected * 2, full) }
       XCTAssertEqual(bin.pointee.fill, expected)
     }
-    XCTAssertEqual(refills, 7, "2, 4, 8, 16, 32, 64, then the full size")
+    XCTAssertEqual(refills, 14, "8 of 2, then 4, 8, 16, 32, 64 and the full size")
     XCTAssertEqual(bin.pointee.fill, full)
     XCTAssertNotEqual(bin.pointee.refilled & tcacheFillRamped, 0)
     // An overflow keeps it ramped: fill the stack with the blocks taken.
@@ -107,6 +115,26 @@ final class ThreadCacheTests: XCTestCase {
     }
     tcacheFlush(t, sizeClass: sizeClass, keep: 0)
     XCTAssertEqual((arena.pointee.bins + sizeClass).pointee.regionsInUse, 0, "every region went home")
+  }
+
+  /// A thread that makes a few blocks of a class takes no more regions
+  /// from its bin than it makes: with refills doubling from the first one,
+  /// 8 blocks of 640 B took 2 + 4 + 8 = 14 regions, and the 6 left over
+  /// stayed in the cache, on slab pages other threads' blocks keep
+  /// resident (`workloads many-threads 64`: 9769 regions for 6400 blocks).
+  func testAThreadMakingAFewBlocksOfAClassTakesOnlyThoseRegions() {
+    ensureProcessHasHadThreads()
+    let arena = makePrivateArena()
+    let t = tcacheCreate(arena: arena)!
+    let sizeClass = classIndexFor(640)
+    XCTAssertEqual(slabLineRegions(sizeClass: sizeClass), 1)
+    let bin = tcacheBin(t, sizeClass)
+    var blocks: [UnsafeMutableRawPointer] = []
+    for _ in 0..<8 { blocks.append(bin.pop() ?? tcacheRefillAndPop(t, sizeClass: sizeClass)!) }
+    XCTAssertEqual(arena.pointee.bins[sizeClass].regionsInUse, 8, "regions taken for 8 blocks")
+    for p in blocks { XCTAssertTrue(bin.push(p)) }
+    tcacheFlush(t, sizeClass: sizeClass, keep: 0)
+    XCTAssertEqual(arena.pointee.bins[sizeClass].regionsInUse, 0, "every region went home")
   }
 
   /// Every refill of a small class, from the first through the ramp to the
@@ -146,8 +174,11 @@ final class ThreadCacheTests: XCTestCase {
     var classes = 0
     var blocks: [(Int, UnsafeMutableRawPointer)] = []
     for c in 0..<config.smallClassCount where sizeClassSize(c) <= 1024 {
-      blocks.append((c, tcacheRefillAndPop(t, sizeClass: c)!))
+      // (The refill may take just the one block: it goes back on the
+      // stack, as a free would put it.)
+      let p = tcacheRefillAndPop(t, sizeClass: c)!
       let bin = tcacheBin(t, c)
+      if bin.count == 0 { XCTAssertTrue(bin.push(p)) } else { blocks.append((c, p)) }
       XCTAssertGreaterThan(bin.count, 0)
       var slot = bin.pointee.head
       while slot < bin.pointee.end { pages.insert(UInt(bitPattern: slot) >> 12); slot += 1 }
@@ -199,6 +230,7 @@ final class ThreadCacheTests: XCTestCase {
   /// move for a ramped stack let a swing grow it below its dense slot,
   /// over the stacks before it: bench aligned got misaligned blocks.)
   func testAStackThatRampedInItsDenseSlotStillMovesWhenItOverflows() {
+    ensureProcessHasHadThreads()
     let arena = makePrivateArena()
     let t = tcacheCreate(arena: arena)!
     let sizeClass = classIndexFor(1024)
@@ -207,7 +239,7 @@ final class ThreadCacheTests: XCTestCase {
     XCTAssertGreaterThan(full, tcacheDenseCapacity / 2)
     XCTAssertLessThanOrEqual(full, tcacheDenseCapacity, "the full refill fits the dense slot")
     var blocks: [UnsafeMutableRawPointer] = []
-    for _ in 0..<4 {   // 2, 4, 8, then the full 16
+    for _ in 0..<(Int(tcacheLightRefills) + 4) {   // 8 of 1, then 2, 4, 8 and the full 16
       while let p = bin.pop() { blocks.append(p) }
       blocks.append(tcacheRefillAndPop(t, sizeClass: sizeClass)!)
     }
@@ -1204,4 +1236,15 @@ final class ArenaChoiceTests: XCTestCase {
     XCTAssertEqual(UInt64(shared.weight), UInt64(lockWeightHandoff) &+ lockWeightSleepMax,
                    "a sleep of milliseconds weighs at most a millisecond")
   }
+}
+
+/// The light first refills (tcacheLightRefills) are for processes that
+/// have had threads: start and join one, after which glibc's
+/// __libc_single_threaded stays false (XCTest's own threads may already
+/// have made it so).
+private func ensureProcessHasHadThreads() {
+  var thread = pthread_t()
+  XCTAssertEqual(pthread_create(&thread, nil, { _ in nil }, nil), 0)
+  XCTAssertEqual(pthread_join(thread, nil), 0)
+  XCTAssertFalse(swalloc_single_threaded())
 }

@@ -53,7 +53,8 @@ struct TcacheBin {
   /// overflowed; bit 2: that overflow followed a refill; bit 3: the
   /// refills reached their full size (tcacheRefilledSinceVisit,
   /// tcacheRefilledSinceOverflow, tcacheSwungAtLastOverflow,
-  /// tcacheFillRamped in TcacheFill.swift).
+  /// tcacheFillRamped in TcacheFill.swift); bits 8-15: the refills made
+  /// at the first fill (tcacheLightRefillMask).
   var refilled: UInt32 = 0
 
   /// Entries the stack holds when full.
@@ -425,7 +426,7 @@ func tcacheBoot(maxBytes: UInt) {
 /// together behind the bins, and move to their full slot (the capacity
 /// of tcacheBoot, with its room to grow) the first time they want more:
 /// a refill of more than half of it (a new stack's refills start at
-/// tcacheFillFirst and double) or an overflow (tcacheLeaveDenseSlot). A
+/// tcacheFillFirst, then double) or an overflow (tcacheLeaveDenseSlot). A
 /// thread that makes a few blocks of many classes used to write the top
 /// of each class's full slot, 1-1.6 KiB apart for the classes up to 512 B,
 /// and so touched most of its block's ~30 KiB: base memory resident at

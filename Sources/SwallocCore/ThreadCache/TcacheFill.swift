@@ -167,27 +167,47 @@ let tcacheSwungAtLastOverflow: UInt32 = 4
 /// Set once the stack's refills have reached their full size
 /// (tcacheRampFill); never cleared.
 let tcacheFillRamped: UInt32 = 8
+/// Bits 8-15: the refills made at the first fill so far (tcacheRampFill,
+/// up to tcacheLightRefills).
+let tcacheLightRefillShift: UInt32 = 8
+let tcacheLightRefillMask: UInt32 = 0xff << tcacheLightRefillShift
 
-/// Regions a new stack's first refill takes (or its full refill, if
-/// smaller); each refill after doubles it up to the full size (half the
-/// stack, at most tcacheRefillBudget bytes: tcacheFill): the smallest
-/// classes' seventh refill is their first full one (2, 4, 8, 16, 32, 64,
-/// then 100 of their 200 entries). A thread that makes a few blocks of
-/// many classes reserved 100 regions of each of its first 16-128 B classes
-/// and up to 32 KiB of each bigger one, spread over pages that no other
-/// thread's refills would use: `workloads many-threads 64` (64 threads,
-/// 100 blocks of 16 B-1 KiB each) peaked at 11.6-11.7 MiB (glibc 5.5-5.7,
-/// tcmalloc 10.8-11.0, jemalloc 14.0-14.2, mimalloc 2.0.9 15.3-15.5),
-/// 9.2-9.7 MiB with the ramp from 8, and from 2, with the dense slots
-/// (tcacheDenseCapacity), 8.81 -> 8.16 MiB (16 threads 3.32 -> 3.27; medians
-/// of 7 interleaved runs). A thread that keeps allocating ramps once per
-/// class: callgrind, `wl burst 1 0.1` +0.2% instructions for the ramp from
-/// 8 and the same again from 2, `wl xmalloc 2 0.2` +0.3% and +0.8% (its
-/// runs vary by 0.7%), the other workloads within 0.1% (larson's runs vary
-/// by more), their peak RSS the same. (Starting over at the collector's
-/// quiet visits cost burst 0.8%: it ramped again for every burst of a
-/// class it had not used for a while.)
-let tcacheFillFirst: UInt32 = 2
+/// Regions a new stack's first refills take (or its full refill, if
+/// smaller): once the process has threads, tcacheLightRefills refills of
+/// this many (at least a cache line's worth, tcacheFirstFill), then each
+/// refill doubles it up to the full size (half the stack, at most
+/// tcacheRefillBudget bytes: tcacheFill): the 256 B class's 8 refills of
+/// 1, then 2, 4, ..., 64. A process that has only ever had one thread
+/// doubles from the first refill.
+///
+/// Why: what a refill takes beyond what the thread then allocates stays
+/// in its cache, on slab pages other threads' regions keep resident. A
+/// full-size first refill reserved 100 regions of each of a thread's
+/// first 16-128 B classes and up to 32 KiB of each bigger one: `workloads
+/// many-threads 64` (64 threads, 100 blocks of 16 B-1 KiB each) peaked at
+/// 11.6-11.7 MiB (glibc 5.5-5.7, tcmalloc 10.8-11.0, jemalloc 14.0-14.2,
+/// mimalloc 2.0.9 15.3-15.5), 9.2-9.7 MiB with a ramp doubling from 8,
+/// 8.16 from 2 with the dense slots (tcacheDenseCapacity); its threads had
+/// still taken 9769 regions for 6400 blocks, the last refill of each
+/// class up to twice what was left to make. With 8 refills of 1 first:
+/// 7593 regions, peak RSS 8232 -> 7564 KiB (16 threads 3352 -> 3020, 256
+/// threads 27980 -> 24608; glibc 5448, 2660, 17736; medians of 5
+/// interleaved runs). A thread that keeps allocating pays those refills
+/// once per class, 0.1-0.25M more instructions a run (callgrind at scale
+/// 0.1-0.2: burst +0.04%, churn-lifo +0.14%, aligned +0.20%,
+/// mixed-lifetime +0.11%, the rest within 0.08% or fewer). Not alone:
+/// there the pages are the thread's own, and the light refills cost
+/// bench churn-lifo (LIFO batches of 1-256 blocks) 185 +- 32 KiB of peak
+/// RSS (11 interleaved runs; burst +73 +- 37), nothing with the rule
+/// (+20 +- 38, -32 +- 31). The bench's threaded workloads' peaks moved
+/// within their noise (BENCHMARKS.md, session 40). The
+/// ramp from 2 before it cost burst +0.2% and xmalloc +0.8% over one
+/// from 8. (Starting over at the collector's quiet visits cost burst
+/// 0.8%: it ramped again for every burst of a class it had not used for
+/// a while.)
+let tcacheFillFirst: UInt32 = 1
+/// The refills a new stack makes at its first fill before it ramps.
+let tcacheLightRefills: UInt32 = 8
 
 /// The fill of a new stack of `capacity` entries (see tcacheFillFirst),
 /// at least a cache line's worth of a small class (slabLineRegions).
@@ -201,6 +221,12 @@ func tcacheFirstFill(sizeClass: Int, capacity: UInt32) -> UInt32 {
 /// full size: the next one asks for twice as many.
 @inline(never)
 func tcacheRampFill(_ bin: UnsafeMutablePointer<TcacheBin>, sizeClass: Int) {
+  // With threads, the first tcacheLightRefills refills keep the first fill.
+  let light = (bin.pointee.refilled & tcacheLightRefillMask) >> tcacheLightRefillShift
+  if light &+ 1 < tcacheLightRefills && !swalloc_single_threaded() {
+    bin.pointee.refilled &+= 1 << tcacheLightRefillShift
+    return
+  }
   // (A stack in its dense slot ramps to the fill of its base capacity.)
   let most = tcacheFill(sizeClass: sizeClass,
                         capacity: max(bin.pointee.capacity, config.tcacheBaseCapacities[sizeClass]))
@@ -241,7 +267,7 @@ func tcacheOverflow(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   let refilled = bin.pointee.refilled
   let swung = refilled & tcacheRefilledSinceOverflow != 0
   let swingsAgain = swung && refilled & tcacheSwungAtLastOverflow != 0
-  bin.pointee.refilled = (refilled & (tcacheRefilledSinceVisit | tcacheFillRamped))
+  bin.pointee.refilled = (refilled & (tcacheRefilledSinceVisit | tcacheFillRamped | tcacheLightRefillMask))
                          | (swung ? tcacheSwungAtLastOverflow : 0)
   if swingsAgain && capacity < most {
     // Its foreign entries go home first: they sit at the stack's start.
