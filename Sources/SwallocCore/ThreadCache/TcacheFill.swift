@@ -193,10 +193,11 @@ let tcacheLightRefillMask: UInt32 = 0xff << tcacheLightRefillShift
 /// 7593 regions, peak RSS 8232 -> 7564 KiB (16 threads 3352 -> 3020, 256
 /// threads 27980 -> 24608; glibc 5448, 2660, 17736; medians of 5
 /// interleaved runs). A thread that keeps allocating pays those refills
-/// once per class, 0.1-0.25M more instructions a run (callgrind at scale
-/// 0.1-0.2: burst +0.04%, churn-lifo +0.14%, aligned +0.20%,
-/// mixed-lifetime +0.11%, the rest within 0.08% or fewer). Not alone:
-/// there the pages are the thread's own, and the light refills cost
+/// once per class (callgrind at scale 0.1-0.2, 11 workloads: server-churn,
+/// whose two threads use ~45 classes, +0.3% to +1.0% in 3 runs each, its
+/// runs under one build varying by 0.2%; aligned +0.09%; the rest within
+/// 0.03%). Not alone: there the pages are the thread's own, and the light
+/// refills cost
 /// bench churn-lifo (LIFO batches of 1-256 blocks) 185 +- 32 KiB of peak
 /// RSS (11 interleaved runs; burst +73 +- 37), nothing with the rule
 /// (+20 +- 38, -32 +- 31). The bench's threaded workloads' peaks moved
