@@ -197,15 +197,13 @@ let tcacheLightRefillMask: UInt32 = 0xff << tcacheLightRefillShift
 /// whose two threads use ~45 classes, +0.3% to +1.0% in 3 runs each, its
 /// runs under one build varying by 0.2%; aligned +0.09%; the rest within
 /// 0.03%). Not alone: there the pages are the thread's own, and the light
-/// refills cost
-/// bench churn-lifo (LIFO batches of 1-256 blocks) 185 +- 32 KiB of peak
-/// RSS (11 interleaved runs; burst +73 +- 37), nothing with the rule
-/// (+20 +- 38, -32 +- 31). The bench's threaded workloads' peaks moved
-/// within their noise (BENCHMARKS.md, session 40). The
-/// ramp from 2 before it cost burst +0.2% and xmalloc +0.8% over one
-/// from 8. (Starting over at the collector's quiet visits cost burst
-/// 0.8%: it ramped again for every burst of a class it had not used for
-/// a while.)
+/// refills cost bench churn-lifo (LIFO batches of 1-256 blocks) 185 +- 32
+/// KiB of peak RSS (11 interleaved runs; burst +73 +- 37), nothing with
+/// the rule (+20 +- 38, -32 +- 31). The bench's threaded workloads' peaks
+/// moved within their noise (BENCHMARKS.md, session 40). The ramp from 2
+/// before it cost burst +0.2% and xmalloc +0.8% over one from 8.
+/// (Starting over at the collector's quiet visits cost burst 0.8%: it
+/// ramped again for every burst of a class it had not used for a while.)
 let tcacheFillFirst: UInt32 = 1
 /// The refills a new stack makes at its first fill before it ramps.
 let tcacheLightRefills: UInt32 = 8
