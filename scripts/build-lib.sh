@@ -97,8 +97,8 @@ done < lib/api-names.txt
 # The text a small program runs (boot, malloc and free with their common
 # slow paths, thread exit: scripts/hot-text.txt, written by
 # scripts/hot-text.sh) is an output section of its own, .text.hot, placed
-# before .rodata, so it is a segment (and a mapping) of its own, apart from
-# the rest of the text. The kernel maps a file's pages in 64 KiB windows
+# after .rodata and before .eh_frame, so it is a segment (and a mapping) of
+# its own, apart from the rest of the text. The kernel maps a file's pages in 64 KiB windows
 # around each page fault, clamped to the mapping: with that code spread over
 # the whole 112 KiB text, all of it was resident in every process; now the
 # window stops at the end of .text.hot (docs/ARCHITECTURE.md, "Footprint").
@@ -107,9 +107,12 @@ done < lib/api-names.txt
 # .text.hot, in the list's order. Only text moves: the instructions are the
 # same. scripts/warm-text.txt names what most programs add (realloc,
 # calloc, aligned and huge blocks): .text.warm, likewise a segment of its
-# own. Segments, in address order: headers, dynamic symbols and relocations
-# (R); .text.hot (RX); .rodata (R); .text (RX); .eh_frame (R); .text.warm
-# (RX); .eh_frame_hdr (R); then the writable ones.
+# own. Segments, in address order: headers, dynamic symbols, relocations
+# and .rodata (R: one mapping, 4 pages, where the symbols' 2 and .rodata's
+# 3 were two, both resident in every process); .text.hot (RX); .eh_frame
+# (R); .text (RX); .swalloc_gap (R, one byte from platform.c, never read:
+# it only parts .text from .text.warm); .text.warm (RX); .eh_frame_hdr
+# (R); then the writable ones.
 demangle=$(dirname "$(command -v swiftc)")/swift-demangle
 objdump -t "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" |
   awk '$3 ~ /F$/ && $4 ~ /^\.text/ {print $NF "\t" $4}' > "$obj/text-sections.tsv"
@@ -132,22 +135,26 @@ listed_sections scripts/warm-text.txt > "$obj/warm-sections.txt"
   echo "  .text.hot : {"
   cat "$obj/hot-sections.txt"
   echo "  }"
-  echo "} INSERT BEFORE .rodata;"
+  echo "} INSERT AFTER .rodata;"
   # The unwind tables, read only by backtraces (the heap profiler's), go
-  # after the text, apart from .rodata, which every process reads; the warm
-  # text between them, so that read-only sections on both sides make it a
-  # segment (a mapping) of its own. All text stays before .eh_frame_hdr:
-  # lld sorts its search table by the unsigned offset of each function from
-  # it, so a function after it sorted first, and libgcc's binary search
-  # then found no FDE at all (every heap-profile backtrace came back empty).
+  # after the hot text, apart from .rodata, which every process reads, and
+  # part it from .text; .swalloc_gap parts .text from the warm text, so
+  # that read-only sections on both sides make each text a segment (a
+  # mapping) of its own. All text stays before .eh_frame_hdr: lld sorts its
+  # search table by the unsigned offset of each function from it, so a
+  # function after it sorted first, and libgcc's binary search then found
+  # no FDE at all (every heap-profile backtrace came back empty).
   echo "SECTIONS {"
   echo "  .eh_frame : { KEEP(*(.eh_frame)) }"
+  echo "} INSERT AFTER .text.hot;"
+  echo "SECTIONS {"
+  echo "  .swalloc_gap : { KEEP(*(.swalloc_gap)) }"
   echo "} INSERT AFTER .text;"
   echo "SECTIONS {"
   echo "  .text.warm : {"
   cat "$obj/warm-sections.txt"
   echo "  }"
-  echo "} INSERT AFTER .eh_frame;"
+  echo "} INSERT AFTER .swalloc_gap;"
   echo "SECTIONS {"
   echo "  .eh_frame_hdr : { *(.eh_frame_hdr) }"
   echo "} INSERT AFTER .text.warm;"
@@ -174,6 +181,11 @@ if [ "${SWALLOC_NO_RELR:-}" != 1 ] && [ -n "$glibc_version" ] &&
   relr=(-Wl,-z,pack-relative-relocs)
 fi
 
+# -z separate-loadable-segments: every segment starts on a page boundary
+# (in the file too; 16 KiB of padding), so none takes a page more than its
+# size needs for where it happens to start: .text.hot 14 pages, RELRO 1
+# (it straddled two), the first read-only segment 4 (docs/ARCHITECTURE.md,
+# "Footprint"; scripts/check-library.sh checks the total).
 # No start files: the library needs nothing of crti/crtbegin (_init, the
 # transactional-memory clone tables, __cxa_finalize at unload, whose PLT
 # stub was the last thing called from the end of the text); its constructor
@@ -183,7 +195,7 @@ fi
 clang -shared -nostartfiles -o "$out/libswalloc.so" "$obj/swalloc-swift.o" "$obj/platform.o" "$obj/exports.o" \
   -Wl,--version-script="$obj/swalloc.map" "${defsyms[@]}" \
   "${hotld[@]}" \
-  -fuse-ld=lld "${relr[@]}" -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--hash-style=gnu -Wl,-soname,"$soname"
+  -fuse-ld=lld "${relr[@]}" -Wl,-z,separate-loadable-segments -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--hash-style=gnu -Wl,-soname,"$soname"
 # A program linked with -L.build/release -lswalloc records the soname; the
 # link beside the library lets it run from the build tree too.
 ln -sfn libswalloc.so "$out/$soname"

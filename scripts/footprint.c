@@ -10,7 +10,8 @@
  * and back, calloc, aligned allocation, malloc_usable_size, malloc_trim):
  * the code of scripts/warm-text.txt. At exit it prints the Rss (KiB) of
  * every executable mapping of the library named by its first argument, in
- * address order.
+ * address order, then "/" and the Rss of its other file mappings together
+ * (symbols and .rodata, RELRO, .data).
  *
  * usage: LD_PRELOAD=libswalloc.so footprint LIBNAME [warm]
  */
@@ -79,15 +80,22 @@ int main(int argc, char **argv)
     FILE *f = fopen("/proc/self/smaps", "r");
     if (!f) return 1;
     char line[512];
-    int exec = 0;
+    int exec = 0, other = 0, other_kib = 0;
     while (fgets(line, sizeof line, f)) {
         char perms[8];
-        if (sscanf(line, "%*x-%*x %7s", perms) == 1 && strchr(line, '/'))
-            exec = strstr(line, argv[1]) && perms[2] == 'x';
-        else if (exec && strncmp(line, "Rss:", 4) == 0)
+        if (sscanf(line, "%*x-%*x %7s", perms) == 1 && strchr(line, '/')) {
+            int ours = strstr(line, argv[1]) != NULL;
+            exec = ours && perms[2] == 'x';
+            other = ours && perms[2] != 'x';
+        } else if (sscanf(line, "%*x-%*x %7s", perms) == 1) {
+            exec = other = 0;   /* an anonymous mapping (.bss past the file) */
+        } else if (exec && strncmp(line, "Rss:", 4) == 0) {
             printf("%d ", atoi(line + 4));
+        } else if (other && strncmp(line, "Rss:", 4) == 0) {
+            other_kib += atoi(line + 4);
+        }
     }
-    printf("\n");
+    printf("/ %d\n", other_kib);
     fclose(f);
     return 0;
 }

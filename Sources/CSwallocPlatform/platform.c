@@ -10,21 +10,30 @@
 // See the header: valid before boot.
 __attribute__((visibility("hidden"), aligned(4096)))
 uintptr_t swalloc_pagemap_empty_leaf[SWALLOC_PAGEMAP_LEAF_ENTRIES];
+// See the header: the first leaf made, for the fast paths. Apart from the
+// page-aligned root (a section of its own below), so that it shares a page
+// of .data with the Swift globals: in the root's section, after it, it
+// began a page of its own, one more written page in every process.
+__attribute__((visibility("hidden"), aligned(64)))
+uintptr_t swalloc_pagemap_hot[2] = {
+  (uintptr_t)-1, (uintptr_t)swalloc_pagemap_empty_leaf
+};
 #define SW_L swalloc_pagemap_empty_leaf
 #define SW_8 SW_L, SW_L, SW_L, SW_L, SW_L, SW_L, SW_L, SW_L
 #define SW_64 SW_8, SW_8, SW_8, SW_8, SW_8, SW_8, SW_8, SW_8
-__attribute__((visibility("hidden"), aligned(4096)))
+__attribute__((visibility("hidden"), aligned(4096), section(".data.swalloc_pagemap_root")))
 uintptr_t *swalloc_pagemap_root[SWALLOC_PAGEMAP_ROOT_ENTRIES] = {
   SW_64, SW_64, SW_64, SW_64, SW_64, SW_64, SW_64, SW_64
 };
 #undef SW_64
 #undef SW_8
 #undef SW_L
-// See the header: the first leaf made, for the fast paths.
-__attribute__((visibility("hidden"), aligned(64)))
-uintptr_t swalloc_pagemap_hot[2] = {
-  (uintptr_t)-1, (uintptr_t)swalloc_pagemap_empty_leaf
-};
+
+// A read-only byte between the library's cold text and its warm text, so
+// that each is a mapping of its own (scripts/build-lib.sh's linker script
+// places .swalloc_gap; nothing reads it).
+__attribute__((visibility("hidden"), used, section(".swalloc_gap")))
+const char swalloc_text_gap = 0;
 
 // 64-byte aligned like a real Tcache block; never written (see the header).
 __attribute__((visibility("hidden"), aligned(64)))
