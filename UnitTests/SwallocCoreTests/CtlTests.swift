@@ -110,16 +110,28 @@ final class CtlTests: XCTestCase {
     XCTAssertEqual(read("opt.tcache", Bool.self).1, config.opt.tcache)
     XCTAssertEqual(read("no.such.name", Int.self).0, ENOENT)
     XCTAssertEqual(read("stats.allocatedX", Int.self).0, ENOENT)
-    // Wrong length: EINVAL, and the expected length is reported back.
-    var small: UInt32 = 0
+    // Wrong length: EINVAL, with as many bytes as fit and their count
+    // (jemalloc's READ); a larger buffer learns the value's length.
+    var small: UInt32 = 0xAAAA_AAAA
     var length = 4
-    XCTAssertEqual("stats.allocated".withCString { swallocCtl($0, &small, &length, nil, 0) }, EINVAL)
+    XCTAssertEqual("arenas.page".withCString { swallocCtl($0, &small, &length, nil, 0) }, EINVAL)
+    XCTAssertEqual(length, 4)
+    XCTAssertEqual(small, UInt32(pageSize))
+    var large = (UInt(0), UInt(0xAAAA))
+    length = 16
+    XCTAssertEqual("arenas.page".withCString { swallocCtl($0, &large, &length, nil, 0) }, EINVAL)
     XCTAssertEqual(length, 8)
-    // Read-only names refuse writes.
+    XCTAssertEqual(large.0, pageSize)
+    XCTAssertEqual(large.1, 0xAAAA)
+    // Read-only names refuse writes, a new length alone too.
     var value = 1
     XCTAssertEqual("stats.allocated".withCString { swallocCtl($0, nil, nil, &value, 8) }, EPERM)
-    // Actions take no values.
-    XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, &value, &length, nil, 0) }, EINVAL)
+    XCTAssertEqual("stats.allocated".withCString { swallocCtl($0, nil, nil, nil, 8) }, EPERM)
+    // Actions take no values: EPERM (jemalloc's NEITHER_READ_NOR_WRITE).
+    length = 8
+    XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, &value, &length, nil, 0) }, EPERM)
+    XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, nil, &length, nil, 0) }, EPERM)
+    XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
   }
 
   func testStatsFollowAllocationsAndPurgeEmptiesDirtyPages() {

@@ -397,6 +397,40 @@ int ctl_checks(void) {
   // runs without prof:true: prof.dump is write-only (EPERM on a read) and
   // EFAULT, prof.active cannot be turned on (ENOENT), as jemalloc.
   EXPECT(rd("prof.dump", &z, 8) == EPERM, "reading prof.dump: not EPERM");
+  // A read-only name refuses a new length alone too (READONLY: newlen).
+  EXPECT(mallctl("stats.allocated", NULL, NULL, NULL, 8) == EPERM, "stats.allocated with newlen 8: not EPERM");
+  // Actions neither read nor write (jemalloc's NEITHER_READ_NOR_WRITE):
+  // EPERM for either pointer or a new length, before anything is done.
+  len = 8;
+  EXPECT(mallctl("thread.tcache.flush", &z, &len, NULL, 0) == EPERM, "reading thread.tcache.flush: not EPERM");
+  EXPECT(mallctl("arena.0.purge", NULL, NULL, &z, 8) == EPERM, "writing arena.0.purge: not EPERM");
+  EXPECT(mallctl("arena.4096.decay", NULL, &len, NULL, 0) == EPERM, "arena.4096.decay with an oldlenp: not EPERM");
+  EXPECT(mallctl("arena.0.reset", &z, &len, NULL, 0) == EPERM, "reading arena.0.reset: not EPERM");
+  EXPECT(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "thread.tcache.flush refused");
+  // A wrong length: EINVAL, with as many of the value's bytes as fit and
+  // their count (jemalloc's READ).
+  unsigned char bytes[16];
+  memset(bytes, 0xAA, sizeof bytes);
+  len = 4;
+  EXPECT(mallctl("arenas.page", bytes, &len, NULL, 0) == EINVAL && len == 4 && bytes[0] == 0 && bytes[1] == 0x10 &&
+         bytes[2] == 0 && bytes[3] == 0 && bytes[4] == 0xAA,
+         "arenas.page into 4 bytes: len %zu, bytes %02x %02x %02x %02x %02x", len, bytes[0], bytes[1], bytes[2], bytes[3],
+         bytes[4]);
+  memset(bytes, 0xAA, sizeof bytes);
+  len = 16;
+  EXPECT(mallctl("arenas.page", bytes, &len, NULL, 0) == EINVAL && len == 8 && bytes[1] == 0x10 && bytes[7] == 0 &&
+         bytes[8] == 0xAA, "arenas.page into 16 bytes: len %zu, bytes[1] %02x [7] %02x [8] %02x", len, bytes[1],
+         bytes[7], bytes[8]);
+  // arenas.create makes nothing it cannot report (VERIFY_READ: *oldlenp 0).
+  unsigned arenas_before = 0, arenas_after = 0;
+  rd("arenas.narenas", &arenas_before, 4);
+  len = 4;
+  EXPECT(mallctl("arenas.create", NULL, &len, NULL, 0) == EINVAL && len == 0, "arenas.create with no buffer: not EINVAL");
+  len = 8;
+  EXPECT(mallctl("arenas.create", bytes, &len, NULL, 0) == EINVAL && len == 0, "arenas.create into 8 bytes: not EINVAL");
+  rd("arenas.narenas", &arenas_after, 4);
+  EXPECT(arenas_after == arenas_before, "arenas.create made arenas it did not report: %u -> %u", arenas_before,
+         arenas_after);
   const char *no_file = NULL;
   EXPECT(mallctl("prof.dump", NULL, NULL, &no_file, sizeof no_file) == EFAULT, "prof.dump without prof:true: not EFAULT");
   b = true;

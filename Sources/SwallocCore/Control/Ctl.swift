@@ -3,8 +3,9 @@
 // *oldp when oldp and oldlenp are given, and writes *newp when newp is
 // given; the lengths must equal the value's size. Returns 0, or jemalloc's
 // errors: ENOENT for an unknown name (or an index naming nothing), EINVAL
-// for a wrong length or value, EPERM for writing a read-only name, EFAULT
-// for an operation the named arena cannot take.
+// for a wrong length or value, EPERM for writing a read-only name or
+// reading or writing an action, EFAULT for an operation the named arena
+// cannot take. (Checked against jemalloc 5.3 by tests/compat.)
 //
 // Every name is one case of `CtlName`, whose `entry` gives its dotted pattern
 // ("#" marks a numeric component: an arena, bin or large-class index), its
@@ -35,30 +36,42 @@ struct CtlCall {
   var i = 0
   var j = 0
 
-  /// A read-only value.
+  /// A read-only value: a write (newp, or a new length) is EPERM, as
+  /// jemalloc's READONLY.
   func read<T>(_ value: T) -> Int32 {
-    if newp != nil { return EPERM }
+    if newp != nil || newlen != 0 { return EPERM }
     return copyOut(value)
   }
 
+  /// Copies `value` out when oldp and oldlenp are given. A length other
+  /// than the value's is EINVAL, after copying as many of its bytes as both
+  /// sizes allow and setting *oldlenp to that count (jemalloc's READ: a
+  /// larger buffer gets the whole value and learns its size).
   func copyOut<T>(_ value: T) -> Int32 {
     guard let oldp, let oldlenp else { return 0 }
-    if oldlenp.pointee != MemoryLayout<T>.size {
-      oldlenp.pointee = MemoryLayout<T>.size
+    let size = MemoryLayout<T>.size
+    let given = oldlenp.pointee
+    if given != size {
+      // (A negative length, a size_t above Int.max, copies nothing.)
+      let count = given > 0 ? min(given, size) : 0
+      if count > 0 {
+        withUnsafeBytes(of: value) { oldp.copyMemory(from: $0.baseAddress.unsafelyUnwrapped, byteCount: count) }
+      }
+      oldlenp.pointee = count
       return EINVAL
     }
     oldp.storeBytes(of: value, as: T.self)
     return 0
   }
 
-  /// A value that can be written: checks both lengths before acting, hands
-  /// a new value to `apply` (its error, if any, is the call's), then
-  /// returns the value from before the write, as jemalloc does.
+  /// A value that can be written: checks both lengths before acting (a
+  /// wrong old length: copyOut's EINVAL, nothing written; jemalloc writes
+  /// first), hands a new value to `apply` (its error, if any, is the
+  /// call's), then returns the value from before the write, as jemalloc
+  /// does.
   func readWrite<T>(_ current: T, _ apply: (T) -> Int32) -> Int32 {
-    if let oldp = oldp, let oldlenp, oldlenp.pointee != MemoryLayout<T>.size {
-      _ = oldp
-      oldlenp.pointee = MemoryLayout<T>.size
-      return EINVAL
+    if oldp != nil, let oldlenp, oldlenp.pointee != MemoryLayout<T>.size {
+      return copyOut(current)
     }
     if let newp {
       if newlen != MemoryLayout<T>.size { return EINVAL }
@@ -74,19 +87,25 @@ struct CtlCall {
     readWrite(UInt8(current ? 1 : 0)) { apply($0 != 0) }
   }
 
-  /// An action: nothing may be read or written.
+  /// True when the call reads or writes anything (jemalloc's
+  /// NEITHER_READ_NOR_WRITE test: either pointer, or a new length).
+  var readsOrWrites: Bool { oldp != nil || oldlenp != nil || newp != nil || newlen != 0 }
+
+  /// An action: nothing may be read or written (EPERM, as jemalloc).
   func action(_ body: () -> Void) -> Int32 {
-    if oldp != nil || newp != nil { return EINVAL }
+    if readsOrWrites { return EPERM }
     body()
     return 0
   }
 
-  /// An action that answers a value (arenas.create).
+  /// An action that answers a value (arenas.create): its buffer must be
+  /// given, of the value's size, else EINVAL with *oldlenp set to 0 and
+  /// nothing done (jemalloc's VERIFY_READ: an arena made and not reported
+  /// would be lost to the caller).
   func actionReading<T>(_ type: T.Type, _ body: () -> T?) -> Int32 {
     if newp != nil { return EINVAL }
-    if let oldp = oldp, let oldlenp, oldlenp.pointee != MemoryLayout<T>.size {
-      _ = oldp
-      oldlenp.pointee = MemoryLayout<T>.size
+    guard oldp != nil, let oldlenp, oldlenp.pointee == MemoryLayout<T>.size else {
+      oldlenp?.pointee = 0
       return EINVAL
     }
     guard let value = body() else { return EAGAIN }

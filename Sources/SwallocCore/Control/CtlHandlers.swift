@@ -34,7 +34,7 @@ func purgeAllArenas() -> Bool {
 /// (EFAULT otherwise, as jemalloc). Destroying also needs that no thread is
 /// bound to the arena (EFAULT); the index is then free for arenas.create.
 func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
-  if c.oldp != nil || c.newp != nil { return EINVAL }
+  if c.readsOrWrites { return EPERM }
   if c.i < config.autoArenaCount { return EFAULT }
   let (arena, bound) = withLock(&arenasLock) { (arenas[c.i], arenaThreadCounts[c.i]) }
   guard let a = arena, !a.pointee.destroyed else { return EFAULT }
