@@ -98,10 +98,11 @@ done < lib/api-names.txt
 # slow paths, thread exit: scripts/hot-text.txt, written by
 # scripts/hot-text.sh) is an output section of its own, .text.hot, placed
 # after .rodata and before .eh_frame, so it is a segment (and a mapping) of
-# its own, apart from the rest of the text. The kernel maps a file's pages in 64 KiB windows
-# around each page fault, clamped to the mapping: with that code spread over
-# the whole 112 KiB text, all of it was resident in every process; now the
-# window stops at the end of .text.hot (docs/ARCHITECTURE.md, "Footprint").
+# its own, apart from the rest of the text. The kernel maps a file's pages
+# in 64 KiB windows around each page fault, clamped to the mapping: with
+# that code spread over the whole 112 KiB text, all of it was resident in
+# every process; now the window stops at the end of .text.hot
+# (docs/ARCHITECTURE.md, "Footprint").
 # The list names functions as `swift demangle --simplified` prints them (C
 # functions by their symbol); every function with a listed name goes into
 # .text.hot, in the list's order. Only text moves: the instructions are the

@@ -435,6 +435,13 @@ int ctl_checks(void) {
   EXPECT(mallctl("prof.dump", NULL, NULL, &no_file, sizeof no_file) == EFAULT, "prof.dump without prof:true: not EFAULT");
   b = true;
   EXPECT(mallctl("prof.active", NULL, NULL, &b, 1) == ENOENT, "prof.active = true without prof:true: not ENOENT");
+  // jemalloc's order without prof:true: prof.active checks the length
+  // first and takes false as a no-op; prof.gdump refuses any write first.
+  EXPECT(mallctl("prof.active", NULL, NULL, &z, 8) == EINVAL, "prof.active written with 8 bytes: not EINVAL");
+  b = false;
+  EXPECT(mallctl("prof.active", NULL, NULL, &b, 1) == 0, "prof.active = false without prof:true refused");
+  EXPECT(mallctl("prof.gdump", NULL, NULL, &b, 1) == ENOENT, "prof.gdump = false without prof:true: not ENOENT");
+  EXPECT(mallctl("prof.gdump", NULL, NULL, &z, 8) == ENOENT, "prof.gdump written with 8 bytes without prof:true: not ENOENT");
   EXPECT(rd("opt.prof", &b, 1) == 0 && !b, "opt.prof is not false");
   EXPECT(rd("config.prof", &b, 1) == 0 && b, "config.prof is not true");
   EXPECT(rd("opt.percpu_arena", &text, sizeof text) == 0 && text && !strcmp(text, "disabled"), "opt.percpu_arena");

@@ -296,7 +296,8 @@ enum CtlName: Int {
       // Writable only when the process started with prof:true (ENOENT otherwise, as jemalloc).
       return node("prof.active", .none, call) { c in
         c.readWriteBool(profActive) { on in
-          if !config.opt.prof { return ENOENT }
+          // Without prof:true, turning it off is a no-op and on ENOENT (jemalloc's).
+          if !config.opt.prof { return on ? ENOENT : 0 }
           profSetActive(on)
           return 0
         }
@@ -331,8 +332,10 @@ enum CtlName: Int {
     case .profLgSample: return node("prof.lg_sample", .none, call) { $0.read(profLgRate) }
     case .profGdumpCtl:
       return node("prof.gdump", .none, call) { c in
-        c.readWriteBool(profGdump) { on in
-          if !config.opt.prof { return ENOENT }
+        // A write without prof:true is ENOENT before its length is looked
+        // at (jemalloc's order, unlike prof.active's).
+        if c.newp != nil && !config.opt.prof { return ENOENT }
+        return c.readWriteBool(profGdump) { on in
           profGdump = on
           return 0
         }
