@@ -386,6 +386,21 @@ int ctl_checks(void) {
   ssize_t ms = 0;
   bool b = true;
   const char *text = NULL;
+  // A partial MIB (*miblenp below the name's components): its first
+  // components, completed by the caller (jemalloc's mallctlnametomib rule).
+  {
+    size_t full[4], part[4] = {0, 0, 77, 77}, fl = 4, pl = 2, want = 0, got = 0, vl = 8;
+    EXPECT(mallctlnametomib("arenas.bin.0.size", full, &fl) == 0 && fl == 4, "arenas.bin.0.size: no MIB of 4");
+    EXPECT(mallctlnametomib("arenas.bin.0.size", part, &pl) == 0 && pl == 2 && part[0] == full[0] &&
+           part[1] == full[1] && part[2] == 77, "a partial MIB of 2 of arenas.bin.0.size: rc, length %zu", pl);
+    part[2] = 3;
+    part[3] = full[3];
+    rd("arenas.bin.3.size", &want, 8);
+    EXPECT(mallctlbymib(part, 4, &got, &vl, NULL, 0) == 0 && got == want && want != 0,
+           "the completed partial MIB read %zu, arenas.bin.3.size %zu", got, want);
+    pl = 0;
+    EXPECT(mallctlnametomib("arenas.page", part, &pl) == 0 && pl == 0, "an empty MIB: not 0");
+  }
   // Conventions.
   EXPECT(rd("no.such.name", &z, 8) == ENOENT, "unknown name: not ENOENT");
   EXPECT(rd("arenas.bin.9999.size", &z, 8) == ENOENT, "bin index out of range: not ENOENT");

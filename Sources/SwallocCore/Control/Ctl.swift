@@ -242,14 +242,29 @@ public func swallocMallctlnametomib(_ name: UnsafePointer<CChar>?, _ mibp: Unsaf
   guard let name, let mibp, let miblenp else { return EINVAL }
   if !ensureBooted() { return EAGAIN }
   guard let (entry, i, j, components) = ctlLookup(name) else { return ENOENT }
-  if components > miblenp.pointee { return EINVAL }
-  if !ctlIndicesValid(entry.shape.index, i, j) { return ENOENT }
+  // A *miblenp below the name's components asks for a partial MIB, its
+  // first *miblenp components (jemalloc's rule, *miblenp kept; 0 gives an
+  // empty one); indices past it are not looked at (0 stands in: arena 0,
+  // bin 0 and large class 0 always exist). Unlike jemalloc's, the whole
+  // name must exist, and a partial MIB is completed with the components
+  // of a MIB of the same name (word components carry the name's case).
+  let wanted = min(components, max(miblenp.pointee, 0))
+  if wanted == 0 { miblenp.pointee = 0; return 0 }
+  var first = (i, j)
+  forEachComponent(of: entry.shape.pattern) { component, numberIndex in
+    if component >= wanted, let n = numberIndex {
+      if n == 0 { first.0 = 0 } else { first.1 = 0 }
+    }
+    return true
+  }
+  if !ctlIndicesValid(entry.shape.index, first.0, first.1) { return ENOENT }
   // Word components hold the case number, numeric ones their number.
   forEachComponent(of: entry.shape.pattern) { component, numberIndex in
+    if component >= wanted { return false }
     if let n = numberIndex { mibp[component] = n == 0 ? i : j } else { mibp[component] = entry.rawValue }
     return true
   }
-  miblenp.pointee = components
+  miblenp.pointee = wanted
   return 0
 }
 
