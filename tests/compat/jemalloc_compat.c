@@ -400,6 +400,9 @@ int ctl_checks(void) {
            "the completed partial MIB read %zu, arenas.bin.3.size %zu", got, want);
     pl = 0;
     EXPECT(mallctlnametomib("arenas.page", part, &pl) == 0 && pl == 0, "an empty MIB: not 0");
+    pl = SIZE_MAX;   // a size_t: a huge room takes the whole MIB
+    EXPECT(mallctlnametomib("arenas.bin.2.size", part, &pl) == 0 && pl == 4 && part[2] == 2,
+           "arenas.bin.2.size with *miblenp SIZE_MAX: length %zu", pl);
   }
   // Conventions.
   EXPECT(rd("no.such.name", &z, 8) == ENOENT, "unknown name: not ENOENT");

@@ -248,7 +248,9 @@ public func swallocMallctlnametomib(_ name: UnsafePointer<CChar>?, _ mibp: Unsaf
   // bin 0 and large class 0 always exist). Unlike jemalloc's, the whole
   // name must exist, and a partial MIB is completed with the components
   // of a MIB of the same name (word components carry the name's case).
-  let wanted = min(components, max(miblenp.pointee, 0))
+  // (*miblenp is a size_t: compared unsigned, a huge one asks for it all.)
+  let given = UInt(bitPattern: miblenp.pointee)
+  let wanted = given < UInt(components) ? Int(given) : components
   if wanted == 0 { miblenp.pointee = 0; return 0 }
   var first = (i, j)
   forEachComponent(of: entry.shape.pattern) { component, numberIndex in
