@@ -439,6 +439,10 @@ int ctl_checks(void) {
   EXPECT(mallctl("arenas.page", bytes, &len, NULL, 0) == EINVAL && len == 8 && bytes[1] == 0x10 && bytes[7] == 0 &&
          bytes[8] == 0xAA, "arenas.page into 16 bytes: len %zu, bytes[1] %02x [7] %02x [8] %02x", len, bytes[1],
          bytes[7], bytes[8]);
+  memset(bytes, 0xAA, sizeof bytes);
+  len = SIZE_MAX;   // a size_t: the whole value, and its size back
+  EXPECT(mallctl("arenas.page", bytes, &len, NULL, 0) == EINVAL && len == 8 && bytes[1] == 0x10 && bytes[8] == 0xAA,
+         "arenas.page with *oldlenp SIZE_MAX: len %zu, bytes[1] %02x [8] %02x", len, bytes[1], bytes[8]);
   // arenas.create makes nothing it cannot report (VERIFY_READ: *oldlenp 0).
   unsigned arenas_before = 0, arenas_after = 0;
   rd("arenas.narenas", &arenas_before, 4);

@@ -52,8 +52,8 @@ struct CtlCall {
     let size = MemoryLayout<T>.size
     let given = oldlenp.pointee
     if given != size {
-      // (A negative length, a size_t above Int.max, copies nothing.)
-      let count = given > 0 ? min(given, size) : 0
+      // (*oldlenp is a size_t: compared unsigned, a huge one takes it all.)
+      let count = UInt(bitPattern: given) < UInt(size) ? given : size
       if count > 0 {
         withUnsafeBytes(of: value) { oldp.copyMemory(from: $0.baseAddress.unsafelyUnwrapped, byteCount: count) }
       }
