@@ -81,6 +81,13 @@ static int introspection(void) {
   if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1 || mallopt(M_ARENA_MAX, 2) != 1) {
     puts("FAIL introspection: mallopt did not return 1"); return 1;
   }
+  // glibc's answers for M_MXFAST: 0 ... 80 * sizeof(size_t) / 4 taken, the rest refused.
+  int fast_max = (int)(80 * sizeof(size_t) / 4);
+  if (mallopt(M_MXFAST, fast_max) != 1 || mallopt(M_MXFAST, fast_max + 1) != 0 || mallopt(M_MXFAST, -1) != 0) {
+    printf("FAIL introspection: mallopt(M_MXFAST, %d / %d / -1) = %d / %d / %d (glibc: 1 / 0 / 0)\n", fast_max,
+           fast_max + 1, mallopt(M_MXFAST, fast_max), mallopt(M_MXFAST, fast_max + 1), mallopt(M_MXFAST, -1));
+    return 1;
+  }
   stats_print(collect, report, NULL);
   if (bad_piece || pieces < 2 || !strstr(report, "___ swalloc statistics ___") || !strstr(report, "regs/slab")) {
     printf("FAIL introspection: text report (%d pieces, bad %d): %.80s\n", pieces, bad_piece, report);

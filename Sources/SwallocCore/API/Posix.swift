@@ -477,10 +477,15 @@ public func swallocMallinfo() -> swalloc_mallinfo {
 
 /// glibc's mallopt: its tuning parameters (M_MMAP_THRESHOLD, M_ARENA_MAX,
 /// ...) describe ptmalloc and have no meaning here (swalloc is tuned with
-/// SWALLOC_CONF). Accepted and ignored; returns 1 (success) as glibc does
-/// for any parameter it does not reject.
+/// SWALLOC_CONF). Accepted and ignored, with glibc's answer: 0 (refused)
+/// for an M_MXFAST outside 0 ... 80 * sizeof(size_t) / 4, as glibc 2.36
+/// refuses it, else 1 (glibc takes every other parameter and value).
 @_cdecl("swalloc_mallopt")
-public func swallocMallopt(_ parameter: Int32, _ value: Int32) -> Int32 { 1 }
+public func swallocMallopt(_ parameter: Int32, _ value: Int32) -> Int32 {
+  let mxFast: Int32 = 1   // M_MXFAST
+  if parameter == mxFast && (value < 0 || value > Int32(80 &* MemoryLayout<Int>.size / 4)) { return 0 }
+  return 1
+}
 
 /// jemalloc's malloc_stats_print: the statistics report in NUL-terminated
 /// pieces to `writeCallback(opaque, piece)`, or to stderr (the stats_fd
