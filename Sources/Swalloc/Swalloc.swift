@@ -224,7 +224,9 @@ public struct Swalloc {
   /// Returns every purgeable page of `arena` (all arenas when nil) now.
   public func purge(arena: Int? = nil) throws { try act("arena.\(arena ?? 4096).purge") }
 
-  /// Returns the calling thread's cached blocks to their arenas.
+  /// Returns the calling thread's cached blocks to their arenas. Throws
+  /// (EFAULT) for a thread without a cache (tcache:false, or
+  /// threadCacheEnabled set false), as jemalloc's thread.tcache.flush.
   public func flushThreadCache() throws { try act("thread.tcache.flush") }
 
   /// Whether the calling thread caches blocks; setting false returns its

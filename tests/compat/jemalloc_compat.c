@@ -425,6 +425,13 @@ int ctl_checks(void) {
   EXPECT(mallctl("arena.4096.decay", NULL, &len, NULL, 0) == EPERM, "arena.4096.decay with an oldlenp: not EPERM");
   EXPECT(mallctl("arena.0.reset", &z, &len, NULL, 0) == EPERM, "reading arena.0.reset: not EPERM");
   EXPECT(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "thread.tcache.flush refused");
+  // Without a cache (thread.tcache.enabled false): EFAULT, as jemalloc; back on after.
+  b = false;
+  EXPECT(mallctl("thread.tcache.enabled", NULL, NULL, &b, 1) == 0, "thread.tcache.enabled = false refused");
+  EXPECT(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == EFAULT, "thread.tcache.flush without a cache: not EFAULT");
+  b = true;
+  EXPECT(mallctl("thread.tcache.enabled", NULL, NULL, &b, 1) == 0, "thread.tcache.enabled = true refused");
+  EXPECT(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "thread.tcache.flush after re-enabling refused");
   // A wrong length: EINVAL, with as many of the value's bytes as fit and
   // their count (jemalloc's READ).
   unsigned char bytes[16];

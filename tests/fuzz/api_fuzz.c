@@ -548,6 +548,11 @@ static void op_control(input_t *in)
     if (w == 0) {
         what = "thread.tcache.flush";
         rc = s_mallctl(what, NULL, NULL, NULL, 0);
+        if (rc == EFAULT) { /* a thread without a cache (jemalloc's answer): only when it is off */
+            _Bool on = 1;
+            size_t len = sizeof on;
+            if (s_mallctl("thread.tcache.enabled", &on, &len, NULL, 0) == 0 && !on) rc = 0;
+        }
     } else if (w == 1 || w == 2) {
         _Bool on = w == 2;
         what = "thread.tcache.enabled";

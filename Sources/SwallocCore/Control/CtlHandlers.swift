@@ -98,9 +98,15 @@ func threadArenaCtl(_ c: CtlCall) -> Int32 {
 /// writing false returns its cached blocks and its cache, writing true lets
 /// its next allocation build a new one (with tcache:false, junk or zero,
 /// caching stays off and writing true changes nothing).
+/// Whether the calling thread has a cache, or will make one at its next
+/// allocation (thread.tcache.enabled reads it; without it
+/// thread.tcache.flush is EFAULT, as jemalloc's).
+func threadTcacheAvailable() -> Bool {
+  currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && config.opt.tcache && !config.opt.fillsMemory
+}
+
 func threadTcacheEnabledCtl(_ c: CtlCall) -> Int32 {
-  let enabled = currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && config.opt.tcache && !config.opt.fillsMemory
-  return c.readWriteBool(enabled) { enable in
+  c.readWriteBool(threadTcacheAvailable()) { enable in
     if enable {
       if swalloc_tls_state() == TsdState.disabled.rawValue && config.opt.tcache && !config.opt.fillsMemory {
         uncachedUnbind()

@@ -109,7 +109,12 @@ enum CtlName: Int {
     case .threadDeallocated: return node("thread.deallocated", .none, call) { $0.read(threadByteCounts().deallocated) }
     case .threadDeallocatedp:
       return node("thread.deallocatedp", .none, call) { $0.read(threadCountersPublished().advanced(by: 1)) }
-    case .threadTcacheFlush: return node("thread.tcache.flush", .none, call) { $0.action { flushThreadCache() } }
+    case .threadTcacheFlush:
+      // A thread without a cache (tcache:false, thread.tcache.enabled false): EFAULT, before the
+      // arguments are looked at, as jemalloc.
+      return node("thread.tcache.flush", .none, call) { c in
+        threadTcacheAvailable() ? c.action { flushThreadCache() } : EFAULT
+      }
     case .threadTcacheEnabled: return node("thread.tcache.enabled", .none, call, threadTcacheEnabledCtl)
 
     case .arenaPurgeAction:
