@@ -505,7 +505,26 @@ int ctl_checks(void) {
   EXPECT(rd("stats.arenas.0.dirty_decay_ms", &ms, 8) == 0 && ms == 5000, "stats.arenas.0.dirty_decay_ms %zd", ms);
   mallctl("arena.0.dirty_decay_ms", NULL, NULL, &old, sizeof old);
   ms = -2;
-  EXPECT(mallctl("arenas.muzzy_decay_ms", NULL, NULL, &ms, sizeof ms) == EINVAL, "arenas.muzzy_decay_ms = -2 taken");
+  EXPECT(mallctl("arenas.muzzy_decay_ms", NULL, NULL, &ms, sizeof ms) == EFAULT, "arenas.muzzy_decay_ms = -2: not EFAULT");
+  EXPECT(mallctl("arena.0.dirty_decay_ms", NULL, NULL, &ms, sizeof ms) == EFAULT, "arena.0.dirty_decay_ms = -2: not EFAULT");
+  // jemalloc's arena indices: up to narenas, 4096 (all) and 4097 (destroyed)
+  // name an arena.<i> node; a setting of no one arena is EFAULT, purge of
+  // the destroyed ones nothing.
+  ms = 1000;
+  EXPECT(mallctl("arena.4096.dirty_decay_ms", NULL, NULL, &ms, sizeof ms) == EFAULT, "arena.4096.dirty_decay_ms: not EFAULT");
+  EXPECT(mallctl("arena.4097.purge", NULL, NULL, NULL, 0) == 0, "arena.4097.purge refused");
+  EXPECT(mallctl("arena.4098.purge", NULL, NULL, NULL, 0) == ENOENT, "arena.4098.purge: not ENOENT");
+  EXPECT(mallctl("arena.4096.reset", NULL, NULL, NULL, 0) == EFAULT, "arena.4096.reset: not EFAULT");
+  EXPECT(mallctl("arena.4097.dss", NULL, NULL, &dss, sizeof dss) == EFAULT, "arena.4097.dss: not EFAULT");
+  {
+    uint64_t e1 = 0, e2 = 0, w = 1;
+    size_t el = 8;
+    // epoch: a write answers the new epoch (jemalloc's).
+    EXPECT(mallctl("epoch", &e1, &el, NULL, 0) == 0 && e1 >= 1, "epoch reads %llu", (unsigned long long)e1);
+    el = 8;
+    EXPECT(mallctl("epoch", &e2, &el, &w, 8) == 0 && e2 == e1 + 1, "epoch written: %llu after %llu",
+           (unsigned long long)e2, (unsigned long long)e1);
+  }
 
   // Background thread: on, then off again.
   b = true;

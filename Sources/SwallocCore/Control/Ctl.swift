@@ -21,6 +21,9 @@ import Synchronization
 
 /// jemalloc's MALLCTL_ARENAS_ALL.
 let ctlArenasAll = 4096
+/// jemalloc's MALLCTL_ARENAS_DESTROYED: arena.<i> names take it (an action
+/// on it does nothing; a setting is EFAULT).
+let ctlArenasDestroyed = 4097
 /// Counts writes of "epoch" (statistics are always current). Atomic (relaxed).
 let ctlEpoch = Atomic<UInt>(0)
 
@@ -153,8 +156,10 @@ func node(_ pattern: StaticString, _ index: CtlIndex, _ call: CtlCall?,
 func ctlIndicesValid(_ kind: CtlIndex, _ i: Int, _ j: Int) -> Bool {
   switch kind {
   case .none: return true
-  case .arena: return i < arenaCount
-  case .arenaOrAll: return i <= arenaCount || i == ctlArenasAll
+  // arena.<i>: jemalloc's index rule (up to narenas, its old alias of all
+  // arenas, and the all and destroyed indices); the handlers refuse what
+  // they cannot act on with EFAULT, as jemalloc's.
+  case .arena, .arenaOrAll: return i <= arenaCount || i == ctlArenasAll || i == ctlArenasDestroyed
   case .statsArena, .statsArenaBin:
     if kind == .statsArenaBin && j >= config.smallClassCount { return false }
     if i == ctlArenasAll { return true }

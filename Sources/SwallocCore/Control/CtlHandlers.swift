@@ -35,7 +35,7 @@ func purgeAllArenas() -> Bool {
 /// bound to the arena (EFAULT); the index is then free for arenas.create.
 func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
   if c.readsOrWrites { return EPERM }
-  if c.i < config.autoArenaCount { return EFAULT }
+  if c.i < config.autoArenaCount || c.i >= arenaCount { return EFAULT }
   let (arena, bound) = withLock(&arenasLock) { (arenas[c.i], arenaThreadCounts[c.i]) }
   guard let a = arena, !a.pointee.destroyed else { return EFAULT }
   if destroy && bound != 0 { return EFAULT }
@@ -50,10 +50,12 @@ func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
 /// arena.<i>.dirty_decay_ms / muzzy_decay_ms (ssize_t): the arena's decay
 /// time; a write applies from the arena's next decay step.
 func arenaDecayTimeCtl(_ c: CtlCall, dirty: Bool) -> Int32 {
+  // (arenaGetOrCreate: nil past the arena count, which takes the all and
+  // destroyed indices: EFAULT, as jemalloc's.)
   guard let a = arenaGetOrCreate(c.i) else { return EFAULT }
   let current = withLock(&a.pointee.extentLock) { dirty ? a.pointee.dirtyDecayMs : a.pointee.muzzyDecayMs }
   return c.readWrite(current) { ms in
-    if ms < -1 { return EINVAL }
+    if ms < -1 { return EFAULT }   // (jemalloc's answer to a time it cannot take)
     withLock(&a.pointee.extentLock) {
       if dirty { a.pointee.dirtyDecayMs = ms } else { a.pointee.muzzyDecayMs = ms }
       // The slab pool and the large-run cache are not used with 0: their

@@ -45,11 +45,17 @@ enum CtlName: Int {
     switch self {
     case .version: return node("version", .none, call) { $0.read(swallocVersion.utf8Start) }
     case .epoch:
+      // jemalloc's: the epoch starts at 1, and a write advances it before
+      // the read that goes with it (the new epoch comes back).
       return node("epoch", .none, call) { c in
-        c.readWrite(UInt64(ctlEpoch.load(ordering: .relaxed))) { _ in
-          ctlEpoch.add(1, ordering: .relaxed)
-          return 0
+        if c.oldp != nil, let oldlenp = c.oldlenp, oldlenp.pointee != MemoryLayout<UInt64>.size {
+          return c.copyOut(UInt64(ctlEpoch.load(ordering: .relaxed)) &+ 1)
         }
+        if c.newp != nil {
+          if c.newlen != MemoryLayout<UInt64>.size { return EINVAL }
+          ctlEpoch.add(1, ordering: .relaxed)
+        }
+        return c.copyOut(UInt64(ctlEpoch.load(ordering: .relaxed)) &+ 1)
       }
     case .backgroundThread:
       return node("background_thread", .none, call) { c in
@@ -119,12 +125,16 @@ enum CtlName: Int {
 
     case .arenaPurgeAction:
       return node("arena.#.purge", .arenaOrAll, call) { c in
-        c.action { if c.i >= arenaCount { _ = purgeAllArenas() } else { purgeArena(c.i) } }
+        c.action {
+          if c.i == ctlArenasDestroyed { return }   // jemalloc's destroyed arenas' index: none to purge
+          if c.i >= arenaCount { _ = purgeAllArenas() } else { purgeArena(c.i) }
+        }
       }
     case .arenaDecayAction:
       // A decay step now: purges what the decay curve allows, as time passing does.
       return node("arena.#.decay", .arenaOrAll, call) { c in
         c.action {
+          if c.i == ctlArenasDestroyed { return }
           if c.i < arenaCount { decayArena(c.i); return }
           var k = 0
           while k < arenaCount { decayArena(k); k &+= 1 }
@@ -135,7 +145,8 @@ enum CtlName: Int {
     case .arenaDss:
       // No sbrk: every arena maps its chunks; "disabled" is the only precedence.
       return node("arena.#.dss", .arena, call) { c in
-        c.readWrite(("disabled" as StaticString).utf8Start) { text in
+        if c.i == ctlArenasDestroyed { return EFAULT }
+        return c.readWrite(("disabled" as StaticString).utf8Start) { text in
           strcmp(text, "disabled") == 0 ? 0 : strcmp(text, "primary") == 0 || strcmp(text, "secondary") == 0 ? EFAULT : EINVAL
         }
       }
@@ -148,7 +159,7 @@ enum CtlName: Int {
     case .arenasDefaultDirtyDecayMs:
       return node("arenas.dirty_decay_ms", .none, call) { c in
         c.readWrite(arenasDirtyDecayMs) { ms in
-          if ms < -1 { return EINVAL }
+          if ms < -1 { return EFAULT }   // (jemalloc's answer to a time it cannot take)
           withLock(&arenasLock) { arenasDirtyDecayMs = ms }
           return 0
         }
@@ -156,7 +167,7 @@ enum CtlName: Int {
     case .arenasDefaultMuzzyDecayMs:
       return node("arenas.muzzy_decay_ms", .none, call) { c in
         c.readWrite(arenasMuzzyDecayMs) { ms in
-          if ms < -1 { return EINVAL }
+          if ms < -1 { return EFAULT }
           withLock(&arenasLock) { arenasMuzzyDecayMs = ms }
           return 0
         }
