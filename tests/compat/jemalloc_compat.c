@@ -517,6 +517,17 @@ int ctl_checks(void) {
   EXPECT(mallctl("arena.4096.reset", NULL, NULL, NULL, 0) == EFAULT, "arena.4096.reset: not EFAULT");
   EXPECT(mallctl("arena.4097.dss", NULL, NULL, &dss, sizeof dss) == EFAULT, "arena.4097.dss: not EFAULT");
   {
+    unsigned n = 0;
+    size_t all = 0, old_name = 0;
+    void *held = f_malloc(1 << 20);   // a large run: an arena chunk is mapped while it lives
+    rd("arenas.narenas", &n, 4);
+    snprintf(name, sizeof name, "stats.arenas.%u.mapped", n);   // jemalloc's old name of 4096
+    int rc_old = rd(name, &old_name, 8), rc_all = rd("stats.arenas.4096.mapped", &all, 8);
+    EXPECT(rc_old == 0 && rc_all == 0 && old_name > 0 && old_name == all,
+           "%s: not the merged figures (rc %d, %zu; 4096: rc %d, %zu)", name, rc_old, old_name, rc_all, all);
+    f_free(held);
+  }
+  {
     uint64_t e1 = 0, e2 = 0, w = 1;
     size_t el = 8;
     // epoch: a write answers the new epoch (jemalloc's).

@@ -222,6 +222,9 @@ private func ctlLookup(_ name: UnsafePointer<CChar>) -> (CtlName, Int, Int, Int)
 
 private func ctlRun(_ entry: CtlName, _ i: Int, _ j: Int, _ oldp: UnsafeMutableRawPointer?,
                     _ oldlenp: UnsafeMutablePointer<Int>?, _ newp: UnsafeMutableRawPointer?, _ newlen: Int) -> Int32 {
+  var i = i
+  // stats.arenas.<narenas>: jemalloc's old name of the merged figures (4096).
+  if (entry.shape.index == .statsArena || entry.shape.index == .statsArenaBin) && i == arenaCount { i = ctlArenasAll }
   if !ctlIndicesValid(entry.shape.index, i, j) { return ENOENT }
   if case .result(let rc) = entry.entry(CtlCall(oldp: oldp, oldlenp: oldlenp, newp: newp, newlen: newlen, i: i, j: j)) {
     return rc
