@@ -96,10 +96,6 @@ func threadArenaCtl(_ c: CtlCall) -> Int32 {
   }
 }
 
-/// thread.tcache.enabled (bool): reads whether the calling thread caches;
-/// writing false returns its cached blocks and its cache, writing true lets
-/// its next allocation build a new one (with tcache:false, junk or zero,
-/// caching stays off and writing true changes nothing).
 /// Whether the calling thread has a cache, or will make one at its next
 /// allocation (thread.tcache.enabled reads it; without it
 /// thread.tcache.flush is EFAULT, as jemalloc's).
@@ -107,6 +103,10 @@ func threadTcacheAvailable() -> Bool {
   currentTcache() != nil || swalloc_tls_state() == TsdState.uninitialized.rawValue && config.opt.tcache && !config.opt.fillsMemory
 }
 
+/// thread.tcache.enabled (bool): reads whether the calling thread caches;
+/// writing false returns its cached blocks and its cache, writing true lets
+/// its next allocation build a new one (with tcache:false, junk or zero,
+/// caching stays off and writing true changes nothing).
 func threadTcacheEnabledCtl(_ c: CtlCall) -> Int32 {
   c.readWriteBool(threadTcacheAvailable()) { enable in
     if enable {
