@@ -525,6 +525,10 @@ int ctl_checks(void) {
     int rc_old = rd(name, &old_name, 8), rc_all = rd("stats.arenas.4096.mapped", &all, 8);
     EXPECT(rc_old == 0 && rc_all == 0 && old_name > 0 && old_name == all,
            "%s: not the merged figures (rc %d, %zu; 4096: rc %d, %zu)", name, rc_old, old_name, rc_all, all);
+    size_t mib[6], miblen = 6, by_mib = 0, vl = 8;   // by MIB too
+    int rc_mib = mallctlnametomib(name, mib, &miblen);
+    EXPECT(rc_mib == 0 && mallctlbymib(mib, miblen, &by_mib, &vl, NULL, 0) == 0 && by_mib == all,
+           "%s by MIB: nametomib %d, %zu", name, rc_mib, by_mib);
     f_free(held);
   }
   {

@@ -220,11 +220,15 @@ private func ctlLookup(_ name: UnsafePointer<CChar>) -> (CtlName, Int, Int, Int)
   return nil
 }
 
+/// Index `i` as the handlers take it: stats.arenas.<narenas> is jemalloc's
+/// old name of the merged figures (4096). By name, MIB and nametomib alike.
+private func ctlAliasedIndex(_ kind: CtlIndex, _ i: Int) -> Int {
+  (kind == .statsArena || kind == .statsArenaBin) && i == arenaCount ? ctlArenasAll : i
+}
+
 private func ctlRun(_ entry: CtlName, _ i: Int, _ j: Int, _ oldp: UnsafeMutableRawPointer?,
                     _ oldlenp: UnsafeMutablePointer<Int>?, _ newp: UnsafeMutableRawPointer?, _ newlen: Int) -> Int32 {
-  var i = i
-  // stats.arenas.<narenas>: jemalloc's old name of the merged figures (4096).
-  if (entry.shape.index == .statsArena || entry.shape.index == .statsArenaBin) && i == arenaCount { i = ctlArenasAll }
+  let i = ctlAliasedIndex(entry.shape.index, i)
   if !ctlIndicesValid(entry.shape.index, i, j) { return ENOENT }
   if case .result(let rc) = entry.entry(CtlCall(oldp: oldp, oldlenp: oldlenp, newp: newp, newlen: newlen, i: i, j: j)) {
     return rc
@@ -260,7 +264,7 @@ public func swallocMallctlnametomib(_ name: UnsafePointer<CChar>?, _ mibp: Unsaf
   let given = UInt(bitPattern: miblenp.pointee)
   let wanted = given < UInt(components) ? Int(given) : components
   if wanted == 0 { miblenp.pointee = 0; return 0 }
-  var first = (i, j)
+  var first = (ctlAliasedIndex(entry.shape.index, i), j)
   forEachComponent(of: entry.shape.pattern) { component, numberIndex in
     if component >= wanted, let n = numberIndex {
       if n == 0 { first.0 = 0 } else { first.1 = 0 }
