@@ -1,6 +1,7 @@
 // Options from SWALLOC_CONF / MALLOC_CONF, one mode per option; the runner
 // sets the environment and checks exit status and stderr.
 // usage: options junk|zero|narenas N|remote-queue 0|1|thp NAME FLAG|
+//                tcache-max BYTES|zero-realloc free|alloc|abort|
 //                tcache-off-double-free|introspection|plain
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -184,6 +185,41 @@ int main(int argc, char **argv) {
     }
     free(block);
     puts("thp ok");
+  } else if (strcmp(mode, "tcache-max") == 0) {
+    // opt.tcache_max and arenas.tcache_max read what the options asked for.
+    size_t want = strtoul(argv[2], NULL, 10), opt = 0, arenas = 0, len = sizeof opt;
+    if (mallctl("opt.tcache_max", &opt, &len, NULL, 0) != 0 || opt != want ||
+        mallctl("arenas.tcache_max", &arenas, &len, NULL, 0) != 0 || arenas != want) {
+      printf("FAIL tcache-max: opt.tcache_max %zu, arenas.tcache_max %zu, wanted %zu\n", opt, arenas, want); return 1;
+    }
+    puts("tcache-max ok");
+  } else if (strcmp(mode, "zero-realloc") == 0) {
+    // realloc(p, 0) as zero_realloc says; opt.zero_realloc names it and
+    // stats.zero_reallocs counts the call (only calls with a pointer).
+    const char *name = NULL;
+    size_t len = sizeof name, count = 99;
+    if (mallctl("opt.zero_realloc", &name, &len, NULL, 0) != 0 || !name || strcmp(name, argv[2]) != 0) {
+      printf("FAIL zero-realloc: opt.zero_realloc is %s\n", name ? name : "(none)"); return 1;
+    }
+    free(realloc(NULL, 0));
+    char *p = malloc(100);
+    memset(p, 7, 100);
+    errno = 0;
+    char *volatile r = realloc(p, 0);
+    int saved = errno;
+    len = sizeof count;
+    if (mallctl("stats.zero_reallocs", &count, &len, NULL, 0) != 0 || count != 1) {
+      printf("FAIL zero-realloc: stats.zero_reallocs is %zu, wanted 1\n", count); return 1;
+    }
+    if (strcmp(argv[2], "free") == 0 && (r != NULL || saved != 0)) {
+      printf("FAIL zero-realloc: free gave %p, errno %d\n", (void *)r, saved); return 1;
+    }
+    if (strcmp(argv[2], "alloc") == 0) {
+      if (r == NULL || malloc_usable_size(r) < 1) { printf("FAIL zero-realloc: alloc gave %p\n", (void *)r); return 1; }
+      r[0] = 1;
+      free(r);
+    }
+    puts("zero-realloc ok");
   } else if (strcmp(mode, "tcache-off-double-free") == 0) {
     char *volatile a = malloc(48);
     char *volatile b = malloc(48);

@@ -7,6 +7,12 @@
 #   opt_thp_*                         opt.thp, and the madvise flag of a
 #                                     chunk's mapping in /proc/self/smaps
 #   opt_unknown, opt_bad_value        one warning naming it, then ignored
+#   opt_jemalloc_only                 jemalloc 5.3's options for machinery
+#                                     swalloc lacks: read, no warning
+#   opt_unsupported                   ... a feature asked for: its warning
+#   opt_lg_tcache_max*                jemalloc 5.2's tcache_max (2^N)
+#   opt_zero_realloc_*                realloc(p, 0): free, alloc, abort
+#   opt_confirm_conf                  the sources and settings printed
 #   opt_abort_conf                    abort_conf:true aborts on a bad option
 #   opt_abort_conf_message            ... saying so, not "ignored" first
 #   opt_stats_print                   the report at exit
@@ -90,6 +96,44 @@ if have options; then
     option_check opt_unknown "bogus:1,narenas:2" ok "swalloc: unknown option 'bogus' ignored" narenas 2
     option_check opt_bad_value "narenas:lots" ok "swalloc: bad value for option 'narenas:lots' ignored" plain
     option_check opt_abort_conf "bogus:1,abort_conf:true" abort "swalloc: invalid configuration (abort_conf:true)" plain
+    # A jemalloc 5.3 user's MALLOC_CONF: every option jemalloc reads is
+    # read here too, without a warning (abort_conf:true would abort on one).
+    jemalloc_conf="abort_conf:true,abort:false,confirm_conf:false,retain:true,dss:secondary,percpu_arena:disabled"
+    jemalloc_conf+=",oversize_threshold:8388608,hpa:false,hpa_slab_max_alloc:65536,hpa_hugification_threshold:1992294"
+    jemalloc_conf+=",hpa_hugify_delay_ms:10000,hpa_min_purge_interval_ms:5000,hpa_dirty_mult:0.25,hpa_sec_nshards:4"
+    jemalloc_conf+=",hpa_sec_max_alloc:32768,hpa_sec_max_bytes:262144,hpa_sec_bytes_after_flush:131072"
+    jemalloc_conf+=",hpa_sec_batch_fill_extra:0,metadata_thp:disabled,mutex_max_spin:600,background_thread:false"
+    jemalloc_conf+=",max_background_threads:4,dirty_decay_ms:10000,muzzy_decay_ms:0,lg_extent_max_active_fit:6"
+    jemalloc_conf+=",junk:false,zero:false,experimental_infallible_new:false,tcache:true,tcache_max:32768"
+    jemalloc_conf+=",tcache_nslots_small_min:20,tcache_nslots_small_max:200,tcache_nslots_large:20"
+    jemalloc_conf+=",lg_tcache_nslots_mul:1,tcache_gc_incr_bytes:65536,tcache_gc_delay_bytes:0"
+    jemalloc_conf+=",lg_tcache_flush_small_div:1,lg_tcache_flush_large_div:1,thp:default,prof:false"
+    jemalloc_conf+=",prof_prefix:jeprof,prof_active:true,prof_thread_active_init:true,lg_prof_sample:19"
+    jemalloc_conf+=",prof_accum:false,lg_prof_interval:-1,prof_gdump:false,prof_final:false,prof_leak:false"
+    jemalloc_conf+=",prof_leak_error:false,stats_print:false,stats_print_opts:,stats_interval:-1"
+    jemalloc_conf+=",stats_interval_opts:,zero_realloc:free"
+    option_check opt_jemalloc_only "$jemalloc_conf" ok "" tcache-max 32768
+    if wanted opt_jemalloc_only_quiet && [ -f "$LOGS/opt_jemalloc_only.err" ]; then
+        if [ ! -s "$LOGS/opt_jemalloc_only.err" ]; then pass opt_jemalloc_only_quiet "(no warning for $(tr ',' '\n' <<<"$jemalloc_conf" | wc -l) options)"
+        else fail opt_jemalloc_only_quiet "stderr: $(head -c 300 "$LOGS/opt_jemalloc_only.err")"; fi
+    fi
+    option_check opt_unsupported "lg_prof_interval:30,narenas:2" ok "swalloc: unsupported value for option 'lg_prof_interval:30' ignored" narenas 2
+    option_check opt_unsupported_abort "abort_conf:true,stats_interval:1000" abort "swalloc: unsupported value for option 'stats_interval:1000'" plain
+    option_check opt_jemalloc_only_bad "dss:sbrk" ok "swalloc: bad value for option 'dss:sbrk' ignored" plain
+    option_check opt_lg_tcache_max "lg_tcache_max:12" ok "" tcache-max 4096
+    option_check opt_lg_tcache_max_order "lg_tcache_max:12,tcache_max:8192" ok "" tcache-max 8192
+    option_check opt_lg_tcache_max_clip "lg_tcache_max:40" ok "" tcache-max 2097152
+    option_check opt_zero_realloc_free "" ok "" zero-realloc free
+    option_check opt_zero_realloc_alloc "zero_realloc:alloc" ok "" zero-realloc alloc
+    option_check opt_zero_realloc_abort "zero_realloc:abort" abort "swalloc: realloc(): called with size 0 (zero_realloc:abort)" zero-realloc abort
+    option_check opt_zero_realloc_bad "zero_realloc:maybe" ok "swalloc: bad value for option 'zero_realloc:maybe' ignored" zero-realloc free
+    option_check opt_confirm_conf "narenas:2,confirm_conf:true,hpa:true" ok 'swalloc: SWALLOC_CONF: "narenas:2,confirm_conf:true,hpa:true"' narenas 2
+    if wanted opt_confirm_conf_values && [ -f "$LOGS/opt_confirm_conf.err" ]; then
+        # Every option set is named, in order, the one before confirm_conf too.
+        got=$(grep -c -e '-- Set conf value: narenas:2' -e '-- Set conf value: confirm_conf:true' -e '-- Set conf value: hpa:true' "$LOGS/opt_confirm_conf.err")
+        if [ "$got" = 3 ]; then pass opt_confirm_conf_values "(3 settings printed)"
+        else fail opt_confirm_conf_values "stderr: $(head -c 300 "$LOGS/opt_confirm_conf.err")"; fi
+    fi
     # ... and says so, not "ignored" first (abort_conf read before the rest).
     if wanted opt_abort_conf_message; then
         if grep -q "unknown option 'bogus'" "$LOGS/opt_abort_conf.err" && ! grep -q "ignored" "$LOGS/opt_abort_conf.err"; then

@@ -3,6 +3,7 @@
 // malloc_trim and the statistics entry points.
 
 import CSwallocPlatform
+import Synchronization
 
 // MARK: The rest of the API
 
@@ -186,15 +187,28 @@ private func hugeKeepsPlace(_ size: UInt, usable: UInt) -> Bool {
   size <= usable && size > usable >> 1
 }
 
+/// realloc calls with a pointer and size 0 (stats.zero_reallocs).
+let zeroReallocCount = Atomic<UInt>(0)
+
 /// Every realloc the fast path did not take: a null pointer or size 0, a
 /// size no allocation can have, and the rest (reallocSlow).
 @inline(never)
 private func reallocRest(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> UnsafeMutableRawPointer? {
   guard let pointer else { return swallocMalloc(size) }
+  var size = size
   if size == 0 {
-    // glibc: realloc(p, 0) frees p and returns NULL.
-    swallocFree(pointer)
-    return nil
+    zeroReallocCount.add(1, ordering: .relaxed)
+    switch config.opt.zeroRealloc {
+    case .free:
+      // glibc (and jemalloc's default): realloc(p, 0) frees p, returns NULL.
+      swallocFree(pointer)
+      return nil
+    case .alloc:
+      // zero_realloc:alloc: a block of the smallest class, as realloc(p, 1).
+      size = 1
+    case .abort:
+      fatal("realloc(): called with size 0 (zero_realloc:abort)")
+    }
   }
   if size > maxRequestSize { setErrno(ENOMEM); return nil }
   if !isBooted() { invalidPointer("realloc") }

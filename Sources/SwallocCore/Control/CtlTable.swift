@@ -34,6 +34,7 @@ enum CtlName: Int {
   case statsMutexesHugeOps, statsMutexesHugeWait, statsMutexesHugeSpin
   case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
   case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
+  case optionZeroRealloc, optionConfirmConf, statsZeroReallocs
 
   var shape: (pattern: StaticString, index: CtlIndex) {
     if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
@@ -356,6 +357,11 @@ enum CtlName: Int {
           return 0
         }
       }
+    case .optionZeroRealloc:
+      return node("opt.zero_realloc", .none, call) { $0.read(config.opt.zeroRealloc.name.utf8Start) }
+    case .optionConfirmConf: return node("opt.confirm_conf", .none, call) { $0.read(config.opt.confirmConf) }
+    case .statsZeroReallocs:
+      return node("stats.zero_reallocs", .none, call) { $0.read(zeroReallocCount.load(ordering: .relaxed)) }
     }
   }
 }

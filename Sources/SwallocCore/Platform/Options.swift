@@ -49,9 +49,37 @@ struct Options {
   var profPrefix: UnsafeMutablePointer<CChar>? = nil
   /// prof_prefix's text, copied at boot (profPrefixCapacity bytes).
   var profPrefixText: InlineArray<256, CChar> = InlineArray(repeating: 0)
+  /// zero_realloc: what realloc(p, 0) does (Posix.swift, reallocRest).
+  var zeroRealloc = ZeroRealloc.free
+  /// confirm_conf: each option string and each option set is printed.
+  var confirmConf = false
 
   /// junk and zero need every allocation and free to pass the slow paths.
   var fillsMemory: Bool { junkAlloc || junkFree || zero }
+}
+
+/// jemalloc's zero_realloc: realloc(p, 0) frees p and returns NULL
+/// (glibc's and jemalloc's default), is realloc(p, 1) ("alloc": a block of
+/// the smallest class comes back), or aborts.
+enum ZeroRealloc: UInt8 {
+  case free, alloc, abort
+
+  var name: StaticString {
+    switch self {
+    case .free: return "free"
+    case .alloc: return "alloc"
+    case .abort: return "abort"
+    }
+  }
+
+  init?(named text: UnsafePointer<CChar>, _ length: Int) {
+    var i: UInt8 = 0
+    while let z = ZeroRealloc(rawValue: i) {
+      if keyEquals(text, length, z.name) { self = z; return }
+      i &+= 1
+    }
+    return nil
+  }
 }
 
 /// Whether optionsBoot met a bad option. Guarded by bootLock (written and
@@ -128,21 +156,48 @@ func optionsBoot() {
   if env == nil { env = environmentValue("MALLOC_CONF") }
   let program = swalloc_program_conf()
   // abort_conf first, wherever it stands: it decides how the others' errors
-  // are reported.
-  let findAbortConf = { (k: UnsafePointer<CChar>, kl: Int, v: UnsafePointer<CChar>, vl: Int) in
+  // are reported; confirm_conf too: it decides whether they are printed.
+  let findFirst = { (k: UnsafePointer<CChar>, kl: Int, v: UnsafePointer<CChar>, vl: Int) in
     if keyEquals(k, kl, "abort_conf"), let b = parseBool(v, vl) { config.opt.abortConf = b }
+    if keyEquals(k, kl, "confirm_conf"), let b = parseBool(v, vl) { config.opt.confirmConf = b }
   }
-  if let s = program { forEachOption(s, reportMissingValues: false, findAbortConf) }
-  if let s = env { forEachOption(s, reportMissingValues: false, findAbortConf) }
-  if let s = program { forEachOption(s, reportMissingValues: true, applyOption) }
-  if let s = env { forEachOption(s, reportMissingValues: true, applyOption) }
+  let programLength = program.map { forEachOption($0, reportMissingValues: false, findFirst) } ?? 0
+  let envLength = env.map { forEachOption($0, reportMissingValues: false, findFirst) } ?? 0
+  if let s = program {
+    confirmSource("malloc_conf (the program's string)", s, programLength)
+    forEachOption(s, reportMissingValues: true, applyOption)
+  }
+  if let s = env {
+    confirmSource(environmentValue("SWALLOC_CONF") != nil ? "SWALLOC_CONF" : "MALLOC_CONF", s, envLength)
+    forEachOption(s, reportMissingValues: true, applyOption)
+  }
   if sawBadOption && config.opt.abortConf { fatal("invalid configuration (abort_conf:true): aborting") }
 }
 
+/// confirm_conf: names an option string before its options are read, as
+/// jemalloc's `malloc_conf #N (source): "..."` lines do.
+private func confirmSource(_ source: StaticString, _ s: UnsafePointer<CChar>, _ length: Int) {
+  if !config.opt.confirmConf { return }
+  writeStderr("swalloc: ")
+  writeStderr(source)
+  writeStderr(": \"")
+  _ = write(2, s, length)
+  writeStderr("\"\n")
+}
+
+/// confirm_conf: an option that was set, as jemalloc's `-- Set conf value`.
+private func confirmSet(_ text: UnsafePointer<CChar>, _ length: Int) {
+  if !config.opt.confirmConf { return }
+  writeStderr("swalloc: -- Set conf value: ")
+  _ = write(2, text, length)
+  writeStderr("\n")
+}
+
 /// Calls `body` with each key and value of `s` ("k:v,k:v"); a key without
-/// a value is reported when asked.
+/// a value is reported when asked. Returns the length of `s`.
+@discardableResult
 private func forEachOption(_ s: UnsafePointer<CChar>, reportMissingValues: Bool,
-                           _ body: (UnsafePointer<CChar>, Int, UnsafePointer<CChar>, Int) -> Void) {
+                           _ body: (UnsafePointer<CChar>, Int, UnsafePointer<CChar>, Int) -> Void) -> Int {
   var i = 0
   while s[i] != 0 {
     let keyStart = i
@@ -160,6 +215,7 @@ private func forEachOption(_ s: UnsafePointer<CChar>, reportMissingValues: Bool,
     if s[i] == 44 { i &+= 1 }
     body(s + keyStart, keyLength, s + valueStart, valueLength)
   }
+  return i
 }
 
 /// Bytes of Options.profPrefixText (its NUL included).
@@ -171,6 +227,7 @@ enum OptionName: Int {
   case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero, remoteQueue, thp
   case abortConf, statsPrintOpts, statsFd, statsPrintAtExit
   case prof, profActiveAtStart, profFinal, profGdumpOnPeak, profLeak, lgProfSample, profPrefixString
+  case lgTcacheMax, zeroRealloc, confirmConf, abort, maxBackgroundThreads
 
   var key: StaticString {
     switch self {
@@ -196,6 +253,11 @@ enum OptionName: Int {
     case .profLeak: return "prof_leak"
     case .lgProfSample: return "lg_prof_sample"
     case .profPrefixString: return "prof_prefix"
+    case .lgTcacheMax: return "lg_tcache_max"
+    case .zeroRealloc: return "zero_realloc"
+    case .confirmConf: return "confirm_conf"
+    case .abort: return "abort"
+    case .maxBackgroundThreads: return "max_background_threads"
     }
   }
 
@@ -245,7 +307,129 @@ enum OptionName: Int {
       text[vl] = 0
       config.opt.profPrefix = text
       return true
+    case .lgTcacheMax:
+      // jemalloc 5.2's name for tcache_max, which 5.3 still reads: 2^N
+      // bytes, clipped to the largest class a thread may cache (a negative
+      // N too, as jemalloc reads it).
+      guard let lg = parseInt(v, vl) else { return false }
+      config.opt.tcacheMax = lg < 0 || lg > 62 ? largeMaxClass : min(UInt(1) << UInt(lg), largeMaxClass)
+      return true
+    case .zeroRealloc: return setting(ZeroRealloc(named: v, vl)) { config.opt.zeroRealloc = $0 }
+    case .confirmConf: return setting(parseBool(v, vl)) { config.opt.confirmConf = $0 }
+    case .abort:
+      // jemalloc's abort-on-warning. swalloc's errors always abort and its
+      // only warnings are the options' (abort_conf): either value is read
+      // and changes nothing (opt.abort reads true).
+      return parseBool(v, vl) != nil
+    case .maxBackgroundThreads:
+      // One background thread serves every arena (Background.swift): any
+      // maximum is met (opt.max_background_threads reads 1).
+      return parseUInt(v, vl) != nil
     }
+  }
+}
+
+/// jemalloc 5.3's options that tune machinery swalloc does not have (its
+/// page allocator, extent fitting, thread-cache slot counts, ...) or ask
+/// for a feature only at the value that leaves it off. A jemalloc user's
+/// MALLOC_CONF carries them; they are read as jemalloc reads them and
+/// otherwise ignored, so such a configuration starts every process without
+/// a warning (and runs under abort_conf:true). A feature asked for at
+/// another value is refused with its own warning (`unsupported value`).
+/// README's Options section lists them.
+enum JemallocOnlyValue {
+  case bool, unsigned, signed, text
+  /// hpa_dirty_mult: a fraction ("0.25") or -1.
+  case fraction
+  /// dss, percpu_arena, metadata_thp: one of jemalloc's names.
+  case dss, percpuArena, metadataThp
+  /// A feature swalloc lacks, off only at this value: a negative number
+  /// (lg_prof_interval, stats_interval), true, false.
+  case negativeOnly, trueOnly, falseOnly
+
+  /// Whether `v` is well formed for jemalloc (nil: malformed), and if so
+  /// whether swalloc can take it (false: a feature it lacks).
+  func accepts(_ v: UnsafePointer<CChar>, _ vl: Int) -> Bool? {
+    switch self {
+    case .bool: return parseBool(v, vl).map { _ in true }
+    case .unsigned: return parseUInt(v, vl).map { _ in true }
+    case .signed: return parseInt(v, vl).map { _ in true }
+    case .text: return true
+    case .fraction:
+      if parseInt(v, vl) == -1 { return true }
+      var i = 0, dots = 0
+      while i < vl {
+        if v[i] == 46 { dots &+= 1 } else if v[i] < 48 || v[i] > 57 { return nil }  // '.', digits
+        i &+= 1
+      }
+      return vl > 0 && dots <= 1 ? true : nil
+    case .dss:
+      return keyEquals(v, vl, "disabled") || keyEquals(v, vl, "primary") || keyEquals(v, vl, "secondary") ? true : nil
+    case .percpuArena:
+      return keyEquals(v, vl, "disabled") || keyEquals(v, vl, "percpu") || keyEquals(v, vl, "phycpu") ? true : nil
+    case .metadataThp:
+      return keyEquals(v, vl, "disabled") || keyEquals(v, vl, "auto") || keyEquals(v, vl, "always") ? true : nil
+    case .negativeOnly: return parseInt(v, vl).map { $0 < 0 }
+    case .trueOnly: return parseBool(v, vl)
+    case .falseOnly: return parseBool(v, vl).map { !$0 }
+    }
+  }
+}
+
+/// FNV-1a (64-bit) of the `length` bytes at `key`.
+func optionKeyHash(_ key: UnsafePointer<CChar>, _ length: Int) -> UInt64 {
+  var h: UInt64 = 0xcbf2_9ce4_8422_2325
+  var i = 0
+  while i < length {
+    h = (h ^ UInt64(UInt8(bitPattern: key[i]))) &* 0x0000_0100_0000_01b3
+    i &+= 1
+  }
+  return h
+}
+
+/// How the jemalloc-only option named by `key` is read; nil for any other
+/// key. Matched by the name's hash, not its text: the 33 names (640 bytes
+/// with their terminators) would have made the library's first read-only
+/// segment, which every process maps resident whole, a page longer (4 KiB
+/// of RSS in every process for a table read once, when the options name
+/// one). Another key has one chance in 2^59 of matching one of them.
+/// UnitTests (OptionsTests) check every name against its case.
+func jemallocOnlyOption(_ key: UnsafePointer<CChar>, _ length: Int) -> JemallocOnlyValue? {
+  switch optionKeyHash(key, length) {
+  case 0x60b7eb82ff10249c: return .bool  // retain
+  case 0xca502718f423c269: return .dss  // dss
+  case 0x6591b7ab561c71ea: return .percpuArena  // percpu_arena
+  case 0x5928450b3b20c196: return .unsigned  // oversize_threshold
+  case 0x94ccc9cdddea49bb: return .metadataThp  // metadata_thp
+  case 0x7dfe831dc61fc3ce: return .signed  // mutex_max_spin
+  case 0xaec76fd04b84d1af: return .unsigned  // lg_extent_max_active_fit
+  case 0x332509192fc42aac: return .bool  // hpa
+  case 0xc00864de0e378aee: return .unsigned  // hpa_slab_max_alloc
+  case 0x29548827837f2565: return .unsigned  // hpa_hugification_threshold
+  case 0x3414378b0bbdfa9c: return .signed  // hpa_hugify_delay_ms
+  case 0xd35f3392b104d67e: return .signed  // hpa_min_purge_interval_ms
+  case 0xc916b34ab5c5c3a6: return .fraction  // hpa_dirty_mult
+  case 0x071bfcf701966a4e: return .unsigned  // hpa_sec_nshards
+  case 0x75d9799f4e08e119: return .unsigned  // hpa_sec_max_alloc
+  case 0x43e66e28971efd97: return .unsigned  // hpa_sec_max_bytes
+  case 0x5d9d8edc45bba662: return .unsigned  // hpa_sec_bytes_after_flush
+  case 0x883c4bef76b06c3a: return .unsigned  // hpa_sec_batch_fill_extra
+  case 0x94db8970c885a264: return .unsigned  // tcache_nslots_small_min
+  case 0x94f69770c89c81e6: return .unsigned  // tcache_nslots_small_max
+  case 0x1f9e9f5e318dc8ff: return .unsigned  // tcache_nslots_large
+  case 0x25bdf2615130cdba: return .signed  // lg_tcache_nslots_mul
+  case 0x3e977bd0e8f6bb95: return .unsigned  // tcache_gc_incr_bytes
+  case 0x7e72a77cde772716: return .unsigned  // tcache_gc_delay_bytes
+  case 0x7b9204884fb94c16: return .unsigned  // lg_tcache_flush_small_div
+  case 0x01647ea1efa69faa: return .unsigned  // lg_tcache_flush_large_div
+  case 0x031a4d4b1e59781e: return .bool  // prof_accum
+  case 0xf46bd17fa9b6ed87: return .text  // stats_interval_opts
+  case 0x142e30b058853512: return .negativeOnly  // lg_prof_interval
+  case 0x33e107279d10eb64: return .negativeOnly  // stats_interval
+  case 0xdc51b17700960579: return .trueOnly  // prof_thread_active_init
+  case 0x9316f8ff6025b83d: return .falseOnly  // prof_leak_error
+  case 0x40627af6132236bf: return .falseOnly  // experimental_infallible_new
+  default: return nil
   }
 }
 
@@ -268,10 +452,18 @@ private func applyOption(_ k: UnsafePointer<CChar>, _ kl: Int, _ v: UnsafePointe
   var i = 0
   while let option = OptionName(rawValue: i) {
     if keyEquals(k, kl, option.key) {
-      if !option.apply(v, vl) { warn("bad value for option", k, kl &+ 1 &+ vl) }
+      if option.apply(v, vl) { confirmSet(k, kl &+ 1 &+ vl) } else { warn("bad value for option", k, kl &+ 1 &+ vl) }
       return
     }
     i &+= 1
+  }
+  if let kind = jemallocOnlyOption(k, kl) {
+    switch kind.accepts(v, vl) {
+    case true?: confirmSet(k, kl &+ 1 &+ vl)
+    case false?: warn("unsupported value for option", k, kl &+ 1 &+ vl)
+    case nil: warn("bad value for option", k, kl &+ 1 &+ vl)
+    }
+    return
   }
   warn("unknown option", k, kl)
 }
