@@ -71,10 +71,15 @@ clang -O2 -Xclang -disable-llvm-passes -fPIC -ffunction-sections -fno-stack-prot
 clang "${cflags[@]}" -ffunction-sections -I "$inc" -c Sources/CSwallocPlatform/platform.c -o "$obj/platform.o"
 clang "${cflags[@]}" -ffunction-sections -c lib/exports.c -o "$obj/exports.o"
 
-# Version script and aliases from the one list of API names.
+# Version script and aliases from the one list of API names, and glibc's
+# other exported names for its entry points (lib/glibc-aliases.txt: "ALIAS
+# NAME"): a program or library calling __libc_malloc, or an old binary's
+# cfree@GLIBC_2.2.5, must reach swalloc too, or a block would be freed by
+# the allocator that did not make it.
 {
   echo "{ global:"
   while read -r name; do echo "  $name; swalloc_$name;"; done < lib/api-names.txt
+  while read -r alias _; do echo "  $alias;"; done < lib/glibc-aliases.txt
   echo "local: *; };"
 } > "$obj/swalloc.map"
 # A standard name is an alias of its swalloc_ entry point, which @_cdecl
@@ -93,6 +98,13 @@ while read -r name; do
     defsyms+=("-Wl,--defsym=$name=swalloc_$name")
   fi
 done < lib/api-names.txt
+while read -r alias name; do
+  if grep -qx "swalloc_internal_$name" <<<"$direct"; then
+    defsyms+=("-Wl,--defsym=$alias=swalloc_internal_$name")
+  else
+    defsyms+=("-Wl,--defsym=$alias=swalloc_$name")
+  fi
+done < lib/glibc-aliases.txt
 
 # The text a small program runs (boot, malloc and free with their common
 # slow paths, thread exit: scripts/hot-text.txt, written by

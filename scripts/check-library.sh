@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Black-box checks of the built library's shape: it links only libc and the
 # loader, and exports exactly the documented API (lib/api-names.txt, each
-# name also with the swalloc_ prefix), nothing from the Swift runtime.
+# name also with the swalloc_ prefix, and glibc's other names for them,
+# lib/glibc-aliases.txt), nothing from the Swift runtime.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 lib=${1:-$root/.build/release/libswalloc.so}
@@ -10,12 +11,13 @@ deps=$(readelf -d "$lib" | awk '/NEEDED/ {print $5}' | tr -d '[]' | sort | tr '\
 if [ "$deps" = "libc.so.6 " ]; then echo "ok   NEEDED is only libc.so.6"; else echo "FAIL NEEDED: $deps"; fail=1; fi
 extra=$(ldd "$lib" | grep -vE 'linux-vdso|libc\.so\.6|ld-linux' || true)
 if [ -z "$extra" ]; then echo "ok   ldd lists only libc and the loader"; else echo "FAIL ldd: $extra"; fail=1; fi
-want=$( (cat "$root/lib/api-names.txt"; sed 's/^/swalloc_/' "$root/lib/api-names.txt") | sort)
+want=$( (cat "$root/lib/api-names.txt"; sed 's/^/swalloc_/' "$root/lib/api-names.txt"
+         awk '{print $1}' "$root/lib/glibc-aliases.txt") | sort)
 got=$(nm -D --defined-only "$lib" | awk '{print $3}' | sort)
 if [ "$want" = "$got" ]; then
   echo "ok   exports exactly the $(echo "$want" | wc -l) documented symbols"
 else
-  echo "FAIL exported symbols differ from lib/api-names.txt:"
+  echo "FAIL exported symbols differ from lib/api-names.txt and lib/glibc-aliases.txt:"
   diff <(echo "$want") <(echo "$got") | sed 's/^/     /'
   fail=1
 fi
@@ -37,6 +39,13 @@ for name in $(cat "$root/lib/api-names.txt"); do
   elif [ -z "$a" ] || [ "$a" != "$b" ]; then echo "FAIL $name is not an alias of swalloc_$name"; fail=1; fi
 done
 [ $fail -eq 0 ] && echo "ok   every standard name aliases its swalloc_ twin ($direct of them the Swift function the twin's thunk jumps to)"
+# glibc's other names (cfree, __libc_malloc, ...) are the standard name's code.
+while read -r alias name; do
+  a=$(nm -D --defined-only "$lib" | awk -v n="$alias" '$3==n {print $1}')
+  b=$(nm -D --defined-only "$lib" | awk -v n="$name" '$3==n {print $1}')
+  if [ -z "$a" ] || [ "$a" != "$b" ]; then echo "FAIL $alias is not an alias of $name"; fail=1; fi
+done < "$root/lib/glibc-aliases.txt"
+[ $fail -eq 0 ] && echo "ok   glibc's other names ($(wc -l < "$root/lib/glibc-aliases.txt"): cfree, __libc_malloc, ...) alias the standard ones"
 # No allocation inside the allocator: nothing from the malloc family, and no
 # Swift runtime allocation entry point, may be called by the library.
 imported=$(nm -D --undefined-only "$lib" | awk '{print $2}' | sed 's/@.*//' | grep -xE 'malloc|free|calloc|realloc|posix_memalign|aligned_alloc|memalign' || true)
