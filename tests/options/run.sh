@@ -13,6 +13,13 @@
 #   opt_lg_tcache_max*                jemalloc 5.2's tcache_max (2^N)
 #   opt_zero_realloc_*                realloc(p, 0): free, alloc, abort
 #   opt_confirm_conf                  the sources and settings printed
+#   opt_setuid_env                    a setuid program run by another user
+#                                     (AT_SECURE) reads neither
+#                                     SWALLOC_CONF nor MALLOC_CONF: no
+#                                     heap profile under the caller's
+#                                     prof_prefix, no stats on its fd
+#                                     (needs root, setpriv and the nobody
+#                                     user; else skipped, saying why)
 #   opt_abort_conf                    abort_conf:true aborts on a bad option
 #   opt_abort_conf_message            ... saying so, not "ignored" first
 #   opt_stats_print                   the report at exit
@@ -149,6 +156,48 @@ if have options; then
         run_one opt_malloc_conf 1 60 env -u SWALLOC_CONF MALLOC_CONF="narenas:5" "$BIN/options" narenas 5
         if [ "$RC" -eq 0 ]; then pass opt_malloc_conf "(MALLOC_CONF used when SWALLOC_CONF is unset)"
         else fail opt_malloc_conf "$(rc_text "$RC"): $(head -n 1 "$LOGS/opt_malloc_conf.out")"; fi
+    fi
+fi
+
+# A setuid-root program, run by nobody, with options that would have it
+# write a heap profile under a prefix the caller chose and the statistics to
+# stdout: it must see neither variable (AT_SECURE). Run by root, the same
+# binary reads them (the control: the options do take effect there).
+if wanted opt_setuid_env; then
+    if [ "$(id -u)" != 0 ]; then skip opt_setuid_env "not root (a setuid-root binary is needed)"
+    elif ! command -v setpriv >/dev/null; then skip opt_setuid_env "no setpriv (util-linux)"
+    elif ! id nobody >/dev/null 2>&1; then skip opt_setuid_env "no user nobody"
+    else
+        # A directory nobody can enter (the work directory is 0700), on a
+        # file system that honours setuid.
+        sdir=$(mktemp -d /tmp/swalloc-setuid.XXXXXX)
+        chmod 755 "$sdir"
+        cp "$LIB" "$sdir/libswalloc.so.0"
+        if ! gcc -O1 -o "$sdir/secure_env" "$HERE/secure_env.c" "$sdir/libswalloc.so.0" -Wl,-rpath,"$sdir" \
+                >"$LOGS/compile-secure_env.log" 2>&1; then
+            fail opt_setuid_env "compile: $(head -c 300 "$LOGS/compile-secure_env.log")"
+        else
+            chown root:root "$sdir/secure_env" && chmod 4755 "$sdir/secure_env"
+            conf="narenas:4001,prof:true,prof_final:true,prof_prefix:$sdir/caller,stats_print:true,stats_fd:1"
+            run_one opt_setuid_env.root 0 60 env SWALLOC_CONF="$conf" "$sdir/secure_env"
+            root_out=$(grep '^secure' "$LOGS/opt_setuid_env.root.out")
+            rm -f "$sdir"/caller*
+            run_one opt_setuid_env 0 60 env SWALLOC_CONF="$conf" MALLOC_CONF="$conf" \
+                setpriv --reuid=65534 --regid=65534 --clear-groups "$sdir/secure_env"
+            out=$(cat "$LOGS/opt_setuid_env.out")
+            dumps=$(ls "$sdir"/caller* 2>/dev/null | wc -l)
+            if [ "$root_out" != "secure 0 4001 $sdir/caller" ]; then
+                fail opt_setuid_env "control run as root: '$root_out' (the options should apply)"
+            elif grep -q '^secure 0 ' <<<"$out"; then
+                skip opt_setuid_env "the setuid bit had no effect here (nosuid?): $out"
+            elif [ "$RC" -eq 0 ] && [ "$out" = "secure 1 $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) swalloc" ] \
+                 && [ "$dumps" = 0 ] && [ ! -s "$LOGS/opt_setuid_env.err" ]; then
+                pass opt_setuid_env "(AT_SECURE: defaults, no profile written)"
+            else
+                fail opt_setuid_env "$(rc_text "$RC"): stdout '$(head -c 200 <<<"$out" | tr '\n' ' ')', $dumps profile(s) under the caller's prefix, stderr $(short_err "$LOGS/opt_setuid_env.err")"
+            fi
+        fi
+        rm -rf "$sdir"
     fi
 fi
 

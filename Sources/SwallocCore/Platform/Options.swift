@@ -152,8 +152,16 @@ func environmentValue(_ name: StaticString) -> UnsafePointer<CChar>? {
 /// compiled-in options), then SWALLOC_CONF, or MALLOC_CONF when that is
 /// unset; a later setting of an option wins.
 func optionsBoot() {
-  var env = environmentValue("SWALLOC_CONF")
-  if env == nil { env = environmentValue("MALLOC_CONF") }
+  // A setuid or setgid program (AT_SECURE: its environment is its caller's)
+  // reads neither variable, as glibc ignores its MALLOC_ variables there
+  // and jemalloc its MALLOC_CONF (secure_getenv). Else whoever runs it
+  // could have it write heap profiles under a path of their choosing
+  // (prof_prefix, prof_final) or the statistics into any descriptor it
+  // holds (stats_fd), with its privileges, or turn its checks off. The
+  // program's own malloc_conf string is its own and still read.
+  let callerEnvironment = getauxval(UInt(AT_SECURE)) != 0
+  var env = callerEnvironment ? nil : environmentValue("SWALLOC_CONF")
+  if env == nil && !callerEnvironment { env = environmentValue("MALLOC_CONF") }
   let program = swalloc_program_conf()
   // abort_conf first, wherever it stands: it decides how the others' errors
   // are reported; confirm_conf too: it decides whether they are printed.
