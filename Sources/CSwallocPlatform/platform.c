@@ -182,6 +182,15 @@ int swalloc_open_write(const char *path) {
   return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
+// A heap profile under a name swalloc made (PREFIX.PID.SEQ.heap), often in
+// a shared directory: never through a symbolic link and never over an
+// existing file, so another user cannot point a privileged program's dump
+// at a file of their choosing or read it from a file they made.
+__attribute__((visibility("hidden")))
+int swalloc_open_new(const char *path) {
+  return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+}
+
 __attribute__((visibility("hidden")))
 int swalloc_open_read(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
 

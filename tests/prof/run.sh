@@ -18,6 +18,8 @@
 #                known function: the interpreter's bytearray path tops the
 #                table, and the flame graph names it
 #   off          without prof:true, prof.dump is EFAULT and config.prof true
+#   newfile      a dump to PREFIX.PID.SEQ.heap follows no symbolic link and
+#                writes over no existing file (the next name is written)
 #   unwind-gcc   the profiler's cached unwinder gives backtrace(3)'s frames
 #   unwind-clang (tests/prof/unwind_check.c, built by each compiler)
 #
@@ -174,6 +176,16 @@ if gcc -o "$BIN/off" "$HERE/prof_off.c" -L"$(dirname "$LIB")" -l:"$(basename "$L
     pass off "($out)"
 else
     fail off "${out:-} $(head -c 200 "$LOGS/off.log")"
+fi
+
+# newfile: a dump under a name swalloc makes refuses a symbolic link and an
+# existing file there (prof_newfile.c).
+mkdir -p "$WORK/newfile"
+if gcc -o "$BIN/newfile" "$HERE/prof_newfile.c" -L"$(dirname "$LIB")" -l:"$(basename "$LIB")" -Wl,-rpath,"$(dirname "$LIB")" 2>"$LOGS/newfile.log" \
+   && out=$(SWALLOC_CONF="prof:true,prof_prefix:$WORK/newfile/p" "$BIN/newfile" "$WORK/newfile") && [ "${out#ok}" != "$out" ]; then
+    pass newfile "$out"
+else
+    fail newfile "${out:-} $(head -c 200 "$LOGS/newfile.log")"
 fi
 
 # unwind: the cached unwinder (Control/ProfUnwind.swift) gives backtrace(3)'s

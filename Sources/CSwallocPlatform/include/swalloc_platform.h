@@ -148,6 +148,7 @@ uint64_t swalloc_loader_subs(void);
 // gettid, open(2) (variadic) and dladdr (needs _GNU_SOURCE): platform.c.
 uint32_t swalloc_gettid(void);
 int swalloc_open_write(const char *path);
+int swalloc_open_new(const char *path);
 int swalloc_open_read(const char *path);
 // This module's ELF header (the linker's __ehdr_start).
 const void *swalloc_module_header(void);

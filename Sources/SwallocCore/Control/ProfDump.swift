@@ -72,9 +72,11 @@ private func outCounts(_ objects: UInt, _ bytes: UInt, _ totalObjects: UInt, _ t
   out(" ["); outDecimal(totalObjects); out(": "); outDecimal(totalBytes); out("]\n")
 }
 
-/// Writes a heap_v2 profile to `path`, or to PREFIX.PID.SEQ.heap when nil;
-/// `kind` is unused in the name (kept for the caller's intent). Returns
-/// false when profiling is off or the file cannot be written.
+/// Writes a heap_v2 profile to `path`, or to PREFIX.PID.SEQ.heap when nil
+/// (a new file: not over an existing one, not through a symbolic link:
+/// swalloc_open_new); `kind` is unused in the name (kept for the caller's
+/// intent). Returns false when profiling is off or the file cannot be
+/// written.
 @discardableResult
 func profDump(_ path: UnsafePointer<CChar>?, kind: UInt8) -> Bool {
   if !config.opt.prof { return false }
@@ -103,7 +105,7 @@ func profDump(_ path: UnsafePointer<CChar>?, kind: UInt8) -> Bool {
       memcpy(nameBuffer, profOutBuffer.unsafelyUnwrapped, n)
       nameBuffer[n] = 0
       profOutUsed = 0
-      fd = swalloc_open_write(nameBuffer)
+      fd = swalloc_open_new(nameBuffer)
     }
     if fd < 0 { return false }
     profOutFd = fd
