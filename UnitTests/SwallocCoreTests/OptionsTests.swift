@@ -18,7 +18,7 @@ final class OptionsTests: XCTestCase {
     ("tcache_nslots_large", .unsigned), ("lg_tcache_nslots_mul", .signed), ("tcache_gc_incr_bytes", .unsigned),
     ("tcache_gc_delay_bytes", .unsigned), ("lg_tcache_flush_small_div", .unsigned),
     ("lg_tcache_flush_large_div", .unsigned), ("prof_accum", .bool), ("stats_interval_opts", .text),
-    ("lg_prof_interval", .negativeOnly), ("stats_interval", .negativeOnly),
+    ("stats_interval", .negativeOnly),
     ("prof_thread_active_init", .trueOnly), ("prof_leak_error", .falseOnly),
     ("experimental_infallible_new", .falseOnly),
   ]
@@ -47,7 +47,7 @@ final class OptionsTests: XCTestCase {
     }
     // The options swalloc acts on are OptionName's, not these; jemalloc 4's
     // are unknown to both.
-    for key in ["narenas", "tcache_max", "lg_tcache_max", "zero_realloc", "confirm_conf", "abort", "lg_chunk",
+    for key in ["narenas", "tcache_max", "lg_tcache_max", "zero_realloc", "confirm_conf", "abort", "lg_prof_interval", "lg_chunk",
                 "lg_dirty_mult", "decay_time", "purge", "cache_oblivious", "xmalloc", "utrace", ""] {
       XCTAssertNil(kind(key), key)
     }

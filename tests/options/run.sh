@@ -124,7 +124,7 @@ if have options; then
         if [ ! -s "$LOGS/opt_jemalloc_only.err" ]; then pass opt_jemalloc_only_quiet "(no warning for $(tr ',' '\n' <<<"$jemalloc_conf" | wc -l) options)"
         else fail opt_jemalloc_only_quiet "stderr: $(head -c 300 "$LOGS/opt_jemalloc_only.err")"; fi
     fi
-    option_check opt_unsupported "lg_prof_interval:30,narenas:2" ok "swalloc: unsupported value for option 'lg_prof_interval:30' ignored" narenas 2
+    option_check opt_unsupported "prof_leak_error:true,narenas:2" ok "swalloc: unsupported value for option 'prof_leak_error:true' ignored" narenas 2
     option_check opt_unsupported_abort "abort_conf:true,stats_interval:1000" abort "swalloc: unsupported value for option 'stats_interval:1000'" plain
     option_check opt_jemalloc_only_bad "dss:sbrk" ok "swalloc: bad value for option 'dss:sbrk' ignored" plain
     option_check opt_lg_tcache_max "lg_tcache_max:12" ok "" tcache-max 4096

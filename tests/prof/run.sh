@@ -18,6 +18,7 @@
 #                known function: the interpreter's bytearray path tops the
 #                table, and the flame graph names it
 #   off          without prof:true, prof.dump is EFAULT and config.prof true
+#   interval     lg_prof_interval dumps once per about 2^N bytes allocated
 #   newfile      a dump to PREFIX.PID.SEQ.heap follows no symbolic link and
 #                writes over no existing file (the next name is written)
 #   unwind-gcc   the profiler's cached unwinder gives backtrace(3)'s frames
@@ -176,6 +177,27 @@ if gcc -o "$BIN/off" "$HERE/prof_off.c" -L"$(dirname "$LIB")" -l:"$(basename "$L
     pass off "($out)"
 else
     fail off "${out:-} $(head -c 200 "$LOGS/off.log")"
+fi
+
+# interval: lg_prof_interval:24 dumps about once per 16 MiB allocated (256
+# MiB in blocks of 1-64 KiB: 16 expected, 10-22 accepted, the estimate
+# from the samples being within 13% and the samples random); without it,
+# none.
+mkdir -p "$WORK/interval" "$WORK/nointerval"
+if gcc -o "$BIN/interval" "$HERE/prof_interval.c" -L"$(dirname "$LIB")" -l:"$(basename "$LIB")" -Wl,-rpath,"$(dirname "$LIB")" 2>"$LOGS/interval.log"; then
+    out=$(SWALLOC_CONF="prof:true,lg_prof_sample:16,lg_prof_interval:24,prof_prefix:$WORK/interval/p" "$BIN/interval" 256 2>>"$LOGS/interval.log")
+    dumps=$(ls "$WORK/interval" | grep -c '\.heap$')
+    out0=$(SWALLOC_CONF="prof:true,lg_prof_sample:16,prof_prefix:$WORK/nointerval/p" "$BIN/interval" 256 2>>"$LOGS/interval.log")
+    dumps0=$(ls "$WORK/nointerval" | grep -c '\.heap$')
+    first=$(ls "$WORK/interval" | head -n 1)
+    if [ "$out" = "interval 16777216 24" ] && [ "$dumps" -ge 10 ] && [ "$dumps" -le 22 ] \
+       && [ "$out0" = "interval 0 -1" ] && [ "$dumps0" = 0 ] && head -n 1 "$WORK/interval/$first" | grep -q '^heap_v2/65536$'; then
+        pass interval "($dumps dumps for 256 MiB at 2^24, none without the option)"
+    else
+        fail interval "'$out' with $dumps dumps, '$out0' with $dumps0 without the option $(head -c 200 "$LOGS/interval.log")"
+    fi
+else
+    fail interval "compile: $(head -c 200 "$LOGS/interval.log")"
 fi
 
 # newfile: a dump under a name swalloc makes refuses a symbolic link and an

@@ -34,7 +34,7 @@ enum CtlName: Int {
   case statsMutexesHugeOps, statsMutexesHugeWait, statsMutexesHugeSpin
   case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
   case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
-  case optionZeroRealloc, optionConfirmConf, statsZeroReallocs
+  case optionZeroRealloc, optionConfirmConf, statsZeroReallocs, optionLgProfInterval, profIntervalCtl
 
   var shape: (pattern: StaticString, index: CtlIndex) {
     if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
@@ -362,6 +362,11 @@ enum CtlName: Int {
     case .optionConfirmConf: return node("opt.confirm_conf", .none, call) { $0.read(config.opt.confirmConf) }
     case .statsZeroReallocs:
       return node("stats.zero_reallocs", .none, call) { $0.read(zeroReallocCount.load(ordering: .relaxed)) }
+    case .optionLgProfInterval:
+      return node("opt.lg_prof_interval", .none, call) { $0.read(config.opt.lgProfInterval) }
+    case .profIntervalCtl:
+      // jemalloc's: the bytes between interval dumps, 0 without them.
+      return node("prof.interval", .none, call) { $0.read(UInt64(profInterval)) }
     }
   }
 }

@@ -117,6 +117,11 @@ nonisolated(unsafe) var profTotalObjects: UInt = 0
 nonisolated(unsafe) var profTotalBytes: UInt = 0
 /// prof_gdump: the live sampled bytes at the last gdump.
 nonisolated(unsafe) var profGdumpHigh: UInt = 0
+/// lg_prof_interval: bytes of allocation between interval dumps (0: none),
+/// set at boot; and the allocation the samples since the last one stand
+/// for (profRecordBacktrace).
+nonisolated(unsafe) var profInterval: UInt = 0
+nonisolated(unsafe) var profIntervalBytes: UInt = 0
 
 // MARK: Boot
 
@@ -126,6 +131,7 @@ func profBoot() {
   profRate = UInt(1) << config.opt.lgProfSample
   if !config.opt.prof { return }
   profGdump = config.opt.profGdumpOnPeak
+  if config.opt.lgProfInterval >= 0 { profInterval = UInt(1) << UInt(config.opt.lgProfInterval) }
   if let header = swalloc_module_header() { profFindModuleText(header) }
   profSetActive(config.opt.profActiveAtStart)
 }

@@ -105,13 +105,25 @@ private func profRecordBacktrace(_ s: UnsafeMutablePointer<swalloc_prof_tsd>,
   let depth = min(captured &- first, profMaxFrames)
   if s.pointee.tid == 0 { s.pointee.tid = swalloc_gettid() }
   let tid = s.pointee.tid
-  let gdumpDue = withLock(&profLock) {
+  let (gdumpDue, intervalDue) = withLock(&profLock) {
     profRecordLocked(frames + first, depth, tid: tid, usize: usize, record)
-    let due = profGdump && profLiveBytes > profGdumpHigh &+ (profGdumpHigh >> 3) &+ profRate
-    if due { profGdumpHigh = profLiveBytes }
-    return due
+    let gdump = profGdump && profLiveBytes > profGdumpHigh &+ (profGdumpHigh >> 3) &+ profRate
+    if gdump { profGdumpHigh = profLiveBytes }
+    var interval = false
+    if profInterval != 0 {
+      // The allocation this sample stands for, s / (1 - e^(-s/R)) for a
+      // block of s bytes at rate R, within 13%: R + s/2 below 2R, s above
+      // (no exp in the library). One dump however many intervals it spans.
+      profIntervalBytes &+= usize >= profRate &<< 1 ? usize : profRate &+ (usize >> 1)
+      if profIntervalBytes >= profInterval {
+        profIntervalBytes %= profInterval
+        interval = true
+      }
+    }
+    return (gdump, interval)
   }
   if gdumpDue { _ = profDump(nil, kind: 117) }   // 'u', as jemalloc names gdumps
+  if intervalDue { _ = profDump(nil, kind: 105) }   // 'i'
 }
 
 private func profHash(_ frames: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ depth: Int) -> UInt {

@@ -42,6 +42,8 @@ struct Options {
   var prof = false
   var profActiveAtStart = true
   var lgProfSample: UInt = 19
+  /// lg_prof_interval: a dump per about 2^N bytes allocated; -1: none.
+  var lgProfInterval: Int = -1
   var profFinal = false
   var profGdumpOnPeak = false
   var profLeak = false
@@ -172,7 +174,7 @@ func optionsBoot() {
   let programLength = program.map { forEachOption($0, reportMissingValues: false, findFirst) } ?? 0
   let envLength = env.map { forEachOption($0, reportMissingValues: false, findFirst) } ?? 0
   if let s = program {
-    confirmSource("malloc_conf (the program's string)", s, programLength)
+    confirmSource("malloc_conf", s, programLength)
     forEachOption(s, reportMissingValues: true, applyOption)
   }
   if let s = env {
@@ -235,7 +237,7 @@ enum OptionName: Int {
   case narenas, tcache, tcacheMax, dirtyDecayMs, muzzyDecayMs, backgroundThread, junk, secure, zero, remoteQueue, thp
   case abortConf, statsPrintOpts, statsFd, statsPrintAtExit
   case prof, profActiveAtStart, profFinal, profGdumpOnPeak, profLeak, lgProfSample, profPrefixString
-  case lgTcacheMax, zeroRealloc, confirmConf, abort, maxBackgroundThreads
+  case lgTcacheMax, zeroRealloc, confirmConf, abort, maxBackgroundThreads, lgProfInterval
 
   var key: StaticString {
     switch self {
@@ -266,6 +268,7 @@ enum OptionName: Int {
     case .confirmConf: return "confirm_conf"
     case .abort: return "abort"
     case .maxBackgroundThreads: return "max_background_threads"
+    case .lgProfInterval: return "lg_prof_interval"
     }
   }
 
@@ -333,6 +336,7 @@ enum OptionName: Int {
       // One background thread serves every arena (Background.swift): any
       // maximum is met (opt.max_background_threads reads 1).
       return parseUInt(v, vl) != nil
+    case .lgProfInterval: return setting(parseInt(v, vl), in: -1...62) { config.opt.lgProfInterval = $0 }
     }
   }
 }
@@ -352,7 +356,7 @@ enum JemallocOnlyValue {
   /// dss, percpu_arena, metadata_thp: one of jemalloc's names.
   case dss, percpuArena, metadataThp
   /// A feature swalloc lacks, off only at this value: a negative number
-  /// (lg_prof_interval, stats_interval), true, false.
+  /// (stats_interval), true, false.
   case negativeOnly, trueOnly, falseOnly
 
   /// Whether `v` is well formed for jemalloc (nil: malformed), and if so
@@ -396,7 +400,7 @@ func optionKeyHash(_ key: UnsafePointer<CChar>, _ length: Int) -> UInt64 {
 }
 
 /// How the jemalloc-only option named by `key` is read; nil for any other
-/// key. Matched by the name's hash, not its text: the 33 names (640 bytes
+/// key. Matched by the name's hash, not its text: the 32 names (640 bytes
 /// with their terminators) would have made the library's first read-only
 /// segment, which every process maps resident whole, a page longer (4 KiB
 /// of RSS in every process for a table read once, when the options name
@@ -432,7 +436,6 @@ func jemallocOnlyOption(_ key: UnsafePointer<CChar>, _ length: Int) -> JemallocO
   case 0x01647ea1efa69faa: return .unsigned  // lg_tcache_flush_large_div
   case 0x031a4d4b1e59781e: return .bool  // prof_accum
   case 0xf46bd17fa9b6ed87: return .text  // stats_interval_opts
-  case 0x142e30b058853512: return .negativeOnly  // lg_prof_interval
   case 0x33e107279d10eb64: return .negativeOnly  // stats_interval
   case 0xdc51b17700960579: return .trueOnly  // prof_thread_active_init
   case 0x9316f8ff6025b83d: return .falseOnly  // prof_leak_error
