@@ -63,11 +63,17 @@ final class OptionsTests: XCTestCase {
     XCTAssertEqual(accepts(.fraction, "-1"), true)
     XCTAssertNil(accepts(.fraction, "0.2.5"))
     XCTAssertNil(accepts(.fraction, ""))
-    XCTAssertEqual(accepts(.dss, "secondary"), true)
-    XCTAssertNil(accepts(.dss, "sbrk"))
-    XCTAssertEqual(accepts(.percpuArena, "phycpu"), true)
-    XCTAssertEqual(accepts(.metadataThp, "auto"), true)
-    XCTAssertNil(accepts(.metadataThp, "never"))
+    // The name-valued ones (matched by hash): each name for its option only.
+    for (kind, good) in [(JemallocOnlyValue.dss, ["disabled", "primary", "secondary"]),
+                         (.percpuArena, ["disabled", "percpu", "phycpu"]),
+                         (.metadataThp, ["disabled", "auto", "always"])] {
+      for value in ["disabled", "primary", "secondary", "percpu", "phycpu", "auto", "always"] {
+        XCTAssertEqual(accepts(kind, value), good.contains(value) ? true : nil, "\(kind) \(value)")
+      }
+      for value in ["", "never", "sbrk", "Disabled", "disable", "percpus"] {
+        XCTAssertNil(accepts(kind, value), "\(kind) \(value)")
+      }
+    }
     // A feature swalloc lacks: only the value that leaves it off.
     XCTAssertEqual(accepts(.negativeOnly, "-1"), true)
     XCTAssertEqual(accepts(.negativeOnly, "30"), false)

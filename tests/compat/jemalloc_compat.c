@@ -331,7 +331,7 @@ static const struct { const char *name; size_t size; } readable[] = {
   {"prof.gdump", 1},
   {"thread.arena", 4}, {"thread.allocated", 8}, {"thread.allocatedp", sizeof(void *)}, {"thread.deallocated", 8},
   {"thread.deallocatedp", sizeof(void *)}, {"thread.tcache.enabled", 1},
-  {"arena.0.dss", sizeof(char *)}, {"arena.0.dirty_decay_ms", 8}, {"arena.0.muzzy_decay_ms", 8},
+  {"arena.0.dss", sizeof(char *)}, {"arena.0.initialized", 1}, {"arena.0.dirty_decay_ms", 8}, {"arena.0.muzzy_decay_ms", 8},
   {"arenas.narenas", 4}, {"arenas.dirty_decay_ms", 8}, {"arenas.muzzy_decay_ms", 8}, {"arenas.quantum", 8},
   {"arenas.page", 8}, {"arenas.tcache_max", 8}, {"arenas.nbins", 4}, {"arenas.nhbins", 4},
   {"arenas.bin.0.size", 8}, {"arenas.bin.0.nregs", 4}, {"arenas.bin.0.slab_size", 8}, {"arenas.nlextents", 4},
@@ -612,6 +612,60 @@ int ctl_checks(void) {
   EXPECT(mallocx(100, flags) == NULL, "mallocx into a destroyed arena succeeded");
   EXPECT(rd("arenas.create", &again, 4) == 0 && again == arena, "arenas.create after destroy gave %u, not %u", again,
          arena);
+
+  // arenas.lookup: the arena of any byte of a block (freed or not); a huge
+  // block (a mapping of no arena), an address swalloc never mapped, NULL, a
+  // missing or short pointer: EINVAL, nothing read out.
+  {
+    unsigned got = 777, thread_arena = 0;
+    size_t gl = 4;
+    rd("thread.arena", &thread_arena, 4);
+    char *small = f_malloc(40), *large = f_malloc(100000), *huge = f_malloc(8 << 20), *theirs = mallocx(200, flags);
+    int on_stack = 0;
+    struct { const char *what; void *p; unsigned want; } hits[] = {
+      {"a small block", small, thread_arena}, {"inside a small block", small + 24, thread_arena},
+      {"a large block", large, thread_arena}, {"inside a large block", large + 70000, thread_arena},
+      {"a block of MALLOCX_ARENA(a)", theirs, arena}};
+    for (size_t k = 0; k < sizeof hits / sizeof hits[0]; k++) {
+      void *p = hits[k].p;
+      got = 777; gl = 4;
+      EXPECT(mallctl("arenas.lookup", &got, &gl, &p, sizeof p) == 0 && got == hits[k].want && gl == 4,
+             "arenas.lookup of %s: arena %u, want %u", hits[k].what, got, hits[k].want);
+    }
+    f_free(small);
+    void *p = small;
+    got = 777;
+    EXPECT(mallctl("arenas.lookup", &got, &gl, &p, sizeof p) == 0 && got == thread_arena, "arenas.lookup of a freed block: %u", got);
+    void *misses[] = {huge, &on_stack, NULL, (void *)(uintptr_t)0xffffffffffff0000ull, (void *)(uintptr_t)0x1000};
+    for (size_t k = 0; k < sizeof misses / sizeof misses[0]; k++) {
+      p = misses[k];
+      got = 777;
+      EXPECT(mallctl("arenas.lookup", &got, &gl, &p, sizeof p) == EINVAL && got == 777,
+             "arenas.lookup of miss %zu (%p): not EINVAL, or %u read out", k, p, got);
+    }
+    p = large;
+    EXPECT(mallctl("arenas.lookup", &got, &gl, NULL, 0) == EINVAL, "arenas.lookup without a pointer: not EINVAL");
+    EXPECT(mallctl("arenas.lookup", &got, &gl, &p, 4) == EINVAL, "arenas.lookup of a 4-byte pointer: not EINVAL");
+    f_free(large);
+    f_free(huge);
+    dallocx(theirs, 0);
+  }
+  // arena.<i>.initialized: made arenas true; the all-arenas indices true,
+  // the destroyed arenas' false; past the table ENOENT.
+  {
+    unsigned narenas = 0;
+    rd("arenas.narenas", &narenas, 4);
+    char name[64];
+    const struct { unsigned i; bool want; } cases[] = {{0, true}, {arena, true}, {narenas, true}, {4096, true}, {4097, false}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+      snprintf(name, sizeof name, "arena.%u.initialized", cases[k].i);
+      b = !cases[k].want;
+      len = 1;
+      EXPECT(mallctl(name, &b, &len, NULL, 0) == 0 && b == cases[k].want, "%s: %d", name, (int)b);
+    }
+    snprintf(name, sizeof name, "arena.%u.initialized", narenas + 1);
+    EXPECT(mallctl(name, &b, &len, NULL, 0) == ENOENT, "%s: not ENOENT", name);
+  }
 
   if (failures) return 1;
   printf("ok (%zu names)\n", sizeof readable / sizeof readable[0]);

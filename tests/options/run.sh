@@ -132,7 +132,7 @@ if have options; then
     option_check opt_lg_tcache_max_clip "lg_tcache_max:40" ok "" tcache-max 2097152
     option_check opt_zero_realloc_free "" ok "" zero-realloc free
     option_check opt_zero_realloc_alloc "zero_realloc:alloc" ok "" zero-realloc alloc
-    option_check opt_zero_realloc_abort "zero_realloc:abort" abort "swalloc: realloc(): called with size 0 (zero_realloc:abort)" zero-realloc abort
+    option_check opt_zero_realloc_abort "zero_realloc:abort" abort "swalloc: realloc(): size 0 (zero_realloc:abort)" zero-realloc abort
     option_check opt_zero_realloc_bad "zero_realloc:maybe" ok "swalloc: bad value for option 'zero_realloc:maybe' ignored" zero-realloc free
     option_check opt_confirm_conf "narenas:2,confirm_conf:true,hpa:true" ok 'swalloc: SWALLOC_CONF: "narenas:2,confirm_conf:true,hpa:true"' narenas 2
     if wanted opt_confirm_conf_values && [ -f "$LOGS/opt_confirm_conf.err" ]; then

@@ -207,7 +207,7 @@ private func reallocRest(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> U
       // zero_realloc:alloc: a block of the smallest class, as realloc(p, 1).
       size = 1
     case .abort:
-      fatal("realloc(): called with size 0 (zero_realloc:abort)")
+      fatal("realloc(): size 0 (zero_realloc:abort)")
     }
   }
   if size > maxRequestSize { setErrno(ENOMEM); return nil }

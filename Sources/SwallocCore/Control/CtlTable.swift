@@ -35,6 +35,7 @@ enum CtlName: Int {
   case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
   case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
   case optionZeroRealloc, optionConfirmConf, statsZeroReallocs, optionLgProfInterval, profIntervalCtl
+  case arenasLookup, arenaInitialized
 
   var shape: (pattern: StaticString, index: CtlIndex) {
     if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
@@ -367,6 +368,25 @@ enum CtlName: Int {
     case .profIntervalCtl:
       // jemalloc's: the bytes between interval dumps, 0 without them.
       return node("prof.interval", .none, call) { $0.read(UInt64(profInterval)) }
+    case .arenasLookup:
+      // The arena of the chunk holding the address written (any byte of a
+      // block, freed or not, as jemalloc answers for a slab's). A huge
+      // block (above 2 MiB, a mapping of its own) belongs to no arena, and
+      // an address swalloc never mapped is not looked at further: EINVAL
+      // (jemalloc 5.3.0 crashes on one, 5.3.1 says EINVAL).
+      return node("arenas.lookup", .none, call) { c in
+        guard let newp = c.newp, c.newlen == MemoryLayout<UnsafeRawPointer?>.size else { return EINVAL }
+        let address = UInt(bitPattern: newp.load(as: UnsafeRawPointer?.self))
+        if pageMapLookup(address) & pageMapArenaChunkTag == 0 { return EINVAL }
+        return c.copyOut(UInt32(chunkArena(address).pointee.index))
+      }
+    case .arenaInitialized:
+      // Whether arena <i> was made; jemalloc's all-arenas indices
+      // (arenas.narenas, 4096) read true, its destroyed arenas' (4097) false.
+      return node("arena.#.initialized", .arenaOrAll, call) { c in
+        if c.i == ctlArenasDestroyed { return c.read(false) }
+        return c.read(c.i >= arenaCount || arenas[c.i] != nil)
+      }
     }
   }
 }

@@ -375,12 +375,17 @@ enum JemallocOnlyValue {
         i &+= 1
       }
       return vl > 0 && dots <= 1 ? true : nil
-    case .dss:
-      return keyEquals(v, vl, "disabled") || keyEquals(v, vl, "primary") || keyEquals(v, vl, "secondary") ? true : nil
-    case .percpuArena:
-      return keyEquals(v, vl, "disabled") || keyEquals(v, vl, "percpu") || keyEquals(v, vl, "phycpu") ? true : nil
-    case .metadataThp:
-      return keyEquals(v, vl, "disabled") || keyEquals(v, vl, "auto") || keyEquals(v, vl, "always") ? true : nil
+    case .dss, .percpuArena, .metadataThp:
+      // jemalloc's names for these settings, matched by hash as the keys
+      // are (jemallocOnlyOption): disabled for all three; primary and
+      // secondary, percpu and phycpu, auto and always.
+      let h = optionKeyHash(v, vl)
+      if h == 0x0fa3_391d_b68e_4425 { return true }  // disabled
+      switch self {
+      case .dss: return h == 0xbf31_137f_f783_e939 || h == 0xd7fb_c18f_bdaa_00d1 ? true : nil
+      case .percpuArena: return h == 0xced6_270b_2981_726e || h == 0xc851_6ae5_2f42_5fbe ? true : nil
+      default: return h == 0x5dc7_7784_260a_7236 || h == 0xf7c4_a6df_faf7_e544 ? true : nil
+      }
     case .negativeOnly: return parseInt(v, vl).map { $0 < 0 }
     case .trueOnly: return parseBool(v, vl)
     case .falseOnly: return parseBool(v, vl).map { !$0 }
