@@ -130,6 +130,7 @@ if have options; then
     option_check opt_lg_tcache_max "lg_tcache_max:12" ok "" tcache-max 4096
     option_check opt_lg_tcache_max_order "lg_tcache_max:12,tcache_max:8192" ok "" tcache-max 8192
     option_check opt_lg_tcache_max_clip "lg_tcache_max:40" ok "" tcache-max 2097152
+    option_check opt_tcache_max_clip "tcache_max:99999999" ok "" tcache-max 2097152
     option_check opt_zero_realloc_free "" ok "" zero-realloc free
     option_check opt_zero_realloc_alloc "zero_realloc:alloc" ok "" zero-realloc alloc
     option_check opt_zero_realloc_abort "zero_realloc:abort" abort "swalloc: realloc(): size 0 (zero_realloc:abort)" zero-realloc abort

@@ -278,7 +278,10 @@ enum OptionName: Int {
     switch self {
     case .narenas: return setting(parseUInt(v, vl), in: 1...4096) { config.opt.narenas = $0 }
     case .tcache: return setting(parseBool(v, vl)) { config.opt.tcache = $0 }
-    case .tcacheMax: return setting(parseUInt(v, vl)) { config.opt.tcacheMax = $0 }
+    case .tcacheMax:
+      // Clipped to the largest class a thread may cache, as jemalloc clips
+      // it to its own limit: opt.tcache_max reads what is in effect.
+      return setting(parseUInt(v, vl)) { config.opt.tcacheMax = min($0, largeMaxClass) }
     case .dirtyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { config.opt.dirtyDecayMs = $0 }
     case .muzzyDecayMs: return setting(parseInt(v, vl), in: -1...Int.max) { config.opt.muzzyDecayMs = $0 }
     case .backgroundThread:
@@ -320,8 +323,8 @@ enum OptionName: Int {
       return true
     case .lgTcacheMax:
       // jemalloc 5.2's name for tcache_max, which 5.3 still reads: 2^N
-      // bytes, clipped to the largest class a thread may cache (a negative
-      // N too, as jemalloc reads it).
+      // bytes, clipped as tcache_max is (a negative N too, as jemalloc
+      // reads it).
       guard let lg = parseInt(v, vl) else { return false }
       config.opt.tcacheMax = lg < 0 || lg > 62 ? largeMaxClass : min(UInt(1) << UInt(lg), largeMaxClass)
       return true
