@@ -63,6 +63,8 @@ final class OptionsTests: XCTestCase {
     XCTAssertEqual(accepts(.fraction, "-1"), true)
     XCTAssertNil(accepts(.fraction, "0.2.5"))
     XCTAssertNil(accepts(.fraction, ""))
+    XCTAssertNil(accepts(.fraction, "."))
+    XCTAssertEqual(accepts(.fraction, "1."), true)
     // The name-valued ones (matched by hash): each name for its option only.
     for (kind, good) in [(JemallocOnlyValue.dss, ["disabled", "primary", "secondary"]),
                          (.percpuArena, ["disabled", "percpu", "phycpu"]),

@@ -372,12 +372,12 @@ enum JemallocOnlyValue {
     case .text: return true
     case .fraction:
       if parseInt(v, vl) == -1 { return true }
-      var i = 0, dots = 0
+      var i = 0, dots = 0, digits = 0
       while i < vl {
-        if v[i] == 46 { dots &+= 1 } else if v[i] < 48 || v[i] > 57 { return nil }  // '.', digits
+        if v[i] == 46 { dots &+= 1 } else if v[i] >= 48 && v[i] <= 57 { digits &+= 1 } else { return nil }  // '.', digits
         i &+= 1
       }
-      return vl > 0 && dots <= 1 ? true : nil
+      return digits > 0 && dots <= 1 ? true : nil
     case .dss, .percpuArena, .metadataThp:
       // jemalloc's names for these settings, matched by hash as the keys
       // are (jemallocOnlyOption): disabled for all three; primary and
@@ -408,7 +408,7 @@ func optionKeyHash(_ key: UnsafePointer<CChar>, _ length: Int) -> UInt64 {
 }
 
 /// How the jemalloc-only option named by `key` is read; nil for any other
-/// key. Matched by the name's hash, not its text: the 32 names (640 bytes
+/// key. Matched by the name's hash, not its text: the 32 names (608 bytes
 /// with their terminators) would have made the library's first read-only
 /// segment, which every process maps resident whole, a page longer (4 KiB
 /// of RSS in every process for a table read once, when the options name
