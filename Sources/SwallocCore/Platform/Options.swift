@@ -60,10 +60,28 @@ struct Options {
   var fillsMemory: Bool { junkAlloc || junkFree || zero }
 }
 
+/// An option whose value is one of a few words (thp, zero_realloc): its
+/// cases, numbered from 0, each with its word.
+protocol NamedSetting: RawRepresentable where RawValue == UInt8 {
+  var name: StaticString { get }
+}
+
+extension NamedSetting {
+  /// The setting named by the `length` characters at `text`, nil for none.
+  init?(named text: UnsafePointer<CChar>, _ length: Int) {
+    var i: UInt8 = 0
+    while let setting = Self(rawValue: i) {
+      if keyEquals(text, length, setting.name) { self = setting; return }
+      i &+= 1
+    }
+    return nil
+  }
+}
+
 /// jemalloc's zero_realloc: realloc(p, 0) frees p and returns NULL
 /// (glibc's and jemalloc's default), is realloc(p, 1) ("alloc": a block of
 /// the smallest class comes back), or aborts.
-enum ZeroRealloc: UInt8 {
+enum ZeroRealloc: UInt8, NamedSetting {
   case free, alloc, abort
 
   var name: StaticString {
@@ -72,15 +90,6 @@ enum ZeroRealloc: UInt8 {
     case .alloc: return "alloc"
     case .abort: return "abort"
     }
-  }
-
-  init?(named text: UnsafePointer<CChar>, _ length: Int) {
-    var i: UInt8 = 0
-    while let z = ZeroRealloc(rawValue: i) {
-      if keyEquals(text, length, z.name) { self = z; return }
-      i &+= 1
-    }
-    return nil
   }
 }
 

@@ -72,7 +72,7 @@ func mapAligned(_ size: UInt, alignment: UInt) -> UnsafeMutableRawPointer? {
 // same name and values.
 
 /// The thp option's values (jemalloc's names).
-enum ThpSetting: UInt8 {
+enum ThpSetting: UInt8, NamedSetting {
   case systemDefault, always, never
 
   var name: StaticString {
@@ -81,16 +81,6 @@ enum ThpSetting: UInt8 {
     case .always: return "always"
     case .never: return "never"
     }
-  }
-
-  /// The setting named by the `length` characters at `text`, nil for none.
-  init?(named text: UnsafePointer<CChar>, _ length: Int) {
-    var i: UInt8 = 0
-    while let t = ThpSetting(rawValue: i) {
-      if keyEquals(text, length, t.name) { self = t; return }
-      i &+= 1
-    }
-    return nil
   }
 }
 
