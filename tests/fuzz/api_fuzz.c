@@ -536,13 +536,14 @@ static void check_resident(const char *after)
 
 /* Control operations between allocations: flushing or turning off the
  * thread cache, moving the thread to another arena, purging, decay steps,
- * malloc_trim. None may disturb a live block, and thread.allocated /
- * thread.deallocated never go backwards. */
+ * malloc_trim, arenas.lookup of a byte of a live block. None may disturb a
+ * live block, and thread.allocated / thread.deallocated never go
+ * backwards. */
 static uint64_t last_allocated, last_deallocated;
 
 static void op_control(input_t *in)
 {
-    unsigned w = u8(in) % 7;
+    unsigned w = u8(in) % 8;
     int rc = 0;
     const char *what = "?";
     if (w == 0) {
@@ -574,6 +575,23 @@ static void op_control(input_t *in)
         what = "malloc_trim";
         s_malloc_trim(0);
         check_resident(what);
+    } else if (w == 7) {
+        /* Any byte of a live block: the arena of its start (an extent never
+         * crosses its chunk), or EINVAL for both when it is in no arena (a
+         * huge mapping); never a crash, whatever byte. */
+        what = "arenas.lookup";
+        int s = (int)(u8(in) % NSLOTS);
+        if (slots[s].p && slots[s].filled) {
+            unsigned n = 0, a0 = ~0u, a1 = ~0u;
+            size_t len = sizeof n, l0 = sizeof a0, l1 = sizeof a1;
+            if (s_mallctl("arenas.narenas", &n, &len, NULL, 0) != 0) BUG("arenas.narenas unreadable");
+            void *first = slots[s].p, *inner = slots[s].p + u24(in) % slots[s].filled;
+            int r0 = s_mallctl(what, &a0, &l0, &first, sizeof first);
+            int r1 = s_mallctl(what, &a1, &l1, &inner, sizeof inner);
+            if ((r0 != 0 && r0 != EINVAL) || r1 != r0 || (r0 == 0 && (a0 != a1 || a0 >= n)))
+                BUG("arenas.lookup of %p (%zu bytes): %d, arena %u; of %p inside it: %d, arena %u; narenas %u", first,
+                    slots[s].filled, r0, a0, inner, r1, a1, n);
+        }
     } else {
         uint64_t a = 0, d = 0;
         size_t len = sizeof a;
