@@ -170,9 +170,15 @@ func optionsBoot() {
   // (prof_prefix, prof_final) or the statistics into any descriptor it
   // holds (stats_fd), with its privileges, or turn its checks off. The
   // program's own malloc_conf string is its own and still read.
-  let callerEnvironment = getauxval(UInt(AT_SECURE)) != 0
-  var env = callerEnvironment ? nil : environmentValue("SWALLOC_CONF")
-  if env == nil && !callerEnvironment { env = environmentValue("MALLOC_CONF") }
+  var env: UnsafePointer<CChar>? = nil
+  var envName: StaticString = "SWALLOC_CONF"
+  if getauxval(UInt(AT_SECURE)) == 0 {
+    env = environmentValue("SWALLOC_CONF")
+    if env == nil {
+      env = environmentValue("MALLOC_CONF")
+      envName = "MALLOC_CONF"
+    }
+  }
   let program = swalloc_program_conf()
   // abort_conf first, wherever it stands: it decides how the others' errors
   // are reported; confirm_conf too: it decides whether they are printed.
@@ -187,7 +193,7 @@ func optionsBoot() {
     forEachOption(s, reportMissingValues: true, applyOption)
   }
   if let s = env {
-    confirmSource(environmentValue("SWALLOC_CONF") != nil ? "SWALLOC_CONF" : "MALLOC_CONF", s, envLength)
+    confirmSource(envName, s, envLength)
     forEachOption(s, reportMissingValues: true, applyOption)
   }
   if sawBadOption && config.opt.abortConf { fatal("invalid configuration (abort_conf:true): aborting") }
