@@ -11,6 +11,9 @@ done
 [ -x /usr/bin/time ] || need+=(/usr/bin/time)
 # jeprof (tests/prof/run.sh reads swalloc's heap profiles with it).
 command -v jeprof >/dev/null 2>&1 || need+=(jeprof)
+# redis-server and redis-cli (tests/programs/run.sh: a jemalloc-linked
+# server whose mallctl and malloc_stats_print calls reach swalloc).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 pkgs=()
 for tool in "${need[@]}"; do
   case "$tool" in
@@ -18,6 +21,7 @@ for tool in "${need[@]}"; do
     /usr/bin/time) pkgs+=(time) ;;
     dpkg-deb) pkgs+=(dpkg) ;;
     jeprof) pkgs+=(libjemalloc-dev) ;;
+    redis-server) pkgs+=(redis-server) ;;
     *) pkgs+=("$tool") ;;
   esac
 done

@@ -17,6 +17,13 @@
 #   sqlite3          sqlite_work.sh + sqlite.sql (sqlite3 installed with
 #                    apt-get when missing and root)
 #   sort             seq | sort -R | sort -n
+#   redis            redis_work.sh: Debian's redis-server (linked with
+#                    jemalloc: its mallctl, malloc_stats_print and nallocx
+#                    calls reach the library) on a Unix socket: strings,
+#                    lists, hashes, sets, lazy frees by its background
+#                    thread, its dataset digest, INFO memory, MEMORY PURGE
+#                    and MALLOC-STATS (the baseline is its own jemalloc;
+#                    installed with apt-get when missing and root)
 # python3 runs with PYTHONMALLOC=malloc (every object through malloc).
 #
 # usage: tests/programs/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
@@ -132,6 +139,20 @@ fi
 # sort
 if wanted sort; then
     compare sort 60 cat bash -c 'seq 200000 | sort -R --random-source=/dev/zero | sort -n | tail -n 1'
+fi
+
+# ---------------------------------------------------------------------------
+# redis
+if wanted redis; then
+    if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing redis-server with apt-get ..."
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >"$LOGS/apt-redis.log" 2>&1
+    fi
+    if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+        compare redis 120 cat bash "$HERE/redis_work.sh" "$WORK/redis"
+    else
+        skip redis "redis-server not installed (and could not be installed)"
+    fi
 fi
 
 runner_summary
