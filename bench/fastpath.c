@@ -15,7 +15,10 @@
 //   realloc   malloc(24), realloc to 40, free
 //   inplace   malloc(100), realloc to 112 (the same class), free
 //   batch8    8 x malloc(48), then the 8 blocks freed (in allocation order)
+//   usable    malloc(32), malloc_usable_size of it, free (programs that
+//             count their heap call it at every malloc and free: redis)
 // Each iteration's figure includes the loop itself.
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,7 @@
   } while (0)
 
 static void *volatile sink;
+static volatile size_t usable_sink;
 static void *volatile batch[8];
 static void *(*volatile memset_call)(void *, int, size_t) = memset;
 
@@ -55,6 +59,9 @@ static void run(int mode, size_t size, long n) {
   case 5:
     LOOP(n, p = malloc(32); sink = p; memset_call(p, 0, 32); free(p););
     break;
+  case 7:
+    LOOP(n, p = malloc(32); sink = p; usable_sink = malloc_usable_size(p); free(p););
+    break;
   default:
     LOOP(n, p = malloc(100); sink = p; p = realloc(p, 112); sink = p; free(p););
     break;
@@ -64,16 +71,16 @@ static void run(int mode, size_t size, long n) {
 int main(int argc, char **argv) {
   long n = argc > 1 ? atol(argv[1]) : 1000000;
   const char *what = argc > 2 ? argv[2] : "32";
-  static const char *const modes[] = {"calloc", "memalign", "realloc", "batch8", "zeroed", "inplace"};
+  static const char *const modes[] = {"calloc", "memalign", "realloc", "batch8", "zeroed", "inplace", "usable"};
   int mode = 0;
   size_t size = 32;
   if (what[0] >= '0' && what[0] <= '9') {
     size = (size_t)atol(what);
   } else {
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
       if (!strcmp(what, modes[i])) mode = i + 1;
     if (!mode) {
-      fprintf(stderr, "fastpath: unknown mode %s (SIZE, calloc, zeroed, memalign, realloc, inplace, batch8)\n", what);
+      fprintf(stderr, "fastpath: unknown mode %s (SIZE, calloc, zeroed, memalign, realloc, inplace, batch8, usable)\n", what);
       return 64;
     }
   }

@@ -13,7 +13,8 @@
 #       above 4 KiB); malloc(20000) + free (a large one);
 #       posix_memalign(64, 64) + free; malloc(24), realloc to 40, free;
 #       malloc(100), realloc to 112 (the same class), free;
-#       8 x malloc(48), then 8 x free
+#       8 x malloc(48), then 8 x free; malloc(32), malloc_usable_size of
+#       it, free
 #   scripts/fastpath-instructions.sh [--lib NAME=PATH]... SIZE
 #       malloc(SIZE) + free only, one line per allocator (the original form:
 #       "allocator  figure")
@@ -95,7 +96,8 @@ ops=("32|malloc(32) + free"
      "memalign|posix_memalign(64, 64) + free"
      "realloc|malloc(24), realloc to 40, free"
      "inplace|malloc(100), realloc to 112 (its class), free"
-     "batch8|8 × malloc(48), then 8 × free")
+     "batch8|8 × malloc(48), then 8 × free"
+     "usable|malloc(32), malloc_usable_size, free")
 line="| operation |"; rule="|---|"
 for n in "${names[@]}"; do line+=" $n |"; rule+="---:|"; done
 echo "$line"

@@ -42,6 +42,26 @@ final class AllocxTests: XCTestCase {
     XCTAssertEqual(swallocNallocx(UInt.max, 0), 0)
   }
 
+  /// nallocx's table answer for a small size without flags is the one its
+  /// full path gives, for every size it takes; malloc_usable_size's answer
+  /// from the page's entry is lookupAllocation's, for every region of a
+  /// slab of every small class (the last one included).
+  func testSmallSizeShortcutsMatchTheFullPaths() {
+    let alignment = decodeMallocxFlags(0)!.alignment
+    for size in UInt(1)...lookupMaxSize {
+      XCTAssertEqual(swallocNallocx(size, 0), usableSizeFor(size, alignment: alignment), "size \(size)")
+    }
+    for c in 0..<config.smallClassCount {
+      let info = config.binInfos[c]
+      var blocks: [UnsafeMutableRawPointer] = []
+      for _ in 0..<Int(info.regionCount) * 2 { blocks.append(swallocMalloc(UInt(info.regionSize))!) }
+      for p in blocks {
+        XCTAssertEqual(swallocMallocUsableSize(p), lookupAllocation(p, "test").usableSize, "class \(c)")
+      }
+      for p in blocks { swallocFree(p) }
+    }
+  }
+
   func testRallocxAndXallocx() {
     let p = swallocMallocx(20_000, 0)!
     memset(p, 0x77, 20_000)

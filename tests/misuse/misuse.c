@@ -42,6 +42,14 @@
  *                           a slab whose regions leave a tail (a multiple of
  *                           the region size from the slab's start: only the
  *                           region count rules it out), flushed the same way
+ *   usable-interior-small   malloc_usable_size(p + 16) of a 100-byte block
+ *                           (its fast path answers from the page's entry and
+ *                           must find that no region starts there)
+ *   usable-slab-tail        malloc_usable_size of the address just past the
+ *                           last region of a slab with a tail (as
+ *                           invalid-slab-tail: only the region count rules
+ *                           it out)
+ *   usable-interior-large   malloc_usable_size(p + 16) of a 40000-byte block
  *   double-free-foreign     free(p); free(p) of a 48-byte block by a thread
  *                           bound to another arena than p's (the block waits
  *                           among its cache's foreign entries: freeOtherArena)
@@ -75,6 +83,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -159,6 +168,35 @@ static size_t tail_class(size_t *nregs, size_t *slab)
         }
     }
     return 0;
+}
+
+/* The address just past the last region of a slab of a class whose slabs
+ * leave a tail (tail_class), from blocks of that class allocated here; NULL
+ * after printing a SKIP line when there is no such class or slab start. */
+static char *slab_tail(size_t *size_out)
+{
+    size_t nregs = 0, slab = 0, size = tail_class(&nregs, &slab);
+    if (size == 0) {
+        puts("SKIP no size class with a slab tail (or no mallctl)");
+        return NULL;
+    }
+    /* A slab's start: a page-aligned block at no page boundary inside a
+     * slab where a region could start (k pages, k < slab pages, not a
+     * multiple of the size). */
+    for (size_t k = 4096; k < slab; k += 4096)
+        if (k % size == 0) {
+            puts("SKIP slab start not recognizable");
+            return NULL;
+        }
+    int n = (int)(4 * nregs + 8);
+    void **mine = alloc_blocks(size, n);
+    for (int i = 0; i < n; i++)
+        if (((uintptr_t)mine[i] & 4095) == 0) {
+            *size_out = size;
+            return (char *)mine[i] + nregs * size;
+        }
+    puts("SKIP no slab start among the blocks");
+    return NULL;
 }
 
 /* Runs fn(arg) on a new thread bound to another arena than the calling
@@ -274,33 +312,23 @@ int main(int argc, char **argv)
         f_free(p + 16);
         free_blocks(v, 10000);
     } else if (strcmp(m, "invalid-slab-tail") == 0) {
-        size_t nregs = 0, slab = 0, size = tail_class(&nregs, &slab);
-        if (size == 0) {
-            puts("SKIP no size class with a slab tail (or no mallctl)");
-            return 0;
-        }
-        /* A slab's start: a page-aligned block at no page boundary inside
-         * a slab where a region could start (k pages, k < slab pages, not a
-         * multiple of the size). */
-        int aligned_ok = 1;
-        for (size_t k = 4096; k < slab; k += 4096)
-            if (k % size == 0) aligned_ok = 0;
-        if (!aligned_ok) {
-            puts("SKIP slab start not recognizable");
-            return 0;
-        }
-        int n = (int)(4 * nregs + 8);
-        void **mine = alloc_blocks(size, n);
-        char *start = NULL;
-        for (int i = 0; i < n && !start; i++)
-            if (((uintptr_t)mine[i] & 4095) == 0) start = mine[i];
-        if (!start) {
-            puts("SKIP no slab start among the blocks");
-            return 0;
-        }
+        size_t size = 0;
+        char *tail = slab_tail(&size);
+        if (!tail) return 0;
         void **v = alloc_blocks(size, 10000);
-        f_free(start + nregs * size);
+        f_free(tail);
         free_blocks(v, 10000);
+    } else if (strcmp(m, "usable-interior-small") == 0) {
+        char *p = f_malloc(100);
+        printf("malloc_usable_size(p + 16) = %zu\n", malloc_usable_size(p + 16));
+    } else if (strcmp(m, "usable-slab-tail") == 0) {
+        size_t size = 0;
+        char *tail = slab_tail(&size);
+        if (!tail) return 0;
+        printf("malloc_usable_size(slab tail) = %zu\n", malloc_usable_size(tail));
+    } else if (strcmp(m, "usable-interior-large") == 0) {
+        char *p = f_malloc(40000);
+        printf("malloc_usable_size(p + 16) = %zu\n", malloc_usable_size(p + 16));
     } else if (strcmp(m, "double-free-foreign") == 0) {
         char *p = f_malloc(48);
         memset(p, 1, 48);

@@ -8,7 +8,9 @@
 # large blocks (also once their arena keeps them for reuse) and huge
 # blocks; free of a stack address, of an interior pointer
 # (large; small: known gap), of a foreign mapping; a wrong free_sized size;
-# realloc of an invalid pointer; malloc re-entered from a signal handler
+# realloc of an invalid pointer; malloc_usable_size of an interior or
+# slab-tail pointer (small: its fast path) and of an interior pointer of a
+# large block; malloc re-entered from a signal handler
 # while the program's only thread holds an allocator lock. The KNOWN GAP modes (not detected on the
 # default fast path, README "Misuse") print "info" instead of failing when
 # they are not detected.
@@ -53,6 +55,9 @@ if have misuse; then
     misuse_check double-free-foreign-batch 0
     misuse_check invalid-interior-flushed 0
     misuse_check invalid-slab-tail 0
+    misuse_check usable-interior-small 0
+    misuse_check usable-slab-tail 0
+    misuse_check usable-interior-large 0
     misuse_check double-free-large 0
     misuse_check double-free-large-arena 0
     misuse_check realloc-large-arena 0

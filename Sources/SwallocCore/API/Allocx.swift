@@ -144,6 +144,12 @@ public func swallocSdallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _
 
 @_cdecl("swalloc_nallocx")
 public func swallocNallocx(_ size: UInt, _ flags: Int32) -> UInt {
+  // No flags and a small size (1 ... lookupMaxSize): its class's size from
+  // the table, the answer usableSizeFor gives (an alignment of at most the
+  // quantum changes no small class). Redis asks for each string it
+  // sizes: 112 instructions a call through the flags and placement (29
+  // now; 35 under its own jemalloc; callgrind, 50,000 SETs).
+  if flags == 0 && size &- 1 < lookupMaxSize && isBooted() { return bootedClassSize(sizeCode(size) &- 1) }
   if !ensureBooted() { return 0 }
   guard let f = decodeMallocxFlags(flags) else { return 0 }
   return usableSizeFor(size, alignment: f.alignment)

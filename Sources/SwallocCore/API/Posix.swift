@@ -424,8 +424,40 @@ public func swallocPvalloc(_ size: UInt) -> UnsafeMutableRawPointer? {
   return allocateAligned(rounded, alignment: pageSize, zero: false)
 }
 
-@_cdecl("swalloc_malloc_usable_size")
+/// A small block under the page map's hot leaf (nearly every call) is
+/// answered from its page's entry, with lookupAllocation's check that a
+/// region of its class starts there (the entry holds the page's index in
+/// its slab: no record is read); the rest takes usableSizeSlow. Why:
+/// programs that count their heap with it call it at every malloc and
+/// free. Redis does (zmalloc): 92 instructions a call through
+/// lookupAllocation (its radix walk, the chunk record found twice, the
+/// Allocation built; 46 now), 40 under its own jemalloc, which made a
+/// redis SET run 7% more instructions than under jemalloc (callgrind,
+/// 50,000 SETs of 256 bytes).
+@_cdecl("swalloc_malloc_usable_size") @_silgen_name("swalloc_internal_malloc_usable_size")
 public func swallocMallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> UInt {
+  let address = unsafeBitCast(pointer, to: UInt.self)
+  if address &>> rootShift == pageMapHotIndex() {
+    let leaf = pageMapSlot(pageMapHotLeaf(), pageMapLeafIndex(address))
+    if leaf & pageMapArenaChunkTag != 0 {
+      let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: leaf &- pageMapArenaChunkTag).unsafelyUnwrapped
+      let entry = meta.pageMap[Int(pageIndexInChunk(address))]
+      let code = entry >> pageEntryClassShift
+      if code &- 1 < UInt(bitPattern: config.smallClassCount) && entry & pageEntryExtentMask != 0 {
+        let sizeClass = Int(bitPattern: code &- 1)
+        if slabEntryRegionIndex(entry, info: config.binInfos[sizeClass], address: address) != nil {
+          return bootedClassSize(sizeClass)
+        }
+      }
+    }
+  }
+  return usableSizeSlow(pointer)
+}
+
+/// malloc_usable_size of NULL, of a large or huge block, of an address
+/// outside the hot leaf, or of anything swalloc did not hand out (abort).
+@inline(never)
+private func usableSizeSlow(_ pointer: UnsafeMutableRawPointer?) -> UInt {
   guard let pointer else { return 0 }
   if !isBooted() { invalidPointer("malloc_usable_size") }
   return lookupAllocation(pointer, "malloc_usable_size").usableSize
