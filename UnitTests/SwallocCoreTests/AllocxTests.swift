@@ -45,7 +45,8 @@ final class AllocxTests: XCTestCase {
   /// nallocx's table answer for a small size without flags is the one its
   /// full path gives, for every size it takes; malloc_usable_size's answer
   /// from the page's entry is lookupAllocation's, for every region of a
-  /// slab of every small class (the last one included).
+  /// slab of every small class (the last one included); a sized free's
+  /// shortcut takes only what the sized-free rule accepts.
   func testSmallSizeShortcutsMatchTheFullPaths() {
     let alignment = decodeMallocxFlags(0)!.alignment
     for size in UInt(1)...lookupMaxSize {
@@ -57,6 +58,13 @@ final class AllocxTests: XCTestCase {
       for _ in 0..<Int(info.regionCount) * 2 { blocks.append(swallocMalloc(UInt(info.regionSize))!) }
       for p in blocks {
         XCTAssertEqual(swallocMallocUsableSize(p), lookupAllocation(p, "test").usableSize, "class \(c)")
+      }
+      // Sizes of this class, of the classes around it, 0 and large ones.
+      let size = UInt(info.regionSize)
+      for s in [0, 1, size / 2, size &- 1, size, size &+ 1, size * 2, lookupMaxSize, lookupMaxSize &+ 1, 40_000] {
+        let accepted = sizeNamesAllocation(s, alignment: quantum, lookupAllocation(blocks[0], "test"))
+        if sizedFreeIsPlain(blocks[0], s) { XCTAssertTrue(accepted, "class \(c) size \(s)") }
+        if s &- 1 < lookupMaxSize { XCTAssertEqual(sizedFreeIsPlain(blocks[0], s), accepted, "class \(c) size \(s)") }
       }
       for p in blocks { swallocFree(p) }
     }

@@ -58,6 +58,10 @@
  *                           so that all reach p's slab together
  *   invalid-foreign         free of a page from a private mmap
  *   free-sized-wrong        free_sized(malloc(100), 5000)
+ *   free-sized-near         free_sized(malloc(100), 200): a small size of
+ *                           another class (the shortcut compares classes)
+ *   free-sized-interior     free_sized(p + 16, 100) of a 100-byte block (the
+ *                           shortcut must find no region starting there)
  *   realloc-invalid         realloc of a stack pointer
  *   realloc-interior-inplace  realloc(p + 16, 100) of a 100-byte block (its
  *                           own class: returned p + 16 in place before, the
@@ -386,14 +390,17 @@ int main(int argc, char **argv)
             return 2;
         }
         f_free(p + 4096);
-    } else if (strcmp(m, "free-sized-wrong") == 0) {
+    } else if (strncmp(m, "free-sized-", 11) == 0) {
         void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
         if (!fs) {
             puts("SKIP free_sized is not available");
             return 0;
         }
-        void *p = f_malloc(100);
-        fs(p, 5000);
+        char *p = f_malloc(100);
+        if (strcmp(m, "free-sized-wrong") == 0) fs(p, 5000);
+        else if (strcmp(m, "free-sized-near") == 0) fs(p, 200);
+        else if (strcmp(m, "free-sized-interior") == 0) fs(p + 16, 100);
+        else return 64;
     } else if (strcmp(m, "realloc-invalid") == 0) {
         char local[64];
         memset(local, 0, sizeof local);

@@ -67,6 +67,8 @@ if have misuse; then
     misuse_check invalid-interior-small 1
     misuse_check invalid-foreign 0
     misuse_check free-sized-wrong 0
+    misuse_check free-sized-near 0
+    misuse_check free-sized-interior 0
     misuse_check realloc-invalid 0
     # realloc's shortcuts take a small block's address as the page map
     # gives it, as the free fast path does (a known gap); its full path

@@ -133,6 +133,7 @@ public func swallocDallocx(_ pointer: UnsafeMutableRawPointer?, _ flags: Int32) 
 /// corrupt: abort.
 @_cdecl("swalloc_sdallocx")
 public func swallocSdallocx(_ pointer: UnsafeMutableRawPointer?, _ size: UInt, _ flags: Int32) {
+  if flags == 0 && sizedFreeIsPlain(pointer, size) { return swallocFree(pointer) }
   guard let pointer else { return }
   if !isBooted() { invalidPointer("sdallocx") }
   let alignment = MallocxBits(flags).alignment

@@ -57,6 +57,28 @@ func lookupAllocation(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) 
   return .large(arena: arena, extent: extent, sizeClass: sizeClass)
 }
 
+/// The class code (size class + 1) of the small block at `address` when
+/// the address lies under the page map's hot leaf, in a slab, at the start
+/// of one of its regions: lookupAllocation's answer and check for the
+/// common case, from the page's entry alone (which holds the page's index
+/// in its slab), without the radix walk, the chunk record found twice and
+/// the Allocation built. 0 otherwise (NULL, before boot, another root
+/// entry, a large or huge block, anything swalloc did not hand out): the
+/// caller's full path decides. For the calls that programs make at every
+/// malloc or free besides the pair itself (malloc_usable_size: redis
+/// counts its heap with it; free_sized, sdallocx).
+@inline(__always)
+func hotSmallBlockCode(_ address: UInt) -> UInt {
+  if address &>> rootShift != pageMapHotIndex() { return 0 }
+  let leaf = pageMapSlot(pageMapHotLeaf(), pageMapLeafIndex(address))
+  if leaf & pageMapArenaChunkTag == 0 { return 0 }
+  let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: leaf &- pageMapArenaChunkTag).unsafelyUnwrapped
+  let entry = meta.pageMap[Int(pageIndexInChunk(address))]
+  let code = entry >> pageEntryClassShift
+  if code &- 1 >= UInt(bitPattern: config.smallClassCount) || entry & pageEntryExtentMask == 0 { return 0 }
+  return slabEntryRegionIndex(entry, info: config.binInfos[Int(bitPattern: code &- 1)], address: address) != nil ? code : 0
+}
+
 func invalidPointer(_ what: StaticString,
                     _ why: StaticString = "not allocated by swalloc, or already freed") -> Never {
   writeStderr("swalloc: ")
