@@ -3,7 +3,7 @@
 interleaved, and prints the medians as a markdown table.
 
     bench/real/compare.py [--reps 3] [--lock /tmp/swalloc-heavy.lock]
-        [--workloads node-churn,node-workers,pgbench]
+        [--workloads node-churn,node-workers,pgbench,redis]
         [--alloc NAME=PATH ...] [--raw FILE]
 
 Allocators: glibc (nothing preloaded), swalloc (.build/release/libswalloc.so)
@@ -12,7 +12,7 @@ each --alloc NAME=PATH adds one (or replaces one of the same name, e.g.
 --alloc swalloc=/tmp/other.so). In each repetition every allocator runs each
 workload once, in an order rotated from one repetition to the next. With
 --lock, each single run (one runner invocation: a few seconds for node, about
-40 s for pgbench) holds an flock on that file, so that heavy jobs of other
+40 s for pgbench, 15 s for redis) holds an flock on that file, so that heavy jobs of other
 people on the machine do not overlap with it and none waits long.
 
 Every RESULT line of every run goes to --raw (JSON lines) when given. Runs of
@@ -34,6 +34,7 @@ RUNNERS = {
     "node-churn": [os.path.join(HERE, "node-churn.sh"), "{lib}", "churn"],
     "node-workers": [os.path.join(HERE, "node-churn.sh"), "{lib}", "workers"],
     "pgbench": [os.path.join(HERE, "pgbench.sh"), "{lib}"],
+    "redis": [os.path.join(HERE, "redis.sh"), "{lib}"],
 }
 
 
@@ -51,7 +52,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--lock")
-    ap.add_argument("--workloads", default="node-churn,node-workers,pgbench")
+    ap.add_argument("--workloads", default="node-churn,node-workers,pgbench,redis")
     ap.add_argument("--alloc", action="append", default=[])
     ap.add_argument("--only-allocs", help="comma-separated names to keep")
     ap.add_argument("--raw")
