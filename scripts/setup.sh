@@ -14,6 +14,9 @@ command -v jeprof >/dev/null 2>&1 || need+=(jeprof)
 # redis-server and redis-cli (tests/programs/run.sh: a jemalloc-linked
 # server whose mallctl and malloc_stats_print calls reach swalloc).
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# named-checkzone (tests/programs/run.sh: BIND's libisc allocates through
+# jemalloc's mallocx / sdallocx / sallocx / rallocx).
+command -v named-checkzone >/dev/null 2>&1 || need+=(named-checkzone)
 pkgs=()
 for tool in "${need[@]}"; do
   case "$tool" in
@@ -22,6 +25,7 @@ for tool in "${need[@]}"; do
     dpkg-deb) pkgs+=(dpkg) ;;
     jeprof) pkgs+=(libjemalloc-dev) ;;
     redis-server) pkgs+=(redis-server) ;;
+    named-checkzone) pkgs+=(bind9-utils) ;;
     *) pkgs+=("$tool") ;;
   esac
 done

@@ -24,6 +24,11 @@
 #                    thread, its dataset digest, INFO memory, MEMORY PURGE
 #                    and MALLOC-STATS (the baseline is its own jemalloc;
 #                    installed with apt-get when missing and root)
+#   bind             bind_work.sh: Debian's named-checkzone (BIND 9's libisc
+#                    allocates through jemalloc's mallocx, sdallocx, sallocx
+#                    and rallocx) loads and dumps a zone of 100,000 records;
+#                    the dump's digest compared (baseline: its own jemalloc;
+#                    bind9-utils installed with apt-get when missing and root)
 # python3 runs with PYTHONMALLOC=malloc (every object through malloc).
 #
 # usage: tests/programs/run.sh /abs/path/libswalloc.so   (or SWALLOC_LIB=...)
@@ -152,6 +157,20 @@ if wanted redis; then
         compare redis 120 cat bash "$HERE/redis_work.sh" "$WORK/redis"
     else
         skip redis "redis-server not installed (and could not be installed)"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# bind
+if wanted bind; then
+    if ! command -v named-checkzone >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing bind9-utils with apt-get ..."
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bind9-utils) >"$LOGS/apt-bind.log" 2>&1
+    fi
+    if command -v named-checkzone >/dev/null 2>&1; then
+        compare bind 120 cat bash "$HERE/bind_work.sh" "$WORK/bind"
+    else
+        skip bind "named-checkzone not installed (and could not be installed)"
     fi
 fi
 
