@@ -37,4 +37,29 @@ final class AccountingTests: XCTestCase {
     for (what, ok) in steps.sorted(by: { $0.key < $1.key }) { XCTAssertTrue(ok, what) }
     XCTAssertEqual(steps.count, 9)
   }
+
+  /// stats.resident measures unless the last measurement was too recent
+  /// for its cost: then the last figure plus what swalloc took since (here
+  /// a huge block, counted whole); once that time has passed, measured again.
+  func testResidentReadsAreMeasuredAtMostOnePercentOfTheTime() {
+    let first = residentForStats()
+    XCTAssertNotEqual(residentLast.endUs, 0, "the first read measures")
+    XCTAssertEqual(residentLast.measured, first)
+    // As if that measurement had taken 10 s: the next reads fall in its window.
+    let saved = residentLast
+    residentLast.costUs = 10_000_000
+    let size = 64 << 20
+    let p = swallocMalloc(UInt(size))!
+    memset(p, 1, size)
+    let inWindow = residentForStats()
+    XCTAssertEqual(residentLast.endUs, saved.endUs, "not measured again")
+    XCTAssertGreaterThanOrEqual(Int(inWindow), Int(first) + size - (1 << 20), "the block's pages counted")
+    XCTAssertLessThanOrEqual(Int(inWindow), Int(first) + size + (4 << 20))
+    // After the window: measured again, as the kernel reports it.
+    residentLast.endUs = 1
+    let measured = residentForStats()
+    XCTAssertNotEqual(residentLast.endUs, 1, "measured again")
+    XCTAssertEqual(Double(measured), Double(residentMeasure()), accuracy: Double(1 << 20))
+    swallocFree(p)
+  }
 }

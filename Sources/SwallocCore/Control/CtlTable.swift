@@ -198,8 +198,9 @@ enum CtlName: Int {
     case .statsActive: return node("stats.active", .none, call) { $0.read(statsGather().active) }
     case .statsMetadata: return node("stats.metadata", .none, call) { $0.read(statsGather().metadataMapped) }
     case .statsResident:
-      // Measured: what the kernel holds of swalloc's mappings (mincore).
-      return node("stats.resident", .none, call) { $0.read(statsGather(measureResident: true).resident) }
+      // Measured: what the kernel holds of swalloc's mappings (mincore), at
+      // most 1% of the time (residentForStats).
+      return node("stats.resident", .none, call) { $0.read(ensureBooted() ? residentForStats() : 0) }
     case .statsMapped: return node("stats.mapped", .none, call) { $0.read(statsGather().mapped) }
     case .statsRetained:
       return node("stats.retained", .none, call) { c in
