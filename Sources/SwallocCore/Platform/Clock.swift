@@ -49,6 +49,15 @@ func monotonicUs() -> UInt64 {
   return UInt64(ts.tv_sec) &* 1_000_000 &+ UInt64(ts.tv_nsec) / 1000
 }
 
+/// Microseconds of CPU time the calling thread has used (its
+/// CLOCK_THREAD_CPUTIME_ID; a system call behind the vDSO entry): what a
+/// piece of work costs, apart from the time the thread waited for a core
+/// (residentForStats).
+func threadCpuUs() -> UInt64 {
+  let ts = clockNow(CLOCK_THREAD_CPUTIME_ID)
+  return UInt64(ts.tv_sec) &* 1_000_000 &+ UInt64(ts.tv_nsec) / 1000
+}
+
 /// Boot step: finds `__vdso_clock_gettime` in the vDSO image the kernel
 /// mapped (AT_SYSINFO_EHDR) through its dynamic section: DT_SYMTAB,
 /// DT_STRTAB and DT_HASH (whose chain count is the number of symbols; the
