@@ -55,7 +55,14 @@ final class AccountingTests: XCTestCase {
     XCTAssertEqual(residentLast.endUs, saved.endUs, "not measured again")
     XCTAssertGreaterThanOrEqual(Int(inWindow), Int(first) + size - (1 << 20), "the block's pages counted")
     XCTAssertLessThanOrEqual(Int(inWindow), Int(first) + size + (4 << 20))
+    // An explicit purge: the next read measures.
+    residentLast.costUs = 10_000_000
+    purgeArena(0)
+    let afterPurge = residentForStats()
+    XCTAssertNotEqual(residentLast.costUs, 10_000_000, "measured after a purge")
+    XCTAssertEqual(Double(afterPurge), Double(residentMeasure()), accuracy: Double(1 << 20))
     // After the window: measured again, as the kernel reports it.
+    residentLast.costUs = 10_000_000
     residentLast.endUs = 1
     let measured = residentForStats()
     XCTAssertNotEqual(residentLast.endUs, 1, "measured again")

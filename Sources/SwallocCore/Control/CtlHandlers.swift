@@ -6,9 +6,12 @@ import CSwallocPlatform
 // MARK: Handlers that act
 
 /// Drains arena `index`'s remote-free stacks and purges all its dirty and
-/// muzzy pages; returns the pages purged.
+/// muzzy pages; returns the pages purged. The next stats.resident read
+/// measures (residentForget): a program that asked for a purge looks at
+/// what it gave back.
 @discardableResult
 func purgeArena(_ index: Int) -> UInt {
+  residentForget()
   guard let a = withLock(&arenasLock, { arenas[index] }) else { return 0 }
   var c = 0
   while c < config.smallClassCount {

@@ -122,7 +122,9 @@ let residentCostFloorUs: UInt64 = 1000
 /// heap polled in a loop took 2.1 ms a read, 1% of a core per GiB of heap
 /// at redis's rate, where jemalloc's counter costs 0.02 ms. A heap below
 /// about 1 GiB is measured at every read (at most 1% of the time at
-/// redis's rate); a bigger one at most 1% of the time. (Estimating for
+/// redis's rate); a bigger one at most 1% of the time, and at the first
+/// read after an explicit purge (malloc_trim, arena.<i>.purge:
+/// residentForget). (Estimating for
 /// small heaps too broke the fuzzer's check, exact within 256 KiB right
 /// after a purge: 772 KiB off. The cost is the thread's CPU time, not the
 /// wall time: a scan of a small heap that waited for a core, as on a busy
@@ -146,6 +148,11 @@ func residentForStats() -> UInt {
   }
   swalloc_set_errno(saved)
   return total
+}
+
+/// Makes the next stats.resident read a measurement (an explicit purge).
+func residentForget() {
+  withLock(&residentScanLock) { residentLast.endUs = 0 }
 }
 
 /// residentMeasure's scan; residentScanLock held.
