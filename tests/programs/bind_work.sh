@@ -10,14 +10,8 @@ set -u
 dir=$1
 mkdir -p "$dir"
 python3 - "$dir/example.zone" <<'EOF'
-import sys
-x = 88172645463325252
-def rnd():
-    global x
-    x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
-    x ^= x >> 7
-    x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
-    return x
+import random, sys
+rnd = lambda r=random.Random(7): r.getrandbits(64)
 with open(sys.argv[1], "w") as f:
     f.write("$TTL 3600\n@ IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 300\n")
     f.write("@ IN NS ns1.example.test.\nns1 IN A 192.0.2.1\n")

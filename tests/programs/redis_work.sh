@@ -28,20 +28,14 @@ done
 # 20 KiB, lists and hashes of many small elements, sets; then a third of the
 # strings replaced, some lists trimmed and some of everything unlinked.
 python3 - "$dir/load.resp" <<'EOF'
-import sys
+import random, sys
 out = open(sys.argv[1], "wb")
 def cmd(*args):
     parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
     out.write(b"*%d\r\n" % len(parts))
     for p in parts:
         out.write(b"$%d\r\n%s\r\n" % (len(p), p))
-x = 88172645463325252
-def rnd():
-    global x
-    x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
-    x ^= x >> 7
-    x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
-    return x
+rnd = lambda r=random.Random(7): r.getrandbits(64)
 for i in range(30000):
     n = 1 + rnd() % (20480 if i % 10 == 0 else 300)
     cmd("SET", "s:%d" % i, (b"%d:" % i) * (n // 8 + 1))
