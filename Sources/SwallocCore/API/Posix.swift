@@ -441,9 +441,9 @@ public func swallocMallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> UInt
 /// quantum) is a plain free: a small block found by hotSmallBlockCode
 /// whose class is the one a request of `size` gets (size 1 ... 15 KiB),
 /// which is sizeNamesAllocation's rule for it. Else the caller checks on
-/// its full path. malloc(32) + free_sized: 222 -> 72 instructions (+ free
-/// 61); with sized frees as a speed feature (C23, jemalloc's sdallocx), a
-/// check that cost three frees defeated the point.
+/// its full path. malloc(32) + free_sized: 222 -> 128 instructions
+/// (malloc(32) + free: 61); with sized frees as a speed feature (C23,
+/// jemalloc's sdallocx), a check that cost three frees defeated the point.
 @inline(__always)
 func sizedFreeIsPlain(_ pointer: UnsafeMutableRawPointer?, _ size: UInt) -> Bool {
   size &- 1 < lookupMaxSize && hotSmallBlockCode(unsafeBitCast(pointer, to: UInt.self)) == UInt(bitPattern: sizeCode(size))

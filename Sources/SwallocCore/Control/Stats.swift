@@ -112,7 +112,7 @@ let residentCostShare: UInt64 = 100
 let residentCostFloorUs: UInt64 = 1000
 
 /// stats.resident: residentMeasure, unless the last measurement took 1 ms
-/// or more and ended less than residentCostShare times its own duration
+/// of CPU time or more and ended less than residentCostShare times that
 /// ago; then that result plus the pages swalloc took and gave back since
 /// (the change in residentEstimate: pages taken count whether touched or
 /// not, and a page the program first touches since is not seen, so it is
@@ -124,12 +124,12 @@ let residentCostFloorUs: UInt64 = 1000
 /// about 1 GiB is measured at every read (at most 1% of the time at
 /// redis's rate); a bigger one at most 1% of the time, and at the first
 /// read after an explicit purge (malloc_trim, arena.<i>.purge:
-/// residentForget). (Estimating for
-/// small heaps too broke the fuzzer's check, exact within 256 KiB right
-/// after a purge: 772 KiB off. The cost is the thread's CPU time, not the
-/// wall time: a scan of a small heap that waited for a core, as on a busy
-/// machine, once took a millisecond by the clock and made the next reads
-/// estimates, 3.5 MiB off after a malloc_trim in the suite's fuzzer.)
+/// residentForget). (Estimating for small heaps too broke the fuzzer's
+/// check, exact within 256 KiB right after a purge: 772 KiB off. The cost
+/// is the thread's CPU time, not the wall time: a scan of a small heap
+/// that waited for a core, as on a busy machine, once took a millisecond
+/// by the clock and made the next reads estimates, 3.5 MiB off after a
+/// malloc_trim in the suite's fuzzer.)
 func residentForStats() -> UInt {
   let saved = swalloc_errno()
   let total = withLock(&residentScanLock) { () -> UInt in
@@ -151,6 +151,9 @@ func residentForStats() -> UInt {
 }
 
 /// Makes the next stats.resident read a measurement (an explicit purge).
+/// Inlined: malloc_trim's path (purgeArena) is in the warm text, and a
+/// call into the cold text would map 64 KiB of it (scripts/check-library.sh).
+@inline(__always)
 func residentForget() {
   withLock(&residentScanLock) { residentLast.endUs = 0 }
 }
