@@ -126,14 +126,22 @@ if wanted gcc; then
     compare gcc 120 cat bash "$HERE/gcc_work.sh" "$WORK/gcc-src" "$WORK/gcc-out"
 fi
 
+# have_or_install CMD PACKAGE: whether CMD is on the PATH, after installing
+# PACKAGE with apt-get when it is missing and we are root.
+have_or_install() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing $2 with apt-get ..."
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2") \
+            >"$LOGS/apt-$2.log" 2>&1
+    fi
+    command -v "$1" >/dev/null 2>&1
+}
+
 # ---------------------------------------------------------------------------
 # sqlite3
 if wanted sqlite3; then
-    if ! command -v sqlite3 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing sqlite3 with apt-get ..."
-        (apt-get update -qq && apt-get install -y -qq sqlite3) >"$LOGS/apt-sqlite3.log" 2>&1
-    fi
-    if command -v sqlite3 >/dev/null 2>&1; then
+    if have_or_install sqlite3 sqlite3; then
         compare sqlite3 120 cat bash "$HERE/sqlite_work.sh" "$WORK/sqlite.db" "$HERE/sqlite.sql"
     else
         skip sqlite3 "sqlite3 not installed (and could not be installed)"
@@ -149,11 +157,7 @@ fi
 # ---------------------------------------------------------------------------
 # redis
 if wanted redis; then
-    if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing redis-server with apt-get ..."
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >"$LOGS/apt-redis.log" 2>&1
-    fi
-    if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    if have_or_install redis-server redis-server && command -v redis-cli >/dev/null 2>&1; then
         compare redis 120 cat bash "$HERE/redis_work.sh" "$WORK/redis"
     else
         skip redis "redis-server not installed (and could not be installed)"
@@ -163,11 +167,7 @@ fi
 # ---------------------------------------------------------------------------
 # bind
 if wanted bind; then
-    if ! command -v named-checkzone >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing bind9-utils with apt-get ..."
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bind9-utils) >"$LOGS/apt-bind.log" 2>&1
-    fi
-    if command -v named-checkzone >/dev/null 2>&1; then
+    if have_or_install named-checkzone bind9-utils; then
         compare bind 120 cat bash "$HERE/bind_work.sh" "$WORK/bind"
     else
         skip bind "named-checkzone not installed (and could not be installed)"
