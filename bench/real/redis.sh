@@ -25,6 +25,7 @@ case "$lib" in
 esac
 dir=$(mktemp -d)
 trap 'redis-cli -s "$dir/redis.sock" shutdown nosave >/dev/null 2>&1; rm -rf "$dir"' EXIT
+trap 'exit 1' TERM INT PIPE   # (so that the EXIT trap stops the server then too)
 LD_PRELOAD=$preload redis-server --port 0 --unixsocket "$dir/redis.sock" --save "" --appendonly no \
   --dir "$dir" --logfile "$dir/redis.log" --daemonize no >/dev/null 2>&1 &
 server=$!

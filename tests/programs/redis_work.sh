@@ -18,6 +18,10 @@ redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --save "" --appe
   --dir "$dir" --logfile "$dir/redis.log" --daemonize no --enable-debug-command local \
   --lazyfree-lazy-user-del yes >"$dir/server.out" 2>&1 &
 server=$!
+# The server goes with the script, however it ends (a failed step, the
+# runner's timeout, a closed pipe): a stray one would outlive the suite.
+trap 'cli shutdown nosave >/dev/null 2>&1; kill "$server" 2>/dev/null' EXIT
+trap 'exit 1' TERM INT PIPE
 for _ in $(seq 100); do
   [ "$(cli ping 2>/dev/null)" = PONG ] && break
   sleep 0.1
@@ -82,3 +86,4 @@ echo "keys after: $(cli dbsize)"
 cli shutdown nosave >/dev/null 2>&1
 wait "$server"
 echo "server exit: $?"
+trap - EXIT
