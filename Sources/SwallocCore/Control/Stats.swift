@@ -96,7 +96,10 @@ private func residentBytes(_ address: UInt, _ size: UInt, _ vector: UnsafeMutabl
 /// polls stats.resident pays it at most 1% of the time
 /// (residentForStats).
 func residentMeasure() -> UInt {
-  withLock(&residentScanLock) { residentMeasureLocked() }
+  let saved = swalloc_errno()
+  let total = withLock(&residentScanLock) { residentMeasureLocked() }
+  swalloc_set_errno(saved)
+  return total
 }
 
 /// The last measurement stats.resident made (residentForStats): its
@@ -158,36 +161,32 @@ func residentForget() {
   withLock(&residentScanLock) { residentLast.endUs = 0 }
 }
 
-/// residentMeasure's scan; residentScanLock held.
+/// residentMeasure's scan; residentScanLock held. The callers keep errno
+/// (mincore sets it for a range unmapped meanwhile).
 private func residentMeasureLocked() -> UInt {
-  let saved = swalloc_errno()
-  let total = { () -> UInt in
-    var total: UInt = 0
-    // The window's vector, then one byte per page of a radix leaf.
-    let leafPages = UInt(pageMapLeafVectorBytes)
-    if residentScanVector == nil {
-      residentScanVector = baseAlloc(residentScanWindowPages &+ leafPages)?
-        .bindMemory(to: UInt8.self, capacity: Int(residentScanWindowPages &+ leafPages))
+  var total: UInt = 0
+  // The window's vector, then one byte per page of a radix leaf.
+  let leafPages = UInt(pageMapLeafVectorBytes)
+  if residentScanVector == nil {
+    residentScanVector = baseAlloc(residentScanWindowPages &+ leafPages)?
+      .bindMemory(to: UInt8.self, capacity: Int(residentScanWindowPages &+ leafPages))
+  }
+  guard let vector = residentScanVector else { return 0 }
+  pageMapForEachEntry(vector: vector + Int(residentScanWindowPages)) { entry in
+    if entry & pageMapArenaChunkTag != 0 {
+      let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
+      total &+= residentBytes(meta.pointee.chunk, chunkSize, vector)
+    } else if let record = UnsafeMutablePointer<Extent>(bitPattern: entry) {
+      total &+= residentBytes(record.pointee.address, hugeRecordBytes(record), vector)
     }
-    guard let vector = residentScanVector else { return 0 }
-    pageMapForEachEntry(vector: vector + Int(residentScanWindowPages)) { entry in
-      if entry & pageMapArenaChunkTag != 0 {
-        let meta = UnsafeMutablePointer<ChunkMeta>(bitPattern: entry & ~pageMapArenaChunkTag).unsafelyUnwrapped
-        total &+= residentBytes(meta.pointee.chunk, chunkSize, vector)
-      } else if let record = UnsafeMutablePointer<Extent>(bitPattern: entry) {
-        total &+= residentBytes(record.pointee.address, hugeRecordBytes(record), vector)
-      }
-    }
-    withLock(&hugeCacheLock) {
-      var e = hugeCache.first
-      while let cur = e { total &+= residentBytes(cur.pointee.address, hugeRecordBytes(cur), vector); e = cur.pointee.next }
-    }
-    withLock(&baseLock) {
-      baseForEachMapping { address, size in total &+= residentBytes(address, size, vector) }
-    }
-    return total
-  }()
-  swalloc_set_errno(saved)
+  }
+  withLock(&hugeCacheLock) {
+    var e = hugeCache.first
+    while let cur = e { total &+= residentBytes(cur.pointee.address, hugeRecordBytes(cur), vector); e = cur.pointee.next }
+  }
+  withLock(&baseLock) {
+    baseForEachMapping { address, size in total &+= residentBytes(address, size, vector) }
+  }
   return total
 }
 
