@@ -766,16 +766,21 @@ final class ThreadCacheGCTests: XCTestCase {
     sendHome([popped] + regions[next...].map { $0! }, t, sizeClass, arena)
   }
 
-  /// The stacks of 4-15 KiB regions may grow further in a process with
-  /// one thread than in one with several (tcacheGrowBudgetAlone); the
-  /// block reserves the larger count, and no limit is below the base.
-  func testSmallStacksGrowFurtherInASingleThreadedProcess() {
+  /// The stacks of 4-15 KiB regions, and of the large classes, may grow
+  /// further in a process with one thread than in one with several
+  /// (tcacheGrowBudgetAlone, tcacheBigGrowBudgetShared); the block
+  /// reserves the larger count, and no limit is below the base.
+  func testStacksGrowFurtherInASingleThreadedProcess() {
     for c in 0..<config.tcacheClassCount {
       XCTAssertLessThanOrEqual(config.tcacheBaseCapacities[c], config.tcacheSharedCapacities[c], "class \(c)")
       XCTAssertLessThanOrEqual(config.tcacheSharedCapacities[c], config.tcacheCapacities[c], "class \(c)")
       XCTAssertLessThanOrEqual(config.tcacheCapacities[c], max(config.tcacheBaseCapacities[c], tcacheGrowSlots))
       if c >= config.smallClassCount {
-        XCTAssertEqual(config.tcacheSharedCapacities[c], config.tcacheCapacities[c], "large class \(c): one budget")
+        let size = sizeClassSize(c)
+        let base = config.tcacheBaseCapacities[c]
+        XCTAssertEqual(config.tcacheCapacities[c], max(base, min(UInt32(tcacheBigGrowBudget / size), tcacheGrowSlots)))
+        XCTAssertEqual(config.tcacheSharedCapacities[c],
+                       max(base, min(UInt32(tcacheBigGrowBudgetShared / size), tcacheGrowSlots)), "large class \(c)")
       }
     }
     let c8k = classIndexFor(8192), c12k = classIndexFor(12288)
@@ -785,6 +790,10 @@ final class ThreadCacheGCTests: XCTestCase {
     XCTAssertEqual(config.tcacheCapacities[c12k], 21)
     XCTAssertEqual(tcacheGrowthLimit(c12k),
                    swalloc_single_threaded() ? config.tcacheCapacities[c12k] : config.tcacheSharedCapacities[c12k])
+    // 32 KiB runs: 16 entries alone, 8 with threads.
+    let c32k = classIndexFor(32 << 10)
+    XCTAssertEqual(config.tcacheCapacities[c32k], 16)
+    XCTAssertEqual(config.tcacheSharedCapacities[c32k], 8)
   }
 
   func testAStackThatKeepsSwingingGrowsAndShrinksBackWhenQuiet() {
