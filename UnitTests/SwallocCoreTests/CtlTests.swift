@@ -134,6 +134,28 @@ final class CtlTests: XCTestCase {
     XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
   }
 
+  /// thread.idle (jemalloc 5.3's idle hint): an action that returns the
+  /// calling thread's cached blocks, and succeeds for a thread without a
+  /// cache too (thread.tcache.flush is EFAULT there).
+  func testThreadIdleReturnsTheCachedBlocks() {
+    var value = 0
+    var length = 8
+    XCTAssertEqual("thread.idle".withCString { swallocCtl($0, &value, &length, nil, 0) }, EPERM)
+    XCTAssertEqual("thread.idle".withCString { swallocCtl($0, nil, nil, &value, 8) }, EPERM)
+    let blocks = (0..<64).map { _ in swallocMalloc(48)! }
+    for b in blocks { swallocFree(b) }
+    guard let t = currentTcache() else { return XCTFail("the test thread has no cache") }
+    XCTAssertGreaterThan(tcacheBin(t, classIndexFor(48)).count, 0, "the frees were cached")
+    XCTAssertEqual("thread.idle".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
+    for c in 0..<config.tcacheClassCount { XCTAssertEqual(tcacheBin(t, c).count, 0, "class \(c) still holds blocks") }
+    var off: UInt8 = 0
+    XCTAssertEqual("thread.tcache.enabled".withCString { swallocCtl($0, nil, nil, &off, 1) }, 0)
+    XCTAssertEqual("thread.tcache.flush".withCString { swallocCtl($0, nil, nil, nil, 0) }, EFAULT)
+    XCTAssertEqual("thread.idle".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0, "no cache: still 0")
+    var on: UInt8 = 1
+    XCTAssertEqual("thread.tcache.enabled".withCString { swallocCtl($0, nil, nil, &on, 1) }, 0)
+  }
+
   func testStatsFollowAllocationsAndPurgeEmptiesDirtyPages() {
     // The thread's cache emptied first: its collector (tcacheEvent, every
     // few refills; tcacheIdleTick, by the clock) may hand cached regions

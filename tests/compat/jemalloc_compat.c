@@ -434,6 +434,21 @@ int ctl_checks(void) {
   b = true;
   EXPECT(mallctl("thread.tcache.enabled", NULL, NULL, &b, 1) == 0, "thread.tcache.enabled = true refused");
   EXPECT(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "thread.tcache.flush after re-enabling refused");
+  // thread.idle (jemalloc 5.3): an action; the thread's cached blocks go
+  // back to their bins, so the small frees the arenas count go up.
+  EXPECT(mallctl("thread.idle", &z, &len, NULL, 0) == EPERM, "reading thread.idle: not EPERM");
+  EXPECT(mallctl("thread.idle", NULL, NULL, &z, 8) == EPERM, "writing thread.idle: not EPERM");
+  {
+    void *blocks[64];
+    for (int k = 0; k < 64; k++) blocks[k] = f_malloc(48);
+    for (int k = 0; k < 64; k++) f_free(blocks[k]);
+    uint64_t before = 0, after = 0;
+    EXPECT(rd("stats.arenas.4096.small.ndalloc", &before, 8) == 0, "stats.arenas.4096.small.ndalloc unread");
+    EXPECT(mallctl("thread.idle", NULL, NULL, NULL, 0) == 0, "thread.idle refused");
+    EXPECT(rd("stats.arenas.4096.small.ndalloc", &after, 8) == 0, "stats.arenas.4096.small.ndalloc unread");
+    EXPECT(after > before, "thread.idle returned no cached block (small.ndalloc %llu -> %llu)",
+           (unsigned long long)before, (unsigned long long)after);
+  }
   // A wrong length: EINVAL, with as many of the value's bytes as fit and
   // their count (jemalloc's READ).
   unsigned char bytes[16];

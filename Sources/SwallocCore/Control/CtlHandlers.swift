@@ -130,6 +130,21 @@ func threadTcacheEnabledCtl(_ c: CtlCall) -> Int32 {
   }
 }
 
+/// thread.idle: the calling thread's cached blocks go back to their arenas
+/// (flushThreadCache), and its arena takes a decay step (arena.<i>.decay):
+/// its slab pool and large-run cache go back to the free pages if no
+/// allocation took from them since the last look, and decay purges what its
+/// curve allows by now. Nothing more: the arena's other threads may still be
+/// busy (jemalloc purges the whole arena only where arenas outnumber the
+/// CPUs twice, i.e. are as good as per thread). A thread that has no cache
+/// and no arena yet makes neither.
+func threadIdle() {
+  flushThreadCache()
+  if let a = currentTcache()?.pointee.arena ?? currentUncached()?.pointee.arena {
+    decayArena(Int(a.pointee.index))
+  }
+}
+
 func flushThreadCache() {
   guard let t = currentTcache() else { return }
   quarantineDrain(t)

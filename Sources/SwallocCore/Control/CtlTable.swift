@@ -35,7 +35,7 @@ enum CtlName: Int {
   case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
   case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
   case optionZeroRealloc, optionConfirmConf, statsZeroReallocs, optionLgProfInterval, profIntervalCtl
-  case arenasLookup, arenaInitialized
+  case arenasLookup, arenaInitialized, threadIdleAction
 
   var shape: (pattern: StaticString, index: CtlIndex) {
     if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
@@ -124,6 +124,12 @@ enum CtlName: Int {
         threadTcacheAvailable() ? c.action { flushThreadCache() } : EFAULT
       }
     case .threadTcacheEnabled: return node("thread.tcache.enabled", .none, call, threadTcacheEnabledCtl)
+    case .threadIdleAction:
+      // jemalloc 5.3's hint that the calling thread will be idle for a while
+      // (thread pools call it before they park a worker). A thread without a
+      // cache succeeds too, as with jemalloc (thread.tcache.flush's EFAULT
+      // is for an explicit flush).
+      return node("thread.idle", .none, call) { c in c.action { threadIdle() } }
 
     case .arenaPurgeAction:
       return node("arena.#.purge", .arenaOrAll, call) { c in
