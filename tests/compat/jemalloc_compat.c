@@ -431,6 +431,7 @@ int ctl_checks(void) {
   b = false;
   EXPECT(mallctl("thread.tcache.enabled", NULL, NULL, &b, 1) == 0, "thread.tcache.enabled = false refused");
   EXPECT(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == EFAULT, "thread.tcache.flush without a cache: not EFAULT");
+  EXPECT(mallctl("thread.idle", NULL, NULL, NULL, 0) == 0, "thread.idle without a cache: not 0 (jemalloc's)");
   b = true;
   EXPECT(mallctl("thread.tcache.enabled", NULL, NULL, &b, 1) == 0, "thread.tcache.enabled = true refused");
   EXPECT(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "thread.tcache.flush after re-enabling refused");
