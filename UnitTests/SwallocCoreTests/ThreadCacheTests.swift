@@ -1089,6 +1089,18 @@ final class ArenaChoiceTests: XCTestCase {
     mutexUnlock(&arenasLock)
   }
 
+  /// The counts of bindings and moves only ever grow: a server that makes
+  /// threads all the time binds its 2^32nd after days (10,000 a second:
+  /// five days), and a checked add trapped there, in arenaChoose. They wrap.
+  func testBindingCountsWrapRatherThanTrap() {
+    let bound = threadsBound.load(ordering: .relaxed)
+    threadsBound.store(UInt32.max, ordering: .relaxed)
+    defer { threadsBound.store(bound, ordering: .relaxed) }
+    guard let a = arenaChoose() else { return XCTFail("no arena") }
+    arenaRelease(a)
+    XCTAssertEqual(threadsBound.load(ordering: .relaxed), 0, "wrapped")
+  }
+
   func testAThreadWhoseLocksCostItTimeMovesToALessLoadedArena() throws {
     if config.autoArenaCount < 2 { throw XCTSkip("one automatic arena (one CPU): nowhere to move") }
     // The cache's thread (counted by arenaChoose, released by tcacheDestroy

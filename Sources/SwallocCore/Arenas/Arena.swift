@@ -69,7 +69,11 @@ nonisolated(unsafe) var arenaCount = 1
 /// arenasDirty/MuzzyDecayMs and Arena.destroyed.
 nonisolated(unsafe) var arenasLock = Mutex()
 /// Threads that have bound to an arena so far (the background thread's
-/// default rule reads it). Atomic (relaxed): a counter.
+/// default rule reads it). Atomic (relaxed): a counter that wraps (a
+/// program making 10,000 threads a second binds its 2^32nd in five days;
+/// a checked add trapped there; the rule only asks whether it is below 2,
+/// which a wrap makes true for two bindings, long after the thread it
+/// starts).
 let threadsBound = Atomic<UInt32>(0)
 /// Threads bound to an arena now: arenaChoose counts a thread in,
 /// arenaRelease (its exit, or its move to a cache of its own) out, and a
@@ -85,7 +89,7 @@ let threadsBound = Atomic<UInt32>(0)
 nonisolated(unsafe) var threadsLiveWord: UInt32 = 0
 
 /// Threads moved to another arena by arenaSpreadTarget so far (the stats
-/// report). Atomic (relaxed): a counter.
+/// report). Atomic (relaxed): a counter that wraps, as threadsBound.
 let threadsSpread = Atomic<UInt32>(0)
 /// Room for 256 arenas made by arenas.create beyond the automatic ones
 /// (config.arenaTableCapacity, within jemalloc's limit of 4095). Kept small
@@ -210,7 +214,7 @@ func arenaChoose() -> UnsafeMutablePointer<Arena>? {
     // Arena 0 is made at the boot, which fails without it.
     if best < 0 { return nil }
     arenaThreadCounts[best] &+= 1
-    threadsBound.add(1, ordering: .relaxed)
+    threadsBound.wrappingAdd(1, ordering: .relaxed)
     atomicU32(&threadsLiveWord).pointee.add(1, ordering: .relaxed)
     return arenas[best]
   }
@@ -311,7 +315,7 @@ func arenaSpreadTarget(from own: UnsafeMutablePointer<Arena>, now: UInt32) -> Un
     arenaThreadCounts[index] &-= 1
     arenaThreadCounts[best] &+= 1
     arenaSlots[index].departedMs = max(now, 1)
-    threadsSpread.add(1, ordering: .relaxed)
+    threadsSpread.wrappingAdd(1, ordering: .relaxed)
     return arenas[best]
   }
 }
