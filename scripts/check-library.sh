@@ -84,6 +84,20 @@ if [ "$plt" = 0 ] && [ "$xsegs" = 3 ] && readelf -SW "$lib" | grep -q ' \.text\.
 else
   echo "FAIL expected no .plt ($plt found) and three executable segments, .text.hot, .text and .text.warm ($xsegs found)"; fail=1
 fi
+# Initial-exec TLS (the fast paths' thread slots): a library loaded by
+# dlopen takes it from the few hundred bytes of static TLS surplus glibc
+# keeps for all such libraries together, and fails to load ("cannot
+# allocate memory in static TLS block") once they are used up. The heap
+# profiler's 768-byte backtrace buffer was there (848 bytes in all) until
+# 16 bytes more made the unit tests' dlopen of the library fail; it is on
+# the sampling thread's stack now (ProfSampling.swift, profWithBacktrace).
+tls=$(readelf -lW "$lib" | awk '$1 == "TLS" {print $6}')
+[ -n "$tls" ] && tls=$((tls))
+if [ -n "$tls" ] && [ "$tls" -le 128 ]; then
+  echo "ok   initial-exec TLS: $tls bytes (at most 128)"
+else
+  echo "FAIL initial-exec TLS: ${tls:-none found} bytes, more than 128 (dlopen takes it from glibc's small static TLS surplus)"; fail=1
+fi
 # The unwind search table (.eh_frame_hdr), which libgcc's _Unwind_Find_FDE
 # binary-searches for every frame of a heap-profile backtrace: sorted, and
 # covering every executable segment. (lld sorts it by each function's

@@ -110,8 +110,6 @@ const char *swalloc_program_conf(void) { return &malloc_conf != NULL ? malloc_co
 // Heap profiling (Prof.swift).
 __thread struct swalloc_prof_tsd swalloc_tsd_prof
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0, 0, 0};
-__thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
-    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 // The heap profiler's cached unwinder (Control/ProfUnwind.swift) is Swift;
 // these are the pieces it cannot express. swalloc_unwind_regs: the return

@@ -116,8 +116,9 @@ static inline bool swalloc_single_threaded(void) {
   return &__libc_single_threaded != 0 && __libc_single_threaded != 0;
 }
 
-// Heap profiling (Prof.swift): the thread's sampling state and a buffer
-// for its backtraces (initial-exec, like the slots above).
+// Heap profiling (Prof.swift): the thread's sampling state (initial-exec,
+// like the slots above). Its backtraces go to a buffer on the sampling
+// thread's stack (profWithBacktrace).
 struct swalloc_prof_tsd {
   int64_t countdown;   // bytes left before the next sample
   uint64_t prng;       // xorshift state, 0 until the thread's first draw
@@ -129,10 +130,7 @@ struct swalloc_prof_tsd {
 #define SWALLOC_PROF_CAPTURE 96   // frames asked of the unwinder (ours included)
 extern __thread struct swalloc_prof_tsd swalloc_tsd_prof
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
-extern __thread void *swalloc_tsd_prof_frames[SWALLOC_PROF_CAPTURE]
-    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 static inline struct swalloc_prof_tsd *swalloc_tls_prof(void) { return &swalloc_tsd_prof; }
-static inline void **swalloc_tls_prof_frames(void) { return swalloc_tsd_prof_frames; }
 // The heap profiler's cached unwinder (Control/ProfUnwind.swift) and what
 // it needs from C (platform.c): the frame registers of the caller of
 // swalloc_unwind_regs, glibc's backtrace(3) (its fallback), libgcc_s's

@@ -153,7 +153,11 @@ func profPrime() {
   if !config.opt.prof || profPrimed { return }
   let s = swalloc_tls_prof()!
   s.pointee.busy = 1
-  _ = swalloc_glibc_backtrace(swalloc_tls_prof_frames(), 4)
+  var frames: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
+                UnsafeMutableRawPointer?) = (nil, nil, nil, nil)
+  withUnsafeMutablePointer(to: &frames) { p in
+    _ = swalloc_glibc_backtrace(UnsafeMutableRawPointer(p).assumingMemoryBound(to: UnsafeMutableRawPointer?.self), 4)
+  }
   if let table = baseAlloc(profUnwindCacheBytes, alignment: 64) {
     _ = unwindInit(table, Int(profUnwindCacheBytes))
   }

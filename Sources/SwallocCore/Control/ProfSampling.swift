@@ -43,28 +43,50 @@ func profAllocSampled(_ size: UInt, alignment: UInt, zero: Bool,
   defer { s.pointee.busy = 0 }
   let align = max(alignment, quantum)
   let usize = usableSizeFor(size, alignment: align)
-  let frames = swalloc_tls_prof_frames().unsafelyUnwrapped
-  let captured = profBacktrace(frames, Int(SWALLOC_PROF_CAPTURE))
-  let request = usize < largeMinClass ? max(largeMinClass, align) : size
-  // The block's own allocation passes allocateAligned's countdown step:
-  // it must not count (a fresh draw shortened by 16 KiB would sample the
-  // next allocations more often).
-  let countdown = s.pointee.countdown
-  let block = allocateAligned(request, alignment: align, zero: zero, uncached: true, arena: arena)
-  s.pointee.countdown = countdown
-  guard let p = block else { return nil }
-  let address = UInt(bitPattern: p)
-  let record: UnsafeMutablePointer<Extent>
-  let leaf = pageMapLookup(address)
-  if leaf & pageMapArenaChunkTag == 0 {
-    guard let r = UnsafeMutablePointer<Extent>(bitPattern: leaf) else { return p }
-    record = r
-  } else {
-    guard let e = pageEntryExtent(pageEntry(address)) else { return p }
-    record = e
+  return profWithBacktrace { frames, captured in
+    let request = usize < largeMinClass ? max(largeMinClass, align) : size
+    // The block's own allocation passes allocateAligned's countdown step:
+    // it must not count (a fresh draw shortened by 16 KiB would sample the
+    // next allocations more often).
+    let countdown = s.pointee.countdown
+    let block = allocateAligned(request, alignment: align, zero: zero, uncached: true, arena: arena)
+    s.pointee.countdown = countdown
+    guard let p = block else { return nil }
+    let address = UInt(bitPattern: p)
+    let record: UnsafeMutablePointer<Extent>
+    let leaf = pageMapLookup(address)
+    if leaf & pageMapArenaChunkTag == 0 {
+      guard let r = UnsafeMutablePointer<Extent>(bitPattern: leaf) else { return p }
+      record = r
+    } else {
+      guard let e = pageEntryExtent(pageEntry(address)) else { return p }
+      record = e
+    }
+    profRecordBacktrace(s, frames, captured, usize: usize, record)
+    return p
   }
-  profRecordBacktrace(s, frames, captured, usize: usize, record)
-  return p
+}
+
+/// The frames profBacktrace captures (SWALLOC_PROF_CAPTURE of them).
+typealias ProfFrames = InlineArray<96, UnsafeMutableRawPointer?>
+
+/// Captures the calling thread's backtrace into a buffer on its own stack
+/// and passes it and the number of frames captured to `body`. On the stack,
+/// not in a thread-local buffer: those 768 bytes were most of the
+/// library's initial-exec TLS, which glibc must find in the static TLS
+/// surplus it keeps for libraries loaded later, so dlopen of the library
+/// failed ("cannot allocate memory in static TLS block") in a process
+/// whose other libraries had used some of that surplus (the unit tests'
+/// runner, once the thread counters took 16 bytes more). Sampling is rare (one
+/// allocation per ~512 KiB by default), and a thread's stack has the room
+/// that its malloc caller's frames leave.
+@inline(__always)
+func profWithBacktrace<R>(_ body: (UnsafeMutablePointer<UnsafeMutableRawPointer?>, Int) -> R) -> R {
+  var frames = ProfFrames(repeating: nil)
+  return withUnsafeMutablePointer(to: &frames) { p in
+    let buffer = UnsafeMutableRawPointer(p).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+    return body(buffer, profBacktrace(buffer, Int(SWALLOC_PROF_CAPTURE)))
+  }
 }
 
 /// realloc resized a sampled large or huge block in place (its record
@@ -84,9 +106,7 @@ func profResizedInPlace(_ record: UnsafeMutablePointer<Extent>, usize: UInt) {
   let s = swalloc_tls_prof().unsafelyUnwrapped
   s.pointee.busy = 1
   defer { s.pointee.busy = 0 }
-  let frames = swalloc_tls_prof_frames().unsafelyUnwrapped
-  let captured = profBacktrace(frames, Int(SWALLOC_PROF_CAPTURE))
-  profRecordBacktrace(s, frames, captured, usize: usize, record)
+  profWithBacktrace { frames, captured in profRecordBacktrace(s, frames, captured, usize: usize, record) }
 }
 
 /// Records the sample of a block whose `record` the caller has: its stack
