@@ -35,8 +35,8 @@ private func bootSteps() -> Bool {
   // The page size from the auxiliary vector (sysconf may not be ready this
   // early) must be the 4 KiB the allocator is built for.
   let auxPage = UInt(getauxval(UInt(AT_PAGESZ)))
-  if auxPage != 0 && auxPage != pageSize { fatal("swalloc: unsupported page size (only 4096 is supported)") }
-  if !emptyTcacheCoversBins() { fatal("swalloc: the thread cache layout does not match the fast paths (empty tcache, owner word or stack stride)") }
+  if auxPage != 0 && auxPage != pageSize { fatal("unsupported page size (not 4096)") }
+  if !emptyTcacheCoversBins() { fatal("the thread cache layout does not match the fast paths") }
   // 16 random bytes the kernel gives every process: the secret of the
   // remote-free links (Bin.swift). Never 0 in practice; a missing vector
   // leaves address-dependent encoding only.

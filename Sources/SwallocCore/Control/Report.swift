@@ -116,17 +116,18 @@ func statsPrint(json: Bool = config.opt.statsJSON, to callback: StatsWriteCallba
   }
 }
 
-/// The thread printing a report (pthread_self), 0 when none: a write
+/// The thread printing a report (swalloc_tls_lock_owner_id), 0 when none: a write
 /// callback runs with reportLock held, so a report it starts itself, or a
 /// fork it makes, must not wait for that lock (it would wait forever).
-/// Atomic (relaxed): a thread only compares it with its own id, which only
-/// it stores.
+/// Atomic (relaxed): a thread only compares it with its own id (the
+/// address of one of its TLS slots, as the locks name their holder), which
+/// only it stores.
 let reportOwner = Atomic<UInt>(0)
 
 /// Whether the calling thread holds reportLock (inside a write callback).
 @inline(__always)
 func reportHeldByThisThread() -> Bool {
-  reportOwner.load(ordering: .relaxed) == UInt(pthread_self())
+  reportOwner.load(ordering: .relaxed) == UInt(swalloc_tls_lock_owner_id())
 }
 
 /// Runs `body`'s put() calls as one report to `callback` (or config.opt.reportFd). A
@@ -138,7 +139,7 @@ private func withReport(to callback: StatsWriteCallback?, context: UnsafeMutable
     return
   }
   withLock(&reportLock) {
-    reportOwner.store(UInt(pthread_self()), ordering: .relaxed)
+    reportOwner.store(UInt(swalloc_tls_lock_owner_id()), ordering: .relaxed)
     reportCallback = callback
     reportCallbackContext = context
     body()

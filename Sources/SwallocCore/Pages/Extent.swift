@@ -102,7 +102,7 @@ let extentBitmapWords: UInt = 4
 /// Sets config.extentRecordSize: the whole record, in 64-byte lines.
 func extentRecordBoot() {
   if Bitmap.wordCount(bits: config.maxRegionsPerSlab) > extentBitmapWords {
-    fatal("swalloc: a slab has more regions than an extent record's bitmap holds")
+    fatal("a slab has more regions than an extent record's bitmap holds")
   }
   config.extentRecordSize = (UInt(MemoryLayout<Extent>.stride) &+ 63) & ~63
 }

@@ -99,7 +99,7 @@ func pageMapForEachEntry(vector: UnsafeMutablePointer<UInt8>, _ body: (UInt) -> 
 /// them (for the unit tests, which boot more than once).
 func pageMapBoot() -> Bool {
   if rootEntries != Int(SWALLOC_PAGEMAP_ROOT_ENTRIES) || leafEntries != Int(SWALLOC_PAGEMAP_LEAF_ENTRIES) {
-    fatal("swalloc: the static page map does not match its geometry")
+    fatal("the static page map does not match its geometry")
   }
   pageMapRoot.update(repeating: pageMapEmptyLeaf, count: rootEntries)
   pageMapHot[0] = ~0

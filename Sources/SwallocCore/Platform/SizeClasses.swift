@@ -371,15 +371,15 @@ private func slabPagesByWaste(regionSize: UInt) -> UInt {
 
 /// Builds the lookup tables and the per-bin geometry (config.binInfos).
 func sizeClassesBoot() {
-  if config.binInfos.entries.count != classCount { fatal("swalloc: the size class tables have the wrong length") }
+  if config.binInfos.entries.count != classCount { fatal("the size class tables have the wrong length") }
   config.smallClassCount = 0
   while config.smallClassCount < classCount && sizeClassSize(config.smallClassCount) < 4 &* pageSize {
     config.smallClassCount &+= 1
   }
   let lookupEntries = Int(lookupMaxSize >> 4) &+ 1
-  if lookupEntries > sizeBinOffsets.entries.count { fatal("swalloc: the size code table is too small") }
+  if lookupEntries > sizeBinOffsets.entries.count { fatal("the size code table is too small") }
   if sizeClassSize(config.smallClassCount &- 1) != lookupMaxSize {
-    fatal("swalloc: the size code table does not end at the largest small class")
+    fatal("the size code table does not end at the largest small class")
   }
   // Entry i serves the sizes up to i * 16: the first class that holds
   // them, found by walking the classes alongside (classifying each of the
@@ -399,13 +399,13 @@ func sizeClassesBoot() {
   // Entry i holds the class of the sizes (i << 12) + 1 ... (i + 1) << 12
   // (the class of the largest, which is theirs: no class boundary falls
   // inside an entry above lookupMaxSize).
-  if upperTableEntries > sizeUpper.entries.count { fatal("swalloc: the upper size table is too small") }
+  if upperTableEntries > sizeUpper.entries.count { fatal("the upper size table is too small") }
   i = Int(lookupMaxSize >> UInt(upperTableShift))
   while i < upperTableEntries {
     sizeUpper[i] = UInt8(sizeClassIndex(UInt(i &+ 1) << UInt(upperTableShift)))
     i &+= 1
   }
-  if classCount >= codeSizeEntries { fatal("swalloc: the class size table is too small") }
+  if classCount >= codeSizeEntries { fatal("the class size table is too small") }
   i = 0
   while i < classCount {
     codeSizes[i &+ 1] = UInt32(sizeClassSize(i))
