@@ -43,8 +43,8 @@ __thread void *swalloc_tsd_tcache
         swalloc_empty_tcache + SWALLOC_TCACHE_BINS_OFFSET;
 __thread uint8_t swalloc_tsd_state
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
-__thread uint64_t swalloc_tsd_bytes[2]
-    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0};
+__thread uint64_t swalloc_tsd_bytes[4]
+    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0, 0, 0};
 __thread uint32_t swalloc_tsd_lock_weight
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = 0;
 __thread int32_t swalloc_tsd_allocated_pending

@@ -152,6 +152,65 @@ final class CtlTests: XCTestCase {
     // up by other tests.)
   }
 
+  /// thread.peak (jemalloc 5.3): the highest allocated - deallocated of the
+  /// thread since thread.peak.reset, sampled on the slow paths, exact when
+  /// read, and low by at most what the thread's cache held when the rise
+  /// came from cached blocks and was freed before any slow path.
+  func testThreadPeakFollowsTheHighestNetAllocation() {
+    var value: UInt64 = 0
+    var length = 8
+    XCTAssertEqual("thread.peak.read".withCString { swallocCtl($0, nil, nil, &value, 8) }, EPERM)
+    XCTAssertEqual("thread.peak.reset".withCString { swallocCtl($0, &value, &length, nil, 0) }, EPERM)
+    XCTAssertEqual("thread.peak.reset".withCString { swallocCtl($0, nil, nil, &value, 8) }, EPERM)
+    func reset() { XCTAssertEqual("thread.peak.reset".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0) }
+    func peak() -> UInt64 {
+      var v: UInt64 = 0
+      var n = 8
+      XCTAssertEqual("thread.peak.read".withCString { swallocCtl($0, &v, &n, nil, 0) }, 0)
+      XCTAssertEqual(n, 8)
+      return v
+    }
+    reset()
+    XCTAssertEqual(peak(), 0)
+    // A huge block: counted on its slow path, exactly.
+    let huge = swallocMalloc(8 << 20)!
+    swallocFree(huge)
+    XCTAssertEqual(peak(), 8 << 20)
+    // Small blocks: exact at the read, and frees lower the net, not the peak.
+    reset()
+    let small = (0..<4096).map { _ in swallocMalloc(64)! }
+    XCTAssertEqual(peak(), 4096 * 64)
+    for b in small { swallocFree(b) }
+    XCTAssertEqual(peak(), 4096 * 64)
+    // The same rise freed before the read: sampled at the refills, short by
+    // at most the pops since the last one (one refill, at most 32 KiB).
+    reset()
+    let again = (0..<4096).map { _ in swallocMalloc(64)! }
+    for b in again { swallocFree(b) }
+    let sampled = peak()
+    XCTAssertLessThanOrEqual(sampled, 4096 * 64)
+    XCTAssertGreaterThanOrEqual(sampled, 4096 * 64 - UInt64(tcacheRefillBudget))
+    // Large blocks taken from the cache (the second round) and freed before
+    // the read: short by at most what their stack held.
+    let usable = UInt64(sizeClassSize(classIndexFor(20000)))
+    for _ in 0..<2 {
+      let runs = (0..<64).map { _ in swallocMalloc(20000)! }
+      for r in runs { swallocFree(r) }
+    }
+    reset()
+    let runs = (0..<64).map { _ in swallocMalloc(20000)! }
+    for r in runs { swallocFree(r) }
+    let large = peak()
+    XCTAssertLessThanOrEqual(large, 64 * usable)
+    XCTAssertGreaterThanOrEqual(large, 64 * usable - UInt64(tcacheBigGrowBudget))
+    // A thread that frees more than it allocates (a block from before the
+    // reset) keeps a peak of 0: the difference is compared as signed.
+    let held = swallocMalloc(1 << 20)!
+    reset()
+    swallocFree(held)
+    XCTAssertEqual(peak(), 0)
+  }
+
   func testStatsFollowAllocationsAndPurgeEmptiesDirtyPages() {
     // The thread's cache emptied first: its collector (tcacheEvent, every
     // few refills; tcacheIdleTick, by the clock) may hand cached regions

@@ -330,7 +330,7 @@ static const struct { const char *name; size_t size; } readable[] = {
   {"prof.interval", 8},
   {"prof.gdump", 1},
   {"thread.arena", 4}, {"thread.allocated", 8}, {"thread.allocatedp", sizeof(void *)}, {"thread.deallocated", 8},
-  {"thread.deallocatedp", sizeof(void *)}, {"thread.tcache.enabled", 1},
+  {"thread.deallocatedp", sizeof(void *)}, {"thread.tcache.enabled", 1}, {"thread.peak.read", 8},
   {"arena.0.dss", sizeof(char *)}, {"arena.0.initialized", 1}, {"arena.0.dirty_decay_ms", 8}, {"arena.0.muzzy_decay_ms", 8},
   {"arenas.narenas", 4}, {"arenas.dirty_decay_ms", 8}, {"arenas.muzzy_decay_ms", 8}, {"arenas.quantum", 8},
   {"arenas.page", 8}, {"arenas.tcache_max", 8}, {"arenas.nbins", 4}, {"arenas.nhbins", 4},
@@ -449,6 +449,32 @@ int ctl_checks(void) {
     EXPECT(rd("stats.arenas.4096.small.ndalloc", &after, 8) == 0, "stats.arenas.4096.small.ndalloc unread");
     EXPECT(after > before, "thread.idle returned no cached block (small.ndalloc %llu -> %llu)",
            (unsigned long long)before, (unsigned long long)after);
+  }
+  // thread.peak (jemalloc 5.3): read-only, and an action that restarts
+  // it at 0; the peak of allocated - deallocated since, exact for a block
+  // that takes the slow path (8 MiB: huge) and within what the thread
+  // cache held for a churn of small blocks (4096 of 64 B, 256 KiB).
+  EXPECT(mallctl("thread.peak.read", NULL, NULL, &z, 8) == EPERM, "writing thread.peak.read: not EPERM");
+  EXPECT(mallctl("thread.peak.reset", &z, &len, NULL, 0) == EPERM, "reading thread.peak.reset: not EPERM");
+  EXPECT(mallctl("thread.peak.reset", NULL, NULL, &z, 8) == EPERM, "writing thread.peak.reset: not EPERM");
+  {
+    uint64_t peak = 1;
+    EXPECT(mallctl("thread.peak.reset", NULL, NULL, NULL, 0) == 0, "thread.peak.reset refused");
+    EXPECT(rd("thread.peak.read", &peak, 8) == 0 && peak == 0, "thread.peak.read after a reset: %llu, not 0",
+           (unsigned long long)peak);
+    void *volatile huge = f_malloc(8 << 20);
+    f_free(huge);
+    EXPECT(rd("thread.peak.read", &peak, 8) == 0 && peak >= (8u << 20) && peak < (9u << 20),
+           "thread.peak.read after malloc(8 MiB) and its free: %llu", (unsigned long long)peak);
+    EXPECT(mallctl("thread.peak.reset", NULL, NULL, NULL, 0) == 0, "thread.peak.reset refused");
+    EXPECT(rd("thread.peak.read", &peak, 8) == 0 && peak == 0, "thread.peak.read after the second reset: %llu",
+           (unsigned long long)peak);
+    static void *volatile small[4096];
+    for (int k = 0; k < 4096; k++) small[k] = f_malloc(64);
+    for (int k = 0; k < 4096; k++) f_free(small[k]);
+    EXPECT(rd("thread.peak.read", &peak, 8) == 0 && peak > (256u << 10) - (32u << 10) && peak < (256u << 10) + (32u << 10),
+           "thread.peak.read after 4096 x malloc(64) and their frees: %llu, not within 32 KiB of 256 KiB",
+           (unsigned long long)peak);
   }
   // A wrong length: EINVAL, with as many of the value's bytes as fit and
   // their count (jemalloc's READ).

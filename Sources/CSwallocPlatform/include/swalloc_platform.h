@@ -77,10 +77,14 @@ static inline void swalloc_tls_set_tcache(void *t) {
 static inline uint8_t swalloc_tls_state(void) { return swalloc_tsd_state; }
 static inline void swalloc_tls_set_state(uint8_t s) { swalloc_tsd_state = s; }
 
-// Bytes this thread allocated / freed outside its tcache's stacks (slow
-// paths, uncached and huge blocks); with the per-stack counters in the
-// tcache they make mallctl's thread.allocated / thread.deallocated.
-extern __thread uint64_t swalloc_tsd_bytes[2]
+// [0], [1]: bytes this thread allocated / freed outside its tcache's
+// stacks (slow paths, uncached and huge blocks); with the per-stack
+// counters in the tcache they make mallctl's thread.allocated /
+// thread.deallocated. [2], [3]: thread.peak (ThreadCounters.swift), the
+// highest allocated - deallocated seen since the last reset, above the
+// difference at the reset. (One variable: each costs the library a
+// relocation and a GOT slot.)
+extern __thread uint64_t swalloc_tsd_bytes[4]
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 static inline uint64_t *swalloc_tls_bytes(void) { return swalloc_tsd_bytes; }

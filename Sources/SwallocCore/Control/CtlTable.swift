@@ -35,7 +35,7 @@ enum CtlName: Int {
   case optionProf, optionProfActive, optionLgProfSample, optionProfPrefix, optionProfFinal, optionProfGdump
   case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
   case optionZeroRealloc, optionConfirmConf, statsZeroReallocs, optionLgProfInterval, profIntervalCtl
-  case arenasLookup, arenaInitialized, threadIdleAction
+  case arenasLookup, arenaInitialized, threadIdleAction, threadPeakValue, threadPeakResetAction
 
   var shape: (pattern: StaticString, index: CtlIndex) {
     if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
@@ -130,6 +130,8 @@ enum CtlName: Int {
       // cache succeeds too, as with jemalloc (thread.tcache.flush's EFAULT
       // is for an explicit flush).
       return node("thread.idle", .none, call) { c in c.action { threadIdle() } }
+    case .threadPeakValue: return node("thread.peak.read", .none, call) { $0.read(threadPeakRead()) }
+    case .threadPeakResetAction: return node("thread.peak.reset", .none, call) { c in c.action { threadPeakReset() } }
 
     case .arenaPurgeAction:
       return node("arena.#.purge", .arenaOrAll, call) { c in

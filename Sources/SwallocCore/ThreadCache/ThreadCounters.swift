@@ -8,11 +8,26 @@ import CSwallocPlatform
 // the bytes the slow paths count in the tsd (swalloc_tsd_bytes). A realloc
 // that changes a block's usable size counts the old size as freed and the
 // new one as allocated; one that keeps it (same size class) counts nothing.
+//
+// thread.peak (jemalloc 5.3): the highest allocated - deallocated of the
+// thread since its last thread.peak.reset (or its start), which jemalloc
+// samples every 64 KiB of allocation, as its fast path adds up bytes. Here
+// it is sampled wherever the counters above take in allocated bytes: the
+// slow paths' allocations, a stack's refill among them (whose counts are
+// folded first), with no instruction on the fast paths (nor on flushes,
+// which only lower it); and exactly when it is read or reset (every stack
+// folded). Between two samples the stacks' unfolded counts make the
+// sampled figure differ from the exact one by the change in the bytes the
+// thread's cache holds since its stacks were folded (a pop is a block
+// leaving the cache, a fast free one entering it), so a rise made of
+// blocks the cache already held, followed by frees before any slow path,
+// is missed by at most what the cache held.
 
 @inline(__always)
 func threadCountAllocated(_ bytes: UInt) {
   let counters = swalloc_tls_bytes().unsafelyUnwrapped
   counters[0] &+= UInt64(bytes)
+  threadPeakSample(counters)
   // Every caller is a slow path that has finished its work and holds no
   // lock: the thread cache's idle pass may flush from here.
   tcacheIdleTick()
@@ -39,6 +54,7 @@ func threadCountsFold(_ t: UnsafeMutablePointer<Tcache>) {
   let (allocated, deallocated) = tcacheCountedBytes(t, reset: true)
   counters[0] &+= allocated
   counters[1] &+= deallocated
+  threadPeakSample(counters)
 }
 
 /// The calling thread's totals (wrapping, as jemalloc's).
@@ -85,6 +101,35 @@ func threadCountsFoldBin(_ bin: UnsafeMutablePointer<TcacheBin>, size: UInt) {
 func threadCountBytes(_ bytes: UInt) {
   let counters = swalloc_tls_bytes().unsafelyUnwrapped
   counters[0] &+= UInt64(bytes)
+  threadPeakSample(counters)
+}
+
+// MARK: thread.peak
+
+/// Raises the thread's peak (`counters` [2], the tsd's) to its allocated -
+/// deallocated ([0] - [1]) when that is higher, both measured from the
+/// last reset ([3]); compared as signed, as jemalloc does, so a thread that
+/// frees more than it allocates (blocks other threads made) keeps a peak
+/// of 0.
+@inline(__always)
+func threadPeakSample(_ counters: UnsafeMutablePointer<UInt64>) {
+  let net = counters[0] &- counters[1] &- counters[3]
+  if Int64(bitPattern: net) > Int64(bitPattern: counters[2]) { counters[2] = net }
+}
+
+/// thread.peak.read: the peak since the last reset, with the counts of
+/// every stack folded first, so the present is exact.
+func threadPeakRead() -> UInt64 {
+  let counters = threadCountersPublished()
+  threadPeakSample(counters)
+  return counters[2]
+}
+
+/// thread.peak.reset: peaks are measured from here on, starting at 0.
+func threadPeakReset() {
+  let counters = threadCountersPublished()
+  counters[2] = 0
+  counters[3] = counters[0] &- counters[1]
 }
 
 /// Bytes a tcache's stacks counted (allocs / frees times class size),
