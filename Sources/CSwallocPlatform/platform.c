@@ -175,6 +175,12 @@ uint32_t swalloc_gettid(void) {
   return (uint32_t)tid;
 }
 
+// getpid(2) through syscall(2), which the library imports anyway: one
+// import less (its symbol, name and relocation sit in the library's first
+// pages, which every process has resident).
+__attribute__((visibility("hidden")))
+uint32_t swalloc_getpid(void) { return (uint32_t)syscall(SYS_getpid); }
+
 __attribute__((visibility("hidden")))
 int swalloc_open_write(const char *path) {
   return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -31,6 +31,71 @@ final class AllocxTests: XCTestCase {
     XCTAssertNil(swallocMallocx(64, arenaFlag(Int32(arenaCount))), "no such arena")
   }
 
+  /// Explicit caches (tcache.create / flush / destroy, MALLOCX_TCACHE):
+  /// blocks freed into one come back out of it and of no other cache; a
+  /// flush empties its stacks; destroy frees its index for the next create;
+  /// an arena named with it rebinds it; resetting an arena empties every
+  /// explicit cache first.
+  func testExplicitCachesKeepTheirOwnBlocks() {
+    func create() -> Int {
+      var index: UInt32 = 0
+      var length = 4
+      XCTAssertEqual("tcache.create".withCString { swallocCtl($0, &index, &length, nil, 0) }, 0)
+      return Int(index)
+    }
+    func act(_ name: String, _ index: Int) -> Int32 {
+      var value = UInt32(index)
+      return name.withCString { swallocCtl($0, nil, nil, &value, 4) }
+    }
+    func flag(_ index: Int) -> Int32 { Int32(index + 2) << 8 }
+    // nallocx ignores the flag, as jemalloc's: no cache needs to exist.
+    XCTAssertEqual(swallocNallocx(100, flag(4000)), swallocNallocx(100, 0))
+    let one = create()
+    let two = create()
+    XCTAssertNotEqual(one, two)
+    guard let t = explicitTcache(one), let u = explicitTcache(two) else { return XCTFail("no caches") }
+    XCTAssertTrue(t.pointee.spread.pinned, "an explicit cache moved by contention")
+    for size in [UInt(16), 100, 1000, 8000, 20000, 60000] {
+      let p = swallocMallocx(size, flag(one))!
+      swallocDallocx(p, flag(one))
+      XCTAssertNotEqual(swallocMallocx(size, flag(two)).map { q in swallocDallocx(q, flag(two)); return q }, p,
+                        "size \(size): another explicit cache handed out the block")
+      XCTAssertEqual(swallocMallocx(size, flag(one)), p, "size \(size): the block did not come back")
+      swallocDallocx(p, flag(one))
+    }
+    let c = classIndexFor(100)
+    XCTAssertGreaterThan(tcacheBin(t, c).count, 0)
+    XCTAssertEqual(act("tcache.flush", one), 0)
+    for k in 0..<config.tcacheClassCount { XCTAssertEqual(tcacheBin(t, k).count, 0, "class \(k) kept blocks") }
+    // An arena named with the cache: the cache serves it, bound to it.
+    let p = swallocMallocx(200, flag(two) | arenaFlag(1))!
+    XCTAssertEqual(u.pointee.arena, arenas[1])
+    swallocDallocx(p, flag(two))
+    XCTAssertGreaterThan(tcacheBin(u, classIndexFor(200)).count, 0)
+    // An arena reset (or destroy) empties the explicit caches first: they
+    // would hand out blocks of chunks it unmaps. (Reset, not destroy: the
+    // other tests of this process bind threads to the arenas they find.)
+    var made: UInt32 = 0
+    var length = 4
+    XCTAssertEqual("arenas.create".withCString { swallocCtl($0, &made, &length, nil, 0) }, 0)
+    let q = swallocMallocx(300, flag(two) | arenaFlag(Int32(made)))!
+    swallocDallocx(q, flag(two))
+    XCTAssertGreaterThan(tcacheBin(u, classIndexFor(300)).count, 0)
+    XCTAssertEqual("arena.\(made).reset".withCString { swallocCtl($0, nil, nil, nil, 0) }, 0)
+    XCTAssertEqual(tcacheBin(u, classIndexFor(300)).count, 0, "the cache kept a block of the reset arena")
+    // What arena.<i>.destroy adds: a cache bound to it is bound to arena 0.
+    XCTAssertEqual(u.pointee.arena, arenas[Int(made)])
+    explicitTcachesRelease(arenas[Int(made)]!, replacement: arenas[0])
+    XCTAssertEqual(u.pointee.arena, arenas[0], "the cache is still bound to the destroyed arena")
+    // Destroyed: EFAULT from then on, and the index is the next create's.
+    XCTAssertEqual(act("tcache.destroy", one), 0)
+    XCTAssertEqual(act("tcache.flush", one), EFAULT)
+    XCTAssertNil(explicitTcache(one))
+    XCTAssertEqual(create(), one)
+    XCTAssertEqual(act("tcache.destroy", one), 0)
+    XCTAssertEqual(act("tcache.destroy", two), 0)
+  }
+
   func testNallocxMatchesWhatMallocReturns() {
     var size: UInt = 1
     while size < 8 << 20 {

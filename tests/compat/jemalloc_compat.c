@@ -33,6 +33,7 @@
 
 #define MALLOCX_LG_ALIGN(la) ((int)(la))
 #define MALLOCX_ZERO ((int)0x40)
+#define MALLOCX_TCACHE(tc) ((int)(((tc) + 2) << 8))
 #define MALLOCX_TCACHE_NONE ((int)(1 << 8))
 #define MALLOCX_ARENA(a) ((int)(((unsigned)(a) + 1) << 20))
 
@@ -475,6 +476,56 @@ int ctl_checks(void) {
     EXPECT(rd("thread.peak.read", &peak, 8) == 0 && peak > (256u << 10) - (32u << 10) && peak < (256u << 10) + (32u << 10),
            "thread.peak.read after 4096 x malloc(64) and their frees: %llu, not within 32 KiB of 256 KiB",
            (unsigned long long)peak);
+  }
+  // Explicit thread caches: tcache.create answers an index (a write EPERM,
+  // a wrong-sized buffer EINVAL); MALLOCX_TCACHE(tc) allocates and frees
+  // through that cache alone (a block it took back comes out of it, not
+  // out of the thread's); tcache.flush / tcache.destroy take the index
+  // (a read EPERM, no value EINVAL, a destroyed index EFAULT), and a
+  // destroyed index is handed out again.
+  {
+    unsigned tc = 0, tc2 = 0;
+    size_t l = 4;
+    EXPECT(mallctl("tcache.create", &tc, &l, &tc, 4) == EPERM, "writing tcache.create: not EPERM");
+    l = 2;
+    EXPECT(mallctl("tcache.create", &tc, &l, NULL, 0) == EINVAL, "tcache.create into 2 bytes: not EINVAL");
+    l = 4;
+    EXPECT(mallctl("tcache.create", &tc, &l, NULL, 0) == 0, "tcache.create refused");
+    l = 4;
+    EXPECT(mallctl("tcache.flush", &tc2, &l, NULL, 0) == EPERM, "reading tcache.flush: not EPERM");
+    EXPECT(mallctl("tcache.flush", NULL, NULL, NULL, 0) == EINVAL, "tcache.flush without an index: not EINVAL");
+    EXPECT(mallctl("tcache.destroy", NULL, NULL, &tc, 2) == EINVAL, "tcache.destroy with 2 bytes: not EINVAL");
+    for (size_t size = 8; size <= 65536; size = size * 3 / 2 + 8) {
+      unsigned char *p = mallocx(size, MALLOCX_TCACHE(tc));
+      if (!p) { FAIL("mallocx(%zu, MALLOCX_TCACHE(%u)) = NULL", size, tc); break; }
+      memset(p, 0x5c, size);
+      dallocx(p, MALLOCX_TCACHE(tc));
+      unsigned char *q = f_malloc(size);
+      unsigned char *r = mallocx(size, MALLOCX_TCACHE(tc));
+      EXPECT(r == p && q != p, "size %zu: the explicit cache's block %p, then %p from it, %p from malloc", size,
+             (void *)p, (void *)r, (void *)q);
+      unsigned char *z = mallocx(size, MALLOCX_TCACHE(tc) | MALLOCX_ZERO);
+      size_t usable = z ? sallocx(z, 0) : 0;
+      for (size_t k = 0; z && k < usable; k++) {
+        if (z[k]) { FAIL("MALLOCX_TCACHE | MALLOCX_ZERO, size %zu: byte %zu not 0", size, k); break; }
+      }
+      unsigned char *a = mallocx(size, MALLOCX_TCACHE(tc) | MALLOCX_LG_ALIGN(9));
+      EXPECT(a && ((uintptr_t)a & 511) == 0, "MALLOCX_TCACHE | MALLOCX_LG_ALIGN(9), size %zu: %p", size, (void *)a);
+      r = rallocx(r, size * 2, MALLOCX_TCACHE(tc));
+      EXPECT(r != NULL, "rallocx(%zu, MALLOCX_TCACHE): NULL", size * 2);
+      f_free(q);
+      dallocx(r, MALLOCX_TCACHE(tc));
+      sdallocx(z, size, MALLOCX_TCACHE(tc));
+      sdallocx(a, size, MALLOCX_TCACHE(tc) | MALLOCX_LG_ALIGN(9));
+    }
+    EXPECT(mallctl("tcache.flush", NULL, NULL, &tc, 4) == 0, "tcache.flush refused");
+    EXPECT(mallctl("tcache.destroy", NULL, NULL, &tc, 4) == 0, "tcache.destroy refused");
+    EXPECT(mallctl("tcache.flush", NULL, NULL, &tc, 4) == EFAULT, "tcache.flush of a destroyed cache: not EFAULT");
+    EXPECT(mallctl("tcache.destroy", NULL, NULL, &tc, 4) == EFAULT, "tcache.destroy of a destroyed cache: not EFAULT");
+    l = 4;
+    EXPECT(mallctl("tcache.create", &tc2, &l, NULL, 0) == 0 && tc2 == tc, "after destroying %u, tcache.create gave %u",
+           tc, tc2);
+    EXPECT(mallctl("tcache.destroy", NULL, NULL, &tc2, 4) == 0, "tcache.destroy refused");
   }
   // A wrong length: EINVAL, with as many of the value's bytes as fit and
   // their count (jemalloc's READ).

@@ -401,6 +401,16 @@ int main(int argc, char **argv)
         else if (strcmp(m, "free-sized-near") == 0) fs(p, 200);
         else if (strcmp(m, "free-sized-interior") == 0) fs(p + 16, 100);
         else return 64;
+    } else if (strcmp(m, "explicit-tcache-destroyed") == 0) {
+        /* mallocx through an explicit cache after tcache.destroy: one line, abort. */
+        mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+        void *(*mx)(size_t, int) = (void *(*)(size_t, int))dlsym(RTLD_DEFAULT, "mallocx");
+        unsigned tc = 0;
+        size_t len = sizeof tc;
+        if (!ctl || !mx || ctl("tcache.create", &tc, &len, NULL, 0) != 0) return 64;
+        sink = mx(100, (int)((tc + 2) << 8));
+        if (ctl("tcache.destroy", NULL, NULL, &tc, sizeof tc) != 0) return 64;
+        sink = mx(100, (int)((tc + 2) << 8));
     } else if (strcmp(m, "realloc-invalid") == 0) {
         char local[64];
         memset(local, 0, sizeof local);

@@ -8,7 +8,8 @@
 # large blocks (also once their arena keeps them for reuse) and huge
 # blocks; free of a stack address, of an interior pointer
 # (large; small: known gap), of a foreign mapping; a wrong free_sized size;
-# realloc of an invalid pointer; malloc_usable_size of an interior or
+# realloc of an invalid pointer; mallocx through an explicit tcache after
+# tcache.destroy; malloc_usable_size of an interior or
 # slab-tail pointer (small: its fast path) and of an interior pointer of a
 # large block; malloc re-entered from a signal handler
 # while the program's only thread holds an allocator lock. The KNOWN GAP modes (not detected on the
@@ -70,6 +71,7 @@ if have misuse; then
     misuse_check free-sized-near 0
     misuse_check free-sized-interior 0
     misuse_check realloc-invalid 0
+    misuse_check explicit-tcache-destroyed 0
     # realloc's shortcuts take a small block's address as the page map
     # gives it, as the free fast path does (a known gap); its full path
     # and secure:true check it.

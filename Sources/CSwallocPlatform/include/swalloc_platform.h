@@ -149,6 +149,7 @@ const void *swalloc_find_fde(uintptr_t pc, struct swalloc_eh_bases *bases);
 uint64_t swalloc_loader_subs(void);
 // gettid, open(2) (variadic) and dladdr (needs _GNU_SOURCE): platform.c.
 uint32_t swalloc_gettid(void);
+uint32_t swalloc_getpid(void);
 int swalloc_open_write(const char *path);
 int swalloc_open_new(const char *path);
 int swalloc_open_read(const char *path);

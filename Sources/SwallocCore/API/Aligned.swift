@@ -12,14 +12,16 @@ import CSwallocPlatform
 /// saves.
 @inline(never)
 func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool = false,
-                     arena: UnsafeMutablePointer<Arena>? = nil) -> UnsafeMutableRawPointer? {
+                     arena: UnsafeMutablePointer<Arena>? = nil,
+                     cache: UnsafeMutablePointer<Tcache>? = nil) -> UnsafeMutableRawPointer? {
   // With profiling active: the byte countdown of allocations no thread-cache
   // countdown counted (the callers' cache hits did), or the one such a
   // countdown chose (profForceSample).
   if profActive && profSampleNow(usableSizeFor(size, alignment: alignment)) {
     return profAllocSampled(size, alignment: alignment, zero: zero, arena: arena)
   }
-  guard let p = allocateAlignedBlock(size, alignment: alignment, zero: zero, uncached: uncached, arena: arena) else {
+  guard let p = allocateAlignedBlock(size, alignment: alignment, zero: zero, uncached: uncached, arena: arena,
+                                     cache: cache) else {
     return nil
   }
   threadCountAllocated(usableSizeFor(size, alignment: alignment))
@@ -27,9 +29,17 @@ func allocateAligned(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool =
 }
 
 private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, uncached: Bool,
-                                  arena: UnsafeMutablePointer<Arena>?) -> UnsafeMutableRawPointer? {
+                                  arena: UnsafeMutablePointer<Arena>?,
+                                  cache: UnsafeMutablePointer<Tcache>?) -> UnsafeMutableRawPointer? {
   if !ensureBooted() { setErrno(ENOMEM); return nil }
-  let bypassCache = uncached || arena != nil
+  // An arena named with an explicit cache: the cache serves it, bound to
+  // that arena first (its blocks of another arena sent home), so that
+  // every block it hands out is of the arena asked for.
+  if let cache, let arena, cache.pointee.arena != arena {
+    explicitTcacheEmpty(cache)
+    tcacheSetArena(cache, arena)
+  }
+  let bypassCache = uncached || (arena != nil && cache == nil)
   var p: UnsafeMutableRawPointer? = nil
   switch placementFor(size, alignment: alignment) {
   case .impossible:
@@ -40,7 +50,7 @@ private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, unc
       // passed down.
       p = allocateUncached(sizeClass, request: size, alignment: max(alignment, pageSize), zero: zero, arena: arena)
     } else {
-      p = allocateClass(sizeClass, request: size)
+      p = allocateClass(sizeClass, request: size, cache: cache)
       // MALLOCX_ZERO and calloc clear the whole usable size (jemalloc's
       // rule; glibc's calloc does too): callers may use all of it.
       if zero, let p { memset(p, 0, Int(sizeClassSize(sizeClass))) }

@@ -388,11 +388,12 @@ private func mallocSlowRest(_ size: UInt) -> UnsafeMutableRawPointer? {
 }
 
 /// Allocates one block of class `sizeClass` for a request of `request`
-/// bytes, through the thread's cache when it has one. Sets ENOMEM on
-/// failure.
-func allocateClass(_ sizeClass: Int, request: UInt) -> UnsafeMutableRawPointer? {
+/// bytes, through explicit cache `cache` if given, else the thread's cache
+/// when it has one. Sets ENOMEM on failure.
+func allocateClass(_ sizeClass: Int, request: UInt,
+                   cache: UnsafeMutablePointer<Tcache>? = nil) -> UnsafeMutableRawPointer? {
   var result: UnsafeMutableRawPointer? = nil
-  if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
+  if sizeClass < config.tcacheClassCount, let t = cache ?? tsdFetchTcache() {
     if let p = tcacheBin(t, sizeClass).pop() {
       if sizeClass >= config.smallClassCount { largeLeftThreadCache(p) }
       return p
@@ -481,7 +482,8 @@ func freeUncached(_ pointer: UnsafeMutableRawPointer) {
 /// and any under secure:true (whose frees go through the quarantine) or
 /// junk:free (whose freed blocks read 0x5a, not zero), as free (or
 /// dallocx's uncached free) would.
-func freeMovedBlock(_ pointer: UnsafeMutableRawPointer, _ old: Allocation, uncached: Bool) {
+func freeMovedBlock(_ pointer: UnsafeMutableRawPointer, _ old: Allocation, uncached: Bool,
+                    cache: UnsafeMutablePointer<Tcache>? = nil) {
   if case .large(let arena, _, _) = old, !config.opt.secure, !config.opt.junkFree {
     let usable = old.usableSize
     if usable >= reallocPurgeMinBytes {
@@ -498,7 +500,13 @@ func freeMovedBlock(_ pointer: UnsafeMutableRawPointer, _ old: Allocation, uncac
       }
     }
   }
-  if uncached { freeUncached(pointer) } else { swallocFree(pointer) }
+  if uncached {
+    freeUncached(pointer)
+  } else if let cache {
+    freeExplicit(pointer, cache)
+  } else {
+    swallocFree(pointer)
+  }
 }
 
 /// The smallest large block whose pages a moving realloc purges: 1 MiB.
@@ -594,6 +602,31 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
   }
   uncachedNoteFree()
   freeToArena(pointer, allocation)
+}
+
+/// dallocx / sdallocx / rallocx with MALLOCX_TCACHE(tc): freeFull's lookup,
+/// counting and checks, then explicit cache `t` takes the block as a
+/// thread's cache would (a block of a class it does not hold goes back to
+/// its arena). Not under secure:true, junk or zero (explicitCacheNamed).
+func freeExplicit(_ pointer: UnsafeMutableRawPointer, _ t: UnsafeMutablePointer<Tcache>) {
+  if !isBooted() { invalidPointer("dallocx") }
+  let allocation = lookupAllocation(pointer, "dallocx")
+  profOnFree(allocation)
+  threadCountDeallocated(allocation.usableSize)
+  junkOnFree(pointer, allocation)
+  switch allocation {
+  case .small(let arena, _, let sizeClass) where sizeClass < config.tcacheClassCount:
+    if arena == t.pointee.arena || !tcacheKeepsForeign(sizeClass) {
+      cacheFree(t, pointer, sizeClass)
+    } else {
+      cacheFreeForeign(t, pointer, sizeClass)
+    }
+  case .large(_, _, let sizeClass) where sizeClass < config.tcacheClassCount:
+    largeSetCached(UInt(bitPattern: pointer), true)
+    cacheFree(t, pointer, sizeClass)
+  default:
+    freeToArena(pointer, allocation)
+  }
 }
 
 /// Pushes onto the thread's cache; a full stack grows or flushes its older

@@ -71,9 +71,12 @@ private func backgroundThreadStart() {
   // here must not.)
   let savedErrno = swalloc_errno()
   defer { swalloc_set_errno(savedErrno) }
+  // Every bit set, as sigfillset does (glibc's pthread_sigmask leaves out
+  // its own internal signals itself): one libc import less, whose symbol,
+  // name and relocation took the library's first pages past 16 KiB.
   var all = sigset_t()
   var saved = sigset_t()
-  sigfillset(&all)
+  _ = withUnsafeMutableBytes(of: &all) { memset($0.baseAddress.unsafelyUnwrapped, 0xff, $0.count) }
   let masked = pthread_sigmask(SIG_SETMASK, &all, &saved) == 0
   var thread = pthread_t()
   let created = pthread_create(&thread, nil, { _ in backgroundThreadMain() }, nil) == 0

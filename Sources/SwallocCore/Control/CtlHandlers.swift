@@ -43,6 +43,7 @@ func arenaResetCtl(_ c: CtlCall, destroy: Bool) -> Int32 {
   guard let a = arena, !a.pointee.destroyed else { return EFAULT }
   if destroy && bound != 0 { return EFAULT }
   flushThreadCache()
+  explicitTcachesRelease(a, replacement: destroy ? withLock(&arenasLock) { arenas[0] } : nil)
   arenaReset(a)
   if destroy {
     withLock(&arenasLock) { a.pointee.destroyed = true }
@@ -150,4 +151,28 @@ func flushThreadCache() {
   quarantineDrain(t)
   var c = 0
   while c < config.tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
+}
+
+/// tcache.create (unsigned, read-only): a new explicit cache
+/// (ExplicitTcache.swift) bound to the calling thread's arena, and its
+/// index. As jemalloc: a write is EPERM, a missing or wrong-sized buffer
+/// EINVAL (nothing made), no index or memory left EFAULT.
+func explicitTcacheCreateCtl(_ c: CtlCall) -> Int32 {
+  if c.newp != nil || c.newlen != 0 { return EPERM }
+  var made = true
+  let rc = c.actionReading(UInt32.self) { () -> UInt32? in
+    guard let index = explicitTcacheCreate(arena: threadArena()) else { made = false; return nil }
+    return UInt32(truncatingIfNeeded: index)
+  }
+  return made ? rc : EFAULT
+}
+
+/// tcache.flush / tcache.destroy (unsigned, write-only): `body` acts on the
+/// cache the written index names. As jemalloc: a read is EPERM, no value or
+/// one of another size EINVAL; an index that names no cache EFAULT
+/// (jemalloc does not check it).
+func explicitTcacheIndexCtl(_ c: CtlCall, _ body: (Int) -> Bool) -> Int32 {
+  if c.oldp != nil || c.oldlenp != nil { return EPERM }
+  guard let newp = c.newp, c.newlen == MemoryLayout<UInt32>.size else { return EINVAL }
+  return body(Int(newp.load(as: UInt32.self))) ? 0 : EFAULT
 }

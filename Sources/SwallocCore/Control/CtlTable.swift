@@ -36,6 +36,7 @@ enum CtlName: Int {
   case optionProfLeak, profActiveCtl, profDumpAction, profResetAction, profLgSample, profGdumpCtl
   case optionZeroRealloc, optionConfirmConf, statsZeroReallocs, optionLgProfInterval, profIntervalCtl
   case arenasLookup, arenaInitialized, threadIdleAction, threadPeakValue, threadPeakResetAction
+  case tcacheCreateAction, tcacheFlushAction, tcacheDestroyAction
 
   var shape: (pattern: StaticString, index: CtlIndex) {
     if case .shape(let pattern, let index) = entry(nil) { return (pattern, index) }
@@ -132,6 +133,11 @@ enum CtlName: Int {
       return node("thread.idle", .none, call) { c in c.action { threadIdle() } }
     case .threadPeakValue: return node("thread.peak.read", .none, call) { $0.read(threadPeakRead()) }
     case .threadPeakResetAction: return node("thread.peak.reset", .none, call) { c in c.action { threadPeakReset() } }
+    case .tcacheCreateAction: return node("tcache.create", .none, call, explicitTcacheCreateCtl)
+    case .tcacheFlushAction:
+      return node("tcache.flush", .none, call) { c in explicitTcacheIndexCtl(c) { explicitTcacheFlush($0) } }
+    case .tcacheDestroyAction:
+      return node("tcache.destroy", .none, call) { c in explicitTcacheIndexCtl(c) { explicitTcacheDestroy($0) } }
 
     case .arenaPurgeAction:
       return node("arena.#.purge", .arenaOrAll, call) { c in

@@ -97,7 +97,7 @@ func profDump(_ path: UnsafePointer<CChar>?, kind: UInt8) -> Bool {
       // PREFIX.PID.SEQ.heap, built in the spare page after the buffer.
       profOutUsed = 0
       outC(config.opt.profPrefix.map { UnsafePointer($0) } ?? UnsafePointer(swallocDefaultPrefix()))
-      out("."); outDecimal(UInt(getpid())); out(".")
+      out("."); outDecimal(UInt(swalloc_getpid())); out(".")
       outDecimal(profDumpSequence)
       out(".heap")
       profDumpSequence &+= 1

@@ -257,7 +257,7 @@ private func statsPutJSON(_ s: StatsTotals) {
   put("{\"swalloc\": {\"version\": \""); put(swallocVersion); put("\", \"arenas\": "); put(UInt(arenaCount))
   put(", \"arenas_in_use\": "); put(s.arenasInUse); put(", \"threads\": "); put(s.threads)
   put(", \"contention_moves\": "); put(UInt(threadsSpread.load(ordering: .relaxed)))
-  put(", \"pid\": "); put(UInt(getpid()))
+  put(", \"pid\": "); put(UInt(swalloc_getpid()))
   put(", \"allocated\": "); put(allocated); put(", \"allocated_peak\": ")
   put(statsAllocatedPeak()); put(", \"active\": "); put(s.active)
   put(", \"mapped\": "); put(mapped); put(", \"metadata\": "); put(s.metadataMapped)
