@@ -1384,13 +1384,69 @@ static void run_signal_mask(void)
     if (got != SIGUSR1) FAILF("sigtimedwait returned %d, not SIGUSR1 (%s)", got, strerror(errno));
 }
 
+/* ------------------------------------------------ fork-explicit-tcache */
+/* Two threads make, use, flush and destroy explicit thread caches
+ * (tcache.create, MALLOCX_TCACHE) while the main thread forks; each child
+ * makes and uses one too. The table of explicit caches has a lock of its
+ * own: left out of the fork handlers, a fork while a thread held it left
+ * the child waiting forever (3 of 3 runs, 300 forks each, hung). */
+static atomic_int g_etc_stop;
+typedef void *(*mallocx_fn)(size_t, int);
+typedef void (*dallocx_fn)(void *, int);
+static mallocx_fn etc_mallocx;
+static dallocx_fn etc_dallocx;
+#define ETC_FLAG(tc) ((int)(((tc) + 2) << 8))
+
+static bool etc_round(void)
+{
+    unsigned tc = 0;
+    size_t len = sizeof tc;
+    if (swap_ctl("tcache.create", &tc, &len, NULL, 0) != 0) return false;
+    for (int i = 0; i < 64; i++) {
+        unsigned char *p = etc_mallocx(16 + (size_t)i * 40, ETC_FLAG(tc));
+        if (!p) return false;
+        p[0] = (unsigned char)i;
+        etc_dallocx(p, ETC_FLAG(tc));
+    }
+    return swap_ctl("tcache.flush", NULL, NULL, &tc, sizeof tc) == 0 &&
+           swap_ctl("tcache.destroy", NULL, NULL, &tc, sizeof tc) == 0;
+}
+
+static void *etc_thread(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&g_etc_stop)) {
+        if (!etc_round()) { FAILF("an explicit cache round failed in a thread"); break; }
+    }
+    return NULL;
+}
+
+static void run_fork_explicit_tcache(int forks)
+{
+    if (!find_swap_ctl()) return;
+    etc_mallocx = (mallocx_fn)dlsym(RTLD_DEFAULT, "mallocx");
+    etc_dallocx = (dallocx_fn)dlsym(RTLD_DEFAULT, "dallocx");
+    if (!etc_mallocx || !etc_dallocx) { FAILF("no mallocx / dallocx"); return; }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, etc_thread, NULL);
+    for (int k = 0; k < forks && atomic_load(&g_failures) == 0; k++) {
+        pid_t pid = fork();
+        if (pid == 0) _exit(etc_round() ? 0 : 3);
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            FAILF("fork %d: the child failed (status %d)", k, status);
+    }
+    atomic_store(&g_etc_stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s prodcons T [SECONDS] | churn [THREADS] | fork-storm [FORKS] | free-errno"
                         " | huge-realloc-race [THREADS] [ITERS] | arena-swap [THREADS] [ITERS] | arena-share [THREADS] | line-share [THREADS] | handoff-share [THREADS] | two-roots"
-                        " | last-thread-exit | fork-worker-exit | signal-mask\n", argv[0]);
+                        " | last-thread-exit | fork-worker-exit | signal-mask | fork-explicit-tcache [FORKS]\n", argv[0]);
         return 2;
     }
     g_mode = argv[1];
@@ -1428,6 +1484,9 @@ int main(int argc, char **argv)
     } else if (strcmp(g_mode, "two-roots") == 0) {
         run_two_roots();
         if (atomic_load(&g_failures) == 0) printf("two-roots ok\n");
+    } else if (strcmp(g_mode, "fork-explicit-tcache") == 0) {
+        run_fork_explicit_tcache(argc > 2 ? atoi(argv[2]) : 300);
+        if (atomic_load(&g_failures) == 0) printf("fork-explicit-tcache ok\n");
     } else if (strcmp(g_mode, "fork-storm") == 0) {
         run_fork_storm(argc > 2 ? atoi(argv[2]) : 300);
         if (atomic_load(&g_failures) == 0) printf("fork-storm ok\n");

@@ -41,6 +41,8 @@
 #                       keep it alive)
 #   last_thread_exit_bg the same with background_thread:true
 #   fork_worker_exit    the same in a child forked by a worker thread
+#   fork_explicit_tcache  300 forks while 2 threads make, use and destroy
+#                       explicit caches (tcache.create); each child makes one
 #   signal_mask         SIGUSR1, blocked by the program's one thread and sent
 #                       to itself, stays pending for sigtimedwait (the
 #                       library's thread must not take process signals)
@@ -81,6 +83,7 @@ if have concurrency; then
     lib_check last_thread_exit 30 "last-thread-exit ok" lib "$BIN/concurrency" last-thread-exit
     lib_check last_thread_exit_bg 30 "last-thread-exit ok" lib env SWALLOC_CONF=background_thread:true "$BIN/concurrency" last-thread-exit
     lib_check fork_worker_exit 30 "fork-worker-exit ok" lib "$BIN/concurrency" fork-worker-exit
+    lib_check fork_explicit_tcache 60 "fork-explicit-tcache ok" lib "$BIN/concurrency" fork-explicit-tcache 300
     lib_check signal_mask 30 "signal-mask ok" lib "$BIN/concurrency" signal-mask
     lib_check two_roots 120 "two-roots ok" lib "$BIN/concurrency" two-roots
     lib_check huge_realloc_race 120 "huge-realloc-race ok" lib env SWALLOC_CONF=dirty_decay_ms:0 "$BIN/concurrency" huge-realloc-race 2 20000

@@ -9,8 +9,9 @@
 //    async-signal-safe calls before it execs.)
 //  - Otherwise the prepare handler first takes glibc's stdio stream list
 //    lock, then every allocator lock in the global order (report -> resident
-//    scan -> arenas -> bins -> extents -> caches and records -> page map ->
-//    base), so the child's copy of the heap is consistent. Stream list lock
+//    scan -> explicit caches -> arenas -> bins -> extents -> caches and
+//    records -> page map -> base), so the child's copy of the heap is
+//    consistent. Stream list lock
 //    first because stdio calls malloc while it holds a stream's lock
 //    (getline): had the allocator's locks come first, a thread in fflush(NULL)
 //    holding the list lock and waiting for that stream, and the getline
@@ -37,6 +38,9 @@ func forEachLockInOrder(_ body: (UnsafeMutablePointer<Mutex>) -> Void) {
   if !reportHeldByThisThread() { body(&reportLock) }
   // Measuring resident memory takes the huge cache and base locks inside it.
   body(&residentScanLock)
+  // The explicit caches' table: held while a cache is made (base and
+  // recycle locks) or flushed (bin, extent and arena locks).
+  body(&explicitTcachesLock)
   body(&arenasLock)
   var i = 0
   while i < arenaCount {
