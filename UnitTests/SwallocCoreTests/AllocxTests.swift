@@ -87,6 +87,16 @@ final class AllocxTests: XCTestCase {
     XCTAssertEqual(u.pointee.arena, arenas[Int(made)])
     explicitTcachesRelease(arenas[Int(made)]!, replacement: arenas[0])
     XCTAssertEqual(u.pointee.arena, arenas[0], "the cache is still bound to the destroyed arena")
+    // Blocks of another arena freed into it: kept apart at the bottom of
+    // their stack until half of it holds them, then flushed home. (That
+    // flush took the stack's class from the thread's cache: api_fuzz
+    // crashed in tcacheFlush.)
+    let home = u.pointee.arena == arenas[0] ? 1 : 0
+    let foreign = (0..<600).map { _ in swallocMallocx(64, noCache | arenaFlag(Int32(home)))! }
+    for b in foreign { swallocDallocx(b, flag(two)) }
+    XCTAssertLessThanOrEqual(tcacheBin(u, classIndexFor(64)).foreignCount(sizeClass: classIndexFor(64)),
+                             Int(tcacheBin(u, classIndexFor(64)).pointee.capacity))
+    XCTAssertEqual(act("tcache.flush", two), 0)
     // Destroyed: EFAULT from then on, and the index is the next create's.
     XCTAssertEqual(act("tcache.destroy", one), 0)
     XCTAssertEqual(act("tcache.flush", one), EFAULT)

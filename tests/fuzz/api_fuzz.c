@@ -20,9 +20,12 @@
  * posix_memalign / aligned_alloc / memalign with power-of-two alignments
  * up to 1 MiB and sometimes invalid ones (EINVAL / NULL expected), free,
  * free_sized / free_aligned_sized with the right size, malloc_usable_size,
- * requests that must fail (> PTRDIFF_MAX, calloc overflow), and control
+ * requests that must fail (> PTRDIFF_MAX, calloc overflow), mallocx
+ * through two explicit thread caches (tcache.create; with an alignment or
+ * MALLOCX_ZERO now and then) and dallocx into either, and control
  * operations (mallctl: tcache flush / off / on, thread.arena, purge, decay,
- * malloc_trim, thread.allocated never going backwards).
+ * malloc_trim, thread.allocated never going backwards, tcache.flush /
+ * tcache.destroy of an explicit cache).
  *
  * Invariants, checked after every operation that touches a block:
  *   - every block is filled (whole usable size; the head, tail and a few
@@ -75,6 +78,8 @@ static void (*p_free_aligned_sized)(void *, size_t, size_t);
 
 static int (*p_mallctl)(const char *, void *, size_t *, void *, size_t);
 static int (*p_malloc_trim)(size_t);
+static void *(*p_mallocx)(size_t, int);
+static void (*p_dallocx)(void *, int);
 
 /* The calls into swalloc, each with in_swalloc set (errno passes through). */
 static void *s_malloc(size_t n) { ENTER(); void *r = p_malloc(n); LEAVE(); return r; }
@@ -96,6 +101,8 @@ static int s_mallctl(const char *name, void *o, size_t *ol, void *n, size_t nl)
     return r;
 }
 static int s_malloc_trim(size_t pad) { ENTER(); int r = p_malloc_trim(pad); LEAVE(); return r; }
+static void *s_mallocx(size_t n, int flags) { ENTER(); void *r = p_mallocx(n, flags); LEAVE(); return r; }
+static void s_dallocx(void *p, int flags) { ENTER(); p_dallocx(p, flags); LEAVE(); }
 
 /* ---------------------------------------------------------------------- */
 /* the kernel's figure for swalloc's mappings                              */
@@ -185,13 +192,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     p_free_aligned_sized = resolve(h, "swalloc_free_aligned_sized");
     p_mallctl = resolve(h, "swalloc_mallctl");
     p_malloc_trim = resolve(h, "swalloc_malloc_trim");
+    p_mallocx = resolve(h, "swalloc_mallocx");
+    p_dallocx = resolve(h, "swalloc_dallocx");
     return 0;
 }
 
 /* ---------------------------------------------------------------------- */
 
-enum kind { K_MALLOC, K_CALLOC, K_REALLOC, K_POSIX_MEMALIGN, K_ALIGNED_ALLOC, K_MEMALIGN };
-static const char *kind_name[] = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"};
+enum kind { K_MALLOC, K_CALLOC, K_REALLOC, K_POSIX_MEMALIGN, K_ALIGNED_ALLOC, K_MEMALIGN, K_MALLOCX };
+static const char *kind_name[] = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign",
+                                  "mallocx(MALLOCX_TCACHE)"};
+
+/* Explicit thread caches (tcache.create), kept from input to input: a
+ * block allocated through one may be freed into any live one, or by free. */
+#define NCACHES 2
+static unsigned ecache[NCACHES];
+static int ecache_live[NCACHES];
+#define MALLOCX_TCACHE_FLAG(tc) ((int)(((tc) + 2) << 8))
 
 typedef struct {
     unsigned char *p;
@@ -277,7 +294,10 @@ static void release(int s, int how)
     verify(s, b->filled, "before free");
     /* C23: free_sized for malloc/calloc/realloc blocks, free_aligned_sized
      * for aligned_alloc blocks; plain free for the rest */
-    if (how == 1 && (b->kind == K_MALLOC || b->kind == K_CALLOC || b->kind == K_REALLOC))
+    int c = s % NCACHES;
+    if (how == 2 && ecache_live[c])
+        s_dallocx(b->p, MALLOCX_TCACHE_FLAG(ecache[c]));
+    else if (how == 1 && (b->kind == K_MALLOC || b->kind == K_CALLOC || b->kind == K_REALLOC))
         s_free_sized(b->p, b->size);
     else if (how == 1 && b->kind == K_ALIGNED_ALLOC)
         s_free_aligned_sized(b->p, b->align, b->size);
@@ -541,9 +561,44 @@ static void check_resident(const char *after)
  * backwards. */
 static uint64_t last_allocated, last_deallocated;
 
+/* mallocx through explicit cache c (made here when it is not live), with
+ * an alignment or MALLOCX_ZERO now and then. */
+static void op_mallocx_cached(int s, input_t *in)
+{
+    release(s, 2);
+    int c = (int)(u8(in) % NCACHES);
+    if (!ecache_live[c]) {
+        size_t len = sizeof ecache[c];
+        if (s_mallctl("tcache.create", &ecache[c], &len, NULL, 0) != 0) BUG("tcache.create failed");
+        ecache_live[c] = 1;
+    }
+    size_t n = size_of(in);
+    unsigned sel = u8(in);
+    size_t align = sel % 4 == 0 ? (size_t)1 << (4 + u8(in) % 9) : 0; /* 16 B .. 4 KiB */
+    int zero = sel % 4 == 1;
+    int flags = MALLOCX_TCACHE_FLAG(ecache[c]) | (align ? __builtin_ctzl(align) : 0) | (zero ? 0x40 : 0);
+    unsigned char *p = s_mallocx(n, flags);
+    if (!p) BUG("mallocx(%zu, MALLOCX_TCACHE(%u)%s) failed (errno %d)", n, ecache[c], zero ? " | ZERO" : "", errno);
+    if (zero) zero_check(p, s_usable(p), "mallocx(MALLOCX_TCACHE | MALLOCX_ZERO)");
+    adopt(s, p, n, align, K_MALLOCX);
+}
+
+/* tcache.flush or tcache.destroy of explicit cache c: live blocks made
+ * through it stay valid (checked after every control operation). */
+static int op_cache_control(input_t *in, const char **what)
+{
+    int c = (int)(u8(in) % NCACHES);
+    if (!ecache_live[c]) return 0;
+    int destroy = u8(in) % 2;
+    *what = destroy ? "tcache.destroy" : "tcache.flush";
+    int rc = s_mallctl(*what, NULL, NULL, &ecache[c], sizeof ecache[c]);
+    if (rc == 0 && destroy) ecache_live[c] = 0;
+    return rc;
+}
+
 static void op_control(input_t *in)
 {
-    unsigned w = u8(in) % 8;
+    unsigned w = u8(in) % 9;
     int rc = 0;
     const char *what = "?";
     if (w == 0) {
@@ -575,6 +630,8 @@ static void op_control(input_t *in)
         what = "malloc_trim";
         s_malloc_trim(0);
         check_resident(what);
+    } else if (w == 8) {
+        rc = op_cache_control(in, &what);
     } else if (w == 7) {
         /* Any byte of a live block: the arena of its start (an extent never
          * crosses its chunk), or EINVAL for both when it is in no arena (a
@@ -618,7 +675,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned op = u8(&in);
         int s = (int)(u8(&in) % NSLOTS);
         op_index++;
-        switch (op % 17) {
+        switch (op % 19) {
         case 0: case 1: case 2: op_malloc(s, &in); break;
         case 3: op_calloc(s, &in); break;
         case 4: case 5: op_realloc(s, &in); break;
@@ -629,6 +686,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 14: op_usable(s); break;
         case 15: op_must_fail(&in); break;
         case 16: op_control(&in); break;
+        case 17: op_mallocx_cached(s, &in); break;
+        case 18: release(s, 2); break;
         }
     }
     for (int s = 0; s < NSLOTS; s++) release(s, (int)(s & 1));

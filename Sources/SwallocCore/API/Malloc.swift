@@ -243,7 +243,16 @@ func freeOtherArena(_ pointer: UnsafeMutableRawPointer, leaf: UInt, bin: UnsafeM
 @inline(never)
 private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMutablePointer<TcacheBin>) {
   let t = currentTcache().unsafelyUnwrapped
-  let sizeClass = bin - tcacheBin(forCode: 1, t)
+  foreignStackFull(pointer, bin: bin, t, sizeClass: bin - tcacheBin(forCode: 1, t))
+}
+
+/// foreignStackFull for stack `bin` of class `sizeClass` of cache `t`,
+/// which may be an explicit cache (freeExplicit): the stack is not found
+/// from the thread's cache. (Taking it from there put an explicit cache's
+/// stack at a class offset of the thread's: tcacheFlush then read a
+/// stack that was not one, a crash api_fuzz found at once.)
+private func foreignStackFull(_ pointer: UnsafeMutableRawPointer, bin: UnsafeMutablePointer<TcacheBin>,
+                              _ t: UnsafeMutablePointer<Tcache>, sizeClass: Int) {
   tcacheFlush(t, sizeClass: sizeClass, keep: Int(bin.pointee.capacity >> 1))
   tcacheEvent(t)
   // The flush left no foreign entry and at most half a stack of 4 or more.
@@ -651,5 +660,5 @@ private func cacheFreeForeign(_ t: UnsafeMutablePointer<Tcache>, _ pointer: Unsa
     fatal("free(): double free detected (the block is already in the thread cache)")
   }
   // (freeFull counted the bytes.)
-  if !bin.pushForeign(pointer) { foreignStackFull(pointer, bin: bin) }
+  if !bin.pushForeign(pointer) { foreignStackFull(pointer, bin: bin, t, sizeClass: sizeClass) }
 }
