@@ -36,7 +36,7 @@ private func allocateAlignedBlock(_ size: UInt, alignment: UInt, zero: Bool, unc
   // that arena first (its blocks of another arena sent home), so that
   // every block it hands out is of the arena asked for.
   if let cache, let arena, cache.pointee.arena != arena {
-    explicitTcacheEmpty(cache)
+    tcacheEmpty(cache)
     tcacheSetArena(cache, arena)
   }
   let bypassCache = uncached || (arena != nil && cache == nil)

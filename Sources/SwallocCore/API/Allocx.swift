@@ -131,14 +131,12 @@ func freeToExplicitCache(_ pointer: UnsafeMutableRawPointer, _ t: UnsafeMutableP
   let bins = tcacheBin(forCode: 0, t)
   let leaf = pageMapLookup(address)
   if leaf & pageMapArenaChunkTag != 0 && chunkMetaArenaWord(leaf: leaf) == fastPathOwner(bins) {
-    let binMap = UnsafeRawPointer(bitPattern: leaf &+ UInt(chunkMetaBinMapOffset &- 1)).unsafelyUnwrapped
-    let binOffset = Int(binMap.load(fromByteOffset: Int(pageIndexInChunk(address)) &* 2, as: UInt16.self))
+    let binOffset = chunkBinOffset(leaf: leaf, address: address)
     let bin = (UnsafeMutableRawPointer(bins) + binOffset).assumingMemoryBound(to: TcacheBin.self)
-    let head = bin.pointee.head
-    // Code 0 and the large classes have no room here (fastLimit).
-    if head > bin.pointee.fastLimit && unsafeBitCast(head.pointee, to: UInt.self) != address {
-      (head - 1).pointee = pointer
-      bin.pointee.head = head - 1
+    // Code 0 and the large classes have no room here (fastLimit); an empty
+    // stack's *head is its nil sentinel.
+    if unsafeBitCast(bin.pointee.head.pointee, to: UInt.self) != address
+       && bin.push(pointer, floor: bin.pointee.fastLimit) {
       threadCountDeallocated(bootedClassSize((binOffset >> tcacheBinShift) &- 1))
       return
     }

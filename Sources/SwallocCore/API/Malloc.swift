@@ -109,15 +109,22 @@ func freeAnyRoot(_ pointer: UnsafeMutableRawPointer?) {
   freeSlow(pointer)
 }
 
+/// The byte offset among a cache's stacks of the stack for the block at
+/// `address`, of the arena chunk whose radix entry is `leaf`: its class
+/// code's, by the byte offset the page's entry holds, read from the
+/// chunk's bin map (its copy of that half of the entry, a quarter of the
+/// bytes: Chunk.swift).
+@inline(__always)
+func chunkBinOffset(leaf: UInt, address: UInt) -> Int {
+  let binMap = UnsafeRawPointer(bitPattern: leaf &+ UInt(chunkMetaBinMapOffset &- 1)).unsafelyUnwrapped
+  return Int(binMap.load(fromByteOffset: Int(pageIndexInChunk(address)) &* 2, as: UInt16.self))
+}
+
 /// The rest of free's fast path, for a block of an arena chunk whose radix
 /// entry (its ChunkMeta | pageMapArenaChunkTag) is `leaf`.
 @inline(__always)
 func freeInArenaChunk(_ pointer: UnsafeMutableRawPointer?, address: UInt, leaf: UInt) {
-  // The class code's stack, by the byte offset the page's entry holds,
-  // read from the chunk's bin map (its copy of that half of the entry,
-  // a quarter of the bytes: Chunk.swift).
-  let binMap = UnsafeRawPointer(bitPattern: leaf &+ UInt(chunkMetaBinMapOffset &- 1)).unsafelyUnwrapped
-  let binOffset = UInt(binMap.load(fromByteOffset: Int(pageIndexInChunk(address)) &* 2, as: UInt16.self))
+  let binOffset = UInt(chunkBinOffset(leaf: leaf, address: address))
   // Code 0 (no allocation starts here) and uncached classes have
   // zero-capacity stacks, and a thread without a cache has only those:
   // they fail the room check.

@@ -90,6 +90,15 @@ struct CtlCall {
     readWrite(UInt8(current ? 1 : 0)) { apply($0 != 0) }
   }
 
+  /// A write-only value (jemalloc's WRITEONLY and ASSURED_WRITE): a read
+  /// is EPERM, no value or one of another size EINVAL, else `apply`'s
+  /// answer.
+  func writeOnly<T>(_ type: T.Type, _ apply: (T) -> Int32) -> Int32 {
+    if oldp != nil || oldlenp != nil { return EPERM }
+    guard let newp, newlen == MemoryLayout<T>.size else { return EINVAL }
+    return apply(newp.load(as: T.self))
+  }
+
   /// True when the call reads or writes anything (jemalloc's
   /// NEITHER_READ_NOR_WRITE test: either pointer, or a new length).
   var readsOrWrites: Bool { oldp != nil || oldlenp != nil || newp != nil || newlen != 0 }

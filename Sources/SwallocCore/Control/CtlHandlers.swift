@@ -149,8 +149,7 @@ func threadIdle() {
 func flushThreadCache() {
   guard let t = currentTcache() else { return }
   quarantineDrain(t)
-  var c = 0
-  while c < config.tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
+  tcacheEmpty(t)
 }
 
 /// tcache.create (unsigned, read-only): a new explicit cache
@@ -168,11 +167,8 @@ func explicitTcacheCreateCtl(_ c: CtlCall) -> Int32 {
 }
 
 /// tcache.flush / tcache.destroy (unsigned, write-only): `body` acts on the
-/// cache the written index names. As jemalloc: a read is EPERM, no value or
-/// one of another size EINVAL; an index that names no cache EFAULT
+/// cache the written index names; one that names no cache is EFAULT
 /// (jemalloc does not check it).
 func explicitTcacheIndexCtl(_ c: CtlCall, _ body: (Int) -> Bool) -> Int32 {
-  if c.oldp != nil || c.oldlenp != nil { return EPERM }
-  guard let newp = c.newp, c.newlen == MemoryLayout<UInt32>.size else { return EINVAL }
-  return body(Int(newp.load(as: UInt32.self))) ? 0 : EFAULT
+  c.writeOnly(UInt32.self) { body(Int($0)) ? 0 : EFAULT }
 }

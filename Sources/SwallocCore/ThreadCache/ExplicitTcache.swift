@@ -53,17 +53,11 @@ func explicitTcache(_ index: Int) -> UnsafeMutablePointer<Tcache>? {
   return table[index]
 }
 
-/// Returns every block of cache `t` to its arena.
-func explicitTcacheEmpty(_ t: UnsafeMutablePointer<Tcache>) {
-  var c = 0
-  while c < config.tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
-}
-
 /// tcache.flush: false when `index` names no cache.
 func explicitTcacheFlush(_ index: Int) -> Bool {
   withLock(&explicitTcachesLock) {
     guard let t = explicitTcache(index) else { return false }
-    explicitTcacheEmpty(t)
+    tcacheEmpty(t)
     return true
   }
 }
@@ -73,7 +67,7 @@ func explicitTcacheFlush(_ index: Int) -> Bool {
 func explicitTcacheDestroy(_ index: Int) -> Bool {
   withLock(&explicitTcachesLock) {
     guard let t = explicitTcache(index) else { return false }
-    explicitTcacheEmpty(t)
+    tcacheEmpty(t)
     explicitTcaches.unsafelyUnwrapped[index] = nil
     recyclePush(&tcacheRecycle, &tcacheRecycleLock, UnsafeMutableRawPointer(t))
     return true
@@ -90,7 +84,7 @@ func explicitTcachesRelease(_ a: UnsafeMutablePointer<Arena>, replacement: Unsaf
     var index = 0
     while index < explicitTcacheCapacity {
       if let t = table[index] {
-        explicitTcacheEmpty(t)
+        tcacheEmpty(t)
         if let replacement, t.pointee.arena == a { tcacheSetArena(t, replacement) }
       }
       index &+= 1

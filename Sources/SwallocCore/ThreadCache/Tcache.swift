@@ -518,11 +518,7 @@ func tcacheCreate(arena: UnsafeMutablePointer<Arena>) -> UnsafeMutablePointer<Tc
 /// Returns every cached region to its arena and the block to the recycle list.
 func tcacheDestroy(_ t: UnsafeMutablePointer<Tcache>) {
   quarantineDrain(t)
-  var c = 0
-  while c < config.tcacheClassCount {
-    tcacheFlush(t, sizeClass: c, keep: 0)
-    c &+= 1
-  }
+  tcacheEmpty(t)
   arenaRelease(t.pointee.arena)
   recyclePush(&tcacheRecycle, &tcacheRecycleLock, UnsafeMutableRawPointer(t))
 }

@@ -71,6 +71,13 @@ func tcacheFlushForeign(_ t: UnsafeMutablePointer<Tcache>, _ bin: UnsafeMutableP
   bin.pointee.fastLimit = bin.pointee.start
 }
 
+/// Flushes every stack of cache `t` (thread.tcache.flush, a cache torn
+/// down, tcache.flush / destroy of an explicit cache).
+func tcacheEmpty(_ t: UnsafeMutablePointer<Tcache>) {
+  var c = 0
+  while c < config.tcacheClassCount { tcacheFlush(t, sizeClass: c, keep: 0); c &+= 1 }
+}
+
 /// Flushes all but the `keep` most recently freed entries of one stack,
 /// and all its foreign entries.
 func tcacheFlush(_ t: UnsafeMutablePointer<Tcache>, sizeClass: Int, keep: Int) {
