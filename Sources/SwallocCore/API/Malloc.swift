@@ -484,12 +484,19 @@ func junkOnFree(_ pointer: UnsafeMutableRawPointer, _ allocation: Allocation) {
 /// Frees straight to the owning arena, bypassing the thread cache
 /// (dallocx with MALLOCX_TCACHE_NONE).
 func freeUncached(_ pointer: UnsafeMutableRawPointer) {
-  if !isBooted() { invalidPointer("free") }
-  let allocation = lookupAllocation(pointer, "free")
+  freeToArena(pointer, freeLookup(pointer, "free"))
+}
+
+/// What every free that is not a thread cache's fast push does first: the
+/// full lookup (which aborts on a pointer swalloc did not hand out or has
+/// already taken back), the profile's and the thread's counts, junk:free.
+private func freeLookup(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) -> Allocation {
+  if !isBooted() { invalidPointer(what) }
+  let allocation = lookupAllocation(pointer, what)
   profOnFree(allocation)
   threadCountDeallocated(allocation.usableSize)
   junkOnFree(pointer, allocation)
-  freeToArena(pointer, allocation)
+  return allocation
 }
 
 /// Frees the old block of a realloc or rallocx that moved it, `old` its
@@ -567,12 +574,8 @@ func freeSlow(_ pointer: UnsafeMutableRawPointer?) {
 /// freeSlow so that the shortcut's path saves no registers for it.
 @inline(never)
 func freeFull(_ pointer: UnsafeMutableRawPointer) {
-  if !isBooted() { invalidPointer("free") }
   defer { backgroundThreadMaybeStart() }
-  let allocation = lookupAllocation(pointer, "free")
-  profOnFree(allocation)
-  threadCountDeallocated(allocation.usableSize)
-  junkOnFree(pointer, allocation)
+  let allocation = freeLookup(pointer, "free")
   if config.opt.secure, let t = tsdFetchTcache() {
     switch allocation {
     case .small(let arena, let slab, let sizeClass):
@@ -587,7 +590,7 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
     return
   }
   switch allocation {
-  case .small(let arena, _, let sizeClass):
+  case .small(_, _, let sizeClass) where sizeClass < config.tcacheClassCount:
     // The free that makes the thread's cache (its first call) returns its
     // block to the arena instead: a thread that has allocated nothing is
     // freeing a block another thread made and handed over, whose cache
@@ -596,40 +599,21 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
     // writes would move the line between their cores (Hoard's passive
     // false sharing, bench cache-scratch). One locked free per thread.
     let first = currentTcache() == nil
-    if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache(), !first {
-      if arena == t.pointee.arena || !tcacheKeepsForeign(sizeClass) {
-        cacheFree(t, pointer, sizeClass)
-      } else {
-        cacheFreeForeign(t, pointer, sizeClass)
-      }
-      return
-    }
-  case .large(_, _, let sizeClass):
-    if sizeClass < config.tcacheClassCount, let t = tsdFetchTcache() {
-      // Every free of a large block comes here (its fast-path stack never
-      // has room), so the run is marked while it sits in the cache: a
-      // second free of it, by any thread, fails lookupAllocation.
-      largeSetCached(UInt(bitPattern: pointer), true)
-      cacheFree(t, pointer, sizeClass)
-      return
-    }
-  case .huge:
+    if let t = tsdFetchTcache(), !first, cacheTake(t, pointer, allocation) { return }
+  case .large(_, _, let sizeClass) where sizeClass < config.tcacheClassCount:
+    if let t = tsdFetchTcache(), cacheTake(t, pointer, allocation) { return }
+  default:
     break
   }
   uncachedNoteFree()
   freeToArena(pointer, allocation)
 }
 
-/// dallocx / sdallocx / rallocx with MALLOCX_TCACHE(tc): freeFull's lookup,
-/// counting and checks, then explicit cache `t` takes the block as a
-/// thread's cache would (a block of a class it does not hold goes back to
-/// its arena). Not under secure:true, junk or zero (explicitCacheNamed).
-func freeExplicit(_ pointer: UnsafeMutableRawPointer, _ t: UnsafeMutablePointer<Tcache>) {
-  if !isBooted() { invalidPointer("dallocx") }
-  let allocation = lookupAllocation(pointer, "dallocx")
-  profOnFree(allocation)
-  threadCountDeallocated(allocation.usableSize)
-  junkOnFree(pointer, allocation)
+/// Cache `t` (the thread's, or an explicit one) takes a block of a class
+/// it holds, as freeFull and freeExplicit both need; false for any other
+/// block (an uncached class, or huge), which goes to its arena.
+private func cacheTake(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer,
+                       _ allocation: Allocation) -> Bool {
   switch allocation {
   case .small(let arena, _, let sizeClass) where sizeClass < config.tcacheClassCount:
     if arena == t.pointee.arena || !tcacheKeepsForeign(sizeClass) {
@@ -637,12 +621,26 @@ func freeExplicit(_ pointer: UnsafeMutableRawPointer, _ t: UnsafeMutablePointer<
     } else {
       cacheFreeForeign(t, pointer, sizeClass)
     }
+    return true
   case .large(_, _, let sizeClass) where sizeClass < config.tcacheClassCount:
+    // Every free of a large block comes here (its fast-path stack never
+    // has room), so the run is marked while it sits in the cache: a
+    // second free of it, by any thread, fails lookupAllocation.
     largeSetCached(UInt(bitPattern: pointer), true)
     cacheFree(t, pointer, sizeClass)
+    return true
   default:
-    freeToArena(pointer, allocation)
+    return false
   }
+}
+
+/// dallocx / sdallocx / rallocx with MALLOCX_TCACHE(tc): freeLookup, then
+/// explicit cache `t` takes the block as a thread's cache would
+/// (cacheTake; a block of a class it does not hold goes back to its
+/// arena). Not under secure:true, junk or zero (explicitCacheNamed).
+func freeExplicit(_ pointer: UnsafeMutableRawPointer, _ t: UnsafeMutablePointer<Tcache>) {
+  let allocation = freeLookup(pointer, "dallocx")
+  if !cacheTake(t, pointer, allocation) { freeToArena(pointer, allocation) }
 }
 
 /// Pushes onto the thread's cache; a full stack grows or flushes its older
