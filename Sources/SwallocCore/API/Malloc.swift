@@ -490,6 +490,10 @@ func freeUncached(_ pointer: UnsafeMutableRawPointer) {
 /// What every free that is not a thread cache's fast push does first: the
 /// full lookup (which aborts on a pointer swalloc did not hand out or has
 /// already taken back), the profile's and the thread's counts, junk:free.
+/// Inlined, as cacheTake: freeFull's code stays what it was before they
+/// were shared, and no call of theirs lands in the cold text (a small
+/// program touching that text faults in 64 KiB of it: check-library.sh).
+@inline(__always)
 private func freeLookup(_ pointer: UnsafeMutableRawPointer, _ what: StaticString) -> Allocation {
   if !isBooted() { invalidPointer(what) }
   let allocation = lookupAllocation(pointer, what)
@@ -612,6 +616,7 @@ func freeFull(_ pointer: UnsafeMutableRawPointer) {
 /// Cache `t` (the thread's, or an explicit one) takes a block of a class
 /// it holds, as freeFull and freeExplicit both need; false for any other
 /// block (an uncached class, or huge), which goes to its arena.
+@inline(__always)
 private func cacheTake(_ t: UnsafeMutablePointer<Tcache>, _ pointer: UnsafeMutableRawPointer,
                        _ allocation: Allocation) -> Bool {
   switch allocation {
